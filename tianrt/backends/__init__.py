@@ -1,0 +1,1 @@
+"""Backends: implementations of a Plan behind the one Runtime API (see tianrt.runtime)."""

@@ -1,0 +1,98 @@
+"""The base class of graph nodes: plain dataclasses with typed parameters (after NIR).
+
+A node says what it is (its parameters), which domains it accepts and emits, and how
+it maps input shapes to an output shape. How it computes lives in the backends.
+Shapes are per sample (no batch axis).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import numpy as np
+
+from .domains import TENSOR
+from .errors import ShapeError
+
+NODE_TYPES: dict[str, type["Node"]] = {}
+
+
+def register(cls):
+    """Class decorator: make a node type known to model files by its ``op`` name."""
+    NODE_TYPES[cls.op] = cls
+    return cls
+
+
+@dataclasses.dataclass(eq=False)
+class Node:
+    op: ClassVar[str] = "node"
+    prefix: ClassVar[str] = "node"
+    in_domains: ClassVar[tuple[str, ...]] = (TENSOR,)
+    out_domain: ClassVar[str | None] = TENSOR  # None: same as the input's
+    arity: ClassVar[int | None] = 1  # None: two or more inputs
+    per_tick: ClassVar[bool] = False  # True: steps every tick; False: runs on a new input value
+    stateful: ClassVar[bool] = False
+
+    # -- shape and domain rules -------------------------------------------------------
+    def out_shape(self, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        return tuple(in_shapes[0])
+
+    def output_domain(self, in_domains: list[str]) -> str:
+        return self.out_domain if self.out_domain is not None else in_domains[0]
+
+    # -- parameters -----------------------------------------------------------------------
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if isinstance(getattr(self, f.name), np.ndarray)}
+
+    def config(self) -> dict:
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, np.ndarray):
+                continue
+            out[f.name] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    def n_params(self) -> int:
+        return int(sum(a.size for a in self.arrays().values()))
+
+    def describe(self) -> str:
+        """Short text of the scalar configuration, for summaries."""
+        cfg = ", ".join(f"{k}={v}" for k, v in self.config().items() if v is not None)
+        return f"{self.op}({cfg})"
+
+    def copy(self, **changes) -> "Node":
+        return dataclasses.replace(self, **changes)
+
+
+# -- helpers for node constructors ---------------------------------------------------------
+
+def as_array(node: Node, name: str, value, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
+    """Convert a parameter to an array of the given shape, or say what shape was expected."""
+    arr = np.asarray(value, dtype=dtype)
+    if arr.shape != tuple(shape):
+        raise ShapeError(f"{type(node).__module__.split('.')[-1]}.{type(node).__name__}: "
+                         f"{name} has shape {arr.shape}, expected {tuple(shape)}")
+    if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+        raise ShapeError(f"{node.op}: {name} holds NaN or inf values")
+    return np.ascontiguousarray(arr)
+
+
+def init_uniform(shape: tuple[int, ...], fan_in: int, seed: int) -> np.ndarray:
+    """PyTorch-style default init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), seeded."""
+    bound = 1.0 / np.sqrt(max(fan_in, 1))
+    return np.random.default_rng(seed).uniform(-bound, bound, size=shape).astype(np.float32)
+
+
+def pair(v) -> tuple[int, int]:
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise ShapeError(f"expected an int or a pair, got {v!r}")
+        return int(v[0]), int(v[1])
+    return int(v), int(v)
+
+
+def need_rank(op: str, shape, rank: int, what: str) -> None:
+    if len(shape) != rank:
+        raise ShapeError(f"{op} expects {what} (rank {rank}), got shape {tuple(shape)}")
