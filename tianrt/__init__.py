@@ -11,7 +11,7 @@
 """
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import ann, bridge, snn
+from . import ann, bridge, q, snn
 from .domains import CURRENT, SPIKE, TENSOR
 from .errors import (BackendError, DomainError, GraphError, InputError, ModelFileError, ShapeError,
                      TianrtError)
@@ -25,7 +25,7 @@ except PackageNotFoundError:  # running from a source tree without an install
     __version__ = "0.0.0+src"
 
 __all__ = ["Graph", "Handle", "Sequential", "Runtime", "RunResult", "save", "load", "ann", "snn",
-           "bridge", "TENSOR", "SPIKE", "CURRENT", "TianrtError", "GraphError", "DomainError",
+           "bridge", "q", "TENSOR", "SPIKE", "CURRENT", "TianrtError", "GraphError", "DomainError",
            "ShapeError", "InputError", "ModelFileError", "BackendError", "__version__"]
 
 

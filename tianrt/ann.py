@@ -216,7 +216,8 @@ class Flatten(Node):
     prefix = "flatten"
     in_domains = (TENSOR, "spike", CURRENT)
     out_domain = None
-    per_tick = False  # on the per-tick side the backends run it every tick
+    in_numeric = "any"
+    out_numeric = None
 
     def out_shape(self, in_shapes):
         return (int(np.prod(in_shapes[0])),)
@@ -248,6 +249,8 @@ class Concat(Node):
     prefix = "concat"
     in_domains = (TENSOR, "spike", CURRENT)
     out_domain = None
+    in_numeric = "any"
+    out_numeric = None
     arity = None
     axis: int = 0
 

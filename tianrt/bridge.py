@@ -105,6 +105,7 @@ class SpikeCount(Decoder):
     every W ticks; sliding: an event every tick once W ticks have passed."""
     op = "bridge.SpikeCount"
     prefix = "count"
+    out_numeric = "any"  # exact small integers (or rates, in float mode)
     mode: str = "tumbling"
     rate: bool = False
 
@@ -140,6 +141,7 @@ class FirstSpike(Decoder):
     or W if it did not fire; emitted at the window's end."""
     op = "bridge.FirstSpike"
     prefix = "first"
+    out_numeric = "any"  # exact small integers
 
 
 ENCODERS = (RateEncoder, PoissonEncoder, LatencyEncoder, DirectCurrent)

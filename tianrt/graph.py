@@ -47,11 +47,14 @@ class Delay(Node):
     arity = 0
     shape: tuple = ()
     domain: str = SPIKE
+    numeric: str = "float"
 
     def __post_init__(self):
         self.shape = tuple(int(d) for d in self.shape)
         if self.domain not in DOMAINS:
             raise GraphError(f"delay domain must be one of {DOMAINS}, got {self.domain!r}")
+        if self.numeric not in ("float", "int", "any"):
+            raise GraphError(f"delay numeric must be 'float', 'int' or 'any', got {self.numeric!r}")
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class Entry:
     shape: tuple[int, ...]
     domain: str
     source: str | None = None  # delays only: the node whose output they delay
+    numeric: str = "float"  # "float", "int" or "any" (spike edges are always "any")
 
     @property
     def per_tick(self) -> bool:
@@ -147,7 +151,8 @@ class Graph:
         node = Input(shape=tuple(np.atleast_1d(shape).tolist()) if not isinstance(shape, tuple) else shape,
                      domain=domain, rate_hz=None if rate_hz is None else float(rate_hz))
         name = self._new_name(node, name)
-        self.entries[name] = Entry(name, node, [], node.shape, node.domain)
+        self.entries[name] = Entry(name, node, [], node.shape, node.domain,
+                                   numeric="any" if domain == SPIKE else "float")
         return Handle(self, name)
 
     def add(self, node: Node, *inputs, name: str | None = None) -> Handle:
@@ -169,11 +174,12 @@ class Graph:
             x = self.add(n, x)
         return x
 
-    def delay(self, shape, domain: str = SPIKE, name: str | None = None) -> Handle:
+    def delay(self, shape, domain: str = SPIKE, name: str | None = None, numeric: str = "float") -> Handle:
         """A one-tick delay edge whose source is set later by ``connect`` (for recurrence)."""
-        node = Delay(shape=tuple(shape), domain=domain)
+        node = Delay(shape=tuple(shape), domain=domain, numeric=numeric)
         name = self._new_name(node, name)
-        self.entries[name] = Entry(name, node, [], node.shape, node.domain)
+        self.entries[name] = Entry(name, node, [], node.shape, node.domain,
+                                   numeric="any" if domain == SPIKE else numeric)
         return Handle(self, name)
 
     def connect(self, delay, source) -> None:
@@ -186,9 +192,11 @@ class Graph:
             raise GraphError(f"connect: delay `{d}` is already connected to `{e.source}`")
         s = self._ref(source, d)
         se = self.entries[s]
-        if se.domain != e.domain or se.shape != e.shape:
+        if se.domain != e.domain or se.shape != e.shape or (
+                e.numeric != "any" and se.numeric not in ("any", e.numeric)):
             raise GraphError(f"connect: delay `{d}` carries {e.domain} {e.shape} but `{s}` emits "
-                             f"{se.domain} {se.shape}; make the delay with Graph.delay({se.shape}, '{se.domain}')")
+                             f"{se.numeric} {se.domain} {se.shape}; make the delay with "
+                             f"Graph.delay({se.shape}, '{se.domain}', numeric='{se.numeric}')")
         e.source = s
 
     def output(self, name: str, handle) -> None:
@@ -213,13 +221,24 @@ class Graph:
         if len(set(doms)) > 1 and node.arity is None:
             raise DomainError(f"`{name}` ({node.op}) needs inputs of one domain, got "
                               + ", ".join(f"`{s}`: {d}" for s, d in zip(srcs, doms)))
+        nums = [self.entries[s].numeric for s in srcs]
+        if node.in_numeric != "any":
+            for s, d, nm in zip(srcs, doms, nums):
+                if d != SPIKE and nm not in ("any", node.in_numeric):
+                    hint = ("insert `tr.q.Dequantize(scale)`" if nm == "int" else
+                            "insert `tr.q.Quantize(scale)`, or quantize the whole graph with `tr.quantize`")
+                    what = "integer-mode" if nm == "int" else "float"
+                    raise DomainError(f"{what} output of `{s}` feeds {node.in_numeric} input of "
+                                      f"`{name}` ({node.op}): {hint}")
         shapes = [self.entries[s].shape for s in srcs]
         try:
             shape = tuple(int(d) for d in node.out_shape(shapes))
         except ShapeError as exc:
             raise ShapeError(f"`{name}` fed by {', '.join(f'`{s}` {sh}' for s, sh in zip(srcs, shapes))}: "
                              f"{exc}") from None
-        return Entry(name, node, list(srcs), shape, node.output_domain(doms))
+        out_dom = node.output_domain(doms)
+        return Entry(name, node, list(srcs), shape, out_dom,
+                     numeric="any" if out_dom == SPIKE else node.output_numeric(nums))
 
     # -- queries ------------------------------------------------------------------------------
     @property

@@ -32,6 +32,10 @@ class Node:
     arity: ClassVar[int | None] = 1  # None: two or more inputs
     per_tick: ClassVar[bool] = False  # True: steps every tick; False: runs on a new input value
     stateful: ClassVar[bool] = False
+    # Numeric mode of tensor/current edges: "float" (float32), "int" (integer chip mode,
+    # see docs/integer.md) or "any"; out_numeric None means "same as the input".
+    in_numeric: ClassVar[str] = "float"
+    out_numeric: ClassVar[str | None] = "float"
 
     # -- shape and domain rules -------------------------------------------------------
     def out_shape(self, in_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
@@ -39,6 +43,12 @@ class Node:
 
     def output_domain(self, in_domains: list[str]) -> str:
         return self.out_domain if self.out_domain is not None else in_domains[0]
+
+    def output_numeric(self, in_numerics: list[str]) -> str:
+        if self.out_numeric is not None:
+            return self.out_numeric
+        known = [n for n in in_numerics if n != "any"]
+        return known[0] if known else "any"
 
     # -- parameters -----------------------------------------------------------------------
     def arrays(self) -> dict[str, np.ndarray]:
