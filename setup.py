@@ -28,5 +28,5 @@ for name, folder in ROOTS.items():
             package_dir[sub] = str(Path(folder, *rel.parts))
 
 setup(packages=packages, package_dir=package_dir,
-      package_data={"tianrt.demos": ["data/*"], "": ["*.md"]},
+      package_data={"": ["data/*", "*.md"]},
       include_package_data=True)
