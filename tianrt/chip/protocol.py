@@ -1,0 +1,445 @@
+"""The serial protocol between the host (tianrt.chip.link) and a board (firmware_sim).
+
+Byte-level definition, shared by both ends; documented in docs/protocol.md. Depends on
+struct/zlib/json/numpy only, so the emulator can import it without the graph modules.
+
+A frame on the wire is ``0x00 COBS(header | payload | crc32) 0x00``: COBS removes every zero
+byte from the body, so the zero delimiter always marks a frame boundary and a receiver
+resynchronises at the next zero after any garbage. Decoded body::
+
+    offset 0  u8   kind     (REQUEST, ACK, NAK, PAGED, BOOT)
+    offset 1  u8   command  (HELLO, RUN, ...; echoed in the reply)
+    offset 2  u16  seq      (little-endian; echoed in the reply)
+    offset 4  u16  length   (payload bytes)
+    offset 6  ...  payload
+    offset 6+length  u32 CRC-32 (zlib/IEEE 802.3) of bytes 0 .. 6+length-1, little-endian
+"""
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+PROTOCOL_VERSION = 1
+
+# -- frame kinds -------------------------------------------------------------------------------
+REQUEST = 0x01   # host -> board
+ACK = 0x02       # board -> host: command done, payload is the result
+NAK = 0x03       # board -> host: command refused, payload is u16 error code + UTF-8 message
+PAGED = 0x04     # board -> host: result too large for one frame: u32 length + u32 crc32, FETCH it
+BOOT = 0x05      # board -> host, unsolicited: the firmware (re)started, all session state is gone
+KIND_NAMES = {REQUEST: "REQUEST", ACK: "ACK", NAK: "NAK", PAGED: "PAGED", BOOT: "BOOT"}
+
+# -- commands ----------------------------------------------------------------------------------
+HELLO = 0x01           # u16 version, u32 session nonce -> JSON {protocol, firmware, max_payload, ...}
+INFO = 0x02            # -> JSON of the loaded image (or {})
+RESET = 0x03           # clear neuron/encoder/decoder state and the tick counter
+UPLOAD_BEGIN = 0x04    # u8 target command, u32 total length, u32 crc32 of the whole blob
+UPLOAD_CHUNK = 0x05    # u32 offset, bytes
+UPLOAD_COMMIT = 0x06   # check completeness + crc32, then execute the target command on the blob
+LOAD_IMAGE = 0x07      # image bytes (usually via UPLOAD_*) -> JSON info
+PUSH_INPUT = 0x08      # name, array (int32)
+RUN = 0x09             # u32 ticks
+PULL_OUTPUTS = 0x0A    # -> u16 count, then per output: name, ticks array, values array
+FETCH = 0x0B           # u32 offset, u16 length -> bytes of the pending PAGED result
+COUNTERS = 0x0C        # -> JSON {name: number}
+RESET_COUNTERS = 0x0D
+REBOOT = 0x0E          # firmware restart (drops image and session); replies ACK, then BOOT
+COMMAND_NAMES = {HELLO: "HELLO", INFO: "INFO", RESET: "RESET", UPLOAD_BEGIN: "UPLOAD_BEGIN",
+                 UPLOAD_CHUNK: "UPLOAD_CHUNK", UPLOAD_COMMIT: "UPLOAD_COMMIT",
+                 LOAD_IMAGE: "LOAD_IMAGE", PUSH_INPUT: "PUSH_INPUT", RUN: "RUN",
+                 PULL_OUTPUTS: "PULL_OUTPUTS", FETCH: "FETCH", COUNTERS: "COUNTERS",
+                 RESET_COUNTERS: "RESET_COUNTERS", REBOOT: "REBOOT"}
+UPLOAD_TARGETS = (LOAD_IMAGE, PUSH_INPUT)   # commands whose payload may arrive chunked
+
+# -- error codes (the u16 of a NAK; also EngineError.code) -------------------------------------
+E_BAD_FRAME = 1        # not COBS, too short, length field disagrees (truncated), wrong kind
+E_BAD_CRC = 2          # CRC-32 mismatch
+E_FRAME_TOO_LARGE = 3  # more bytes than MAX_FRAME before a delimiter (oversized command)
+E_UNKNOWN_COMMAND = 4
+E_BAD_PAYLOAD = 5      # payload does not parse for its command
+E_VERSION = 6          # protocol version not supported
+E_NO_SESSION = 7       # command before HELLO (e.g. after a firmware reset)
+E_UPLOAD_STATE = 8     # chunk without begin, chunk out of range, commit of an incomplete upload
+E_UPLOAD_CHECKSUM = 9  # assembled upload does not match its crc32
+E_BAD_IMAGE = 10       # image rejected: format, version, checksum
+E_CAPACITY = 11        # over capacity: image needs more cores / memory, too many ticks, too big
+E_NO_IMAGE = 12        # command needs a loaded image
+E_BAD_INPUT = 13       # unknown input name, wrong shape or dtype
+E_ENGINE = 14          # the engine failed while executing
+E_INTERNAL = 15        # unexpected firmware error (the server survives and reports it)
+ERROR_NAMES = {E_BAD_FRAME: "BAD_FRAME", E_BAD_CRC: "BAD_CRC", E_FRAME_TOO_LARGE: "FRAME_TOO_LARGE",
+               E_UNKNOWN_COMMAND: "UNKNOWN_COMMAND", E_BAD_PAYLOAD: "BAD_PAYLOAD",
+               E_VERSION: "VERSION", E_NO_SESSION: "NO_SESSION", E_UPLOAD_STATE: "UPLOAD_STATE",
+               E_UPLOAD_CHECKSUM: "UPLOAD_CHECKSUM", E_BAD_IMAGE: "BAD_IMAGE",
+               E_CAPACITY: "CAPACITY", E_NO_IMAGE: "NO_IMAGE", E_BAD_INPUT: "BAD_INPUT",
+               E_ENGINE: "ENGINE", E_INTERNAL: "INTERNAL"}
+# A NAK with one of these codes means "the frame did not arrive intact": send it again.
+TRANSIENT_ERRORS = frozenset({E_BAD_FRAME, E_BAD_CRC})
+
+# -- sizes -------------------------------------------------------------------------------------
+HEADER = struct.Struct("<BBHH")
+CRC = struct.Struct("<I")
+MAX_PAYLOAD = 16384                                   # bytes of payload in one frame
+MAX_FRAME = HEADER.size + MAX_PAYLOAD + CRC.size      # decoded body
+MAX_UPLOAD = 64 << 20                                 # largest chunked blob a board accepts
+MAX_RUN_TICKS = 1 << 24
+SEQ_MOD = 1 << 16
+NO_SEQ = 0xFFFF   # seq of a NAK for a frame whose header could not be trusted
+
+
+def cobs_max_len(n: int) -> int:
+    """Largest COBS encoding of n bytes (one overhead byte per 254)."""
+    return n + n // 254 + 1
+
+
+MAX_ENCODED = cobs_max_len(MAX_FRAME)
+
+
+class ProtocolError(Exception):
+    """A frame or payload that breaks the protocol; ``code`` is the NAK error code and
+    ``offset`` (if known) the byte offset in the decoded frame or payload."""
+
+    def __init__(self, code: int, message: str, offset: int | None = None):
+        self.code = int(code)
+        self.offset = offset
+        self.message = message if offset is None else f"byte {offset}: {message}"
+        super().__init__(f"{ERROR_NAMES.get(self.code, self.code)}: {self.message}")
+
+
+# -- COBS ----------------------------------------------------------------------------------------
+def cobs_encode(data: bytes) -> bytes:
+    """Consistent Overhead Byte Stuffing: the result contains no zero byte."""
+    out = bytearray()
+    for part in bytes(data).split(b"\x00"):
+        while len(part) >= 254:
+            out.append(0xFF)
+            out += part[:254]
+            part = part[254:]
+        out.append(len(part) + 1)
+        out += part
+    return bytes(out)
+
+
+def cobs_decode(enc: bytes) -> bytes:
+    """Inverse of cobs_encode; raises ProtocolError(E_BAD_FRAME) on a malformed block."""
+    out = bytearray()
+    i, n = 0, len(enc)
+    while i < n:
+        code = enc[i]
+        if code == 0:
+            raise ProtocolError(E_BAD_FRAME, "zero byte inside a COBS block", i)
+        end = i + code
+        if end > n:
+            raise ProtocolError(E_BAD_FRAME, f"COBS block of {code - 1} bytes runs past the end "
+                                f"of the {n}-byte frame (truncated)", i)
+        out += enc[i + 1:end]
+        i = end
+        if code != 0xFF and i < n:
+            out.append(0)
+    return bytes(out)
+
+
+# -- frames --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Frame:
+    kind: int
+    cmd: int
+    seq: int
+    payload: bytes = b""
+
+    def describe(self) -> str:
+        return (f"{KIND_NAMES.get(self.kind, hex(self.kind))} "
+                f"{COMMAND_NAMES.get(self.cmd, hex(self.cmd))} seq={self.seq} "
+                f"({len(self.payload)} payload bytes)")
+
+
+def frame_body(kind: int, cmd: int, seq: int, payload: bytes = b"") -> bytes:
+    """The decoded body (header | payload | crc32) of one frame."""
+    if len(payload) > MAX_PAYLOAD:
+        raise ProtocolError(E_FRAME_TOO_LARGE, f"payload of {len(payload)} bytes exceeds "
+                            f"MAX_PAYLOAD={MAX_PAYLOAD}; send it with UPLOAD_* in chunks")
+    head = HEADER.pack(kind, cmd, seq % SEQ_MOD, len(payload)) + payload
+    return head + CRC.pack(zlib.crc32(head))
+
+
+def encode_frame(kind: int, cmd: int, seq: int, payload: bytes = b"") -> bytes:
+    """Wire bytes of one frame: a leading delimiter (ends any partial garbage at the
+    receiver), the COBS-encoded body, and the trailing delimiter."""
+    return b"\x00" + cobs_encode(frame_body(kind, cmd, seq, payload)) + b"\x00"
+
+
+def parse_body(body: bytes) -> Frame:
+    """Check and split a decoded body; raises ProtocolError naming the bad byte offset."""
+    if len(body) < HEADER.size + CRC.size:
+        raise ProtocolError(E_BAD_FRAME, f"frame of {len(body)} bytes is shorter than the "
+                            f"{HEADER.size + CRC.size}-byte header and CRC", len(body))
+    kind, cmd, seq, length = HEADER.unpack_from(body)
+    expected = HEADER.size + length + CRC.size
+    if len(body) != expected:
+        # checked before the CRC so that a truncated frame is reported as such
+        raise ProtocolError(E_BAD_FRAME, f"length field says {length} payload bytes, so the frame "
+                            f"should be {expected} bytes, got {len(body)} (truncated or padded)", 4)
+    (crc,) = CRC.unpack_from(body, expected - CRC.size)
+    actual = zlib.crc32(body[:expected - CRC.size])
+    if crc != actual:
+        raise ProtocolError(E_BAD_CRC, f"CRC-32 is {crc:#010x}, the bytes give {actual:#010x}",
+                            expected - CRC.size)
+    if kind not in KIND_NAMES:
+        raise ProtocolError(E_BAD_FRAME, f"unknown frame kind {kind:#04x}", 0)
+    return Frame(kind, cmd, seq, bytes(body[HEADER.size:HEADER.size + length]))
+
+
+def decode_frame(encoded: bytes) -> Frame:
+    """A frame from its COBS bytes (without delimiters)."""
+    return parse_body(cobs_decode(encoded))
+
+
+class Deframer:
+    """Splits a byte stream at zero delimiters. ``feed(data)`` returns the complete
+    COBS blocks seen so far; a block longer than ``limit`` is discarded up to the next
+    delimiter and reported once as ``None`` (an oversized frame)."""
+
+    def __init__(self, limit: int = MAX_ENCODED):
+        self.limit = limit
+        self._buf = bytearray()
+        self._overflow = False
+
+    def feed(self, data: bytes) -> list[bytes | None]:
+        out: list[bytes | None] = []
+        parts = bytes(data).split(b"\x00")
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if not self._overflow:
+                self._buf += part
+                if len(self._buf) > self.limit:
+                    self._overflow = True
+                    self._buf.clear()
+            if last:
+                break
+            # a delimiter follows this part
+            if self._overflow:
+                out.append(None)
+                self._overflow = False
+            elif self._buf:
+                out.append(bytes(self._buf))
+            self._buf.clear()
+        return out
+
+    @property
+    def pending(self) -> int:
+        return len(self._buf)
+
+
+# -- payload codecs ------------------------------------------------------------------------------
+class Reader:
+    """Cursor over a payload; every short read raises ProtocolError(E_BAD_PAYLOAD) with the offset."""
+
+    def __init__(self, data: bytes, what: str):
+        self.data, self.pos, self.what = memoryview(bytes(data)), 0, what
+
+    def take(self, n: int, field: str) -> bytes:
+        if n < 0 or self.pos + n > len(self.data):
+            raise ProtocolError(E_BAD_PAYLOAD, f"{self.what}: {field} needs {n} bytes, only "
+                                f"{len(self.data) - self.pos} left", self.pos)
+        b = bytes(self.data[self.pos:self.pos + n])
+        self.pos += n
+        return b
+
+    def unpack(self, fmt: str, field: str):
+        s = struct.Struct("<" + fmt)
+        return s.unpack(self.take(s.size, field))
+
+    def rest(self) -> bytes:
+        b = bytes(self.data[self.pos:])
+        self.pos = len(self.data)
+        return b
+
+    def end(self) -> None:
+        if self.pos != len(self.data):
+            raise ProtocolError(E_BAD_PAYLOAD, f"{self.what}: {len(self.data) - self.pos} "
+                                f"unexpected trailing bytes", self.pos)
+
+
+DTYPES = {1: np.dtype("<i1"), 2: np.dtype("<u1"), 3: np.dtype("<i2"), 4: np.dtype("<i4"),
+          5: np.dtype("<i8"), 6: np.dtype("<f4"), 7: np.dtype("<f8")}
+DTYPE_CODES = {dt: code for code, dt in DTYPES.items()}
+MAX_NDIM = 8
+
+
+def pack_name(name: str) -> bytes:
+    b = name.encode("utf-8")
+    if not 0 < len(b) < 256:
+        raise ProtocolError(E_BAD_PAYLOAD, f"name {name!r} must be 1..255 UTF-8 bytes")
+    return bytes([len(b)]) + b
+
+
+def read_name(r: Reader, field: str = "name") -> str:
+    (n,) = r.unpack("B", f"{field} length")
+    raw = r.take(n, field)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError(E_BAD_PAYLOAD, f"{r.what}: {field} is not UTF-8", r.pos - n) from None
+
+
+def pack_array(a) -> bytes:
+    """u8 dtype code, u8 ndim, ndim x u32 dims, then the little-endian C-order data."""
+    a = np.asarray(a)
+    code = DTYPE_CODES.get(a.dtype.newbyteorder("<"))
+    if code is None:
+        raise ProtocolError(E_BAD_PAYLOAD, f"arrays of dtype {a.dtype} cannot be sent; use one of "
+                            f"{', '.join(str(d) for d in DTYPES.values())}")
+    if a.ndim > MAX_NDIM:
+        raise ProtocolError(E_BAD_PAYLOAD, f"array of {a.ndim} dimensions; at most {MAX_NDIM}")
+    return (struct.pack("<BB", code, a.ndim) + struct.pack(f"<{a.ndim}I", *a.shape)
+            + np.ascontiguousarray(a, dtype=DTYPES[code]).tobytes())
+
+
+def read_array(r: Reader, field: str = "array") -> np.ndarray:
+    start = r.pos
+    code, ndim = r.unpack("BB", f"{field} dtype and ndim")
+    if code not in DTYPES:
+        raise ProtocolError(E_BAD_PAYLOAD, f"{r.what}: {field} has unknown dtype code {code}", start)
+    if ndim > MAX_NDIM:
+        raise ProtocolError(E_BAD_PAYLOAD, f"{r.what}: {field} has {ndim} dims, at most {MAX_NDIM}",
+                            start + 1)
+    shape = r.unpack(f"{ndim}I", f"{field} shape")
+    count = 1
+    for d in shape:
+        count *= d
+    dt = DTYPES[code]
+    raw = r.take(count * dt.itemsize, f"{field} data ({shape} {dt})")
+    return np.frombuffer(raw, dtype=dt).reshape(shape).astype(dt.newbyteorder("="))
+
+
+def pack_json(obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), sort_keys=True, default=_json_default).encode()
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, tuple):
+        return list(o)
+    raise TypeError(f"cannot send {type(o).__name__} as JSON")
+
+
+def read_json(data: bytes, what: str):
+    try:
+        return json.loads(bytes(data).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError(E_BAD_PAYLOAD, f"{what}: not UTF-8 JSON ({exc})") from None
+
+
+# per-command payloads (host side packs, board side reads, and the reverse for results)
+def pack_hello(version: int, nonce: int) -> bytes:
+    return struct.pack("<HI", version, nonce & 0xFFFFFFFF)
+
+
+def read_hello(data: bytes) -> tuple[int, int]:
+    r = Reader(data, "HELLO")
+    version, nonce = r.unpack("HI", "version and nonce")
+    r.end()
+    return version, nonce
+
+
+def pack_run(ticks: int) -> bytes:
+    return struct.pack("<I", ticks)
+
+
+def read_run(data: bytes) -> int:
+    r = Reader(data, "RUN")
+    (ticks,) = r.unpack("I", "ticks")
+    r.end()
+    return ticks
+
+
+def pack_push(name: str, values) -> bytes:
+    return pack_name(name) + pack_array(values)
+
+
+def read_push(data: bytes) -> tuple[str, np.ndarray]:
+    r = Reader(data, "PUSH_INPUT")
+    name = read_name(r, "input name")
+    arr = read_array(r, f"input {name!r}")
+    r.end()
+    return name, arr
+
+
+def pack_outputs(outputs: dict) -> bytes:
+    parts = [struct.pack("<H", len(outputs))]
+    for name, (ticks, values) in outputs.items():
+        parts += [pack_name(name), pack_array(np.asarray(ticks, dtype=np.int64)), pack_array(values)]
+    return b"".join(parts)
+
+
+def read_outputs(data: bytes) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    r = Reader(data, "PULL_OUTPUTS result")
+    (count,) = r.unpack("H", "output count")
+    out = {}
+    for _ in range(count):
+        name = read_name(r, "output name")
+        out[name] = (read_array(r, f"ticks of {name!r}"), read_array(r, f"values of {name!r}"))
+    r.end()
+    return out
+
+
+def pack_upload_begin(target: int, total: int, crc: int) -> bytes:
+    return struct.pack("<BII", target, total, crc & 0xFFFFFFFF)
+
+
+def read_upload_begin(data: bytes) -> tuple[int, int, int]:
+    r = Reader(data, "UPLOAD_BEGIN")
+    target, total, crc = r.unpack("BII", "target, length and crc32")
+    r.end()
+    return target, total, crc
+
+
+def pack_chunk(offset: int, data: bytes) -> bytes:
+    return struct.pack("<I", offset) + bytes(data)
+
+
+def read_chunk(data: bytes) -> tuple[int, bytes]:
+    r = Reader(data, "UPLOAD_CHUNK")
+    (offset,) = r.unpack("I", "offset")
+    return offset, r.rest()
+
+
+def pack_paged(total: int, crc: int) -> bytes:
+    return struct.pack("<II", total, crc & 0xFFFFFFFF)
+
+
+def read_paged(data: bytes) -> tuple[int, int]:
+    r = Reader(data, "PAGED")
+    total, crc = r.unpack("II", "length and crc32")
+    r.end()
+    return total, crc
+
+
+def pack_fetch(offset: int, length: int) -> bytes:
+    return struct.pack("<IH", offset, length)
+
+
+def read_fetch(data: bytes) -> tuple[int, int]:
+    r = Reader(data, "FETCH")
+    offset, length = r.unpack("IH", "offset and length")
+    r.end()
+    return offset, length
+
+
+def pack_nak(code: int, message: str) -> bytes:
+    msg = message.encode("utf-8", "replace")[:MAX_PAYLOAD - 2]
+    return struct.pack("<H", code) + msg
+
+
+def read_nak(data: bytes) -> tuple[int, str]:
+    if len(data) < 2:
+        return E_INTERNAL, f"NAK without an error code ({len(data)} payload bytes)"
+    (code,) = struct.unpack_from("<H", data)
+    return code, bytes(data[2:]).decode("utf-8", "replace")
