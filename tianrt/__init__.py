@@ -8,36 +8,62 @@
     s = g.add(tr.snn.LIF(beta=0.9), s)
     g.output("y", g.add(tr.bridge.SpikeCount(window=16), s))
     out = tr.Runtime(g).run({"x": x_value}, ticks=16)
-"""
-from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import ann, bridge, q, snn
-from .domains import CURRENT, SPIKE, TENSOR
-from .errors import (BackendError, DomainError, GraphError, InputError, ModelFileError, ShapeError,
-                     TianrtError)
-from .graph import Graph, Handle, Sequential
-from .modelfile import load, save
-from .runtime import RunResult, Runtime
+Names load on first use, so that ``import tianrt.kernels`` or ``tianrt.firmware_sim``
+(the chip emulator, which must never load the graph or runtime) stays light.
+"""
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version as _version
 
 try:
     __version__ = _version("tianrt")
 except PackageNotFoundError:  # running from a source tree without an install
     __version__ = "0.0.0+src"
 
-__all__ = ["Graph", "Handle", "Sequential", "Runtime", "RunResult", "save", "load", "ann", "snn",
-           "bridge", "q", "TENSOR", "SPIKE", "CURRENT", "TianrtError", "GraphError", "DomainError",
-           "ShapeError", "InputError", "ModelFileError", "BackendError", "__version__"]
+# public name -> (module, attribute or None for the module itself)
+_PUBLIC = {
+    "Graph": ("tianrt.graph", "Graph"),
+    "Handle": ("tianrt.graph", "Handle"),
+    "Sequential": ("tianrt.graph", "Sequential"),
+    "Runtime": ("tianrt.runtime", "Runtime"),
+    "RunResult": ("tianrt.runtime", "RunResult"),
+    "save": ("tianrt.modelfile", "save"),
+    "load": ("tianrt.modelfile", "load"),
+    "ann": ("tianrt.ann", None),
+    "snn": ("tianrt.snn", None),
+    "bridge": ("tianrt.bridge", None),
+    "q": ("tianrt.q", None),
+    "TENSOR": ("tianrt.domains", "TENSOR"),
+    "SPIKE": ("tianrt.domains", "SPIKE"),
+    "CURRENT": ("tianrt.domains", "CURRENT"),
+    "TianrtError": ("tianrt.errors", "TianrtError"),
+    "GraphError": ("tianrt.errors", "GraphError"),
+    "DomainError": ("tianrt.errors", "DomainError"),
+    "ShapeError": ("tianrt.errors", "ShapeError"),
+    "InputError": ("tianrt.errors", "InputError"),
+    "ModelFileError": ("tianrt.errors", "ModelFileError"),
+    "BackendError": ("tianrt.errors", "BackendError"),
+    "convert": ("tianrt.convert", "convert"),
+    "quantize": ("tianrt.quantize", "quantize"),
+    "chip": ("tianrt.chip", None),
+    "train": ("tianrt.train", None),
+    "stream": ("tianrt.stream", None),
+}
+
+__all__ = sorted(_PUBLIC) + ["__version__"]
 
 
 def __getattr__(name):
-    # Heavier parts load on first use so that `import tianrt` stays fast on a small board.
-    import importlib
-
-    lazy = {"convert": ("tianrt.convert", "convert"), "quantize": ("tianrt.quantize", "quantize"),
-            "chip": ("tianrt.chip", None), "train": ("tianrt.train", None),
-            "stream": ("tianrt.stream", None), "nir": ("tianrt.nir_io", None)}
-    if name in lazy:
-        mod, attr = lazy[name]
+    if name in _PUBLIC:
+        mod, attr = _PUBLIC[name]
         m = importlib.import_module(mod)
-        return getattr(m, attr) if attr else m
+        value = getattr(m, attr) if attr else m
+        globals()[name] = value  # cache: later lookups are plain attribute reads
+        return value
     raise AttributeError(f"module 'tianrt' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__
