@@ -33,7 +33,8 @@ def ensure_env() -> None:
         sys.exit(f"tianrt needs Python >= 3.10, this is {sys.version.split()[0]}")
     if not PY.exists():
         _run([sys.executable, "-m", "venv", VENV])
-    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()
+                          + (ROOT / "setup.py").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == want:
         return
     _run([PY, "-m", "pip", "install", "-q", "--upgrade", "pip"])
