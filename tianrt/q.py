@@ -53,6 +53,13 @@ def _check_mult_shift(node, m_name, s_name):
     setattr(node, s_name, s)
 
 
+def _check_int32(node, *names):
+    for name in names:
+        if not INT32_MIN <= getattr(node, name) <= INT32_MAX:
+            raise GraphError(f"{node.op}: {name} must be an int32, in [{INT32_MIN}, {INT32_MAX}], "
+                             f"got {getattr(node, name)}")
+
+
 @dataclass(eq=False)
 class QNode(Node):
     in_numeric = "int"
@@ -363,6 +370,7 @@ class LIF(QNode):
         if self.alpha_mult is not None:
             _check_mult_shift(self, "alpha_mult", "alpha_shift")
         self.threshold, self.v_reset, self.v_init = int(self.threshold), int(self.v_reset), int(self.v_init)
+        _check_int32(self, "v_reset", "v_init")
         if not 0 < self.threshold <= INT32_MAX:
             raise GraphError(f"{self.op}: threshold must be a positive int32, got {self.threshold}")
         self.refractory = int(self.refractory)
@@ -387,6 +395,7 @@ class LI(QNode):
     def __post_init__(self):
         _check_mult_shift(self, "leak_mult", "leak_shift")
         self.v_init = int(self.v_init)
+        _check_int32(self, "v_init")
 
 
 # -- bridges -------------------------------------------------------------------------------------
@@ -408,8 +417,9 @@ class _QEncoder(QNode):
 @register
 @dataclass(eq=False)
 class RateEncoder(_QEncoder):
-    """Integer rate code: x = clamp(q, 0, D); acc starts at ceil(D/2); acc += x;
-    spike when acc >= D, then acc -= D. D = full_scale stands for 1.0."""
+    """Integer rate code: x = clamp(q, 0, D); acc starts at floor(D/2); acc += x;
+    spike when acc >= D, then acc -= D. D = full_scale stands for 1.0; T ticks give
+    exactly round-half-up(T x / D) spikes."""
     op = "q.RateEncoder"
     prefix = "qrate"
 
@@ -443,6 +453,7 @@ class DirectCurrent(QNode):
 
     def __post_init__(self):
         self.gain = int(self.gain)
+        _check_int32(self, "gain")
 
 
 @register

@@ -1,0 +1,542 @@
+"""Integer (chip) mode arithmetic as numba kernels: docs/integer.md, bit for bit.
+
+Pure functions on arrays and scalars, no graph. The numba backend's integer mode and the
+firmware_sim chip emulator both call these, which is what makes them bit-exact with each
+other; tests hold them to a pure-Python oracle written from docs/integer.md.
+
+Conventions:
+
+- Activations, currents, membranes and encoder accumulators are int32 arrays; weights int8
+  (PyTorch layout (out, in[, kh, kw]) unless a name says ``wt`` = transposed (in, out));
+  biases int32; per-channel multipliers and shifts int32. Every intermediate is int64.
+- Overflow saturates (``sat32``), never wraps, wherever docs/integer.md says so.
+- Elementwise kernels take flat 1-D C-contiguous arrays (pass ``a.reshape(-1)``); layer
+  kernels take a leading batch axis. Results go into arrays the caller preallocates; the
+  kernels allocate nothing, so a streaming step can run allocation-free.
+- Spike inputs may be any numeric dtype (float32, uint8, bool): nonzero is a spike. Spike
+  outputs are written as 0/1 in the output array's dtype.
+- Shapes are checked on entry (numba does not bounds-check): a mismatch raises ValueError.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+INT32_MIN = -2147483648
+INT32_MAX = 2147483647
+INT8_MIN = -128
+INT8_MAX = 127
+
+
+# -- scalar primitives -------------------------------------------------------------------------
+
+@njit(cache=True)
+def sat32(x):
+    """min(max(x, -2^31), 2^31 - 1) on an int64: overflow saturates, never wraps."""
+    x = np.int64(x)
+    if x > INT32_MAX:
+        return np.int64(INT32_MAX)
+    if x < INT32_MIN:
+        return np.int64(INT32_MIN)
+    return x
+
+
+@njit(cache=True)
+def round_shift(x, n):
+    """x / 2^n rounded half away from zero, for int64 x and 0 <= n <= 62:
+    sign(x) * ((|x| + 2^(n-1)) >> n); n = 0 returns x. |x| must stay below 2^62."""
+    x = np.int64(x)
+    n = np.int64(n)
+    if n <= 0:
+        return x
+    half = np.int64(1) << (n - 1)
+    if x >= 0:
+        return (x + half) >> n
+    return -((half - x) >> n)
+
+
+@njit(cache=True)
+def clamp(x, lo, hi):
+    """min(max(x, lo), hi) on int64."""
+    x = np.int64(x)
+    if x < lo:
+        return np.int64(lo)
+    if x > hi:
+        return np.int64(hi)
+    return x
+
+
+@njit(cache=True)
+def requant(acc, m, n, lo, hi):
+    """clamp(round_shift(acc * m, n), lo, hi): acc an int32 accumulator (int64 value),
+    0 <= m < 2^15, 0 <= n <= 62; acc * m is exact in int64."""
+    return clamp(round_shift(np.int64(acc) * np.int64(m), n), lo, hi)
+
+
+@njit(cache=True)
+def round_half_away(y):
+    """A float64 rounded to the nearest integer, halves away from zero, exactly (no
+    floor(y + 0.5) double rounding). |y| must be below 2^62."""
+    a = abs(y)
+    f = np.floor(a)
+    r = np.int64(f)
+    if a - f >= 0.5:
+        r += 1
+    return -r if y < 0 else r
+
+
+@njit(cache=True)
+def latency_phase(x, full_scale, window):
+    """Spike phase of q.LatencyEncoder for x in [1, D]: ((D - x)(W - 1) * 2 + D) // (2 D)."""
+    d = np.int64(full_scale)
+    return ((d - np.int64(x)) * (np.int64(window) - 1) * 2 + d) // (2 * d)
+
+
+@njit(cache=True)
+def rate_spike_count(x, full_scale, ticks):
+    """Spikes q.RateEncoder emits for a value held ``ticks`` ticks from reset:
+    floor((T x + floor(D/2)) / D) for x = clamp(q, 0, D), i.e. round half up of T x / D."""
+    d = np.int64(full_scale)
+    return (np.int64(ticks) * clamp(x, 0, d) + d // 2) // d
+
+
+# -- elementwise (flat 1-D arrays) -------------------------------------------------------------
+
+@njit(cache=True)
+def _same_size(a, b):
+    if a.size != b.size:
+        raise ValueError("intmath: input and output sizes differ")
+
+
+@njit(cache=True)
+def quantize(x, scale, out):
+    """q.Quantize: out = clamp(round_half_away(float64(x) / scale), -128, 127)."""
+    _same_size(x, out)
+    for k in range(x.size):
+        y = np.float64(x[k]) / scale
+        # clamp before rounding so that huge or infinite quotients stay representable
+        if y > 256.0:
+            y = 256.0
+        elif y < -256.0:
+            y = -256.0
+        out[k] = clamp(round_half_away(y), INT8_MIN, INT8_MAX)
+
+
+@njit(cache=True)
+def dequantize(q, scale, out):
+    """q.Dequantize: out = float32(float64(q) * scale)."""
+    _same_size(q, out)
+    for k in range(q.size):
+        out[k] = np.float32(np.float64(q[k]) * scale)
+
+
+@njit(cache=True)
+def clamp_array(x, lo, hi, out):
+    """q.Clamp: out = min(max(x, lo), hi)."""
+    _same_size(x, out)
+    for k in range(x.size):
+        out[k] = clamp(x[k], lo, hi)
+
+
+@njit(cache=True)
+def lookup(x, table, out):
+    """q.Lookup: out = table[clamp(x, -128, 127) + 128] (table: 256 int8 entries)."""
+    _same_size(x, out)
+    if table.size != 256:
+        raise ValueError("intmath.lookup: the table needs 256 entries")
+    for k in range(x.size):
+        out[k] = table[clamp(x[k], INT8_MIN, INT8_MAX) + 128]
+
+
+@njit(cache=True)
+def add_scaled(x, m, acc):
+    """acc += x * m in int64 (one input of q.Add; start from acc = 0)."""
+    _same_size(x, acc)
+    mm = np.int64(m)
+    for k in range(x.size):
+        acc[k] += np.int64(x[k]) * mm
+
+
+@njit(cache=True)
+def requant_array(acc, m, n, lo, hi, out):
+    """out = requant(acc, m, n, lo, hi) elementwise, one multiplier and shift for all
+    (q.Add is requant_array(sum, 1, shift, lo, hi, out) on the add_scaled sum)."""
+    _same_size(acc, out)
+    for k in range(acc.size):
+        out[k] = clamp(round_shift(np.int64(acc[k]) * np.int64(m), n), lo, hi)
+
+
+@njit(cache=True)
+def requant_channels(acc, mult, shift, lo, hi, inner, out):
+    """Per-channel requant of a flat (B, C, inner) accumulator array: element k belongs to
+    channel (k // inner) % C, C = mult.size (inner = 1 for Dense, Ho*Wo for Conv2d)."""
+    _same_size(acc, out)
+    c = mult.size
+    if shift.size != c or inner < 1 or acc.size % (c * inner) != 0:
+        raise ValueError("intmath.requant_channels: acc size is not a multiple of channels * inner")
+    for k in range(acc.size):
+        ch = (k // inner) % c
+        out[k] = requant(acc[k], mult[ch], shift[ch], lo, hi)
+
+
+@njit(cache=True)
+def direct_current(q, gain, out):
+    """q.DirectCurrent: out = sat32(q * gain) (gain an int32)."""
+    _same_size(q, out)
+    g = np.int64(gain)
+    for k in range(q.size):
+        out[k] = sat32(np.int64(q[k]) * g)
+
+
+# -- neurons, readouts and encoders (flat 1-D arrays, state updated in place) ----------------
+
+@njit(cache=True)
+def lif_step(i_in, v, i_syn, refrac, threshold, leak_mult, leak_shift, alpha_mult, alpha_shift,
+             reset_zero, v_reset, refractory, s_out):
+    """One tick of q.LIF (charge, fire, reset) for every neuron; returns the spike count.
+
+    i_in: the input current (int32) or spikes; v: membranes (int32, in place);
+    i_syn: synaptic currents (int32, in place; used only when alpha_mult >= 0, pass an empty
+    array otherwise); refrac: refractory counters (int32, in place; used only when
+    refractory > 0); reset_zero: False for reset by subtraction, True for v = v_reset;
+    s_out: spikes 0/1 (any dtype).
+    """
+    n = v.size
+    if i_in.size != n or s_out.size != n:
+        raise ValueError("intmath.lif_step: i_in, v and s_out sizes differ")
+    if alpha_mult >= 0 and i_syn.size != n:
+        raise ValueError("intmath.lif_step: i_syn size differs from v (current filter on)")
+    if refractory > 0 and refrac.size != n:
+        raise ValueError("intmath.lif_step: refrac size differs from v (refractory on)")
+    th = np.int64(threshold)
+    count = 0
+    for k in range(n):
+        cur = np.int64(i_in[k])
+        if alpha_mult >= 0:
+            cur = sat32(round_shift(np.int64(i_syn[k]) * alpha_mult, alpha_shift) + cur)
+            i_syn[k] = cur
+        if refractory > 0 and refrac[k] > 0:
+            refrac[k] -= 1
+            s_out[k] = 0
+            continue
+        vv = sat32(round_shift(np.int64(v[k]) * leak_mult, leak_shift) + cur)
+        if vv >= th:
+            s_out[k] = 1
+            count += 1
+            if reset_zero:
+                vv = np.int64(v_reset)
+            else:
+                vv = sat32(vv - th)
+            if refractory > 0:
+                refrac[k] = refractory
+        else:
+            s_out[k] = 0
+        v[k] = vv
+    return count
+
+
+@njit(cache=True)
+def leaky_integrate(i_in, v, leak_mult, leak_shift):
+    """q.LI and q.MembraneReadout: v = sat32(round_shift(v * leak_mult, leak_shift) + I), in
+    place (the readout's caller emits v at the window's end and zeroes it)."""
+    _same_size(i_in, v)
+    for k in range(v.size):
+        v[k] = sat32(round_shift(np.int64(v[k]) * leak_mult, leak_shift) + np.int64(i_in[k]))
+
+
+@njit(cache=True)
+def rate_encoder_step(q, acc, full_scale, s_out):
+    """One tick of q.RateEncoder: x = clamp(q, 0, D); acc += x; s = acc >= D; acc -= D s.
+    acc (int32, in place) starts at D // 2 after reset. Returns the spike count."""
+    n = acc.size
+    if q.size != n or s_out.size != n:
+        raise ValueError("intmath.rate_encoder_step: q, acc and s_out sizes differ")
+    d = np.int64(full_scale)
+    count = 0
+    for k in range(n):
+        a = np.int64(acc[k]) + clamp(q[k], 0, d)
+        if a >= d:
+            a -= d
+            s_out[k] = 1
+            count += 1
+        else:
+            s_out[k] = 0
+        acc[k] = a
+    return count
+
+
+@njit(cache=True)
+def latency_encoder_step(q, full_scale, window, t, s_out):
+    """Tick t (counted from reset) of q.LatencyEncoder: a spike where x = clamp(q, 0, D) > 0
+    and t mod W equals latency_phase(x, D, W). Returns the spike count."""
+    _same_size(q, s_out)
+    d = np.int64(full_scale)
+    phase = np.int64(t) % np.int64(window)
+    count = 0
+    for k in range(q.size):
+        x = clamp(q[k], 0, d)
+        if x > 0 and latency_phase(x, d, window) == phase:
+            s_out[k] = 1
+            count += 1
+        else:
+            s_out[k] = 0
+    return count
+
+
+# -- dense and synaptic accumulation ---------------------------------------------------------
+
+@njit(cache=True)
+def acc_set_bias(acc, bias):
+    """acc (int64) = bias: start an accumulation."""
+    _same_size(acc, bias)
+    for o in range(acc.size):
+        acc[o] = bias[o]
+
+
+@njit(cache=True)
+def acc_add_events(x, wt, acc):
+    """Event-driven accumulation: for each nonzero x[j] add x[j] * wt[j, :] to acc (int64).
+    x: one sample's spikes (0/1) or integer currents, (n_in,); wt: int8 (n_in, n_out), the
+    transposed weight, so each event reads one contiguous row. Work follows the number of
+    active inputs, not the fan-in. Returns the number of active inputs."""
+    n_in, n_out = wt.shape
+    if x.size != n_in or acc.size != n_out:
+        raise ValueError("intmath.acc_add_events: x, wt (n_in, n_out) and acc disagree")
+    active = 0
+    for j in range(n_in):
+        xv = x[j]
+        if xv != 0:
+            active += 1
+            k = np.int64(xv)
+            if k == 1:
+                for o in range(n_out):
+                    acc[o] += wt[j, o]
+            else:
+                for o in range(n_out):
+                    acc[o] += k * np.int64(wt[j, o])
+    return active
+
+
+@njit(cache=True)
+def acc_add_index_events(idx, wt, acc):
+    """acc (int64) += wt[j, :] for each presynaptic index j in idx (events as a list, e.g.
+    routed spike packets); wt int8 (n_in, n_out)."""
+    n_in, n_out = wt.shape
+    if acc.size != n_out:
+        raise ValueError("intmath.acc_add_index_events: acc size differs from wt's n_out")
+    for e in range(idx.size):
+        j = idx[e]
+        if j < 0 or j >= n_in:
+            raise ValueError("intmath.acc_add_index_events: presynaptic index out of range")
+        for o in range(n_out):
+            acc[o] += wt[j, o]
+
+
+@njit(cache=True)
+def acc_add_dense(x, w, acc):
+    """Dense accumulation acc[o] += sum_i w[o, i] x[i] (int64); w int8 (n_out, n_in)."""
+    n_out, n_in = w.shape
+    if x.size != n_in or acc.size != n_out:
+        raise ValueError("intmath.acc_add_dense: x, w (n_out, n_in) and acc disagree")
+    for o in range(n_out):
+        s = np.int64(0)
+        for i in range(n_in):
+            s += np.int64(w[o, i]) * np.int64(x[i])
+        acc[o] += s
+
+
+@njit(cache=True)
+def acc_store_sat32(acc, out):
+    """out (int32) = sat32(acc)."""
+    _same_size(acc, out)
+    for o in range(acc.size):
+        out[o] = sat32(acc[o])
+
+
+@njit(cache=True)
+def dense_acc(x, w, bias, out):
+    """The int32 accumulators of q.Dense / q.SynDense, dense path:
+    out[b, o] = sat32(sum_i w[o, i] x[b, i] + bias[o]); x (B, n_in), w int8 (n_out, n_in)."""
+    n_out, n_in = w.shape
+    B = x.shape[0]
+    if x.shape[1] != n_in or bias.size != n_out or out.shape[0] != B or out.shape[1] != n_out:
+        raise ValueError("intmath.dense_acc: x (B, n_in), w (n_out, n_in), bias, out (B, n_out) disagree")
+    for b in range(B):
+        for o in range(n_out):
+            s = np.int64(bias[o])
+            for i in range(n_in):
+                s += np.int64(w[o, i]) * np.int64(x[b, i])
+            out[b, o] = sat32(s)
+
+
+@njit(cache=True)
+def dense(x, w, bias, mult, shift, lo, hi, out):
+    """q.Dense: out[b, o] = requant(sat32(W x + bias)[o], mult[o], shift[o], lo, hi)."""
+    n_out, n_in = w.shape
+    B = x.shape[0]
+    if (x.shape[1] != n_in or bias.size != n_out or mult.size != n_out or shift.size != n_out
+            or out.shape[0] != B or out.shape[1] != n_out):
+        raise ValueError("intmath.dense: x (B, n_in), w (n_out, n_in), bias/mult/shift (n_out,), out (B, n_out) disagree")
+    for b in range(B):
+        for o in range(n_out):
+            s = np.int64(bias[o])
+            for i in range(n_in):
+                s += np.int64(w[o, i]) * np.int64(x[b, i])
+            out[b, o] = requant(sat32(s), mult[o], shift[o], lo, hi)
+
+
+@njit(cache=True)
+def syn_dense_events(x, wt, bias, out, acc):
+    """q.SynDense, event-driven: out[b] = sat32(sum over nonzero x[b, j] of x[b, j] wt[j] + bias).
+    x (B, n_in) spikes or integer currents; wt int8 (n_in, n_out) (the transposed weight);
+    acc: int64 scratch of n_out. Returns the number of active inputs over the batch
+    (synaptic events = that times n_out)."""
+    B = x.shape[0]
+    n_out = wt.shape[1]
+    if out.shape[0] != B or out.shape[1] != n_out:
+        raise ValueError("intmath.syn_dense_events: out must be (B, n_out)")
+    active = 0
+    for b in range(B):
+        acc_set_bias(acc, bias)
+        active += acc_add_events(x[b], wt, acc)
+        acc_store_sat32(acc, out[b])
+    return active
+
+
+@njit(cache=True)
+def syn_recurrent_events(x, r, wt, wt_rec, bias, out, acc):
+    """q.SynRecurrent, event-driven: out[b] = sat32(W x[b] + W_rec r[b] + bias), one
+    saturation after the exact sum. wt (n_in, n_out), wt_rec (n_out, n_out) transposed;
+    acc int64 scratch of n_out. Returns the number of active inputs (x and r)."""
+    B = x.shape[0]
+    n_out = wt.shape[1]
+    if r.shape[0] != B or out.shape[0] != B or out.shape[1] != n_out:
+        raise ValueError("intmath.syn_recurrent_events: x, r and out batch sizes disagree")
+    active = 0
+    for b in range(B):
+        acc_set_bias(acc, bias)
+        active += acc_add_events(x[b], wt, acc)
+        active += acc_add_events(r[b], wt_rec, acc)
+        acc_store_sat32(acc, out[b])
+    return active
+
+
+# -- convolution and pooling (B, C, H, W) ------------------------------------------------------
+
+@njit(cache=True)
+def _check_window_out(x, out, c_out, kh, kw, sh, sw, ph, pw):
+    B, _, H, W = x.shape
+    ho = (H + 2 * ph - kh) // sh + 1
+    wo = (W + 2 * pw - kw) // sw + 1
+    if (sh < 1 or sw < 1 or ho < 1 or wo < 1 or out.shape[0] != B or out.shape[1] != c_out
+            or out.shape[2] != ho or out.shape[3] != wo):
+        raise ValueError("intmath: output shape is not (B, C_out, (H + 2p - k) // s + 1, (W + 2p - k) // s + 1)")
+
+
+@njit(cache=True)
+def _conv_sum(x, w, b, o, oy, ox, sh, sw, ph, pw, s):
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    kh, kw = w.shape[2], w.shape[3]
+    iy0 = oy * sh - ph
+    ix0 = ox * sw - pw
+    for c in range(C):
+        for ky in range(kh):
+            iy = iy0 + ky
+            if iy < 0 or iy >= H:
+                continue
+            for kx in range(kw):
+                ix = ix0 + kx
+                if 0 <= ix < W:
+                    s += np.int64(w[o, c, ky, kx]) * np.int64(x[b, c, iy, ix])
+    return s
+
+
+@njit(cache=True)
+def conv2d_acc(x, w, bias, sh, sw, ph, pw, out):
+    """The int32 accumulators of q.Conv2d / q.SynConv2d: out[b, o, y, x] = sat32(bias[o] +
+    sum over the zero-padded window of w[o] x[b]); w int8 (O, C, kh, kw); x (B, C, H, W)
+    int8-range activations, spikes or currents."""
+    O, C, kh, kw = w.shape
+    if x.shape[1] != C or bias.size != O:
+        raise ValueError("intmath.conv2d_acc: x channels or bias size disagree with w (O, C, kh, kw)")
+    _check_window_out(x, out, O, kh, kw, sh, sw, ph, pw)
+    for b in range(x.shape[0]):
+        for o in range(O):
+            for oy in range(out.shape[2]):
+                for ox in range(out.shape[3]):
+                    out[b, o, oy, ox] = sat32(_conv_sum(x, w, b, o, oy, ox, sh, sw, ph, pw,
+                                                        np.int64(bias[o])))
+
+
+@njit(cache=True)
+def conv2d(x, w, bias, mult, shift, sh, sw, ph, pw, lo, hi, out):
+    """q.Conv2d: out = requant(sat32(conv + bias), mult[o], shift[o], lo, hi) per channel o."""
+    O, C, kh, kw = w.shape
+    if x.shape[1] != C or bias.size != O or mult.size != O or shift.size != O:
+        raise ValueError("intmath.conv2d: x channels or bias/mult/shift sizes disagree with w (O, C, kh, kw)")
+    _check_window_out(x, out, O, kh, kw, sh, sw, ph, pw)
+    for b in range(x.shape[0]):
+        for o in range(O):
+            for oy in range(out.shape[2]):
+                for ox in range(out.shape[3]):
+                    s = _conv_sum(x, w, b, o, oy, ox, sh, sw, ph, pw, np.int64(bias[o]))
+                    out[b, o, oy, ox] = requant(sat32(s), mult[o], shift[o], lo, hi)
+
+
+@njit(cache=True)
+def maxpool2d(x, kh, kw, sh, sw, ph, pw, out):
+    """q.MaxPool2d: max over each window, padding counting as -128."""
+    _check_window_out(x, out, x.shape[1], kh, kw, sh, sw, ph, pw)
+    H, W = x.shape[2], x.shape[3]
+    for b in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for oy in range(out.shape[2]):
+                for ox in range(out.shape[3]):
+                    m = np.int64(INT32_MIN) - 1
+                    for ky in range(kh):
+                        iy = oy * sh - ph + ky
+                        for kx in range(kw):
+                            ix = ox * sw - pw + kx
+                            if 0 <= iy < H and 0 <= ix < W:
+                                v = np.int64(x[b, c, iy, ix])
+                            else:
+                                v = np.int64(INT8_MIN)
+                            if v > m:
+                                m = v
+                    out[b, c, oy, ox] = m
+
+
+@njit(cache=True)
+def avgpool2d(x, kh, kw, sh, sw, ph, pw, mult, shift, out):
+    """q.AvgPool2d: requant(sat32(window sum, zero padding counted), mult, shift, -128, 127)."""
+    _check_window_out(x, out, x.shape[1], kh, kw, sh, sw, ph, pw)
+    H, W = x.shape[2], x.shape[3]
+    for b in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for oy in range(out.shape[2]):
+                for ox in range(out.shape[3]):
+                    s = np.int64(0)
+                    for ky in range(kh):
+                        iy = oy * sh - ph + ky
+                        if iy < 0 or iy >= H:
+                            continue
+                        for kx in range(kw):
+                            ix = ox * sw - pw + kx
+                            if 0 <= ix < W:
+                                s += np.int64(x[b, c, iy, ix])
+                    out[b, c, oy, ox] = requant(sat32(s), mult, shift, INT8_MIN, INT8_MAX)
+
+
+@njit(cache=True)
+def global_avgpool(x, mult, shift, out):
+    """q.GlobalAvgPool2d: out[b, c] = requant(sat32(sum over H, W), mult, shift, -128, 127)."""
+    B, C, H, W = x.shape
+    if out.shape[0] != B or out.shape[1] != C:
+        raise ValueError("intmath.global_avgpool: out must be (B, C)")
+    for b in range(B):
+        for c in range(C):
+            s = np.int64(0)
+            for y in range(H):
+                for z in range(W):
+                    s += np.int64(x[b, c, y, z])
+            out[b, c] = requant(sat32(s), mult, shift, INT8_MIN, INT8_MAX)
