@@ -258,13 +258,23 @@ _STATEFUL = [(snn.LIF, LIFOp), (snn.LI, LIOp), (bridge.RateEncoder, RateOp),
 
 
 def make_op(entry, plan) -> Op:
+    if entry.node.op.startswith("q."):  # integer (chip) mode: docs/integer.md
+        from .reference_int import make_int_op
+        return make_int_op(entry, plan)
     for cls, op in _STATEFUL:
         if isinstance(entry.node, cls):
             return op(entry, plan)
     fn = stateless_fn(entry.node)
     if fn is None:
         raise BackendError(f"reference backend cannot run `{entry.name}` ({entry.node.op})")
+    if entry.numeric == "int":  # e.g. Concat of integer edges: keep them int32
+        return Stateless(entry, plan, lambda *xs: fn(*xs).astype(np.int32))
     return Stateless(entry, plan, fn)
+
+
+def _dtype(e):
+    """int32 buffers for integer-mode edges, float32 for the rest (spikes included)."""
+    return np.int32 if e.numeric == "int" else F32
 
 
 class ReferenceBackend(Backend):
@@ -279,9 +289,9 @@ class ReferenceBackend(Backend):
 
     def _init_state(self, batch):
         self.st = {name: op.init(batch) for name, op in self.ops.items()}
-        self.values = {e.name: np.zeros((batch,) + e.shape, F32) for e in self.plan.entries}
+        self.values = {e.name: np.zeros((batch,) + e.shape, _dtype(e)) for e in self.plan.entries}
         self.fresh = {e.name: False for e in self.plan.entries}
-        self.delayed = {e.name: (np.zeros((batch,) + e.shape, F32), False)
+        self.delayed = {e.name: (np.zeros((batch,) + e.shape, _dtype(e)), False)
                         for e in self.plan.entries if isinstance(e.node, Delay)}
 
     def _tick(self, inputs):
