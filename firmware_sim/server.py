@@ -1,0 +1,367 @@
+"""The board side of the serial protocol: frames in, engine calls, frames out.
+
+``Server`` is transport-free (``feed(bytes) -> bytes`` to send back), so it can be fuzzed in
+process; ``serve_pty`` and ``serve_socket`` pump bytes between it and a pseudo-terminal or a
+TCP socket. The server never raises out of ``feed``: every bad frame or command becomes a NAK
+with an error code. Protocol: docs/protocol.md and tianrt.chip.protocol.
+"""
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import sys
+import traceback
+import tty
+import zlib
+
+from tianrt.chip import protocol as P
+
+FIRMWARE = "tianrt-firmware_sim/1"
+
+
+class _Upload:
+    """A chunked blob being assembled; chunks arrive in order (stop-and-wait link), and a
+    re-sent chunk that is already stored must carry the same bytes."""
+
+    def __init__(self, target: int, total: int, crc: int):
+        self.target, self.total, self.crc = target, total, crc
+        self.buf = bytearray()
+
+    def add(self, offset: int, data: bytes) -> None:
+        have = len(self.buf)
+        if offset + len(data) <= have:  # a chunk already stored (its ACK was lost)
+            if self.buf[offset:offset + len(data)] != data:
+                raise P.ProtocolError(P.E_UPLOAD_STATE, f"chunk at offset {offset} differs from "
+                                      f"the bytes already stored there")
+            return
+        if offset != have:
+            raise P.ProtocolError(P.E_UPLOAD_STATE, f"chunk at offset {offset}, expected offset "
+                                  f"{have} (chunks are sent in order)")
+        if have + len(data) > self.total:
+            raise P.ProtocolError(P.E_UPLOAD_STATE, f"chunk of {len(data)} bytes at offset {offset} "
+                                  f"overruns the announced length {self.total}")
+        self.buf += data
+
+
+class Server:
+    """Protocol state machine around one engine.
+
+    engine_factory() builds a fresh engine at every (re)boot, so a reboot really loses the
+    image and all state, as a board's would.
+    """
+
+    def __init__(self, engine_factory, *, firmware: str = FIRMWARE, log=None):
+        self.engine_factory = engine_factory
+        self.firmware = firmware
+        self.log = log or (lambda msg: None)
+        self.boots = 0
+        self.deframer = P.Deframer()
+        self.boot()
+
+    # -- state ----------------------------------------------------------------------------------
+    def boot(self) -> bytes:
+        """(Re)start the firmware: new engine, no session, no image. Returns the BOOT frame."""
+        self.boots += 1
+        self.engine = self.engine_factory()
+        self.session: int | None = None
+        self._last_key: tuple[int, int] | None = None   # (seq, crc) of the last request
+        self._last_reply: bytes | None = None
+        self._upload: _Upload | None = None
+        self._outbox: bytes | None = None
+        self._reboot_after_reply = False
+        self.stats = {"link_frames": 0, "link_bad_frames": 0, "link_duplicates": 0,
+                      "link_naks": 0, "link_boots": self.boots}
+        self.log(f"boot #{self.boots}")
+        return P.encode_frame(P.BOOT, 0, 0, P.pack_json({"firmware": self.firmware,
+                                                          "protocol": P.PROTOCOL_VERSION,
+                                                          "boot": self.boots}))
+
+    # -- bytes in, bytes out --------------------------------------------------------------------
+    def feed(self, data: bytes) -> bytes:
+        out = bytearray()
+        for block in self.deframer.feed(data):
+            out += self.handle_block(block)
+            if self._reboot_after_reply:
+                out += self.boot()
+        return bytes(out)
+
+    def handle_block(self, block: bytes | None) -> bytes:
+        """Reply wire bytes for one delimited block (``None``: an oversized one)."""
+        try:
+            if block is None:
+                raise P.ProtocolError(P.E_FRAME_TOO_LARGE, f"frame longer than {P.MAX_ENCODED} "
+                                      f"encoded bytes (MAX_PAYLOAD={P.MAX_PAYLOAD}); discarded")
+            body = P.cobs_decode(block)
+            frame = P.parse_body(body)
+            if frame.kind != P.REQUEST:
+                raise P.ProtocolError(P.E_BAD_FRAME, f"a board accepts REQUEST frames only, got "
+                                      f"{P.KIND_NAMES[frame.kind]}", 0)
+        except P.ProtocolError as exc:
+            self.stats["link_bad_frames"] += 1
+            self.stats["link_naks"] += 1
+            return P.encode_frame(P.NAK, 0, P.NO_SEQ, P.pack_nak(exc.code, exc.message))
+        self.stats["link_frames"] += 1
+        key = (frame.seq, zlib.crc32(body))
+        if key == self._last_key and self._last_reply is not None:
+            # a retransmission (our reply was lost): answer again, do not execute again
+            self.stats["link_duplicates"] += 1
+            return self._last_reply
+        kind, payload = self.execute(frame)
+        if kind == P.NAK:
+            self.stats["link_naks"] += 1
+        reply = P.encode_frame(kind, frame.cmd, frame.seq, payload)
+        self._last_key, self._last_reply = key, reply
+        return reply
+
+    def execute(self, frame: P.Frame) -> tuple[int, bytes]:
+        """Run one request; returns (kind, payload). Never raises."""
+        try:
+            if frame.cmd not in P.COMMAND_NAMES:
+                raise P.ProtocolError(P.E_UNKNOWN_COMMAND, f"unknown command {frame.cmd:#04x}; "
+                                      f"known: {', '.join(f'{c:#04x} {n}' for c, n in P.COMMAND_NAMES.items())}")
+            if frame.cmd != P.HELLO and self.session is None:
+                raise P.ProtocolError(P.E_NO_SESSION, f"{P.COMMAND_NAMES[frame.cmd]} before HELLO "
+                                      f"(the board booted, boot #{self.boots}); say HELLO first")
+            result = self.dispatch(frame.cmd, frame.payload)
+            if len(result) > P.MAX_PAYLOAD:
+                self._outbox = result
+                return P.PAGED, P.pack_paged(len(result), zlib.crc32(result))
+            return P.ACK, result
+        except P.ProtocolError as exc:
+            return P.NAK, P.pack_nak(exc.code, exc.message)
+        except Exception as exc:  # noqa: BLE001 - the firmware must survive anything
+            code = getattr(exc, "code", None)
+            if isinstance(code, int) and code in P.ERROR_NAMES:   # the engine's EngineError
+                return P.NAK, P.pack_nak(code, str(getattr(exc, "message", exc)))
+            self.log("internal error:\n" + traceback.format_exc())
+            return P.NAK, P.pack_nak(P.E_INTERNAL, f"{type(exc).__name__}: {exc}")
+
+    # -- commands ----------------------------------------------------------------------------------
+    def dispatch(self, cmd: int, payload: bytes) -> bytes:
+        eng = self.engine
+        if cmd == P.HELLO:
+            version, nonce = P.read_hello(payload)
+            if version != P.PROTOCOL_VERSION:
+                raise P.ProtocolError(P.E_VERSION, f"host speaks protocol version {version}, this "
+                                      f"firmware ({self.firmware}) speaks {P.PROTOCOL_VERSION}")
+            self.session = nonce
+            self._upload = None
+            return P.pack_json({"protocol": P.PROTOCOL_VERSION, "firmware": self.firmware,
+                                "boot": self.boots, "max_payload": P.MAX_PAYLOAD,
+                                "max_upload": P.MAX_UPLOAD, "max_run_ticks": P.MAX_RUN_TICKS,
+                                "image": eng.info(), "spec": getattr(eng, "spec", None)})
+        if cmd == P.INFO:
+            self._empty(payload, "INFO")
+            return P.pack_json(eng.info())
+        if cmd == P.RESET:
+            self._empty(payload, "RESET")
+            eng.reset()
+            return b""
+        if cmd == P.UPLOAD_BEGIN:
+            target, total, crc = P.read_upload_begin(payload)
+            if target not in P.UPLOAD_TARGETS:
+                raise P.ProtocolError(P.E_BAD_PAYLOAD, f"UPLOAD_BEGIN target {target:#04x} is not one "
+                                      f"of {', '.join(P.COMMAND_NAMES[t] for t in P.UPLOAD_TARGETS)}", 0)
+            if total > P.MAX_UPLOAD:
+                raise P.ProtocolError(P.E_CAPACITY, f"upload of {total} bytes exceeds this board's "
+                                      f"MAX_UPLOAD of {P.MAX_UPLOAD} bytes", 1)
+            self._upload = _Upload(target, total, crc)
+            return b""
+        if cmd == P.UPLOAD_CHUNK:
+            if self._upload is None:
+                raise P.ProtocolError(P.E_UPLOAD_STATE, "UPLOAD_CHUNK without UPLOAD_BEGIN")
+            self._upload.add(*P.read_chunk(payload))
+            return b""
+        if cmd == P.UPLOAD_COMMIT:
+            self._empty(payload, "UPLOAD_COMMIT")
+            up, self._upload = self._upload, None   # one try: any failure needs a new BEGIN
+            if up is None:
+                raise P.ProtocolError(P.E_UPLOAD_STATE, "UPLOAD_COMMIT without UPLOAD_BEGIN")
+            if len(up.buf) != up.total:
+                raise P.ProtocolError(P.E_UPLOAD_STATE, f"UPLOAD_COMMIT after {len(up.buf)} of "
+                                      f"{up.total} bytes; the upload is discarded")
+            crc = zlib.crc32(up.buf)
+            if crc != up.crc:
+                raise P.ProtocolError(P.E_UPLOAD_CHECKSUM, f"uploaded {up.total} bytes have CRC-32 "
+                                      f"{crc:#010x}, UPLOAD_BEGIN announced {up.crc:#010x}; discarded")
+            return self.dispatch(up.target, bytes(up.buf))
+        if cmd == P.LOAD_IMAGE:
+            return P.pack_json(eng.load_image(payload))
+        if cmd == P.PUSH_INPUT:
+            name, values = P.read_push(payload)
+            eng.push_input(name, values)
+            return b""
+        if cmd == P.RUN:
+            ticks = P.read_run(payload)
+            if ticks > P.MAX_RUN_TICKS:
+                raise P.ProtocolError(P.E_CAPACITY, f"RUN of {ticks} ticks; at most "
+                                      f"{P.MAX_RUN_TICKS} per command", 0)
+            eng.run(ticks)
+            return b""
+        if cmd == P.PULL_OUTPUTS:
+            self._empty(payload, "PULL_OUTPUTS")
+            return P.pack_outputs(eng.pull_outputs())
+        if cmd == P.FETCH:
+            offset, length = P.read_fetch(payload)
+            if self._outbox is None:
+                raise P.ProtocolError(P.E_UPLOAD_STATE, "FETCH with no PAGED result pending")
+            if length > P.MAX_PAYLOAD or offset > len(self._outbox):
+                raise P.ProtocolError(P.E_BAD_PAYLOAD, f"FETCH {length} bytes at {offset} of a "
+                                      f"{len(self._outbox)}-byte result (at most {P.MAX_PAYLOAD} "
+                                      f"per FETCH)", 0)
+            return self._outbox[offset:offset + length]
+        if cmd == P.COUNTERS:
+            self._empty(payload, "COUNTERS")
+            return P.pack_json({**eng.counters(), **self.stats})
+        if cmd == P.RESET_COUNTERS:
+            self._empty(payload, "RESET_COUNTERS")
+            eng.reset_counters()
+            for k in self.stats:
+                if k != "link_boots":
+                    self.stats[k] = 0
+            return b""
+        if cmd == P.REBOOT:
+            self._empty(payload, "REBOOT")
+            self._reboot_after_reply = True
+            return b""
+        raise P.ProtocolError(P.E_UNKNOWN_COMMAND, f"command {cmd:#04x} cannot be executed here")
+
+    @staticmethod
+    def _empty(payload: bytes, what: str) -> None:
+        if payload:
+            raise P.ProtocolError(P.E_BAD_PAYLOAD, f"{what} takes no payload, got {len(payload)} bytes", 0)
+
+
+# -- transports ----------------------------------------------------------------------------------
+class _Flags:
+    reboot = False
+    stop = False
+
+
+def _install_signals(flags: _Flags) -> None:
+    def on_reboot(signum, frame):
+        flags.reboot = True
+
+    def on_stop(signum, frame):
+        flags.stop = True
+
+    signal.signal(signal.SIGUSR1, on_reboot)   # simulate a watchdog reset / power glitch
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+
+
+def _parent_gone(parent: int | None) -> bool:
+    return parent is not None and os.getppid() != parent
+
+
+def _write_all(fd_write, data: bytes, wait_writable, give_up_s: float = 2.0) -> bool:
+    """Write everything, or give up when the other end stops reading (the host then times
+    out and retransmits; the reply is cached)."""
+    view = memoryview(data)
+    while view:
+        if not wait_writable(give_up_s):
+            return False
+        n = fd_write(view)
+        view = view[n:]
+    return True
+
+
+def serve_pty(server: Server, *, announce=print, exit_with_parent: int | None = None) -> int:
+    """Serve on a new pseudo-terminal; announce its path (the host opens that path)."""
+    master, slave = os.openpty()
+    tty.setraw(slave)          # no echo, no line discipline: a clean 8-bit byte pipe
+    os.set_blocking(master, False)
+    flags = _Flags()
+    _install_signals(flags)
+    announce(os.ttyname(slave))
+    # keep our copy of the slave open: a host that closes and reopens the port (reconnect)
+    # must not make the master see a hangup
+    try:
+        while not flags.stop and not _parent_gone(exit_with_parent):
+            if flags.reboot:
+                flags.reboot = False
+                out = server.boot()
+                _write_all(lambda b: os.write(master, b), out,
+                           lambda t: bool(select.select([], [master], [], t)[1]))
+            r, _, _ = select.select([master], [], [], 0.2)
+            if not r:
+                continue
+            try:
+                data = os.read(master, 65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                continue
+            out = server.feed(data)
+            if out:
+                _write_all(lambda b: os.write(master, b), out,
+                           lambda t: bool(select.select([], [master], [], t)[1]))
+    finally:
+        os.close(master)
+        os.close(slave)
+    return 0
+
+
+def serve_socket(server: Server, port: int = 0, *, host: str = "127.0.0.1", announce=print,
+                 exit_with_parent: int | None = None) -> int:
+    """Serve one TCP client at a time on host:port (0 = any free port); announce the pyserial
+    URL. A disconnect keeps the board's state, like unplugging a serial cable would."""
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind((host, port))
+    lsock.listen(1)
+    flags = _Flags()
+    _install_signals(flags)
+    announce(f"socket://{host}:{lsock.getsockname()[1]}")
+    conn: socket.socket | None = None
+    try:
+        while not flags.stop and not _parent_gone(exit_with_parent):
+            if flags.reboot:
+                flags.reboot = False
+                out = server.boot()
+                if conn is not None:
+                    _send(conn, out)
+            watch = [conn] if conn is not None else [lsock]
+            r, _, _ = select.select(watch, [], [], 0.2)
+            if not r:
+                continue
+            if conn is None:
+                conn, _addr = lsock.accept()
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                continue
+            try:
+                data = conn.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                conn.close()
+                conn = None
+                server.deframer = P.Deframer()
+                continue
+            out = server.feed(data)
+            if out and not _send(conn, out):
+                conn.close()
+                conn = None
+    finally:
+        if conn is not None:
+            conn.close()
+        lsock.close()
+    return 0
+
+
+def _send(conn: socket.socket, data: bytes) -> bool:
+    try:
+        conn.settimeout(2.0)
+        conn.sendall(data)
+        return True
+    except OSError:
+        return False
+    finally:
+        conn.settimeout(None)
+
+
+def stderr_log(msg: str) -> None:
+    print(f"firmware_sim[{os.getpid()}]: {msg}", file=sys.stderr, flush=True)
+

@@ -1,0 +1,482 @@
+"""ChipLink: the host end of the serial link to a board (or firmware_sim), over pyserial only.
+
+Stop-and-wait: every request waits for its ACK/NAK; a lost or damaged frame is sent again
+with the same sequence number, and the board answers a repeat from its cache instead of
+executing it twice. Payloads larger than one frame travel as chunked uploads (committed only
+when complete and CRC-checked) and paged results. If the board resets (BOOT frame, a
+NO_SESSION refusal, or a dropped connection) the link reconnects, uploads the last image
+again, replays the pushes and runs acknowledged since the last reset() so the chip state is
+what it was, warns (LinkWarning) and counts it in ``stats["reconnects"]``. Protocol:
+docs/protocol.md.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import select
+import subprocess
+import sys
+import time
+import warnings
+import zlib
+
+import numpy as np
+import serial
+
+from ..errors import TianrtError
+from . import protocol as P
+
+log = logging.getLogger("tianrt.chip.link")
+
+JOURNAL_LIMIT = 64 << 20   # bytes of pushed inputs kept for replay after a board reset
+
+
+class LinkError(TianrtError, RuntimeError):
+    """The link or the board failed: no reply, a refusal (``code`` is the protocol error
+    code), a version mismatch, or a board that cannot be reached."""
+
+    def __init__(self, message: str, code: int | None = None, command: int | None = None):
+        self.code = code
+        self.command = command
+        super().__init__(message)
+
+
+class LinkWarning(RuntimeWarning):
+    """Something the link recovered from that the user should know about (a board reset)."""
+
+
+class _SessionLost(Exception):
+    """The board restarted or the connection dropped; recover and redo the transaction."""
+
+
+class ChipLink:
+    """Host side of the protocol; mirrors firmware_sim's Engine API over a serial port.
+
+    port: a device or pty path ("/dev/ttyUSB0", "/dev/pts/3"), a pyserial URL
+    ("socket://127.0.0.1:5555"), or "auto" to start ``python -m tianrt.firmware_sim --pty``
+    here (stopped again by close()). ``timeout`` is how long the board may stay silent per
+    try, ``retries`` how many times a frame is sent again before giving up; a RUN may take
+    ``tick_timeout`` seconds more per tick.
+    """
+
+    def __init__(self, port: str, *, baudrate: int = 921600, timeout: float = 1.0,
+                 retries: int = 5, tick_timeout: float = 0.01, replay: bool = True,
+                 spawn_args: tuple[str, ...] = (), connect_timeout: float = 60.0):
+        if timeout <= 0 or retries < 0:
+            raise ValueError(f"ChipLink: timeout must be > 0 and retries >= 0, got {timeout}, {retries}")
+        self.port = port
+        self.baudrate = baudrate
+        self.timeout = float(timeout)
+        self.retries = int(retries)
+        self.tick_timeout = float(tick_timeout)
+        self.replay = replay
+        self.spawn_args = tuple(spawn_args)
+        self.connect_timeout = connect_timeout
+        self.stats = {"frames_sent": 0, "frames_received": 0, "bytes_sent": 0, "bytes_received": 0,
+                      "retransmits": 0, "timeouts": 0, "naks": 0, "bad_frames": 0,
+                      "reconnects": 0, "image_reloads": 0, "replayed": 0}
+        self.board: dict = {}
+        self.max_payload = P.MAX_PAYLOAD
+        self._proc: subprocess.Popen | None = None
+        self._ser = None
+        self._where = port
+        self._seq = 0
+        self._rx = P.Deframer()
+        self._frames: list[P.Frame] = []
+        self._image: bytes | None = None
+        self._journal: list[tuple] = []
+        self._journal_bytes = 0
+        self._journal_complete = True
+        self._delivered: dict[str, int] = {}
+        self._pending: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self._closed = False
+        try:
+            self._connect()
+            self.hello()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- connection ----------------------------------------------------------------------------
+    def _spawn(self) -> str:
+        cmd = [sys.executable, "-m", "tianrt.firmware_sim", "--pty", "--exit-with-parent", "--quiet",
+               *self.spawn_args]
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+        deadline = time.monotonic() + self.connect_timeout
+        line = b""
+        fd = self._proc.stdout.fileno()
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or self._proc.poll() is not None:
+                self._stop_proc()
+                raise LinkError(f"port='auto': `{' '.join(cmd)}` did not print its pty path within "
+                                f"{self.connect_timeout:.0f} s (exit code {self._proc.returncode})")
+            if select.select([fd], [], [], min(left, 0.5))[0]:
+                b = os.read(fd, 1)
+                if not b:
+                    continue
+                line += b
+        return line.decode().strip()
+
+    def _stop_proc(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if proc.stdout:
+            proc.stdout.close()
+
+    def _connect(self) -> None:
+        if self.port == "auto":
+            if self._proc is None or self._proc.poll() is not None:
+                self._stop_proc()
+                self._where = self._spawn()
+        else:
+            self._where = self.port
+        try:
+            self._ser = serial.serial_for_url(self._where, baudrate=self.baudrate,
+                                              timeout=min(0.05, self.timeout), write_timeout=self.timeout)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise LinkError(f"cannot open {self._where!r}: {exc}") from None
+        self._rx = P.Deframer()
+        self._frames.clear()
+
+    def _disconnect(self) -> None:
+        ser, self._ser = self._ser, None
+        if ser is not None:
+            try:
+                ser.close()
+            except (serial.SerialException, OSError):
+                pass
+
+    def close(self) -> None:
+        """Close the port; with port='auto' also stop the emulator process."""
+        self._closed = True
+        self._disconnect()
+        self._stop_proc()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            if not self._closed:
+                self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+    # -- frames --------------------------------------------------------------------------------
+    def _send(self, wire: bytes) -> None:
+        try:
+            self._ser.write(wire)
+        except (serial.SerialException, OSError) as exc:
+            raise _SessionLost(f"write to {self._where} failed ({exc})") from None
+        self.stats["frames_sent"] += 1
+        self.stats["bytes_sent"] += len(wire)
+
+    def _next_frame(self, deadline: float) -> P.Frame | None:
+        """The next intact frame from the board, or None at the deadline. Damaged frames
+        from the board are dropped (the request is then sent again)."""
+        while True:
+            if self._frames:
+                return self._frames.pop(0)
+            if time.monotonic() >= deadline:
+                return None
+            try:
+                data = self._ser.read(max(1, self._ser.in_waiting))
+            except (serial.SerialException, OSError) as exc:
+                raise _SessionLost(f"read from {self._where} failed ({exc})") from None
+            if not data:
+                continue
+            self.stats["bytes_received"] += len(data)
+            for block in self._rx.feed(data):
+                try:
+                    if block is None:
+                        raise P.ProtocolError(P.E_FRAME_TOO_LARGE, "oversized frame from the board")
+                    self._frames.append(P.decode_frame(block))
+                    self.stats["frames_received"] += 1
+                except P.ProtocolError as exc:
+                    self.stats["bad_frames"] += 1
+                    log.debug("dropped a damaged frame from the board: %s", exc)
+
+    def _exchange(self, cmd: int, payload: bytes = b"", *, wait: float = 0.0) -> P.Frame:
+        """One request, retransmitted until its ACK/PAGED/NAK arrives. Raises _SessionLost
+        when the board restarted or the port failed, LinkError when it stays silent."""
+        if self._ser is None:
+            raise _SessionLost("not connected")
+        self._seq = (self._seq + 1) % P.SEQ_MOD
+        if self._seq == P.NO_SEQ:
+            self._seq = 1
+        seq = self._seq
+        wire = P.encode_frame(P.REQUEST, cmd, seq, payload)
+        name = P.COMMAND_NAMES.get(cmd, hex(cmd))
+        try:
+            self._ser.reset_input_buffer()   # stale replies to earlier requests
+        except (serial.SerialException, OSError) as exc:
+            raise _SessionLost(f"{self._where}: {exc}") from None
+        self._rx = P.Deframer()
+        self._frames.clear()
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.stats["retransmits"] += 1
+            self._send(wire)
+            deadline = time.monotonic() + self.timeout + wait
+            while True:
+                f = self._next_frame(deadline)
+                if f is None:
+                    self.stats["timeouts"] += 1
+                    break
+                if f.kind == P.BOOT:
+                    raise _SessionLost("the board restarted (BOOT frame)")
+                if f.kind == P.NAK:
+                    code, msg = P.read_nak(f.payload)
+                    if f.seq == P.NO_SEQ and code in P.TRANSIENT_ERRORS:
+                        self.stats["naks"] += 1
+                        break   # our frame (or some garbage) arrived damaged: send it again
+                    if f.seq != seq or f.cmd != cmd:
+                        continue
+                    self.stats["naks"] += 1
+                    if code == P.E_NO_SESSION:
+                        raise _SessionLost(f"the board lost the session ({msg})")
+                    return f
+                if f.seq == seq and f.cmd == cmd and f.kind in (P.ACK, P.PAGED):
+                    return f
+                # anything else is a late reply to an earlier try or request: ignore it
+        raise LinkError(f"{self._where}: no reply to {name} after {self.retries + 1} tries "
+                        f"({self.timeout + wait:.2f} s each); is the board running and on this port?",
+                        command=cmd)
+
+    def _fail(self, cmd: int, frame: P.Frame):
+        code, msg = P.read_nak(frame.payload)
+        raise LinkError(f"{self._where}: the board refused {P.COMMAND_NAMES.get(cmd, hex(cmd))}: "
+                        f"{P.ERROR_NAMES.get(code, 'error')} ({code}): {msg}", code=code, command=cmd)
+
+    def _transaction(self, cmd: int, payload: bytes = b"", *, wait: float = 0.0) -> bytes:
+        """One logical command: chunked upload if the payload is too large for a frame,
+        paged download if the result is; returns the result payload."""
+        limit = self.max_payload
+        if len(payload) > limit or cmd == P.LOAD_IMAGE:
+            f = self._exchange(P.UPLOAD_BEGIN, P.pack_upload_begin(cmd, len(payload), zlib.crc32(payload)))
+            if f.kind == P.NAK:
+                self._fail(cmd, f)
+            step = limit - 4
+            for off in range(0, len(payload), step):
+                f = self._exchange(P.UPLOAD_CHUNK, P.pack_chunk(off, payload[off:off + step]))
+                if f.kind == P.NAK:
+                    self._fail(cmd, f)
+            f = self._exchange(P.UPLOAD_COMMIT, wait=wait)
+            cmd_for_errors = cmd
+        else:
+            f = self._exchange(cmd, payload, wait=wait)
+            cmd_for_errors = cmd
+        if f.kind == P.NAK:
+            self._fail(cmd_for_errors, f)
+        if f.kind == P.ACK:
+            return f.payload
+        total, crc = P.read_paged(f.payload)
+        buf = bytearray()
+        while len(buf) < total:
+            g = self._exchange(P.FETCH, P.pack_fetch(len(buf), min(limit, total - len(buf))))
+            if g.kind != P.ACK:
+                self._fail(P.FETCH, g)
+            if not g.payload:
+                raise LinkError(f"{self._where}: FETCH at {len(buf)} of {total} returned nothing",
+                                command=cmd)
+            buf += g.payload
+        if zlib.crc32(buf) != crc:
+            raise LinkError(f"{self._where}: paged result of {P.COMMAND_NAMES.get(cmd)} fails its "
+                            f"CRC-32 check", command=cmd)
+        return bytes(buf)
+
+    def _call(self, cmd: int, payload: bytes = b"", *, wait: float = 0.0) -> bytes:
+        """A command that survives board resets: recover (reconnect, reload, replay) and redo it."""
+        for attempt in range(self.retries + 1):
+            try:
+                return self._transaction(cmd, payload, wait=wait)
+            except _SessionLost as exc:
+                reason = str(exc)
+            self._recover(reason)
+        raise LinkError(f"{self._where}: the board kept resetting; gave up on "
+                        f"{P.COMMAND_NAMES.get(cmd)} after {self.retries + 1} recoveries", command=cmd)
+
+    # -- recovery ------------------------------------------------------------------------------
+    def _recover(self, reason: str) -> None:
+        self.stats["reconnects"] += 1
+        deadline = time.monotonic() + max(self.connect_timeout, self.timeout * (self.retries + 1))
+        last = reason
+        while True:
+            self._disconnect()
+            try:
+                self._connect()
+                self._hello_raw()
+                outputs = self._restore()
+                break
+            except (_SessionLost, LinkError) as exc:
+                last = str(exc)
+                if isinstance(exc, LinkError) and exc.code is not None:
+                    raise   # the board refused the image or a replayed command: not transient
+                if time.monotonic() > deadline:
+                    raise LinkError(f"{self._where}: lost the board ({reason}) and could not "
+                                    f"reconnect: {last}") from None
+                time.sleep(min(0.2, self.timeout))
+        what = []
+        if self._image is not None:
+            what.append(f"reloaded the image ({len(self._image)} bytes)")
+            self.stats["image_reloads"] += 1
+        if self._journal:
+            what.append(f"replayed {len(self._journal)} acknowledged commands")
+        lost = "" if self._journal_complete else (
+            "; the chip state could NOT be restored (more than "
+            f"{JOURNAL_LIMIT >> 20} MiB of inputs since the last reset()) — call reset()")
+        msg = (f"chip link {self._where}: {reason}; reconnected"
+               + (", " + " and ".join(what) if what else "") + lost
+               + "; board counters restarted from zero")
+        log.info(msg)
+        warnings.warn(msg, LinkWarning, stacklevel=4)
+        for name, item in outputs.items():
+            self._pending.setdefault(name, []).append(item)
+
+    def _restore(self) -> dict:
+        """Reload the image, replay the journal, and return the outputs the replay made that
+        the user has not seen yet."""
+        if self._image is None:
+            return {}
+        self._transaction(P.LOAD_IMAGE, self._image)
+        if not (self.replay and self._journal_complete and self._journal):
+            return {}
+        for entry in self._journal:
+            if entry[0] == "push":
+                self._transaction(P.PUSH_INPUT, entry[1])
+            else:
+                self._transaction(P.RUN, P.pack_run(entry[1]), wait=entry[1] * self.tick_timeout)
+            self.stats["replayed"] += 1
+        fresh = {}
+        for name, (ticks, values) in P.read_outputs(self._transaction(P.PULL_OUTPUTS)).items():
+            # the replay emits again what was already pulled: keep only the unseen ticks,
+            # dropping any already buffered in self._pending too
+            seen = self._delivered.get(name, -1)
+            for t, _ in self._pending.get(name, []):
+                if len(t):
+                    seen = max(seen, int(t.max()))
+            keep = ticks > seen
+            fresh[name] = (ticks[keep], values[keep])
+        return fresh
+
+    def _journal_add(self, entry: tuple, nbytes: int) -> None:
+        if not self._journal_complete:
+            return
+        self._journal_bytes += nbytes
+        if self._journal_bytes > JOURNAL_LIMIT:
+            self._journal.clear()
+            self._journal_complete = False
+        else:
+            self._journal.append(entry)
+
+    def _journal_clear(self) -> None:
+        self._journal.clear()
+        self._journal_bytes = 0
+        self._journal_complete = True
+        self._delivered.clear()
+        self._pending.clear()
+
+    # -- the API (mirrors firmware_sim's Engine) --------------------------------------------------
+    def _hello_raw(self) -> dict:
+        nonce = random.getrandbits(32)
+        f = self._exchange(P.HELLO, P.pack_hello(P.PROTOCOL_VERSION, nonce))
+        if f.kind == P.NAK:
+            self._fail(P.HELLO, f)
+        info = P.read_json(f.payload, "HELLO reply")
+        if info.get("protocol") != P.PROTOCOL_VERSION:
+            raise LinkError(f"{self._where}: the board speaks protocol {info.get('protocol')}, "
+                            f"this host {P.PROTOCOL_VERSION}", code=P.E_VERSION, command=P.HELLO)
+        self.max_payload = max(64, min(P.MAX_PAYLOAD, int(info.get("max_payload", P.MAX_PAYLOAD))))
+        self.board = info
+        return info
+
+    def hello(self) -> dict:
+        """Version handshake; returns the board's description (firmware, limits, image)."""
+        for _ in range(self.retries + 1):
+            try:
+                return self._hello_raw()
+            except _SessionLost as exc:
+                self._recover(str(exc))
+        raise LinkError(f"{self._where}: no stable session after {self.retries + 1} tries")
+
+    def upload_image(self, data: bytes) -> dict:
+        """Send an image in chunks; the board verifies it completely before swapping it in
+        (a refused image leaves the old one running). Returns the board's image info."""
+        data = bytes(data)
+        if len(data) > P.MAX_UPLOAD:
+            raise LinkError(f"image of {len(data)} bytes exceeds the protocol's MAX_UPLOAD "
+                            f"of {P.MAX_UPLOAD}", code=P.E_CAPACITY, command=P.LOAD_IMAGE)
+        info = P.read_json(self._call(P.LOAD_IMAGE, data, wait=self.timeout), "LOAD_IMAGE reply")
+        self._image = data
+        self._journal_clear()
+        return info
+
+    def info(self) -> dict:
+        return P.read_json(self._call(P.INFO), "INFO reply")
+
+    def reset(self) -> None:
+        self._call(P.RESET)
+        self._journal_clear()
+
+    def push_input(self, name: str, values) -> None:
+        a = np.asarray(values)
+        if a.dtype.kind == "b":
+            a = a.astype(np.int32)
+        if a.dtype.kind not in "iu":
+            raise LinkError(f"push_input {name!r}: the chip takes integers (int32), got {a.dtype}; "
+                            f"quantise on the host first")
+        if a.size and (a.min() < -(1 << 31) or a.max() >= (1 << 31)):
+            raise LinkError(f"push_input {name!r}: values outside the int32 range")
+        payload = P.pack_push(name, a.astype(np.int32))
+        self._call(P.PUSH_INPUT, payload)
+        self._journal_add(("push", payload), len(payload))
+
+    def run(self, ticks: int) -> None:
+        ticks = int(ticks)
+        if ticks < 0:
+            raise LinkError(f"run: ticks must be >= 0, got {ticks}")
+        while ticks > 0:
+            n = min(ticks, P.MAX_RUN_TICKS)
+            self._call(P.RUN, P.pack_run(n), wait=n * self.tick_timeout)
+            self._journal_add(("run", n), 8)
+            ticks -= n
+
+    def pull_outputs(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """name -> (ticks int64 (n,), values int32 (n, B, *shape)) emitted since the last pull."""
+        new = P.read_outputs(self._call(P.PULL_OUTPUTS))
+        pending, self._pending = self._pending, {}
+        out = {}
+        for name in list(pending) + [n for n in new if n not in pending]:
+            parts = pending.get(name, []) + ([new[name]] if name in new else [])
+            ticks = np.concatenate([p[0] for p in parts]).astype(np.int64)
+            values = np.concatenate([p[1] for p in parts]) if parts else np.zeros((0,), np.int32)
+            out[name] = (ticks, values)
+            if len(ticks):
+                self._delivered[name] = max(self._delivered.get(name, -1), int(ticks.max()))
+        return out
+
+    def counters(self) -> dict:
+        return P.read_json(self._call(P.COUNTERS), "COUNTERS reply")
+
+    def reset_counters(self) -> None:
+        self._call(P.RESET_COUNTERS)
+
+    def reboot(self) -> None:
+        """Ask the board to restart (drops its image and state); the next command reconnects,
+        reloads the image and replays, as after any other reset."""
+        f = self._exchange(P.REBOOT)
+        if f.kind == P.NAK:
+            self._fail(P.REBOOT, f)
