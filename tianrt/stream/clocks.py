@@ -14,8 +14,8 @@ class Clock:
     kind = "clock"
     realtime = False
 
-    def start(self) -> None:
-        """Called once when a run starts; stream time 0 is now."""
+    def start(self, at: float = 0.0) -> None:
+        """Called when a run starts or resumes: stream time ``at`` is now."""
 
     def now(self) -> float:
         raise NotImplementedError
@@ -32,8 +32,8 @@ class SimClock(Clock):
     def __init__(self):
         self.t = 0.0
 
-    def start(self) -> None:
-        self.t = 0.0
+    def start(self, at: float = 0.0) -> None:
+        self.t = float(at)
 
     def now(self) -> float:
         return self.t
@@ -54,8 +54,8 @@ class WallClock(Clock):
         self.spin = float(spin)
         self.t0 = time.perf_counter()
 
-    def start(self) -> None:
-        self.t0 = time.perf_counter()
+    def start(self, at: float = 0.0) -> None:
+        self.t0 = time.perf_counter() - float(at)
 
     def now(self) -> float:
         return time.perf_counter() - self.t0

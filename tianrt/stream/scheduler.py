@@ -143,7 +143,7 @@ class Scheduler:
                 self.outs[f"{r.name}.{o}" if clash else o] = _Out(o, r)
         self._rt_outs = {id(r): {o.name: o for o in self.outs.values() if o.r is r} for r in self.rts}
         self.tick = 0
-        self._opened = False
+        self._opened = self._closed = False
         self._reset_run_stats()
 
     def _reset_run_stats(self):
@@ -363,11 +363,16 @@ class Scheduler:
         """Open every source and sink (``run`` does it when needed)."""
         if self._opened:
             return
+        if self._closed:
+            raise StreamError("this stream was closed (run() closes it unless keep_open=True); "
+                              "make a new Scheduler to stream again")
         self.clock.start()
         try:
             for f in self.feeds:
                 f.src.open(self.clock, self.dt)
-                f.state = "running"
+                f.state, f.error = "running", None
+                f.period = 1.0 / f.src.rate_hz if f.src.rate_hz else None  # known once open
+                f.miss_at = math.inf
                 if f.period is not None:
                     f.miss_at = _MISS_SLACK * f.period
             for o in self.outs.values():
@@ -397,6 +402,7 @@ class Scheduler:
                 if id(s) not in seen:
                     seen.add(id(s))
                     s.close()
+        self._closed = self._opened or self._closed
         self._opened = False
 
     def __enter__(self):
@@ -423,6 +429,8 @@ class Scheduler:
             until_end = ticks is None
         if ticks is None and not until_end:
             raise StreamError("run: give ticks, seconds or until_end=True")
+        if self._opened:
+            self.clock.start(at=self.tick * self.dt)  # resume: no lateness for the pause
         self.open()
         self.stopped = "running"
         end = math.inf if ticks is None else self.tick + int(ticks)
@@ -544,8 +552,9 @@ class Scheduler:
             d = f.stats.as_dict()
             d.update(f.src.extra)
             state = f.state
+            last_tick = (n - 1) * self.dt
             if (state == "running" and f.period is not None and
-                    t - (f.last_arrival if f.last_arrival is not None else 0.0) > _STALL * f.period):
+                    last_tick - (f.last_arrival or 0.0) > _STALL * f.period + EPS):
                 state = "stalled"
             d.update(state=state, error=f.error, policy=f.src.policy, queued=len(f.buf),
                      targets=sorted({x.label for x in f.targets} |

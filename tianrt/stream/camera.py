@@ -1,0 +1,184 @@
+"""Camera source through OpenCV's ``VideoCapture``: a device index or a video file.
+
+Frames are converted to what the graph input wants: grayscale or RGB, resized with area
+interpolation, scaled to float32 (``scale``, default 1/255) and laid out channels-first
+``(C, H, W)`` or as ``(H, W)``. Unless given, size and colour come from the input's shape.
+
+A video file is a timed source: frame k is due at k / fps (the file's fps, or ``rate_hz``)
+and is decoded when due. A device is live: on the wall clock a background thread grabs
+frames as the camera delivers them (so a slow camera never blocks the loop), stamped with
+their arrival time; on the simulated clock frames are read in the loop at ``rate_hz``.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+from .base import EPS, Source, StreamError
+
+_THREAD_BUFFER = 4  # frames the grabber thread keeps before it drops the oldest
+
+
+class CameraSource(Source):
+    kind = "camera"
+    default_policy = "latest"
+
+    def __init__(self, device=0, *, size: tuple | None = None, gray: bool | None = None,
+                 scale: float = 1.0 / 255.0, layout: str | None = None, rate_hz: float | None = None,
+                 backend: int | None = None, threaded: bool | None = None, **kw):
+        super().__init__(rate_hz=rate_hz, **kw)
+        if isinstance(device, str) and device.isdigit():
+            device = int(device)
+        self.device = device
+        self.is_file = not isinstance(device, int)
+        if self.is_file and not Path(device).is_file():
+            raise StreamError(f"camera source `{self.name}`: no video file {str(device)!r}")
+        self.timed = self.is_file
+        self.size = None if size is None else (int(size[0]), int(size[1]))  # (width, height)
+        self.gray = gray
+        self.scale = float(scale)
+        if layout not in (None, "chw", "hw", "hwc"):
+            raise StreamError(f"camera source `{self.name}`: layout must be 'chw', 'hw' or 'hwc', "
+                              f"got {layout!r}")
+        self.layout = layout
+        self.backend = backend
+        self.threaded = threaded
+        self.cap = None
+        self._k = 0
+        self._thread = None
+        self._stop = threading.Event()
+        self._frames: deque = deque()
+        self._lock = threading.Lock()
+        self._clock = None
+
+    def fit(self, shape, domain):
+        shape = tuple(shape)
+        if len(shape) == 3 and shape[0] in (1, 3):
+            layout, ch, h, w = "chw", shape[0], shape[1], shape[2]
+        elif len(shape) == 3 and shape[2] in (1, 3):
+            layout, ch, h, w = "hwc", shape[2], shape[0], shape[1]
+        elif len(shape) == 2:
+            layout, ch, h, w = "hw", 1, shape[0], shape[1]
+        else:
+            raise StreamError(f"camera source `{self.name}` cannot feed an input of shape {shape}; "
+                              "camera inputs are (C, H, W) or (H, W, C) with C = 1 or 3, or (H, W)")
+        self.layout = self.layout or layout
+        self.size = self.size or (w, h)
+        if self.gray is None:
+            self.gray = ch == 1
+
+    def open(self, clock, dt):
+        import cv2
+
+        self._clock = clock
+        if self.cap is None:
+            src = self.device if not self.is_file else str(self.device)
+            cap = cv2.VideoCapture(src) if self.backend is None else cv2.VideoCapture(src, self.backend)
+            if not cap.isOpened():
+                cap.release()
+                what = f"video file {src!r}" if self.is_file else f"camera device {src}"
+                raise StreamError(f"camera source `{self.name}`: OpenCV cannot open {what}")
+            self.cap = cap
+        if self.is_file and self.rate_hz is None:
+            fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
+            if not (fps > 0 and math.isfinite(fps)):
+                raise StreamError(f"camera source `{self.name}`: {self.device!r} does not say its "
+                                  "frame rate; give rate_hz=")
+            self.rate_hz = fps
+        if not self.is_file and self.rate_hz is None:
+            fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
+            self.rate_hz = fps if 0 < fps < 1000 else 30.0
+        self._k = 0
+        self.ended = False
+        self.extra = {"read_errors": 0}
+        use_thread = self.threaded if self.threaded is not None else (not self.is_file and clock.realtime)
+        if use_thread:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._grab, name=f"tianrt-camera-{self.name}",
+                                            daemon=True)
+            self._thread.start()
+
+    def convert(self, frame) -> np.ndarray:
+        """A BGR (or gray) uint8 frame from OpenCV, as the graph input wants it."""
+        import cv2
+
+        if frame.ndim == 3 and self.gray:
+            frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        elif frame.ndim == 3:
+            frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        elif frame.ndim == 2 and self.gray is False:
+            frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+        if self.size is not None and (frame.shape[1], frame.shape[0]) != self.size:
+            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+        a = frame.astype(np.float32) * np.float32(self.scale)
+        if a.ndim == 2:
+            return a[None] if self.layout == "chw" else (a[..., None] if self.layout == "hwc" else a)
+        return np.ascontiguousarray(a.transpose(2, 0, 1)) if self.layout == "chw" else a
+
+    # -- timed (file, or device on the simulated clock) -----------------------------------------
+    def next_time(self):
+        if self.ended:
+            return math.inf
+        if self._thread is not None:
+            return -math.inf
+        return self._k / self.rate_hz
+
+    def poll(self, t):
+        if self._thread is not None:
+            return self._drain()
+        out = []
+        while not self.ended and self._k / self.rate_hz <= t + EPS:
+            ts = self._k / self.rate_hz if self.is_file else t
+            self._k += 1
+            ok, frame = self.cap.read()
+            if not ok:
+                if self.is_file:
+                    self.ended = True
+                else:
+                    self.extra["read_errors"] += 1
+                continue
+            out.append((ts, self.convert(frame)))
+        return out
+
+    # -- threaded (device on the wall clock) ------------------------------------------------------
+    def _grab(self):
+        cap, clock = self.cap, self._clock
+        while not self._stop.is_set():
+            ok, frame = cap.read()
+            if not ok:
+                with self._lock:
+                    self.extra["read_errors"] += 1
+                if self._stop.wait(0.01):
+                    break
+                continue
+            item = (clock.now(), frame)
+            with self._lock:
+                if len(self._frames) >= _THREAD_BUFFER:
+                    self._frames.popleft()
+                    self.extra["thread_dropped"] = self.extra.get("thread_dropped", 0) + 1
+                self._frames.append(item)
+
+    def _drain(self):
+        with self._lock:
+            items = list(self._frames)
+            self._frames.clear()
+        if not self._thread.is_alive() and not self._stop.is_set():
+            raise StreamError(f"camera `{self.name}`: the grabber thread died")
+        return [(ts, self.convert(f)) for ts, f in items]
+
+    def close(self):
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join(timeout=2.0)
+            self._thread = None
+        if self.cap is not None:
+            self.cap.release()
+            self.cap = None
+
+    def describe(self):
+        what = f"file {str(self.device)!r}" if self.is_file else f"device {self.device}"
+        return f"{what}" + (f" at {self.rate_hz:g} fps" if self.rate_hz else "")
