@@ -56,6 +56,7 @@ class Server:
         self.engine_factory = engine_factory
         self.firmware = firmware
         self.log = log or (lambda msg: None)
+        self.protocol_version = P.PROTOCOL_VERSION
         self.boots = 0
         self.deframer = P.Deframer()
         self.boot()
@@ -66,7 +67,7 @@ class Server:
         self.boots += 1
         self.engine = self.engine_factory()
         self.session: int | None = None
-        self._last_key: tuple[int, int] | None = None   # (seq, crc) of the last request
+        self._last_key: bytes | None = None   # body of the last request
         self._last_reply: bytes | None = None
         self._upload: _Upload | None = None
         self._outbox: bytes | None = None
@@ -103,7 +104,7 @@ class Server:
             self.stats["link_naks"] += 1
             return P.encode_frame(P.NAK, 0, P.NO_SEQ, P.pack_nak(exc.code, exc.message))
         self.stats["link_frames"] += 1
-        key = (frame.seq, zlib.crc32(body))
+        key = body   # same seq and same bytes: a retransmission
         if key == self._last_key and self._last_reply is not None:
             # a retransmission (our reply was lost): answer again, do not execute again
             self.stats["link_duplicates"] += 1
@@ -143,12 +144,12 @@ class Server:
         eng = self.engine
         if cmd == P.HELLO:
             version, nonce = P.read_hello(payload)
-            if version != P.PROTOCOL_VERSION:
+            if version != self.protocol_version:
                 raise P.ProtocolError(P.E_VERSION, f"host speaks protocol version {version}, this "
-                                      f"firmware ({self.firmware}) speaks {P.PROTOCOL_VERSION}")
+                                      f"firmware ({self.firmware}) speaks {self.protocol_version}")
             self.session = nonce
             self._upload = None
-            return P.pack_json({"protocol": P.PROTOCOL_VERSION, "firmware": self.firmware,
+            return P.pack_json({"protocol": self.protocol_version, "firmware": self.firmware,
                                 "boot": self.boots, "max_payload": P.MAX_PAYLOAD,
                                 "max_upload": P.MAX_UPLOAD, "max_run_ticks": P.MAX_RUN_TICKS,
                                 "image": eng.info(), "spec": getattr(eng, "spec", None)})

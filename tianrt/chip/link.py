@@ -29,6 +29,13 @@ from . import protocol as P
 
 log = logging.getLogger("tianrt.chip.link")
 
+try:   # pyserial lets termios.error (not an OSError) through when a pty's other end is gone
+    from termios import error as _TermiosError
+except ImportError:  # pragma: no cover - Windows
+    class _TermiosError(Exception):
+        pass
+PORT_ERRORS = (serial.SerialException, OSError, _TermiosError)
+
 JOURNAL_LIMIT = 64 << 20   # bytes of pushed inputs kept for replay after a board reset
 
 
@@ -143,7 +150,7 @@ class ChipLink:
         try:
             self._ser = serial.serial_for_url(self._where, baudrate=self.baudrate,
                                               timeout=min(0.05, self.timeout), write_timeout=self.timeout)
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except (*PORT_ERRORS, ValueError) as exc:
             raise LinkError(f"cannot open {self._where!r}: {exc}") from None
         self._rx = P.Deframer()
         self._frames.clear()
@@ -153,7 +160,7 @@ class ChipLink:
         if ser is not None:
             try:
                 ser.close()
-            except (serial.SerialException, OSError):
+            except PORT_ERRORS:
                 pass
 
     def close(self) -> None:
@@ -179,7 +186,7 @@ class ChipLink:
     def _send(self, wire: bytes) -> None:
         try:
             self._ser.write(wire)
-        except (serial.SerialException, OSError) as exc:
+        except PORT_ERRORS as exc:
             raise _SessionLost(f"write to {self._where} failed ({exc})") from None
         self.stats["frames_sent"] += 1
         self.stats["bytes_sent"] += len(wire)
@@ -194,7 +201,7 @@ class ChipLink:
                 return None
             try:
                 data = self._ser.read(max(1, self._ser.in_waiting))
-            except (serial.SerialException, OSError) as exc:
+            except PORT_ERRORS as exc:
                 raise _SessionLost(f"read from {self._where} failed ({exc})") from None
             if not data:
                 continue
@@ -222,7 +229,7 @@ class ChipLink:
         name = P.COMMAND_NAMES.get(cmd, hex(cmd))
         try:
             self._ser.reset_input_buffer()   # stale replies to earlier requests
-        except (serial.SerialException, OSError) as exc:
+        except PORT_ERRORS as exc:
             raise _SessionLost(f"{self._where}: {exc}") from None
         self._rx = P.Deframer()
         self._frames.clear()
