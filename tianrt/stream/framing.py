@@ -10,6 +10,8 @@ Frames (all little-endian)::
 The payload holds the sample's numbers in the stream's dtype (float32 by default). A reader
 looks for the magic, checks the length and the CRC, and on a mismatch skips one byte and looks
 again, so garbage between frames (or a corrupt frame) costs only the bytes it occupies.
+A length above the reader's ``max_payload`` (the sample size, when the reader knows it) is
+taken for garbage at once.
 """
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ import numpy as np
 
 MAGIC = b"\xa5\x5a"
 MAX_PAYLOAD = 0xFFFF
+# A reader does not wait for frames longer than this: a false magic in garbage, read with a
+# large length, would otherwise hold up every frame behind it until that many bytes arrived.
+DEFAULT_MAX_PAYLOAD = 4096
 MAX_LINE = 1 << 16
 FORMATS = ("lines", "frames")
 _SEP = re.compile(rb"[,;\s]+")
@@ -50,7 +55,7 @@ class FrameReader:
     """Incremental frame parser: ``feed(data)`` returns the payloads of the complete, valid
     frames found so far; ``garbage_bytes`` and ``bad_frames`` count what was skipped."""
 
-    def __init__(self, max_payload: int = MAX_PAYLOAD):
+    def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD):
         self.buf = bytearray()
         self.max_payload = int(max_payload)
         self.garbage_bytes = 0
@@ -73,7 +78,6 @@ class FrameReader:
                 break
             (n,) = struct.unpack_from("<H", buf, 2)
             if n > self.max_payload:
-                self.bad_frames += 1
                 self._skip(1)
                 continue
             if len(buf) < 8 + n:

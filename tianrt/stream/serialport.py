@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Source, StreamError
-from .framing import FrameReader, LineReader, check_format
+from .framing import DEFAULT_MAX_PAYLOAD, FrameReader, LineReader, check_format
 
 
 def open_port(port, baudrate: int, who: str):
@@ -32,13 +32,15 @@ class SerialSource(Source):
     """Samples from a serial device. ``format="lines"``: one sample per text line of numbers;
     ``format="frames"``: binary frames whose payload holds the numbers in ``dtype``.
     Each sample is reshaped to the input's shape when its size fits (otherwise rejected
-    as the wrong shape). ``scale`` multiplies the raw numbers (e.g. ADC counts to volts)."""
+    as the wrong shape). ``scale`` multiplies the raw numbers (e.g. ADC counts to volts).
+    Frames longer than ``max_payload`` bytes (default: one sample of the input it feeds) are
+    skipped as garbage without waiting for their bytes."""
 
     kind = "serial"
     default_policy = "never-drop"
 
     def __init__(self, port, *, format: str = "lines", baudrate: int = 115200, dtype="<f4",
-                 scale: float = 1.0, max_read: int = 1 << 16, **kw):
+                 scale: float = 1.0, max_read: int = 1 << 16, max_payload: int | None = None, **kw):
         super().__init__(**kw)
         self.format = check_format(format)
         self.port_arg = port
@@ -46,6 +48,7 @@ class SerialSource(Source):
         self.dtype = np.dtype(dtype).newbyteorder("<")
         self.scale = float(scale)
         self.max_read = int(max_read)
+        self.max_payload = max_payload
         self.shape = None
         self.port = None
         self._owned = False
@@ -55,7 +58,14 @@ class SerialSource(Source):
         self.shape = tuple(shape)
 
     def open(self, clock, dt):
-        self._reader = LineReader() if self.format == "lines" else FrameReader()
+        if self.format == "lines":
+            self._reader = LineReader()
+        else:
+            limit = self.max_payload
+            if limit is None:  # frames longer than one sample cannot be ours
+                limit = (int(np.prod(self.shape)) * self.dtype.itemsize if self.shape is not None
+                         else DEFAULT_MAX_PAYLOAD)
+            self._reader = FrameReader(max_payload=limit)
         self.extra = {"garbage_bytes": 0, "bad_lines" if self.format == "lines" else "bad_frames": 0}
         if self.port is None:
             self.port, self._owned = open_port(self.port_arg, self.baudrate, f"source `{self.name}`")
