@@ -128,9 +128,10 @@ def test_audio_queue_overflow_is_counted():
     out = sched.add_sink("audio_out", ArraySink())
     rep = sched.run(ticks=20)
     s = rep["sources"]["audio"]
-    # chunk k is complete at (k + 1) ms; the last step, at 95 ms, has seen chunks 0..94
-    assert (s["received"], s["delivered"], s["queued"]) == (95, 20, 1)
-    assert s["dropped"] == 95 - 20 - 1
+    # chunk k is complete at (k + 1) ms: none at the first step (0 ms); the last step, at
+    # 95 ms, has seen chunks 0..94
+    assert (s["received"], s["delivered"], s["queued"]) == (95, 19, 1)
+    assert s["dropped"] == 95 - 19 - 1
     # drop-oldest: each step gets the newest chunk but one (the queue holds two)
     assert out.values[-1, 0] == pytest.approx(a[16 * 93])
 
