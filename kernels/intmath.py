@@ -469,6 +469,53 @@ def conv2d_acc(x, w, bias, sh, sw, ph, pw, out):
 
 
 @njit(cache=True)
+def conv2d_events_acc(x, w, bias, sh, sw, ph, pw, out, acc):
+    """q.SynConv2d, event-driven: the same int32 accumulators as conv2d_acc, but work follows
+    the nonzero inputs: each active x[b, c, iy, ix] scatters x * w[:, c, ky, kx] into every
+    output it reaches. acc: int64 scratch of shape (O, Ho, Wo). Returns the number of
+    active inputs over the batch."""
+    O, C, kh, kw = w.shape
+    if x.shape[1] != C or bias.size != O:
+        raise ValueError("intmath.conv2d_events_acc: x channels or bias size disagree with w (O, C, kh, kw)")
+    _check_window_out(x, out, O, kh, kw, sh, sw, ph, pw)
+    ho, wo = out.shape[2], out.shape[3]
+    if acc.shape[0] != O or acc.shape[1] != ho or acc.shape[2] != wo:
+        raise ValueError("intmath.conv2d_events_acc: acc scratch must be (O, Ho, Wo)")
+    H, W = x.shape[2], x.shape[3]
+    active = 0
+    for b in range(x.shape[0]):
+        for o in range(O):
+            for oy in range(ho):
+                for ox in range(wo):
+                    acc[o, oy, ox] = bias[o]
+        for c in range(C):
+            for iy in range(H):
+                for ix in range(W):
+                    xv = x[b, c, iy, ix]
+                    if xv == 0:
+                        continue
+                    active += 1
+                    k = np.int64(xv)
+                    for ky in range(kh):
+                        ty = iy + ph - ky
+                        if ty < 0 or ty % sh != 0 or ty // sh >= ho:
+                            continue
+                        oy = ty // sh
+                        for kx in range(kw):
+                            tx = ix + pw - kx
+                            if tx < 0 or tx % sw != 0 or tx // sw >= wo:
+                                continue
+                            ox = tx // sw
+                            for o in range(O):
+                                acc[o, oy, ox] += k * np.int64(w[o, c, ky, kx])
+        for o in range(O):
+            for oy in range(ho):
+                for ox in range(wo):
+                    out[b, o, oy, ox] = sat32(acc[o, oy, ox])
+    return active
+
+
+@njit(cache=True)
 def conv2d(x, w, bias, mult, shift, sh, sw, ph, pw, lo, hi, out):
     """q.Conv2d: out = requant(sat32(conv + bias), mult[o], shift[o], lo, hi) per channel o."""
     O, C, kh, kw = w.shape

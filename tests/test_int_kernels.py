@@ -158,6 +158,15 @@ def test_conv2d_matches_oracle(cfg):
     flat = np.zeros(acc.size, np.int32)
     im.requant_channels(acc.reshape(-1), mult, shift, lo, hi, ho * wo, flat)
     assert flat.reshape(acc.shape).tolist() == want_y
+    # event-driven (scatter) form on the same integer inputs and on sparse spikes
+    ev = np.zeros_like(acc)
+    scratch = np.zeros((O_, ho, wo), np.int64)
+    assert im.conv2d_events_acc(x, w, bias, sh, sw, ph, pw, ev, scratch) == int(np.count_nonzero(x))
+    assert ev.tolist() == want_acc
+    spikes = (rng.random(x.shape) < 0.3).astype(np.float32)
+    im.conv2d_events_acc(spikes, w, bias, sh, sw, ph, pw, ev, scratch)
+    assert ev.tolist() == [O.conv_acc(v, w.tolist(), bias.tolist(), (sh, sw), (ph, pw))
+                           for v in spikes.astype(int).tolist()]
 
 
 @SETTINGS
