@@ -114,3 +114,22 @@ def test_float_and_integer_edges_do_not_mix_without_a_boundary():
     x = g.input("x", (4,))
     with pytest.raises(tr.DomainError, match="q.Quantize"):
         g.add(Q.Dense(4, 2), x)
+
+
+def test_graphs_made_by_tr_quantize_equal_the_oracle():
+    # a hybrid float graph (CNN -> rate code -> LIF -> count -> dense) through tr.quantize
+    rng = np.random.default_rng(7)
+    g = tr.Graph(name="hybrid")
+    x = g.input("x", (1, 6, 6))
+    h = g.add(tr.ann.ReLU(), g.add(tr.ann.Conv2d(1, 3, 3, padding=1, seed=1), x))
+    h = g.add(tr.ann.Flatten(), g.add(tr.ann.MaxPool2d(2), h))
+    h = g.add(tr.ann.ReLU(), g.add(tr.ann.Dense(27, 8, seed=4), h))
+    s = g.add(tr.snn.LIF(beta=0.9, threshold=0.1), g.add(tr.snn.Dense(8, 5, seed=2),
+                                                          g.add(tr.bridge.RateEncoder(), h)))
+    g.output("y", g.add(tr.ann.Dense(5, 2, seed=3), g.add(tr.bridge.SpikeCount(window=4), s)))
+    g.output("s", s)
+    cal = rng.random((16, 1, 6, 6)).astype(np.float32)
+    qg = tr.quantize(g, calibration={"x": cal})
+    assert any(e.node.op.startswith("q.") for e in qg.build().entries)
+    frames = rng.random((9, 2, 1, 6, 6)).astype(np.float32)
+    assert_matches_oracle(qg, {"x": frames})
