@@ -366,7 +366,6 @@ class Scheduler:
         if self._closed:
             raise StreamError("this stream was closed (run() closes it unless keep_open=True); "
                               "make a new Scheduler to stream again")
-        self.clock.start()
         try:
             for f in self.feeds:
                 f.src.open(self.clock, self.dt)
@@ -381,6 +380,7 @@ class Scheduler:
         except BaseException:
             self.close()
             raise
+        self.clock.start(at=self.tick * self.dt)  # after opening: device start-up is not lateness
         self._opened = True
 
     def _close_source(self, f: _Feed):
