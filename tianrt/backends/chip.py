@@ -1,0 +1,136 @@
+"""The chip backend: compile the integer graph to an image, load it on a board, drive it.
+
+``Runtime(qgraph, backend="chip", port="auto")``: graph inputs are quantized on the host
+(their ``q.Quantize`` nodes), the integer part runs on the chip, ``q.Dequantize`` nodes at
+the outputs run on the host. ``port`` is a serial device or pty path, a pyserial URL
+(``socket://127.0.0.1:PORT``), ``"auto"`` (start a local firmware_sim on a pty) or
+``"inproc"`` (the emulator's Engine in this process, no link: for tests and tools).
+Options: ``spec`` (a ChipSpec), ``seed``; any other option goes to ChipLink.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import BackendError, InputError
+from ..qmath import dequantize, quantize
+from ..runtime import Backend, RunResult
+
+
+class _InProcess:
+    """The Engine behind the same methods as ChipLink."""
+
+    def __init__(self, spec: dict):
+        from ..firmware_sim.engine import Engine
+        self.engine = Engine(spec)
+
+    def __getattr__(self, name):
+        if name == "upload_image":
+            return self.engine.load_image
+        return getattr(self.engine, name)
+
+    def close(self):
+        pass
+
+
+class ChipBackend(Backend):
+    """Runs the integer part of a graph on a chip (emulated or real) over a link."""
+
+    name = "chip"
+
+    def __init__(self, plan, port: str = "auto", spec=None, seed: int = 0, **link_options):
+        super().__init__(plan)
+        from ..chip.compiler import compile as chip_compile
+        from ..chip.spec import ChipSpec
+        from ..chip.image_format import unpack
+
+        self.spec = ChipSpec() if spec is None else spec
+        self.image, self.report = chip_compile(plan, self.spec, seed=seed)
+        self.host = unpack(self.image).meta["host"]
+        if port == "inproc":
+            if link_options:
+                raise BackendError(f"chip backend: port='inproc' takes no link options {sorted(link_options)}")
+            self.link = _InProcess(self.spec.to_dict())
+        else:
+            from ..chip.link import ChipLink
+            self.link = ChipLink(port, **link_options)
+            self.link.hello()
+        try:
+            self.link.upload_image(self.image)
+        except Exception:
+            self.close()
+            raise
+        self.in_map = {h["input"]: h for h in self.host["inputs"]}
+        self.out_map = {h["name"]: h for h in self.host["outputs"]}
+        self.shapes = {k: tuple(plan.entry(v).shape) for k, v in plan.outputs.items()}
+
+    # -- host side of the boundary ---------------------------------------------------------
+    def _push(self, xs: dict) -> None:
+        for name, x in xs.items():
+            h = self.in_map.get(name)
+            if h is None:
+                continue  # an input nothing on the chip reads
+            q = quantize(x, h["scale"]) if h["scale"] is not None else x
+            self.link.push_input(h["chip_input"], np.asarray(q).astype(np.int32))
+
+    def _host_out(self, name: str, v: np.ndarray) -> np.ndarray:
+        h = self.out_map[name]
+        if h["scale"] is not None:
+            return np.asarray(dequantize(v, h["scale"]), dtype=np.float32)
+        return v.astype(np.int32 if h["numeric"] == "int" else np.float32)
+
+    # -- Backend hooks ---------------------------------------------------------------------------
+    def _init_state(self, batch):
+        self.link.reset()
+        self.link.pull_outputs()
+
+    def _tick(self, inputs):
+        self._push(inputs)
+        self.link.run(1)
+        outs = self.link.pull_outputs()
+        return {k: self._host_out(k, v[-1]) for k, (t, v) in outs.items() if len(t)}
+
+    def run(self, inputs: dict, ticks: int | None = None) -> RunResult:
+        if ticks is None:
+            return super().run(inputs, ticks)
+        if int(ticks) < 1:
+            raise InputError(f"run: ticks must be >= 1, got {ticks}")
+        xs = {k: self._check_input(k, v) for k, v in (inputs or {}).items()}
+        self._ensure_state()
+        self._push(xs)
+        self.link.run(int(ticks))
+        raw = self.link.pull_outputs()
+        vals, when = {}, {}
+        for k in self.plan.outputs:
+            t, v = raw.get(k, (np.zeros(0, np.int64), None))
+            when[k] = np.asarray(t, dtype=np.int64)
+            if len(t):
+                v = self._host_out(k, v)
+                vals[k] = v if self.batched else v[:, 0]
+            else:
+                lead = (0, self.batch) if self.batched else (0,)
+                h = self.out_map[k]
+                dt = np.int32 if h["scale"] is None and h["numeric"] == "int" else np.float32
+                vals[k] = np.zeros(lead + self.shapes[k], dt)
+        self.t += int(ticks)
+        return RunResult(vals, when)
+
+    def reset(self) -> None:
+        super().reset()
+        self.link.reset()
+        self.link.pull_outputs()
+
+    def _get_state(self):
+        raise BackendError("chip backend: the board's state cannot be read back over the link; "
+                           "use reset() and replay, or the numba backend for checkpoints")
+
+    _set_state = _get_state
+
+    def counters(self) -> dict:
+        """The chip's counters (rounds, cycles, MACs, synaptic events, spikes, packets, hops, energy)."""
+        return self.link.counters()
+
+    def close(self) -> None:
+        link = getattr(self, "link", None)
+        if link is not None:
+            link.close()
+            self.link = None

@@ -1,0 +1,34 @@
+"""tianrt.chip: compile integer graphs onto unified cores and talk to a (simulated) chip.
+
+    image, report = tr.chip.compile(qgraph, tr.chip.ChipSpec())
+    print(report)
+
+Light on import: the compiler (and with it the graph modules) loads on first use, so that
+the emulator can import ``tianrt.chip.image_format`` / ``tianrt.chip.protocol`` cheaply.
+"""
+from __future__ import annotations
+
+import importlib
+
+from .spec import ChipSpec, SpecError
+
+_LAZY = {
+    "compile": ("tianrt.chip.compiler", "compile"),
+    "CompileError": ("tianrt.chip.errors", "CompileError"),
+    "CapacityError": ("tianrt.chip.errors", "CapacityError"),
+    "MappingReport": ("tianrt.chip.report", "MappingReport"),
+    "ImageFormatError": ("tianrt.chip.image_format", "ImageFormatError"),
+    "ChipLink": ("tianrt.chip.link", "ChipLink"),
+    "LinkError": ("tianrt.chip.link", "LinkError"),
+}
+
+__all__ = ["ChipSpec", "SpecError", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        mod, attr = _LAZY[name]
+        value = getattr(importlib.import_module(mod), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tianrt.chip' has no attribute {name!r}")
