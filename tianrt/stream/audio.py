@@ -129,7 +129,9 @@ class AudioSource(TimedSource):
             self.extra["padded"] += 1
         if self.gain != 1.0:
             x = x * np.float32(self.gain)
-        return x.mean(axis=1) if self.mono else np.ascontiguousarray(x.T)
+        if self.mono:
+            return x[:, 0].copy() if self.channels == 1 else x.mean(axis=1, dtype=np.float32)
+        return np.ascontiguousarray(x.T)
 
     def poll(self, t):
         out = super().poll(t)
