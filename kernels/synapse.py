@@ -1,0 +1,127 @@
+"""Synaptic accumulation: event-driven (work follows the active inputs) and dense forms.
+
+Layout: ``wt`` is the weight matrix transposed, (n_in, n_out) C-order, so the fan-out of
+input j is the contiguous row ``wt[j]``; an active input adds its row. The dense form is
+the same loop without the zero test, so both give bit-identical float32 sums (same order);
+which one runs is purely a speed choice. Mode codes: 0 event, 1 dense, 2 auto (count the
+active inputs, then event below ``crossover`` activity, dense above).
+"""
+import numpy as np
+from numba import njit
+
+EVENT, DENSE, AUTO = 0, 1, 2
+
+
+@njit(cache=True)
+def count_active(x):
+    """Number of non-zero entries of a flat array."""
+    n = 0
+    for k in range(x.size):
+        if x[k] != 0:
+            n += 1
+    return n
+
+
+# Offsets are cast to uint64 so that numba drops its negative-index wraparound test from
+# the inner loops (measured 1.5-2.4x faster on W1's layers, and the loops vectorise).
+
+@njit(cache=True)
+def _rows_event(x, xoff, n_in, batch, wt, woff, out, ooff, n_out):
+    # input-major: the weight row of input j is loaded once and reused by every sample
+    nu = np.uint64(n_out)
+    for j in range(n_in):
+        r = np.uint64(woff + j * n_out)
+        for b in range(batch):
+            xv = x[np.uint64(xoff + b * n_in + j)]
+            if xv != 0:
+                ob = np.uint64(ooff + b * n_out)
+                for o in range(nu):
+                    out[ob + o] += xv * wt[r + o]
+
+
+@njit(cache=True)
+def _rows_dense(x, xoff, n_in, batch, wt, woff, out, ooff, n_out):
+    nu = np.uint64(n_out)
+    for j in range(n_in):
+        r = np.uint64(woff + j * n_out)
+        for b in range(batch):
+            xv = x[np.uint64(xoff + b * n_in + j)]
+            ob = np.uint64(ooff + b * n_out)
+            for o in range(nu):
+                out[ob + o] += xv * wt[r + o]
+
+
+@njit(cache=True)
+def accumulate_flat(x, xoff, n_in, batch, wt, woff, bias, boff, out, ooff, n_out, mode, crossover):
+    """out[b] = bias + sum_j x[b, j] wt[j] on flat buffers; returns the synaptic events
+    done (active inputs x n_out)."""
+    nu, bo = np.uint64(n_out), np.uint64(boff)
+    for b in range(batch):
+        ob = np.uint64(ooff + b * n_out)
+        for o in range(nu):
+            out[ob + o] = bias[bo + o]
+    nnz = 0
+    xo = np.uint64(xoff)
+    for k in range(np.uint64(batch * n_in)):
+        if x[xo + k] != 0:
+            nnz += 1
+    dense = mode == DENSE or (mode == AUTO and nnz > crossover * batch * n_in)
+    if dense:
+        _rows_dense(x, xoff, n_in, batch, wt, woff, out, ooff, n_out)
+    else:
+        _rows_event(x, xoff, n_in, batch, wt, woff, out, ooff, n_out)
+    return nnz * n_out
+
+
+@njit(cache=True)
+def accumulate(x, wt, bias, out, mode, crossover):
+    """(B, n_in) x (n_in, n_out) -> out (B, n_out) = x @ wt + bias; event-driven, dense or
+    auto. Returns the synaptic events done."""
+    return accumulate_flat(x.reshape(-1), 0, wt.shape[0], x.shape[0], wt.reshape(-1), 0, bias, 0,
+                           out.reshape(-1), 0, wt.shape[1], mode, crossover)
+
+
+@njit(cache=True)
+def accumulate_add(x, wt, out, mode, crossover):
+    """out += x @ wt (no bias; for a second input such as a recurrent one)."""
+    n_in, n_out, batch = wt.shape[0], wt.shape[1], x.shape[0]
+    xf, of, wf = x.reshape(-1), out.reshape(-1), wt.reshape(-1)
+    nnz = count_active(xf)
+    dense = mode == DENSE or (mode == AUTO and nnz > crossover * batch * n_in)
+    if dense:
+        _rows_dense(xf, 0, n_in, batch, wf, 0, of, 0, n_out)
+    else:
+        _rows_event(xf, 0, n_in, batch, wf, 0, of, 0, n_out)
+    return nnz * n_out
+
+
+@njit(cache=True)
+def accumulate_csr(x, indptr, indices, data, bias, out):
+    """Sparse connectivity stored by presynaptic row (CSR of the (n_in, n_out) matrix):
+    out[b] = bias + sum over active j of x[b, j] * data[indptr[j]:indptr[j+1]] scattered
+    to ``indices``. Returns the synaptic events done."""
+    batch, n_in = x.shape
+    n_out = out.shape[1]
+    ev = 0
+    for b in range(batch):
+        for o in range(n_out):
+            out[b, o] = bias[o]
+        for j in range(n_in):
+            xv = x[b, j]
+            if xv == 0:
+                continue
+            lo, hi = indptr[j], indptr[j + 1]
+            ev += hi - lo
+            for k in range(lo, hi):
+                out[b, indices[k]] += xv * data[k]
+    return ev
+
+
+def to_csr(wt: np.ndarray):
+    """CSR arrays (indptr int64, indices int32, data) of a (n_in, n_out) matrix, by row.
+    Zero weights are dropped: they add exactly nothing, so results do not change."""
+    nz = wt != 0
+    indptr = np.zeros(wt.shape[0] + 1, np.int64)
+    np.cumsum(nz.sum(axis=1), out=indptr[1:])
+    rows, cols = np.nonzero(nz)
+    return indptr, cols.astype(np.int32), np.ascontiguousarray(wt[rows, cols])

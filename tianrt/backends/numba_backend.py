@@ -1,0 +1,807 @@
+"""The numba backend: the reference's semantics on fused, event-driven kernels.
+
+At build the plan becomes a short program of ops; at the first input (when the batch size
+is known) every value, state and scratch array is allocated once, and each op is bound to
+its arrays as a closure around one kernel call. A tick is then one pass over that program:
+no array is allocated except the copies that ``step`` returns (and ``Generator.random``'s
+draws for a Poisson encoder, which writes into a preallocated array).
+
+Fusion: every run of ``snn.Dense -> LIF/IF`` pairs, each layer fed by the one before,
+becomes a single kernel call per tick (synaptic accumulation, LIF update and spike
+emission for all layers). Synapses are event-driven below a crossover input activity and
+dense above it (``synapse_mode``: "auto" | "event" | "dense", or a dict per node name);
+both loops sum in the same order, so the choice never changes a result.
+
+Integer graphs (``tr.q`` nodes) run on ``tianrt.kernels.intmath`` bit for bit
+(docs/integer.md). Design notes and tolerances: docs/numba-backend.md.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ann, bridge, q, snn
+from ..errors import BackendError, InputError
+from ..graph import Delay, Input, Plan
+from ..kernels import codec, conv, elementwise, intmath, neuron, synapse
+from ..runtime import Backend
+from .reference import _pack_rng, _unpack_rng
+
+F32, I32 = np.float32, np.int32
+MODES = {"event": synapse.EVENT, "dense": synapse.DENSE, "auto": synapse.AUTO}
+CONV_MODES = ("auto", "direct", "im2col")
+# Input activity (active inputs / all inputs) above which the dense loop beats the event
+# loop, measured by bench/bench_kernels.py scaling on a 1024->1024 layer (docs/benchmarks.md).
+# Both loops give identical sums, so this is a speed setting only.
+DEFAULT_CROSSOVER = 0.5
+# A synapse weight matrix with fewer non-zeros than this is run from CSR rows.
+CSR_DENSITY = 0.25
+
+ALWAYS, DECODER, ON_EVENT = 0, 1, 2
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    out = a.reshape(-1)
+    assert np.shares_memory(out, a) or a.size == 0
+    return out
+
+
+class _Op:
+    """One step of the program. ``outs`` are the entries it writes; ``alloc`` makes their
+    value arrays and the op's state; ``bind`` returns fn(t) -> bool (emitted)."""
+    kind = ALWAYS
+
+    def __init__(self, be: "NumbaBackend", entry):
+        self.be, self.entry, self.node = be, entry, entry.node
+        self.name, self.outs = entry.name, [entry.name]
+        self.state: dict[str, np.ndarray] = {}
+
+    def out_dtype(self):
+        return I32 if self.entry.numeric == "int" else F32
+
+    def alloc(self, batch: int, bufs: dict) -> None:
+        bufs[self.name] = np.zeros((batch,) + self.entry.shape, self.out_dtype())
+
+    def bind(self, bufs: dict):
+        raise NotImplementedError
+
+    def ins(self, bufs):
+        return [bufs[i] for i in self.entry.inputs]
+
+
+def _kind(entry) -> int:
+    if isinstance(entry.node, (bridge.Decoder, q.MembraneReadout)):
+        return DECODER
+    return ALWAYS if entry.per_tick else ON_EVENT
+
+
+# -- float ANN ops --------------------------------------------------------------------------
+
+class DenseOp(_Op):
+    """Tensor-domain Dense: BLAS matmul into the preallocated output, then the bias."""
+
+    def bind(self, bufs):
+        (x,), y = self.ins(bufs), bufs[self.name]
+        x2 = x.reshape(x.shape[0], -1)
+        wt, b = np.ascontiguousarray(self.node.weight.T), self.node.bias
+
+        def fn(t):
+            np.matmul(x2, wt, out=y)
+            np.add(y, b, out=y)
+        return fn
+
+
+class ConvOp(_Op):
+    """Conv2d: direct gather loop or im2col + BLAS, chosen per shape (see ``conv_choice``)."""
+
+    def bind(self, bufs):
+        (x,), y = self.ins(bufs), bufs[self.name]
+        n = self.node
+        (kh, kw), (sh, sw), (ph, pw) = n.kernel_size, n.stride, n.padding
+        w, b = n.weight, n.bias
+        if self.be.conv_choice(self.entry, x.shape[1:]) == "direct":
+            return lambda t: conv.conv2d_direct(x, w, b, sh, sw, ph, pw, y)
+        O, C = w.shape[0], w.shape[1]
+        wm = np.ascontiguousarray(w.reshape(O, -1))
+        cols = np.zeros((C * kh * kw, y.shape[2] * y.shape[3]), F32)
+        ys = [y[i].reshape(O, -1) for i in range(y.shape[0])]
+        bcol = b.reshape(O, 1)
+
+        def fn(t):
+            for i, yi in enumerate(ys):
+                conv.im2col(x, i, kh, kw, sh, sw, ph, pw, cols)
+                np.matmul(wm, cols, out=yi)
+                np.add(yi, bcol, out=yi)
+        return fn
+
+
+class PoolOp(_Op):
+    def bind(self, bufs):
+        (x,), y = self.ins(bufs), bufs[self.name]
+        n = self.node
+        (kh, kw), (sh, sw), (ph, pw) = n.kernel_size, n.stride, n.padding
+        if isinstance(n, q.MaxPool2d):
+            return lambda t: intmath.maxpool2d(x, kh, kw, sh, sw, ph, pw, y)
+        if isinstance(n, q.AvgPool2d):
+            m, s = n.multiplier, n.shift
+            return lambda t: intmath.avgpool2d(x, kh, kw, sh, sw, ph, pw, m, s, y)
+        k = conv.maxpool2d if isinstance(n, ann.MaxPool2d) else conv.avgpool2d
+        return lambda t: k(x, kh, kw, sh, sw, ph, pw, y)
+
+
+class GapOp(_Op):
+    def bind(self, bufs):
+        (x,), y = self.ins(bufs), bufs[self.name]
+        if isinstance(self.node, q.GlobalAvgPool2d):
+            m, s = self.node.multiplier, self.node.shift
+            return lambda t: intmath.global_avgpool(x, m, s, y)
+        return lambda t: conv.global_avgpool(x, y)
+
+
+class ActOp(_Op):
+    def bind(self, bufs):
+        (x,), y = self.ins(bufs), bufs[self.name]
+        n, xf, yf = self.node, _flat(x), _flat(y)
+        if isinstance(n, ann.ReLU):
+            zero = F32(0)
+            return lambda t: np.maximum(x, zero, out=y)
+        if isinstance(n, ann.ClippedReLU):
+            lo, hi = F32(0), F32(n.max_value)
+            return lambda t: np.clip(x, lo, hi, out=y)
+        if isinstance(n, ann.Sigmoid):
+            return lambda t: elementwise.sigmoid(xf, yf)
+        if isinstance(n, ann.Tanh):
+            return lambda t: np.tanh(x, out=y)
+        if isinstance(n, ann.BatchNorm):
+            scale, shift = n.scale_shift()
+            inner = int(np.prod(self.entry.shape[1:], dtype=np.int64))
+            return lambda t: elementwise.channel_affine(xf, scale, shift, inner, yf)
+        if isinstance(n, bridge.DirectCurrent):
+            g = n.gain
+            return lambda t: elementwise.scale_copy(xf, g, yf)
+        raise BackendError(f"numba backend: no elementwise kernel for `{self.name}` ({n.op})")
+
+
+class FlattenOp(_Op):
+    """A view of its input's value array: costs nothing per tick."""
+
+    def alloc(self, batch, bufs):
+        x = bufs[self.entry.inputs[0]]
+        bufs[self.name] = x.reshape(x.shape[0], -1)
+
+    def bind(self, bufs):
+        return None
+
+
+class AddOp(_Op):
+    def bind(self, bufs):
+        xs, y = self.ins(bufs), bufs[self.name]
+        first, rest = xs[0], xs[1:]
+
+        def fn(t):
+            np.copyto(y, first)
+            for x in rest:
+                np.add(y, x, out=y)
+        return fn
+
+
+class ConcatOp(_Op):
+    def bind(self, bufs):
+        xs, y = self.ins(bufs), bufs[self.name]
+        ax = self.node.axis + 1 if self.node.axis >= 0 else self.node.axis + y.ndim
+        parts, start = [], 0
+        for x in xs:
+            sl = [slice(None)] * y.ndim
+            sl[ax] = slice(start, start + x.shape[ax])
+            parts.append((y[tuple(sl)], x))
+            start += x.shape[ax]
+
+        def fn(t):
+            for dst, src in parts:
+                np.copyto(dst, src)
+        return fn
+
+
+# -- float SNN ops ----------------------------------------------------------------------------
+
+class SynapseOp(_Op):
+    """snn.Dense / snn.Recurrent outside a fused chain: event, dense or auto (CSR rows when
+    the weights are sparse)."""
+
+    def bind(self, bufs):
+        xs, y = self.ins(bufs), bufs[self.name]
+        n, be = self.node, self.be
+        mode, cross = be.mode_of(self.name), be.crossover
+        wt = np.ascontiguousarray(n.weight.T)
+        x = xs[0].reshape(xs[0].shape[0], -1)
+        if isinstance(n, snn.Recurrent):
+            wr = np.ascontiguousarray(n.weight_rec.T)
+            r = xs[1]
+
+            def fn(t):
+                be.events += synapse.accumulate(x, wt, n.bias, y, mode, cross)
+                be.events += synapse.accumulate_add(r, wr, y, mode, cross)
+            return fn
+        if mode != synapse.DENSE and np.count_nonzero(wt) < CSR_DENSITY * wt.size:
+            indptr, idx, data = synapse.to_csr(wt)
+
+            def fn(t):
+                be.events += synapse.accumulate_csr(x, indptr, idx, data, n.bias, y)
+            return fn
+
+        def fn(t):
+            be.events += synapse.accumulate(x, wt, n.bias, y, mode, cross)
+        return fn
+
+
+class SConvOp(_Op):
+    """snn.Conv2d: event-driven scatter (work follows the active input pixels)."""
+
+    def bind(self, bufs):
+        (x,), y = self.ins(bufs), bufs[self.name]
+        n, be = self.node, self.be
+        (sh, sw), (ph, pw) = n.stride, n.padding
+
+        def fn(t):
+            be.events += conv.conv2d_scatter(x, n.weight, n.bias, sh, sw, ph, pw, y)
+        return fn
+
+
+def _lif_state(node, batch, shape):
+    st = {"v": np.full((batch,) + shape, node.v_init, F32)}
+    if node.alpha is not None:
+        st["i_syn"] = np.zeros((batch,) + shape, F32)
+    if node.refractory:
+        st["refrac"] = np.zeros((batch,) + shape, I32)
+    return st
+
+
+class LIFOp(_Op):
+    def alloc(self, batch, bufs):
+        super().alloc(batch, bufs)
+        self.state = _lif_state(self.node, batch, self.entry.shape)
+
+    def bind(self, bufs):
+        n, st = self.node, self.state
+        cur, s = _flat(self.ins(bufs)[0]), _flat(bufs[self.name])
+        v = _flat(st["v"])
+        isyn = _flat(st["i_syn"]) if "i_syn" in st else np.zeros(0, F32)
+        ref = _flat(st["refrac"]) if "refrac" in st else np.zeros(0, I32)
+        args = (n.beta, n.threshold, n.v_reset, n.alpha or 0.0, n.alpha is not None, n.refractory,
+                n.reset == "zero")
+        return lambda t: neuron.lif_update(cur, v, isyn, ref, s, *args)
+
+
+class LIOp(_Op):
+    def alloc(self, batch, bufs):
+        super().alloc(batch, bufs)
+        self.state = {"v": np.full((batch,) + self.entry.shape, self.node.v_init, F32)}
+
+    def bind(self, bufs):
+        cur, y, v, beta = _flat(self.ins(bufs)[0]), _flat(bufs[self.name]), _flat(self.state["v"]), self.node.beta
+        return lambda t: neuron.li_update(cur, v, beta, y)
+
+
+class ChainOp(_Op):
+    """A fused run of (snn.Dense -> LIF) layers: one kernel call per tick for all of them.
+    Value and state arrays of every layer are views into a few flat arrays."""
+
+    def __init__(self, be, pairs):
+        super().__init__(be, pairs[0][0])
+        self.pairs = pairs
+        self.outs = [e.name for p in pairs for e in p]
+        self.x_name = pairs[0][0].inputs[0]
+
+    def alloc(self, batch, bufs):
+        sizes = [d.node.out_features for d, _ in self.pairs]
+        total = batch * sum(sizes)
+        self.st = np.zeros((4, total), F32)  # rows: current, membrane, filtered current, spikes
+        cur, v, isyn, spk = (self.st[r] for r in (neuron.CUR, neuron.V, neuron.ISYN, neuron.SPK))
+        self.refrac = np.zeros(total, I32)
+        ip = np.zeros((len(self.pairs), 10), np.int64)
+        fp = np.zeros((len(self.pairs), 5), np.float64)
+        parts, off, woff = [], 0, 0
+        self.state = {}
+        for l, (d, lif) in enumerate(self.pairs):
+            dn, ln, n_out = d.node, lif.node, d.node.out_features
+            blk = slice(off, off + batch * n_out)
+            bufs[d.name] = cur[blk].reshape((batch, n_out))
+            bufs[lif.name] = spk[blk].reshape((batch, n_out))
+            v[blk] = ln.v_init
+            st = {"v": v[blk].reshape(batch, n_out)}
+            if ln.alpha is not None:
+                st["i_syn"] = isyn[blk].reshape(batch, n_out)
+            if ln.refractory:
+                st["refrac"] = self.refrac[blk].reshape(batch, n_out)
+            self.state[lif.name] = st
+            n_w = dn.in_features * n_out
+            ip[l] = (dn.in_features, n_out, woff, woff + n_w, off, self.be.mode_of(d.name),
+                     ln.reset == "zero", ln.refractory, ln.alpha is not None, batch)
+            fp[l] = (ln.beta, ln.threshold, ln.v_reset, ln.alpha or 0.0, self.be.crossover)
+            parts += [dn.weight.T.reshape(-1), dn.bias]
+            off += batch * n_out
+            woff += n_w + n_out
+        self.wb = np.ascontiguousarray(np.concatenate(parts), dtype=F32)
+        self.ip, self.fp = ip, fp
+
+    def bind(self, bufs):
+        x0 = _flat(bufs[self.x_name])
+        be, k = self.be, neuron.snn_chain_step
+        args = (x0, self.wb, self.ip, self.fp, self.st, self.refrac)
+
+        def fn(t):
+            be.events += k(*args)
+        return fn
+
+
+# -- bridges ----------------------------------------------------------------------------------
+
+class RateOp(_Op):
+    def alloc(self, batch, bufs):
+        super().alloc(batch, bufs)
+        self.state = {"acc": np.full((batch,) + self.entry.shape, 0.5, np.float64)}
+
+    def bind(self, bufs):
+        x, y, acc, sc = _flat(self.ins(bufs)[0]), _flat(bufs[self.name]), _flat(self.state["acc"]), self.node.scale
+        return lambda t: codec.rate_encode(x, sc, acc, y)
+
+
+class PoissonOp(_Op):
+    """numpy's Generator as the reference uses it (same draws), into a preallocated array."""
+
+    def alloc(self, batch, bufs):
+        super().alloc(batch, bufs)
+        self.rng = np.random.default_rng(self.node.seed)
+        self.draw = np.zeros((batch,) + self.entry.shape, np.float64)
+        self.state = {}
+
+    def bind(self, bufs):
+        x, y, sc, draw = _flat(self.ins(bufs)[0]), _flat(bufs[self.name]), self.node.scale, self.draw
+        dflat = _flat(draw)
+
+        def fn(t):
+            self.rng.random(out=draw)
+            codec.bernoulli_threshold(dflat, x, sc, y)
+        return fn
+
+
+class LatencyOp(_Op):
+    def bind(self, bufs):
+        x, y, n = _flat(self.ins(bufs)[0]), _flat(bufs[self.name]), self.node
+        return lambda t: codec.latency_encode(x, n.scale, n.window, t % n.window, y)
+
+
+class SpikeCountOp(_Op):
+    kind = DECODER
+
+    def alloc(self, batch, bufs):
+        super().alloc(batch, bufs)
+        shape = (batch,) + self.entry.shape
+        self.state = {"count": np.zeros(shape, F32)}
+        if self.node.mode == "sliding":
+            self.state = {"ring": np.zeros((self.node.window,) + shape, F32), "count": self.state["count"]}
+
+    def bind(self, bufs):
+        n = self.node
+        s, y, c = _flat(self.ins(bufs)[0]), _flat(bufs[self.name]), _flat(self.state["count"])
+        div, w = (float(n.window) if n.rate else 1.0), n.window
+        if n.mode == "sliding":
+            ring = _flat(self.state["ring"])
+            return lambda t: codec.count_sliding(s, ring, t % w, c, div, t >= w - 1, y)
+        return lambda t: codec.count_tumbling(s, c, div, (t + 1) % w == 0, y)
+
+
+class MembraneOp(_Op):
+    kind = DECODER
+
+    def alloc(self, batch, bufs):
+        super().alloc(batch, bufs)
+        self.state = {"v": np.zeros((batch,) + self.entry.shape, self.out_dtype())}
+
+    def bind(self, bufs):
+        n = self.node
+        x, y, v, w = _flat(self.ins(bufs)[0]), _flat(bufs[self.name]), _flat(self.state["v"]), n.window
+        if isinstance(n, q.MembraneReadout):
+            lm, ls = n.leak_mult, n.leak_shift
+
+            def fn(t):
+                intmath.leaky_integrate(x, v, lm, ls)
+                if (t + 1) % w:
+                    return False
+                y[:] = v
+                v[:] = 0
+                return True
+            return fn
+        md = float(w) if n.mean else 0.0
+        return lambda t: codec.membrane_window(x, v, n.beta, (t + 1) % w == 0, md, y)
+
+
+class FirstSpikeOp(_Op):
+    kind = DECODER
+
+    def alloc(self, batch, bufs):
+        super().alloc(batch, bufs)
+        self.state = {"first": np.full((batch,) + self.entry.shape, self.node.window, F32)}
+
+    def bind(self, bufs):
+        s, y, f, w = _flat(self.ins(bufs)[0]), _flat(bufs[self.name]), _flat(self.state["first"]), self.node.window
+        return lambda t: codec.first_spike(s, f, w, t % w, y)
+
+
+# -- integer (chip) mode ops: tianrt.kernels.intmath, bit for bit -------------------------------
+
+class QElementOp(_Op):
+    def bind(self, bufs):
+        xs, y, n = self.ins(bufs), bufs[self.name], self.node
+        x, yf = _flat(xs[0]), _flat(y)
+        if isinstance(n, q.Quantize):
+            return lambda t: intmath.quantize(x, n.scale, yf)
+        if isinstance(n, q.Dequantize):
+            return lambda t: intmath.dequantize(x, n.scale, yf)
+        if isinstance(n, q.Clamp):
+            return lambda t: intmath.clamp_array(x, n.lo, n.hi, yf)
+        if isinstance(n, q.Lookup):
+            return lambda t: intmath.lookup(x, n.table, yf)
+        if isinstance(n, q.DirectCurrent):
+            return lambda t: intmath.direct_current(x, n.gain, yf)
+        if isinstance(n, q.Add):
+            acc = np.zeros(yf.size, np.int64)
+            flats = [_flat(a) for a in xs]
+            ms = [int(m) for m in n.multipliers]
+
+            def fn(t):
+                acc[:] = 0
+                for a, m in zip(flats, ms):
+                    intmath.add_scaled(a, m, acc)
+                intmath.requant_array(acc, 1, n.shift, n.lo, n.hi, yf)
+            return fn
+        raise BackendError(f"numba backend: no integer kernel for `{self.name}` ({n.op})")
+
+
+class QDenseOp(_Op):
+    def bind(self, bufs):
+        (x,), y, n = self.ins(bufs), bufs[self.name], self.node
+        x2 = x.reshape(x.shape[0], -1)
+        return lambda t: intmath.dense(x2, n.weight, n.bias, n.multiplier, n.shift, n.lo, n.hi, y)
+
+
+class QConvOp(_Op):
+    def bind(self, bufs):
+        (x,), y, n = self.ins(bufs), bufs[self.name], self.node
+        (sh, sw), (ph, pw) = n.stride, n.padding
+        if isinstance(n, q.SynConv2d):
+            return lambda t: intmath.conv2d_acc(x, n.weight, n.bias, sh, sw, ph, pw, y)
+        return lambda t: intmath.conv2d(x, n.weight, n.bias, n.multiplier, n.shift, sh, sw, ph, pw,
+                                        n.lo, n.hi, y)
+
+
+class QSynOp(_Op):
+    def bind(self, bufs):
+        xs, y, n, be = self.ins(bufs), bufs[self.name], self.node, self.be
+        wt = np.ascontiguousarray(n.weight.T)
+        acc = np.zeros(y.shape[1], np.int64)
+        x = xs[0].reshape(xs[0].shape[0], -1)
+        if isinstance(n, q.SynRecurrent):
+            wr = np.ascontiguousarray(n.weight_rec.T)
+            r = xs[1]
+
+            def fn(t):
+                be.events += wt.shape[1] * intmath.syn_recurrent_events(x, r, wt, wr, n.bias, y, acc)
+            return fn
+
+        def fn(t):
+            be.events += wt.shape[1] * intmath.syn_dense_events(x, wt, n.bias, y, acc)
+        return fn
+
+
+class QLIFOp(_Op):
+    def alloc(self, batch, bufs):
+        super().alloc(batch, bufs)
+        n, shape = self.node, (batch,) + self.entry.shape
+        self.state = {"v": np.full(shape, n.v_init, I32)}
+        if n.alpha_mult is not None:
+            self.state["i_syn"] = np.zeros(shape, I32)
+        if n.refractory:
+            self.state["refrac"] = np.zeros(shape, I32)
+
+    def bind(self, bufs):
+        n, st = self.node, self.state
+        cur, s, v = _flat(self.ins(bufs)[0]), _flat(bufs[self.name]), _flat(st["v"])
+        isyn = _flat(st["i_syn"]) if "i_syn" in st else np.zeros(0, I32)
+        ref = _flat(st["refrac"]) if "refrac" in st else np.zeros(0, I32)
+        am = -1 if n.alpha_mult is None else n.alpha_mult
+        args = (n.threshold, n.leak_mult, n.leak_shift, am, n.alpha_shift, n.reset == "zero", n.v_reset,
+                n.refractory)
+        return lambda t: intmath.lif_step(cur, v, isyn, ref, *args, s)
+
+
+class QLIOp(_Op):
+    def alloc(self, batch, bufs):
+        super().alloc(batch, bufs)
+        self.state = {"v": np.full((batch,) + self.entry.shape, self.node.v_init, I32)}
+
+    def bind(self, bufs):
+        n = self.node
+        cur, y, v = _flat(self.ins(bufs)[0]), _flat(bufs[self.name]), _flat(self.state["v"])
+
+        def fn(t):
+            intmath.leaky_integrate(cur, v, n.leak_mult, n.leak_shift)
+            y[:] = v
+        return fn
+
+
+class QRateOp(_Op):
+    def out_dtype(self):
+        return F32
+
+    def alloc(self, batch, bufs):
+        super().alloc(batch, bufs)
+        self.state = {"acc": np.full((batch,) + self.entry.shape, self.node.full_scale // 2, I32)}
+
+    def bind(self, bufs):
+        x, y, acc, d = _flat(self.ins(bufs)[0]), _flat(bufs[self.name]), _flat(self.state["acc"]), self.node.full_scale
+        return lambda t: intmath.rate_encoder_step(x, acc, d, y)
+
+
+class QLatencyOp(_Op):
+    def bind(self, bufs):
+        x, y, n = _flat(self.ins(bufs)[0]), _flat(bufs[self.name]), self.node
+        return lambda t: intmath.latency_encoder_step(x, n.full_scale, n.window, t, y)
+
+
+_TABLE = [  # order matters: subclasses first
+    (q.Quantize, QElementOp), (q.Dequantize, QElementOp), (q.Clamp, QElementOp), (q.Lookup, QElementOp),
+    (q.DirectCurrent, QElementOp), (q.Add, QElementOp), (q.Dense, QDenseOp), (q.Conv2d, QConvOp),
+    (q.SynConv2d, QConvOp), (q.SynDense, QSynOp), (q.SynRecurrent, QSynOp), (q.LIF, QLIFOp),
+    (q.LI, QLIOp), (q.RateEncoder, QRateOp), (q.LatencyEncoder, QLatencyOp),
+    (q.MembraneReadout, MembraneOp), (q.MaxPool2d, PoolOp), (q.AvgPool2d, PoolOp),
+    (q.GlobalAvgPool2d, GapOp),
+    (snn.Dense, SynapseOp), (snn.Recurrent, SynapseOp), (snn.Conv2d, SConvOp),
+    (snn.LIF, LIFOp), (snn.LI, LIOp),
+    (bridge.RateEncoder, RateOp), (bridge.PoissonEncoder, PoissonOp),
+    (bridge.LatencyEncoder, LatencyOp), (bridge.DirectCurrent, ActOp),
+    (bridge.SpikeCount, SpikeCountOp), (bridge.MembraneReadout, MembraneOp),
+    (bridge.FirstSpike, FirstSpikeOp),
+    (ann.Dense, DenseOp), (ann.Conv2d, ConvOp), (ann.MaxPool2d, PoolOp), (ann.AvgPool2d, PoolOp),
+    (ann.GlobalAvgPool2d, GapOp), (ann.Flatten, FlattenOp), (ann.Add, AddOp), (ann.Concat, ConcatOp),
+    (ann.ReLU, ActOp), (ann.ClippedReLU, ActOp), (ann.Sigmoid, ActOp), (ann.Tanh, ActOp),
+    (ann.BatchNorm, ActOp),
+]
+
+
+def _op_class(entry):
+    for cls, op in _TABLE:
+        if isinstance(entry.node, cls):
+            return op
+    raise BackendError(f"numba backend cannot run `{entry.name}` ({entry.node.op}); "
+                       "the reference backend may (backend='reference')")
+
+
+class NumbaBackend(Backend):
+    """Fast backend on tianrt.kernels. Options: ``synapse_mode`` ("auto" | "event" | "dense",
+    or a dict node name -> mode), ``crossover`` (input activity where auto switches from
+    event to dense), ``conv_mode`` ("auto" | "direct" | "im2col") and ``fuse`` (bool)."""
+
+    name = "numba"
+
+    def __init__(self, plan: Plan, synapse_mode="auto", crossover: float | None = None,
+                 conv_mode: str = "auto", fuse: bool = True):
+        super().__init__(plan)
+        self.synapse_mode = synapse_mode
+        names = {e.name for e in plan.entries}
+        if isinstance(synapse_mode, dict):
+            bad = [k for k in synapse_mode if k not in names]
+            if bad:
+                raise BackendError(f"synapse_mode names unknown node(s) {bad}; nodes: {sorted(names)}")
+            for k, m in synapse_mode.items():
+                if m not in MODES:
+                    raise BackendError(f"synapse_mode[{k!r}] = {m!r}; choose one of {', '.join(MODES)}")
+        elif synapse_mode not in MODES:
+            raise BackendError(f"synapse_mode = {synapse_mode!r}; choose one of {', '.join(MODES)} "
+                               "or give a dict node name -> mode")
+        self.crossover = DEFAULT_CROSSOVER if crossover is None else float(crossover)
+        if not 0.0 <= self.crossover <= 1.0:
+            raise BackendError(f"crossover is a fraction of active inputs in [0, 1], got {crossover}")
+        if conv_mode not in CONV_MODES:
+            raise BackendError(f"conv_mode = {conv_mode!r}; choose one of {', '.join(CONV_MODES)}")
+        self.conv_mode = conv_mode
+        self.events = 0
+        self.index = {e.name: i for i, e in enumerate(plan.entries)}
+        self._compile(fuse)
+
+    # -- build --------------------------------------------------------------------------------
+    def mode_of(self, name: str) -> int:
+        m = self.synapse_mode.get(name, "auto") if isinstance(self.synapse_mode, dict) else self.synapse_mode
+        return MODES[m]
+
+    def conv_choice(self, entry, in_shape) -> str:
+        """Per shape: im2col + BLAS when the reduction (C*kh*kw) is long enough for BLAS to
+        pay for building the column matrix; the direct loop otherwise (measured on W2's
+        layers, bench/bench_kernels.py conv)."""
+        if self.conv_mode != "auto":
+            return self.conv_mode
+        n = entry.node
+        k = n.in_channels * n.kernel_size[0] * n.kernel_size[1]
+        return "im2col" if k >= 64 and n.out_channels >= 16 else "direct"
+
+    def _compile(self, fuse: bool) -> None:
+        plan = self.plan
+        users: dict[str, list[str]] = {e.name: [] for e in plan.entries}
+        for e in plan.entries:
+            for i in e.inputs:
+                users[i].append(e.name)
+        by_name = {e.name: e for e in plan.entries}
+        in_chain: set[str] = set()
+        chains: dict[str, list] = {}
+        if fuse:
+            for e in plan.entries:
+                if e.name in in_chain or not self._fusable_syn(e):
+                    continue
+                pairs, cur = [], e
+                while self._fusable_syn(cur) and cur.name not in in_chain:
+                    lifs = [by_name[u] for u in users[cur.name] if self._fusable_lif(by_name[u])]
+                    if not lifs:
+                        break
+                    pairs.append((cur, lifs[0]))
+                    in_chain.update((cur.name, lifs[0].name))
+                    nxt = [by_name[u] for u in users[lifs[0].name] if self._fusable_syn(by_name[u])
+                           and u not in in_chain]
+                    if not nxt:
+                        break
+                    cur = nxt[0]
+                if pairs:
+                    chains[e.name] = pairs
+        self.ops: list[_Op] = []
+        for e in plan.entries:
+            if isinstance(e.node, (Input, Delay)):
+                continue
+            if e.name in chains:
+                self.ops.append(ChainOp(self, chains[e.name]))
+            elif e.name not in in_chain:
+                op = _op_class(e)(self, e)
+                op.kind = _kind(e) if op.kind != DECODER else DECODER
+                self.ops.append(op)
+        self.inputs_ = [e for e in plan.entries if isinstance(e.node, Input)]
+        self.delays = [e for e in plan.entries if isinstance(e.node, Delay)]
+
+    @staticmethod
+    def _fusable_syn(e) -> bool:
+        return type(e.node) is snn.Dense
+
+    @staticmethod
+    def _fusable_lif(e) -> bool:
+        return type(e.node) in (snn.LIF, snn.IF)
+
+    # -- state --------------------------------------------------------------------------------
+    def _init_state(self, batch: int) -> None:
+        bufs: dict[str, np.ndarray] = {}
+        for e in self.inputs_ + self.delays:
+            bufs[e.name] = np.zeros((batch,) + e.shape, I32 if e.numeric == "int" else F32)
+        self.nxt = {d.name: np.zeros_like(bufs[d.name]) for d in self.delays}
+        self.nxt_fresh = {d.name: False for d in self.delays}
+        for op in self.ops:
+            op.alloc(batch, bufs)
+        self.bufs = bufs
+        idx = self.index
+        self.fresh = [False] * len(self.plan.entries)
+        prog = []
+        for op in self.ops:
+            fn = op.bind(bufs)
+            oi = idx[op.outs[-1]] if op.kind == DECODER else idx[op.name]
+            if op.kind == ALWAYS:
+                for o in op.outs:
+                    self.fresh[idx[o]] = True
+                if fn is not None:
+                    prog.append((ALWAYS, fn, oi, ()))
+            else:
+                prog.append((op.kind, fn, oi, tuple(idx[i] for i in op.entry.inputs)))
+        self.prog = prog
+        for e in self.inputs_:
+            if e.per_tick:
+                self.fresh[idx[e.name]] = True
+        self.tensor_inputs = [idx[e.name] for e in self.inputs_ if not e.per_tick]
+        self.delay_io = [(idx[d.name], bufs[d.name], self.nxt[d.name], d.name, bufs[d.source], idx[d.source])
+                         for d in self.delays]
+        self.slots = {e.name: (e.shape if not self.batched else (batch,) + e.shape,
+                               _flat(bufs[e.name]), e.domain == "spike", idx[e.name]) for e in self.inputs_}
+        self.outs = [(k, idx[src], bufs[src] if self.batched else bufs[src][0])
+                     for k, src in self.plan.outputs.items()]
+
+    def _states(self):
+        for op in self.ops:
+            if isinstance(op, ChainOp):
+                yield from op.state.items()
+            elif op.state or isinstance(op, PoissonOp):
+                yield op.name, op.state
+
+    def _get_state(self):
+        out = {}
+        for name, st in self._states():
+            for k, v in st.items():
+                out[f"{name}/{k}"] = v
+        for op in self.ops:
+            if isinstance(op, PoissonOp):
+                out[f"{op.name}/rng"] = _pack_rng(op.rng)
+        for e in self.plan.entries:
+            out[f"{e.name}/__value__"] = self.bufs[e.name]
+        for d in self.delays:
+            out[f"{d.name}/__delayed__"] = self.nxt[d.name]
+            out[f"{d.name}/__delayed_fresh__"] = np.asarray(self.nxt_fresh[d.name])
+        return out
+
+    def _set_state(self, state):
+        for name, st in self._states():
+            for k, v in st.items():
+                np.copyto(v, state[f"{name}/{k}"])
+        for op in self.ops:
+            if isinstance(op, PoissonOp):
+                op.rng = _unpack_rng(state[f"{op.name}/rng"])
+        for e in self.plan.entries:
+            np.copyto(self.bufs[e.name], state[f"{e.name}/__value__"])
+        for d in self.delays:
+            np.copyto(self.nxt[d.name], state[f"{d.name}/__delayed__"])
+            self.nxt_fresh[d.name] = bool(state[f"{d.name}/__delayed_fresh__"])
+
+    # -- ticks --------------------------------------------------------------------------------
+    def _run(self) -> None:
+        fr, t = self.fresh, self.t
+        for di, val, nxt, dn, _, _ in self.delay_io:
+            np.copyto(val, nxt)
+            fr[di] = self.nxt_fresh[dn]
+        for kind, fn, oi, ins in self.prog:
+            if kind == ALWAYS:
+                fn(t)
+            elif kind == DECODER:
+                fr[oi] = fn(t)
+            else:
+                for i in ins:
+                    if fr[i]:
+                        if fn is not None:
+                            fn(t)
+                        fr[oi] = True
+                        break
+                else:
+                    fr[oi] = False
+        for di, val, nxt, dn, src, si in self.delay_io:
+            np.copyto(nxt, src)
+            self.nxt_fresh[dn] = fr[si]
+
+    def _tick(self, inputs):
+        fr = self.fresh
+        for i in self.tensor_inputs:
+            fr[i] = False
+        for k, a in inputs.items():
+            np.copyto(self.bufs[k], a)
+            fr[self.index[k]] = True
+        self._run()
+        return {k: self.bufs[self.plan.outputs[k]] for k, oi, _ in self.outs if fr[oi]}
+
+    def step(self, inputs: dict | None = None) -> dict:
+        """One tick. Same checks and return convention as Backend.step, with the input check
+        and copy done by one kernel call per input."""
+        if self.batch is None:
+            return Backend.step(self, inputs)
+        fr = self.fresh
+        for i in self.tensor_inputs:
+            fr[i] = False
+        if inputs:
+            slots = self.slots
+            if len(inputs) > 1:  # check every input before changing any
+                for k, v in inputs.items():
+                    self._check_input(k, v)
+            for k, v in inputs.items():
+                slot = slots.get(k)
+                if (slot is not None and type(v) is np.ndarray and v.dtype == F32
+                        and v.shape == slot[0] and v.flags.c_contiguous):
+                    if codec.check_copy(v.reshape(-1), slot[1], slot[2]):
+                        self._check_input(k, v)  # raises the same error as the base class
+                else:
+                    a = self._check_input(k, v)
+                    np.copyto(self.bufs[k], a)
+                fr[slot[3]] = True
+        self._run()
+        self.t += 1
+        return {k: v.copy() for k, oi, v in self.outs if fr[oi]}
+
+    def reset(self) -> None:
+        super().reset()
+        self.events = 0
