@@ -11,6 +11,7 @@ and T_ss its steer torque; K(v) is the LQR gain of the model discretised at the 
 """
 from __future__ import annotations
 
+import bisect
 import math
 
 import numpy as np
@@ -90,20 +91,27 @@ class GainSchedule:
         self.K = np.array(gains)           # (n_speeds, 4)
         self.steer_per_lean = np.array(steer)
         self.torque_per_lean = np.array(torque)
+        self._turn = np.stack([self.steer_per_lean, self.torque_per_lean], axis=1)
+        self._steer = self.steer_per_lean.tolist()
+        self._speeds = self.speeds.tolist()
+
+    def _where(self, v: float) -> tuple[int, float]:
+        s = self._speeds
+        v = min(max(v, s[0]), s[-1])
+        i = min(bisect.bisect_right(s, v) - 1, len(s) - 2)
+        return i, (v - s[i]) / (s[i + 1] - s[i])
 
     def at(self, v: float) -> tuple[np.ndarray, float, float]:
-        s = self.speeds
-        v = min(max(v, s[0]), s[-1])
-        i = min(int(np.searchsorted(s, v, side="right")) - 1, len(s) - 2)
-        f = (v - s[i]) / (s[i + 1] - s[i])
+        """LQR gain K(v), steady-turn steer per unit lean and steer torque per unit lean."""
+        i, f = self._where(v)
         K = self.K[i] * (1 - f) + self.K[i + 1] * f
-        d = self.steer_per_lean[i] * (1 - f) + self.steer_per_lean[i + 1] * f
-        t = self.torque_per_lean[i] * (1 - f) + self.torque_per_lean[i + 1] * f
+        d, t = self._turn[i] * (1 - f) + self._turn[i + 1] * f
         return K, float(d), float(t)
 
     def lean_for_curvature(self, v: float, kappa: float) -> float:
         """Lean of the linear steady turn of curvature ``kappa`` [1/m] at speed v."""
-        _, d, _ = self.at(v)
+        i, f = self._where(v)
+        d = self._steer[i] * (1 - f) + self._steer[i + 1] * f
         # yaw rate v kappa = v delta cos(lambda) / w in a steady turn
         return kappa / (self.lin.yaw_gain * d)
 
@@ -116,7 +124,11 @@ class LQRTeacher:
 
     def __call__(self, obs: np.ndarray) -> float:
         """obs = (lean, lean rate, steer, steer rate, speed, desired lean) -> steer torque."""
-        return float(self.batch(np.asarray(obs, float)[None])[0])
+        lean, lean_rate, steer, steer_rate, v, lean_d = (float(o) for o in obs)
+        K, d, t = self.schedule.at(v)
+        u = t * lean_d - (K[0] * (lean - lean_d) + K[1] * (steer - d * lean_d) + K[2] * lean_rate
+                          + K[3] * steer_rate)
+        return max(-self.torque_limit, min(self.torque_limit, float(u)))
 
     def batch(self, obs: np.ndarray) -> np.ndarray:
         s = self.schedule
@@ -140,8 +152,9 @@ class PathFollower:
         self.path, self.schedule = path, schedule
         self.lookahead_s, self.min_lookahead, self.max_lean = lookahead_s, min_lookahead, max_lean
 
-    def __call__(self, x: float, y: float, heading: float, v: float) -> tuple[float, float]:
-        """Desired lean and the signed lateral path error (left of the path positive)."""
+    def __call__(self, x: float, y: float, heading: float, v: float) -> tuple[float, float, float]:
+        """Desired lean, the signed lateral path error (right of the path positive) and the
+        arc length of the nearest path point."""
         s0, lat = self.path.project(x, y)
         L = max(self.min_lookahead, self.lookahead_s * v)
         px, py = self.path.point(s0 + L)
@@ -150,7 +163,7 @@ class PathFollower:
         alpha = math.atan2(math.sin(alpha), math.cos(alpha))
         kappa = 2.0 * math.sin(alpha) / max(math.hypot(dx, dy), 1e-6)
         lean = self.schedule.lean_for_curvature(v, kappa)
-        return float(np.clip(lean, -self.max_lean, self.max_lean)), lat
+        return max(-self.max_lean, min(self.max_lean, lean)), lat, s0
 
 
 class SpeedController:
@@ -164,7 +177,7 @@ class SpeedController:
 
     def __call__(self, v_meas: float, v_ref: float, dt: float) -> float:
         e = v_ref - v_meas
-        self.integral = float(np.clip(self.integral + e * dt, -2.0, 2.0))
+        self.integral = max(-2.0, min(2.0, self.integral + e * dt))
         accel = self.kp * e + self.ki * self.integral
         torque = (self.m_eff * accel + self.resistance(max(v_ref, 0.0))) * self.r
-        return float(np.clip(torque, -self.limit, self.limit))
+        return max(-self.limit, min(self.limit, torque))

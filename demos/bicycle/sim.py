@@ -166,8 +166,8 @@ class Bicycle:
     def step(self, steer_torque: float, drive_torque: float, dt: float) -> None:
         """Hold the (limited) torques for one control step of ``dt`` seconds."""
         lim = self.limits
-        tq = float(np.clip(steer_torque, -lim.steer_torque, lim.steer_torque))
-        td = float(np.clip(drive_torque, -lim.drive_torque, lim.drive_torque))
+        tq = max(-lim.steer_torque, min(lim.steer_torque, float(steer_torque)))
+        td = max(-lim.drive_torque, min(lim.drive_torque, float(drive_torque)))
         self.applied = (tq, td)
         n = max(1, int(round(dt * self.physics_hz)))
         d = self.drive
@@ -177,7 +177,7 @@ class Bicycle:
                        lim.steer_angle)
         self.t += n * (dt / n)
         self.max_lean = max(self.max_lean, ml)
-        if ml > lim.fall_lean or not np.isfinite(self.state).all():
+        if ml > lim.fall_lean or not math.isfinite(ml) or not math.isfinite(self.state[5] + self.state[6]):
             self.fallen = True
 
     def sense(self) -> np.ndarray:

@@ -1,0 +1,107 @@
+"""The balance network as a tianrt graph: building it from trained weights (input
+normalisation and output scale folded into the first and last Dense layers, so the graph
+takes SI units and returns newton-metres), converting it to an SNN, and running it as a
+controller ``obs -> steer torque`` through ``tr.Runtime``.
+
+Graph contract: input ``obs`` of shape (6,) = (lean [rad], lean rate [rad/s], steer [rad],
+steer rate [rad/s], speed [m/s], desired lean [rad]); output ``torque`` of shape (1,) [N m].
+``metadata``: ``control_hz``, ``ticks_per_step`` (graph ticks per control step) and
+``delay_steps`` (control steps between a sensor read and the torque it produces).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+import tianrt as tr
+
+INPUT, OUTPUT = "obs", "torque"
+DATA = Path(__file__).resolve().parent / "data"
+DEFAULT_MODEL = DATA / "balance_mlp.tnr"
+
+
+def mlp_graph(layers, mean, std, out_scale: float, control_hz: float = 100.0,
+              name: str = "balance-mlp", metadata: dict | None = None) -> tr.Graph:
+    """A Dense/ReLU chain from ``layers`` = [(W (out, in), b), ...] trained on inputs
+    (obs - mean) / std and targets torque / out_scale."""
+    mean, std = np.asarray(mean, np.float64), np.asarray(std, np.float64)
+    g = tr.Graph(dt=1.0 / control_hz, name=name)
+    h = g.input(INPUT, shape=(6,), rate_hz=control_hz)
+    for i, (w, b) in enumerate(layers):
+        w, b = np.asarray(w, np.float64), np.asarray(b, np.float64)
+        if i == 0:
+            b = b - w @ (mean / std)
+            w = w / std[None, :]
+        if i == len(layers) - 1:
+            w, b = w * out_scale, b * out_scale
+        h = g.add(tr.ann.Dense(w.shape[1], w.shape[0], weight=w.astype(np.float32), bias=b.astype(np.float32)),
+                  h, name=f"dense{i + 1}")
+        if i < len(layers) - 1:
+            h = g.add(tr.ann.ReLU(), h, name=f"relu{i + 1}")
+    g.output(OUTPUT, h)
+    g.metadata.update(metadata or {})
+    g.metadata.update(control_hz=float(control_hz), ticks_per_step=1, delay_steps=0,
+                      inputs=["lean", "lean_rate", "steer", "steer_rate", "speed", "lean_desired"],
+                      outputs=["steer_torque_Nm"])
+    return g
+
+
+def with_dt(g: tr.Graph, dt: float, name: str | None = None) -> tr.Graph:
+    """A copy of a chain graph with another tick."""
+    out = tr.Graph(dt=dt, name=name or g.name)
+    for n, e in g.entries.items():
+        if not e.inputs and n in g.inputs:
+            out.input(n, e.shape, e.domain, e.node.rate_hz)
+        else:
+            out.add(e.node.copy(), *e.inputs, name=n)
+    for k, v in g.outputs.items():
+        out.output(k, v)
+    out.metadata = dict(g.metadata)
+    return out
+
+
+def to_snn(ann: tr.Graph, calibration: np.ndarray, T: int = 16, **convert_kw) -> tr.Graph:
+    """Convert the balance MLP to a spiking graph whose T ticks fit in one control period;
+    its torque therefore acts one control step after the sensor read (``delay_steps`` = 1)."""
+    control_hz = float(ann.metadata.get("control_hz", 1.0 / ann.dt))
+    fast = with_dt(ann, 1.0 / (control_hz * T))
+    snn = tr.convert(fast, calibration={INPUT: np.asarray(calibration, np.float32)}, T=T,
+                     name="balance-snn", **convert_kw)
+    snn.metadata.update(ann.metadata)
+    snn.metadata.update(control_hz=control_hz, ticks_per_step=int(T), delay_steps=1, T=int(T))
+    return snn
+
+
+def load(path=None) -> tr.Graph:
+    """The shipped balance MLP (or the model file at ``path``)."""
+    path = Path(path) if path else DEFAULT_MODEL
+    if not path.exists():
+        raise FileNotFoundError(f"no balance model at {path}; make one with "
+                                "`python -m tianrt.demos.bicycle.train_balance`")
+    return tr.load(str(path))
+
+
+class NetworkPolicy:
+    """A balance graph run by ``tr.Runtime.step`` as a controller: one call per control step,
+    ``ticks_per_step`` ticks each (the new observation is presented at the first)."""
+
+    def __init__(self, graph: tr.Graph, backend: str = "reference"):
+        self.graph, self.backend = graph, backend
+        self.rt = tr.Runtime(graph, backend=backend)
+        self.ticks = int(graph.metadata.get("ticks_per_step", 1))
+        self.delay_steps = int(graph.metadata.get("delay_steps", 0))
+        self._last = 0.0
+
+    def reset(self) -> None:
+        self.rt.reset()
+        self._last = 0.0
+
+    def __call__(self, obs) -> float:
+        step = self.rt.step
+        out = step({INPUT: np.asarray(obs, np.float32)})
+        for _ in range(self.ticks - 1):
+            out = step()
+        if OUTPUT in out:
+            self._last = float(out[OUTPUT][0])
+        return self._last

@@ -1,0 +1,254 @@
+"""Closed-loop runs: a scenario, a balance controller, the path and speed loops, metrics.
+
+Per control step (default 100 Hz): read the noisy sensors, let the path follower choose a
+desired lean, ask the balance controller for a steer torque, let the speed loop choose a
+drive torque, advance the physics by one control step (RK4 at physics_hz). Gusts start at
+control-step boundaries. Optional: the 64x48 camera frame at ``camera_hz`` (rendered as a
+vision network would need it) and a video.
+
+Two ways to close the loop:
+- ``run(sc, controller)``: a Python callable ``obs -> torque`` stepped directly (the LQR
+  teacher, or a network through ``tr.Runtime.step``);
+- ``run_stream(sc, graph, backend)``: the network runs in ``tr.stream.Scheduler`` with the
+  bicycle as a ``SimulationSource`` and the steer motor as a sink.
+
+A controller whose answer needs ``delay_steps`` control periods (the SNN: T ticks) acts that
+many steps late, in both ways, so the physics never sees a torque before it was computed.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .control import GainSchedule, LQRTeacher, PathFollower, SpeedController
+from .sim import PHI, PSI, V, X, Y, Bicycle
+from .world import Scenario
+
+_SCHEDULES: dict = {}
+OBS_NAMES = ("lean", "lean_rate", "steer", "steer_rate", "speed", "lean_desired")
+
+
+def schedule_for(params, dt: float) -> GainSchedule:
+    """The teacher's gain schedule for a bicycle and control period (cached)."""
+    from .model import matrices
+
+    key = (params, round(dt, 9))
+    if key not in _SCHEDULES:
+        _SCHEDULES[key] = GainSchedule(matrices(params), dt)
+    return _SCHEDULES[key]
+
+
+def teacher_for(sc: Scenario) -> LQRTeacher:
+    return LQRTeacher(schedule_for(sc.bicycle, 1.0 / sc.control_hz), sc.limits.steer_torque)
+
+
+@dataclass
+class RunResult:
+    scenario: str
+    controller: str
+    seed: int
+    duration: float
+    fell: bool
+    fall_time: float | None
+    max_lean_deg: float
+    rms_path_error: float
+    max_path_error: float
+    rms_heading_error_deg: float
+    mean_speed: float
+    gusts: int
+    torque_saturated: float          # fraction of steps at the steer torque limit
+    latency_us: dict                 # wall time from sensor read to torque, per control step
+    wall_s: float
+    real_time_factor: float
+    delay_steps: int = 0
+    camera_frames: int = 0
+    video: str | None = None
+    stream: dict | None = None       # the scheduler's report (run_stream only)
+    traces: dict = field(default_factory=dict, repr=False)
+
+    def summary(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k != "traces"}
+        return json.loads(json.dumps(d, default=float))
+
+
+class ClosedLoop:
+    """The bicycle side of the loop: ``observe()`` gives the controller's inputs at the current
+    control step, ``act(u)`` applies a steer torque for one step. Keeps the metrics."""
+
+    def __init__(self, sc: Scenario, *, camera_hz: float = 0.0, camera=None, video=None,
+                 keep_traces: bool = False):
+        self.sc = sc
+        self.dt = 1.0 / sc.control_hz
+        self.bike = Bicycle(sc.bicycle, physics_hz=sc.physics_hz, limits=sc.limits, noise=sc.noise,
+                            seed=sc.seed)
+        self.bike.reset(**sc.initial)
+        self.follower = PathFollower(sc.path, schedule_for(sc.bicycle, self.dt))
+        self.speed = SpeedController(self.bike.m_eff, sc.bicycle.rR, self.bike.resistance,
+                                     torque_limit=sc.limits.drive_torque)
+        self.gusts = sc.gusts.schedule(sc.duration, np.random.default_rng([sc.seed, 1]))
+        self.n = int(round(sc.duration * sc.control_hz))
+        self.k = 0
+        self.lat_err = np.zeros(self.n)
+        self.head_err = np.zeros(self.n)
+        self.latency = np.zeros(self.n)
+        self.sat = 0
+        self.trace = np.zeros((self.n, 14)) if (keep_traces or video is not None) else None
+        self.camera, self.video = camera, video
+        self.cam_period = 1.0 / camera_hz if camera_hz > 0 else math.inf
+        self.next_cam = 0.0
+        self.next_vid = 0.0
+        self.frames = 0
+        self.trail = []
+        self._gi, self._active = 0, []
+        self._obs = None
+        self._t_obs = 0.0
+
+    @property
+    def done(self) -> bool:
+        return self.k >= self.n or self.bike.fallen
+
+    def observe(self) -> np.ndarray:
+        """Sensors at step k, desired lean from the path loop; also camera and video frames."""
+        sc, bike, s, k = self.sc, self.bike, self.bike.state, self.k
+        t = k * self.dt
+        while self._gi < len(self.gusts) and self.gusts[self._gi][0] <= t + 1e-12:
+            t0, imp = self.gusts[self._gi]
+            self._active.append((t0 + sc.gusts.duration, imp / sc.gusts.duration))
+            self._gi += 1
+        self._active = [(end, tq) for end, tq in self._active if end > t + 1e-12]
+        bike.gust_torque = sum(tq for _, tq in self._active)
+        meas = bike.sense()
+        lean_d, lat, s0 = self.follower(s[X], s[Y], s[PSI], meas[4])
+        self.lat_err[k] = lat
+        ph = sc.path.heading(s0)
+        self.head_err[k] = math.atan2(math.sin(s[PSI] - ph), math.cos(s[PSI] - ph))
+        obs = np.array((meas[0], meas[1], meas[2], meas[3], meas[4], lean_d))
+        if t >= self.next_cam - 1e-12:
+            if self.camera is not None:
+                self.camera.frame(s[X], s[Y], s[PSI], s[PHI], t)
+                self.frames += 1
+            self.next_cam += self.cam_period
+        self._obs = obs
+        self._t_obs = time.perf_counter()
+        return obs
+
+    def act(self, u: float, computed_at: float | None = None) -> None:
+        """Apply steer torque ``u`` for step k; ``computed_at`` (perf_counter) closes the latency."""
+        sc, bike, s, k = self.sc, self.bike, self.bike.state, self.k
+        t = k * self.dt
+        self.latency[k] = (computed_at if computed_at is not None else time.perf_counter()) - self._t_obs
+        if abs(u) >= sc.limits.steer_torque:
+            self.sat += 1
+        drive = self.speed(self._obs[4], sc.target_speed(t), self.dt)
+        if self.trace is not None:
+            self.trace[k, :8] = (t, s[PHI], s[1], u, self._obs[5], self.lat_err[k], s[V], bike.gust_torque)
+            self.trace[k, 8:] = self._obs
+            if self.video is not None and t >= self.next_vid - 1e-12:
+                self._video_frame(t, k)
+                self.next_vid += 1.0 / self.video.fps
+        bike.step(u, drive, self.dt)
+        self.k += 1
+
+    def _video_frame(self, t, k):
+        s, tr = self.bike.state, self.trace[:k + 1]
+        self.trail.append((s[X], s[Y]))
+        self.video.add(t, s[X], s[Y], s[PSI], s[PHI], tr[:, 0],
+                       [("lean", tr[:, 1], 0.3, (0, 220, 255)), ("steer", tr[:, 2], 0.3, (255, 200, 0)),
+                        ("torque/10", tr[:, 3] / 10, 0.6, (120, 255, 120)),
+                        ("lean_d", tr[:, 4], 0.3, (200, 120, 255))],
+                       self.trail[-400:], f"{self.name}  t={t:5.1f}s  v={s[V]:.2f}m/s  "
+                                          f"lean={math.degrees(s[PHI]):+.1f}deg")
+
+    name = "controller"
+
+    def result(self, name: str, wall: float, delay_steps: int = 0, stream=None, keep_traces=False) -> RunResult:
+        m = max(self.k, 1)
+        dt, bike = self.dt, self.bike
+        sim_t = self.k * dt
+        lat_us = self.latency[:m] * 1e6
+        res = RunResult(
+            scenario=self.sc.name, controller=name, seed=self.sc.seed, duration=sim_t, fell=bike.fallen,
+            fall_time=sim_t if bike.fallen else None, max_lean_deg=math.degrees(bike.max_lean),
+            rms_path_error=float(np.sqrt(np.mean(self.lat_err[:m] ** 2))),
+            max_path_error=float(np.max(np.abs(self.lat_err[:m]))),
+            rms_heading_error_deg=math.degrees(float(np.sqrt(np.mean(self.head_err[:m] ** 2)))),
+            mean_speed=float(np.mean(self.trace[:m, 6])) if self.trace is not None else float(bike.state[V]),
+            gusts=sum(1 for g in self.gusts if g[0] < sim_t), torque_saturated=self.sat / m,
+            latency_us={"mean": float(lat_us.mean()), "p50": float(np.percentile(lat_us, 50)),
+                        "p99": float(np.percentile(lat_us, 99)), "max": float(lat_us.max())},
+            wall_s=wall, real_time_factor=sim_t / wall if wall > 0 else math.inf, delay_steps=delay_steps,
+            camera_frames=self.frames, video=getattr(self.video, "path", None), stream=stream)
+        if keep_traces and self.trace is not None:
+            names = ("t", "lean", "steer", "torque", "lean_d", "path_error", "speed", "gust")
+            res.traces = {k: self.trace[:m, i] for i, k in enumerate(names)}
+            res.traces["obs"] = self.trace[:m, 8:]
+        return res
+
+
+def run(sc: Scenario, controller, name: str = "controller", *, camera_hz: float = 0.0, camera=None,
+        video=None, keep_traces: bool = False) -> RunResult:
+    """Ride ``sc`` with ``controller(obs) -> steer torque``, obs = (lean, lean rate, steer, steer
+    rate, speed, desired lean). A controller with ``delay_steps`` > 0 acts that many steps late."""
+    loop = ClosedLoop(sc, camera_hz=camera_hz, camera=camera, video=video, keep_traces=keep_traces)
+    loop.name = name
+    delay = int(getattr(controller, "delay_steps", 0))
+    if hasattr(controller, "reset"):
+        controller.reset()
+    pending = deque([0.0] * delay)
+    wall0 = time.perf_counter()
+    while not loop.done:
+        obs = loop.observe()
+        u = float(controller(obs))
+        t_done = time.perf_counter()
+        pending.append(u)
+        loop.act(pending.popleft(), t_done)
+    return loop.result(name, time.perf_counter() - wall0, delay, keep_traces=keep_traces)
+
+
+def run_stream(sc: Scenario, graph, backend: str = "reference", name: str | None = None, *,
+               camera_hz: float = 0.0, camera=None, video=None, keep_traces: bool = False) -> RunResult:
+    """Ride ``sc`` with a balance network in ``tr.stream.Scheduler``: the bicycle is a
+    ``SimulationSource`` at the control rate feeding input ``obs``; the output ``torque`` goes
+    to the steer motor through a sink. A command that appears at stream time t acts from the
+    first control step that starts at or after t."""
+    import tianrt as tr
+
+    loop = ClosedLoop(sc, camera_hz=camera_hz, camera=camera, video=video, keep_traces=keep_traces)
+    loop.name = name = name or f"{graph.name}/{backend}"
+    dt = loop.dt
+    ticks_per_step = int(round(dt / graph.dt))
+    if abs(ticks_per_step * graph.dt - dt) > 1e-9 * dt:
+        raise ValueError(f"graph {graph.name!r}: its tick ({graph.dt:g} s) must divide the control period "
+                         f"({dt:g} s)")
+    delay = int(graph.metadata.get("delay_steps", 0))
+    commands = deque()          # (stream time the command appeared, torque, perf_counter)
+    state = {"u": 0.0, "t_done": None}
+
+    def advance(t):
+        if loop.k > 0 or t > 0:
+            # apply, over the step that ended at t, the newest command that existed when it began
+            t_begin = t - dt
+            while commands and commands[0][0] <= t_begin + 1e-9:
+                _, state["u"], state["t_done"] = commands.popleft()
+            loop.act(state["u"], state["t_done"])
+        if loop.done:
+            return tr.stream.END
+        return loop.observe()
+
+    def motor(value, t):
+        commands.append((t, float(value[0]), time.perf_counter()))
+
+    rt = tr.Runtime(graph, backend=backend)
+    sched = tr.stream.Scheduler(rt)
+    sched.add_source(tr.stream.SimulationSource(advance, rate_hz=sc.control_hz, name="bicycle"), to="obs")
+    sched.add_sink("torque", motor)
+    wall0 = time.perf_counter()
+    report = sched.run(until_end=True)
+    wall = time.perf_counter() - wall0
+    rep = {k: report[k] for k in ("ticks", "time_s", "step_s", "overhead_per_tick_s", "outputs") if k in report}
+    return loop.result(name, wall, delay, stream=json.loads(json.dumps(rep, default=float)), keep_traces=keep_traces)
