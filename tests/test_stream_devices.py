@@ -218,3 +218,29 @@ def test_serial_sink_round_trip_and_open_errors():
     sched.add_source(tr.stream.SerialSource("/dev/does-not-exist"), to="x")
     with pytest.raises(StreamError, match="cannot open .*pyserial URL such as loop://"):
         sched.run(ticks=1)
+
+
+def test_threaded_camera_on_the_wall_clock_reads_to_the_end_and_stops_its_thread(tmp_path):
+    import threading
+
+    path = tmp_path / "clip.avi"
+    write_video(path, n=12)
+    sched = Scheduler(tr.Runtime(graph({"camera": (1, 24, 32)})), clock="wall")
+    cam = sched.add_source(tr.stream.CameraSource(str(path), threaded=True))
+    rep = sched.run(seconds=5.0, until_end=True)
+    s = rep["sources"]["camera"]
+    assert rep["stopped"] == "end" and s["state"] == "ended"
+    # the grabber reads the file as fast as it can: what it did not hand over it dropped
+    assert s["received"] >= 1 and s["received"] + s.get("thread_dropped", 0) == 12
+    assert cam.cap is None and not any(t.name.startswith("tianrt-camera") for t in threading.enumerate())
+
+
+def test_a_silent_serial_device_counts_misses_at_the_inputs_declared_rate():
+    g = tr.Graph(dt=1e-3, name="g")
+    g.output("y", g.add(tr.ann.ReLU(), g.input("imu", shape=(3,), rate_hz=100)))
+    sched = Scheduler(tr.Runtime(g))
+    sched.add_source(tr.stream.SerialSource("loop://"), to="imu")
+    rep = sched.run(ticks=100)
+    # no rate on the source: the graph's 100 Hz says a sample was due every 10 ms
+    assert rep["sources"]["serial"]["missed"] == 9  # at 15, 25, ..., 95 ms
+    assert rep["sources"]["serial"]["state"] == "stalled"

@@ -157,8 +157,9 @@ def test_stalled_source_holds_the_last_value_and_counts_misses():
     np.testing.assert_allclose(out.values[41:160, 0], 0.04, rtol=1e-6)  # held while silent
     assert out.values[160, 0] == pytest.approx(0.16)
     assert s["state"] == "running"
+    assert sched.report()["sources"]["x"]["open"] is True
     sched.close()
-    assert sched.report()["sources"]["x"]["state"] == "closed"
+    assert sched.report()["sources"]["x"]["open"] is False
 
     # silent for more than 3 periods: reported as stalled (and not before)
     sched = Scheduler(tr.Runtime(g))

@@ -54,6 +54,7 @@ class CameraSource(Source):
         self._frames: deque = deque()
         self._lock = threading.Lock()
         self._clock = None
+        self._eof, self._error = False, "unknown error"
 
     def fit(self, shape, domain):
         shape = tuple(shape)
@@ -97,6 +98,7 @@ class CameraSource(Source):
         self.extra = {"read_errors": 0}
         use_thread = self.threaded if self.threaded is not None else (not self.is_file and clock.realtime)
         if use_thread:
+            self._eof, self._error = False, "unknown error"
             self._stop.clear()
             self._thread = threading.Thread(target=self._grab, name=f"tianrt-camera-{self.name}",
                                             daemon=True)
@@ -146,9 +148,18 @@ class CameraSource(Source):
 
     # -- threaded (device on the wall clock) ------------------------------------------------------
     def _grab(self):
+        try:
+            self._grab_loop()
+        except Exception as exc:  # noqa: BLE001 - reported by the next poll, in the loop's thread
+            self._error = f"{type(exc).__name__}: {exc}"
+
+    def _grab_loop(self):
         cap, clock = self.cap, self._clock
         while not self._stop.is_set():
             ok, frame = cap.read()
+            if not ok and self.is_file:
+                self._eof = True  # the end of a video file read by the thread
+                break
             if not ok:
                 with self._lock:
                     self.extra["read_errors"] += 1
@@ -167,7 +178,10 @@ class CameraSource(Source):
             items = list(self._frames)
             self._frames.clear()
         if not self._thread.is_alive() and not self._stop.is_set():
-            raise StreamError(f"camera `{self.name}`: the grabber thread died")
+            if self._eof:
+                self.ended = True
+            else:
+                raise RuntimeError(f"camera `{self.name}`: the frame grabber stopped: {self._error}")
         return [(ts, self.convert(f)) for ts, f in items]
 
     def close(self):

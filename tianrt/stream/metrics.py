@@ -104,7 +104,7 @@ def format_report(report: dict) -> str:
         for name, s in report["sources"].items():
             extra = {k: v for k, v in s.items() if k not in (
                 "received", "delivered", "dropped", "rejected", "sanitised", "missed", "state",
-                "error", "policy", "queued", "targets")}
+                "error", "policy", "queued", "targets", "open")}
             tail = s["state"] + (f" ({s['error']})" if s.get("error") else "")
             if extra:
                 tail += "; " + ", ".join(f"{k} {v}" for k, v in extra.items())

@@ -47,11 +47,12 @@ class _Rt:
 
 
 class _Target:
-    __slots__ = ("r", "input", "shape", "domain", "last_good")
+    __slots__ = ("r", "input", "shape", "domain", "rate_hz", "last_good")
 
     def __init__(self, r: _Rt, name: str):
         self.r, self.input = r, name
         self.shape, self.domain = r.inputs[name]
+        self.rate_hz = r.rt.graph.inputs[name].rate_hz  # the rate the graph declares
         self.last_good = None
 
     @property
@@ -370,7 +371,9 @@ class Scheduler:
             for f in self.feeds:
                 f.src.open(self.clock, self.dt)
                 f.state, f.error = "running", None
-                f.period = 1.0 / f.src.rate_hz if f.src.rate_hz else None  # known once open
+                # known once open; a source without a rate takes its input's declared rate
+                rate = f.src.rate_hz or next((x.rate_hz for x in f.targets if x.rate_hz), None)
+                f.period = 1.0 / rate if rate else None
                 f.miss_at = math.inf
                 if f.period is not None:
                     f.miss_at = _MISS_SLACK * f.period
@@ -394,8 +397,6 @@ class Scheduler:
         """Close every source and sink; safe to call twice."""
         for f in self.feeds:
             self._close_source(f)
-            if f.state in ("running", "stalled"):
-                f.state = "closed"
         seen = set()
         for o in self.outs.values():
             for s in o.sinks:
@@ -557,6 +558,7 @@ class Scheduler:
                     last_tick - (f.last_arrival or 0.0) > _STALL * f.period + EPS):
                 state = "stalled"
             d.update(state=state, error=f.error, policy=f.src.policy, queued=len(f.buf),
+                     open=self._opened and state not in ("failed",),
                      targets=sorted({x.label for x in f.targets} |
                                     {x.label for ts in f.keyed.values() for x in ts}))
             srcs[f.name] = d
