@@ -8,10 +8,12 @@ with an error code. Protocol: docs/protocol.md and tianrt.chip.protocol.
 from __future__ import annotations
 
 import os
+import queue
 import select
 import signal
 import socket
 import sys
+import threading
 import traceback
 import tty
 import zlib
@@ -81,15 +83,18 @@ class Server:
 
     # -- bytes in, bytes out --------------------------------------------------------------------
     def feed(self, data: bytes) -> bytes:
+        """Bytes from the host in, reply bytes out, executing each request before the next
+        (in-process use and tests; the transports use ``admit``/``complete`` on a worker)."""
         out = bytearray()
         for block in self.deframer.feed(data):
-            out += self.handle_block(block)
-            if self._reboot_after_reply:
-                out += self.boot()
+            r = self.admit(block)
+            out += r if isinstance(r, bytes) else self.complete(*r)
         return bytes(out)
 
-    def handle_block(self, block: bytes | None) -> bytes:
-        """Reply wire bytes for one delimited block (``None``: an oversized one)."""
+    def admit(self, block: bytes | None):
+        """Check one delimited block (``None``: an oversized one). Returns reply bytes when
+        no execution is needed (a NAK for a bad frame, the stored reply to a retransmission),
+        else ``(frame, body)`` to pass to ``complete``."""
         try:
             if block is None:
                 raise P.ProtocolError(P.E_FRAME_TOO_LARGE, f"frame longer than {P.MAX_ENCODED} "
@@ -104,17 +109,31 @@ class Server:
             self.stats["link_naks"] += 1
             return P.encode_frame(P.NAK, 0, P.NO_SEQ, P.pack_nak(exc.code, exc.message))
         self.stats["link_frames"] += 1
-        key = body   # same seq and same bytes: a retransmission
-        if key == self._last_key and self._last_reply is not None:
-            # a retransmission (our reply was lost): answer again, do not execute again
+        if body == self._last_key and self._last_reply is not None:
+            # same seq and same bytes: a retransmission (our reply was lost) - answer again,
+            # do not execute again
             self.stats["link_duplicates"] += 1
             return self._last_reply
+        return frame, body
+
+    def complete(self, frame: P.Frame, body: bytes) -> bytes:
+        """Execute an admitted request; returns the reply bytes (plus a BOOT frame after
+        REBOOT) and remembers the reply for retransmissions."""
+        boots = self.boots
         kind, payload = self.execute(frame)
         if kind == P.NAK:
             self.stats["link_naks"] += 1
         reply = P.encode_frame(kind, frame.cmd, frame.seq, payload)
-        self._last_key, self._last_reply = key, reply
+        if self.boots == boots:   # not from before a reset that happened meanwhile
+            self._last_key, self._last_reply = body, reply
+        if self._reboot_after_reply:
+            reply += self.boot()
         return reply
+
+    def busy(self, frame: P.Frame) -> bytes:
+        """The reply to a retransmission of a request that is still executing."""
+        self.stats["link_duplicates"] += 1
+        return P.encode_frame(P.BUSY, frame.cmd, frame.seq)
 
     def execute(self, frame: P.Frame) -> tuple[int, bytes]:
         """Run one request; returns (kind, payload). Never raises."""
@@ -236,6 +255,66 @@ class Server:
 
 
 # -- transports ----------------------------------------------------------------------------------
+class Pump:
+    """Connects a Server to a transport: the transport's read loop hands bytes to ``data``,
+    requests execute one after another on a worker thread, and a retransmission of the
+    request being executed is answered at once with BUSY, so that a long command (a long
+    RUN, the first RUN that compiles kernels) never looks like a dead board to the host.
+    ``write(bytes)`` must be safe to call from two threads."""
+
+    def __init__(self, server: Server, write):
+        self.server = server
+        self.write = write
+        self.lock = threading.Lock()
+        self.queue: queue.Queue = queue.Queue()
+        self.inflight: set[bytes] = set()
+        self.thread = threading.Thread(target=self._work, name="firmware_sim-worker", daemon=True)
+        self.thread.start()
+
+    def data(self, data: bytes) -> None:
+        with self.lock:
+            for block in self.server.deframer.feed(data):
+                r = self.server.admit(block)
+                if isinstance(r, bytes):
+                    self.write(r)
+                elif r[1] in self.inflight:
+                    self.write(self.server.busy(r[0]))
+                else:
+                    self.inflight.add(r[1])
+                    self.queue.put(r)
+
+    def reboot(self) -> None:
+        with self.lock:
+            while not self.queue.empty():        # requests not started yet die with the board
+                _frame, body = self.queue.get_nowait()
+                self.inflight.discard(body)
+            self.write(self.server.boot())
+
+    def reset_stream(self) -> None:
+        with self.lock:
+            self.server.deframer = P.Deframer()
+
+    def _work(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            frame, body = item
+            try:
+                reply = self.server.complete(frame, body)
+            except Exception as exc:  # noqa: BLE001 - complete() handles errors; belt and braces
+                self.server.log("worker error:\n" + traceback.format_exc())
+                reply = P.encode_frame(P.NAK, frame.cmd, frame.seq,
+                                       P.pack_nak(P.E_INTERNAL, f"{type(exc).__name__}: {exc}"))
+            with self.lock:
+                self.inflight.discard(body)
+                self.write(reply)
+
+    def stop(self) -> None:
+        self.queue.put(None)
+        self.thread.join(5)
+
+
 class _Flags:
     reboot = False
     stop = False
@@ -257,49 +336,47 @@ def _parent_gone(parent: int | None) -> bool:
     return parent is not None and os.getppid() != parent
 
 
-def _write_all(fd_write, data: bytes, wait_writable, give_up_s: float = 2.0) -> bool:
-    """Write everything, or give up when the other end stops reading (the host then times
-    out and retransmits; the reply is cached)."""
-    view = memoryview(data)
-    while view:
-        if not wait_writable(give_up_s):
-            return False
-        n = fd_write(view)
-        view = view[n:]
-    return True
-
-
 def serve_pty(server: Server, *, announce=print, exit_with_parent: int | None = None) -> int:
     """Serve on a new pseudo-terminal; announce its path (the host opens that path)."""
     master, slave = os.openpty()
     tty.setraw(slave)          # no echo, no line discipline: a clean 8-bit byte pipe
     os.set_blocking(master, False)
+    wlock = threading.Lock()
+
+    def write(data: bytes) -> None:
+        # give up when the host stops reading: it times out and asks again
+        view = memoryview(data)
+        with wlock:
+            while view:
+                if not select.select([], [master], [], 2.0)[1]:
+                    return
+                try:
+                    view = view[os.write(master, view):]
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    return
+
     flags = _Flags()
     _install_signals(flags)
+    pump = Pump(server, write)
     announce(os.ttyname(slave))
-    # keep our copy of the slave open: a host that closes and reopens the port (reconnect)
+    # our copy of the slave stays open: a host that closes and reopens the port (reconnect)
     # must not make the master see a hangup
     try:
         while not flags.stop and not _parent_gone(exit_with_parent):
             if flags.reboot:
                 flags.reboot = False
-                out = server.boot()
-                _write_all(lambda b: os.write(master, b), out,
-                           lambda t: bool(select.select([], [master], [], t)[1]))
-            r, _, _ = select.select([master], [], [], 0.2)
-            if not r:
+                pump.reboot()
+            if not select.select([master], [], [], 0.2)[0]:
                 continue
             try:
                 data = os.read(master, 65536)
-            except BlockingIOError:
+            except OSError:     # BlockingIOError, or EIO while no one has the slave open
                 continue
-            except OSError:
-                continue
-            out = server.feed(data)
-            if out:
-                _write_all(lambda b: os.write(master, b), out,
-                           lambda t: bool(select.select([], [master], [], t)[1]))
+            pump.data(data)
     finally:
+        pump.stop()
         os.close(master)
         os.close(slave)
     return 0
@@ -313,54 +390,60 @@ def serve_socket(server: Server, port: int = 0, *, host: str = "127.0.0.1", anno
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     lsock.bind((host, port))
     lsock.listen(1)
+    wlock = threading.Lock()
+    current: list[socket.socket | None] = [None]
+
+    def write(data: bytes) -> None:
+        with wlock:
+            conn = current[0]
+            if conn is None:
+                return      # no host connected: the reply is dropped, a retry gets it again
+            try:
+                conn.settimeout(2.0)
+                conn.sendall(data)
+            except OSError:
+                pass
+            finally:
+                conn.settimeout(None)
+
+    def drop() -> None:
+        with wlock:
+            conn, current[0] = current[0], None
+        if conn is not None:
+            conn.close()
+        pump.reset_stream()
+
     flags = _Flags()
     _install_signals(flags)
+    pump = Pump(server, write)
     announce(f"socket://{host}:{lsock.getsockname()[1]}")
-    conn: socket.socket | None = None
     try:
         while not flags.stop and not _parent_gone(exit_with_parent):
             if flags.reboot:
                 flags.reboot = False
-                out = server.boot()
-                if conn is not None:
-                    _send(conn, out)
-            watch = [conn] if conn is not None else [lsock]
-            r, _, _ = select.select(watch, [], [], 0.2)
-            if not r:
+                pump.reboot()
+            conn = current[0]
+            if not select.select([conn if conn is not None else lsock], [], [], 0.2)[0]:
                 continue
             if conn is None:
-                conn, _addr = lsock.accept()
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                new, _addr = lsock.accept()
+                new.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                with wlock:
+                    current[0] = new
                 continue
             try:
                 data = conn.recv(65536)
             except OSError:
                 data = b""
-            if not data:
-                conn.close()
-                conn = None
-                server.deframer = P.Deframer()
-                continue
-            out = server.feed(data)
-            if out and not _send(conn, out):
-                conn.close()
-                conn = None
+            if data:
+                pump.data(data)
+            else:
+                drop()
     finally:
-        if conn is not None:
-            conn.close()
+        pump.stop()
+        drop()
         lsock.close()
     return 0
-
-
-def _send(conn: socket.socket, data: bytes) -> bool:
-    try:
-        conn.settimeout(2.0)
-        conn.sendall(data)
-        return True
-    except OSError:
-        return False
-    finally:
-        conn.settimeout(None)
 
 
 def stderr_log(msg: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 import zlib
 
 import numpy as np
@@ -24,9 +25,10 @@ class EngineError(Exception):
         super().__init__(message)
 
 
-def make_image(name="fake", shape=(3,), gain=2, window=2, cores=4, pad=0) -> bytes:
+def make_image(name="fake", shape=(3,), gain=2, window=2, cores=4, pad=0, sleep=0.0) -> bytes:
+    """``sleep``: seconds each tick takes (a slow board)."""
     body = json.dumps({"name": name, "shape": list(shape), "gain": gain, "window": window,
-                       "cores": cores, "pad": "x" * pad}).encode()
+                       "cores": cores, "pad": "x" * pad, "sleep": sleep}).encode()
     return MAGIC + struct.pack("<I", zlib.crc32(body)) + body
 
 
@@ -82,6 +84,7 @@ class FakeEngine:
         if self.image is None:
             raise EngineError(P.E_NO_IMAGE, "no image loaded")
         for _ in range(ticks):
+            time.sleep(self.image.get("sleep", 0.0))
             if self.x is not None:
                 if self.acc is None or self.acc.shape != self.x.shape:
                     self.acc = np.zeros_like(self.x)

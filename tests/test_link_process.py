@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tianrt.chip.link import ChipLink, LinkWarning
+from tianrt.chip.link import ChipLink, LinkError, LinkWarning
 from tianrt.cli import main as cli_main
 
 from link_engine_double import make_image
@@ -92,6 +92,22 @@ def test_pty_session_and_firmware_reset_by_signal(emulator):
         assert link.board["boot"] == 2 and link.stats["reconnects"] == 1
     emu.stop()
     assert emu.proc.returncode == 0   # SIGTERM is a clean shutdown
+
+
+def test_long_command_gets_busy_answers_not_a_timeout(emulator):
+    emu = emulator("--pty", "--quiet")
+    with ChipLink(emu.where, timeout=0.1, retries=1, busy_timeout=30) as link:
+        link.upload_image(make_image(sleep=0.08, window=1))
+        link.push_input("x", A)
+        link.run(6)          # ~0.5 s: longer than (retries + 1) x timeout
+        # the first silence is a timeout (the host cannot know yet), then BUSY answers
+        assert link.stats["busy"] >= 2 and link.stats["timeouts"] == 1
+        ticks, vals = link.pull_outputs()["y"]
+        assert ticks.tolist() == [1, 2, 3, 4, 5, 6]           # executed once, not per retry
+        assert link.counters()["rounds"] == 6
+    with ChipLink(emu.where, timeout=0.1, retries=1, busy_timeout=0.25) as link:
+        with pytest.raises(LinkError, match=r"RUN still executing after 0 s \(busy_timeout\)"):
+            link.run(8)
 
 
 def test_socket_server_and_cli(emulator, tmp_path, capsys):

@@ -63,12 +63,13 @@ class ChipLink:
     port: a device or pty path ("/dev/ttyUSB0", "/dev/pts/3"), a pyserial URL
     ("socket://127.0.0.1:5555"), or "auto" to start ``python -m tianrt.firmware_sim --pty``
     here (stopped again by close()). ``timeout`` is how long the board may stay silent per
-    try, ``retries`` how many times a frame is sent again before giving up; a RUN may take
-    ``tick_timeout`` seconds more per tick.
+    try, ``retries`` how many times a frame is sent again before giving up. A command that
+    takes long (a long RUN) is fine: the board answers the host's repeats with BUSY, for up
+    to ``busy_timeout`` seconds.
     """
 
     def __init__(self, port: str, *, baudrate: int = 921600, timeout: float = 1.0,
-                 retries: int = 5, tick_timeout: float = 0.01, replay: bool = True,
+                 retries: int = 5, busy_timeout: float = 600.0, replay: bool = True,
                  spawn_args: tuple[str, ...] = (), connect_timeout: float = 60.0):
         if timeout <= 0 or retries < 0:
             raise ValueError(f"ChipLink: timeout must be > 0 and retries >= 0, got {timeout}, {retries}")
@@ -76,12 +77,12 @@ class ChipLink:
         self.baudrate = baudrate
         self.timeout = float(timeout)
         self.retries = int(retries)
-        self.tick_timeout = float(tick_timeout)
+        self.busy_timeout = float(busy_timeout)
         self.replay = replay
         self.spawn_args = tuple(spawn_args)
         self.connect_timeout = connect_timeout
         self.stats = {"frames_sent": 0, "frames_received": 0, "bytes_sent": 0, "bytes_received": 0,
-                      "retransmits": 0, "timeouts": 0, "naks": 0, "bad_frames": 0,
+                      "retransmits": 0, "timeouts": 0, "naks": 0, "busy": 0, "bad_frames": 0,
                       "reconnects": 0, "image_reloads": 0, "replayed": 0}
         self.board: dict = {}
         self.max_payload = P.MAX_PAYLOAD
@@ -216,13 +217,15 @@ class ChipLink:
                     self.stats["bad_frames"] += 1
                     log.debug("dropped a damaged frame from the board: %s", exc)
 
-    def _exchange(self, cmd: int, payload: bytes = b"", *, wait: float = 0.0) -> P.Frame:
-        """One request, retransmitted until its ACK/PAGED/NAK arrives. Raises _SessionLost
-        when the board restarted or the port failed, LinkError when it stays silent."""
+    def _exchange(self, cmd: int, payload: bytes = b"") -> P.Frame:
+        """One request, retransmitted until its ACK/PAGED/NAK arrives. A BUSY answer (the
+        board is still executing it) restarts the wait without using up a retry. Raises
+        _SessionLost when the board restarted or the port failed, LinkError when the board
+        stays silent for ``retries + 1`` timeouts or busy for ``busy_timeout``."""
         if self._ser is None:
             raise _SessionLost("not connected")
         self._seq = (self._seq + 1) % P.SEQ_MOD
-        if self._seq == P.NO_SEQ:
+        if self._seq in (0, P.NO_SEQ):
             self._seq = 1
         seq = self._seq
         wire = P.encode_frame(P.REQUEST, cmd, seq, payload)
@@ -233,42 +236,67 @@ class ChipLink:
             raise _SessionLost(f"{self._where}: {exc}") from None
         self._rx = P.Deframer()
         self._frames.clear()
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self.stats["retransmits"] += 1
-            self._send(wire)
-            deadline = time.monotonic() + self.timeout + wait
-            while True:
-                f = self._next_frame(deadline)
-                if f is None:
+        started = time.monotonic()
+        tries = 0
+        busy = False
+        self._send(wire)
+        deadline = started + self.timeout
+        while True:
+            f = self._next_frame(deadline)
+            if f is None:
+                if busy:
+                    busy = False    # it was working a moment ago: ask again, no retry used
+                    if time.monotonic() - started > self.busy_timeout:
+                        raise LinkError(f"{self._where}: {name} still executing after "
+                                        f"{self.busy_timeout:.0f} s (busy_timeout)", command=cmd)
+                else:
                     self.stats["timeouts"] += 1
-                    break
-                if f.kind == P.BOOT:
-                    raise _SessionLost("the board restarted (BOOT frame)")
-                if f.kind == P.NAK:
-                    code, msg = P.read_nak(f.payload)
-                    if f.seq == P.NO_SEQ and code in P.TRANSIENT_ERRORS:
-                        self.stats["naks"] += 1
-                        break   # our frame (or some garbage) arrived damaged: send it again
-                    if f.seq != seq or f.cmd != cmd:
-                        continue
+                    tries += 1
+                    if tries > self.retries:
+                        raise LinkError(f"{self._where}: no reply to {name} after {tries} tries "
+                                        f"({self.timeout:.2f} s each); is the board running and on "
+                                        f"this port?", command=cmd)
+                self.stats["retransmits"] += 1
+                self._send(wire)
+                deadline = time.monotonic() + self.timeout
+                continue
+            if f.kind == P.BOOT:
+                raise _SessionLost("the board restarted (BOOT frame)")
+            if f.kind == P.NAK and f.seq == P.NO_SEQ:
+                code, _msg = P.read_nak(f.payload)
+                if code in P.TRANSIENT_ERRORS:
+                    # our frame (or garbage before it) arrived damaged: send it again
                     self.stats["naks"] += 1
-                    if code == P.E_NO_SESSION:
-                        raise _SessionLost(f"the board lost the session ({msg})")
-                    return f
-                if f.seq == seq and f.cmd == cmd and f.kind in (P.ACK, P.PAGED):
-                    return f
-                # anything else is a late reply to an earlier try or request: ignore it
-        raise LinkError(f"{self._where}: no reply to {name} after {self.retries + 1} tries "
-                        f"({self.timeout + wait:.2f} s each); is the board running and on this port?",
-                        command=cmd)
+                    tries += 1
+                    if tries > self.retries:
+                        raise LinkError(f"{self._where}: {name} arrived damaged {tries} times; "
+                                        f"check the cable and the baud rate", command=cmd)
+                    self.stats["retransmits"] += 1
+                    self._send(wire)
+                    deadline = time.monotonic() + self.timeout
+                continue
+            if f.seq != seq or f.cmd != cmd:
+                continue    # a late reply to an earlier request or try
+            if f.kind == P.BUSY:
+                self.stats["busy"] += 1
+                busy, tries = True, 0      # the board is alive: silence so far is forgiven
+                deadline = time.monotonic() + self.timeout
+                continue
+            if f.kind == P.NAK:
+                self.stats["naks"] += 1
+                code, msg = P.read_nak(f.payload)
+                if code == P.E_NO_SESSION:
+                    raise _SessionLost(f"the board lost the session ({msg})")
+                return f
+            if f.kind in (P.ACK, P.PAGED):
+                return f
 
     def _fail(self, cmd: int, frame: P.Frame):
         code, msg = P.read_nak(frame.payload)
         raise LinkError(f"{self._where}: the board refused {P.COMMAND_NAMES.get(cmd, hex(cmd))}: "
                         f"{P.ERROR_NAMES.get(code, 'error')} ({code}): {msg}", code=code, command=cmd)
 
-    def _transaction(self, cmd: int, payload: bytes = b"", *, wait: float = 0.0) -> bytes:
+    def _transaction(self, cmd: int, payload: bytes = b"") -> bytes:
         """One logical command: chunked upload if the payload is too large for a frame,
         paged download if the result is; returns the result payload."""
         limit = self.max_payload
@@ -281,10 +309,10 @@ class ChipLink:
                 f = self._exchange(P.UPLOAD_CHUNK, P.pack_chunk(off, payload[off:off + step]))
                 if f.kind == P.NAK:
                     self._fail(cmd, f)
-            f = self._exchange(P.UPLOAD_COMMIT, wait=wait)
+            f = self._exchange(P.UPLOAD_COMMIT)
             cmd_for_errors = cmd
         else:
-            f = self._exchange(cmd, payload, wait=wait)
+            f = self._exchange(cmd, payload)
             cmd_for_errors = cmd
         if f.kind == P.NAK:
             self._fail(cmd_for_errors, f)
@@ -305,11 +333,11 @@ class ChipLink:
                             f"CRC-32 check", command=cmd)
         return bytes(buf)
 
-    def _call(self, cmd: int, payload: bytes = b"", *, wait: float = 0.0) -> bytes:
+    def _call(self, cmd: int, payload: bytes = b"") -> bytes:
         """A command that survives board resets: recover (reconnect, reload, replay) and redo it."""
         for attempt in range(self.retries + 1):
             try:
-                return self._transaction(cmd, payload, wait=wait)
+                return self._transaction(cmd, payload)
             except _SessionLost as exc:
                 reason = str(exc)
             self._recover(reason)
@@ -365,7 +393,7 @@ class ChipLink:
             if entry[0] == "push":
                 self._transaction(P.PUSH_INPUT, entry[1])
             else:
-                self._transaction(P.RUN, P.pack_run(entry[1]), wait=entry[1] * self.tick_timeout)
+                self._transaction(P.RUN, P.pack_run(entry[1]))
             self.stats["replayed"] += 1
         fresh = {}
         for name, (ticks, values) in P.read_outputs(self._transaction(P.PULL_OUTPUTS)).items():
@@ -426,7 +454,7 @@ class ChipLink:
         if len(data) > P.MAX_UPLOAD:
             raise LinkError(f"image of {len(data)} bytes exceeds the protocol's MAX_UPLOAD "
                             f"of {P.MAX_UPLOAD}", code=P.E_CAPACITY, command=P.LOAD_IMAGE)
-        info = P.read_json(self._call(P.LOAD_IMAGE, data, wait=self.timeout), "LOAD_IMAGE reply")
+        info = P.read_json(self._call(P.LOAD_IMAGE, data), "LOAD_IMAGE reply")
         self._image = data
         self._journal_clear()
         return info
@@ -457,7 +485,7 @@ class ChipLink:
             raise LinkError(f"run: ticks must be >= 0, got {ticks}")
         while ticks > 0:
             n = min(ticks, P.MAX_RUN_TICKS)
-            self._call(P.RUN, P.pack_run(n), wait=n * self.tick_timeout)
+            self._call(P.RUN, P.pack_run(n))
             self._journal_add(("run", n), 8)
             ticks -= n
 

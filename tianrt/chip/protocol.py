@@ -31,7 +31,8 @@ ACK = 0x02       # board -> host: command done, payload is the result
 NAK = 0x03       # board -> host: command refused, payload is u16 error code + UTF-8 message
 PAGED = 0x04     # board -> host: result too large for one frame: u32 length + u32 crc32, FETCH it
 BOOT = 0x05      # board -> host, unsolicited: the firmware (re)started, all session state is gone
-KIND_NAMES = {REQUEST: "REQUEST", ACK: "ACK", NAK: "NAK", PAGED: "PAGED", BOOT: "BOOT"}
+BUSY = 0x06      # board -> host: answer to a retransmission of a request still executing: wait
+KIND_NAMES = {REQUEST: "REQUEST", ACK: "ACK", NAK: "NAK", PAGED: "PAGED", BOOT: "BOOT", BUSY: "BUSY"}
 
 # -- commands ----------------------------------------------------------------------------------
 HELLO = 0x01           # u16 version, u32 session nonce -> JSON {protocol, firmware, max_payload, ...}
