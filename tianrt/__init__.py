@@ -50,6 +50,7 @@ _PUBLIC = {
     "chip": ("tianrt.chip", None),
     "train": ("tianrt.train", None),
     "stream": ("tianrt.stream", None),
+    "opcount": ("tianrt.opcount", None),
 }
 
 __all__ = sorted(_PUBLIC) + ["__version__"]
