@@ -201,6 +201,23 @@ def test_nan_and_wrong_shapes_are_rejected_never_passed_on():
     assert out.values.tolist() == [[1, 2], [5, 6]]
     assert out.ticks.tolist() == [0, 5]
     assert (s["received"], s["delivered"], s["rejected"]) == (6, 2, 4)
+    assert s["last_reject"].startswith("g.x: not numbers")
+    assert "last reject: g.x: not numbers" in str(rep)
+
+
+def test_a_simulation_mutating_one_buffer_does_not_change_values_already_taken():
+    buf = np.zeros(2)
+
+    def sim(t):
+        buf[:] = t  # the same array every call, changed in place
+        return buf
+
+    g = identity_graph({"x": (2,)})
+    sched = Scheduler(tr.Runtime(g))
+    sched.add_source(SimulationSource(sim, rate_hz=1000, policy="queue", capacity=4), to="x")
+    out = sched.add_sink("x_out", ArraySink())
+    sched.run(ticks=3)
+    np.testing.assert_allclose(out.values[:, 0], [0.0, 0.001, 0.002])
 
 
 def test_sanitise_replaces_non_finite_with_the_last_good_value():

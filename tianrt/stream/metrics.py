@@ -104,8 +104,10 @@ def format_report(report: dict) -> str:
         for name, s in report["sources"].items():
             extra = {k: v for k, v in s.items() if k not in (
                 "received", "delivered", "dropped", "rejected", "sanitised", "missed", "state",
-                "error", "policy", "queued", "targets", "open")}
+                "error", "policy", "queued", "targets", "open", "last_reject")}
             tail = s["state"] + (f" ({s['error']})" if s.get("error") else "")
+            if s.get("last_reject"):
+                tail += f"; last reject: {s['last_reject']}"
             if extra:
                 tail += "; " + ", ".join(f"{k} {v}" for k, v in extra.items())
             lines.append(f"  {name:16s} {s['received']:8d} {s['delivered']:8d} {s['dropped']:8d}"

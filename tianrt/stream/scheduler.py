@@ -82,6 +82,7 @@ class _Feed:
         self.buf = deque()
         self.stats = SourceStats()
         self.state, self.error = "idle", None
+        self.last_reject = None  # why the latest rejected value was rejected
         self.period = 1.0 / src.rate_hz if src.rate_hz else None
         self.last_arrival = None
         self.miss_at = math.inf
@@ -265,7 +266,8 @@ class Scheduler:
         src, st = feed.src, feed.stats
         problem = None
         try:
-            a = np.asarray(value, dtype=np.float32)
+            # a copy: a simulation may hand out one buffer that it mutates in place later
+            a = np.array(value, dtype=np.float32)
         except (TypeError, ValueError) as exc:
             a, problem = None, f"not numbers ({exc})"
         if a is not None and a.shape != tgt.shape:
@@ -286,6 +288,7 @@ class Scheduler:
             if src.invalid == "raise":
                 raise StreamError(f"source `{feed.name}` -> input `{tgt.label}`: {problem}")
             st.rejected += 1
+            feed.last_reject = f"{tgt.label}: {problem}"
             return None
         tgt.last_good = a
         return a
@@ -397,14 +400,19 @@ class Scheduler:
         """Close every source and sink; safe to call twice."""
         for f in self.feeds:
             self._close_source(f)
-        seen = set()
+        seen, first_error = set(), None
         for o in self.outs.values():
             for s in o.sinks:
                 if id(s) not in seen:
                     seen.add(id(s))
-                    s.close()
+                    try:
+                        s.close()
+                    except Exception as exc:  # noqa: BLE001 - close the others first
+                        first_error = first_error or exc
         self._closed = self._opened or self._closed
         self._opened = False
+        if first_error is not None:
+            raise first_error
 
     def __enter__(self):
         return self
@@ -557,7 +565,8 @@ class Scheduler:
             if (state == "running" and f.period is not None and
                     last_tick - (f.last_arrival or 0.0) > _STALL * f.period + EPS):
                 state = "stalled"
-            d.update(state=state, error=f.error, policy=f.src.policy, queued=len(f.buf),
+            d.update(state=state, error=f.error, last_reject=f.last_reject, policy=f.src.policy,
+                     queued=len(f.buf),
                      open=self._opened and state not in ("failed",),
                      targets=sorted({x.label for x in f.targets} |
                                     {x.label for ts in f.keyed.values() for x in ts}))
