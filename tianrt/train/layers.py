@@ -283,10 +283,10 @@ class ClippedReLU(Layer):
 
     @property
     def max_value(self) -> float:
-        return float(self._lam[0])
+        return float(self.params.get("max_value", self._lam)[0])
 
     def forward(self, x, train=False):
-        lam = self._lam[0]
+        lam = self.params.get("max_value", self._lam)[0]
         u = x / lam
         if self.levels is not None:
             q = np.clip(np.floor(u * self.levels + 0.5) / self.levels, 0, 1)
@@ -413,7 +413,8 @@ class Dropout(Layer):
 
 
 def _clip_positive(layer):
-    np.maximum(layer._lam, F32(1e-3), out=layer._lam)
+    if "max_value" in layer.params:
+        np.maximum(layer.params["max_value"], F32(1e-3), out=layer.params["max_value"])
 
 
 ClippedReLU.constrain = _clip_positive

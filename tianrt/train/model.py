@@ -84,7 +84,7 @@ class Sequential:
             d = {k: v.copy() for k, v in layer.params.items()}
             if isinstance(layer, L.BatchNorm):
                 d["running_mean"], d["running_var"] = layer.running_mean.copy(), layer.running_var.copy()
-            if isinstance(layer, L.ClippedReLU):
+            if isinstance(layer, L.ClippedReLU) and "max_value" not in d:
                 d["_lam"] = layer._lam.copy()
             out.append(d)
         return out
