@@ -210,6 +210,10 @@ class CoreUnit:
             total += idx.size
         _need(total == A, f"axon segments hold {total} axons, record says {A}")
         self.bufs_in = sorted({b for b, _ in self.segs if b >= 0})
+        clock = rec.get("clock", self.bufs_in)
+        _need(isinstance(clock, list) and all(isinstance(b, int) and 0 <= b < len(buffers) for b in clock),
+              "clock must list buffer ids")
+        self.clock = sorted(set(clock))
         ob, oid = rec["out"]
         self.out_buf = _int(ob, "output buffer", 0, len(buffers) - 1)
         self.out_idx = _array(arrays, oid, np.int32, "output indices").astype(np.intp)
@@ -276,7 +280,7 @@ class CoreUnit:
     def step(self, bufs, fresh, t: int, work: dict) -> bool:
         """Run one round; returns whether the output is new. ``work`` gets macs, syn_events,
         neurons, spikes and packets of this core."""
-        fresh_in = any(fresh[b] for b in self.bufs_in)
+        fresh_in = any(fresh[b] for b in self.clock)
         active = self.per_tick or fresh_in
         B = self.held.shape[0]
         macs = syn = 0

@@ -113,7 +113,7 @@ class _Program:
         done = set()
         for r in sched:
             for cid in r:
-                for b in self.cores[cid].bufs_in:
+                for b in set(self.cores[cid].bufs_in) | set(self.cores[cid].clock):
                     if self.buffers[b]["kind"] in ("core", "psum") and not writers.get(b, set()) <= done:
                         raise BadRecord(f"schedule: core {cid} reads buffer {b} before all its writers ran")
             done.update(r)

@@ -1,4 +1,5 @@
-"""The mesh router: per-router tables (source id -> output-port mask), walked to deliver
+"""The mesh router (one per mesh position, used core or not; router id = row * cols +
+col): per-router tables (source id -> output-port mask), walked to deliver
 packets. At load time every source's multicast tree is walked once: the walk must stay
 on the mesh, never loop, and reach every core that reads the source's values (and the
 host link for outputs); the number of links it crosses is what each packet of that
@@ -16,7 +17,7 @@ class RouteError(ValueError):
     """Routing tables that do not deliver what the image's cores read."""
 
 
-def walk(tables: dict, pos_of: dict, at: dict, rows: int, cols: int, src: int):
+def walk(tables: dict, pos_of: dict, rows: int, cols: int, src: int):
     """Follow source ``src``'s tree; returns (delivered core ids, reaches host, links)."""
     start = (0, 0) if src == HOST else pos_of[src]
     delivered, host, links = set(), False, 0
@@ -26,12 +27,11 @@ def walk(tables: dict, pos_of: dict, at: dict, rows: int, cols: int, src: int):
         if pos in seen:
             raise RouteError(f"source {src}: routing loop through router {pos}")
         seen.add(pos)
-        core = at.get(pos)
-        mask = tables.get((core, src)) if core is not None else None
+        mask = tables.get((pos, src))
         if mask is None:
             raise RouteError(f"source {src}: packet reaches router {pos}, which has no entry for it")
         if mask & PORT_LOCAL:
-            delivered.add(core)
+            delivered.add(pos)
         for port, (dr, dc) in STEP.items():
             if mask & port:
                 links += 1
@@ -50,19 +50,20 @@ def build(entries: np.ndarray, pos_of: dict, rows: int, cols: int, needs: dict, 
     ``needs``: source -> core ids that read it; ``host_needs``: sources the host reads."""
     if entries.ndim != 2 or entries.shape[1] != 3:
         raise RouteError(f"routing table must be (entries, 3), got {entries.shape}")
-    at = {p: c for c, p in pos_of.items()}
     tables = {}
-    for core, src, mask in entries.tolist():
-        if core not in pos_of:
-            raise RouteError(f"routing entry for unknown core {core}")
-        if (core, src) in tables:
-            raise RouteError(f"router of core {core} has two entries for source {src}")
+    for rid, src, mask in entries.tolist():
+        if not 0 <= rid < rows * cols:
+            raise RouteError(f"routing entry for router {rid}, outside the {rows}x{cols} mesh")
+        pos = (rid // cols, rid % cols)
+        if (pos, src) in tables:
+            raise RouteError(f"router {pos} has two entries for source {src}")
         if mask & ~0x1F:
-            raise RouteError(f"router of core {core}: port mask 0x{mask:x} has unknown bits")
-        tables[(core, src)] = mask
+            raise RouteError(f"router {pos}: port mask 0x{mask:x} has unknown bits")
+        tables[(pos, src)] = mask
     links = {}
     for src in set(needs) | host_needs:
-        delivered, host, n = walk(tables, pos_of, at, rows, cols, src)
+        delivered, host, n = walk(tables, pos_of, rows, cols, src)
+        delivered = {c for c, p in pos_of.items() if p in delivered}
         missing = needs.get(src, set()) - delivered
         if missing:
             raise RouteError(f"packets of source {src} never reach core(s) {sorted(missing)[:5]} that read them")

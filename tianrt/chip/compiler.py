@@ -94,6 +94,7 @@ class Core:
     connections: int             # structural synapses (MACs per full evaluation)
     wide_out: bool = False
     id: int = -1
+    clock: list = field(default_factory=list)  # buffers whose new values make the core run
 
 
 class _Builder:
@@ -318,32 +319,15 @@ class _Builder:
         common = dict(axon_mode=axon_mode, soma_mode=soma_mode)
         spec = self.spec
         if isinstance(n, (q.Dense, q.SynDense, q.SynRecurrent)):
-            axons = Src.cat(lay.inputs)
             w = n.weight if not isinstance(n, q.SynRecurrent) else np.hstack([n.weight, n.weight_rec])
-            t = tiling.dense_tiling(lay.name, w.shape[1], w.shape[0], spec)
-            chan = np.arange(w.shape[0])
-            bound = max(_MAX_ABS[d] for d in lay.in_domains)
-            if t.k == 1:
-                for o0, o1 in t.out_blocks:
-                    sl = np.arange(o0, o1)
-                    self._core(lay, "full", axons, sl, lay.out_buf, sl,
-                               {"kind": "mac", "weight": self.arr(w[o0:o1], np.int8)},
-                               self.stage_list(lay, sl, chan[sl]), (o1 - o0) * w.shape[1], (o1 - o0) * w.shape[1],
-                               **common)
-                return
-            psum = []
-            for i, (a0, a1) in enumerate(t.in_blocks):
-                wide = (a1 - a0) * 128 * bound >= 2 ** 31
-                pb = self.buffer(f"{lay.name}/psum{i}", w.shape[0], "psum", wide)
-                psum.append(pb)
-                for o0, o1 in t.out_blocks:
-                    sl = np.arange(o0, o1)
-                    self._core(lay, "partial", axons.take(np.arange(a0, a1)), sl, pb, sl,
-                               {"kind": "mac", "weight": self.arr(w[o0:o1, a0:a1], np.int8)}, [],
-                               (o1 - o0) * (a1 - a0), (o1 - o0) * (a1 - a0), wide_out=wide,
-                               axon_mode=axon_mode, soma_mode="psum")
-            self._merges(lay, t.merge_blocks, psum, chan, common)
+            self._tile_matrix(lay, Src.cat(lay.inputs), w, common)
             return
+        if isinstance(n, q.GlobalAvgPool2d):
+            C, H, W = self.entry(e0.inputs[0]).shape
+            if H * W > spec.axons_per_core:  # too wide for one core: a crossbar of ones, fan-in split
+                self._tile_matrix(lay, lay.inputs[0], np.kron(np.eye(C), np.ones((1, H * W))).astype(np.int8),
+                                  common)
+                return
         if isinstance(n, (q.Conv2d, q.SynConv2d, q.MaxPool2d, q.AvgPool2d, q.GlobalAvgPool2d)):
             self._tile_window(lay, common)
             return
@@ -361,6 +345,36 @@ class _Builder:
             sl = np.arange(o0, o1)
             self._core(lay, "full", src.take(sl), sl, lay.out_buf, sl, {"kind": "pass"},
                        self.stage_list(lay, sl, sl), 0, len(sl), **common)
+
+    def _tile_matrix(self, lay: Layer, axons: Src, w: np.ndarray, common):
+        """A weight matrix (out, in) on crossbars; all-zero tiles of a fan-in split are left
+        out (their partial sums are zero)."""
+        t = tiling.dense_tiling(lay.name, w.shape[1], w.shape[0], self.spec)
+        chan = np.arange(w.shape[0])
+        bound = max(_MAX_ABS[d] for d in lay.in_domains)
+        if t.k == 1:
+            for o0, o1 in t.out_blocks:
+                sl = np.arange(o0, o1)
+                self._core(lay, "full", axons, sl, lay.out_buf, sl,
+                           {"kind": "mac", "weight": self.arr(w[o0:o1], np.int8)},
+                           self.stage_list(lay, sl, chan[sl]), (o1 - o0) * w.shape[1], (o1 - o0) * w.shape[1],
+                           **common)
+            return
+        psum = []
+        for i, (a0, a1) in enumerate(t.in_blocks):
+            wide = (a1 - a0) * 128 * bound >= 2 ** 31
+            pb = self.buffer(f"{lay.name}/psum{i}", w.shape[0], "psum", wide)
+            psum.append(pb)
+            for o0, o1 in t.out_blocks:
+                if not w[o0:o1, a0:a1].any() and isinstance(lay.head, q.GlobalAvgPool2d):
+                    continue
+                sl = np.arange(o0, o1)
+                self._core(lay, "partial", axons.take(np.arange(a0, a1)), sl, pb, sl,
+                           {"kind": "mac", "weight": self.arr(w[o0:o1, a0:a1], np.int8)}, [],
+                           (o1 - o0) * (a1 - a0), int(np.count_nonzero(w[o0:o1, a0:a1]))
+                           if isinstance(lay.head, q.GlobalAvgPool2d) else (o1 - o0) * (a1 - a0),
+                           wide_out=wide, axon_mode=common["axon_mode"], soma_mode="psum")
+        self._merges(lay, t.merge_blocks, psum, chan, common)
 
     def _merges(self, lay, blocks, psum, chan, common):
         k = len(psum)
@@ -451,6 +465,9 @@ class _Builder:
               axon_mode, soma_mode, wide_out=False):
         c = Core(lay.name, role, axons, len(sl), out_buf, np.asarray(out_idx, np.int64), dendrite, stages,
                  axon_mode, soma_mode, int(wbytes), int(connections), bool(wide_out))
+        # a tile runs when any input of its layer is new (as the node does), even if its own
+        # axons are all padding or all unchanged
+        c.clock = sorted({int(v) for s in lay.inputs for v in np.unique(s.buf) if v >= 0})
         c.id = len(self.cores)
         self.cores.append(c)
         lay.cores.append(c.id)

@@ -66,7 +66,7 @@ def build_image(b, *, seed: int = 0, ticks_per_inference: int | None = None):
             elif p != c.id:
                 traffic[p, c.id] += k
         direct = set()
-        for x in np.unique(c.axons.buf):
+        for x in set(np.unique(c.axons.buf).tolist()) | set(c.clock):
             if x >= 0 and b.buffers[int(x)]["kind"] in ("core", "psum"):
                 direct.update(int(v) for v in np.unique(prod[int(x)]))  # whole buffer: one clock per layer
         same_tick_deps.append(direct)
@@ -80,7 +80,7 @@ def build_image(b, *, seed: int = 0, ticks_per_inference: int | None = None):
     slots, stats = placement.place(sym, host, spec.mesh_rows, spec.mesh_cols)
     rand = placement.random_cost(sym, host, spec.mesh_rows, spec.mesh_cols)
     positions = {c.id: (int(slots[c.id]) // spec.mesh_cols, int(slots[c.id]) % spec.mesh_cols) for c in b.cores}
-    entries, links, link_users = routing.build_tables(positions, dests, to_host)
+    entries, links, link_users = routing.build_tables(positions, dests, to_host, spec.mesh_cols)
 
     # schedule: a core runs in the round after every core it reads in the same tick
     level = [0] * n
@@ -162,7 +162,7 @@ def build_image(b, *, seed: int = 0, ticks_per_inference: int | None = None):
             "axons": b.segments(c.axons), "out": [c.out_buf, b.arr(c.out_idx, np.int32)],
             "dendrite": c.dendrite, "per_tick": bool(next(l for l in b.layers if l.name == c.layer).per_tick),
             "stages": c.stages, "weight_bytes": c.weight_bytes, "connections": c.connections,
-            "wide_out": c.wide_out,
+            "wide_out": c.wide_out, "clock": c.clock,
         })
     image = image_format.pack(meta, b.arrays)
     used_slots = max(len(b.cores), 1)

@@ -49,19 +49,20 @@ def tree_links(masks: dict) -> int:
     return sum(bin(m & ~PORT_LOCAL).count("1") for m in masks.values())
 
 
-def build_tables(positions: dict[int, tuple[int, int]], dests: dict[int, set], to_host: set[int]):
+def build_tables(positions: dict[int, tuple[int, int]], dests: dict[int, set], to_host: set[int],
+                 cols: int):
     """Routing tables for all sources. ``positions``: core id -> (row, col) (HOST enters
     at (0, 0) from the west); ``dests``: source id -> destination core ids; ``to_host``:
-    sources whose packets also go to the host. Returns (entries (E, 3) uint16 array of
-    (router core id, source id, port mask), {source: links per packet}, {link: packets
+    sources whose packets also go to the host. Every mesh position has a router, used
+    core or not (router id = row * cols + col). Returns (entries (E, 3) uint16 array of
+    (router id, source id, port mask), {source: links per packet}, {link: packets
     per unit of traffic from each source} as a dict (pos, port) -> [sources])."""
-    at = {p: c for c, p in positions.items()}
     rows, links, link_users = [], {}, {}
     for src in sorted(set(dests) | set(to_host)):
         spos = (0, 0) if src == HOST else positions[src]
         masks = multicast_table(spos, [positions[d] for d in sorted(dests.get(src, ()))], src in to_host)
         for pos, m in sorted(masks.items()):
-            rows.append((at[pos], src, m))
+            rows.append((pos[0] * cols + pos[1], src, m))
             for port in (PORT_N, PORT_E, PORT_S, PORT_W):
                 if m & port:
                     link_users.setdefault((pos, port), []).append(src)
