@@ -2,6 +2,7 @@
 through the camera source, wav files in chunks, serial frames and lines over pyserial's
 loop:// and a pty pair (with garbage between frames), and the serial sink."""
 import os
+import time
 import wave
 
 import cv2
@@ -185,7 +186,14 @@ def test_serial_lines_over_a_pty_pair():
         src = sched.add_source(tr.stream.SerialSource(path, baudrate=115200))
         out = sched.add_sink("serial_out", ArraySink())
         sched.open()
-        os.write(master, b"1,2,3\r\n\n4 5 6\nhello world\n7;8;9\nnan,1,2\n1,2\n10,11,12\n")
+        data = b"1,2,3\r\n\n4 5 6\nhello world\n7;8;9\nnan,1,2\n1,2\n10,11,12\n"
+        os.write(master, data)
+        # the kernel moves pty bytes to the other side asynchronously: wait until they are there
+        # (the simulated clock would otherwise run its ticks before the bytes arrive)
+        for _ in range(400):
+            if src.port.in_waiting >= len(data):
+                break
+            time.sleep(0.005)
         rep = sched.run(ticks=8)
         assert src.port is None  # the source opened the path and closed it
         s = rep["sources"]["serial"]
