@@ -12,7 +12,7 @@ Conventions:
 - Overflow saturates (``sat32``), never wraps, wherever docs/integer.md says so.
 - Elementwise kernels take flat 1-D C-contiguous arrays (pass ``a.reshape(-1)``); layer
   kernels take a leading batch axis. Results go into arrays the caller preallocates; the
-  kernels allocate nothing, so a streaming step can run allocation-free.
+  kernels allocate nothing (the integer convolutions: one row of int64 accumulators).
 - Spike inputs may be any numeric dtype (float32, uint8, bool): nonzero is a spike. Spike
   outputs are written as 0/1 in the output array's dtype.
 - Shapes are checked on entry (numba does not bounds-check): a mismatch raises ValueError.
@@ -174,9 +174,13 @@ def requant_channels(acc, mult, shift, lo, hi, inner, out):
     c = mult.size
     if shift.size != c or inner < 1 or acc.size % (c * inner) != 0:
         raise ValueError("intmath.requant_channels: acc size is not a multiple of channels * inner")
-    for k in range(acc.size):
-        ch = (k // inner) % c
-        out[k] = requant(acc[k], mult[ch], shift[ch], lo, hi)
+    k = 0
+    for _ in range(acc.size // (c * inner)):
+        for ch in range(c):
+            m, n = mult[ch], shift[ch]
+            for _i in range(inner):
+                out[k] = requant(acc[k], m, n, lo, hi)
+                k += 1
 
 
 @njit(cache=True)
@@ -434,21 +438,40 @@ def _check_window_out(x, out, c_out, kh, kw, sh, sw, ph, pw):
 
 
 @njit(cache=True)
-def _conv_sum(x, w, b, o, oy, ox, sh, sw, ph, pw, s):
+def _conv_row(x, w, b, o, oy, sh, sw, ph, pw, bias_o, row):
+    """row[ox] (int64) = bias_o + the zero-padded window sum of output row oy, channel o.
+    Loops weight by weight over the valid output columns, so the inner loop is a
+    bounds-check-free strided multiply-add that LLVM can vectorise."""
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     kh, kw = w.shape[2], w.shape[3]
-    iy0 = oy * sh - ph
-    ix0 = ox * sw - pw
+    wo = row.size
+    for ox in range(wo):
+        row[ox] = bias_o
     for c in range(C):
         for ky in range(kh):
-            iy = iy0 + ky
+            iy = oy * sh - ph + ky
             if iy < 0 or iy >= H:
                 continue
             for kx in range(kw):
-                ix = ix0 + kx
-                if 0 <= ix < W:
-                    s += np.int64(w[o, c, ky, kx]) * np.int64(x[b, c, iy, ix])
-    return s
+                wv = np.int64(w[o, c, ky, kx])
+                if wv == 0:
+                    continue
+                # output columns whose input column ox*sw - pw + kx lies in [0, W)
+                lo = max(0, (pw - kx + sw - 1) // sw)
+                hi = min(wo, (W - 1 + pw - kx) // sw + 1)
+                if hi <= lo:
+                    continue
+                # slices indexed from 0 (no negative-index wraparound checks) vectorise
+                start = lo * sw + kx - pw
+                rs = row[lo:hi]
+                if sw == 1:  # a contiguous slice: the common case, vectorised
+                    xc = x[b, c, iy, start:start + hi - lo]
+                    for i in range(rs.size):
+                        rs[i] += wv * np.int64(xc[i])
+                else:
+                    xs = x[b, c, iy, start:start + (hi - lo - 1) * sw + 1:sw]
+                    for i in range(rs.size):
+                        rs[i] += wv * np.int64(xs[i])
 
 
 @njit(cache=True)
@@ -460,12 +483,14 @@ def conv2d_acc(x, w, bias, sh, sw, ph, pw, out):
     if x.shape[1] != C or bias.size != O:
         raise ValueError("intmath.conv2d_acc: x channels or bias size disagree with w (O, C, kh, kw)")
     _check_window_out(x, out, O, kh, kw, sh, sw, ph, pw)
+    row = np.empty(out.shape[3], np.int64)  # the one allocation: a row of accumulators
     for b in range(x.shape[0]):
         for o in range(O):
             for oy in range(out.shape[2]):
-                for ox in range(out.shape[3]):
-                    out[b, o, oy, ox] = sat32(_conv_sum(x, w, b, o, oy, ox, sh, sw, ph, pw,
-                                                        np.int64(bias[o])))
+                _conv_row(x, w, b, o, oy, sh, sw, ph, pw, np.int64(bias[o]), row)
+                orow = out[b, o, oy]
+                for ox in range(row.size):
+                    orow[ox] = sat32(row[ox])
 
 
 @njit(cache=True)
@@ -522,12 +547,15 @@ def conv2d(x, w, bias, mult, shift, sh, sw, ph, pw, lo, hi, out):
     if x.shape[1] != C or bias.size != O or mult.size != O or shift.size != O:
         raise ValueError("intmath.conv2d: x channels or bias/mult/shift sizes disagree with w (O, C, kh, kw)")
     _check_window_out(x, out, O, kh, kw, sh, sw, ph, pw)
+    row = np.empty(out.shape[3], np.int64)  # the one allocation: a row of accumulators
     for b in range(x.shape[0]):
         for o in range(O):
             for oy in range(out.shape[2]):
-                for ox in range(out.shape[3]):
-                    s = _conv_sum(x, w, b, o, oy, ox, sh, sw, ph, pw, np.int64(bias[o]))
-                    out[b, o, oy, ox] = requant(sat32(s), mult[o], shift[o], lo, hi)
+                _conv_row(x, w, b, o, oy, sh, sw, ph, pw, np.int64(bias[o]), row)
+                orow = out[b, o, oy]
+                m, n = mult[o], shift[o]
+                for ox in range(row.size):
+                    orow[ox] = requant(sat32(row[ox]), m, n, lo, hi)
 
 
 @njit(cache=True)
