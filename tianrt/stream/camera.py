@@ -174,10 +174,11 @@ class CameraSource(Source):
                 self._frames.append(item)
 
     def _drain(self):
+        alive = self._thread.is_alive()  # before draining: a finished thread added its last frame
         with self._lock:
             items = list(self._frames)
             self._frames.clear()
-        if not self._thread.is_alive() and not self._stop.is_set():
+        if not alive and not self._stop.is_set():
             if self._eof:
                 self.ended = True
             else:
