@@ -121,6 +121,7 @@ def main(argv=None) -> int:
                 link.pull_outputs()
 
             r["tick"] = per_tick(tick_link, ticks)
+            r["tick_step"] = per_tick(lambda: link.step({name: x}, 1), ticks)
             t = time.perf_counter()
             link.push_input(name, x)
             link.run(ticks * 4)
@@ -165,14 +166,23 @@ def main(argv=None) -> int:
                   f"{u['frames_per_s']:9.0f} {u['wire_MB_s'] * 1e6 / UART_BYTES_PER_S:19.1f}")
     print(f"\nper-tick latency, small hybrid graph (Dense 16->32, rate encoder, SynDense 32->10, LIF, "
           f"count), {ticks} ticks of push + run(1) + pull")
+    print("(STEP: the same push + run(1) + pull as one exchange)")
     print(f"{'where':18s} {'ticks/s':>9s} {'p50 us':>8s} {'p99 us':>8s} {'batched ticks/s':>16s}")
-    rows = [(f"link over {k}", r["tick"], r["batch_ticks_per_s"]) for k, r in results.items()]
+    rows = []
+    for k, r in results.items():
+        rows.append((f"link over {k}", r["tick"], r["batch_ticks_per_s"]))
+        rows.append((f"  STEP over {k}", r["tick_step"], None))
     rows.append(("engine in process", local, local_batch))
     for label, t, b in rows:
-        print(f"{label:18s} {t['ticks_per_s']:9.0f} {t['p50_us']:8.0f} {t['p99_us']:8.0f} {b:16.0f}")
+        batched = f"{b:16.0f}" if b is not None else f"{'':>16s}"
+        print(f"{label:18s} {t['ticks_per_s']:9.0f} {t['p50_us']:8.0f} {t['p99_us']:8.0f} {batched}")
     pty = results["pty"]
     print("\nratios (same run):")
     print(f"  per-tick p50, link over pty / engine in process: {pty['tick']['p50_us'] / local['p50_us']:.1f}x")
+    print(f"  per-tick p50 over pty, 3 exchanges / one STEP: "
+          f"{pty['tick']['p50_us'] / pty['tick_step']['p50_us']:.1f}x")
+    print(f"  per-tick p50, STEP over pty / engine in process: "
+          f"{pty['tick_step']['p50_us'] / local['p50_us']:.1f}x")
     print(f"  per-tick p50, pty / socket: {pty['tick']['p50_us'] / results['socket']['tick']['p50_us']:.2f}x")
     print(f"  batched run(N) over pty / in process, ticks/s: {pty['batch_ticks_per_s'] / local_batch:.2f}")
     big = [u for u in pty["up"] if u["chunk"] == P.MAX_PAYLOAD][0]

@@ -220,6 +220,16 @@ class Server:
                                       f"{P.MAX_RUN_TICKS} per command", 0)
             eng.run(ticks)
             return b""
+        if cmd == P.STEP:
+            inputs, ticks = P.read_step(payload)
+            if ticks > P.MAX_RUN_TICKS:
+                raise P.ProtocolError(P.E_CAPACITY, f"STEP of {ticks} ticks; at most "
+                                      f"{P.MAX_RUN_TICKS} per command")
+            self._check_inputs(inputs)
+            for name, values in inputs:
+                eng.push_input(name, values)
+            eng.run(ticks)
+            return P.pack_outputs(eng.pull_outputs())
         if cmd == P.PULL_OUTPUTS:
             self._empty(payload, "PULL_OUTPUTS")
             return P.pack_outputs(eng.pull_outputs())
@@ -247,6 +257,22 @@ class Server:
             self._reboot_after_reply = True
             return b""
         raise P.ProtocolError(P.E_UNKNOWN_COMMAND, f"command {cmd:#04x} cannot be executed here")
+
+    def _check_inputs(self, inputs) -> None:
+        """Names and shapes of a STEP's inputs, checked before any is pushed, so that a
+        refused STEP changes nothing."""
+        info = self.engine.info()
+        if not info:
+            raise P.ProtocolError(P.E_NO_IMAGE, "STEP: no image is loaded; upload one first")
+        specs = {i["name"]: tuple(i["shape"]) for i in info.get("inputs", [])}
+        for name, values in inputs:
+            if name not in specs:
+                raise P.ProtocolError(P.E_BAD_INPUT, f"STEP: the image has no input {name!r}; "
+                                      f"its inputs are {', '.join(specs) or 'none'}")
+            shape = specs[name]
+            if values.shape != shape and values.shape[1:] != shape:
+                raise P.ProtocolError(P.E_BAD_INPUT, f"STEP: input {name!r} has shape {values.shape}, "
+                                      f"expected {shape} or (batch, {', '.join(map(str, shape))})")
 
     @staticmethod
     def _empty(payload: bytes, what: str) -> None:

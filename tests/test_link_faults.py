@@ -300,3 +300,37 @@ def test_no_warnings_on_a_clean_link(make_board):
         warnings.simplefilter("error")
         with connect(board) as link:
             session(link)
+
+
+def test_step_is_push_run_pull_in_one_exchange(make_board):
+    board = make_board()
+    with connect(board) as link:
+        link.upload_image(IMAGE)
+        sent = link.stats["frames_sent"]
+        first = link.step({"x": A}, 5)
+        assert link.stats["frames_sent"] == sent + 1
+        same(first, REF_FIRST)
+        with pytest.raises(LinkError, match="BAD_INPUT.*no input 'nope'"):
+            link.step({"x": B, "nope": A}, 4)       # refused as a whole: x was not pushed
+        board.reboot()
+        with pytest.warns(LinkWarning, match="replayed 2"):
+            second = link.step({"x": B}, 4)
+        same(second, REF_SECOND)
+    assert board_counters(board)["rounds"] == REF_ROUNDS
+
+
+def test_step_with_a_lost_reply_loses_no_outputs(make_board):
+    lost = []
+
+    def to_host(n, block):
+        if P.decode_frame(block).cmd == P.STEP and not lost:
+            lost.append(n)
+            return b""
+        return passthrough(block)
+
+    board = make_board(to_host=to_host)
+    with connect(board) as link:
+        link.upload_image(IMAGE)
+        same(link.step({"x": A}, 5), REF_FIRST)   # the reply with ticks 2, 4 came on the retry
+        same(link.step({"x": B}, 4), REF_SECOND)
+    assert lost and board_counters(board)["link_duplicates"] == 1

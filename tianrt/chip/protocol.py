@@ -49,12 +49,13 @@ FETCH = 0x0B           # u32 offset, u16 length -> bytes of the pending PAGED re
 COUNTERS = 0x0C        # -> JSON {name: number}
 RESET_COUNTERS = 0x0D
 REBOOT = 0x0E          # firmware restart (drops image and session); replies ACK, then BOOT
+STEP = 0x0F            # u16 n, n x (name, array), u32 ticks: push, run, pull in one exchange
 COMMAND_NAMES = {HELLO: "HELLO", INFO: "INFO", RESET: "RESET", UPLOAD_BEGIN: "UPLOAD_BEGIN",
                  UPLOAD_CHUNK: "UPLOAD_CHUNK", UPLOAD_COMMIT: "UPLOAD_COMMIT",
                  LOAD_IMAGE: "LOAD_IMAGE", PUSH_INPUT: "PUSH_INPUT", RUN: "RUN",
                  PULL_OUTPUTS: "PULL_OUTPUTS", FETCH: "FETCH", COUNTERS: "COUNTERS",
-                 RESET_COUNTERS: "RESET_COUNTERS", REBOOT: "REBOOT"}
-UPLOAD_TARGETS = (LOAD_IMAGE, PUSH_INPUT)   # commands whose payload may arrive chunked
+                 RESET_COUNTERS: "RESET_COUNTERS", REBOOT: "REBOOT", STEP: "STEP"}
+UPLOAD_TARGETS = (LOAD_IMAGE, PUSH_INPUT, STEP)   # commands whose payload may arrive chunked
 
 # -- error codes (the u16 of a NAK; also EngineError.code) -------------------------------------
 E_BAD_FRAME = 1        # not COBS, too short, length field disagrees (truncated), wrong kind
@@ -371,6 +372,24 @@ def read_push(data: bytes) -> tuple[str, np.ndarray]:
     arr = read_array(r, f"input {name!r}")
     r.end()
     return name, arr
+
+
+def pack_step(inputs: dict, ticks: int) -> bytes:
+    parts = [struct.pack("<H", len(inputs))]
+    parts += [pack_name(name) + pack_array(values) for name, values in inputs.items()]
+    return b"".join(parts) + struct.pack("<I", ticks)
+
+
+def read_step(data: bytes) -> tuple[list[tuple[str, np.ndarray]], int]:
+    r = Reader(data, "STEP")
+    (n,) = r.unpack("H", "input count")
+    inputs = []
+    for _ in range(n):
+        name = read_name(r, "input name")
+        inputs.append((name, read_array(r, f"input {name!r}")))
+    (ticks,) = r.unpack("I", "ticks")
+    r.end()
+    return inputs, ticks
 
 
 def pack_outputs(outputs: dict) -> bytes:
