@@ -13,15 +13,16 @@ from .base import Source, StreamError
 from .framing import DEFAULT_MAX_PAYLOAD, FrameReader, LineReader, check_format
 
 
-def open_port(port, baudrate: int, who: str):
+def open_port(port, baudrate: int, who: str, write_timeout: float | None = None):
     """(port object, owned): opens a URL or path with pyserial; passes an open port through."""
     if not isinstance(port, (str, bytes)) and hasattr(port, "read") and hasattr(port, "write"):
         return port, False
     import serial
 
     try:
+        # reads never block the tick loop: they take what is waiting
         return serial.serial_for_url(str(port), baudrate=int(baudrate), timeout=0,
-                                     write_timeout=0.5), True
+                                     write_timeout=write_timeout), True
     except (serial.SerialException, OSError, ValueError) as exc:
         raise StreamError(f"serial {who} {port!r}: cannot open ({exc}); give a device path "
                           "such as /dev/ttyUSB0 or a pyserial URL such as loop:// or "

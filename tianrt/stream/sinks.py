@@ -80,18 +80,20 @@ class SerialSink(Sink):
     """Writes each value to a serial port (any pyserial URL, a device path, or an open port
     object): ``format="lines"`` as one text line of comma-separated numbers, or
     ``format="frames"`` as a binary frame (tianrt.stream.framing) that SerialSource reads back.
-    Write errors are counted (``errors``) rather than stopping the stream."""
+    Write errors, including writes that cannot finish within ``write_timeout`` seconds (a
+    device that stopped reading), are counted (``errors``) rather than stopping the stream."""
 
     kind = "serial"
 
     def __init__(self, port, *, format: str = "lines", baudrate: int = 115200, dtype="<f4",
-                 precision: int = 6):
+                 precision: int = 6, write_timeout: float = 0.05):
         from .framing import check_format
 
         self.format = check_format(format)
         self.port_arg, self.baudrate = port, int(baudrate)
         self.dtype = np.dtype(dtype)
         self.precision = int(precision)
+        self.write_timeout = float(write_timeout)
         self.port = None
         self._owned = False
         self.errors = 0
@@ -101,7 +103,8 @@ class SerialSink(Sink):
         from .serialport import open_port
 
         if self.port is None:
-            self.port, self._owned = open_port(self.port_arg, self.baudrate, "sink")
+            self.port, self._owned = open_port(self.port_arg, self.baudrate, "sink",
+                                               write_timeout=self.write_timeout)
 
     def write(self, value, tick, t):
         from .framing import encode_frame, encode_line
