@@ -33,12 +33,7 @@ INT8_MAX = 127
 @njit(cache=True)
 def sat32(x):
     """min(max(x, -2^31), 2^31 - 1) on an int64: overflow saturates, never wraps."""
-    x = np.int64(x)
-    if x > INT32_MAX:
-        return np.int64(INT32_MAX)
-    if x < INT32_MIN:
-        return np.int64(INT32_MIN)
-    return x
+    return min(max(np.int64(x), np.int64(INT32_MIN)), np.int64(INT32_MAX))
 
 
 @njit(cache=True)
@@ -49,21 +44,14 @@ def round_shift(x, n):
     n = np.int64(n)
     if n <= 0:
         return x
-    half = np.int64(1) << (n - 1)
-    if x >= 0:
-        return (x + half) >> n
-    return -((half - x) >> n)
+    r = (abs(x) + (np.int64(1) << (n - 1))) >> n
+    return -r if x < 0 else r  # a select, not a branch, in the compiled loops
 
 
 @njit(cache=True)
 def clamp(x, lo, hi):
     """min(max(x, lo), hi) on int64."""
-    x = np.int64(x)
-    if x < lo:
-        return np.int64(lo)
-    if x > hi:
-        return np.int64(hi)
-    return x
+    return min(max(np.int64(x), np.int64(lo)), np.int64(hi))
 
 
 @njit(cache=True)
@@ -214,6 +202,17 @@ def lif_step(i_in, v, i_syn, refrac, threshold, leak_mult, leak_shift, alpha_mul
         raise ValueError("intmath.lif_step: refrac size differs from v (refractory on)")
     th = np.int64(threshold)
     count = 0
+    if alpha_mult < 0 and refractory <= 0:
+        # the common case without filter or refractory period: a branch-free loop
+        vr = np.int64(v_reset)
+        for k in range(n):
+            vv = sat32(round_shift(np.int64(v[k]) * leak_mult, leak_shift) + np.int64(i_in[k]))
+            fire = vv >= th
+            after = vr if reset_zero else sat32(vv - th)
+            v[k] = after if fire else vv
+            s_out[k] = 1 if fire else 0
+            count += 1 if fire else 0
+        return count
     for k in range(n):
         cur = np.int64(i_in[k])
         if alpha_mult >= 0:
