@@ -35,6 +35,7 @@ def test_stream_command_runs_files_to_the_end_and_reports(files, capsys):
     rc = main(["stream", str(files / "av.tnr"), "--camera", str(files / "clip.avi"),
                "--audio", str(files / "a.wav"), "--clock", "sim", "--quiet",
                "--deadline", "brightness=0.001", "--save", str(files / "out.npz"),
+               "--serial-out", "loudness=loop://",
                "--report", str(files / "rep.json")])
     out = capsys.readouterr().out
     assert rc == 0

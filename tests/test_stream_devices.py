@@ -252,3 +252,21 @@ def test_a_silent_serial_device_counts_misses_at_the_inputs_declared_rate():
     # no rate on the source: the graph's 100 Hz says a sample was due every 10 ms
     assert rep["sources"]["serial"]["missed"] == 9  # at 15, 25, ..., 95 ms
     assert rep["sources"]["serial"]["state"] == "stalled"
+
+
+def test_serial_sink_counts_write_errors_and_closes_what_it_opened():
+    class Unplugged:
+        def read(self, n):
+            return b""
+
+        def write(self, data):
+            raise serial.SerialException("device disconnected")
+
+    g = graph({"x": (2,)})
+    sched = Scheduler(tr.Runtime(g))
+    sched.add_source(tr.stream.ArraySource(np.ones((4, 2))), to="x")
+    bad = sched.add_sink("x_out", tr.stream.SerialSink(Unplugged()))
+    owned = sched.add_sink("x_out", tr.stream.SerialSink("loop://"))
+    rep = sched.run(ticks=4)
+    assert (bad.errors, bad.written) == (4, 0)  # the stream went on
+    assert owned.written == 4 and owned.port is None and rep["outputs"]["x_out"]["values"] == 4
