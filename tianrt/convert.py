@@ -39,7 +39,7 @@ class _Unit:
     lam: np.ndarray | None = None  # activation scale, per layer (shape ()) or per channel
 
 
-def convert(graph: Graph, calibration: dict, T: int = 16, *, layers=None, method: str = "percentile",
+def convert(graph: Graph, calibration: dict, T: int = 16, *, layers=None, method: str = "robust",
             percentile: float = 99.9, per_channel: bool = False, neuron: str = "if", beta: float = 1.0,
             v_init: float = 0.5, encoding: str = "direct", maxpool: str = "avg",
             name: str | None = None) -> Graph:
@@ -245,7 +245,7 @@ def _select(units, layers):
         raise GraphError(f"convert: layers={layers!r} selects no weight layer (of {', '.join(names)})")
     if idx != list(range(idx[0], idx[-1] + 1)):
         raise GraphError(f"convert: layers= must select consecutive weight layers, got "
-                         f"{[names[i] for i in idx]} (order: {', '.join(names)})")
+                         f"{', '.join(names[i] for i in idx)} (in order: {', '.join(names)})")
     return idx[0], idx[-1] + 1
 
 

@@ -1,0 +1,175 @@
+"""tr.convert: full conversion of trained ANNs; threshold balancing, folding, readout, errors."""
+import numpy as np
+import pytest
+
+import tianrt as tr
+
+from convert_fixtures import trained_cnn, trained_mlp
+
+
+def _run(g, x, T):
+    return tr.Runtime(g).run({"x": x}, ticks=T)["y"][-1]
+
+
+def test_mlp_conversion_structure_and_metadata():
+    m, x, _ = trained_mlp()
+    ann = m.to_graph()
+    snn = tr.convert(ann, calibration={"x": x}, T=8)
+    ops = [e.node.op for e in snn.entries.values()]
+    assert ops == ["graph.Input", "bridge.DirectCurrent", "snn.Dense", "snn.IF", "snn.Dense", "snn.IF",
+                   "snn.Dense", "bridge.MembraneReadout"]
+    ro = snn["dense3_readout"]
+    assert ro.window == 8 and ro.mean
+    for n in ("relu1", "relu2"):
+        assert snn[n].threshold == 1.0 and snn[n].v_init == 0.5 and snn[n].reset == "subtract"
+    meta = snn.metadata["conversion"]
+    assert meta["T"] == 8 and meta["spiking_layers"] == ["dense1", "dense2", "dense3"]
+    assert ann.entries.keys() != snn.entries.keys()  # a new graph; the ANN is untouched
+    assert ann["dense1"].weight is not snn["dense1"].weight
+
+
+def test_threshold_balancing_scales_weights_by_lambda():
+    m, x, _ = trained_mlp()
+    ann = m.to_graph()
+    snn = tr.convert(ann, {"x": x}, T=4, method="max")
+    lam = snn.metadata["conversion"]["lambda"]
+    h1 = np.maximum(x @ ann["dense1"].weight.T + ann["dense1"].bias, 0)
+    assert lam["dense1"] == pytest.approx(float(h1.max()), rel=1e-5)
+    assert np.allclose(snn["dense1"].weight, ann["dense1"].weight / lam["dense1"], rtol=1e-5)
+    assert np.allclose(snn["dense2"].weight, ann["dense2"].weight * lam["dense1"] / lam["dense2"], rtol=1e-5)
+    assert np.allclose(snn["dense2"].bias, ann["dense2"].bias / lam["dense2"], rtol=1e-5)
+    assert np.allclose(snn["dense3"].weight, ann["dense3"].weight * lam["dense2"], rtol=1e-5)
+    p = tr.convert(ann, {"x": x}, T=4, method="percentile", percentile=50).metadata["conversion"]["lambda"]
+    r = tr.convert(ann, {"x": x}, T=4, method="robust", percentile=50).metadata["conversion"]["lambda"]
+    assert p["dense1"] == pytest.approx(float(np.percentile(h1, 50)), rel=1e-5)
+    assert r["dense1"] == pytest.approx(float(np.percentile(h1[h1 > 0], 50)), rel=1e-5)
+    pc = tr.convert(ann, {"x": x}, T=4, method="max", per_channel=True).metadata["conversion"]["lambda"]
+    assert np.allclose(pc["dense1"], np.maximum(h1.max(0), 1e-6), rtol=1e-5)
+
+
+def test_converted_mlp_approaches_the_ann_as_T_grows():
+    m, x, y = trained_mlp()
+    ann = m.to_graph()
+    ref = m.predict(x)
+    errs = []
+    for T in (4, 16, 64):
+        out = _run(tr.convert(ann, {"x": x}, T=T), x, T)
+        errs.append(np.abs(out - ref).mean())
+        assert (out.argmax(1) == y).mean() >= m.accuracy(x, y) - (0.1 if T == 4 else 0.03)
+    assert errs[2] < errs[1] < errs[0]
+    assert errs[2] < 0.05 * np.abs(ref).mean()
+
+
+def test_initial_membrane_half_threshold_helps_at_small_T():
+    m, x, _ = trained_mlp()
+    ann, ref = m.to_graph(), m.predict(x)
+    half = np.abs(_run(tr.convert(ann, {"x": x}, T=4), x, 4) - ref).mean()
+    zero = np.abs(_run(tr.convert(ann, {"x": x}, T=4, v_init=0.0), x, 4) - ref).mean()
+    assert half < zero
+
+
+def test_lif_neurons_and_rate_encoding_are_options():
+    m, x, y = trained_mlp()
+    ann = m.to_graph()
+    lif = tr.convert(ann, {"x": x}, T=32, neuron="lif", beta=0.99)
+    assert type(lif["relu1"]) is tr.snn.LIF and lif["relu1"].beta == 0.99
+    rate = tr.convert(ann, {"x": x}, T=32, encoding="rate")
+    assert type(rate["encoder"]) is tr.bridge.RateEncoder
+    assert rate["encoder"].scale == pytest.approx(float(np.percentile(x[x > 0], 99.9)), rel=1e-5)
+    assert (_run(rate, x, 32).argmax(1) == y).mean() >= m.accuracy(x, y) - 0.05
+
+
+def test_cnn_avgpool_is_folded_into_the_next_synapse():
+    m, x, y = trained_cnn()
+    ann = m.to_graph()
+    snn = tr.convert(ann, {"x": x}, T=32, method="max")
+    assert not any(isinstance(n.node, tr.ann.AvgPool2d) for n in snn.entries.values())
+    conv2, conv2_ann = snn["conv2"], ann["conv2"]
+    assert conv2.kernel_size == (6, 6) and conv2.stride == (2, 2) and conv2.padding == (2, 2)
+    lam = snn.metadata["conversion"]["lambda"]
+    # the folded synapse on spikes s equals conv2(avgpool(s)) up to the lambda scaling
+    s = (np.random.default_rng(0).random((5, 4, 6, 6)) < 0.4).astype(np.float32)
+    pool = tr.Sequential(tr.ann.AvgPool2d(2), conv2_ann.copy(), input_shape=(4, 6, 6))
+    want = tr.Runtime(pool).run({"x": s}, ticks=1)["y"][-1]
+    w = conv2.weight * lam["conv2"] / lam["conv1"]
+    folded = tr.Sequential(tr.ann.Conv2d(4, 6, (6, 6), stride=2, padding=2, weight=w,
+                                         bias=conv2.bias * lam["conv2"]), input_shape=(4, 6, 6))
+    got = tr.Runtime(folded).run({"x": s}, ticks=1)["y"][-1]
+    assert np.allclose(got, want, atol=1e-5)
+    out = _run(snn, x, 32)
+    assert (out.argmax(1) == y).mean() >= m.accuracy(x, y) - 0.03
+
+
+def test_avgpool_before_dense_folds_by_the_adjoint():
+    g = tr.Graph(name="pool-dense")
+    h = g.input("x", (2, 4, 4))
+    h = g.chain(h, tr.ann.Conv2d(2, 3, 3, padding=1, seed=1), tr.ann.ReLU(), tr.ann.AvgPool2d(3, stride=1, padding=1),
+                tr.ann.Flatten(), tr.ann.Dense(48, 5, seed=2))
+    g.output("y", h)
+    x = np.random.default_rng(1).random((30, 2, 4, 4)).astype(np.float32)
+    snn = tr.convert(g, {"x": x}, T=4, method="max")
+    lam = snn.metadata["conversion"]["lambda"]["conv1"]
+    w = snn["dense1"].weight * 1.0 / lam  # readout: lambda_out = 1
+    assert w.shape == (5, 48)
+    s = (np.random.default_rng(2).random((4, 3, 4, 4)) < 0.5).astype(np.float32)
+    ref = tr.Sequential(tr.ann.AvgPool2d(3, stride=1, padding=1), tr.ann.Flatten(), g["dense1"].copy(),
+                        input_shape=(3, 4, 4))
+    want = tr.Runtime(ref).run({"x": s}, ticks=1)["y"][-1]
+    assert np.allclose(s.reshape(4, -1) @ w.T + g["dense1"].bias, want, atol=1e-5)
+
+
+def test_batchnorm_is_folded_before_conversion():
+    m, x, _ = trained_mlp()
+    ann = m.to_graph()
+    g = tr.Graph(name="bn")
+    h = g.input("x", (16,))
+    rng = np.random.default_rng(0)
+    bn = tr.ann.BatchNorm(24, weight=rng.uniform(0.5, 2, 24), bias=rng.standard_normal(24) * 0.1,
+                          running_mean=rng.standard_normal(24) * 0.1, running_var=rng.uniform(0.5, 2, 24))
+    h = g.chain(h, ann["dense1"].copy(), bn, tr.ann.ReLU(), ann["dense2"].copy(), tr.ann.ReLU(), ann["dense3"].copy())
+    g.output("y", h)
+    scale, shift = bn.scale_shift()
+    folded = tr.Sequential(tr.ann.Dense(16, 24, weight=ann["dense1"].weight * scale[:, None],
+                                        bias=ann["dense1"].bias * scale + shift), tr.ann.ReLU(),
+                           ann["dense2"].copy(), tr.ann.ReLU(), ann["dense3"].copy(), input_shape=(16,))
+    a = tr.convert(g, {"x": x}, T=8)
+    b = tr.convert(folded, {"x": x}, T=8)
+    assert not any(type(e.node) is tr.ann.BatchNorm for e in a.entries.values())
+    assert np.allclose(_run(a, x, 8), _run(b, x, 8), atol=1e-5)
+
+
+def _maxpool_net(pool):
+    g = tr.Graph(name="mp")
+    h = g.input("x", (1, 6, 6))
+    h = g.chain(h, tr.ann.Conv2d(1, 3, 3, padding=1, seed=1), tr.ann.ReLU(), pool,
+                tr.ann.Conv2d(3, 4, 3, padding=1, seed=2), tr.ann.ReLU(), tr.ann.Flatten(), tr.ann.Dense(36, 3, seed=3))
+    g.output("y", h)
+    return g
+
+
+def test_maxpool_strategies():
+    x = np.random.default_rng(3).random((20, 1, 6, 6)).astype(np.float32)
+    with pytest.raises(tr.GraphError, match=r"`maxpool1` \(ann.MaxPool2d\) feeds spiking layer `conv2`.*maxpool='avg'"):
+        tr.convert(_maxpool_net(tr.ann.MaxPool2d(2)), {"x": x}, T=8, maxpool="error")
+    viaavg = tr.convert(_maxpool_net(tr.ann.MaxPool2d(2)), {"x": x}, T=8, maxpool="avg")
+    direct = tr.convert(_maxpool_net(tr.ann.AvgPool2d(2)), {"x": x}, T=8)
+    assert np.allclose(_run(viaavg, x, 8), _run(direct, x, 8))
+    # on the ANN side (before the spiking range) max pooling stays as it is
+    hyb = tr.convert(_maxpool_net(tr.ann.MaxPool2d(2)), {"x": x}, T=8, layers=["conv2", "dense1"], maxpool="error")
+    assert type(hyb["maxpool1"]) is tr.ann.MaxPool2d
+
+
+def test_trailing_non_spiking_activation_stays_ann_after_the_readout():
+    m, x, _ = trained_mlp()
+    g = tr.Sequential(*[e.node.copy() for n, e in m.to_graph().entries.items() if n != "x"], tr.ann.Sigmoid(),
+                      input_shape=(16,))
+    snn = tr.convert(g, {"x": x}, T=16)
+    assert type(snn["sigmoid1"]) is tr.ann.Sigmoid and snn.entries["sigmoid1"].inputs == ["dense3_readout"]
+
+
+def test_converted_graph_saves_and_loads(tmp_path):
+    m, x, _ = trained_mlp()
+    snn = tr.convert(m.to_graph(), {"x": x}, T=8)
+    back = tr.load(tr.save(snn, tmp_path / "snn.tnr"))
+    assert back.metadata["conversion"]["T"] == 8
+    assert np.array_equal(_run(back, x, 8), _run(snn, x, 8))
