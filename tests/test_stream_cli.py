@@ -71,3 +71,25 @@ def test_stream_command_binding_errors(files, capsys, argv, message, monkeypatch
     rc = main(["stream", str(files / "av.tnr"), "--clock", "sim", "--ticks", "5"] + argv)
     assert rc == 1
     assert message in capsys.readouterr().err
+
+
+def test_ctrl_c_ends_a_live_stream_with_the_final_report(files):
+    import signal
+    import subprocess
+    import sys
+
+    p = subprocess.Popen(
+        [sys.executable, "-m", "tianrt.cli", "stream", str(files / "av.tnr"), "--serial", "mic=loop://",
+         "--status-every", "0.1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        first = p.stderr.readline()  # the stream is running once it prints a status line
+        assert first.startswith("t="), first
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err
+    assert "stopped: interrupted" in out and "mic" in out
