@@ -36,6 +36,80 @@ def conv2d_direct(x, w, bias, sh, sw, ph, pw, out):
 
 
 @njit(cache=True)
+def conv2d_wide(x, w, bias, ph, pw, xpad, wide, out):
+    """Stride-1 direct convolution as long contiguous axpys. The zero-padded input of a
+    sample is laid out in ``xpad`` (C, Hp*Wp + KW) and the output is computed on the padded
+    width (``wide`` (O, Ho*Wp)), so each (o, c, ky, kx) is one vectorisable loop over the
+    whole output plane; the Wp - Wo extra columns are dropped when copying to ``out``."""
+    B, C, H, W = x.shape
+    O, _, KH, KW = w.shape
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    Ho, Wo = Hp - KH + 1, Wp - KW + 1
+    n = np.uint64(Ho * Wp)
+    for b in range(B):
+        xpad[:] = 0.0
+        for c in range(C):
+            for y in range(H):
+                base = (y + ph) * Wp + pw
+                for z in range(W):
+                    xpad[c, base + z] = x[b, c, y, z]
+        for o in range(O):
+            dst = wide[o]
+            dst[:] = bias[o]
+            for c in range(C):
+                row = xpad[c]
+                for ky in range(KH):
+                    for kx in range(KW):
+                        wv = w[o, c, ky, kx]
+                        off = np.uint64(ky * Wp + kx)
+                        for i in range(n):
+                            dst[i] += wv * row[off + i]
+            for oy in range(Ho):
+                for ox in range(Wo):
+                    out[b, o, oy, ox] = dst[oy * Wp + ox]
+
+
+@njit(cache=True)
+def im2col_wide(x, b, ph, pw, kh, kw, xpad, cols):
+    """Stride-1 im2col on the padded width: row (c, ky, kx) of ``cols`` (C*kh*kw, Ho*Wp) is
+    the contiguous run xpad[c, ky*Wp + kx :][:Ho*Wp] of the zero-padded sample b, so building
+    it is plain copies. After ``wide = w2d @ cols``, ``unwide_bias`` keeps the Wo valid
+    columns of each row."""
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    n = np.uint64((Hp - kh + 1) * Wp)
+    xpad[:] = 0.0
+    for c in range(C):
+        for y in range(H):
+            base = (y + ph) * Wp + pw
+            for z in range(W):
+                xpad[c, base + z] = x[b, c, y, z]
+    r = 0
+    for c in range(C):
+        row = xpad[c]
+        for ky in range(kh):
+            for kx in range(kw):
+                off = np.uint64(ky * Wp + kx)
+                dst = cols[r]
+                for i in range(n):
+                    dst[i] = row[off + i]
+                r += 1
+
+
+@njit(cache=True)
+def unwide_bias(wide, bias, wp, out, b):
+    """out[b, o, y, x] = wide[o, y * wp + x] + bias[o] (drop the padded-width columns)."""
+    O, Ho, Wo = out.shape[1], out.shape[2], out.shape[3]
+    for o in range(O):
+        bo = bias[o]
+        for y in range(Ho):
+            src = wide[o, y * wp:y * wp + Wo]
+            dst = out[b, o, y]
+            for z in range(Wo):
+                dst[z] = src[z] + bo
+
+
+@njit(cache=True)
 def im2col(x, b, kh, kw, sh, sw, ph, pw, cols):
     """cols (C*kh*kw, Ho*Wo) of sample b, zero padded, for a BLAS matmul with w (O, C*kh*kw)."""
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
@@ -96,20 +170,39 @@ def conv2d_scatter(x, w, bias, sh, sw, ph, pw, out):
 def maxpool2d(x, kh, kw, sh, sw, ph, pw, out):
     B, C, H, W = x.shape
     Ho, Wo = out.shape[2], out.shape[3]
+    if kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0:
+        _maxpool2x2(x, out)
+        return
+    for b in range(B):
+        for c in range(C):
+            plane, dst = x[b, c], out[b, c]
+            for oy in range(Ho):
+                y0 = oy * sh - ph
+                for ox in range(Wo):
+                    x0 = ox * sw - pw
+                    m = np.float32(-np.inf)
+                    for ky in range(max(0, -y0), min(kh, H - y0)):
+                        src = plane[y0 + ky]
+                        for kx in range(max(0, -x0), min(kw, W - x0)):
+                            v = src[x0 + kx]
+                            if v > m:
+                                m = v
+                    dst[oy, ox] = m
+
+
+@njit(cache=True)
+def _maxpool2x2(x, out):
+    # the common 2x2/2 case: two row maxima then a pairwise maximum, no bounds tests
+    B, C = x.shape[0], x.shape[1]
+    Ho, Wo = out.shape[2], out.shape[3]
     for b in range(B):
         for c in range(C):
             for oy in range(Ho):
+                r0, r1, dst = x[b, c, 2 * oy], x[b, c, 2 * oy + 1], out[b, c, oy]
                 for ox in range(Wo):
-                    m = -np.inf
-                    for ky in range(kh):
-                        iy = oy * sh - ph + ky
-                        for kx in range(kw):
-                            ix = ox * sw - pw + kx
-                            if 0 <= iy < H and 0 <= ix < W:
-                                v = x[b, c, iy, ix]
-                                if v > m or np.isnan(v):
-                                    m = v
-                    out[b, c, oy, ox] = m
+                    a = max(r0[2 * ox], r0[2 * ox + 1])
+                    d = max(r1[2 * ox], r1[2 * ox + 1])
+                    dst[ox] = max(a, d)
 
 
 @njit(cache=True)
@@ -119,16 +212,17 @@ def avgpool2d(x, kh, kw, sh, sw, ph, pw, out):
     n = np.float32(kh * kw)
     for b in range(B):
         for c in range(C):
+            plane, dst = x[b, c], out[b, c]
             for oy in range(Ho):
+                y0 = oy * sh - ph
                 for ox in range(Wo):
+                    x0 = ox * sw - pw
                     s = np.float32(0.0)
-                    for ky in range(kh):
-                        iy = oy * sh - ph + ky
-                        for kx in range(kw):
-                            ix = ox * sw - pw + kx
-                            if 0 <= iy < H and 0 <= ix < W:
-                                s += x[b, c, iy, ix]
-                    out[b, c, oy, ox] = s / n
+                    for ky in range(max(0, -y0), min(kh, H - y0)):
+                        src = plane[y0 + ky]
+                        for kx in range(max(0, -x0), min(kw, W - x0)):
+                            s += src[x0 + kx]
+                    dst[oy, ox] = s / n
 
 
 @njit(cache=True)

@@ -98,19 +98,39 @@ class ConvOp(_Op):
         n = self.node
         (kh, kw), (sh, sw), (ph, pw) = n.kernel_size, n.stride, n.padding
         w, b = n.weight, n.bias
-        if self.be.conv_choice(self.entry, x.shape[1:]) == "direct":
-            return lambda t: conv.conv2d_direct(x, w, b, sh, sw, ph, pw, y)
         O, C = w.shape[0], w.shape[1]
+        choice = self.be.conv_choice(self.entry, x.shape[1:])
+        if (sh, sw) != (1, 1):
+            if choice == "direct":
+                return lambda t: conv.conv2d_direct(x, w, b, sh, sw, ph, pw, y)
+            wm = np.ascontiguousarray(w.reshape(O, -1))
+            cols = np.zeros((C * kh * kw, y.shape[2] * y.shape[3]), F32)
+            ys = [y[i].reshape(O, -1) for i in range(y.shape[0])]
+            bcol = b.reshape(O, 1)
+
+            def fn(t):
+                for i, yi in enumerate(ys):
+                    conv.im2col(x, i, kh, kw, sh, sw, ph, pw, cols)
+                    np.matmul(wm, cols, out=yi)
+                    np.add(yi, bcol, out=yi)
+            return fn
+        # stride 1: both forms work on the zero-padded sample laid out on the padded width
+        Hp, Wp = x.shape[2] + 2 * ph, x.shape[3] + 2 * pw
+        xpad = np.zeros((C, Hp * Wp + kw), F32)
+        n = (Hp - kh + 1) * Wp
+        if choice == "direct":
+            wide = np.zeros((O, n), F32)
+            return lambda t: conv.conv2d_wide(x, w, b, ph, pw, xpad, wide, y)
         wm = np.ascontiguousarray(w.reshape(O, -1))
-        cols = np.zeros((C * kh * kw, y.shape[2] * y.shape[3]), F32)
-        ys = [y[i].reshape(O, -1) for i in range(y.shape[0])]
-        bcol = b.reshape(O, 1)
+        cols = np.zeros((C * kh * kw, n), F32)
+        wide = np.zeros((O, n), F32)
+        batch = y.shape[0]
 
         def fn(t):
-            for i, yi in enumerate(ys):
-                conv.im2col(x, i, kh, kw, sh, sw, ph, pw, cols)
-                np.matmul(wm, cols, out=yi)
-                np.add(yi, bcol, out=yi)
+            for i in range(batch):
+                conv.im2col_wide(x, i, ph, pw, kh, kw, xpad, cols)
+                np.matmul(wm, cols, out=wide)
+                conv.unwide_bias(wide, b, Wp, y, i)
         return fn
 
 
@@ -614,14 +634,10 @@ class NumbaBackend(Backend):
         return MODES[m]
 
     def conv_choice(self, entry, in_shape) -> str:
-        """Per shape: im2col + BLAS when the reduction (C*kh*kw) is long enough for BLAS to
-        pay for building the column matrix; the direct loop otherwise (measured on W2's
-        layers, bench/bench_kernels.py conv)."""
-        if self.conv_mode != "auto":
-            return self.conv_mode
-        n = entry.node
-        k = n.in_channels * n.kernel_size[0] * n.kernel_size[1]
-        return "im2col" if k >= 64 and n.out_channels >= 16 else "direct"
+        """"im2col" (+ BLAS) unless ``conv_mode`` says otherwise: on W2's three layers
+        (C*kh*kw = 9, 72, 144) it measured 1.2-2.5x faster than the direct loop
+        (bench/bench_kernels.py w2, docs/benchmarks.md)."""
+        return "im2col" if self.conv_mode == "auto" else self.conv_mode
 
     def _compile(self, fuse: bool) -> None:
         plan = self.plan

@@ -1,0 +1,321 @@
+"""Benchmarks of the numba backend (issue 3): W1 streaming SNN, W2 batch-1 CNN, W3 CUBA,
+synaptic scaling with the event/dense crossover, and start-up time.
+
+    .venv/bin/python bench/bench_kernels.py all        # or: w1 | w2 | w3 | scaling | startup
+
+Every figure is measured in this process run, side by side with its baselines (reference
+backend, plain numpy, BLAS), and printed with the ratio. Peer libraries (snnTorch, Norse,
+SpikingJelly, ONNX Runtime, Brian2) are used only when importable; they are never a
+dependency of tianrt. Timings are the minimum over repeats (the machine is shared).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+# one thread, as the targets are stated (BLAS would otherwise use both cores)
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import numpy as np  # noqa: E402
+
+import tianrt as tr  # noqa: E402
+from tianrt.backends import numba_backend as nb
+from tianrt.kernels import synapse
+
+
+def best(fn, repeat=5):
+    """Minimum wall time of fn() over ``repeat`` calls, seconds."""
+    out = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return min(out)
+
+
+def peers(*names):
+    return {n: importlib.util.find_spec(n) is not None for n in names}
+
+
+# -- W1 -------------------------------------------------------------------------------------
+
+W1_GAIN = 4.0  # x PyTorch's default init, so hidden layers fire (~5-9 %) instead of staying silent
+
+
+def w1_graph():
+    g = tr.Graph(name="w1")
+    h = g.input("x", shape=(700,), domain="spike")
+    for i, (a, b) in enumerate([(700, 256), (256, 256), (256, 20)]):
+        syn = tr.snn.Dense(a, b, seed=i)
+        syn.weight *= W1_GAIN
+        h = g.add(syn, h, name=f"syn{i + 1}")
+        h = g.add(tr.snn.LIF(beta=0.9, threshold=1.0, reset="subtract"), h, name=f"lif{i + 1}")
+    g.output("y", h)
+    return g
+
+
+def numpy_dense_w1(g, X):
+    """Plain numpy, dense, the same network: the 'no framework' baseline."""
+    ws = [(g[f"syn{i}"].weight, g[f"syn{i}"].bias) for i in (1, 2, 3)]
+    vs = [np.zeros(w.shape[0], np.float32) for w, _ in ws]
+    for x in X:
+        s = x
+        for (w, b), v in zip(ws, vs):
+            v *= np.float32(0.9)
+            v += w @ s + b
+            s = (v >= 1.0).astype(np.float32)
+            v -= s
+
+
+def bench_w1(T=100, repeat=7):
+    print("\n== W1 streaming SNN: 700-256-256-20 LIF (beta 0.9, theta 1, subtract), 5 % Bernoulli input, "
+          f"T = {T} ==")
+    g = w1_graph()
+    rng = np.random.default_rng(0)
+    X = (rng.random((T, 700)) < 0.05).astype(np.float32)
+    rt = tr.Runtime(g, backend="numba")
+    step = rt.step
+    frames = [{"x": x} for x in X]
+    rt.step(frames[0])
+
+    def stream():
+        for f in frames:
+            step(f)
+    t_nb = best(stream, repeat) / T
+    be = rt._impl
+    be.events = 0
+    rt.reset()
+    stream()
+    events = be.events / T
+    ref = tr.Runtime(g, backend="reference")
+    rstep = ref.step
+    t_ref = best(lambda: [rstep(f) for f in frames], 3) / T
+    t_np = best(lambda: numpy_dense_w1(g, X), repeat) / T
+    # the fused kernel alone (what a hand-written numba loop costs), without Runtime.step
+    op = be.ops[0]
+    kern = (op.wb, op.ip, op.fp, op.st, op.refrac)
+    from tianrt.kernels.neuron import snn_chain_step
+    x0 = be.slots["x"][1]
+
+    def kernel_only():
+        for x in X:
+            x0[:] = x
+            snn_chain_step(x0, *kern)
+    t_kern = best(kernel_only, repeat) / T
+    rows = [("numba Runtime.step, batch 1", t_nb), ("  fused kernel alone (no step overhead)", t_kern),
+            ("plain numpy dense loop", t_np), ("reference backend step", t_ref)]
+    for name, t in rows:
+        print(f"  {name:42s} {t * 1e6:9.2f} us/tick   numba is {t / t_nb:6.1f}x faster")
+    print(f"  synaptic events per tick {events:,.0f}; per second at batch 1: {events / t_nb / 1e6:,.0f} M")
+    # batch 32, step by step
+    XB = (rng.random((T, 32, 700)) < 0.05).astype(np.float32)
+    rtb = tr.Runtime(g, backend="numba")
+    fb = [{"x": x} for x in XB]
+    rtb.step(fb[0])
+    t_b = best(lambda: [rtb.step(f) for f in fb], repeat) / T
+    print(f"  numba batch 32 step: {t_b * 1e6:.1f} us/tick = {t_b / 32 * 1e6:.2f} us per sample-tick "
+          f"(target <= 3)")
+    # T at once through run()
+    rtr = tr.Runtime(g, backend="numba")
+    rtr.run({"x": X[:2]})
+    t_run = best(lambda: (rtr.reset(), rtr.run({"x": X})), repeat) / T
+    print(f"  numba run(T={T}) at once: {t_run * 1e6:.2f} us/tick")
+    p = peers("snntorch", "spikingjelly", "norse", "torch")
+    print("  peers:", ", ".join(f"{k} {'found' if v else 'not installed'}" for k, v in p.items()),
+          "(run them in a separate venv; see docs/benchmarks.md)")
+    return {"w1_us": t_nb * 1e6, "events": events}
+
+
+# -- W2 -------------------------------------------------------------------------------------
+
+def w2_graph():
+    g = tr.Graph(name="w2")
+    x = g.input("img", shape=(1, 48, 64))
+    h = g.chain(x, tr.ann.Conv2d(1, 8, 3, padding=1, seed=1), tr.ann.ReLU(), tr.ann.MaxPool2d(2),
+                tr.ann.Conv2d(8, 16, 3, padding=1, seed=2), tr.ann.ReLU(), tr.ann.MaxPool2d(2),
+                tr.ann.Conv2d(16, 32, 3, padding=1, seed=3), tr.ann.ReLU(), tr.ann.GlobalAvgPool2d(),
+                tr.ann.Dense(32, 4, seed=4))
+    g.output("y", h)
+    return g
+
+
+def bench_w2(n=200, repeat=7):
+    print("\n== W2 batch-1 CNN: 1x48x64, conv3x3(8)-ReLU-pool, conv3x3(16)-ReLU-pool, conv3x3(32)-ReLU, GAP, "
+          "dense 32->4 ==")
+    g = w2_graph()
+    img = np.random.default_rng(1).random((1, 48, 64)).astype(np.float32)
+    feed = {"img": img}
+    res = {}
+    for mode in ("auto", "direct", "im2col"):
+        rt = tr.Runtime(g, backend="numba", conv_mode=mode)
+        rt.step(feed)
+        res[mode] = best(lambda: [rt.step(feed) for _ in range(n)], repeat) / n
+    ref = tr.Runtime(g, backend="reference")
+    ref.step(feed)
+    t_ref = best(lambda: [ref.step(feed) for _ in range(20)], 3) / 20
+    chosen = {e.name: nb.NumbaBackend(g.build()).conv_choice(e, None)
+              for e in g.build().entries if isinstance(e.node, tr.ann.Conv2d)}
+    print(f"  auto choice per layer: {chosen}")
+    for k in ("auto", "direct", "im2col"):
+        print(f"  numba step, conv {k:7s} {res[k] * 1e6:9.1f} us/inference   vs reference {t_ref / res[k]:5.1f}x")
+    print(f"  reference step          {t_ref * 1e6:9.1f} us/inference")
+    print("  peers:", ", ".join(f"{k} {'found' if v else 'not installed'}" for k, v in peers("onnxruntime", "torch").items()),
+          "(target: no slower than ONNX Runtime, one thread, ~64 us here)")
+    return res
+
+
+# -- W3 CUBA ----------------------------------------------------------------------------------
+
+def cuba_graph(n=4000, n_exc=3200, p=0.02, seed=0, dt=1e-4):
+    """Brette et al. 2007 CUBA on the tick semantics. Membrane in mV above the reset
+    potential (w = v - Vr: reset 0, threshold 10 mV, rest El - Vr = 11 mV); exact
+    exponential decay per tick; the factor (1 - beta_m) of the membrane update is folded
+    into the synaptic weights and the drive."""
+    bm, be_, bi = np.exp(-dt / 20e-3), np.exp(-dt / 5e-3), np.exp(-dt / 10e-3)
+    rng = np.random.default_rng(seed)
+    conn = rng.random((n, n)) < p  # (post, pre)
+    we, wi = 60 * 0.27 / 10, -20 * 4.5 / 10  # mV
+    w_e = np.where(conn[:, :n_exc], np.float32((1 - bm) * we), np.float32(0))
+    w_i = np.where(conn[:, n_exc:], np.float32((1 - bm) * wi), np.float32(0))
+    W_e = np.zeros((n, n), np.float32)
+    W_e[:, :n_exc] = w_e
+    W_i = np.zeros((n, n), np.float32)
+    W_i[:, n_exc:] = w_i
+    g = tr.Graph(dt=dt, name="cuba")
+    drive = g.input("drive", shape=(n,))
+    d = g.delay((n,), "spike", name="spikes_prev")
+    ge = g.add(tr.snn.LI(beta=be_), g.add(tr.snn.Dense(n, n, weight=W_e), d, name="syn_e"), name="ge")
+    gi = g.add(tr.snn.LI(beta=bi), g.add(tr.snn.Dense(n, n, weight=W_i), d, name="syn_i"), name="gi")
+    dc = g.add(tr.bridge.DirectCurrent(gain=1.0), drive)
+    s = g.add(tr.snn.LIF(beta=bm, threshold=10.0, reset="zero", v_reset=0.0, refractory=int(round(5e-3 / dt))),
+              g.add(tr.ann.Add(), ge, gi, dc), name="lif")
+    g.connect(d, s)
+    g.output("count", g.add(tr.bridge.SpikeCount(window=int(round(1.0 / dt))), s))
+    return g, np.full(n, (1 - bm) * 11.0, np.float32), rng.random(n).astype(np.float32) * 10.0
+
+
+def bench_w3():
+    print("\n== W3 CUBA (Brette et al. 2007): 4000 LIF (3200 exc / 800 inh), p = 0.02, exponential "
+          "current synapses, dt = 0.1 ms, 1 s ==")
+    t0 = time.perf_counter()
+    g, drive, v0 = cuba_graph()
+    t_graph = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    rt = tr.Runtime(g, backend="numba")
+    st = rt.state()
+    st["lif/v"] = v0[None]
+    rt.load_state(st)
+    t_build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out = rt.run({"drive": drive}, ticks=10_000)
+    t_run = time.perf_counter() - t0
+    spikes = int(out["count"].sum())
+    print(f"  network construction (numpy, random connectivity) {t_graph:.2f} s; Runtime build + CSR {t_build:.2f} s")
+    print(f"  numba: simulation loop {t_run:.3f} s for 10,000 ticks ({t_run / 1e4 * 1e6:.1f} us/tick), "
+          f"{spikes:,} spikes ({spikes / 4000:.1f} Hz mean rate), {rt._impl.events:,} synaptic events")
+    ref = tr.Runtime(g, backend="reference")
+    st = ref.state()
+    st["lif/v"] = v0[None]
+    ref.load_state(st)
+    t0 = time.perf_counter()
+    ref.run({"drive": drive}, ticks=50)
+    t_ref = (time.perf_counter() - t0) / 50
+    print(f"  reference backend: {t_ref * 1e3:.2f} ms/tick (50 ticks) -> {t_ref * 1e4:.1f} s for 1 s; "
+          f"numba is {t_ref / (t_run / 1e4):.0f}x faster")
+    print("  peers:", "brian2 found" if peers("brian2")["brian2"] else "brian2 not installed",
+          "(targets: Brian2 Cython ~0.24 s, cpp_standalone ~0.06 s of loop)")
+    return {"w3_s": t_run, "spikes": spikes}
+
+
+# -- scaling ----------------------------------------------------------------------------------
+
+ACTIVITIES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
+
+
+def bench_scaling(n=1024, batch=1, reps=200):
+    print(f"\n== Scaling: one {n}->{n} spiking layer, batch {batch}: us per tick vs input activity ==")
+    rng = np.random.default_rng(2)
+    wt = (rng.standard_normal((n, n)) * 0.05).astype(np.float32)
+    b = np.zeros(n, np.float32)
+    out = np.zeros((batch, n), np.float32)
+    print(f"  {'activity':>8s} {'event':>9s} {'dense':>9s} {'BLAS':>9s} {'auto':>9s}  dense/event")
+    cross = None
+    for a in ACTIVITIES:
+        xs = [(rng.random((batch, n)) < a).astype(np.float32) for _ in range(8)]
+        t = {}
+        for name, mode in (("event", synapse.EVENT), ("dense", synapse.DENSE), ("auto", synapse.AUTO)):
+            synapse.accumulate(xs[0], wt, b, out, mode, nb.DEFAULT_CROSSOVER)
+            t[name] = best(lambda: [synapse.accumulate(x, wt, b, out, mode, nb.DEFAULT_CROSSOVER)
+                                    for x in xs for _ in range(reps // 8)], 5) / reps
+
+        def blas():
+            for x in xs:
+                for _ in range(reps // 8):
+                    np.matmul(x, wt, out=out)
+                    np.add(out, b, out=out)
+        t["BLAS"] = best(blas, 5) / reps
+        if cross is None and t["event"] >= min(t["dense"], t["BLAS"]):
+            cross = a
+        print(f"  {a * 100:7.1f}% {t['event'] * 1e6:9.2f} {t['dense'] * 1e6:9.2f} {t['BLAS'] * 1e6:9.2f} "
+              f"{t['auto'] * 1e6:9.2f}  {min(t['dense'], t['BLAS']) / t['event']:6.1f}x")
+    print(f"  crossover (event no longer faster than the best dense path): "
+          f"{'>' + str(ACTIVITIES[-1] * 100) + ' %' if cross is None else f'{cross * 100:.1f} %'}; "
+          f"the backend's auto mode switches at {nb.DEFAULT_CROSSOVER * 100:.0f} %")
+    return cross
+
+
+# -- start-up -------------------------------------------------------------------------------
+
+STARTUP = r"""
+import time
+t0 = time.perf_counter()
+import numpy as np, tianrt as tr
+import sys; sys.path.insert(0, {bench!r})
+from bench_kernels import w1_graph
+g = w1_graph()
+rt = tr.Runtime(g, backend="numba")
+rt.step({{"x": np.zeros(700, np.float32)}})
+print(time.perf_counter() - t0)
+"""
+
+
+def bench_startup():
+    print("\n== Start-up: import tianrt + build W1 + first tick, fresh process ==")
+    code = STARTUP.format(bench=os.path.dirname(os.path.abspath(__file__)))
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        cold = float(subprocess.check_output([sys.executable, "-c", code], env=env).split()[-1])
+        cached = min(float(subprocess.check_output([sys.executable, "-c", code], env=env).split()[-1])
+                     for _ in range(3))
+    print(f"  cold (empty kernel cache, JIT compile): {cold:.2f} s")
+    print(f"  cached kernels:                         {cached:.2f} s (target < 1.5 s)")
+    return cold, cached
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("which", nargs="?", default="all", choices=["all", "w1", "w2", "w3", "scaling", "startup"])
+    a = p.parse_args(argv)
+    print(f"numba backend benchmarks; python {sys.version.split()[0]}, numpy {np.__version__}, "
+          f"{os.cpu_count()} CPUs")
+    if a.which in ("all", "w1"):
+        bench_w1()
+    if a.which in ("all", "w2"):
+        bench_w2()
+    if a.which in ("all", "scaling"):
+        bench_scaling()
+        bench_scaling(batch=32, reps=40)
+    if a.which in ("all", "w3"):
+        bench_w3()
+    if a.which in ("all", "startup"):
+        bench_startup()
+
+
+if __name__ == "__main__":
+    main()
