@@ -106,6 +106,9 @@ def _grid_scale(x) -> float | None:
     return float(d / np.floor(127 / np.round(r[-1])))
 
 
+_SAME_SCALE = (ann.MaxPool2d, ann.AvgPool2d, ann.GlobalAvgPool2d, ann.Flatten, ann.ReLU, ann.ClippedReLU)
+
+
 class _Builder:
     def __init__(self, plan, obs, per_channel, method, percentile, name):
         self.plan, self.obs, self.per_channel = plan, obs, per_channel
@@ -126,6 +129,10 @@ class _Builder:
                 if src in self.want_scale and self.want_scale[src] != e.node.scale / 127:
                     raise GraphError(f"quantize: `{src}` feeds rate encoders of different scales")
                 self.want_scale[src] = e.node.scale / 127
+                # scale-preserving nodes pass the wish on to the layer that sets the scale
+                while isinstance(self.entry[src].node, _SAME_SCALE) and len(self.users[src]) == 1:
+                    src = self.entry[src].inputs[0]
+                    self.want_scale[src] = e.node.scale / 127
 
     # -- helpers ------------------------------------------------------------------------------
     def _act_scale(self, name, values=None):
