@@ -133,3 +133,11 @@ def test_graphs_made_by_tr_quantize_equal_the_oracle():
     assert any(e.node.op.startswith("q.") for e in qg.build().entries)
     frames = rng.random((9, 2, 1, 6, 6)).astype(np.float32)
     assert_matches_oracle(qg, {"x": frames})
+
+
+def test_an_integer_output_without_events_is_an_empty_int32_array():
+    g = tr.Graph()
+    c = g.add(Q.SynDense(2, 3), g.input("s", (2,), domain="spike"))
+    g.output("m", g.add(Q.MembraneReadout(window=10), c))
+    out = tr.Runtime(g).run({"s": np.ones((4, 2), np.float32)})
+    assert out["m"].shape == (0, 3) and out["m"].dtype == np.int32

@@ -124,7 +124,7 @@ class Backend:
             else:
                 e = self.plan.entry(self.plan.outputs[k])
                 lead = (0, self.batch) if self.batched else (0,)
-                out[k] = np.zeros(lead + e.shape, np.float32)
+                out[k] = np.zeros(lead + e.shape, np.int32 if e.numeric == "int" else np.float32)
         return RunResult(out, {k: np.asarray(v, dtype=np.int64) for k, v in when.items()})
 
     def reset(self) -> None:
