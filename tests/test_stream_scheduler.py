@@ -397,6 +397,8 @@ def test_keep_open_continues_the_same_stream():
     sched.add_source(ArraySource(np.arange(30, dtype=np.float32)[:, None], rate_hz=500), to="x")
     out = sched.add_sink("x_out", ArraySink())
     sched.run(ticks=20, keep_open=True)
+    with pytest.raises(StreamError, match="bind every source and sink before the first run"):
+        sched.add_source(ArraySource(np.zeros((3, 1))), to="x")
     rep = sched.run(ticks=40)
     assert out.values[:, 0].tolist() == list(range(30))
     assert out.ticks.tolist() == list(range(0, 60, 2))

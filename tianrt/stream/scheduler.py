@@ -190,6 +190,7 @@ class Scheduler:
         else the only input no other source feeds; dict-valued sources use their keys."""
         if not isinstance(source, Source):
             raise StreamError(f"add_source takes a tianrt.stream source, got {type(source).__name__}")
+        self._not_started("add_source")
         if any(f.src is source for f in self.feeds):
             raise StreamError(f"source `{source.name}` is already bound")
         names = {f.name for f in self.feeds}
@@ -237,6 +238,8 @@ class Scheduler:
         callable ``fn(value)`` / ``fn(value, t)``); ``deadline`` in seconds sets the output's
         latency deadline. Returns the sink. Several sinks per output are fine."""
         o = self._out(output)
+        if sink is not None:
+            self._not_started("add_sink")
         if deadline is not None:
             self.set_deadline(output, deadline)
         if sink is None:
@@ -251,6 +254,11 @@ class Scheduler:
             raise StreamError(f"deadline of output {output!r} must be a positive number of seconds, "
                               f"got {seconds!r}")
         self._out(output).deadline = float(seconds)
+
+    def _not_started(self, what: str) -> None:
+        if self._opened or self._closed:
+            raise StreamError(f"{what}: the stream has already started; bind every source and sink "
+                              "before the first run()")
 
     def _out(self, name) -> _Out:
         if name in self.outs:
