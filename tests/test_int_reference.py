@@ -1,5 +1,6 @@
-"""The reference backend's integer mode: equal to the pure-Python oracle bit for bit on
-random integer graphs, int32 edges, exact rate-encoder spike counts, checkpoints."""
+"""Integer mode through the Runtime: the reference backend (and the numba backend, which runs
+on tianrt.kernels.intmath) equal the pure-Python oracle bit for bit on random integer
+graphs; int32 edges, exact rate-encoder spike counts, saturation, checkpoints."""
 from fractions import Fraction
 
 import numpy as np
@@ -32,13 +33,15 @@ def assert_matches_oracle(g, inputs, backend="reference"):
                 assert np.array_equal(gv.astype(np.float64), np.array(v, dtype=np.float64)), (name, t)
 
 
+@pytest.mark.parametrize("backend", ["reference", "numba"])
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_reference_integer_mode_equals_oracle_on_random_graphs(family):
+def test_integer_mode_equals_oracle_on_random_graphs(family, backend):
+    # the numba backend's integer mode runs on tianrt.kernels.intmath: held to the same oracle
     @settings(derandomize=True, deadline=None, max_examples=30)
     @given(int_graph_cases(families=(family,)))
     def check(case):
         g, inputs = case
-        assert_matches_oracle(g, inputs)
+        assert_matches_oracle(g, inputs, backend)
 
     check()
 
