@@ -123,3 +123,50 @@ def test_bad_payloads_name_field_and_offset():
         P.read_push(b"\x01x" + bytes([99, 0]))
     with pytest.raises(P.ProtocolError, match="cannot be sent"):
         P.pack_array(np.zeros(2, dtype=np.complex64))
+
+
+def _draw(seed, values, lo, hi):
+    rng = np.random.default_rng(seed)
+    return bytes(rng.choice(np.array(values, np.uint8), int(rng.integers(lo, hi))).tobytes())
+
+
+@settings(derandomize=True, deadline=None, max_examples=300)
+@given(st.integers(0, 2 ** 32 - 1))
+def test_long_and_short_cobs_decoders_agree_on_any_input(seed):
+    """Frames of 256+ bytes are decoded by the numpy path; it must accept and refuse exactly
+    what the byte loop does (the loop is used on slices too short for the numpy path)."""
+    def loop(e):
+        try:
+            out, i = [], 0
+            while i < len(e):
+                code = e[i]
+                if i + code > len(e):
+                    return "error"
+                out.append(e[i + 1:i + code])
+                if code != 0xFF and i + code < len(e):
+                    out.append(b"\x00")
+                i += code
+            return b"".join(out)
+        except IndexError:
+            return "error"
+
+    if seed % 3 == 0:     # arbitrary code bytes: mostly malformed
+        enc = _draw(seed, [1, 2, 3, 7, 100, 253, 254, 255], 256, 900)
+    else:                 # a valid encoding, whole or cut anywhere
+        enc = P.cobs_encode(_draw(seed, [0, 0, 1, 9, 255], 300, 1500))
+        if seed % 3 == 2:
+            enc = enc[:256 + seed % (len(enc) - 256)]
+    try:
+        got = P.cobs_decode(enc)
+    except P.ProtocolError as exc:
+        assert exc.code == P.E_BAD_FRAME and "runs past the end" in str(exc)
+        got = "error"
+    assert got == loop(enc)
+
+
+@settings(derandomize=True, deadline=None, max_examples=150)
+@given(st.integers(0, 2 ** 32 - 1))
+def test_cobs_round_trip_long_frames_with_many_zeros(seed):
+    data = _draw(seed, [0, 0, 1, 5, 255], 250, 3000)
+    enc = P.cobs_encode(data)
+    assert b"\x00" not in enc and P.cobs_decode(enc) == data

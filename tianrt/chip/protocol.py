@@ -113,36 +113,91 @@ class ProtocolError(Exception):
 
 
 # -- COBS ----------------------------------------------------------------------------------------
+# Two implementations of each direction with identical results: a plain loop (fast for short
+# frames) and a numpy one (fast for long frames full of zero bytes, such as int32 arrays of
+# small values, where the loop would run once per zero).
+_VECTOR_MIN = 256
+_CODE = [bytes([i]) for i in range(256)]
+
+
 def cobs_encode(data: bytes) -> bytes:
     """Consistent Overhead Byte Stuffing: the result contains no zero byte."""
+    data = bytes(data)
+    if len(data) >= _VECTOR_MIN:
+        a = np.frombuffer(data, np.uint8)
+        zeros = np.flatnonzero(a == 0)
+        codes = np.diff(np.concatenate(([-1], zeros, [len(a)])))   # piece length + 1
+        if codes.max() < 255:
+            # the code of piece k+1 takes the place of the zero that ends piece k
+            out = np.empty(len(a) + 1, np.uint8)
+            out[0] = codes[0]
+            out[1:] = a
+            out[1 + zeros] = codes[1:]
+            return out.tobytes()
     out = bytearray()
-    for part in bytes(data).split(b"\x00"):
+    for part in data.split(b"\x00"):
         while len(part) >= 254:
             out.append(0xFF)
             out += part[:254]
             part = part[254:]
-        out.append(len(part) + 1)
+        out += _CODE[len(part) + 1]
         out += part
     return bytes(out)
 
 
+def _cobs_check(ok: bool, message: str, offset: int) -> None:
+    if not ok:
+        raise ProtocolError(E_BAD_FRAME, message, offset)
+
+
 def cobs_decode(enc: bytes) -> bytes:
     """Inverse of cobs_encode; raises ProtocolError(E_BAD_FRAME) on a malformed block."""
-    out = bytearray()
-    i, n = 0, len(enc)
+    enc = bytes(enc)
+    n = len(enc)
+    if n >= _VECTOR_MIN:
+        return _cobs_decode_vector(enc)
+    out = []
+    i = 0
     while i < n:
         code = enc[i]
-        if code == 0:
-            raise ProtocolError(E_BAD_FRAME, "zero byte inside a COBS block", i)
+        _cobs_check(code != 0, "zero byte inside a COBS block", i)
         end = i + code
-        if end > n:
-            raise ProtocolError(E_BAD_FRAME, f"COBS block of {code - 1} bytes runs past the end "
-                                f"of the {n}-byte frame (truncated)", i)
-        out += enc[i + 1:end]
+        _cobs_check(end <= n, f"COBS block of {code - 1} bytes runs past the end of the "
+                    f"{n}-byte frame (truncated)", i)
+        out.append(enc[i + 1:end])
+        if code != 0xFF and end < n:
+            out.append(b"\x00")
         i = end
-        if code != 0xFF and i < n:
-            out.append(0)
-    return bytes(out)
+    return b"".join(out)
+
+
+def _cobs_decode_vector(enc: bytes) -> bytes:
+    a = np.frombuffer(enc, np.uint8)
+    n = len(a)
+    if not a.all():
+        _cobs_check(False, "zero byte inside a COBS block", int(np.flatnonzero(a == 0)[0]))
+    # the code bytes form a chain p -> p + a[p] from 0; find it by pointer doubling
+    # (node n = the end, node n + 1 = "ran past the end")
+    jump = np.append(np.minimum(np.arange(n, dtype=np.int64) + a, n + 1), [n, n + 1])
+    on = np.zeros(n + 2, bool)
+    on[0] = True
+    while True:
+        on[jump[np.flatnonzero(on)]] = True
+        if jump[0] >= n:
+            break
+        jump = jump[jump]
+    chain = np.flatnonzero(on[:n])
+    if on[n + 1]:
+        last = int(chain[-1])
+        _cobs_check(False, f"COBS block of {int(a[last]) - 1} bytes runs past the end of the "
+                    f"{n}-byte frame (truncated)", last)
+    out = a.copy()
+    keep = np.ones(n, bool)
+    keep[0] = False
+    later = chain[1:]
+    out[later] = 0                                   # a code byte stands for a zero ...
+    keep[later[a[chain[:-1]] == 0xFF]] = False       # ... unless the block before was full
+    return out[keep].tobytes()
 
 
 # -- frames --------------------------------------------------------------------------------------
