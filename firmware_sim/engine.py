@@ -54,6 +54,13 @@ class _Program:
         if m.get("kind") != IMAGE_KIND:
             raise BadRecord(f"metadata kind {m.get('kind')!r}, expected {IMAGE_KIND!r}")
         self.name = str(m["name"])
+        rows, cols = m["spec"]["mesh_rows"], m["spec"]["mesh_cols"]
+        if not (isinstance(rows, int) and isinstance(cols, int) and rows >= 1 and cols >= 1):
+            raise BadRecord(f"image mesh {rows!r}x{cols!r} is not a pair of positive integers")
+        if rows > spec["mesh_rows"] or cols > spec["mesh_cols"]:
+            raise EngineError(protocol.E_CAPACITY, f"the image is compiled for a {rows}x{cols} mesh, larger "
+                                                   f"than this chip's {spec['mesh_rows']}x{spec['mesh_cols']}")
+        self.mesh = (rows, cols)  # router ids in the image are row * cols + col of this mesh
         self.buffers = list(m["buffers"])
         for i, b in enumerate(self.buffers):
             if not (isinstance(b.get("size"), int) and 0 <= b["size"] <= 1 << 24
@@ -70,10 +77,8 @@ class _Program:
                     raise EngineError(protocol.E_CAPACITY, f"core {c.get('id')} needs {c[key]} {key[2:] if key != 'weight_bytes' else 'weight bytes'}, "
                                                            f"a core of this chip has {spec[lim]}")
             r, col = c["pos"]
-            if not (isinstance(r, int) and isinstance(col, int) and 0 <= r < spec["mesh_rows"]
-                    and 0 <= col < spec["mesh_cols"]):
-                raise EngineError(protocol.E_CAPACITY, f"core {c.get('id')} is placed at {c['pos']}, outside "
-                                                       f"this chip's {spec['mesh_rows']}x{spec['mesh_cols']} mesh")
+            if not (isinstance(r, int) and isinstance(col, int) and 0 <= r < rows and 0 <= col < cols):
+                raise BadRecord(f"core {c.get('id')} is placed at {c['pos']}, outside the image's {rows}x{cols} mesh")
         self.cores = [CoreUnit(c, arrays, self.buffers, spec) for c in cores]
         if [c.id for c in self.cores] != list(range(len(self.cores))):
             raise BadRecord("core ids must be 0..n-1 in order")
@@ -171,8 +176,7 @@ class _Program:
         rid = m["routes"]
         if not (isinstance(rid, int) and 0 <= rid < len(arrays)) or arrays[rid].dtype != np.uint16:
             raise BadRecord("routes must name a uint16 array")
-        return router.build(arrays[rid].astype(I64), self.pos, spec["mesh_rows"], spec["mesh_cols"],
-                            needs, host_needs)
+        return router.build(arrays[rid].astype(I64), self.pos, self.mesh[0], self.mesh[1], needs, host_needs)
 
 
 class Engine:
@@ -265,7 +269,7 @@ class Engine:
                 self._tick()
         except EngineError:
             raise
-        except (ValueError, ArithmeticError, IndexError) as exc:  # an emulator bug must not take the board down
+        except Exception as exc:  # an emulator bug must not take the board down
             raise EngineError(protocol.E_ENGINE, f"tick {self.t}: {type(exc).__name__}: {exc}") from None
 
     def pull_outputs(self) -> dict:
@@ -324,6 +328,7 @@ class Engine:
                 k = int(np.count_nonzero(bufs[buf])) if per_tick else bufs[buf].size
                 c["packets"] += k
                 c["hops"] += k * p.links.get(HOST, 0)
+                c["energy_pj"] += timing.energy_pj(self.spec, 0, 0, k * p.links.get(HOST, 0), 0)
         new = [(b, self._gather(segs), any(fresh[s] for s, _ in segs if s >= 0)) for b, segs in p.delays]
         for b, v, f in new:
             bufs[b][:] = v

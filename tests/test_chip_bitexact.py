@@ -1,6 +1,7 @@
-"""The chip (compiled image on the firmware_sim engine) equals the integer reference
-backend bit for bit on random hybrid integer graphs, including fan-in/fan-out splits,
-convolutions, pooling, converter cores and recurrence."""
+"""The chip (compiled image on the firmware_sim engine, in process) equals the numba
+backend's integer mode and the integer reference backend bit for bit on random hybrid
+integer graphs, including fan-in/fan-out splits, convolutions, pooling, converter cores
+and recurrence. (tests/test_chip_e2e.py does the same through a pty.)"""
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
@@ -28,12 +29,17 @@ def test_chip_equals_integer_reference(template, seed, batch, held):
     g, shapes = TEMPLATES[template](rng)
     ticks = int(rng.integers(3, 9))
     ref = tr.Runtime(g, backend="reference")
+    nb = tr.Runtime(g, backend="numba")
     chip = tr.Runtime(g, backend="chip", port="inproc", spec=SPEC)
     xs = inputs(rng, shapes, g, batch, None if held else ticks)
     if held:
-        same(ref.run(xs, ticks=ticks), chip.run(xs, ticks=ticks))
+        c = chip.run(xs, ticks=ticks)
+        same(nb.run(xs, ticks=ticks), c)
+        same(ref.run(xs, ticks=ticks), c)
     else:
-        same(ref.run(xs), chip.run(xs))
+        c = chip.run(xs)
+        same(nb.run(xs), c)
+        same(ref.run(xs), c)
     # streaming: a new value at one tick only, then more ticks
     ref.reset(), chip.reset()
     x1 = inputs(rng, shapes, g, batch)

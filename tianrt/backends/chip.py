@@ -52,8 +52,9 @@ class ChipBackend(Backend):
             self.link = _InProcess(self.spec.to_dict())
         else:
             from ..chip.link import ChipLink
+            if port == "auto" and "spawn_args" not in link_options:
+                link_options["spawn_args"] = ("--mesh", f"{self.spec.mesh_rows}x{self.spec.mesh_cols}")
             self.link = ChipLink(port, **link_options)
-            self.link.hello()
         try:
             self.link.upload_image(self.image)
         except Exception:

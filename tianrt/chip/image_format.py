@@ -13,7 +13,7 @@ Layout (little-endian; docs/image-format.md gives it byte by byte):
     40 32  SHA-256 of the whole file with these 32 bytes zeroed
     72  M  metadata JSON, then zero padding to a multiple of 8
     ..  40*N  array table: dtype code u8, ndim u8, 2 reserved, 4 x u32 dims,
-              u64 offset (from the start of the data region), u64 nbytes
+              u64 offset (from the start of the data region), u64 nbytes, 4 reserved
     ..  data region: arrays in C order, each starting at a multiple of 8
 
 Only numpy, json, hashlib and struct are used, so firmware_sim can read images without
@@ -34,7 +34,7 @@ VERSION_MAJOR = 1
 VERSION_MINOR = 0
 HEADER = struct.Struct("<8sHHIQQII32s")
 HEADER_SIZE = HEADER.size  # 72
-ENTRY = struct.Struct("<BBH4IQQ")
+ENTRY = struct.Struct("<BBH4IQQ4x")
 ENTRY_SIZE = ENTRY.size  # 40
 CHECKSUM_OFFSET = 40
 MAX_DIMS = 4
@@ -142,11 +142,11 @@ def unpack(data: bytes) -> ImageContents:
         dt = DTYPES[code]
         want = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
         if want != nbytes:
-            raise ImageFormatError(off + 32, f"array {i}: {nbytes} bytes stored for shape {shape} "
+            raise ImageFormatError(off + 28, f"array {i}: {nbytes} bytes stored for shape {shape} "
                                              f"of {dt} ({want} bytes)")
         start = data_start + aoff
         if aoff % 8 or start + nbytes > total:
-            raise ImageFormatError(off + 24, f"array {i}: data at offset {aoff} (+{nbytes} bytes) "
+            raise ImageFormatError(off + 20, f"array {i}: data at offset {aoff} (+{nbytes} bytes) "
                                              "is misaligned or past the end of the image")
         arrays.append(np.frombuffer(data, dt, count=nbytes // dt.itemsize, offset=start).reshape(shape))
     return ImageContents(meta, arrays, (major, minor))

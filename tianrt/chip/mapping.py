@@ -78,7 +78,7 @@ def build_image(b, *, seed: int = 0, ticks_per_inference: int | None = None):
                 to_host.add(p)
     sym = traffic + traffic.T
     slots, stats = placement.place(sym, host, spec.mesh_rows, spec.mesh_cols)
-    rand = placement.random_cost(sym, host, spec.mesh_rows, spec.mesh_cols)
+    rand = placement.random_cost(sym, host, spec.mesh_rows, spec.mesh_cols, seed=seed)
     positions = {c.id: (int(slots[c.id]) // spec.mesh_cols, int(slots[c.id]) % spec.mesh_cols) for c in b.cores}
     entries, links, link_users = routing.build_tables(positions, dests, to_host, spec.mesh_cols)
 

@@ -27,10 +27,10 @@ def cost(traffic: np.ndarray, host: np.ndarray, slots: np.ndarray, rows: int, co
     return float((np.triu(traffic, 1) * d).sum() + (host * hd).sum())
 
 
-def random_cost(traffic, host, rows, cols, seeds: int = 20) -> float:
-    """Mean cost of uniformly random placements (the baseline)."""
+def random_cost(traffic, host, rows, cols, seeds: int = 20, seed: int = 0) -> float:
+    """Mean cost of ``seeds`` uniformly random placements (the baseline)."""
     n, total = len(traffic), rows * cols
-    out = [cost(traffic, host, np.random.default_rng(s).permutation(total)[:n], rows, cols)
+    out = [cost(traffic, host, np.random.default_rng(seed + s).permutation(total)[:n], rows, cols)
            for s in range(seeds)]
     return float(np.mean(out))
 
