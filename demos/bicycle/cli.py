@@ -38,18 +38,6 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def snn_from(ann, sc, T: int):
-    """Convert the MLP with calibration data from a teacher ride on a training scenario."""
-    cal = world.parse_scenario(suite.make("gust_suite", 1000, 20.0))
-    x = run(cal, teacher_for(cal), keep_traces=True).traces["obs"][::4]
-    return policy.to_snn(ann, x, T=T, **SNN_OPTIONS)
-
-
-# Leaky neurons (tau ~ 20 ms at T = 16, 100 Hz) forget the negative membrane that IF neurons
-# pile up on a continuous stream; see docs/bicycle.md.
-SNN_OPTIONS = {"neuron": "lif", "beta": 0.97}
-
-
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -80,7 +68,7 @@ def main(argv=None) -> int:
     if args.controller != "lqr":
         graph = policy.load(args.model)
         if args.controller == "snn":
-            graph = snn_from(graph, sc, args.T)
+            graph = policy.to_snn(graph, policy.calibration_data(), T=args.T)
     print(f"scenario {sc.name}: {sc.duration:g} s, control {sc.control_hz:g} Hz, physics {sc.physics_hz:g} Hz, "
           f"{len(sc.obstacles)} obstacles, target {'yes' if sc.target else 'no'}")
     try:

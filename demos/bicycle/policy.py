@@ -61,16 +61,35 @@ def with_dt(g: tr.Graph, dt: float, name: str | None = None) -> tr.Graph:
     return out
 
 
-def to_snn(ann: tr.Graph, calibration: np.ndarray, T: int = 16, **convert_kw) -> tr.Graph:
+def to_snn(ann: tr.Graph, calibration: np.ndarray, T: int = 16, tau: float | None = 0.125,
+           **convert_kw) -> tr.Graph:
     """Convert the balance MLP to a spiking graph whose T ticks fit in one control period;
-    its torque therefore acts one control step after the sensor read (``delay_steps`` = 1)."""
+    its torque therefore acts one control step after the sensor read (``delay_steps`` = 1).
+
+    ``tau`` [s]: membrane time constant of the LIF neurons (beta = exp(-tick / tau)); None
+    gives leak-free IF neurons, which on a continuous stream pile up negative membrane
+    while their input is negative and then answer late (docs/bicycle.md)."""
     control_hz = float(ann.metadata.get("control_hz", 1.0 / ann.dt))
-    fast = with_dt(ann, 1.0 / (control_hz * T))
+    tick = 1.0 / (control_hz * T)
+    fast = with_dt(ann, tick)
+    if tau is not None:
+        convert_kw.setdefault("neuron", "lif")
+        convert_kw.setdefault("beta", float(np.exp(-tick / tau)))
     snn = tr.convert(fast, calibration={INPUT: np.asarray(calibration, np.float32)}, T=T,
                      name="balance-snn", **convert_kw)
     snn.metadata.update(ann.metadata)
-    snn.metadata.update(control_hz=control_hz, ticks_per_step=int(T), delay_steps=1, T=int(T))
+    snn.metadata.update(control_hz=control_hz, ticks_per_step=int(T), delay_steps=1, T=int(T),
+                        neuron=convert_kw.get("neuron", "if"), tau_s=tau)
     return snn
+
+
+def calibration_data(n_seconds: float = 20.0) -> np.ndarray:
+    """Observations from a teacher ride on a training scenario (seed 1000), for conversion."""
+    from . import suite, world
+    from .run import run, teacher_for
+
+    cal = world.parse_scenario(suite.make("gust_suite", 1000, n_seconds))
+    return run(cal, teacher_for(cal), keep_traces=True).traces["obs"][::4]
 
 
 def load(path=None) -> tr.Graph:

@@ -137,11 +137,12 @@ class ClosedLoop:
         self._t_obs = time.perf_counter()
         return obs
 
-    def act(self, u: float, computed_at: float | None = None) -> None:
-        """Apply steer torque ``u`` for step k; ``computed_at`` (perf_counter) closes the latency."""
+    def act(self, u: float, latency: float | None = None) -> None:
+        """Apply steer torque ``u`` for step k. ``latency``: wall seconds from the sensor read to
+        the torque that the controller computed from it (default: since this step's read)."""
         sc, bike, s, k = self.sc, self.bike, self.bike.state, self.k
         t = k * self.dt
-        self.latency[k] = (computed_at if computed_at is not None else time.perf_counter()) - self._t_obs
+        self.latency[k] = latency if latency is not None else time.perf_counter() - self._t_obs
         if abs(u) >= sc.limits.steer_torque:
             self.sat += 1
         drive = self.speed(self._obs[4], sc.target_speed(t), self.dt)
@@ -203,10 +204,11 @@ def run(sc: Scenario, controller, name: str = "controller", *, camera_hz: float 
     wall0 = time.perf_counter()
     while not loop.done:
         obs = loop.observe()
+        t_obs = time.perf_counter()
         u = float(controller(obs))
-        t_done = time.perf_counter()
+        latency = time.perf_counter() - t_obs
         pending.append(u)
-        loop.act(pending.popleft(), t_done)
+        loop.act(pending.popleft(), latency)
     return loop.result(name, time.perf_counter() - wall0, delay, keep_traces=keep_traces)
 
 
@@ -226,22 +228,27 @@ def run_stream(sc: Scenario, graph, backend: str = "reference", name: str | None
         raise ValueError(f"graph {graph.name!r}: its tick ({graph.dt:g} s) must divide the control period "
                          f"({dt:g} s)")
     delay = int(graph.metadata.get("delay_steps", 0))
-    commands = deque()          # (stream time the command appeared, torque, perf_counter)
-    state = {"u": 0.0, "t_done": None}
+    commands = deque()          # (stream time the command appeared, torque, latency [s])
+    reads = deque(maxlen=8)     # (stream time, perf_counter) of the latest sensor reads
+    state = {"u": 0.0, "latency": None}
 
     def advance(t):
         if loop.k > 0 or t > 0:
             # apply, over the step that ended at t, the newest command that existed when it began
             t_begin = t - dt
             while commands and commands[0][0] <= t_begin + 1e-9:
-                _, state["u"], state["t_done"] = commands.popleft()
-            loop.act(state["u"], state["t_done"])
+                _, state["u"], state["latency"] = commands.popleft()
+            loop.act(state["u"], state["latency"])
         if loop.done:
             return tr.stream.END
-        return loop.observe()
+        obs = loop.observe()
+        reads.append((t, time.perf_counter()))
+        return obs
 
     def motor(value, t):
-        commands.append((t, float(value[0]), time.perf_counter()))
+        now = time.perf_counter()
+        src = next((p for ts, p in reversed(reads) if ts <= t + 1e-9), now)  # the read it answers
+        commands.append((t, float(value[0]), now - src))
 
     rt = tr.Runtime(graph, backend=backend)
     sched = tr.stream.Scheduler(rt)

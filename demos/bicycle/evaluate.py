@@ -1,0 +1,106 @@
+"""The acceptance evaluation: seeded gust scenarios (S-curves, target speed changing within
+3-7 m/s, random lean-torque gusts) ridden by the LQR teacher and by the balance network in
+tianrt through ``tr.stream``'s scheduler: the MLP (ANN) and its SNN conversion, on the
+reference and numba backends. Prints a markdown table (for docs/bicycle.md) and writes JSON.
+
+    python -m tianrt.demos.bicycle.evaluate --n 20 --duration 60 --json out/bicycle-eval.json
+
+Pass criteria per network controller: no fall in any scenario, and RMS path error at most
+1.5x the teacher's (checked per scenario).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import policy, suite, world
+from .run import run, run_stream, teacher_for
+
+CONTROLLERS = ("lqr", "mlp/reference", "mlp/numba", "snn/reference", "snn/numba")
+
+
+def evaluate(n: int = 20, duration: float = 60.0, controllers=CONTROLLERS, T: int = 16, model=None,
+             first_seed: int = 0, log=print) -> dict:
+    ann = policy.load(model)
+    snn = policy.to_snn(ann, policy.calibration_data(), T=T) if any(c.startswith("snn") for c in controllers) else None
+    scs = [world.parse_scenario(suite.make("gust_suite", first_seed + i, duration)) for i in range(n)]
+    results: dict[str, list] = {}
+    for c in controllers:
+        t0 = time.time()
+        rows = []
+        for sc in scs:
+            if c == "lqr":
+                r = run(sc, teacher_for(sc), "lqr")
+            else:
+                kind, backend = c.split("/")
+                r = run_stream(sc, ann if kind == "mlp" else snn, backend, c)
+            rows.append(r.summary())
+        results[c] = rows
+        log(f"{c}: {n} rides in {time.time() - t0:.0f} s, falls {sum(r['fell'] for r in rows)}")
+    return {"n": n, "duration_s": duration, "T": T, "seeds": [sc.seed for sc in scs], "results": results,
+            "table": table(results)}
+
+
+def table(results: dict) -> dict:
+    teacher = np.array([r["rms_path_error"] for r in results["lqr"]]) if "lqr" in results else None
+    rows = {}
+    for c, rs in results.items():
+        rms = np.array([r["rms_path_error"] for r in rs])
+        row = {"falls": int(sum(r["fell"] for r in rs)), "rides": len(rs),
+               "rms_path_error_mean": float(rms.mean()), "rms_path_error_max": float(rms.max()),
+               "max_lean_deg": float(max(r["max_lean_deg"] for r in rs)),
+               "latency_p50_us": float(np.median([r["latency_us"]["p50"] for r in rs])),
+               "latency_p99_us": float(np.max([r["latency_us"]["p99"] for r in rs])),
+               "real_time_factor": float(np.median([r["real_time_factor"] for r in rs])),
+               "delay_steps": int(rs[0]["delay_steps"])}
+        if teacher is not None:
+            ratio = rms / teacher
+            row.update(ratio_mean=float(ratio.mean()), ratio_max=float(ratio.max()),
+                       passed=bool(row["falls"] == 0 and ratio.max() <= 1.5))
+        rows[c] = row
+    return rows
+
+
+def markdown(tab: dict) -> str:
+    lines = ["| controller | falls | RMS path error mean / max [m] | ratio to teacher mean / max | "
+             "max lean [deg] | latency p50 / p99 [us] | delay [steps] | real-time factor | pass |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for c, r in tab.items():
+        ratio = f"{r['ratio_mean']:.3f} / {r['ratio_max']:.3f}" if "ratio_mean" in r else "-"
+        lines.append(f"| {c} | {r['falls']}/{r['rides']} | {r['rms_path_error_mean']:.3f} / "
+                     f"{r['rms_path_error_max']:.3f} | {ratio} | {r['max_lean_deg']:.1f} | "
+                     f"{r['latency_p50_us']:.0f} / {r['latency_p99_us']:.0f} | {r['delay_steps']} | "
+                     f"{r['real_time_factor']:.0f}x | {'yes' if r.get('passed', True) else 'NO'} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tianrt.demos.bicycle.evaluate", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=20, help="scenarios (seeds first-seed .. first-seed+n-1)")
+    ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--duration", type=float, default=60.0)
+    ap.add_argument("--controllers", default=",".join(CONTROLLERS), help=f"comma list of {', '.join(CONTROLLERS)}")
+    ap.add_argument("--T", type=int, default=16, help="SNN ticks per control step")
+    ap.add_argument("--model", help="balance model file (default: the shipped one)")
+    ap.add_argument("--json", help="write all results here")
+    args = ap.parse_args(argv)
+    ctrls = [c.strip() for c in args.controllers.split(",") if c.strip()]
+    bad = [c for c in ctrls if c not in CONTROLLERS]
+    if bad:
+        ap.error(f"unknown controller(s) {', '.join(bad)}; choose from {', '.join(CONTROLLERS)}")
+    res = evaluate(args.n, args.duration, ctrls, args.T, args.model, args.first_seed)
+    print(markdown(res["table"]))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(res, indent=1))
+        print(f"wrote {args.json}")
+    return 0 if all(r.get("passed", True) for r in res["table"].values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
