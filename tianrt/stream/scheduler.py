@@ -17,80 +17,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
 
-import numpy as np
-
-from ..domains import SPIKE
-from .base import EPS, NEVER_DROP_LIMIT, Source, StreamError
+from .base import Source, StreamError
 from .clocks import make_clock
-from .metrics import SourceStats, Stat, format_report, status_line
+from .feeds import Feed, OutputSlot, RuntimeSlot, Target
+from .metrics import Stat, format_report, status_line
 from .sinks import as_sink
-
-_MISS_SLACK = 1.5  # periods of silence before the first miss is counted
-_STALL = 3.0  # periods of silence after which a running source is reported as stalled
-
-
-class _Rt:
-    """One runtime and its per-run state."""
-
-    def __init__(self, name, rt, stride):
-        self.name, self.rt, self.stride = name, rt, stride
-        self.step = rt.step
-        g = rt.graph
-        self.inputs = {k: (tuple(v.shape), v.domain) for k, v in g.inputs.items()}
-        self.outputs = list(g.outputs)
-        self.pending: dict = {}
-        self.pending_ts = -math.inf
-        self.seq = 0  # number of steps that consumed at least one new sample
-        self.last_ts = -math.inf
-
-
-class _Target:
-    __slots__ = ("r", "input", "shape", "domain", "rate_hz", "last_good")
-
-    def __init__(self, r: _Rt, name: str):
-        self.r, self.input = r, name
-        self.shape, self.domain = r.inputs[name]
-        self.rate_hz = r.rt.graph.inputs[name].rate_hz  # the rate the graph declares
-        self.last_good = None
-
-    @property
-    def label(self):
-        return f"{self.r.name}.{self.input}"
-
-
-class _Out:
-    __slots__ = ("name", "r", "sinks", "deadline", "misses", "values", "lat", "seen")
-
-    def __init__(self, name, r):
-        self.name, self.r = name, r
-        self.sinks = []
-        self.deadline = None
-        self.misses = self.values = 0
-        self.lat = Stat()
-        self.seen = 0
-
-
-class _Feed:
-    """A source with its bindings, queue, counters and health."""
-
-    def __init__(self, src: Source, targets, keyed):
-        self.src, self.name = src, src.name
-        self.targets = targets  # list of _Target (single-value sources)
-        self.keyed = keyed  # dict key -> list of _Target, filled lazily (dict-valued sources)
-        self.buf = deque()
-        self.stats = SourceStats()
-        self.state, self.error = "idle", None
-        self.last_reject = None  # why the latest rejected value was rejected
-        self.period = 1.0 / src.rate_hz if src.rate_hz else None
-        self.last_arrival = None
-        self.miss_at = math.inf
-        self.wake = -math.inf
-        self.stride = 1
-        self.limit = src.capacity if src.policy == "queue" else (
-            src.capacity or NEVER_DROP_LIMIT)
-
 
 def _resolve_dt(rts) -> float:
     return min(r.graph.dt for r in rts)
@@ -135,14 +67,14 @@ class Scheduler:
                 raise StreamError(f"runtime {name!r}: its graph dt {r.graph.dt:g} s is not a whole "
                                   f"multiple of the scheduler tick {self.dt:g} s; pick graph dts that "
                                   "are multiples of the smallest one")
-            self.rts.append(_Rt(name, r, int(round(k))))
+            self.rts.append(RuntimeSlot(name, r, int(round(k))))
         self.clock = make_clock(clock)
-        self.feeds: list[_Feed] = []
-        self.outs: dict[str, _Out] = {}
+        self.feeds: list[Feed] = []
+        self.outs: dict[str, OutputSlot] = {}
         for r in self.rts:
             for o in r.outputs:
                 clash = sum(o in x.outputs for x in self.rts) > 1
-                self.outs[f"{r.name}.{o}" if clash else o] = _Out(o, r)
+                self.outs[f"{r.name}.{o}" if clash else o] = OutputSlot(o, r)
         self._rt_outs = {id(r): {o.name: o for o in self.outs.values() if o.r is r} for r in self.rts}
         self.tick = 0
         self._opened = self._closed = False
@@ -157,7 +89,7 @@ class Scheduler:
         self.stopped = "not started"
 
     # -- binding ------------------------------------------------------------------------------
-    def _targets(self, ref: str, who: str) -> list[_Target]:
+    def _targets(self, ref: str, who: str) -> list[Target]:
         if not isinstance(ref, str) or not ref:
             raise StreamError(f"{who}: a target must be a graph input name, got {ref!r}")
         if "." in ref:
@@ -167,8 +99,8 @@ class Scheduler:
                     if inp not in r.inputs:
                         raise StreamError(f"{who}: runtime {rname!r} has no input {inp!r}; its inputs "
                                           f"are {', '.join(r.inputs)}")
-                    return [_Target(r, inp)]
-        found = [_Target(r, ref) for r in self.rts if ref in r.inputs]
+                    return [Target(r, inp)]
+        found = [Target(r, ref) for r in self.rts if ref in r.inputs]
         if not found:
             known = ", ".join(f"{r.name}.{i}" if len(self.rts) > 1 else i
                               for r in self.rts for i in r.inputs)
@@ -178,9 +110,7 @@ class Scheduler:
     def _bound_inputs(self):
         out = set()
         for f in self.feeds:
-            out.update((t.r.name, t.input) for t in f.targets)
-            for ts in f.keyed.values():
-                out.update((t.r.name, t.input) for t in ts)
+            out.update((t.r.name, t.input) for t in f.all_targets())
         return out
 
     def add_source(self, source: Source, to=None) -> Source:
@@ -219,7 +149,7 @@ class Scheduler:
                 if len(free) != 1:
                     raise StreamError(f"{who}: say which input it feeds with to=...; free inputs: "
                                       + (", ".join(f"{r.name}.{i}" for r, i in free) or "none"))
-                targets = [_Target(free[0][0], free[0][1])]
+                targets = [Target(free[0][0], free[0][1])]
         else:
             raise StreamError(f"{who}: to= must be an input name, a list or a dict, got {to!r}")
         if targets:
@@ -228,9 +158,8 @@ class Scheduler:
                 raise StreamError(f"{who} feeds inputs of different shapes: "
                                   + ", ".join(f"{t.label} {t.shape}" for t in targets))
             source.fit(targets[0].shape, targets[0].domain)
-        feed = _Feed(source, targets, keyed)
-        feed.stride = min((t.r.stride for t in targets), default=1)
-        self.feeds.append(feed)
+        self.feeds.append(Feed(source, targets, keyed,
+                               lambda key: self._targets(key, f"{who} (key {key!r})")))
         return source
 
     def add_sink(self, output: str, sink=None, *, deadline: float | None = None):
@@ -260,115 +189,13 @@ class Scheduler:
             raise StreamError(f"{what}: the stream has already started; bind every source and sink "
                               "before the first run()")
 
-    def _out(self, name) -> _Out:
+    def _out(self, name) -> OutputSlot:
         if name in self.outs:
             return self.outs[name]
         matches = [o for o in self.outs.values() if o.name == name or f"{o.r.name}.{o.name}" == name]
         if len(matches) != 1:
             raise StreamError(f"no output named {name!r}; outputs are {', '.join(self.outs)}")
         return matches[0]
-
-    # -- values -------------------------------------------------------------------------------
-    def _check(self, feed: _Feed, tgt: _Target, value):
-        """The value as float32 of the target's shape, or None when rejected."""
-        src, st = feed.src, feed.stats
-        problem = None
-        try:
-            # a copy: a simulation may hand out one buffer that it mutates in place later
-            a = np.array(value, dtype=np.float32)
-        except (TypeError, ValueError) as exc:
-            a, problem = None, f"not numbers ({exc})"
-        if a is not None and a.shape != tgt.shape:
-            problem = f"shape {a.shape}, expected {tgt.shape}"
-        if problem is None:
-            finite = np.isfinite(a)
-            if not finite.all():
-                if src.invalid == "sanitise":
-                    fill = tgt.last_good if tgt.last_good is not None else np.float32(0)
-                    a = np.where(finite, a, fill).astype(np.float32)
-                    st.sanitised += 1
-                else:
-                    bad = tuple(int(i) for i in np.argwhere(~finite)[0])
-                    problem = f"NaN or inf at index {bad}"
-            if problem is None and tgt.domain == SPIKE and not np.isin(a, (0.0, 1.0)).all():
-                problem = "a spike input needs values 0 or 1"
-        if problem is not None:
-            if src.invalid == "raise":
-                raise StreamError(f"source `{feed.name}` -> input `{tgt.label}`: {problem}")
-            st.rejected += 1
-            feed.last_reject = f"{tgt.label}: {problem}"
-            return None
-        tgt.last_good = a
-        return a
-
-    def _keyed_targets(self, feed: _Feed, key) -> list[_Target]:
-        ts = feed.keyed.get(key)
-        if ts is None:
-            ts = feed.keyed[key] = self._targets(key, f"source `{feed.name}` (key {key!r})")
-        return ts
-
-    def _arrive(self, feed: _Feed, ts: float, value) -> None:
-        st = feed.stats
-        st.received += 1
-        feed.last_arrival = ts
-        if feed.period is not None:
-            feed.miss_at = ts + _MISS_SLACK * feed.period
-        if isinstance(value, dict):
-            item = []
-            for k, v in value.items():
-                for tgt in self._keyed_targets(feed, k):
-                    a = self._check(feed, tgt, v)
-                    if a is not None:
-                        item.append((tgt, a))
-            if not item:
-                return
-        else:
-            if not feed.targets:
-                raise StreamError(f"source `{feed.name}` produced a {type(value).__name__}, but it is "
-                                  "bound by dict keys; return a dict or bind it with to='input'")
-            a = self._check(feed, feed.targets[0], value)
-            if a is None:
-                return
-            item = [(t, a) for t in feed.targets]
-        buf, pol = feed.buf, feed.src.policy
-        if pol == "latest":
-            if buf:
-                st.dropped += len(buf)
-                buf.clear()
-        elif len(buf) >= feed.limit:
-            if pol == "never-drop":
-                raise StreamError(f"never-drop source `{feed.name}` has a backlog of {len(buf)} samples: "
-                                  "it produces faster than the runtime consumes; lower its rate or use "
-                                  "policy='queue' or 'latest'")
-            st.dropped += 1
-            if feed.src.overflow == "drop-newest":
-                return
-            buf.popleft()
-        buf.append((ts, item))
-
-    def _service(self, feed: _Feed, t: float) -> None:
-        src = feed.src
-        if feed.state in ("running", "stalled"):
-            try:
-                samples = src.poll(t)
-            except StreamError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a dead device must not stop the loop
-                feed.state, feed.error = "failed", f"{type(exc).__name__}: {exc}"
-                self._close_source(feed)
-                samples = []
-            for ts, v in samples:
-                self._arrive(feed, ts, v)
-            if src.ended and feed.state != "failed":
-                feed.state = "ended"
-                feed.miss_at = math.inf
-        if t > feed.miss_at + EPS:
-            n = int((t - feed.miss_at) / feed.period - EPS) + 1
-            feed.stats.missed += n
-            feed.miss_at += n * feed.period
-        nxt = src.next_time() if (src.timed and feed.state in ("running", "stalled")) else (
-            math.inf if feed.state in ("ended", "failed") else -math.inf)
-        feed.wake = min(nxt - EPS, feed.miss_at + EPS)
 
     # -- running ------------------------------------------------------------------------------
     def open(self) -> None:
@@ -380,14 +207,7 @@ class Scheduler:
                               "make a new Scheduler to stream again")
         try:
             for f in self.feeds:
-                f.src.open(self.clock, self.dt)
-                f.state, f.error = "running", None
-                # known once open; a source without a rate takes its input's declared rate
-                rate = f.src.rate_hz or next((x.rate_hz for x in f.targets if x.rate_hz), None)
-                f.period = 1.0 / rate if rate else None
-                f.miss_at = math.inf
-                if f.period is not None:
-                    f.miss_at = _MISS_SLACK * f.period
+                f.open(self.clock, self.dt)
             for o in self.outs.values():
                 for s in o.sinks:
                     s.open(self.clock, self.dt)
@@ -397,17 +217,10 @@ class Scheduler:
         self.clock.start(at=self.tick * self.dt)  # after opening: device start-up is not lateness
         self._opened = True
 
-    def _close_source(self, f: _Feed):
-        try:
-            f.src.close()
-        except Exception as exc:  # noqa: BLE001
-            if f.error is None:
-                f.error = f"close failed: {exc}"
-
     def close(self) -> None:
         """Close every source and sink; safe to call twice."""
         for f in self.feeds:
-            self._close_source(f)
+            f.close()
         seen, first_error = set(), None
         for o in self.outs.values():
             for s in o.sinks:
@@ -488,7 +301,7 @@ class Scheduler:
                     clock.wait_until(t)
                 for f in feeds:
                     if t >= f.wake:
-                        self._service(f, t)
+                        f.service(t)
                     if f.buf and not n % f.stride:
                         ts, item = f.buf.popleft()
                         f.stats.delivered += 1
@@ -568,16 +381,11 @@ class Scheduler:
         for f in self.feeds:
             d = f.stats.as_dict()
             d.update(f.src.extra)
-            state = f.state
-            last_tick = (n - 1) * self.dt
-            if (state == "running" and f.period is not None and
-                    last_tick - (f.last_arrival or 0.0) > _STALL * f.period + EPS):
-                state = "stalled"
+            state = f.reported_state((n - 1) * self.dt)
             d.update(state=state, error=f.error, last_reject=f.last_reject, policy=f.src.policy,
                      queued=len(f.buf),
                      open=self._opened and state not in ("failed",),
-                     targets=sorted({x.label for x in f.targets} |
-                                    {x.label for ts in f.keyed.values() for x in ts}))
+                     targets=sorted({x.label for x in f.all_targets()}))
             srcs[f.name] = d
         wall = self.wall
         overhead = (wall - self.step_total - self.wait_total) / n if n else None
