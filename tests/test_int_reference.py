@@ -144,3 +144,13 @@ def test_an_integer_output_without_events_is_an_empty_int32_array():
     g.output("m", g.add(Q.MembraneReadout(window=10), c))
     out = tr.Runtime(g).run({"s": np.ones((4, 2), np.float32)})
     assert out["m"].shape == (0, 3) and out["m"].dtype == np.int32
+
+
+def test_a_spike_rate_cannot_feed_an_integer_node():
+    g = tr.Graph()
+    s = g.input("s", (3,), domain="spike")
+    counts = g.add(tr.bridge.SpikeCount(window=4), s)
+    g.add(Q.Dense(3, 2), counts)  # exact counts are fine
+    rates = g.add(tr.bridge.SpikeCount(window=4, rate=True), s)
+    with pytest.raises(tr.DomainError, match="q.Quantize"):
+        g.add(Q.Dense(3, 2), rates)

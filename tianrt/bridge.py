@@ -115,6 +115,10 @@ class SpikeCount(Decoder):
             raise GraphError(f"{self.op}: mode must be 'tumbling' or 'sliding', got {self.mode!r}")
         self.rate = bool(self.rate)
 
+    def output_numeric(self, in_numerics):
+        # counts are exact integers (fit both modes); rates are fractions: float only
+        return "float" if self.rate else "any"
+
 
 @register
 @dataclass(eq=False)
