@@ -235,23 +235,30 @@ def bench_w3():
 
 # -- scaling ----------------------------------------------------------------------------------
 
-ACTIVITIES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
+ACTIVITIES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
 
 
 def bench_scaling(n=1024, batch=1, reps=200):
     print(f"\n== Scaling: one {n}->{n} spiking layer, batch {batch}: us per tick vs input activity ==")
+    print("  event / dense loop: the numba kernels; BLAS: numpy matmul into a preallocated output;")
+    print("  auto: the layer in Runtime.step (spike input -> snn.Dense -> output current), which counts")
+    print("  the active inputs and takes the event loop or BLAS at the crossover")
     rng = np.random.default_rng(2)
-    wt = (rng.standard_normal((n, n)) * 0.05).astype(np.float32)
+    w = (rng.standard_normal((n, n)) * 0.05).astype(np.float32)
+    wt = np.ascontiguousarray(w.T)
     b = np.zeros(n, np.float32)
     out = np.zeros((batch, n), np.float32)
-    print(f"  {'activity':>8s} {'event':>9s} {'dense':>9s} {'BLAS':>9s} {'auto':>9s}  dense/event")
+    g = tr.Graph()
+    g.output("i", g.add(tr.snn.Dense(n, n, weight=w), g.input("x", (n,), domain="spike")))
+    rt = tr.Runtime(g, backend="numba")
+    print(f"  {'activity':>8s} {'event':>9s} {'dense':>9s} {'BLAS':>9s} {'auto':>9s}  best dense / event")
     cross = None
     for a in ACTIVITIES:
         xs = [(rng.random((batch, n)) < a).astype(np.float32) for _ in range(8)]
         t = {}
-        for name, mode in (("event", synapse.EVENT), ("dense", synapse.DENSE), ("auto", synapse.AUTO)):
-            synapse.accumulate(xs[0], wt, b, out, mode, nb.DEFAULT_CROSSOVER)
-            t[name] = best(lambda: [synapse.accumulate(x, wt, b, out, mode, nb.DEFAULT_CROSSOVER)
+        for name, mode in (("event", synapse.EVENT), ("dense", synapse.DENSE)):
+            synapse.accumulate(xs[0], wt, b, out, mode, 0.0)
+            t[name] = best(lambda: [synapse.accumulate(x, wt, b, out, mode, 0.0)
                                     for x in xs for _ in range(reps // 8)], 5) / reps
 
         def blas():
@@ -260,13 +267,19 @@ def bench_scaling(n=1024, batch=1, reps=200):
                     np.matmul(x, wt, out=out)
                     np.add(out, b, out=out)
         t["BLAS"] = best(blas, 5) / reps
-        if cross is None and t["event"] >= min(t["dense"], t["BLAS"]):
+        feeds = [{"x": x if batch > 1 else x[0]} for x in xs]
+        rt.reset()
+        rt.step(feeds[0])
+        t["auto"] = best(lambda: [rt.step(f) for f in feeds for _ in range(reps // 8)], 5) / reps
+        dense = min(t["dense"], t["BLAS"])
+        if cross is None and t["event"] >= dense:
             cross = a
         print(f"  {a * 100:7.1f}% {t['event'] * 1e6:9.2f} {t['dense'] * 1e6:9.2f} {t['BLAS'] * 1e6:9.2f} "
-              f"{t['auto'] * 1e6:9.2f}  {min(t['dense'], t['BLAS']) / t['event']:6.1f}x")
-    print(f"  crossover (event no longer faster than the best dense path): "
-          f"{'>' + str(ACTIVITIES[-1] * 100) + ' %' if cross is None else f'{cross * 100:.1f} %'}; "
-          f"the backend's auto mode switches at {nb.DEFAULT_CROSSOVER * 100:.0f} %")
+              f"{t['auto'] * 1e6:9.2f}  {dense / t['event']:6.1f}x")
+    used = nb.DEFAULT_CROSSOVER if batch == 1 else nb.DEFAULT_CROSSOVER_BATCH
+    print(f"  measured crossover (first activity where the event loop is no longer faster): "
+          f"{'none up to ' + str(ACTIVITIES[-1] * 100) + ' %' if cross is None else f'{cross * 100:.0f} %'}; "
+          f"the backend switches at {used * 100:.0f} % for batch {'1' if batch == 1 else '> 1'}")
     return cross
 
 

@@ -29,10 +29,12 @@ from .reference import _pack_rng, _unpack_rng
 F32, I32 = np.float32, np.int32
 MODES = {"event": synapse.EVENT, "dense": synapse.DENSE, "auto": synapse.AUTO}
 CONV_MODES = ("auto", "direct", "im2col")
-# Input activity (active inputs / all inputs) above which the dense loop beats the event
-# loop, measured by bench/bench_kernels.py scaling on a 1024->1024 layer (docs/benchmarks.md).
-# Both loops give identical sums, so this is a speed setting only.
-DEFAULT_CROSSOVER = 0.5
+# Input activity (active inputs / all inputs) above which a dense pass beats the event loop,
+# measured by `bench/bench_kernels.py scaling` on a 1024->1024 layer (docs/benchmarks.md):
+# at batch 1 the event loop stays ahead of both the dense loop and BLAS up to ~70-90 %
+# activity; at batch 32 BLAS's weight reuse wins from ~30 %.
+DEFAULT_CROSSOVER = 0.8
+DEFAULT_CROSSOVER_BATCH = 0.3
 # A synapse weight matrix with fewer non-zeros than this is run from CSR rows.
 CSR_DENSITY = 0.25
 
@@ -224,32 +226,61 @@ class ConcatOp(_Op):
 # -- float SNN ops ----------------------------------------------------------------------------
 
 class SynapseOp(_Op):
-    """snn.Dense / snn.Recurrent outside a fused chain: event, dense or auto (CSR rows when
-    the weights are sparse)."""
+    """snn.Dense / snn.Recurrent outside a fused chain (and every layer at batch > 1):
+    event-driven below the crossover activity, BLAS above it ("auto"), or as forced by
+    ``synapse_mode``; CSR rows when the weight matrix is sparse and not forced dense."""
 
     def bind(self, bufs):
         xs, y = self.ins(bufs), bufs[self.name]
         n, be = self.node, self.be
-        mode, cross = be.mode_of(self.name), be.crossover
+        mode = be.mode_of(self.name)
+        cross = be.crossover if y.shape[0] == 1 else be.crossover_batch
         wt = np.ascontiguousarray(n.weight.T)
+        bias = n.bias
         x = xs[0].reshape(xs[0].shape[0], -1)
+        xf = _flat(x)
+        limit = cross * xf.size
+        ev, dn = synapse.EVENT, synapse.DENSE
+
+        def blas(x, wt, y, add):
+            if add:
+                y += x @ wt  # recurrent second input only; allocates, rare
+            else:
+                np.matmul(x, wt, out=y)
+                np.add(y, bias, out=y)
+
         if isinstance(n, snn.Recurrent):
             wr = np.ascontiguousarray(n.weight_rec.T)
             r = xs[1]
+            rf = _flat(r)
 
             def fn(t):
-                be.events += synapse.accumulate(x, wt, n.bias, y, mode, cross)
-                be.events += synapse.accumulate_add(r, wr, y, mode, cross)
+                for xx, xxf, w, add in ((x, xf, wt, False), (r, rf, wr, True)):
+                    if mode == dn or (mode != ev and synapse.count_active(xxf) > cross * xxf.size):
+                        blas(xx, w, y, add)
+                    elif add:
+                        be.events += synapse.accumulate_add(xx, w, y, ev, 0.0)
+                    else:
+                        be.events += synapse.accumulate(xx, w, bias, y, ev, 0.0)
             return fn
-        if mode != synapse.DENSE and np.count_nonzero(wt) < CSR_DENSITY * wt.size:
+        if mode != dn and np.count_nonzero(wt) < CSR_DENSITY * wt.size:
             indptr, idx, data = synapse.to_csr(wt)
 
             def fn(t):
-                be.events += synapse.accumulate_csr(x, indptr, idx, data, n.bias, y)
+                be.events += synapse.accumulate_csr(x, indptr, idx, data, bias, y)
+            return fn
+        if mode == dn:
+            return lambda t: blas(x, wt, y, False)
+        if mode == ev:
+            def fn(t):
+                be.events += synapse.accumulate(x, wt, bias, y, ev, 0.0)
             return fn
 
         def fn(t):
-            be.events += synapse.accumulate(x, wt, n.bias, y, mode, cross)
+            if synapse.count_active(xf) > limit:
+                blas(x, wt, y, False)
+            else:
+                be.events += synapse.accumulate(x, wt, bias, y, ev, 0.0)
         return fn
 
 
@@ -619,6 +650,7 @@ class NumbaBackend(Backend):
             raise BackendError(f"synapse_mode = {synapse_mode!r}; choose one of {', '.join(MODES)} "
                                "or give a dict node name -> mode")
         self.crossover = DEFAULT_CROSSOVER if crossover is None else float(crossover)
+        self.crossover_batch = DEFAULT_CROSSOVER_BATCH if crossover is None else float(crossover)
         if not 0.0 <= self.crossover <= 1.0:
             raise BackendError(f"crossover is a fraction of active inputs in [0, 1], got {crossover}")
         if conv_mode not in CONV_MODES:
@@ -666,16 +698,21 @@ class NumbaBackend(Backend):
                     cur = nxt[0]
                 if pairs:
                     chains[e.name] = pairs
-        self.ops: list[_Op] = []
+        # batch 1 runs the fused program; larger batches run layer by layer, where a dense
+        # layer can go to BLAS (see SynapseOp)
+        self.fused: list[_Op] = []
+        self.unfused: list[_Op] = []
         for e in plan.entries:
             if isinstance(e.node, (Input, Delay)):
                 continue
+            op = _op_class(e)(self, e)
+            op.kind = DECODER if op.kind == DECODER else _kind(e)
+            self.unfused.append(op)
             if e.name in chains:
-                self.ops.append(ChainOp(self, chains[e.name]))
+                self.fused.append(ChainOp(self, chains[e.name]))
             elif e.name not in in_chain:
-                op = _op_class(e)(self, e)
-                op.kind = _kind(e) if op.kind != DECODER else DECODER
-                self.ops.append(op)
+                self.fused.append(op)
+        self.ops = self.fused
         self.inputs_ = [e for e in plan.entries if isinstance(e.node, Input)]
         self.delays = [e for e in plan.entries if isinstance(e.node, Delay)]
 
@@ -689,6 +726,7 @@ class NumbaBackend(Backend):
 
     # -- state --------------------------------------------------------------------------------
     def _init_state(self, batch: int) -> None:
+        self.ops = self.fused if batch == 1 else self.unfused
         bufs: dict[str, np.ndarray] = {}
         for e in self.inputs_ + self.delays:
             bufs[e.name] = np.zeros((batch,) + e.shape, I32 if e.numeric == "int" else F32)
@@ -817,6 +855,54 @@ class NumbaBackend(Backend):
         self._run()
         self.t += 1
         return {k: v.copy() for k, oi, v in self.outs if fr[oi]}
+
+    def run(self, inputs: dict, ticks: int | None = None):
+        """Many ticks. With a time axis, the whole sequence is checked in one kernel call
+        per input and the ticks then run without per-tick checks or dicts; any problem
+        (or ``ticks=``) falls back to Backend.run, whose errors name the offending tick."""
+        if ticks is not None or not inputs:
+            return Backend.run(self, inputs, ticks)
+        arrs = {}
+        for k, v in inputs.items():
+            spec = self.input_specs.get(k)
+            a = v if isinstance(v, np.ndarray) and v.dtype == F32 else None
+            if spec is None or a is None or a.ndim < 1 or a.shape[0] < 1:
+                return Backend.run(self, inputs, ticks)
+            per = a.shape[1:]
+            if per != spec.shape and per[1:] != spec.shape:
+                return Backend.run(self, inputs, ticks)
+            arrs[k] = np.ascontiguousarray(a)
+        n = {a.shape[0] for a in arrs.values()}
+        if len(n) != 1:
+            return Backend.run(self, inputs, ticks)
+        n = n.pop()
+        for k, a in arrs.items():  # the first frame initialises the state (and checks the batch)
+            self._check_input(k, a[0])
+        if self.batch is None:
+            return Backend.run(self, inputs, ticks)
+        for k, a in arrs.items():
+            want = ((self.batch,) if self.batched else ()) + self.input_specs[k].shape
+            if a.shape[1:] != want or codec.check_values(a.reshape(-1), self.slots[k][2]):
+                return Backend.run(self, inputs, ticks)
+        feeds = [(self.bufs[k], a.reshape((n,) + self.bufs[k].shape), self.slots[k][3]) for k, a in arrs.items()]
+        fr, outs = self.fresh, self.outs
+        vals: dict[str, list] = {k: [] for k in self.plan.outputs}
+        when: dict[str, list] = {k: [] for k in self.plan.outputs}
+        tensor_inputs = self.tensor_inputs
+        for i in range(n):
+            for j in tensor_inputs:
+                fr[j] = False
+            for buf, a, idx in feeds:
+                np.copyto(buf, a[i])
+                fr[idx] = True
+            t = self.t
+            self._run()
+            self.t += 1
+            for k, oi, v in outs:
+                if fr[oi]:
+                    vals[k].append(v.copy())
+                    when[k].append(t)
+        return self._stack(vals, when)
 
     def reset(self) -> None:
         super().reset()
