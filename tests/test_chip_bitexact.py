@@ -48,3 +48,18 @@ def test_chip_equals_integer_reference(template, seed, batch, held):
         assert sorted(a) == sorted(b)
         for k in a:
             assert np.array_equal(a[k], b[k]) and a[k].dtype == b[k].dtype, k
+
+
+def test_quantized_converted_model_runs_bit_exact():
+    """A shipped float model, converted to an SNN and quantized by tr.quantize, compiles
+    and runs on the chip exactly as on the numba backend's integer mode."""
+    from pathlib import Path
+    g = tr.load(Path(__file__).resolve().parents[1] / "demos" / "data" / "digits_mlp.tnr")
+    (inp, spec_in), = g.inputs.items()
+    x = np.random.default_rng(0).random((40,) + spec_in.shape).astype(np.float32)
+    qg = tr.quantize(tr.convert(g, calibration={inp: x}, T=6), calibration={inp: x})
+    a = tr.Runtime(qg, backend="numba").run({inp: x[:8]}, ticks=6)
+    chip = tr.Runtime(qg, backend="chip", port="inproc")
+    b = chip.run({inp: x[:8]}, ticks=6)
+    same(a, b)
+    assert chip._impl.counters()["syn_events"] > 0
