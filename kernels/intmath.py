@@ -98,10 +98,13 @@ def _same_size(a, b):
 
 @njit(cache=True)
 def quantize(x, scale, out):
-    """q.Quantize: out = clamp(round_half_away(float64(x) / scale), -128, 127)."""
+    """q.Quantize: out = clamp(round_half_away(float64(x) / scale), -128, 127); NaN gives 0."""
     _same_size(x, out)
     for k in range(x.size):
         y = np.float64(x[k]) / scale
+        if y != y:
+            out[k] = 0
+            continue
         # clamp before rounding so that huge or infinite quotients stay representable
         if y > 256.0:
             y = 256.0

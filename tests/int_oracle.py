@@ -95,6 +95,8 @@ def as_int(v) -> int:
 
 def quantize(x: float, scale: float) -> int:
     y = float(x) / scale  # float64 division, as the contract says
+    if math.isnan(y):
+        return 0
     if y >= 128.0:
         return 127
     if y <= -129.0:

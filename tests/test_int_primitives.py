@@ -104,7 +104,7 @@ def test_round_half_away_does_not_double_round():
 @SETTINGS
 @given(st.lists(st.one_of(st.floats(width=32, allow_nan=False),
                           st.integers(-300, 300).map(lambda k: k / 2),
-                          st.sampled_from([float("inf"), float("-inf"), 127.5, -128.5, 126.5])),
+                          st.sampled_from([float("inf"), float("-inf"), float("nan"), 127.5, -128.5, 126.5])),
                 min_size=1, max_size=20),
        st.sampled_from([1.0, 0.5, 1 / 64, 0.1, 3.7, 1e-30, 1e30]))
 def test_quantize_matches_oracle_including_halves_and_huge_values(xs, scale):
@@ -125,3 +125,12 @@ def test_dequantize_matches_oracle(qs, scale):
     im.dequantize(q, scale, out)
     assert out.tolist() == want
     assert qmath.dequantize(q, scale).tolist() == want
+
+
+def test_quantize_of_nan_and_infinities():
+    x = np.array([np.nan, np.inf, -np.inf, 1e38, -1e38], np.float32)
+    out = np.zeros(5, np.int32)
+    im.quantize(x, 0.5, out)
+    assert out.tolist() == [0, 127, -128, 127, -128]
+    assert qmath.quantize(x, 0.5).tolist() == [0, 127, -128, 127, -128]
+    assert [O.quantize(float(v), 0.5) for v in x.tolist()] == [0, 127, -128, 127, -128]
