@@ -65,12 +65,16 @@ class ChipLink:
     here (stopped again by close()). ``timeout`` is how long the board may stay silent per
     try, ``retries`` how many times a frame is sent again before giving up. A command that
     takes long (a long RUN) is fine: the board answers the host's repeats with BUSY, for up
-    to ``busy_timeout`` seconds.
+    to ``busy_timeout`` seconds. After a board reset the link tries to reconnect for
+    ``reconnect_timeout`` seconds; ``replay=False`` skips restoring the state (the image is
+    still reloaded). ``spawn_args`` go to the emulator started by port="auto", which may
+    take ``connect_timeout`` seconds to print its pty path. Not thread-safe: one user at a time.
     """
 
     def __init__(self, port: str, *, baudrate: int = 921600, timeout: float = 1.0,
                  retries: int = 5, busy_timeout: float = 600.0, replay: bool = True,
-                 spawn_args: tuple[str, ...] = (), connect_timeout: float = 60.0):
+                 spawn_args: tuple[str, ...] = (), connect_timeout: float = 60.0,
+                 reconnect_timeout: float = 15.0):
         if timeout <= 0 or retries < 0:
             raise ValueError(f"ChipLink: timeout must be > 0 and retries >= 0, got {timeout}, {retries}")
         self.port = port
@@ -81,6 +85,7 @@ class ChipLink:
         self.replay = replay
         self.spawn_args = tuple(spawn_args)
         self.connect_timeout = connect_timeout
+        self.reconnect_timeout = reconnect_timeout
         self.stats = {"frames_sent": 0, "frames_received": 0, "bytes_sent": 0, "bytes_received": 0,
                       "retransmits": 0, "timeouts": 0, "naks": 0, "busy": 0, "bad_frames": 0,
                       "reconnects": 0, "image_reloads": 0, "replayed": 0}
@@ -347,7 +352,7 @@ class ChipLink:
     # -- recovery ------------------------------------------------------------------------------
     def _recover(self, reason: str) -> None:
         self.stats["reconnects"] += 1
-        deadline = time.monotonic() + max(self.connect_timeout, self.timeout * (self.retries + 1))
+        deadline = time.monotonic() + self.reconnect_timeout
         last = reason
         while True:
             self._disconnect()
