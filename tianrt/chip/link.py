@@ -112,6 +112,11 @@ class ChipLink:
             raise
 
     # -- connection ----------------------------------------------------------------------------
+    @property
+    def where(self) -> str:
+        """The port actually in use (with port="auto": the emulator's pty path)."""
+        return self._where
+
     def _spawn(self) -> str:
         cmd = [sys.executable, "-m", "tianrt.firmware_sim", "--pty", "--exit-with-parent", "--quiet",
                *self.spawn_args]

@@ -40,7 +40,7 @@ def _read_image(path: str) -> bytes:
 def _cmd_info(args) -> int:
     with _link(args) as link:
         b = link.board
-        print(f"board at {args.port}: {b.get('firmware')} (protocol {b.get('protocol')}, "
+        print(f"board at {link.where}: {b.get('firmware')} (protocol {b.get('protocol')}, "
               f"boot #{b.get('boot')}, max payload {b.get('max_payload')} bytes)")
         spec = b.get("spec")
         if isinstance(spec, dict) and "mesh_rows" in spec:
