@@ -3,6 +3,7 @@ backend's integer mode and the integer reference backend bit for bit on random h
 integer graphs, including fan-in/fan-out splits, convolutions, pooling, converter cores
 and recurrence. (tests/test_chip_e2e.py does the same through a pty.)"""
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 import tianrt as tr
@@ -62,4 +63,16 @@ def test_quantized_converted_model_runs_bit_exact():
     chip = tr.Runtime(qg, backend="chip", port="inproc")
     b = chip.run({inp: x[:8]}, ticks=6)
     same(a, b)
-    assert chip._impl.counters()["syn_events"] > 0
+    assert chip.counters()["syn_events"] > 0
+
+
+def test_counters_only_on_the_chip_and_no_state_readback():
+    g, shapes = TEMPLATES["spike_input"](np.random.default_rng(1))
+    with pytest.raises(tr.BackendError, match="no hardware counters"):
+        tr.Runtime(g, backend="reference").counters()
+    chip = tr.Runtime(g, backend="chip", port="inproc", spec=SPEC)
+    chip.run({"x": np.ones(shapes["x"], np.float32)}, ticks=3)
+    c = chip.counters()
+    assert c["ticks"] == 3 and c["syn_events"] > 0 and c["spikes"] >= 0
+    with pytest.raises(tr.BackendError, match="cannot be read back"):
+        chip.state()

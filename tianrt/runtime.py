@@ -235,6 +235,14 @@ class Runtime:
         """The number of ticks since the last reset."""
         return self._impl.t
 
+    def counters(self) -> dict:
+        """Hardware counters of a backend that keeps them (chip: rounds, cycles, MACs,
+        synaptic events, spikes, packets, hops, energy; docs/chip.md)."""
+        fn = getattr(self._impl, "counters", None)
+        if fn is None:
+            raise BackendError(f"backend {self.backend!r} keeps no hardware counters; use backend='chip'")
+        return fn()
+
     def close(self) -> None:
         close = getattr(self._impl, "close", None)
         if close is not None:

@@ -52,8 +52,9 @@ class ChipBackend(Backend):
             self.link = _InProcess(self.spec.to_dict())
         else:
             from ..chip.link import ChipLink
-            if port == "auto" and "spawn_args" not in link_options:
-                link_options["spawn_args"] = ("--mesh", f"{self.spec.mesh_rows}x{self.spec.mesh_cols}")
+            if port == "auto" and "spawn_args" not in link_options:  # a local board built to the spec
+                import json
+                link_options["spawn_args"] = ("--spec", json.dumps(self.spec.to_dict()))
             self.link = ChipLink(port, **link_options)
         try:
             self.link.upload_image(self.image)
