@@ -106,7 +106,7 @@ def bench_w1(T=100, repeat=7):
     def kernel_only():
         for x in X:
             x0[:] = x
-            snn_chain_step(x0, *kern)
+            snn_chain_step(x0, *kern, 0, False)
     t_kern = best(kernel_only, repeat) / T
     rows = [("numba Runtime.step, batch 1", t_nb), ("  fused kernel alone (no step overhead)", t_kern),
             ("plain numpy dense loop", t_np), ("reference backend step", t_ref)]

@@ -65,25 +65,34 @@ CUR, V, ISYN, SPK = range(4)
 
 
 @njit(cache=True)
-def snn_chain_step(x0, wb, ip, fp, st, refrac):
-    """One tick of a stack of (dense synapse -> LIF) layers. ``wb`` holds every layer's
-    transposed weights and biases (offsets ip[l, W_OFF], ip[l, B_OFF]); layer l reads ``x0``
-    (l = 0) or layer l-1's spikes and writes current, membrane, filtered current and spikes
-    to rows CUR, V, ISYN, SPK of ``st`` at columns ip[l, O_OFF] (a block of batch * n_out).
-    Few arguments on purpose: each array argument costs ~0.1 us of dispatch per call.
-    Returns the synaptic events done."""
+def snn_chain_step(x0, wb, ip, fp, st, refrac, start, have_current):
+    """One tick of a stack of (dense synapse -> LIF) layers, from layer ``start`` on. ``wb``
+    holds every layer's transposed weights and biases (offsets ip[l, W_OFF], ip[l, B_OFF]);
+    layer l reads ``x0`` (l = 0) or layer l-1's spikes and writes current, membrane,
+    filtered current and spikes to rows CUR, V, ISYN, SPK of ``st`` at columns
+    ip[l, O_OFF] (a block of batch * n_out). With ``have_current`` layer ``start``'s current
+    is already in place (computed by the caller). Few arguments on purpose: each array
+    argument costs ~0.1 us of dispatch per call.
+
+    Returns (synaptic events, layer): layer = number of layers when the tick is done, or the
+    layer whose dense sum is handed back to the caller (modes AUTO_CALLER / DENSE_CALLER);
+    the caller computes that layer's current and calls again with have_current=True."""
     ev = 0
     cur, v, isyn, spk = st[CUR], st[V], st[ISYN], st[SPK]
-    for l in range(ip.shape[0]):
+    for l in range(start, ip.shape[0]):
         n_in, n_out, ooff, batch = ip[l, N_IN], ip[l, N_OUT], ip[l, O_OFF], ip[l, BATCH]
-        if l == 0:
-            ev += accumulate_flat(x0, 0, n_in, batch, wb, ip[l, W_OFF], wb, ip[l, B_OFF], cur, ooff,
-                                  n_out, ip[l, MODE], fp[l, CROSSOVER])
-        else:
-            ev += accumulate_flat(spk, ip[l - 1, O_OFF], n_in, batch, wb, ip[l, W_OFF], wb, ip[l, B_OFF],
-                                  cur, ooff, n_out, ip[l, MODE], fp[l, CROSSOVER])
+        if not (have_current and l == start):
+            if l == 0:
+                e = accumulate_flat(x0, 0, n_in, batch, wb, ip[l, W_OFF], wb, ip[l, B_OFF], cur, ooff,
+                                    n_out, ip[l, MODE], fp[l, CROSSOVER])
+            else:
+                e = accumulate_flat(spk, ip[l - 1, O_OFF], n_in, batch, wb, ip[l, W_OFF], wb, ip[l, B_OFF],
+                                    cur, ooff, n_out, ip[l, MODE], fp[l, CROSSOVER])
+            if e < 0:
+                return ev, l
+            ev += e
         hi = ooff + batch * n_out
         lif_block(cur[ooff:hi], v[ooff:hi], isyn[ooff:hi], refrac[ooff:hi], spk[ooff:hi],
                   np.float32(fp[l, BETA]), np.float32(fp[l, THR]), np.float32(fp[l, V_RESET]),
                   np.float32(fp[l, ALPHA]), ip[l, HAS_ALPHA] != 0, ip[l, REFRACTORY], ip[l, RESET_ZERO] != 0)
-    return ev
+    return ev, ip.shape[0]

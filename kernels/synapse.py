@@ -4,12 +4,15 @@ Layout: ``wt`` is the weight matrix transposed, (n_in, n_out) C-order, so the fa
 input j is the contiguous row ``wt[j]``; an active input adds its row. The dense form is
 the same loop without the zero test, so both give bit-identical float32 sums (same order);
 which one runs is purely a speed choice. Mode codes: 0 event, 1 dense, 2 auto (count the
-active inputs, then event below ``crossover`` activity, dense above).
+active inputs, then event below ``crossover`` activity, dense above); 3 and 4 are auto and
+dense where the dense side is left to the caller (BLAS, for batches): accumulate_flat then
+returns HANDED_BACK without writing.
 """
 import numpy as np
 from numba import njit
 
-EVENT, DENSE, AUTO = 0, 1, 2
+EVENT, DENSE, AUTO, AUTO_CALLER, DENSE_CALLER = 0, 1, 2, 3, 4
+HANDED_BACK = -1
 
 
 @njit(cache=True)
@@ -54,18 +57,22 @@ def _rows_dense(x, xoff, n_in, batch, wt, woff, out, ooff, n_out):
 @njit(cache=True)
 def accumulate_flat(x, xoff, n_in, batch, wt, woff, bias, boff, out, ooff, n_out, mode, crossover):
     """out[b] = bias + sum_j x[b, j] wt[j] on flat buffers; returns the synaptic events
-    done (active inputs x n_out)."""
-    nu, bo = np.uint64(n_out), np.uint64(boff)
-    for b in range(batch):
-        ob = np.uint64(ooff + b * n_out)
-        for o in range(nu):
-            out[ob + o] = bias[bo + o]
+    done (active inputs x n_out), or HANDED_BACK (modes 3/4: the caller does the dense sum)."""
+    if mode == DENSE_CALLER:
+        return HANDED_BACK
     nnz = 0
     xo = np.uint64(xoff)
     for k in range(np.uint64(batch * n_in)):
         if x[xo + k] != 0:
             nnz += 1
-    dense = mode == DENSE or (mode == AUTO and nnz > crossover * batch * n_in)
+    dense = mode == DENSE or (mode >= AUTO and nnz > crossover * batch * n_in)
+    if dense and mode == AUTO_CALLER:
+        return HANDED_BACK
+    nu, bo = np.uint64(n_out), np.uint64(boff)
+    for b in range(batch):
+        ob = np.uint64(ooff + b * n_out)
+        for o in range(nu):
+            out[ob + o] = bias[bo + o]
     if dense:
         _rows_dense(x, xoff, n_in, batch, wt, woff, out, ooff, n_out)
     else:

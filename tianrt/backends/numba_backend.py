@@ -352,6 +352,7 @@ class ChainOp(_Op):
         fp = np.zeros((len(self.pairs), 5), np.float64)
         parts, off, woff = [], 0, 0
         self.state = {}
+        self.blas = []
         for l, (d, lif) in enumerate(self.pairs):
             dn, ln, n_out = d.node, lif.node, d.node.out_features
             blk = slice(off, off + batch * n_out)
@@ -365,22 +366,38 @@ class ChainOp(_Op):
                 st["refrac"] = self.refrac[blk].reshape(batch, n_out)
             self.state[lif.name] = st
             n_w = dn.in_features * n_out
-            ip[l] = (dn.in_features, n_out, woff, woff + n_w, off, self.be.mode_of(d.name),
+            mode = self.be.mode_of(d.name)
+            if batch > 1 and mode != synapse.EVENT:  # dense sums of a batch go to BLAS
+                mode = synapse.DENSE_CALLER if mode == synapse.DENSE else synapse.AUTO_CALLER
+            ip[l] = (dn.in_features, n_out, woff, woff + n_w, off, mode,
                      ln.reset == "zero", ln.refractory, ln.alpha is not None, batch)
-            fp[l] = (ln.beta, ln.threshold, ln.v_reset, ln.alpha or 0.0, self.be.crossover)
+            fp[l] = (ln.beta, ln.threshold, ln.v_reset, ln.alpha or 0.0,
+                     self.be.crossover if batch == 1 else self.be.crossover_batch)
+            self.blas.append((bufs[self.x_name] if l == 0 else bufs[self.pairs[l - 1][1].name],
+                              None, bufs[d.name], woff, n_w, dn.in_features, n_out))
             parts += [dn.weight.T.reshape(-1), dn.bias]
             off += batch * n_out
             woff += n_w + n_out
         self.wb = np.ascontiguousarray(np.concatenate(parts), dtype=F32)
         self.ip, self.fp = ip, fp
+        # per layer, for the BLAS hand-back: input (B, n_in), weights (n_in, n_out), bias, output
+        self.blas = [(x.reshape(x.shape[0], -1), self.wb[wo:wo + nw].reshape(ni, no),
+                      self.wb[wo + nw:wo + nw + no], y) for x, _, y, wo, nw, ni, no in self.blas]
 
     def bind(self, bufs):
         x0 = _flat(bufs[self.x_name])
-        be, k = self.be, neuron.snn_chain_step
+        be, k, blas, n_layers = self.be, neuron.snn_chain_step, self.blas, len(self.pairs)
         args = (x0, self.wb, self.ip, self.fp, self.st, self.refrac)
 
         def fn(t):
-            be.events += k(*args)
+            ev, l = k(*args, 0, False)
+            while l < n_layers:
+                x, w, b, y = blas[l]
+                np.matmul(x, w, out=y)
+                np.add(y, b, out=y)
+                e, l = k(*args, l, True)
+                ev += e
+            be.events += ev
         return fn
 
 
@@ -698,21 +715,16 @@ class NumbaBackend(Backend):
                     cur = nxt[0]
                 if pairs:
                     chains[e.name] = pairs
-        # batch 1 runs the fused program; larger batches run layer by layer, where a dense
-        # layer can go to BLAS (see SynapseOp)
-        self.fused: list[_Op] = []
-        self.unfused: list[_Op] = []
+        self.ops: list[_Op] = []
         for e in plan.entries:
             if isinstance(e.node, (Input, Delay)):
                 continue
-            op = _op_class(e)(self, e)
-            op.kind = DECODER if op.kind == DECODER else _kind(e)
-            self.unfused.append(op)
             if e.name in chains:
-                self.fused.append(ChainOp(self, chains[e.name]))
+                self.ops.append(ChainOp(self, chains[e.name]))
             elif e.name not in in_chain:
-                self.fused.append(op)
-        self.ops = self.fused
+                op = _op_class(e)(self, e)
+                op.kind = DECODER if op.kind == DECODER else _kind(e)
+                self.ops.append(op)
         self.inputs_ = [e for e in plan.entries if isinstance(e.node, Input)]
         self.delays = [e for e in plan.entries if isinstance(e.node, Delay)]
 
@@ -726,7 +738,6 @@ class NumbaBackend(Backend):
 
     # -- state --------------------------------------------------------------------------------
     def _init_state(self, batch: int) -> None:
-        self.ops = self.fused if batch == 1 else self.unfused
         bufs: dict[str, np.ndarray] = {}
         for e in self.inputs_ + self.delays:
             bufs[e.name] = np.zeros((batch,) + e.shape, I32 if e.numeric == "int" else F32)
