@@ -87,6 +87,9 @@ def cnn(rng):
         a = g.add(q.AvgPool2d(2, multiplier=int(rng.integers(2 ** 14, 2 ** 15)), shift=16), a)
     else:
         a = g.add(q.GlobalAvgPool2d(multiplier=int(rng.integers(2 ** 14, 2 ** 15)), shift=int(rng.integers(14, 20))), a)
+    if rng.random() < 0.5:  # a concatenation along any axis is an address map on the chip
+        axis = int(rng.integers(0, len(g.entries[a.name].shape)))
+        a = g.add(tr.ann.Concat(axis=axis), a, g.add(q.Clamp(-5, 90), a))
     f = g.add(tr.ann.Flatten(), a)
     n = g.entries[f.name].shape[0]
     y = g.add(q.Dense(n, 6, weight=_w(rng, (6, n)), bias=_bias(rng, 6), **_requant(rng, 6)), f)

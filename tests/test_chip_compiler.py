@@ -123,3 +123,28 @@ def test_chipspec_defaults_are_the_emulators_and_validated():
     with pytest.raises(tr.chip.SpecError, match="12x13"):
         ChipSpec().with_mesh("twelve")
     assert ChipSpec().with_mesh("4x5").n_cores == 20
+
+
+def test_random_templates_cover_every_core_kind():
+    """The random graphs of the bit-exact tests exercise every dendrite kind, fan-in splits
+    of crossbars and convolutions (with 64-bit partial sums), converter cores and delays."""
+    from chip_graphs import TEMPLATES
+    seen = set()
+    for seed in range(12):
+        for make in TEMPLATES.values():
+            g, _ = make(np.random.default_rng(seed))
+            meta = unpack(tr.chip.compile(g, ChipSpec(**SMALL))[0]).meta
+            for c in meta["cores"]:
+                seen.add(c["dendrite"]["kind"])
+                seen.add((c["role"], c["dendrite"]["kind"]))
+                seen.add((c["axon_mode"], c["soma_mode"]))
+                seen.update(s["op"] for s in c["stages"])
+                if c["wide_out"]:
+                    seen.add("wide")
+            if meta["delays"]:
+                seen.add("delay")
+    want = {"mac", "conv", "sumpool", "maxpool", "add", "merge", "pass", ("partial", "mac"),
+            ("partial", "conv"), ("merge", "merge"), "wide", ("ann", "snn"), ("snn", "ann"), "delay",
+            "bias", "requant", "clamp", "lookup", "lif", "li", "rate", "latency", "direct", "membrane",
+            "spikecount", "firstspike"}
+    assert want <= seen, want - seen
