@@ -84,7 +84,8 @@ def cnn(rng):
     if pool == 0:
         a = g.add(q.MaxPool2d(2, stride=int(rng.choice([1, 2])), padding=int(rng.integers(0, 2))), a)
     elif pool == 1:
-        a = g.add(q.AvgPool2d(2, multiplier=int(rng.integers(2 ** 14, 2 ** 15)), shift=16), a)
+        a = g.add(q.AvgPool2d(2, stride=int(rng.choice([1, 2])), padding=int(rng.integers(0, 2)),
+                              multiplier=int(rng.integers(2 ** 14, 2 ** 15)), shift=16), a)
     else:
         a = g.add(q.GlobalAvgPool2d(multiplier=int(rng.integers(2 ** 14, 2 ** 15)), shift=int(rng.integers(14, 20))), a)
     if rng.random() < 0.5:  # a concatenation along any axis is an address map on the chip
