@@ -28,3 +28,16 @@ def scale_copy(x, gain, out):
     g = np.float32(gain)
     for k in range(x.size):
         out[k] = x[k] * g
+
+
+@njit(cache=True)
+def add2(a, b, out):
+    for k in range(out.size):
+        out[k] = a[k] + b[k]
+
+
+@njit(cache=True)
+def add3(a, b, c, out):
+    """(a + b) + c in float32, the order numpy's sum over a stacked axis uses."""
+    for k in range(out.size):
+        out[k] = (a[k] + b[k]) + c[k]

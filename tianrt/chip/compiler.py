@@ -25,10 +25,9 @@ import numpy as np
 from .. import ann, bridge, q
 from ..domains import CURRENT, SPIKE, TENSOR
 from ..graph import Delay, Graph, Input
-from . import image_format, placement, routing, tiling
+from . import tiling
 from .errors import CapacityError, CompileError
-from .image_format import IMAGE_KIND
-from .report import LayerRow, MappingReport
+from .report import MappingReport
 from .spec import ChipSpec
 
 _STAGE_NODES = (q.Clamp, q.Lookup, q.LIF, q.LI, q.RateEncoder, q.LatencyEncoder, q.DirectCurrent,

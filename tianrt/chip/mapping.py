@@ -6,7 +6,8 @@ import numpy as np
 
 from ..firmware_sim import timing
 from . import image_format, placement, routing
-from .compiler import IMAGE_KIND, Src
+from .compiler import Src
+from .image_format import IMAGE_KIND
 from .report import LayerRow, MappingReport
 
 HOST = routing.HOST

@@ -31,7 +31,7 @@ def _float_graphs():
     m2 = g.add(tr.ann.MaxPool2d(3, stride=1, padding=1), m)
     a = g.add(tr.ann.AvgPool2d(2, stride=1, padding=1), m)
     a = g.add(tr.ann.Conv2d(3, 3, 2, stride=2, weight=w(3, 3, 2, 2)), a)
-    s = g.add(tr.ann.Add(), m2, m)
+    s = g.add(tr.ann.Add(), m2, m, m)
     gap = g.add(tr.ann.GlobalAvgPool2d(), a)
     f = g.add(tr.ann.Concat(), g.add(tr.ann.Flatten(), s), gap)
     f = g.add(tr.ann.ClippedReLU(), f)
