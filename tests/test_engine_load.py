@@ -9,7 +9,6 @@ import tianrt as tr
 from tianrt.chip import ChipSpec, protocol as P
 from tianrt.chip.image_format import pack, unpack
 from tianrt.firmware_sim.engine import Engine, EngineError
-from tianrt.qmath import quantize
 
 from chip_graphs import SMALL, mlp, spike_input
 
