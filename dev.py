@@ -20,7 +20,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".tianrt-installed"
-DEFAULT_DEMO = "hybrid"
+DEFAULT_DEMO = "bicycle"
 
 
 def _run(cmd: list[str]) -> None:

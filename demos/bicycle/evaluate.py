@@ -24,9 +24,10 @@ CONTROLLERS = ("lqr", "mlp/reference", "mlp/numba", "snn/reference", "snn/numba"
 
 
 def evaluate(n: int = 20, duration: float = 60.0, controllers=CONTROLLERS, T: int = 16, model=None,
-             first_seed: int = 0, log=print) -> dict:
+             first_seed: int = 0, tau: float | None = 0.125, log=print) -> dict:
     ann = policy.load(model)
-    snn = policy.to_snn(ann, policy.calibration_data(), T=T) if any(c.startswith("snn") for c in controllers) else None
+    snn = (policy.to_snn(ann, policy.calibration_data(), T=T, tau=tau)
+           if any(c.startswith("snn") for c in controllers) else None)
     scs = [world.parse_scenario(suite.make("gust_suite", first_seed + i, duration)) for i in range(n)]
     results: dict[str, list] = {}
     for c in controllers:
@@ -41,7 +42,7 @@ def evaluate(n: int = 20, duration: float = 60.0, controllers=CONTROLLERS, T: in
             rows.append(r.summary())
         results[c] = rows
         log(f"{c}: {n} rides in {time.time() - t0:.0f} s, falls {sum(r['fell'] for r in rows)}")
-    return {"n": n, "duration_s": duration, "T": T, "seeds": [sc.seed for sc in scs], "results": results,
+    return {"n": n, "duration_s": duration, "T": T, "tau_s": tau, "seeds": [sc.seed for sc in scs], "results": results,
             "table": table(results)}
 
 
@@ -53,6 +54,7 @@ def table(results: dict) -> dict:
         row = {"falls": int(sum(r["fell"] for r in rs)), "rides": len(rs),
                "rms_path_error_mean": float(rms.mean()), "rms_path_error_max": float(rms.max()),
                "max_lean_deg": float(max(r["max_lean_deg"] for r in rs)),
+               "rms_lean_error_deg_mean": float(np.mean([r["rms_lean_error_deg"] for r in rs])),
                "latency_p50_us": float(np.median([r["latency_us"]["p50"] for r in rs])),
                "latency_p99_us": float(np.max([r["latency_us"]["p99"] for r in rs])),
                "real_time_factor": float(np.median([r["real_time_factor"] for r in rs])),
@@ -67,12 +69,13 @@ def table(results: dict) -> dict:
 
 def markdown(tab: dict) -> str:
     lines = ["| controller | falls | RMS path error mean / max [m] | ratio to teacher mean / max | "
-             "max lean [deg] | latency p50 / p99 [us] | delay [steps] | real-time factor | pass |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "max lean [deg] | RMS lean error [deg] | latency p50 / p99 [us] | delay [steps] | real-time factor | pass |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for c, r in tab.items():
         ratio = f"{r['ratio_mean']:.3f} / {r['ratio_max']:.3f}" if "ratio_mean" in r else "-"
         lines.append(f"| {c} | {r['falls']}/{r['rides']} | {r['rms_path_error_mean']:.3f} / "
                      f"{r['rms_path_error_max']:.3f} | {ratio} | {r['max_lean_deg']:.1f} | "
+                     f"{r['rms_lean_error_deg_mean']:.2f} | "
                      f"{r['latency_p50_us']:.0f} / {r['latency_p99_us']:.0f} | {r['delay_steps']} | "
                      f"{r['real_time_factor']:.0f}x | {'yes' if r.get('passed', True) else 'NO'} |")
     return "\n".join(lines)
@@ -86,6 +89,8 @@ def main(argv=None) -> int:
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--controllers", default=",".join(CONTROLLERS), help=f"comma list of {', '.join(CONTROLLERS)}")
     ap.add_argument("--T", type=int, default=16, help="SNN ticks per control step")
+    ap.add_argument("--tau", default="0.125", help="SNN membrane time constant in seconds, or 'if' for "
+                    "leak-free IF neurons (default 0.125)")
     ap.add_argument("--model", help="balance model file (default: the shipped one)")
     ap.add_argument("--json", help="write all results here")
     args = ap.parse_args(argv)
@@ -93,7 +98,8 @@ def main(argv=None) -> int:
     bad = [c for c in ctrls if c not in CONTROLLERS]
     if bad:
         ap.error(f"unknown controller(s) {', '.join(bad)}; choose from {', '.join(CONTROLLERS)}")
-    res = evaluate(args.n, args.duration, ctrls, args.T, args.model, args.first_seed)
+    tau = None if args.tau.lower() == "if" else float(args.tau)
+    res = evaluate(args.n, args.duration, ctrls, args.T, args.model, args.first_seed, tau)
     print(markdown(res["table"]))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -59,6 +59,7 @@ class RunResult:
     rms_path_error: float
     max_path_error: float
     rms_heading_error_deg: float
+    rms_lean_error_deg: float        # true lean minus the desired lean: how well balance follows
     mean_speed: float
     gusts: int
     torque_saturated: float          # fraction of steps at the steer torque limit
@@ -95,6 +96,7 @@ class ClosedLoop:
         self.k = 0
         self.lat_err = np.zeros(self.n)
         self.head_err = np.zeros(self.n)
+        self.lean_err = np.zeros(self.n)
         self.latency = np.zeros(self.n)
         self.sat = 0
         self.trace = np.zeros((self.n, 14)) if (keep_traces or video is not None) else None
@@ -127,6 +129,7 @@ class ClosedLoop:
         self.lat_err[k] = lat
         ph = sc.path.heading(s0)
         self.head_err[k] = math.atan2(math.sin(s[PSI] - ph), math.cos(s[PSI] - ph))
+        self.lean_err[k] = s[PHI] - lean_d
         obs = np.array((meas[0], meas[1], meas[2], meas[3], meas[4], lean_d))
         if t >= self.next_cam - 1e-12:
             if self.camera is not None:
@@ -178,6 +181,7 @@ class ClosedLoop:
             rms_path_error=float(np.sqrt(np.mean(self.lat_err[:m] ** 2))),
             max_path_error=float(np.max(np.abs(self.lat_err[:m]))),
             rms_heading_error_deg=math.degrees(float(np.sqrt(np.mean(self.head_err[:m] ** 2)))),
+            rms_lean_error_deg=math.degrees(float(np.sqrt(np.mean(self.lean_err[:m] ** 2)))),
             mean_speed=float(np.mean(self.trace[:m, 6])) if self.trace is not None else float(bike.state[V]),
             gusts=sum(1 for g in self.gusts if g[0] < sim_t), torque_saturated=self.sat / m,
             latency_us={"mean": float(lat_us.mean()), "p50": float(np.percentile(lat_us, 50)),

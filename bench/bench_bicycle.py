@@ -1,0 +1,90 @@
+"""Real-time factor of the bicycle closed loop on one core: simulated seconds per wall second,
+headless (no rendering) and with the 64x48 camera rendered at 30 Hz, for the LQR teacher and
+the balance network in tianrt through tr.stream's scheduler (MLP and its SNN conversion, on
+the reference and numba backends). Targets (issue 6): >= 50x headless, >= 10x with camera.
+
+    .venv/bin/python bench/bench_bicycle.py [--seconds 30] [--repeat 3]
+
+Pins itself to one CPU and sets NUMBA_NUM_THREADS=1 before numba loads. Each row is the best
+of ``--repeat`` rides of the same seeded gust scenario (after one warm-up ride that compiles).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=30.0, help="simulated seconds per ride")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--rows", default="all", help="comma list of row names to run (default: all)")
+    args = ap.parse_args(argv)
+    try:
+        cpu = sorted(os.sched_getaffinity(0))[0]
+        os.sched_setaffinity(0, {cpu})
+        pinned = f"pinned to CPU {cpu}"
+    except (AttributeError, OSError):
+        pinned = "not pinned"
+
+    import numpy as np
+
+    from tianrt.demos.bicycle import policy, render, suite, world
+    from tianrt.demos.bicycle.run import run, run_stream, teacher_for
+    from tianrt.demos.bicycle.sim import Bicycle
+
+    sc = world.parse_scenario(suite.make("gust_suite", 0, args.seconds))
+    ann = policy.load()
+    snn = policy.to_snn(ann, policy.calibration_data(), T=16)
+    cam = render.SensorCamera(render.Scene(sc))
+
+    def physics():
+        b = Bicycle(sc.bicycle)
+        b.reset(speed=5.0)
+        t0 = time.perf_counter()
+        for _ in range(int(args.seconds * 100)):
+            b.step(0.0, 0.0, 0.01)
+        return args.seconds / (time.perf_counter() - t0)
+
+    def closed(kind, backend=None, camera=False):
+        kw = {"camera_hz": 30.0, "camera": cam} if camera else {}
+        def go():
+            if kind == "lqr":
+                return run(sc, teacher_for(sc), "lqr", **kw).real_time_factor
+            return run_stream(sc, ann if kind == "mlp" else snn, backend, **kw).real_time_factor
+        return go
+
+    rows = [("physics only (RK4 1 kHz, 100 Hz steps)", physics, None)]
+    for camera in (False, True):
+        tag = "camera 30 Hz" if camera else "headless"
+        target = 10.0 if camera else 50.0
+        rows += [(f"LQR teacher, {tag}", closed("lqr", camera=camera), target),
+                 (f"MLP stream reference, {tag}", closed("mlp", "reference", camera), target),
+                 (f"MLP stream numba, {tag}", closed("mlp", "numba", camera), target),
+                 (f"SNN T=16 stream reference, {tag}", closed("snn", "reference", camera), target),
+                 (f"SNN T=16 stream numba, {tag}", closed("snn", "numba", camera), target)]
+    if args.rows != "all":
+        want = [w.strip() for w in args.rows.split(",")]
+        rows = [r for r in rows if any(w in r[0] for w in want)]
+
+    print(f"bicycle closed loop, {args.seconds:g} s gust scenario, control 100 Hz, physics 1 kHz; "
+          f"{platform.machine()}, Python {platform.python_version()}, {pinned}")
+    print(f"{'configuration':44s} {'real-time factor':>17s} {'target':>8s}  ok")
+    for name, fn, target in rows:
+        fn()  # warm-up (numba compile, caches)
+        best = max(fn() for _ in range(args.repeat))
+        ok = "" if target is None else ("yes" if best >= target else "NO")
+        tgt = "" if target is None else f">= {target:g}x"
+        print(f"{name:44s} {best:16.1f}x {tgt:>8s}  {ok}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
