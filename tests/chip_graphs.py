@@ -111,7 +111,8 @@ def recurrent(rng):
     x = g.input("x", (n_in,))
     a = g.add(q.Quantize(float(rng.uniform(0.02, 0.2))), x)
     b1 = g.add(q.Dense(n_in, 8, weight=_w(rng, (8, n_in)), bias=_bias(rng, 8), **_requant(rng, 8)), a)
-    b2 = g.add(q.Dense(n_in, 8, weight=_w(rng, (8, n_in)), bias=_bias(rng, 8), **_requant(rng, 8)), a)
+    a2 = g.add(q.Quantize(float(rng.uniform(0.02, 0.2))), x)  # a second quantizer of the same input
+    b2 = g.add(q.Dense(n_in, 8, weight=_w(rng, (8, n_in)), bias=_bias(rng, 8), **_requant(rng, 8)), a2)
     add = g.add(q.Add(multipliers=rng.integers(0, 2 ** 15, 2), shift=int(rng.integers(12, 18)),
                       lo=int(rng.choice([-128, 0])), hi=127), b1, b2)
     cat = g.add(tr.ann.Concat(), add, b1)

@@ -61,18 +61,18 @@ class ChipBackend(Backend):
         except Exception:
             self.close()
             raise
-        self.in_map = {h["input"]: h for h in self.host["inputs"]}
+        self.in_map: dict[str, list] = {}
+        for h in self.host["inputs"]:  # one graph input may feed several q.Quantize nodes
+            self.in_map.setdefault(h["input"], []).append(h)
         self.out_map = {h["name"]: h for h in self.host["outputs"]}
         self.shapes = {k: tuple(plan.entry(v).shape) for k, v in plan.outputs.items()}
 
     # -- host side of the boundary ---------------------------------------------------------
     def _push(self, xs: dict) -> None:
         for name, x in xs.items():
-            h = self.in_map.get(name)
-            if h is None:
-                continue  # an input nothing on the chip reads
-            q = quantize(x, h["scale"]) if h["scale"] is not None else x
-            self.link.push_input(h["chip_input"], np.asarray(q).astype(np.int32))
+            for h in self.in_map.get(name, ()):  # none: an input nothing on the chip reads
+                q = quantize(x, h["scale"]) if h["scale"] is not None else x
+                self.link.push_input(h["chip_input"], np.asarray(q).astype(np.int32))
 
     def _host_out(self, name: str, v: np.ndarray) -> np.ndarray:
         h = self.out_map[name]
