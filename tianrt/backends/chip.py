@@ -92,14 +92,36 @@ class ChipBackend(Backend):
         return {k: self._host_out(k, v[-1]) for k, (t, v) in outs.items() if len(t)}
 
     def run(self, inputs: dict, ticks: int | None = None) -> RunResult:
+        """As Backend.run, with few round trips: held inputs are pushed once and run for
+        ``ticks`` in one command; a clip is pushed slice by slice, one RUN per tick, and
+        the outputs are pulled once at the end (the board keeps them with their ticks)."""
         if ticks is None:
-            return super().run(inputs, ticks)
-        if int(ticks) < 1:
-            raise InputError(f"run: ticks must be >= 1, got {ticks}")
-        xs = {k: self._check_input(k, v) for k, v in (inputs or {}).items()}
+            inputs = dict(inputs or {})
+            if not inputs:
+                raise InputError("run: give inputs with a leading time axis, or ticks=N")
+            arrays = {k: np.asarray(v) for k, v in inputs.items()}
+            if any(a.ndim == 0 for a in arrays.values()):
+                raise InputError("run: an input has no time axis; pass ticks=N to hold a value")
+            lengths = {k: a.shape[0] for k, a in arrays.items()}
+            if len(set(lengths.values())) != 1:
+                raise InputError(f"run: inputs have different numbers of ticks {lengths}; "
+                                 "without ticks=N every input needs the same leading time axis")
+            n = next(iter(lengths.values()))
+            frames = [{k: self._check_input(k, a[i]) for k, a in arrays.items()} for i in range(n)]
+        else:
+            if int(ticks) < 1:
+                raise InputError(f"run: ticks must be >= 1, got {ticks}")
+            n = int(ticks)
+            frames = [{k: self._check_input(k, v) for k, v in (inputs or {}).items()}]
         self._ensure_state()
-        self._push(xs)
-        self.link.run(int(ticks))
+        if ticks is None:
+            for f in frames:
+                self._push(f)
+                self.link.run(1)
+        else:
+            self._push(frames[0])
+            self.link.run(n)
+        ticks = n
         raw = self.link.pull_outputs()
         vals, when = {}, {}
         for k in self.plan.outputs:
