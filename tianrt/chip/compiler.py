@@ -152,9 +152,11 @@ class _Builder:
                 else:
                     bad = [c for c in self.consumers[e.name] if not isinstance(self.entry(c).node, q.Quantize)]
                     if bad:
-                        raise CompileError(f"graph input `{e.name}` ({e.domain}) feeds `{bad[0]}` "
-                                           f"({self.entry(bad[0]).node.op}) directly; on the chip a "
-                                           "float input must go through q.Quantize (run tr.quantize)")
+                        op = self.entry(bad[0]).node.op
+                        what = "is a float node" if not op.startswith("q.") else "reads a float input"
+                        raise CompileError(f"`{bad[0]}` ({op}) {what} (fed by graph input `{e.name}`): the "
+                                           "chip runs integer graphs whose float inputs go through q.Quantize; "
+                                           "run tr.quantize(graph, calibration=...)")
                 continue
             if isinstance(n, q.Quantize):
                 (src,) = e.inputs
