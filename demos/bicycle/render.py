@@ -271,9 +271,7 @@ class MapView:
 
     def __init__(self, scene: Scene, size: int = 240, metres: float = 80.0):
         self.scene, self.size, self.scale = scene, size, size / metres
-        sc = scene.scenario
-        self.path = sc.path.p
-        self.lanes = [ln.points for ln in sc.lanes]
+        self.path = scene.scenario.path.p
 
     def _px(self, pts, cx, cy):
         p = (np.asarray(pts, float) - [cx, cy]) * self.scale + self.size / 2

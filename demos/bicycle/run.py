@@ -88,6 +88,7 @@ class ClosedLoop:
         self.bike = Bicycle(sc.bicycle, physics_hz=sc.physics_hz, limits=sc.limits, noise=sc.noise,
                             seed=sc.seed)
         self.bike.reset(**sc.initial)
+        sc.path.restart()
         self.follower = PathFollower(sc.path, schedule_for(sc.bicycle, self.dt))
         self.speed = SpeedController(self.bike.m_eff, sc.bicycle.rR, self.bike.resistance,
                                      torque_limit=sc.limits.drive_torque)
@@ -97,6 +98,7 @@ class ClosedLoop:
         self.lat_err = np.zeros(self.n)
         self.head_err = np.zeros(self.n)
         self.lean_err = np.zeros(self.n)
+        self.speed_sum = 0.0
         self.latency = np.zeros(self.n)
         self.sat = 0
         self.trace = np.zeros((self.n, 14)) if (keep_traces or video is not None) else None
@@ -109,6 +111,7 @@ class ClosedLoop:
         self._gi, self._active = 0, []
         self._obs = None
         self._t_obs = 0.0
+        self.name = "controller"  # shown in the video
 
     @property
     def done(self) -> bool:
@@ -130,6 +133,7 @@ class ClosedLoop:
         ph = sc.path.heading(s0)
         self.head_err[k] = math.atan2(math.sin(s[PSI] - ph), math.cos(s[PSI] - ph))
         self.lean_err[k] = s[PHI] - lean_d
+        self.speed_sum += s[V]
         obs = np.array((meas[0], meas[1], meas[2], meas[3], meas[4], lean_d))
         if t >= self.next_cam - 1e-12:
             if self.camera is not None:
@@ -168,8 +172,6 @@ class ClosedLoop:
                        self.trail[-400:], f"{self.name}  t={t:5.1f}s  v={s[V]:.2f}m/s  "
                                           f"lean={math.degrees(s[PHI]):+.1f}deg")
 
-    name = "controller"
-
     def result(self, name: str, wall: float, delay_steps: int = 0, stream=None, keep_traces=False) -> RunResult:
         m = max(self.k, 1)
         dt, bike = self.dt, self.bike
@@ -182,7 +184,7 @@ class ClosedLoop:
             max_path_error=float(np.max(np.abs(self.lat_err[:m]))),
             rms_heading_error_deg=math.degrees(float(np.sqrt(np.mean(self.head_err[:m] ** 2)))),
             rms_lean_error_deg=math.degrees(float(np.sqrt(np.mean(self.lean_err[:m] ** 2)))),
-            mean_speed=float(np.mean(self.trace[:m, 6])) if self.trace is not None else float(bike.state[V]),
+            mean_speed=self.speed_sum / m,
             gusts=sum(1 for g in self.gusts if g[0] < sim_t), torque_saturated=self.sat / m,
             latency_us={"mean": float(lat_us.mean()), "p50": float(np.percentile(lat_us, 50)),
                         "p99": float(np.percentile(lat_us, 99)), "max": float(lat_us.max())},

@@ -37,9 +37,13 @@ def _world(rng, path, n_cones=6, n_boxes=2, target=True):
                           **({"size": 1.2, "height": 1.0, "yaw": float(rng.uniform(0, 90))} if kind == "box" else {})})
     w = {"lanes": "path", "obstacles": obstacles}
     if target:
-        j = min(len(p) - 1, 20)
-        w["target"] = {"path": [[float(p[j, 0]), float(p[j, 1]) + 2.0], [float(p[-1, 0]), float(p[-1, 1]) + 2.0]],
-                       "speed": 1.4}
+        # a person walking along the right-hand side of the lane, starting ~80 m ahead
+        s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(p, axis=0).T))])
+        j = int(np.searchsorted(s, 80.0))
+        d = np.gradient(p, axis=0)
+        nrm = np.stack([-d[:, 1], d[:, 0]], axis=1) / np.hypot(d[:, 0], d[:, 1])[:, None]
+        walk = p[j::5] + nrm[j::5] * 2.2
+        w["target"] = {"path": [[round(float(x), 2), round(float(y), 2)] for x, y in walk], "speed": 1.4}
     return w
 
 
@@ -54,8 +58,8 @@ def make(kind: str, seed: int = 0, duration: float = 60.0) -> dict:
         path = [[0.0, 0.0], [round(length, 1), 0.0]]
         return {"name": f"straight-{seed}", "duration": duration, "seed": seed,
                 "bicycle": {"speed": v}, "speed_profile": [[0.0, v]], "path": path,
-                "gusts": {"rate_hz": 0.25, "impulse": [4.0, 12.0]}, "world": _world(rng, [[0, 0], [length / 2, 0], [length, 0]] if False else
-                                                                                        [[float(x), 0.0] for x in np.linspace(0, length, 40)])}
+                "gusts": {"rate_hz": 0.25, "impulse": [4.0, 12.0]},
+                "world": _world(rng, [[float(x), 0.0] for x in np.linspace(0, length, 40)])}
     if kind in ("s_curve", "gust_suite", "demo"):
         speeds = rng.uniform(3, 7, size=4) if kind != "s_curve" else np.full(4, rng.uniform(3, 7))
         v_max = float(speeds.max())

@@ -58,6 +58,10 @@ class Polyline:
         i = int(np.clip(np.searchsorted(self.s, s, side="right") - 1, 0, len(self.len) - 1))
         return float(math.atan2(self.unit[i, 1], self.unit[i, 0]))
 
+    def restart(self) -> None:
+        """Forget the previous projection (call at the start of a ride)."""
+        self._hint = 0
+
     def project(self, x: float, y: float, window: int = 12) -> tuple[float, float]:
         """(arc length of the nearest point, signed lateral offset: positive to the right of the
         path's direction, as y is to the right of x). Searches a
@@ -236,10 +240,10 @@ def _parse(d, source) -> Scenario:
         bp = params_mod.from_dict(b.get("params", "benchmark"), "bicycle.params")
     except ValueError as exc:
         raise ScenarioError(str(exc)) from None
-    initial = {"speed": _num(b, "speed", "bicycle", 5.0, lo=0.0)}
-    for k in ("lean", "steer", "lean_rate", "steer_rate", "x", "y"):
+    initial = {"speed": _num(b, "speed", "bicycle", 5.0, lo=0.0, hi=15.0),
+               "lean": _num(b, "lean", "bicycle", 0.0, lo=-0.5, hi=0.5)}
+    for k in ("steer", "lean_rate", "steer_rate", "x", "y"):
         initial[k] = _num(b, k, "bicycle", 0.0)
-    initial["lean"] = _num(b, "lean", "bicycle", 0.0, lo=-0.5, hi=0.5)
 
     path = d.get("path")
     if path is None:
@@ -250,7 +254,7 @@ def _parse(d, source) -> Scenario:
     sp = d.get("speed_profile", [[0.0, initial["speed"]]])
     if not (isinstance(sp, list) and sp and all(isinstance(q, list) and len(q) == 2 for q in sp)):
         raise ScenarioError("field 'speed_profile' must be a list of [t, speed] pairs")
-    spa = _points(sp, "speed_profile", 1) if len(sp) > 0 else None
+    spa = _points(sp, "speed_profile", 1)
     if np.any(np.diff(spa[:, 0]) <= 0):
         raise ScenarioError("field 'speed_profile' must have strictly increasing times")
     if np.any(spa[:, 1] < 0) or np.any(spa[:, 1] > 15):
