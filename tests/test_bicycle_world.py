@@ -67,14 +67,16 @@ def test_file_errors_name_the_file_and_position(tmp_path):
     assert sc.name == "s-curve-3" and sc.duration == 10.0
 
 
+@pytest.mark.parametrize("duration", [3.0, 20.0, 60.0])
 @pytest.mark.parametrize("kind", suite.KINDS)
-def test_suite_scenarios_parse_and_roundtrip_through_json(kind):
-    d = suite.make(kind, 5, 20.0)
+def test_suite_scenarios_parse_and_roundtrip_through_json(kind, duration):
+    d = suite.make(kind, 5, duration)
     sc = parse_scenario(json.loads(json.dumps(d)))
-    assert sc.duration == 20.0 and sc.seed == 5
+    assert sc.duration == duration and sc.seed == 5
     speeds = sc.speed_profile[:, 1]
     assert speeds.min() >= 3.0 and speeds.max() <= 7.0
-    assert sc.path.total > speeds.max() * 20.0  # the path outlasts the ride
+    assert sc.path.total > speeds.max() * duration  # the path outlasts the ride
+    assert sc.target is not None and len(sc.obstacles) == 8
 
 
 def test_polyline_projection_and_points():

@@ -39,10 +39,13 @@ def _world(rng, path, n_cones=6, n_boxes=2, target=True):
     if target:
         # a person walking along the right-hand side of the lane, starting ~80 m ahead
         s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(p, axis=0).T))])
-        j = int(np.searchsorted(s, 80.0))
+        j = min(int(np.searchsorted(s, min(80.0, s[-1] / 2))), len(p) - 2)
+        idx = list(range(j, len(p), 5))
+        if idx[-1] != len(p) - 1:
+            idx.append(len(p) - 1)
         d = np.gradient(p, axis=0)
         nrm = np.stack([-d[:, 1], d[:, 0]], axis=1) / np.hypot(d[:, 0], d[:, 1])[:, None]
-        walk = p[j::5] + nrm[j::5] * 2.2
+        walk = p[idx] + nrm[idx] * 2.2
         w["target"] = {"path": [[round(float(x), 2), round(float(y), 2)] for x, y in walk], "speed": 1.4}
     return w
 
