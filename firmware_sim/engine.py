@@ -176,7 +176,12 @@ class _Program:
         rid = m["routes"]
         if not (isinstance(rid, int) and 0 <= rid < len(arrays)) or arrays[rid].dtype != np.uint16:
             raise BadRecord("routes must name a uint16 array")
-        return router.build(arrays[rid].astype(I64), self.pos, self.mesh[0], self.mesh[1], needs, host_needs)
+        trees = router.build(arrays[rid].astype(I64), self.pos, self.mesh[0], self.mesh[1], needs, host_needs)
+        ids: dict = {}
+        self.link_ids = {src: np.array([ids.setdefault(l, len(ids)) for l in tree], np.intp)
+                         for src, tree in trees.items()}
+        self.n_links = len(ids)
+        return {src: len(tree) for src, tree in trees.items()}
 
 
 class Engine:
@@ -300,14 +305,25 @@ class Engine:
                 fresh[buf] = True
         c = self.c
         spec = self.spec
+        for name, (shape, buf, per_tick) in p.inputs.items():  # host -> chip packets this tick
+            if fresh[buf]:
+                k = int(np.count_nonzero(bufs[buf])) if per_tick else bufs[buf].size
+                c["packets"] += k
+                c["hops"] += k * p.links.get(HOST, 0)
+                c["energy_pj"] += timing.energy_pj(self.spec, 0, 0, k * p.links.get(HOST, 0), 0)
+                if HOST in p.link_ids and len(p.link_ids[HOST]):
+                    c["link_max_packets"] = max(c["link_max_packets"], k)
         for rnd in p.rounds:
             comp = route = 0.0
+            load = np.zeros(p.n_links)
             for core in rnd:
                 w = {"macs": 0, "syn_events": 0, "neurons": 0, "spikes": 0, "packets": 0}
                 core.step(bufs, fresh, self.t, w)
                 cyc = timing.compute_cycles(spec, w["macs"], w["syn_events"], w["neurons"])
                 links = p.links.get(core.id, 0)
                 hops = w["packets"] * links
+                if w["packets"] and links:
+                    load[p.link_ids[core.id]] += w["packets"]
                 comp = max(comp, cyc)
                 route = max(route, timing.route_cycles(spec, w["packets"], links))
                 self.busy[core.id] = self.busy.get(core.id, 0.0) + cyc
@@ -318,17 +334,13 @@ class Engine:
                 c["energy_pj"] += timing.energy_pj(spec, w["macs"], w["syn_events"], hops, w["neurons"])
             c["cycles"] += comp + route
             c["rounds"] += 1
+            if load.size:
+                c["link_max_packets"] = max(c["link_max_packets"], float(load.max()))
         for name, (shape, segs) in p.outputs.items():
             if any(fresh[b] for b, _ in segs if b >= 0):
                 v = self._gather(segs)
                 self.emitted[name][0].append(self.t)
                 self.emitted[name][1].append(v.reshape((self.batch,) + shape))
-        for name, (shape, buf, per_tick) in p.inputs.items():  # host -> chip packets this tick
-            if fresh[buf]:
-                k = int(np.count_nonzero(bufs[buf])) if per_tick else bufs[buf].size
-                c["packets"] += k
-                c["hops"] += k * p.links.get(HOST, 0)
-                c["energy_pj"] += timing.energy_pj(self.spec, 0, 0, k * p.links.get(HOST, 0), 0)
         new = [(b, self._gather(segs), any(fresh[s] for s, _ in segs if s >= 0)) for b, segs in p.delays]
         for b, v, f in new:
             bufs[b][:] = v
@@ -358,5 +370,5 @@ class Engine:
 
     def reset_counters(self) -> None:
         self.c = {k: 0.0 for k in ("ticks", "rounds", "cycles", "macs", "syn_events", "spikes", "packets",
-                                   "hops", "neuron_updates", "energy_pj")}
+                                   "hops", "neuron_updates", "energy_pj", "link_max_packets")}
         self.busy: dict[int, float] = {}

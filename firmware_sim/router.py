@@ -18,9 +18,10 @@ class RouteError(ValueError):
 
 
 def walk(tables: dict, pos_of: dict, rows: int, cols: int, src: int):
-    """Follow source ``src``'s tree; returns (delivered core ids, reaches host, links)."""
+    """Follow source ``src``'s tree; returns (delivered positions, reaches host, the links
+    crossed as (router position, port) pairs)."""
     start = (0, 0) if src == HOST else pos_of[src]
-    delivered, host, links = set(), False, 0
+    delivered, host, links = set(), False, []
     seen, todo = set(), [start]
     while todo:
         pos = todo.pop()
@@ -34,7 +35,7 @@ def walk(tables: dict, pos_of: dict, rows: int, cols: int, src: int):
             delivered.add(pos)
         for port, (dr, dc) in STEP.items():
             if mask & port:
-                links += 1
+                links.append((pos, port))
                 nxt = (pos[0] + dr, pos[1] + dc)
                 if port == PORT_W and pos == (0, 0) and nxt[1] < 0:
                     host = True
@@ -46,7 +47,8 @@ def walk(tables: dict, pos_of: dict, rows: int, cols: int, src: int):
 
 
 def build(entries: np.ndarray, pos_of: dict, rows: int, cols: int, needs: dict, host_needs: set) -> dict:
-    """Check the tables against what cores read; returns {source: links per packet}.
+    """Check the tables against what cores read; returns {source: [links crossed by each
+    of its packets, as (router position, port)]}.
     ``needs``: source -> core ids that read it; ``host_needs``: sources the host reads."""
     if entries.ndim != 2 or entries.shape[1] != 3:
         raise RouteError(f"routing table must be (entries, 3), got {entries.shape}")

@@ -178,6 +178,7 @@ def test_pulls_and_counters(images):
                                            * spec.energy_per_syn_event_pj + c["hops"] * spec.energy_per_hop_pj
                                            + c["neuron_updates"] * spec.energy_per_neuron_update_pj)
     assert c["packets"] >= m and c["hops"] >= c["packets"] and c["cycles"] > 0
+    assert m <= c["link_max_packets"] <= c["packets"]  # the m input spikes share the host link
     assert 0 < c["busy_fraction_max"] <= 1
     e.reset_counters()
     assert e.counters()["ticks"] == 0
