@@ -107,3 +107,13 @@ def test_target_walks_along_its_path():
     assert sc.target.position(0.5)[:2] == (0.0, 5.0)
     assert sc.target.position(3.0)[:2] == (4.0, 5.0)
     assert sc.target.position(100.0)[:2] == (20.0, 5.0)
+
+
+def test_shipped_example_scenario_loads():
+    from tianrt.demos.bicycle.policy import DATA
+
+    sc = load_scenario(DATA / "example_scenario.json")
+    assert sc.name == "example-city" and sc.seed == 42
+    assert [o.kind for o in sc.obstacles].count("box") == 2 and sc.target.start == 5.0
+    assert sc.gusts.events == [[5.0, 10.0], [25.0, -10.0]]
+    assert sc.target_speed(17.5) == pytest.approx(4.75)

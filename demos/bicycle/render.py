@@ -70,11 +70,10 @@ class Scene:
         segs, kinds = [], []
         for lane in scenario.lanes:
             p = lane.points
-            d = np.diff(p, axis=0)
-            n = np.stack([-d[:, 1], d[:, 0]], axis=1) / np.hypot(d[:, 0], d[:, 1])[:, None]
+            n = _vertex_normals(p)  # per vertex, so the offset edge lines join up
             for side in (-0.5, 0.5):
-                off = n * lane.width * side
-                a, b = p[:-1] + off, p[1:] + off
+                q = p + n * lane.width * side
+                a, b = q[:-1], q[1:]
                 for s, e in self._split(a, b, 5.0):
                     segs.append((s, e))
                     kinds.append(0)
@@ -106,6 +105,17 @@ class Scene:
         while s < s_cum[-1]:
             yield at(s), at(min(s + dash, s_cum[-1]))
             s += dash + gap
+
+
+def _vertex_normals(p: np.ndarray) -> np.ndarray:
+    """Unit normals (to the right of travel) at the vertices of a polyline, miter-scaled so
+    that offset lines keep their distance from both neighbouring segments."""
+    d = np.diff(p, axis=0)
+    seg = np.stack([-d[:, 1], d[:, 0]], axis=1) / np.hypot(d[:, 0], d[:, 1])[:, None]
+    n = np.vstack([seg[:1], seg[:-1] + seg[1:], seg[-1:]])
+    n /= np.maximum(np.hypot(n[:, 0], n[:, 1]), 1e-9)[:, None]
+    cos_half = np.einsum("ij,ij->i", n, np.vstack([seg, seg[-1:]]))
+    return n / np.maximum(cos_half, 0.25)[:, None]
 
 
 def _to_camera(R, centre, pts):
@@ -184,7 +194,8 @@ class CameraRenderer:
                 kinds = kinds[keep]
                 pa = np.stack([f * a[:, 0] / a[:, 2] + cx, f * a[:, 1] / a[:, 2] + cy], 1)
                 pb = np.stack([f * b[:, 0] / b[:, 2] + cx, f * b[:, 1] / b[:, 2] + cy], 1)
-                pa, pb = self._px(np.clip(pa, -1e4, 1e4)), self._px(np.clip(pb, -1e4, 1e4))
+                # (the near plane bounds the coordinates; the clip only guards int32 after the sub-pixel shift)
+                pa, pb = self._px(np.clip(pa, -1e6, 1e6)), self._px(np.clip(pb, -1e6, 1e6))
                 for k, p0, p1 in zip(kinds, pa, pb):
                     cv2.line(img, tuple(p0), tuple(p1), LANE_CENTRE if k else LANE_EDGE, self.thick,
                              self.line, self.SHIFT)
