@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--T", type=int, default=16, help="SNN ticks per control step (--controller snn)")
     ap.add_argument("--direct", action="store_true",
                     help="step the Runtime directly instead of through tr.stream's scheduler")
+    ap.add_argument("--realtime", action="store_true",
+                    help="run the scheduler on the wall clock (real time) instead of as fast as possible")
     ap.add_argument("--out", default="out", help="output folder (default: ./out)")
     ap.add_argument("--no-video", action="store_true", help="do not write a video")
     ap.add_argument("--camera-hz", type=float, default=30.0, help="camera frame rate (0: no rendering)")
@@ -79,7 +81,8 @@ def main(argv=None) -> int:
                       camera_hz=args.camera_hz, camera=camera, video=video)
         else:
             res = run_stream(sc, graph, args.backend, f"{args.controller}/{args.backend}/stream",
-                             camera_hz=args.camera_hz, camera=camera, video=video)
+                             camera_hz=args.camera_hz, camera=camera, video=video,
+                             clock="wall" if args.realtime else "sim")
     finally:
         if video is not None:
             video.close()

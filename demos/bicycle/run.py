@@ -219,11 +219,12 @@ def run(sc: Scenario, controller, name: str = "controller", *, camera_hz: float 
 
 
 def run_stream(sc: Scenario, graph, backend: str = "reference", name: str | None = None, *,
-               camera_hz: float = 0.0, camera=None, video=None, keep_traces: bool = False) -> RunResult:
+               camera_hz: float = 0.0, camera=None, video=None, keep_traces: bool = False,
+               clock: str = "sim") -> RunResult:
     """Ride ``sc`` with a balance network in ``tr.stream.Scheduler``: the bicycle is a
     ``SimulationSource`` at the control rate feeding input ``obs``; the output ``torque`` goes
     to the steer motor through a sink. A command that appears at stream time t acts from the
-    first control step that starts at or after t."""
+    first control step that starts at or after t. ``clock="wall"`` rides in real time."""
     import tianrt as tr
 
     loop = ClosedLoop(sc, camera_hz=camera_hz, camera=camera, video=video, keep_traces=keep_traces)
@@ -257,7 +258,7 @@ def run_stream(sc: Scenario, graph, backend: str = "reference", name: str | None
         commands.append((t, float(value[0]), now - src))
 
     rt = tr.Runtime(graph, backend=backend)
-    sched = tr.stream.Scheduler(rt)
+    sched = tr.stream.Scheduler(rt, clock=clock)
     sched.add_source(tr.stream.SimulationSource(advance, rate_hz=sc.control_hz, name="bicycle"), to="obs")
     sched.add_sink("torque", motor)
     wall0 = time.perf_counter()
