@@ -199,8 +199,7 @@ class _Builder:
             if isinstance(n, _STAGE_NODES) and self._fuse(e):
                 continue
             self._new_layer(e)
-        for e, b in self.delays:
-            self.delays[self.delays.index((e, b))] = (e, b, self.src_of(e.source))
+        self.delays = [(e, b, self.src_of(e.source)) for e, b in self.delays]  # sources known now
 
     def src_of(self, name: str) -> Src:
         if name not in self.src:
