@@ -362,30 +362,71 @@ def _parent_gone(parent: int | None) -> bool:
     return parent is not None and os.getppid() != parent
 
 
+class _Outbox:
+    """Reply bytes waiting for the transport. Writers (read loop, worker) only append whole
+    frames and wake the loop; the loop writes when the port can take it. A host that stops
+    reading therefore never blocks the board: past ``limit`` bytes new replies are dropped
+    whole (the host times out, asks again and gets the stored reply)."""
+
+    def __init__(self, limit: int = 1 << 20):
+        self.limit = limit
+        self.buf = bytearray()
+        self.lock = threading.Lock()
+        self.dropped = 0
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+
+    def put(self, data: bytes) -> None:
+        with self.lock:
+            if len(self.buf) + len(data) > self.limit:
+                self.dropped += 1
+                return
+            self.buf += data
+        try:
+            os.write(self.wake_w, b"!")
+        except BlockingIOError:
+            pass   # the loop has wake-ups pending already
+
+    def drain_wakeups(self) -> None:
+        try:
+            while os.read(self.wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def pending(self) -> bool:
+        return bool(self.buf)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.buf.clear()
+
+    def send(self, write) -> None:
+        """Write what the port takes now; ``write(memoryview) -> int``."""
+        with self.lock:
+            chunk = bytes(self.buf[:65536])
+        try:
+            n = write(chunk)
+        except (BlockingIOError, InterruptedError):
+            return
+        with self.lock:
+            del self.buf[:n]
+
+    def close(self) -> None:
+        os.close(self.wake_r)
+        os.close(self.wake_w)
+
+
 def serve_pty(server: Server, *, announce=print, exit_with_parent: int | None = None) -> int:
     """Serve on a new pseudo-terminal; announce its path (the host opens that path)."""
     master, slave = os.openpty()
     tty.setraw(slave)          # no echo, no line discipline: a clean 8-bit byte pipe
     os.set_blocking(master, False)
-    wlock = threading.Lock()
-
-    def write(data: bytes) -> None:
-        # give up when the host stops reading: it times out and asks again
-        view = memoryview(data)
-        with wlock:
-            while view:
-                if not select.select([], [master], [], 2.0)[1]:
-                    return
-                try:
-                    view = view[os.write(master, view):]
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    return
-
+    out = _Outbox()
     flags = _Flags()
     _install_signals(flags)
-    pump = Pump(server, write)
+    pump = Pump(server, out.put)
     announce(os.ttyname(slave))
     # our copy of the slave stays open: a host that closes and reopens the port (reconnect)
     # must not make the master see a hangup
@@ -394,15 +435,23 @@ def serve_pty(server: Server, *, announce=print, exit_with_parent: int | None = 
             if flags.reboot:
                 flags.reboot = False
                 pump.reboot()
-            if not select.select([master], [], [], 0.2)[0]:
-                continue
-            try:
-                data = os.read(master, 65536)
-            except OSError:     # BlockingIOError, or EIO while no one has the slave open
-                continue
-            pump.data(data)
+            r, w, _ = select.select([master, out.wake_r], [master] if out.pending() else [], [], 0.2)
+            if out.wake_r in r:
+                out.drain_wakeups()
+            if w:
+                try:
+                    out.send(lambda b: os.write(master, b))
+                except OSError:
+                    out.clear()
+            if master in r:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:     # BlockingIOError, or EIO while no one has the slave open
+                    continue
+                pump.data(data)
     finally:
         pump.stop()
+        out.close()
         os.close(master)
         os.close(slave)
     return 0
@@ -416,58 +465,62 @@ def serve_socket(server: Server, port: int = 0, *, host: str = "127.0.0.1", anno
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     lsock.bind((host, port))
     lsock.listen(1)
-    wlock = threading.Lock()
-    current: list[socket.socket | None] = [None]
-
-    def write(data: bytes) -> None:
-        with wlock:
-            conn = current[0]
-            if conn is None:
-                return      # no host connected: the reply is dropped, a retry gets it again
-            try:
-                conn.settimeout(2.0)
-                conn.sendall(data)
-            except OSError:
-                pass
-            finally:
-                conn.settimeout(None)
-
-    def drop() -> None:
-        with wlock:
-            conn, current[0] = current[0], None
-        if conn is not None:
-            conn.close()
-        pump.reset_stream()
-
+    out = _Outbox()
+    conn: socket.socket | None = None
     flags = _Flags()
     _install_signals(flags)
-    pump = Pump(server, write)
+    pump = Pump(server, out.put)
     announce(f"socket://{host}:{lsock.getsockname()[1]}")
+
+    def drop() -> None:
+        nonlocal conn
+        if conn is not None:
+            conn.close()
+            conn = None
+        out.clear()             # replies for that host are of no use to the next one
+        pump.reset_stream()
+
     try:
         while not flags.stop and not _parent_gone(exit_with_parent):
             if flags.reboot:
                 flags.reboot = False
                 pump.reboot()
-            conn = current[0]
-            if not select.select([conn if conn is not None else lsock], [], [], 0.2)[0]:
-                continue
             if conn is None:
-                new, _addr = lsock.accept()
-                new.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                with wlock:
-                    current[0] = new
+                out.clear()     # nobody to send to
+                if select.select([lsock, out.wake_r], [], [], 0.2)[0]:
+                    out.drain_wakeups()
+                    try:
+                        conn, _addr = lsock.accept() if select.select([lsock], [], [], 0)[0] else (None, None)
+                    except OSError:
+                        conn = None
+                    if conn is not None:
+                        conn.setblocking(False)
+                        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 continue
-            try:
-                data = conn.recv(65536)
-            except OSError:
-                data = b""
-            if data:
-                pump.data(data)
-            else:
-                drop()
+            r, w, _ = select.select([conn, out.wake_r], [conn] if out.pending() else [], [], 0.2)
+            if out.wake_r in r:
+                out.drain_wakeups()
+            if w:
+                try:
+                    out.send(conn.send)
+                except OSError:
+                    drop()
+                    continue
+            if conn in r:
+                try:
+                    data = conn.recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if data:
+                    pump.data(data)
+                else:
+                    drop()
     finally:
         pump.stop()
         drop()
+        out.close()
         lsock.close()
     return 0
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tianrt.chip import protocol as P
 from tianrt.chip.link import ChipLink, LinkError, LinkWarning
 from tianrt.cli import main as cli_main
 
@@ -160,3 +161,58 @@ def test_emulator_rejects_a_bad_spec_and_engine(tmp_path):
     r = subprocess.run([sys.executable, "-m", "tianrt.firmware_sim", *ENGINE, "--mesh", "3by4"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "expected ROWSxCOLS" in r.stderr
+
+
+def test_emulator_survives_random_bytes_over_the_pty(emulator):
+    import serial
+
+    emu = emulator("--pty", "--quiet")
+    rng = np.random.default_rng(11)
+    ser = serial.serial_for_url(emu.where, timeout=0.2)
+    try:
+        good = P.encode_frame(P.REQUEST, P.INFO, 1)
+        for i in range(2000):
+            if i % 2:
+                ser.write(rng.integers(0, 256, int(rng.integers(1, 120)), dtype=np.uint8).tobytes())
+            else:
+                wire = bytearray(P.encode_frame(P.REQUEST, int(rng.integers(0, 256)), i,
+                                                rng.integers(0, 256, 20, dtype=np.uint8).tobytes()))
+                wire[int(rng.integers(1, len(wire) - 1))] ^= int(rng.integers(0, 2)) << 3
+                ser.write(bytes(wire).replace(bytes([P.REBOOT]), b"\x01"))
+            if i % 100 == 0:
+                ser.reset_input_buffer()
+        ser.write(good)
+    finally:
+        ser.close()
+    with ChipLink(emu.where, timeout=0.5) as link:     # still serving, state intact
+        link.upload_image(make_image(window=1))
+        link.push_input("x", A)
+        link.run(1)
+        assert link.pull_outputs()["y"][1][0, 0].tolist() == (2 * A).tolist()
+        assert link.counters()["link_bad_frames"] > 500
+    assert emu.proc.poll() is None
+
+
+def test_emulator_exits_with_its_parent():
+    code = ("import subprocess, sys\n"
+            "p = subprocess.Popen([sys.executable, '-m', 'tianrt.firmware_sim', '--pty', '--quiet',"
+            " '--exit-with-parent', '--engine', 'link_engine_double:FakeEngine'],"
+            " stdout=subprocess.PIPE)\n"
+            "p.stdout.readline()\n"
+            "print(p.pid, flush=True)\n")      # exits without stopping the emulator
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    pid = int(out.stdout.split()[0])
+
+    def alive():
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                return "\nState:\tZ" not in f.read()
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if alive():
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail("the orphaned emulator kept running")

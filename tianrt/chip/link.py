@@ -247,16 +247,25 @@ class ChipLink:
         self._rx = P.Deframer()
         self._frames.clear()
         started = time.monotonic()
-        tries = 0
+        tries = damaged = 0
         busy = False
+        # A NAK for a damaged frame asks for a resend, but a burst of them (garbage on the
+        # line, or stale NAKs still queued at the board) must cause one resend, not many:
+        # resends caused by NAKs are at least `gap` apart.
+        gap = min(self.timeout / 4, 0.02)
+        resend_at = None
         self._send(wire)
-        deadline = started + self.timeout
+        last_send = time.monotonic()
+        deadline = last_send + self.timeout
         while True:
-            f = self._next_frame(deadline)
+            f = self._next_frame(deadline if resend_at is None else min(deadline, resend_at))
             if f is None:
-                if busy:
+                now = time.monotonic()
+                if resend_at is not None and now < deadline:
+                    resend_at = None          # a damaged-frame NAK: send again now
+                elif busy:
                     busy = False    # it was working a moment ago: ask again, no retry used
-                    if time.monotonic() - started > self.busy_timeout:
+                    if now - started > self.busy_timeout:
                         raise LinkError(f"{self._where}: {name} still executing after "
                                         f"{self.busy_timeout:.0f} s (busy_timeout)", command=cmd)
                 else:
@@ -268,22 +277,28 @@ class ChipLink:
                                         f"this port?", command=cmd)
                 self.stats["retransmits"] += 1
                 self._send(wire)
-                deadline = time.monotonic() + self.timeout
+                last_send = time.monotonic()
+                deadline = last_send + self.timeout
                 continue
             if f.kind == P.BOOT:
+                try:
+                    boot = P.read_json(f.payload, "BOOT").get("boot")
+                except (P.ProtocolError, AttributeError):
+                    boot = None
+                known = self.board.get("boot")
+                if isinstance(boot, int) and isinstance(known, int) and boot <= known:
+                    continue    # a stale announcement of a boot our HELLO already saw
                 raise _SessionLost("the board restarted (BOOT frame)")
             if f.kind == P.NAK and f.seq == P.NO_SEQ:
                 code, _msg = P.read_nak(f.payload)
                 if code in P.TRANSIENT_ERRORS:
-                    # our frame (or garbage before it) arrived damaged: send it again
                     self.stats["naks"] += 1
-                    tries += 1
-                    if tries > self.retries:
-                        raise LinkError(f"{self._where}: {name} arrived damaged {tries} times; "
-                                        f"check the cable and the baud rate", command=cmd)
-                    self.stats["retransmits"] += 1
-                    self._send(wire)
-                    deadline = time.monotonic() + self.timeout
+                    if resend_at is None:
+                        damaged += 1
+                        if damaged > 4 * (self.retries + 1):
+                            raise LinkError(f"{self._where}: {name} arrived damaged {damaged} "
+                                            f"times; check the cable and the baud rate", command=cmd)
+                        resend_at = max(time.monotonic(), last_send + gap)
                 continue
             if f.seq != seq or f.cmd != cmd:
                 continue    # a late reply to an earlier request or try
