@@ -18,7 +18,7 @@ from tianrt.chip.link import ChipLink, LinkError, LinkWarning
 from tianrt.cli import main as cli_main
 
 from link_engine_double import make_image
-from test_link_faults import A, B, IMAGE, REF_FIRST, REF_SECOND, same, session
+from test_link_faults import A, session
 
 TESTS = str(Path(__file__).resolve().parent)
 ENGINE = ("--engine", "link_engine_double:FakeEngine")
