@@ -82,6 +82,7 @@ class Scene:
                 kinds.append(1)
         self.segments = np.array(segs, float).reshape(-1, 2, 2)
         self.kinds = np.array(kinds, np.int8)
+        self.mid = self.segments.mean(axis=1) if len(segs) else np.zeros((0, 2))
         self.obstacles = list(scenario.obstacles)
         self.target = scenario.target
         self.scenario = scenario
@@ -182,8 +183,8 @@ class CameraRenderer:
         # Ground markings near enough to matter.
         segs = self.scene.segments
         if len(segs):
-            mid = segs.mean(axis=1)
-            close = np.hypot(mid[:, 0] - C[0], mid[:, 1] - C[1]) < spec.max_range
+            mid = self.scene.mid
+            close = (mid[:, 0] - C[0]) ** 2 + (mid[:, 1] - C[1]) ** 2 < spec.max_range ** 2
             sel, kinds = segs[close], self.scene.kinds[close]
             if len(sel):
                 zeros = np.zeros((len(sel), 1))
@@ -195,10 +196,11 @@ class CameraRenderer:
                 pa = np.stack([f * a[:, 0] / a[:, 2] + cx, f * a[:, 1] / a[:, 2] + cy], 1)
                 pb = np.stack([f * b[:, 0] / b[:, 2] + cx, f * b[:, 1] / b[:, 2] + cy], 1)
                 # (the near plane bounds the coordinates; the clip only guards int32 after the sub-pixel shift)
-                pa, pb = self._px(np.clip(pa, -1e6, 1e6)), self._px(np.clip(pb, -1e6, 1e6))
-                for k, p0, p1 in zip(kinds, pa, pb):
-                    cv2.line(img, tuple(p0), tuple(p1), LANE_CENTRE if k else LANE_EDGE, self.thick,
-                             self.line, self.SHIFT)
+                lines = self._px(np.clip(np.stack([pa, pb], axis=1), -1e6, 1e6))
+                for k, colour in ((0, LANE_EDGE), (1, LANE_CENTRE)):
+                    sel_k = lines[kinds == k]
+                    if len(sel_k):
+                        cv2.polylines(img, list(sel_k), False, colour, self.thick, self.line, self.SHIFT)
         # Upright things, far to near (painter's algorithm).
         items = []
         for o in self.scene.obstacles:

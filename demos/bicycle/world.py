@@ -64,8 +64,8 @@ class Polyline:
 
     def project(self, x: float, y: float, window: int = 12) -> tuple[float, float]:
         """(arc length of the nearest point, signed lateral offset: positive to the right of the
-        path's direction, as y is to the right of x). Searches a
-        window of segments around the previous answer first (paths are followed forward)."""
+        path's direction, as y is to the right of x). Searches a window of segments around the
+        previous answer first (paths are followed forward), the whole path if that is > 5 m off."""
         n = len(self.len)
         lo, hi = max(0, self._hint - 5), min(n, self._hint + window)
         s, lat, i = self._project(x, y, lo, hi)
