@@ -129,6 +129,14 @@ def test_socket_server_and_cli(emulator, tmp_path, capsys):
         assert z["y__ticks"].tolist() == [2, 4]
         assert z["y"][:, 0].tolist() == [[6, -2], [12, -4]]
     assert "rounds=4" in capsys.readouterr().out
+    # without --ticks: one slice per tick along the first axis
+    np.savez(tmp_path / "clip.npz", x=np.array([[1, 1], [2, 2], [3, 3], [4, 4]], np.int32))
+    assert cli_main(["chip", "run", "--input", str(tmp_path / "clip.npz"),
+                     "--output", str(tmp_path / "out2.npz"), *port]) == 0
+    with np.load(tmp_path / "out2.npz") as z:
+        assert z["y__ticks"].tolist() == [2, 4]
+        assert z["y"][:, 0].tolist() == [[3, 3], [10, 10]]
+    capsys.readouterr()
     # refused input: the CLI reports the board's error code and exits 1
     np.savez(tmp_path / "bad.npz", x=np.zeros(5, np.int32))
     assert cli_main(["chip", "run", "--input", str(tmp_path / "bad.npz"), "--ticks", "1", *port]) == 1

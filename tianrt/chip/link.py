@@ -439,6 +439,9 @@ class ChipLink:
         if self._journal_bytes > JOURNAL_LIMIT:
             self._journal.clear()
             self._journal_complete = False
+        elif (entry[0] == "run" and self._journal and self._journal[-1][0] == "run"
+              and self._journal[-1][1] + entry[1] <= P.MAX_RUN_TICKS):
+            self._journal[-1] = ("run", self._journal[-1][1] + entry[1])   # one RUN on replay
         else:
             self._journal.append(entry)
 

@@ -80,16 +80,19 @@ def _cmd_run(args) -> int:
             for name, v in inputs.items():
                 link.push_input(name, v)
             link.run(args.ticks)
+            outs = link.pull_outputs()
         else:
-            lengths = {len(v) for v in inputs.values()}
+            lengths = {v.shape[0] if v.ndim else 0 for v in inputs.values()}
             if len(lengths) != 1:
                 raise TianrtError(f"without --ticks every input needs the same leading time axis; "
                                   f"got lengths {sorted(lengths)}")
-            for t in range(lengths.pop()):
-                for name, v in inputs.items():
-                    link.push_input(name, v[t])
-                link.run(1)
-        outs = link.pull_outputs()
+            # one STEP exchange per tick: push this tick's slices, run 1, collect
+            steps = [link.step({name: v[t] for name, v in inputs.items()}, 1)
+                     for t in range(lengths.pop())]
+            steps.append(link.pull_outputs())
+            names = list(dict.fromkeys(k for st in steps for k in st))
+            outs = {k: (np.concatenate([st[k][0] for st in steps if k in st]),
+                        np.concatenate([st[k][1] for st in steps if k in st])) for k in names}
         counters = link.counters()
     if args.output:
         np.savez(args.output, **{k: v for k, (t, v) in outs.items()},
