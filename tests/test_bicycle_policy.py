@@ -89,3 +89,6 @@ def test_demo_command_names_the_bad_field(tmp_path, capsys):
     assert demo_main(["--scenario", str(bad), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "bad.json" in err and "'gusts.rate_hz'" in err
+    assert demo_main(["--model", str(tmp_path / "none.tnr"), "--out", str(tmp_path / "o")]) == 2
+    assert "no balance model at" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # nothing written before the inputs are known good

@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+import tianrt as tr
+
 from . import policy, suite, world
 from .run import run, run_stream, teacher_for
 
@@ -43,9 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.duration is not None and not args.duration > 0:
+            raise world.ScenarioError(f"--duration must be > 0 seconds, got {args.duration}")
         if args.scenario:
+            sc = world.load_scenario(args.scenario)  # checks the file; errors name the field
             sc_dict = json.loads(Path(args.scenario).read_text())
-            sc = world.load_scenario(args.scenario)
         else:
             sc_dict = suite.make(args.kind, args.seed, args.duration or 30.0)
             sc = world.parse_scenario(sc_dict, f"<built-in {args.kind} seed {args.seed}>")
@@ -58,6 +62,15 @@ def main(argv=None) -> int:
         Path(args.write_scenario).write_text(json.dumps(sc_dict, indent=1))
         print(f"wrote {args.write_scenario}")
         return 0
+    graph = None
+    if args.controller != "lqr":
+        try:
+            graph = policy.load(args.model)
+        except (OSError, tr.TianrtError) as exc:
+            print(f"tianrt demo bicycle: cannot load the balance model: {exc}", file=sys.stderr)
+            return 2
+        if args.controller == "snn":
+            graph = policy.to_snn(graph, policy.calibration_data(), T=args.T)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -66,11 +79,6 @@ def main(argv=None) -> int:
     scene = Scene(sc)
     camera = SensorCamera(scene, CameraSpec()) if args.camera_hz > 0 else None
     video = None if args.no_video else VideoRecorder(out / f"bicycle-{sc.name}-{args.controller}.mp4", scene)
-    graph = None
-    if args.controller != "lqr":
-        graph = policy.load(args.model)
-        if args.controller == "snn":
-            graph = policy.to_snn(graph, policy.calibration_data(), T=args.T)
     print(f"scenario {sc.name}: {sc.duration:g} s, control {sc.control_hz:g} Hz, physics {sc.physics_hz:g} Hz, "
           f"{len(sc.obstacles)} obstacles, target {'yes' if sc.target else 'no'}")
     try:
