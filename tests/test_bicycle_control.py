@@ -72,3 +72,21 @@ def test_a_strong_gust_without_control_is_a_fall():
     r = run(sc, lambda obs: 0.0, "none")
     assert r.fell and r.fall_time < 6.0
     assert run(sc, teacher_for(sc), "lqr").fell is False
+
+
+def test_teacher_tolerates_two_steps_of_actuation_delay():
+    sc = world.parse_scenario(suite.make("gust_suite", 1, 15.0))
+    base = run(sc, teacher_for(sc), "lqr")
+
+    class Late:
+        delay_steps = 2
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __call__(self, obs):
+            return self.inner(obs)
+
+    late = run(sc, Late(teacher_for(sc)), "lqr+2")
+    assert late.delay_steps == 2 and not late.fell
+    assert late.rms_path_error <= 1.2 * base.rms_path_error
