@@ -42,9 +42,10 @@ ALWAYS, DECODER, ON_EVENT = 0, 1, 2
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
-    out = a.reshape(-1)
-    assert np.shares_memory(out, a) or a.size == 0
-    return out
+    """A 1-D view (never a copy: kernels write through it into the value array)."""
+    if not a.flags.c_contiguous:
+        raise BackendError(f"numba backend: internal array of shape {a.shape} is not contiguous")
+    return a.reshape(-1)
 
 
 class _Op:
