@@ -269,3 +269,24 @@ def test_sparse_weights_take_the_csr_path_with_the_same_result():
     rt = tr.Runtime(g, "numba")
     assert_same(tr.Runtime(g, "reference").run(xs), rt.run(xs))
     assert rt._impl.events == int(sum((w[:, xs["x"][t] > 0] != 0).sum() for t in range(10)))
+
+
+def test_run_fast_path_falls_back_for_errors_and_odd_inputs():
+    g = w1_like()
+    rng = np.random.default_rng(9)
+    x = (rng.random((6, 30)) < 0.5).astype(np.float32)
+    bad = x.copy()
+    bad[3, 7] = 0.5
+    for backend in ("reference", "numba"):
+        rt = tr.Runtime(g, backend)
+        with pytest.raises(InputError, match="0 or 1"):
+            rt.run({"x": bad})
+        assert rt.tick == 3  # ticks before the bad one ran, as in the reference
+    with pytest.raises(InputError, match="different numbers of ticks"):
+        tr.Runtime(hybrid_graph(rng), "numba").run({"img": np.zeros((3, 2, 8, 8), np.float32),
+                                                    "sc": np.zeros((4, 1, 4, 4), np.float32)})
+    ref = tr.Runtime(g, "reference").run({"x": x.astype(np.float64)})  # float64: the checked path
+    assert_same(ref, tr.Runtime(g, "numba").run({"x": x.astype(np.float64)}))
+    assert_same(ref, tr.Runtime(g, "numba").run({"x": x}))
+    held = tr.Runtime(g, "numba").run({"x": x[0]}, ticks=4)
+    assert_same(tr.Runtime(g, "reference").run({"x": x[0]}, ticks=4), held)
