@@ -110,6 +110,22 @@ def unwide_bias(wide, bias, wp, out, b):
 
 
 @njit(cache=True)
+def unwide_bias_relu(wide, bias, wp, out, relu, b):
+    """unwide_bias, also writing max(out, 0) to ``relu`` (a Conv2d -> ReLU epilogue)."""
+    O, Ho, Wo = out.shape[1], out.shape[2], out.shape[3]
+    zero = np.float32(0.0)
+    for o in range(O):
+        bo = bias[o]
+        for y in range(Ho):
+            src = wide[o, y * wp:y * wp + Wo]
+            dst, rd = out[b, o, y], relu[b, o, y]
+            for z in range(Wo):
+                v = src[z] + bo
+                dst[z] = v
+                rd[z] = max(v, zero)
+
+
+@njit(cache=True)
 def im2col(x, b, kh, kw, sh, sw, ph, pw, cols):
     """cols (C*kh*kw, Ho*Wo) of sample b, zero padded, for a BLAS matmul with w (O, C*kh*kw)."""
     C, H, W = x.shape[1], x.shape[2], x.shape[3]

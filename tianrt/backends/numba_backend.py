@@ -94,9 +94,23 @@ class DenseOp(_Op):
 
 
 class ConvOp(_Op):
-    """Conv2d: direct gather loop or im2col + BLAS, chosen per shape (see ``conv_choice``)."""
+    """Conv2d: direct gather loop or im2col + BLAS, chosen per shape (see ``conv_choice``).
+    With ``relu`` set, also writes the following ReLU's value (an epilogue: one pass less,
+    one call less); both value arrays hold what the reference holds."""
+    relu: str | None = None
 
     def bind(self, bufs):
+        fn = self._bind(bufs)
+        if self.relu is None or getattr(fn, "fused_relu", False):
+            return fn
+        y, r, zero = bufs[self.name], bufs[self.relu], F32(0)
+
+        def with_relu(t):
+            fn(t)
+            np.maximum(y, zero, out=r)
+        return with_relu
+
+    def _bind(self, bufs):
         (x,), y = self.ins(bufs), bufs[self.name]
         n = self.node
         (kh, kw), (sh, sw), (ph, pw) = n.kernel_size, n.stride, n.padding
@@ -128,6 +142,16 @@ class ConvOp(_Op):
         cols = np.zeros((C * kh * kw, n), F32)
         wide = np.zeros((O, n), F32)
         batch = y.shape[0]
+        if self.relu is not None:
+            r = bufs[self.relu]
+
+            def fn(t):
+                for i in range(batch):
+                    conv.im2col_wide(x, i, ph, pw, kh, kw, xpad, cols)
+                    np.matmul(wm, cols, out=wide)
+                    conv.unwide_bias_relu(wide, b, Wp, y, r, i)
+            fn.fused_relu = True
+            return fn
 
         def fn(t):
             for i in range(batch):
@@ -135,6 +159,13 @@ class ConvOp(_Op):
                 np.matmul(wm, cols, out=wide)
                 conv.unwide_bias(wide, b, Wp, y, i)
         return fn
+
+
+class EpilogueOp(_Op):
+    """A node whose value its producer writes (see ConvOp.relu): nothing to do per tick."""
+
+    def bind(self, bufs):
+        return None
 
 
 class PoolOp(_Op):
@@ -720,6 +751,13 @@ class NumbaBackend(Backend):
                     cur = nxt[0]
                 if pairs:
                     chains[e.name] = pairs
+        epilogue = {}  # conv name -> the ReLU it also writes
+        if fuse:
+            for e in plan.entries:
+                if type(e.node) is ann.Conv2d:
+                    relus = [u for u in users[e.name] if type(by_name[u].node) is ann.ReLU]
+                    if relus:
+                        epilogue[e.name] = relus[0]
         self.ops: list[_Op] = []
         for e in plan.entries:
             if isinstance(e.node, (Input, Delay)):
@@ -727,8 +765,11 @@ class NumbaBackend(Backend):
             if e.name in chains:
                 self.ops.append(ChainOp(self, chains[e.name]))
             elif e.name not in in_chain:
-                op = _op_class(e)(self, e)
+                cls = EpilogueOp if e.name in epilogue.values() else _op_class(e)
+                op = cls(self, e)
                 op.kind = DECODER if op.kind == DECODER else _kind(e)
+                if e.name in epilogue:
+                    op.relu = epilogue[e.name]
                 self.ops.append(op)
         self.inputs_ = [e for e in plan.entries if isinstance(e.node, Input)]
         self.delays = [e for e in plan.entries if isinstance(e.node, Delay)]
