@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", metavar="JSON", help='ChipSpec field overrides as a JSON object, e.g. \'{"axons_per_core": 128}\'')
     p.add_argument("--engine", default="tianrt.firmware_sim.engine:Engine", metavar="MODULE:CLASS",
                    help="execution engine class (default: the emulator's own)")
+    p.add_argument("--max-payload", type=int, default=None, metavar="BYTES",
+                   help="largest frame payload this board takes (64..16384, default 16384): "
+                        "emulates a board with small receive buffers")
     p.add_argument("--exit-with-parent", action="store_true",
                    help="exit when the process that started this one goes away")
     p.add_argument("--quiet", action="store_true", help="no log lines on stderr")
@@ -70,7 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     log = (lambda msg: None) if args.quiet else stderr_log
-    server = Server(lambda: engine_cls(spec or None), log=log)
+    try:
+        server = Server(lambda: engine_cls(spec or None), log=log,
+                        **({"max_payload": args.max_payload} if args.max_payload else {}))
+    except ValueError as exc:
+        print(f"firmware_sim: --max-payload: {exc}", file=sys.stderr)
+        return 2
     parent = os.getppid() if args.exit_with_parent else None
 
     def announce(where: str) -> None:

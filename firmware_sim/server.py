@@ -54,13 +54,18 @@ class Server:
     image and all state, as a board's would.
     """
 
-    def __init__(self, engine_factory, *, firmware: str = FIRMWARE, log=None):
+    def __init__(self, engine_factory, *, firmware: str = FIRMWARE, log=None,
+                 max_payload: int = P.MAX_PAYLOAD):
+        if not 64 <= max_payload <= P.MAX_PAYLOAD:
+            raise ValueError(f"max_payload must be in [64, {P.MAX_PAYLOAD}], got {max_payload}")
+        self.max_payload = max_payload     # a small board has small receive buffers
+        self.max_encoded = P.cobs_max_len(P.HEADER.size + max_payload + P.CRC.size)
         self.engine_factory = engine_factory
         self.firmware = firmware
         self.log = log or (lambda msg: None)
         self.protocol_version = P.PROTOCOL_VERSION
         self.boots = 0
-        self.deframer = P.Deframer()
+        self.deframer = P.Deframer(self.max_encoded)
         self.boot()
 
     # -- state ----------------------------------------------------------------------------------
@@ -97,8 +102,9 @@ class Server:
         else ``(frame, body)`` to pass to ``complete``."""
         try:
             if block is None:
-                raise P.ProtocolError(P.E_FRAME_TOO_LARGE, f"frame longer than {P.MAX_ENCODED} "
-                                      f"encoded bytes (MAX_PAYLOAD={P.MAX_PAYLOAD}); discarded")
+                raise P.ProtocolError(P.E_FRAME_TOO_LARGE, f"frame longer than {self.max_encoded} "
+                                      f"encoded bytes (this board's max payload is "
+                                      f"{self.max_payload}); discarded")
             body = P.cobs_decode(block)
             frame = P.parse_body(body)
             if frame.kind != P.REQUEST:
@@ -145,7 +151,7 @@ class Server:
                 raise P.ProtocolError(P.E_NO_SESSION, f"{P.COMMAND_NAMES[frame.cmd]} before HELLO "
                                       f"(the board booted, boot #{self.boots}); say HELLO first")
             result = self.dispatch(frame.cmd, frame.payload)
-            if len(result) > P.MAX_PAYLOAD:
+            if len(result) > self.max_payload:
                 self._outbox = result
                 return P.PAGED, P.pack_paged(len(result), zlib.crc32(result))
             return P.ACK, result
@@ -169,7 +175,7 @@ class Server:
             self.session = nonce
             self._upload = None
             return P.pack_json({"protocol": self.protocol_version, "firmware": self.firmware,
-                                "boot": self.boots, "max_payload": P.MAX_PAYLOAD,
+                                "boot": self.boots, "max_payload": self.max_payload,
                                 "max_upload": P.MAX_UPLOAD, "max_run_ticks": P.MAX_RUN_TICKS,
                                 "image": eng.info(), "spec": getattr(eng, "spec", None)})
         if cmd == P.INFO:
@@ -237,10 +243,10 @@ class Server:
             offset, length = P.read_fetch(payload)
             if self._outbox is None:
                 raise P.ProtocolError(P.E_UPLOAD_STATE, "FETCH with no PAGED result pending")
-            if length > P.MAX_PAYLOAD or offset > len(self._outbox):
-                raise P.ProtocolError(P.E_BAD_PAYLOAD, f"FETCH {length} bytes at {offset} of a "
-                                      f"{len(self._outbox)}-byte result (at most {P.MAX_PAYLOAD} "
-                                      f"per FETCH)", 0)
+            if offset > len(self._outbox):
+                raise P.ProtocolError(P.E_BAD_PAYLOAD, f"FETCH at offset {offset} of a "
+                                      f"{len(self._outbox)}-byte result", 0)
+            length = min(length, self.max_payload)    # a host may ask before it knows our limit
             return self._outbox[offset:offset + length]
         if cmd == P.COUNTERS:
             self._empty(payload, "COUNTERS")
@@ -318,7 +324,7 @@ class Pump:
 
     def reset_stream(self) -> None:
         with self.lock:
-            self.server.deframer = P.Deframer()
+            self.server.deframer = P.Deframer(self.server.max_encoded)
 
     def _work(self) -> None:
         while True:

@@ -30,8 +30,8 @@ class FaultBoard:
     (COBS block, no delimiters) of each direction and return the wire bytes to pass on
     (``b"\\0" + block + b"\\0"`` passes it unchanged, ``b""`` drops it)."""
 
-    def __init__(self, to_board=None, to_host=None, engine_factory=FakeEngine):
-        self.server = Server(engine_factory)
+    def __init__(self, to_board=None, to_host=None, engine_factory=FakeEngine, **server_options):
+        self.server = Server(engine_factory, **server_options)
         self.to_board = to_board or (lambda n, b: b"\x00" + b + b"\x00")
         self.to_host = to_host or (lambda n, b: b"\x00" + b + b"\x00")
         self.n_in = self.n_out = 0

@@ -343,3 +343,18 @@ def test_a_board_that_is_gone_for_good_gives_a_clear_error(make_board):
         board.close()              # unplugged: the connection drops and nothing listens
         with pytest.raises(LinkError, match=r"lost the board .* could not reconnect: cannot open"):
             link.info()
+
+
+def test_a_board_with_small_buffers_gets_small_frames(make_board):
+    board = make_board(max_payload=64)
+    x = np.arange(2 * 300, dtype=np.int32).reshape(2, 300)
+    with connect(board) as link:
+        assert link.board["max_payload"] == 64 and link.max_payload == 64
+        session(link)                      # a 40 kB image in 60-byte chunks, JSON replies paged
+        link.upload_image(make_image(shape=(300,), gain=1, window=1))
+        link.push_input("x", x)
+        link.run(2)
+        ticks, vals = link.pull_outputs()["y"]
+        assert link.stats["frames_sent"] > 700
+    assert ticks.tolist() == [1, 2] and np.array_equal(vals[1], 2 * x)
+    assert board.server.stats["link_bad_frames"] == 0      # nothing the board could not take

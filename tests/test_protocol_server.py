@@ -137,6 +137,25 @@ def test_oversized_frame_is_refused_and_the_server_recovers(host):
     assert host.send(P.INFO).kind == P.ACK
 
 
+def test_a_board_with_a_smaller_max_payload_refuses_larger_frames():
+    h = Host()
+    h.server = Server(FakeEngine, max_payload=64)
+    f = h.send(P.HELLO, P.pack_hello(P.PROTOCOL_VERSION, 1))
+    assert f.kind == P.PAGED            # the HELLO reply itself needs two FETCHes
+    total, _crc = P.read_paged(f.payload)
+    blob = b""
+    while len(blob) < total:
+        piece = h.ok(P.FETCH, P.pack_fetch(len(blob), 1000))   # asks for more than fits
+        assert 0 < len(piece) <= 64
+        blob += piece
+    assert P.read_json(blob, "hello")["max_payload"] == 64
+    (f,) = h.raw(P.encode_frame(P.REQUEST, P.PUSH_INPUT, 5, P.pack_push("x", np.zeros(40, np.int32))))
+    code, msg = P.read_nak(f.payload)
+    assert code == P.E_FRAME_TOO_LARGE and "max payload is 64" in msg
+    with pytest.raises(ValueError, match=r"max_payload must be in \[64, 16384\]"):
+        Server(FakeEngine, max_payload=10)
+
+
 def test_a_reply_too_big_for_one_frame_is_paged(host):
     host.upload(make_image(shape=(3000,), window=1))
     host.ok(P.PUSH_INPUT, P.pack_push("x", np.arange(3000, dtype=np.int32)))
@@ -151,7 +170,9 @@ def test_a_reply_too_big_for_one_frame_is_paged(host):
     assert zlib.crc32(blob) == crc
     ticks, vals = P.read_outputs(blob)["y"]
     assert ticks.tolist() == [1, 2, 3] and vals[2, 0, 10] == 3 * 2 * 10
-    assert host.nak(P.FETCH, P.pack_fetch(0, P.MAX_PAYLOAD + 1))[0] == P.E_BAD_PAYLOAD
+    # a FETCH larger than the board's frames gets what fits; past the end is refused
+    assert len(host.ok(P.FETCH, P.pack_fetch(0, P.MAX_PAYLOAD + 1))) == P.MAX_PAYLOAD
+    assert host.nak(P.FETCH, P.pack_fetch(total + 1, 10))[0] == P.E_BAD_PAYLOAD
 
 
 def test_fetch_without_a_paged_result(host):

@@ -455,10 +455,8 @@ class ChipLink:
     # -- the API (mirrors firmware_sim's Engine) --------------------------------------------------
     def _hello_raw(self) -> dict:
         nonce = random.getrandbits(32)
-        f = self._exchange(P.HELLO, P.pack_hello(P.PROTOCOL_VERSION, nonce))
-        if f.kind == P.NAK:
-            self._fail(P.HELLO, f)
-        info = P.read_json(f.payload, "HELLO reply")
+        info = P.read_json(self._transaction(P.HELLO, P.pack_hello(P.PROTOCOL_VERSION, nonce)),
+                           "HELLO reply")
         if info.get("protocol") != P.PROTOCOL_VERSION:
             raise LinkError(f"{self._where}: the board speaks protocol {info.get('protocol')}, "
                             f"this host {P.PROTOCOL_VERSION}", code=P.E_VERSION, command=P.HELLO)
