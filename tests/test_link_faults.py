@@ -358,3 +358,15 @@ def test_a_board_with_small_buffers_gets_small_frames(make_board):
         assert link.stats["frames_sent"] > 700
     assert ticks.tolist() == [1, 2] and np.array_equal(vals[1], 2 * x)
     assert board.server.stats["link_bad_frames"] == 0      # nothing the board could not take
+
+
+def test_without_replay_the_warning_says_the_state_is_fresh(make_board):
+    board = make_board()
+    with connect(board, replay=False) as link:
+        link.upload_image(IMAGE)
+        link.push_input("x", A)
+        link.run(3)
+        board.reboot()
+        with pytest.warns(LinkWarning, match=r"state was NOT restored \(replay=False\)"):
+            link.run(1)
+        assert link.pull_outputs() == {}     # the input pushed before the reset is gone

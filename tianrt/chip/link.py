@@ -335,12 +335,10 @@ class ChipLink:
                 if f.kind == P.NAK:
                     self._fail(cmd, f)
             f = self._exchange(P.UPLOAD_COMMIT)
-            cmd_for_errors = cmd
         else:
             f = self._exchange(cmd, payload)
-            cmd_for_errors = cmd
         if f.kind == P.NAK:
-            self._fail(cmd_for_errors, f)
+            self._fail(cmd, f)
         if f.kind == P.ACK:
             return f.payload
         total, crc = P.read_paged(f.payload)
@@ -393,11 +391,15 @@ class ChipLink:
         if self._image is not None:
             what.append(f"reloaded the image ({len(self._image)} bytes)")
             self.stats["image_reloads"] += 1
-        if self._journal:
+        restored = self.replay and self._journal_complete
+        if self._journal and restored:
             what.append(f"replayed {len(self._journal)} acknowledged commands")
-        lost = "" if self._journal_complete else (
-            "; the chip state could NOT be restored (more than "
-            f"{JOURNAL_LIMIT >> 20} MiB of inputs since the last reset()) — call reset()")
+        lost = ""
+        if self._image is not None and not restored:
+            lost = ("; the chip state was NOT restored ("
+                    + ("replay=False" if not self.replay else
+                       f"more than {JOURNAL_LIMIT >> 20} MiB of inputs since the last reset()")
+                    + "): it starts from a fresh image")
         msg = (f"chip link {self._where}: {reason}; reconnected"
                + (", " + " and ".join(what) if what else "") + lost
                + "; board counters restarted from zero")
