@@ -370,3 +370,25 @@ def test_without_replay_the_warning_says_the_state_is_fresh(make_board):
         with pytest.warns(LinkWarning, match=r"state was NOT restored \(replay=False\)"):
             link.run(1)
         assert link.pull_outputs() == {}     # the input pushed before the reset is gone
+
+
+def test_journal_overflow_is_reported_not_replayed(make_board, monkeypatch):
+    import tianrt.chip.link as link_module
+
+    monkeypatch.setattr(link_module, "JOURNAL_LIMIT", 200)
+    board = make_board()
+    with connect(board) as link:
+        link.upload_image(IMAGE)
+        for _ in range(10):                   # ~30 bytes per push: past 200 bytes
+            link.push_input("x", A)
+            link.run(1)
+        board.reboot()
+        with pytest.warns(LinkWarning, match=r"NOT restored \(more than 0 MiB of inputs"):
+            link.info()
+        assert link.stats["replayed"] == 0
+        link.reset()                           # a fresh start journals again
+        link.push_input("x", A)
+        link.run(2)
+        board.reboot()
+        with pytest.warns(LinkWarning, match="replayed 2"):
+            assert link.pull_outputs()["y"][0].tolist() == [2]
