@@ -92,3 +92,15 @@ def test_demo_command_names_the_bad_field(tmp_path, capsys):
     assert demo_main(["--model", str(tmp_path / "none.tnr"), "--out", str(tmp_path / "o")]) == 2
     assert "no balance model at" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()  # nothing written before the inputs are known good
+
+
+def test_evaluation_script_tables_a_short_run():
+    from tianrt.demos.bicycle import evaluate
+
+    res = evaluate.evaluate(n=2, duration=4.0, controllers=("lqr", "mlp/reference", "snn/numba"), log=lambda *a: None)
+    tab = res["table"]
+    assert tab["lqr"]["ratio_max"] == 1.0 and tab["mlp/reference"]["falls"] == 0
+    assert tab["snn/numba"]["delay_steps"] == 1 and res["seeds"] == [0, 1]
+    assert all(r["passed"] for r in tab.values())
+    md = evaluate.markdown(tab)
+    assert md.count("\n") == 4 and "| snn/numba | 0/2 |" in md
