@@ -74,8 +74,9 @@ class Server:
         self.boots += 1
         self.engine = self.engine_factory()
         self.session: int | None = None
-        self._last_key: bytes | None = None   # body of the last request
-        self._last_reply: bytes | None = None
+        # (body of the last request, its reply); one tuple so that the read loop never sees
+        # a new body with an old reply while the worker stores them
+        self._last: tuple[bytes, bytes] | None = None
         self._upload: _Upload | None = None
         self._outbox: bytes | None = None
         self._reboot_after_reply = False
@@ -115,11 +116,12 @@ class Server:
             self.stats["link_naks"] += 1
             return P.encode_frame(P.NAK, 0, P.NO_SEQ, P.pack_nak(exc.code, exc.message))
         self.stats["link_frames"] += 1
-        if body == self._last_key and self._last_reply is not None:
+        last = self._last
+        if last is not None and body == last[0]:
             # same seq and same bytes: a retransmission (our reply was lost) - answer again,
             # do not execute again
             self.stats["link_duplicates"] += 1
-            return self._last_reply
+            return last[1]
         return frame, body
 
     def complete(self, frame: P.Frame, body: bytes) -> bytes:
@@ -131,7 +133,7 @@ class Server:
             self.stats["link_naks"] += 1
         reply = P.encode_frame(kind, frame.cmd, frame.seq, payload)
         if self.boots == boots:   # not from before a reset that happened meanwhile
-            self._last_key, self._last_reply = body, reply
+            self._last = (body, reply)
         if self._reboot_after_reply:
             reply += self.boot()
         return reply
