@@ -12,9 +12,30 @@ from .synapse import accumulate_flat
 
 
 @njit(cache=True)
+def _lif_plain(cur, v, spk, beta, thr, v_reset, reset_zero):
+    # the common case without filter or refractory period, branch-free so that it vectorises
+    one, zero = np.float32(1.0), np.float32(0.0)
+    if reset_zero:
+        for k in range(v.size):
+            vn = beta * v[k] + cur[k]
+            s = vn >= thr
+            v[k] = v_reset if s else vn
+            spk[k] = one if s else zero
+    else:
+        for k in range(v.size):
+            vn = beta * v[k] + cur[k]
+            s = vn >= thr
+            v[k] = vn - thr if s else vn
+            spk[k] = one if s else zero
+
+
+@njit(cache=True)
 def lif_block(cur, v, isyn, refrac, spk, beta, thr, v_reset, alpha, has_alpha, refractory, reset_zero):
     """One LIF tick on flat arrays of equal size (``isyn``/``refrac`` are touched only when
     the filter / refractory period is on). Scalars must already be float32."""
+    if not has_alpha and refractory == 0:
+        _lif_plain(cur, v, spk, beta, thr, v_reset, reset_zero)
+        return
     for k in range(v.size):
         i = cur[k]
         if has_alpha:
