@@ -40,19 +40,32 @@ def as_images(x):
     return x.reshape(-1, 1, 8, 8)
 
 
-def train_mlp(x, y, seed: int = 0, progress: bool = True) -> tr.Graph:
+def activation(kind: str):
+    """"qcfs": ClippedReLU quantised to 4 levels with a learnt clip during training
+    (conversion-aware, Bu et al. 2022; exported as a plain ClippedReLU); "relu": ReLU."""
     T = tr.train
-    m = T.Sequential(T.Dense(64, 128), T.ReLU(), T.Dense(128, 64), T.ReLU(), T.Dense(64, 10),
+    if kind == "qcfs":
+        return lambda: T.ClippedReLU(1.0, levels=4, trainable=True)
+    if kind == "relu":
+        return T.ReLU
+    raise ValueError(f"activation must be 'qcfs' or 'relu', got {kind!r}")
+
+
+def train_mlp(x, y, seed: int = 0, progress: bool = True, act: str = "qcfs") -> tr.Graph:
+    T = tr.train
+    a = activation(act)
+    m = T.Sequential(T.Dense(64, 128), a(), T.Dense(128, 64), a(), T.Dense(64, 10),
                      input_shape=(64,), seed=seed)
     m.fit(x, y, epochs=60, batch_size=32, optimizer=T.Adam(1e-3, weight_decay=1e-4),
           lr_schedule="cosine", progress=progress)
     return m.to_graph(name="digits-mlp")
 
 
-def train_cnn(x, y, seed: int = 0, progress: bool = True) -> tr.Graph:
+def train_cnn(x, y, seed: int = 0, progress: bool = True, act: str = "qcfs") -> tr.Graph:
     T = tr.train
-    m = T.Sequential(T.Conv2d(1, 32, 3, padding=1), T.ReLU(), T.Conv2d(32, 32, 3, padding=1), T.ReLU(),
-                     T.AvgPool2d(2), T.Flatten(), T.Dropout(0.3, seed=seed), T.Dense(512, 64), T.ReLU(),
+    a = activation(act)
+    m = T.Sequential(T.Conv2d(1, 32, 3, padding=1), a(), T.Conv2d(32, 32, 3, padding=1), a(),
+                     T.AvgPool2d(2), T.Flatten(), T.Dropout(0.3, seed=seed), T.Dense(512, 64), a(),
                      T.Dense(64, 10), input_shape=(1, 8, 8), seed=seed)
     m.fit(as_images(x), y, epochs=40, batch_size=32, optimizer=T.Adam(1e-3, weight_decay=5e-4),
           lr_schedule="cosine", progress=progress)
@@ -62,13 +75,14 @@ def train_cnn(x, y, seed: int = 0, progress: bool = True) -> tr.Graph:
 MODELS = {"mlp": (train_mlp, lambda x: x), "cnn": (train_cnn, as_images)}
 
 
-def get_models(retrain: bool, x_tr, y_tr, seed: int = 0, progress: bool = True) -> dict[str, tr.Graph]:
+def get_models(retrain: bool, x_tr, y_tr, seed: int = 0, progress: bool = True,
+               act: str = "qcfs") -> dict[str, tr.Graph]:
     out = {}
     for name, (fn, _) in MODELS.items():
         path = DATA / f"digits_{name}.tnr"
-        if retrain or not path.exists():
+        if retrain or act != "qcfs" or not path.exists():
             t0 = time.perf_counter()
-            out[name] = fn(x_tr, y_tr, seed=seed, progress=progress)
+            out[name] = fn(x_tr, y_tr, seed=seed, progress=progress, act=act)
             print(f"trained {name} in {time.perf_counter() - t0:.1f} s")
         else:
             out[name] = tr.load(path)
@@ -184,14 +198,18 @@ def main(argv=None) -> int:
     ap.add_argument("--no-int8", action="store_true", help="skip the int8 (integer mode) columns")
     ap.add_argument("--plot", default="digits_accuracy.png", metavar="FILE.png", help="where to write the plot")
     ap.add_argument("--seed", type=int, default=0, help="training seed (with --retrain)")
+    ap.add_argument("--act", default="qcfs", choices=["qcfs", "relu"],
+                    help="hidden activation for training: qcfs (conversion-aware, the shipped weights) or "
+                         "relu (plain ReLU; always retrains)")
     args = ap.parse_args(argv)
     if any(t < 1 for t in args.ticks):
         ap.error("--ticks values must be >= 1")
     backend = pick_backend(args.backend)
 
     x_tr, x_te, y_tr, y_te = load_split(0)
-    models = get_models(args.retrain, x_tr, y_tr, seed=args.seed)
-    print(f"{len(x_tr)} training / {len(x_te)} test digits; backend {backend}; threshold balancing {args.method}")
+    models = get_models(args.retrain, x_tr, y_tr, seed=args.seed, act=args.act)
+    print(f"{len(x_tr)} training / {len(x_te)} test digits; backend {backend}; threshold balancing "
+          f"{args.method}; hidden activation {args.act}")
     rows = []
     t0 = time.perf_counter()
     for name in args.models:

@@ -22,9 +22,9 @@ def main(argv=None) -> int:
     x_tr, x_te, y_tr, y_te = digits.load_split(0)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, (fn, prep) in digits.MODELS.items():
-        g = fn(x_tr, y_tr, seed=args.seed)
+        g = fn(x_tr, y_tr, seed=args.seed, act="qcfs")
         g.metadata.update({"dataset": "sklearn digits, stratified 70/30 split, random_state=0",
-                           "recipe": f"tianrt.demos.digits.train_{name}(seed={args.seed})"})
+                           "recipe": f"tianrt.demos.digits.train_{name}(seed={args.seed}, act='qcfs')"})
         out = tr.Runtime(g).run({"x": prep(x_te)}, ticks=1)["y"][-1]
         acc = float((out.argmax(1) == y_te).mean())
         path = tr.save(g, args.out / f"digits_{name}.tnr")
