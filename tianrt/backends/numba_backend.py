@@ -24,12 +24,14 @@ from ..errors import BackendError, InputError
 from ..graph import Delay, Input, Plan
 from ..kernels import codec, conv, elementwise, intmath, neuron, synapse
 from ..runtime import Backend
+from . import numba_calibrate
 from .reference import _pack_rng, _unpack_rng
 
 F32, I32 = np.float32, np.int32
 MODES = {"event": synapse.EVENT, "dense": synapse.DENSE, "auto": synapse.AUTO}
 CONV_MODES = ("auto", "direct", "im2col")
 # Input activity (active inputs / all inputs) above which a dense pass beats the event loop,
+# used unless `tianrt warmup --calibrate` measured this machine (numba_calibrate.py);
 # measured by `bench/bench_kernels.py scaling` on a 1024->1024 layer (docs/benchmarks.md):
 # at batch 1 the event loop stays ahead of both the dense loop and BLAS up to ~70-90 %
 # activity; at batch 32 BLAS's weight reuse wins from ~30 %.
@@ -702,8 +704,13 @@ class NumbaBackend(Backend):
         elif synapse_mode not in MODES:
             raise BackendError(f"synapse_mode = {synapse_mode!r}; choose one of {', '.join(MODES)} "
                                "or give a dict node name -> mode")
-        self.crossover = DEFAULT_CROSSOVER if crossover is None else float(crossover)
-        self.crossover_batch = DEFAULT_CROSSOVER_BATCH if crossover is None else float(crossover)
+        cal = numba_calibrate.load() if crossover is None else None  # `tianrt warmup --calibrate`
+        if crossover is not None:
+            self.crossover = self.crossover_batch = float(crossover)
+        elif cal is not None:
+            self.crossover, self.crossover_batch = cal["batch1"], cal["batch_n"]
+        else:
+            self.crossover, self.crossover_batch = DEFAULT_CROSSOVER, DEFAULT_CROSSOVER_BATCH
         if not 0.0 <= self.crossover <= 1.0:
             raise BackendError(f"crossover is a fraction of active inputs in [0, 1], got {crossover}")
         if conv_mode not in CONV_MODES:

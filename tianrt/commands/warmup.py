@@ -128,6 +128,10 @@ def _cmd(args) -> int:
           f"{numba.config.CACHE_DIR or 'next to the kernel sources, or the user cache dir if read-only'})")
     dt = warmup(verbose=not args.quiet)
     print(f"warm-up done in {dt:.2f} s (a second run reads the cache and is much faster)")
+    if args.calibrate:
+        from tianrt.backends.numba_calibrate import calibrate
+        print("measuring the event/dense crossover on this machine (a few seconds)")
+        calibrate(verbose=True)
     return 0
 
 
@@ -137,4 +141,7 @@ def register(subparsers) -> None:
                                           "mode, batch 1 and batched) so that later runs load machine code "
                                           "from the cache instead of compiling.")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
+    p.add_argument("--calibrate", action="store_true",
+                   help="also measure the event/dense crossover of this machine and store it for the "
+                        "numba backend ($TIANRT_CALIBRATION or ~/.cache/tianrt/numba-crossover.json)")
     p.set_defaults(func=_cmd)
