@@ -6,8 +6,6 @@ Semantics may differ in details (e.g. snnTorch resets with the previous step's s
 the point is the cost of the same amount of work."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 
@@ -173,7 +171,3 @@ def w3_brian2(target: str):
             _, loop, spikes, total = line.split()
             return float(loop), int(spikes), float(total)
     raise RuntimeError(out.stderr[-800:])
-
-
-def now():
-    return time.perf_counter()

@@ -8,9 +8,10 @@ draws for a Poisson encoder, which writes into a preallocated array).
 
 Fusion: every run of ``snn.Dense -> LIF/IF`` pairs, each layer fed by the one before,
 becomes a single kernel call per tick (synaptic accumulation, LIF update and spike
-emission for all layers). Synapses are event-driven below a crossover input activity and
-dense above it (``synapse_mode``: "auto" | "event" | "dense", or a dict per node name);
-both loops sum in the same order, so the choice never changes a result.
+emission for all layers); a Conv2d also writes a following ReLU. Synapses are
+event-driven below a crossover input activity and dense above it (``synapse_mode``:
+"auto" | "event" | "dense", or a dict per node name); at batch 1 both loops sum in the
+same order, so the choice never changes a result; at batch > 1 the dense side is BLAS.
 
 Integer graphs (``tr.q`` nodes) run on ``tianrt.kernels.intmath`` bit for bit
 (docs/integer.md). Design notes and tolerances: docs/numba-backend.md.
@@ -20,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ann, bridge, q, snn
-from ..errors import BackendError, InputError
+from ..errors import BackendError
 from ..graph import Delay, Input, Plan
 from ..kernels import codec, conv, elementwise, intmath, neuron, synapse
 from ..runtime import Backend
@@ -636,9 +637,6 @@ class QLIOp(_Op):
 
 
 class QRateOp(_Op):
-    def out_dtype(self):
-        return F32
-
     def alloc(self, batch, bufs):
         super().alloc(batch, bufs)
         self.state = {"acc": np.full((batch,) + self.entry.shape, self.node.full_scale // 2, I32)}
