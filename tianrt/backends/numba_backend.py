@@ -35,9 +35,9 @@ CONV_MODES = ("auto", "direct", "im2col")
 # used unless `tianrt warmup --calibrate` measured this machine (numba_calibrate.py);
 # measured by `bench/bench_kernels.py scaling` on a 1024->1024 layer (docs/benchmarks.md):
 # at batch 1 the event loop stays ahead of both the dense loop and BLAS up to ~70-90 %
-# activity; at batch 32 BLAS's weight reuse wins from ~30 %.
+# activity; at batch 32 BLAS's weight reuse wins from 30-70 % (varies run to run).
 DEFAULT_CROSSOVER = 0.8
-DEFAULT_CROSSOVER_BATCH = 0.3
+DEFAULT_CROSSOVER_BATCH = 0.5
 # A synapse weight matrix with fewer non-zeros than this is run from CSR rows.
 CSR_DENSITY = 0.25
 
