@@ -32,6 +32,15 @@ def count_active(x):
 def _rows_event(x, xoff, n_in, batch, wt, woff, out, ooff, n_out):
     # input-major: the weight row of input j is loaded once and reused by every sample
     nu = np.uint64(n_out)
+    if batch == 1:  # streaming: a plain scan (measured 2x faster than the general loop nest)
+        xo, ob = np.uint64(xoff), np.uint64(ooff)
+        for j in range(np.uint64(n_in)):
+            xv = x[xo + j]
+            if xv != 0:
+                r = np.uint64(woff) + j * nu
+                for o in range(nu):
+                    out[ob + o] += xv * wt[r + o]
+        return
     for j in range(n_in):
         r = np.uint64(woff + j * n_out)
         for b in range(batch):
@@ -45,6 +54,14 @@ def _rows_event(x, xoff, n_in, batch, wt, woff, out, ooff, n_out):
 @njit(cache=True)
 def _rows_dense(x, xoff, n_in, batch, wt, woff, out, ooff, n_out):
     nu = np.uint64(n_out)
+    if batch == 1:
+        xo, ob = np.uint64(xoff), np.uint64(ooff)
+        for j in range(np.uint64(n_in)):
+            xv = x[xo + j]
+            r = np.uint64(woff) + j * nu
+            for o in range(nu):
+                out[ob + o] += xv * wt[r + o]
+        return
     for j in range(n_in):
         r = np.uint64(woff + j * n_out)
         for b in range(batch):
