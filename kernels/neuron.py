@@ -8,6 +8,7 @@ elementwise results are bit-identical to the numpy reference given the same inpu
 import numpy as np
 from numba import njit
 
+from .codec import check_copy
 from .synapse import accumulate_flat
 
 
@@ -117,3 +118,15 @@ def snn_chain_step(x0, wb, ip, fp, st, refrac, start, have_current):
                   np.float32(fp[l, BETA]), np.float32(fp[l, THR]), np.float32(fp[l, V_RESET]),
                   np.float32(fp[l, ALPHA]), ip[l, HAS_ALPHA] != 0, ip[l, REFRACTORY], ip[l, RESET_ZERO] != 0)
     return ev, ip.shape[0]
+
+
+@njit(cache=True)
+def snn_chain_step_input(src, x0, wb, ip, fp, st, refrac):
+    """check_copy of a spike input into ``x0``, then snn_chain_step from layer 0, in one call
+    (the streaming step of a graph that is one fused chain). Returns (check code, synaptic
+    events, layer) — nothing runs unless the check code is codec.OK."""
+    code = check_copy(src, x0, True)
+    if code != 0:
+        return code, 0, 0
+    ev, l = snn_chain_step(x0, wb, ip, fp, st, refrac, 0, False)
+    return code, ev, l

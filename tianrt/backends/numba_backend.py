@@ -428,8 +428,7 @@ class ChainOp(_Op):
         be, k, blas, n_layers = self.be, neuron.snn_chain_step, self.blas, len(self.pairs)
         args = (x0, self.wb, self.ip, self.fp, self.st, self.refrac)
 
-        def fn(t):
-            ev, l = k(*args, 0, False)
+        def finish(ev, l):  # layers handed back for BLAS (batch > 1 only)
             while l < n_layers:
                 x, w, b, y = blas[l]
                 np.matmul(x, w, out=y)
@@ -437,6 +436,10 @@ class ChainOp(_Op):
                 e, l = k(*args, l, True)
                 ev += e
             be.events += ev
+
+        def fn(t):
+            finish(*k(*args, 0, False))
+        self.finish, self.args = finish, args
         return fn
 
 
@@ -821,6 +824,15 @@ class NumbaBackend(Backend):
                                _flat(bufs[e.name]), e.domain == "spike", idx[e.name]) for e in self.inputs_}
         self.outs = [(k, idx[src], bufs[src] if self.batched else bufs[src][0])
                      for k, src in self.plan.outputs.items()]
+        # The whole graph is one fused chain fed by its only (spike) input: step() then checks,
+        # copies and runs the tick in a single kernel call.
+        self.direct = None
+        if (len(self.prog) == 1 and isinstance(self.ops[0], ChainOp) and len(self.inputs_) == 1
+                and not self.delays and self.ops[0].x_name == self.inputs_[0].name
+                and self.inputs_[0].domain == "spike"):
+            name = self.inputs_[0].name
+            self.direct = (name, self.slots[name][0], self.ops[0].args[1:], self.ops[0].finish,
+                           self.slots[name][1])
 
     def _states(self):
         for op in self.ops:
@@ -896,6 +908,16 @@ class NumbaBackend(Backend):
         and copy done by one kernel call per input."""
         if self.batch is None:
             return Backend.step(self, inputs)
+        d = self.direct
+        if d is not None and inputs and len(inputs) == 1:
+            v = inputs.get(d[0])
+            if (type(v) is np.ndarray and v.dtype == F32 and v.shape == d[1] and v.flags.c_contiguous):
+                code, ev, layer = neuron.snn_chain_step_input(v.reshape(-1), d[4], *d[2])
+                if code:
+                    self._check_input(d[0], v)  # raises the base class's error
+                d[3](ev, layer)
+                self.t += 1
+                return {k: a.copy() for k, _, a in self.outs}
         fr = self.fresh
         for i in self.tensor_inputs:
             fr[i] = False
