@@ -94,7 +94,8 @@ def accuracy(graph, x, y, ticks: int, backend: str) -> tuple[float, object]:
     return float((outs["y"][-1].argmax(axis=1) == y).mean()), outs
 
 
-def sweep(name: str, ann, x_tr, x_te, y_te, ticks, backend: str, method: str, int8: bool) -> list[dict]:
+def sweep(name: str, ann, x_tr, x_te, y_te, ticks, backend: str, method: str, int8: bool,
+          report=None) -> list[dict]:
     prep = MODELS[name][1]
     xc, xt = prep(x_tr), prep(x_te)
     ann_acc, _ = accuracy(ann, xt, y_te, 1, "reference")
@@ -113,20 +114,30 @@ def sweep(name: str, ann, x_tr, x_te, y_te, ticks, backend: str, method: str, in
             row["snn_int8"], _ = accuracy(tr.quantize(snn, calibration={"x": xc}), xt, y_te, T, backend)
             row["hybrid_int8"], _ = accuracy(tr.quantize(hyb, calibration={"x": xc}), xt, y_te, T, backend)
         rows.append(row)
+        if report is not None:
+            report([row])
     return rows
 
 
-def print_table(rows, int8: bool) -> None:
-    head = ["model", "T", "ANN %", "SNN %", "d", "int8 %", "hybrid %", "hyb int8 %", "spikes/inf",
-            "synops/inf", "input MACs", "ANN MACs"]
-    print("  ".join(f"{h:>10s}" for h in head))
+HEAD = ["model", "T", "ANN %", "SNN %", "d", "int8 %", "hybrid %", "hyb int8 %", "spikes/inf",
+        "synops/inf", "input MACs", "ANN MACs"]
+
+
+def print_head() -> None:
+    print("  ".join(f"{h:>10s}" for h in HEAD), flush=True)
+
+
+def print_rows(rows, int8: bool) -> None:
     for r in rows:
         cells = [r["model"], str(r["T"]), f"{100 * r['ann']:.2f}", f"{100 * r['snn']:.2f}",
                  f"{100 * (r['snn'] - r['ann']):+.2f}",
                  f"{100 * r['snn_int8']:.2f}" if int8 else "-", f"{100 * r['hybrid']:.2f}",
                  f"{100 * r['hybrid_int8']:.2f}" if int8 else "-", f"{r['spikes']:.0f}",
                  f"{r['synops']:.0f}", f"{r['dense_macs']:.0f}", f"{r['ann_macs']}"]
-        print("  ".join(f"{c:>10s}" for c in cells))
+        print("  ".join(f"{c:>10s}" for c in cells), flush=True)
+
+
+def print_notes() -> None:
     print("(d: SNN minus ANN, points; synops: spikes x non-zero fan-out; input MACs: the first layer's "
           "synapse fed by a direct current, per inference)")
 
@@ -167,23 +178,34 @@ def plot(rows, path: Path, int8: bool) -> None:
         ann_pts = [px(t, 100 * rs[0]["ann"]) for t in ticks]
         for x0 in range(ann_pts[0][0], ann_pts[-1][0], 12):  # dashed ANN line
             cv2.line(img, (x0, ann_pts[0][1]), (min(x0 + 6, ann_pts[-1][0]), ann_pts[0][1]), col, 1)
-        cv2.putText(img, f"{model} ANN (dashed)", (w - right + 10, ly), font, 0.42, col, 1, cv2.LINE_AA)
+        lx = w - right + 10
+        cv2.line(img, (lx, ly - 4), (lx + 6, ly - 4), col, 1)
+        cv2.line(img, (lx + 12, ly - 4), (lx + 18, ly - 4), col, 1)
+        cv2.putText(img, f"{model} ANN", (lx + 26, ly), font, 0.42, col, 1, cv2.LINE_AA)
         ly += 20
         for key, label, thick in styles:
             pts = [px(r["T"], 100 * r[key]) for r in rs]
             for a, b in zip(pts, pts[1:]):
                 cv2.line(img, a, b, col, thick, cv2.LINE_AA)
             for p in pts:
-                if key == "snn":
-                    cv2.circle(img, p, 4, col, -1, cv2.LINE_AA)
-                elif key == "hybrid":
-                    cv2.rectangle(img, (p[0] - 3, p[1] - 3), (p[0] + 3, p[1] + 3), col, 1)
-                else:
-                    cv2.drawMarker(img, p, col, cv2.MARKER_CROSS, 8, 1)
-            cv2.putText(img, f"{model} {label}", (w - right + 10, ly), font, 0.42, col, 1, cv2.LINE_AA)
+                _marker(img, key, p, col)
+            cv2.line(img, (lx, ly - 4), (lx + 18, ly - 4), col, thick, cv2.LINE_AA)
+            _marker(img, key, (lx + 9, ly - 4), col)
+            cv2.putText(img, f"{model} {label}", (lx + 26, ly), font, 0.42, col, 1, cv2.LINE_AA)
             ly += 20
     if not cv2.imwrite(str(path), img):
         raise OSError(f"could not write the plot to {path}")
+
+
+def _marker(img, key, p, col) -> None:
+    import cv2
+
+    if key == "snn":
+        cv2.circle(img, p, 4, col, -1, cv2.LINE_AA)
+    elif key == "hybrid":
+        cv2.rectangle(img, (p[0] - 3, p[1] - 3), (p[0] + 3, p[1] + 3), col, 1)
+    else:
+        cv2.drawMarker(img, p, col, cv2.MARKER_CROSS, 8, 1)
 
 
 def main(argv=None) -> int:
@@ -212,13 +234,15 @@ def main(argv=None) -> int:
           f"{args.method}; hidden activation {args.act}")
     rows = []
     t0 = time.perf_counter()
+    print()
+    print_head()
     for name in args.models:
         rows += sweep(name, models[name], x_tr, x_te, y_te, sorted(args.ticks), backend, args.method,
-                      not args.no_int8)
-    print(f"evaluated in {time.perf_counter() - t0:.1f} s\n")
-    print_table(rows, not args.no_int8)
+                      not args.no_int8, report=lambda r: print_rows(r, not args.no_int8))
+    print_notes()
+    print(f"evaluated in {time.perf_counter() - t0:.1f} s")
     plot(rows, Path(args.plot), not args.no_int8)
-    print(f"\nwrote {args.plot}")
+    print(f"wrote {args.plot}")
     return 0
 
 
