@@ -44,6 +44,18 @@ CSR_DENSITY = 0.25
 ALWAYS, DECODER, ON_EVENT = 0, 1, 2
 
 
+def _ep(kernel, *example):
+    """numba's compiled entry point of ``kernel`` for the types of ``example`` (loaded from
+    the cache or compiled now). Calling it skips the dispatcher's per-call type resolution,
+    about 0.1 us per argument, which adds up at ~10 kernel calls per tick. Every later call
+    must pass arguments of exactly these types (the bound arrays, and per-tick scalars of
+    fixed Python types)."""
+    try:
+        return kernel.compile(tuple(kernel.typeof_pyval(a) for a in example))
+    except Exception:  # an unusual argument type: keep the dispatcher
+        return kernel
+
+
 def _flat(a: np.ndarray) -> np.ndarray:
     """A 1-D view (never a copy: kernels write through it into the value array)."""
     if not a.flags.c_contiguous:
@@ -214,7 +226,8 @@ class ActOp(_Op):
             return lambda t: elementwise.channel_affine(xf, scale, shift, inner, yf)
         if isinstance(n, bridge.DirectCurrent):
             g = n.gain
-            return lambda t: elementwise.scale_copy(xf, g, yf)
+            k = _ep(elementwise.scale_copy, xf, g, yf)
+            return lambda t: k(xf, g, yf)
         raise BackendError(f"numba backend: no elementwise kernel for `{self.name}` ({n.op})")
 
 
@@ -235,7 +248,7 @@ class AddOp(_Op):
         first, rest = xs[0], xs[1:]
         if y.dtype == F32 and len(xs) in (2, 3):  # one pass instead of a copy and adds
             fl = [_flat(x) for x in xs] + [_flat(y)]
-            k = elementwise.add2 if len(xs) == 2 else elementwise.add3
+            k = _ep(elementwise.add2 if len(xs) == 2 else elementwise.add3, *fl)
             return lambda t: k(*fl)
 
         def fn(t):
@@ -304,22 +317,24 @@ class SynapseOp(_Op):
             return fn
         if mode != dn and np.count_nonzero(wt) < CSR_DENSITY * wt.size:
             indptr, idx, data = synapse.to_csr(wt)
+            k = _ep(synapse.accumulate_csr, x, indptr, idx, data, bias, y)
 
             def fn(t):
-                be.events += synapse.accumulate_csr(x, indptr, idx, data, bias, y)
+                be.events += k(x, indptr, idx, data, bias, y)
             return fn
         if mode == dn:
             return lambda t: blas(x, wt, y, False)
+        acc, count = _ep(synapse.accumulate, x, wt, bias, y, ev, 0.0), _ep(synapse.count_active, xf)
         if mode == ev:
             def fn(t):
-                be.events += synapse.accumulate(x, wt, bias, y, ev, 0.0)
+                be.events += acc(x, wt, bias, y, ev, 0.0)
             return fn
 
         def fn(t):
-            if synapse.count_active(xf) > limit:
+            if count(xf) > limit:
                 blas(x, wt, y, False)
             else:
-                be.events += synapse.accumulate(x, wt, bias, y, ev, 0.0)
+                be.events += acc(x, wt, bias, y, ev, 0.0)
         return fn
 
 
@@ -358,7 +373,8 @@ class LIFOp(_Op):
         ref = _flat(st["refrac"]) if "refrac" in st else np.zeros(0, I32)
         args = (n.beta, n.threshold, n.v_reset, n.alpha or 0.0, n.alpha is not None, n.refractory,
                 n.reset == "zero")
-        return lambda t: neuron.lif_update(cur, v, isyn, ref, s, *args)
+        k = _ep(neuron.lif_update, cur, v, isyn, ref, s, *args)
+        return lambda t: k(cur, v, isyn, ref, s, *args)
 
 
 class LIOp(_Op):
@@ -368,7 +384,8 @@ class LIOp(_Op):
 
     def bind(self, bufs):
         cur, y, v, beta = _flat(self.ins(bufs)[0]), _flat(bufs[self.name]), _flat(self.state["v"]), self.node.beta
-        return lambda t: neuron.li_update(cur, v, beta, y)
+        k = _ep(neuron.li_update, cur, v, beta, y)
+        return lambda t: k(cur, v, beta, y)
 
 
 class ChainOp(_Op):
@@ -425,8 +442,9 @@ class ChainOp(_Op):
 
     def bind(self, bufs):
         x0 = _flat(bufs[self.x_name])
-        be, k, blas, n_layers = self.be, neuron.snn_chain_step, self.blas, len(self.pairs)
+        blas, n_layers = self.blas, len(self.pairs)
         args = (x0, self.wb, self.ip, self.fp, self.st, self.refrac)
+        be, k = self.be, _ep(neuron.snn_chain_step, *args, 0, False)
 
         def finish(ev, l):  # layers handed back for BLAS (batch > 1 only)
             while l < n_layers:
@@ -452,7 +470,8 @@ class RateOp(_Op):
 
     def bind(self, bufs):
         x, y, acc, sc = _flat(self.ins(bufs)[0]), _flat(bufs[self.name]), _flat(self.state["acc"]), self.node.scale
-        return lambda t: codec.rate_encode(x, sc, acc, y)
+        k = _ep(codec.rate_encode, x, sc, acc, y)
+        return lambda t: k(x, sc, acc, y)
 
 
 class PoissonOp(_Op):
@@ -477,7 +496,8 @@ class PoissonOp(_Op):
 class LatencyOp(_Op):
     def bind(self, bufs):
         x, y, n = _flat(self.ins(bufs)[0]), _flat(bufs[self.name]), self.node
-        return lambda t: codec.latency_encode(x, n.scale, n.window, t % n.window, y)
+        k = _ep(codec.latency_encode, x, n.scale, n.window, 0, y)
+        return lambda t: k(x, n.scale, n.window, t % n.window, y)
 
 
 class SpikeCountOp(_Op):
@@ -496,8 +516,10 @@ class SpikeCountOp(_Op):
         div, w = (float(n.window) if n.rate else 1.0), n.window
         if n.mode == "sliding":
             ring = _flat(self.state["ring"])
-            return lambda t: codec.count_sliding(s, ring, t % w, c, div, t >= w - 1, y)
-        return lambda t: codec.count_tumbling(s, c, div, (t + 1) % w == 0, y)
+            k = _ep(codec.count_sliding, s, ring, 0, c, div, True, y)
+            return lambda t: k(s, ring, t % w, c, div, t >= w - 1, y)
+        k = _ep(codec.count_tumbling, s, c, div, True, y)
+        return lambda t: k(s, c, div, (t + 1) % w == 0, y)
 
 
 class MembraneOp(_Op):
@@ -522,7 +544,8 @@ class MembraneOp(_Op):
                 return True
             return fn
         md = float(w) if n.mean else 0.0
-        return lambda t: codec.membrane_window(x, v, n.beta, (t + 1) % w == 0, md, y)
+        k = _ep(codec.membrane_window, x, v, n.beta, True, md, y)
+        return lambda t: k(x, v, n.beta, (t + 1) % w == 0, md, y)
 
 
 class FirstSpikeOp(_Op):
@@ -534,7 +557,8 @@ class FirstSpikeOp(_Op):
 
     def bind(self, bufs):
         s, y, f, w = _flat(self.ins(bufs)[0]), _flat(bufs[self.name]), _flat(self.state["first"]), self.node.window
-        return lambda t: codec.first_spike(s, f, w, t % w, y)
+        k = _ep(codec.first_spike, s, f, w, 0, y)
+        return lambda t: k(s, f, w, t % w, y)
 
 
 # -- integer (chip) mode ops: tianrt.kernels.intmath, bit for bit -------------------------------
@@ -831,8 +855,10 @@ class NumbaBackend(Backend):
                 and not self.delays and self.ops[0].x_name == self.inputs_[0].name
                 and self.inputs_[0].domain == "spike"):
             name = self.inputs_[0].name
-            self.direct = (name, self.slots[name][0], self.ops[0].args[1:], self.ops[0].finish,
-                           self.slots[name][1])
+            args = self.ops[0].args[1:]
+            x0 = self.slots[name][1]
+            k = _ep(neuron.snn_chain_step_input, x0, x0, *args)
+            self.direct = (name, self.slots[name][0], args, self.ops[0].finish, x0, k)
 
     def _states(self):
         for op in self.ops:
@@ -911,8 +937,9 @@ class NumbaBackend(Backend):
         d = self.direct
         if d is not None and inputs and len(inputs) == 1:
             v = inputs.get(d[0])
-            if (type(v) is np.ndarray and v.dtype == F32 and v.shape == d[1] and v.flags.c_contiguous):
-                code, ev, layer = neuron.snn_chain_step_input(v.reshape(-1), d[4], *d[2])
+            if (type(v) is np.ndarray and v.dtype == F32 and v.shape == d[1] and v.flags.c_contiguous
+                    and v.flags.aligned):
+                code, ev, layer = d[5](v.reshape(-1), d[4], *d[2])
                 if code:
                     self._check_input(d[0], v)  # raises the base class's error
                 d[3](ev, layer)
