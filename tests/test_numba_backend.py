@@ -290,3 +290,15 @@ def test_run_fast_path_falls_back_for_errors_and_odd_inputs():
     assert_same(ref, tr.Runtime(g, "numba").run({"x": x}))
     held = tr.Runtime(g, "numba").run({"x": x[0]}, ticks=4)
     assert_same(tr.Runtime(g, "reference").run({"x": x[0]}, ticks=4), held)
+
+
+def test_run_with_held_values_matches_reference():
+    rng = np.random.default_rng(10)
+    g = hybrid_graph(rng)
+    xs = {k: v[0] for k, v in hybrid_inputs(rng, ticks=1).items()}
+    ref = tr.Runtime(g, "reference").run(xs, ticks=9)
+    got = tr.Runtime(g, "numba").run(xs, ticks=9)
+    assert_same(ref, got, exact=False)
+    assert got.ticks["count"].tolist() == [3, 7]
+    with pytest.raises(InputError, match="ticks must be >= 1"):
+        tr.Runtime(g, "numba").run(xs, ticks=0)
