@@ -29,6 +29,7 @@ from . import numba_calibrate
 from .reference import _pack_rng, _unpack_rng
 
 F32, I32 = np.float32, np.int32
+_F32_DTYPE = np.dtype(np.float32)
 MODES = {"event": synapse.EVENT, "dense": synapse.DENSE, "auto": synapse.AUTO}
 CONV_MODES = ("auto", "direct", "im2col")
 # Input activity (active inputs / all inputs) above which a dense pass beats the event loop,
@@ -858,7 +859,7 @@ class NumbaBackend(Backend):
             args = self.ops[0].args[1:]
             x0 = self.slots[name][1]
             k = _ep(neuron.snn_chain_step_input, x0, x0, *args)
-            self.direct = (name, self.slots[name][0], args, self.ops[0].finish, x0, k)
+            self.direct = (name, self.slots[name][0], args, self.ops[0].finish, x0, k, len(self.ops[0].pairs))
 
     def _states(self):
         for op in self.ops:
@@ -937,14 +938,18 @@ class NumbaBackend(Backend):
         d = self.direct
         if d is not None and inputs and len(inputs) == 1:
             v = inputs.get(d[0])
-            if (type(v) is np.ndarray and v.dtype == F32 and v.shape == d[1] and v.flags.c_contiguous
-                    and v.flags.aligned):
-                code, ev, layer = d[5](v.reshape(-1), d[4], *d[2])
-                if code:
-                    self._check_input(d[0], v)  # raises the base class's error
-                d[3](ev, layer)
-                self.t += 1
-                return {k: a.copy() for k, _, a in self.outs}
+            if type(v) is np.ndarray and v.dtype is _F32_DTYPE and v.shape == d[1]:
+                flags = v.flags
+                if flags.c_contiguous and flags.aligned:
+                    code, ev, layer = d[5](v.reshape(-1), d[4], *d[2])
+                    if code:
+                        self._check_input(d[0], v)  # raises the base class's error
+                    if layer == d[6]:
+                        self.events += ev
+                    else:
+                        d[3](ev, layer)  # hand-back of dense layers (batch > 1)
+                    self.t += 1
+                    return {k: a.copy() for k, _, a in self.outs}
         fr = self.fresh
         for i in self.tensor_inputs:
             fr[i] = False
