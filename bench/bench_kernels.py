@@ -240,14 +240,17 @@ def bench_w3():
     t0 = time.perf_counter()
     rt.step({"drive": drive})  # first tick: loads the kernels' machine code from the cache
     t_first = time.perf_counter() - t0
-    rt.load_state(st)  # back to t = 0 and the initial membranes
-    t0 = time.perf_counter()
-    out = rt.run({"drive": drive}, ticks=10_000)
-    t_run = time.perf_counter() - t0
+    t_run = float("inf")
+    for _ in range(3):  # minimum of three runs of the same second
+        rt.load_state(st)  # back to t = 0 and the initial membranes
+        rt._impl.events = 0
+        t0 = time.perf_counter()
+        out = rt.run({"drive": drive}, ticks=10_000)
+        t_run = min(t_run, time.perf_counter() - t0)
     spikes = int(out["count"].sum())
     print(f"  network construction (numpy, random connectivity) {t_graph:.2f} s; Runtime build + CSR "
           f"{t_build:.2f} s; first tick (kernels loaded from the cache) {t_first:.2f} s")
-    print(f"  numba: simulation loop {t_run:.3f} s for 10,000 ticks ({t_run / 1e4 * 1e6:.1f} us/tick), "
+    print(f"  numba: simulation loop (best of 3) {t_run:.3f} s for 10,000 ticks ({t_run / 1e4 * 1e6:.1f} us/tick), "
           f"{spikes:,} spikes ({spikes / 4000:.1f} Hz mean rate), {rt._impl.events:,} synaptic events")
     ref = tr.Runtime(g, backend="reference")
     st = ref.state()
