@@ -46,8 +46,12 @@ class FaultBoard:
         self.thread.start()
 
     def send_to_host(self, wire: bytes) -> None:
-        if self.conn is not None:
-            self.conn.sendall(wire)
+        conn = self.conn
+        if conn is not None and wire:
+            try:
+                conn.sendall(wire)
+            except OSError:     # the host hung up meanwhile (it is reconnecting)
+                pass
 
     def reboot(self) -> None:
         """A firmware reset now: the board forgets everything and announces it."""
