@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.socket is not None:
         return serve_socket(server, args.socket, announce=announce, exit_with_parent=parent)
+    if not hasattr(os, "openpty"):
+        print("firmware_sim: this system has no pseudo-terminals; use --socket PORT", file=sys.stderr)
+        return 2
     return serve_pty(server, announce=announce, exit_with_parent=parent)
 
 

@@ -15,7 +15,6 @@ import socket
 import sys
 import threading
 import traceback
-import tty
 import zlib
 
 from tianrt.chip import protocol as P
@@ -361,7 +360,8 @@ def _install_signals(flags: _Flags) -> None:
     def on_stop(signum, frame):
         flags.stop = True
 
-    signal.signal(signal.SIGUSR1, on_reboot)   # simulate a watchdog reset / power glitch
+    if hasattr(signal, "SIGUSR1"):               # POSIX: simulate a watchdog reset / power glitch
+        signal.signal(signal.SIGUSR1, on_reboot)
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
 
@@ -428,6 +428,8 @@ class _Outbox:
 
 def serve_pty(server: Server, *, announce=print, exit_with_parent: int | None = None) -> int:
     """Serve on a new pseudo-terminal; announce its path (the host opens that path)."""
+    import tty   # POSIX only, like os.openpty
+
     master, slave = os.openpty()
     tty.setraw(slave)          # no echo, no line discipline: a clean 8-bit byte pipe
     os.set_blocking(master, False)
