@@ -407,9 +407,8 @@ class ChainOp(_Op):
         self.refrac = np.zeros(total, I32)
         ip = np.zeros((len(self.pairs), 10), np.int64)
         fp = np.zeros((len(self.pairs), 5), np.float64)
-        parts, off, woff = [], 0, 0
+        parts, off, woff, spans = [], 0, 0, []
         self.state = {}
-        self.blas = []
         for l, (d, lif) in enumerate(self.pairs):
             dn, ln, n_out = d.node, lif.node, d.node.out_features
             blk = slice(off, off + batch * n_out)
@@ -430,16 +429,16 @@ class ChainOp(_Op):
                      ln.reset == "zero", ln.refractory, ln.alpha is not None, batch)
             fp[l] = (ln.beta, ln.threshold, ln.v_reset, ln.alpha or 0.0,
                      self.be.crossover if batch == 1 else self.be.crossover_batch)
-            self.blas.append((bufs[self.x_name] if l == 0 else bufs[self.pairs[l - 1][1].name],
-                              None, bufs[d.name], woff, n_w, dn.in_features, n_out))
+            spans.append((self.x_name if l == 0 else self.pairs[l - 1][1].name, d.name, woff, n_w,
+                          dn.in_features, n_out))
             parts += [dn.weight.T.reshape(-1), dn.bias]
             off += batch * n_out
             woff += n_w + n_out
         self.wb = np.ascontiguousarray(np.concatenate(parts), dtype=F32)
         self.ip, self.fp = ip, fp
         # per layer, for the BLAS hand-back: input (B, n_in), weights (n_in, n_out), bias, output
-        self.blas = [(x.reshape(x.shape[0], -1), self.wb[wo:wo + nw].reshape(ni, no),
-                      self.wb[wo + nw:wo + nw + no], y) for x, _, y, wo, nw, ni, no in self.blas]
+        self.blas = [(bufs[x].reshape(batch, -1), self.wb[wo:wo + nw].reshape(ni, no),
+                      self.wb[wo + nw:wo + nw + no], bufs[y]) for x, y, wo, nw, ni, no in spans]
 
     def bind(self, bufs):
         x0 = _flat(bufs[self.x_name])
