@@ -204,6 +204,10 @@ def test_state_round_trip_and_reference_checkpoint(graph):
     c = tr.Runtime(g, "numba")
     c.load_state(ref.state())
     assert_same(ref.run(rest), c.run(rest), exact=False)
+    # and the other way: a numba checkpoint continues on the reference backend
+    d = tr.Runtime(g, "reference")
+    d.load_state(ck)
+    assert_same(tail, d.run(rest), exact=False)
 
 
 def test_input_errors_on_the_fast_path():
