@@ -371,12 +371,16 @@ def _parent_gone(parent: int | None) -> bool:
 
 
 class _Outbox:
-    """Reply bytes waiting for the transport. Writers (read loop, worker) only append whole
-    frames and wake the loop; the loop writes when the port can take it. A host that stops
-    reading therefore never blocks the board: past ``limit`` bytes new replies are dropped
-    whole (the host times out, asks again and gets the stored reply)."""
+    """Reply bytes on their way to the port. ``put`` (read loop or worker) writes straight to
+    the port when nothing is queued and the port takes it (non-blocking); the rest is queued
+    and the read loop, woken through a pipe, writes it when the port is writable. A host that
+    stops reading therefore never blocks the board: past ``limit`` queued bytes new replies
+    are dropped whole (the host times out, asks again and gets the stored reply).
+    ``write(bytes) -> int`` is the port's non-blocking write; it raises BlockingIOError when
+    the port is full and OSError when it is gone."""
 
-    def __init__(self, limit: int = 1 << 20):
+    def __init__(self, write, limit: int = 1 << 20):
+        self.write = write
         self.limit = limit
         self.buf = bytearray()
         self.lock = threading.Lock()
@@ -385,12 +389,24 @@ class _Outbox:
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
 
+    def _write(self, data) -> int:
+        try:
+            return self.write(data)
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except OSError:
+            return len(data)     # no host on the other end: nobody to send to
+
     def put(self, data: bytes) -> None:
         with self.lock:
-            if len(self.buf) + len(data) > self.limit:
+            if not self.buf:
+                data = data[self._write(data):]
+                if not data:
+                    return
+            elif len(self.buf) + len(data) > self.limit:
                 self.dropped += 1
                 return
-            self.buf += data
+            self.buf += data     # (the rest of a partly written frame is always kept)
         try:
             os.write(self.wake_w, b"!")
         except BlockingIOError:
@@ -410,15 +426,10 @@ class _Outbox:
         with self.lock:
             self.buf.clear()
 
-    def send(self, write) -> None:
-        """Write what the port takes now; ``write(memoryview) -> int``."""
+    def flush(self) -> None:
+        """Write what the port takes now (the read loop calls this when it is writable)."""
         with self.lock:
-            chunk = bytes(self.buf[:65536])
-        try:
-            n = write(chunk)
-        except (BlockingIOError, InterruptedError):
-            return
-        with self.lock:
+            n = self._write(bytes(self.buf[:65536]))
             del self.buf[:n]
 
     def close(self) -> None:
@@ -433,7 +444,7 @@ def serve_pty(server: Server, *, announce=print, exit_with_parent: int | None = 
     master, slave = os.openpty()
     tty.setraw(slave)          # no echo, no line discipline: a clean 8-bit byte pipe
     os.set_blocking(master, False)
-    out = _Outbox()
+    out = _Outbox(lambda b: os.write(master, b))
     flags = _Flags()
     _install_signals(flags)
     pump = Pump(server, out.put)
@@ -449,10 +460,7 @@ def serve_pty(server: Server, *, announce=print, exit_with_parent: int | None = 
             if out.wake_r in r:
                 out.drain_wakeups()
             if w:
-                try:
-                    out.send(lambda b: os.write(master, b))
-                except OSError:
-                    out.clear()
+                out.flush()
             if master in r:
                 try:
                     data = os.read(master, 65536)
@@ -475,8 +483,14 @@ def serve_socket(server: Server, port: int = 0, *, host: str = "127.0.0.1", anno
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     lsock.bind((host, port))
     lsock.listen(1)
-    out = _Outbox()
     conn: socket.socket | None = None
+
+    def send(data) -> int:
+        if conn is None:
+            raise OSError("no host connected")
+        return conn.send(data)
+
+    out = _Outbox(send)
     flags = _Flags()
     _install_signals(flags)
     pump = Pump(server, out.put)
@@ -511,11 +525,7 @@ def serve_socket(server: Server, port: int = 0, *, host: str = "127.0.0.1", anno
             if out.wake_r in r:
                 out.drain_wakeups()
             if w:
-                try:
-                    out.send(conn.send)
-                except OSError:
-                    drop()
-                    continue
+                out.flush()
             if conn in r:
                 try:
                     data = conn.recv(65536)
