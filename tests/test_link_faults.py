@@ -333,7 +333,7 @@ def test_step_with_a_lost_reply_loses_no_outputs(make_board):
         link.upload_image(IMAGE)
         same(link.step({"x": A}, 5), REF_FIRST)   # the reply with ticks 2, 4 came on the retry
         same(link.step({"x": B}, 4), REF_SECOND)
-    assert lost and board_counters(board)["link_duplicates"] == 1
+    assert lost and board_counters(board)["link_duplicates"] >= 1
 
 
 def test_a_board_that_is_gone_for_good_gives_a_clear_error(make_board):
