@@ -8,8 +8,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 import tianrt as tr
 from tianrt.demos import digits
 

@@ -13,13 +13,12 @@ its current (``MembraneReadout(mean=True)``), so no spike is lost at the output.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import ann, bridge, snn
-from .errors import GraphError, InputError, ShapeError
+from .errors import GraphError, InputError
 from .graph import Graph
 
 F32 = np.float32
@@ -270,13 +269,11 @@ def _forward(node, x):
 
 def _scale_of(a, method, p, per_channel):
     a = np.asarray(a, np.float64)
-    axes = (0,) + tuple(range(2, a.ndim))
     if per_channel:
         flat = np.moveaxis(a, 1, 0).reshape(a.shape[1], -1)
         vals = [_stat(r, method, p) for r in flat]
         lam = np.asarray(vals, F32)
         return lam.reshape((-1,) + (1,) * (a.ndim - 2)) if a.ndim > 2 else lam
-    del axes
     return np.asarray(_stat(a.ravel(), method, p), F32)
 
 
@@ -301,7 +298,7 @@ def _calibrate(x, head, units, lo, hi, method, p, per_channel):
         for _, n in u.pre:
             x = _forward(n, x)
         if i == lo:
-            in_lam = _scale_of(x, "max" if method == "max" else method, p, False)
+            in_lam = _scale_of(x, method, p, False)
         x = _forward(u.node, x)
         if u.act is not None:
             x = _forward(u.act[1], x)
@@ -312,7 +309,7 @@ def _calibrate(x, head, units, lo, hi, method, p, per_channel):
 
 # -- building the new graph ----------------------------------------------------------------------
 
-def _lam_for_input(lam, pre, weight_in_shape):
+def _lam_for_input(lam, weight_in_shape):
     """Broadcast a per-layer or per-channel scale to the input of a weight layer."""
     lam = np.asarray(lam, F32)
     if lam.ndim == 0:
@@ -324,7 +321,7 @@ def _lam_for_input(lam, pre, weight_in_shape):
     return np.repeat(lam.reshape(c), n // c)
 
 
-def _scaled(node, lam_in, lam_out, in_shape):
+def _scaled(node, lam_in, lam_out):
     """Copy of a weight layer with W * lam_in (over inputs) / lam_out (over outputs)."""
     w = node.weight.astype(np.float64)
     if np.ndim(lam_in):
@@ -341,8 +338,8 @@ def _add_ann_unit(g, u, h, scale_in):
         h = g.add(p.copy(), h, name=pname)
     node = u.node
     if scale_in is not None:  # rates from a SpikeCount decoder: a = lambda * rate
-        lam = _lam_for_input(scale_in, u.pre, _weight_in_shape(node, g, h))
-        node = _scaled(node, lam, 1.0, None)
+        lam = _lam_for_input(scale_in, _weight_in_shape(node, g, h))
+        node = _scaled(node, lam, 1.0)
     h = g.add(node.copy(), h, name=u.name)
     if u.act is not None:
         h = g.add(u.act[1].copy(), h, name=u.act[0])
@@ -364,12 +361,12 @@ def _add_synapse(g, u, pre, h, lam_prev, lam_out):
             h = g.add(ann.Flatten(), h, name=f"{u.name}_flatten")
         # per-channel scales of the spiking input, laid out like the flattened spikes
         lam_in = np.broadcast_to(lam_prev, shape).reshape(-1) if lam_prev.ndim else lam_prev
-        syn = _scaled(ann.Dense(w.shape[1], node.out_features, weight=w, bias=node.bias), lam_in, lam_out, None)
+        syn = _scaled(ann.Dense(w.shape[1], node.out_features, weight=w, bias=node.bias), lam_in, lam_out)
         syn = snn.Dense(syn.in_features, syn.out_features, weight=syn.weight, bias=syn.bias)
         return g.add(syn, h, name=u.name)
     conv = node
     for k in range(len(pre) - 1, -1, -1):  # fold pools nearest-first; the rest become pooling synapses
-        folded = _fold_pool_into_conv(conv, pre[k][1], shape_before(pre[:k], shape))
+        folded = _fold_pool_into_conv(conv, pre[k][1], _shape_after(pre[:k], shape))
         if folded is None:
             break
         conv = folded
@@ -379,13 +376,13 @@ def _add_synapse(g, u, pre, h, lam_prev, lam_out):
         if isinstance(p, ann.Flatten):
             raise GraphError(f"convert: `{pname}` (Flatten) before Conv2d `{u.name}` is not supported")
         h = g.add(_pool_synapse(p, g.entries[h.name].shape), h, name=f"{pname}_syn")
-    syn = _scaled(conv, lam_in, lam_out, None)
+    syn = _scaled(conv, lam_in, lam_out)
     syn = snn.Conv2d(syn.in_channels, syn.out_channels, syn.kernel_size, syn.stride, syn.padding,
                      weight=syn.weight, bias=syn.bias)
     return g.add(syn, h, name=u.name)
 
 
-def shape_before(pre, shape):
+def _shape_after(pre, shape):
     for _, p in pre:
         shape = p.out_shape([shape])
     return shape
