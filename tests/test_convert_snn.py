@@ -173,3 +173,17 @@ def test_converted_graph_saves_and_loads(tmp_path):
     back = tr.load(tr.save(snn, tmp_path / "snn.tnr"))
     assert back.metadata["conversion"]["T"] == 8
     assert np.array_equal(_run(back, x, 8), _run(snn, x, 8))
+
+
+def test_per_channel_balancing_on_a_cnn_and_activation_order_error():
+    m, x, y = trained_cnn()
+    ann = m.to_graph()
+    snn = tr.convert(ann, {"x": x}, T=128, method="max", per_channel=True)
+    lam = snn.metadata["conversion"]["lambda"]
+    assert np.asarray(lam["conv1"]).shape == (4, 1, 1) and np.asarray(lam["conv2"]).shape == (6, 1, 1)
+    ref = m.predict(x)
+    assert np.abs(_run(snn, x, 128) - ref).mean() < 0.05 * np.abs(ref).mean()
+    g = tr.Sequential(tr.ann.Conv2d(1, 2, 3), tr.ann.MaxPool2d(2), tr.ann.ReLU(), tr.ann.Flatten(),
+                      tr.ann.Dense(8, 2), input_shape=(1, 6, 6))
+    with pytest.raises(tr.GraphError, match=r"`relu1` \(ann.ReLU\) follows `maxpool1`.*right after the weight layer"):
+        tr.convert(g, {"x": x})

@@ -203,6 +203,10 @@ def _units(chain):
             w = u.node.weight * scale.reshape((-1,) + (1,) * (u.node.weight.ndim - 1))
             u.node = u.node.copy(weight=w.astype(F32), bias=(u.node.bias * scale + shift).astype(F32))
         elif isinstance(node, ann.ACTIVATIONS):
+            if units and pending and units[-1].act is None and isinstance(node, SPIKING_ACTS):
+                raise GraphError(f"convert: `{name}` ({node.op}) follows `{pending[-1][0]}` "
+                                 f"({pending[-1][1].op}) instead of the weight layer `{units[-1].name}`; put the "
+                                 "activation right after the weight layer (ReLU commutes with max pooling)")
             if not units or pending or units[-1].act is not None:
                 raise GraphError(_no_equivalent(name, node, units[-1].name if units else "the input"))
             units[-1].act = (name, node)
