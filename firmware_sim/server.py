@@ -1,9 +1,11 @@
 """The board side of the serial protocol: frames in, engine calls, frames out.
 
 ``Server`` is transport-free (``feed(bytes) -> bytes`` to send back), so it can be fuzzed in
-process; ``serve_pty`` and ``serve_socket`` pump bytes between it and a pseudo-terminal or a
-TCP socket. The server never raises out of ``feed``: every bad frame or command becomes a NAK
-with an error code. Protocol: docs/protocol.md and tianrt.chip.protocol.
+process; ``serve_pty`` and ``serve_socket`` connect it to a pseudo-terminal or a TCP socket
+through ``Pump`` (requests execute on a worker thread, repeats of a running one get BUSY)
+and ``_Outbox`` (replies never block the board). The server never raises out of ``feed``:
+every bad frame or command becomes a NAK with an error code. Protocol: docs/protocol.md and
+tianrt.chip.protocol.
 """
 from __future__ import annotations
 
