@@ -224,3 +224,21 @@ def test_emulator_exits_with_its_parent():
     if alive():
         os.kill(pid, signal.SIGKILL)
         pytest.fail("the orphaned emulator kept running")
+
+
+def test_socket_disconnect_keeps_the_board_state(emulator):
+    emu = emulator("--socket", "0", "--quiet")
+    with ChipLink(emu.where, timeout=1.0) as link:
+        link.upload_image(make_image(name="kept", window=1))
+        link.push_input("x", A)
+        link.run(2)
+    with ChipLink(emu.where, timeout=1.0) as link:    # a new host, like a cable plugged back
+        assert link.board["image"]["name"] == "kept"
+        link.run(1)
+        ticks, vals = link.pull_outputs()["y"]
+    assert ticks.tolist() == [1, 2, 3] and vals[-1, 0].tolist() == (3 * 2 * A).tolist()
+
+
+def test_cli_names_a_port_it_cannot_open(capsys):
+    assert cli_main(["chip", "info", "--port", "/dev/no-such-tty"]) == 1
+    assert "cannot open '/dev/no-such-tty'" in capsys.readouterr().err
