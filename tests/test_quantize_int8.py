@@ -158,3 +158,18 @@ def test_submodule_import_does_not_shadow_the_functions():
     m, x, _ = trained_mlp()
     snn = tr.convert(m.to_graph(), {"x": x}, T=4)
     assert tr.quantize(snn, {"x": x}).name.endswith("-int8")
+
+
+def test_latency_encoder_gets_full_scale_127_and_matches_float_phases():
+    rng = np.random.default_rng(5)
+    g = tr.Graph(name="lat")
+    h = g.add(tr.ann.Dense(6, 5, seed=1), g.input("x", (6,)))
+    h = g.add(tr.ann.ReLU(), h)
+    s = g.add(tr.bridge.LatencyEncoder(window=8, scale=2.0), h, name="lat")
+    g.output("y", g.add(tr.bridge.FirstSpike(window=8), s))
+    x = rng.random((50, 6)).astype(np.float32)
+    qg = tr.quantize(g, {"x": x})
+    assert qg["lat"].full_scale == 127 and qg["lat"].window == 8
+    f = tr.Runtime(g).run({"x": x}, ticks=8)["y"][-1]
+    i = tr.Runtime(qg).run({"x": x}, ticks=8)["y"][-1]
+    assert np.abs(f - i).max() <= 1 and (f == i).mean() > 0.9

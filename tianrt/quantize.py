@@ -126,16 +126,16 @@ class _Builder:
         self.users = {e.name: [u.name for u in plan.entries if e.name in u.inputs] for e in plan.entries}
         self.entry = {e.name: e for e in plan.entries}
         self.fused: set[str] = set()
-        # a rate encoder wants its input at scale lambda / 127 (full scale D = 127)
+        # a rate or latency encoder wants its input at scale lambda / 127 (full scale D = 127)
         self.want_scale = {}
         for e in plan.entries:
             if isinstance(e.node, bridge.PoissonEncoder):
                 raise GraphError(f"quantize: `{e.name}` (PoissonEncoder) has no integer form; "
                                  "use bridge.RateEncoder")
-            if isinstance(e.node, bridge.RateEncoder):
+            if isinstance(e.node, (bridge.RateEncoder, bridge.LatencyEncoder)):
                 src = e.inputs[0]
                 if src in self.want_scale and self.want_scale[src] != e.node.scale / 127:
-                    raise GraphError(f"quantize: `{src}` feeds rate encoders of different scales")
+                    raise GraphError(f"quantize: `{src}` feeds encoders of different scales")
                 self.want_scale[src] = e.node.scale / 127
                 # scale-preserving nodes pass the wish on to the layer that sets the scale
                 while isinstance(self.entry[src].node, _SAME_SCALE) and len(self.users[src]) == 1:
@@ -228,7 +228,9 @@ class _Builder:
             return
         if isinstance(n, bridge.LatencyEncoder):
             self._need(e, kind, "int")
-            d = int(np.clip(qmath.round_half_away(n.scale / s_in), 1, 127))
+            d = int(qmath.round_half_away(n.scale / s_in))
+            if not 1 <= d <= 127:
+                raise GraphError(f"quantize: latency encoder `{name}` would need full scale {d} (outside 1..127)")
             self.map[name] = (self._add(q.LatencyEncoder(window=n.window, full_scale=d), src, name), "spike", 1.0)
             return
         if isinstance(n, bridge.MembraneReadout):
