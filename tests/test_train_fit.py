@@ -51,7 +51,7 @@ def test_early_stopping_restores_the_best_epoch():
     h = m.fit(x, y, epochs=60, batch_size=8, optimizer=T.Adam(2e-2), val_split=0.25, patience=3, progress=False)
     assert h.stopped_early and len(h.loss) < 60
     assert h.best_epoch == int(np.argmin(h.val_loss))
-    assert len(h.val_loss) == h.best_epoch + 1 + 4  # patience 3: stops at the 4th worse epoch
+    assert len(h.val_loss) == h.best_epoch + 1 + 3  # patience 3: stops after 3 epochs without improvement
     # the kept weights are those of the best epoch: re-evaluate the same validation split
     rng = np.random.default_rng(m.seed)
     idx = rng.permutation(len(x))[:30]

@@ -125,6 +125,8 @@ class Sequential:
             nv = max(1, int(round(len(x) * val_split)))
             validation = (x[idx[:nv]], y[idx[:nv]])
             x, y = x[idx[nv:]], y[idx[nv:]]
+        if patience is not None and int(patience) < 1:
+            raise ValueError(f"train.fit: patience must be >= 1 epoch, got {patience}")
         if patience is not None and validation is None:
             raise ValueError("train.fit: early stopping (patience) needs val_split or validation")
         opt = optimizer or Adam(1e-3)
@@ -162,7 +164,7 @@ class Sequential:
                     wait += 1
             bar.set_postfix(post)
             bar.update(1)
-            if patience is not None and wait > patience:
+            if patience is not None and wait and wait >= patience:  # as Keras: patience non-improving epochs
                 hist.stopped_early = True
                 break
         bar.close()
