@@ -28,6 +28,13 @@ class _InProcess:
             return self.engine.load_image
         return getattr(self.engine, name)
 
+    def step(self, inputs: dict, ticks: int = 1) -> dict:
+        """ChipLink.step's push + run + pull, on the Engine directly."""
+        for name, values in inputs.items():
+            self.engine.push_input(name, values)
+        self.engine.run(ticks)
+        return self.engine.pull_outputs()
+
     def close(self):
         pass
 
@@ -68,11 +75,18 @@ class ChipBackend(Backend):
         self.shapes = {k: tuple(plan.entry(v).shape) for k, v in plan.outputs.items()}
 
     # -- host side of the boundary ---------------------------------------------------------
-    def _push(self, xs: dict) -> None:
+    def _to_chip(self, xs: dict) -> dict[str, np.ndarray]:
+        """Graph inputs -> the chip's int32 inputs (the host runs the q.Quantize nodes)."""
+        out = {}
         for name, x in xs.items():
             for h in self.in_map.get(name, ()):  # none: an input nothing on the chip reads
                 q = quantize(x, h["scale"]) if h["scale"] is not None else x
-                self.link.push_input(h["chip_input"], np.asarray(q).astype(np.int32))
+                out[h["chip_input"]] = np.asarray(q).astype(np.int32)
+        return out
+
+    def _push(self, xs: dict) -> None:
+        for name, values in self._to_chip(xs).items():
+            self.link.push_input(name, values)
 
     def _host_out(self, name: str, v: np.ndarray) -> np.ndarray:
         h = self.out_map[name]
@@ -86,9 +100,7 @@ class ChipBackend(Backend):
         self.link.pull_outputs()
 
     def _tick(self, inputs):
-        self._push(inputs)
-        self.link.run(1)
-        outs = self.link.pull_outputs()
+        outs = self.link.step(self._to_chip(inputs), 1)  # one exchange per tick, not three
         return {k: self._host_out(k, v[-1]) for k, (t, v) in outs.items() if len(t)}
 
     def run(self, inputs: dict, ticks: int | None = None) -> RunResult:

@@ -20,6 +20,7 @@ _LAZY = {
     "ImageFormatError": ("tianrt.chip.image_format", "ImageFormatError"),
     "ChipLink": ("tianrt.chip.link", "ChipLink"),
     "LinkError": ("tianrt.chip.link", "LinkError"),
+    "LinkWarning": ("tianrt.chip.link", "LinkWarning"),
 }
 
 __all__ = ["ChipSpec", "SpecError", *_LAZY]
