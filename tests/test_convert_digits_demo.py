@@ -43,3 +43,26 @@ def test_demo_sweep_prints_the_table_and_writes_the_plot(tmp_path, capsys):
     assert (img != 255).any()
     with pytest.raises(SystemExit):
         digits.main(["--ticks", "0"])
+
+
+def test_issue_acceptance_bars_on_the_shipped_models(split):
+    """SNN within 2.0 / 1.0 / 0.5 points of the ANN at T = 4 / 8 / 16 (full and hybrid), and
+    int8 within 0.5 points of float at the same T (T = 4, the hardest, for both models)."""
+    x_tr, x_te, y_tr, y_te = split
+    bars = {4: 2.0, 8: 1.0, 16: 0.5}
+
+    def acc(g, x, T):
+        return 100 * float((tr.Runtime(g).run({"x": x}, ticks=T)["y"][-1].argmax(1) == y_te).mean())
+
+    for name in ("mlp", "cnn"):
+        ann = tr.load(digits.DATA / f"digits_{name}.tnr")
+        prep = digits.MODELS[name][1]
+        xc, xt = prep(x_tr), prep(x_te)
+        a = acc(ann, xt, 1)
+        for T, bar in bars.items():
+            snn = tr.convert(ann, {"x": xc}, T=T)
+            s = acc(snn, xt, T)
+            assert s >= a - bar, (name, T, s, a)
+            assert acc(tr.convert(ann, {"x": xc}, T=T, layers=slice(1, None)), xt, T) >= a - bar
+            if T == 4:
+                assert abs(acc(tr.quantize(snn, {"x": xc}), xt, T) - s) <= 0.5, (name, "int8")
