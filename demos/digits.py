@@ -76,9 +76,10 @@ MODELS = {"mlp": (train_mlp, lambda x: x), "cnn": (train_cnn, as_images)}
 
 
 def get_models(retrain: bool, x_tr, y_tr, seed: int = 0, progress: bool = True,
-               act: str = "qcfs") -> dict[str, tr.Graph]:
+               act: str = "qcfs", names=tuple(MODELS)) -> dict[str, tr.Graph]:
     out = {}
-    for name, (fn, _) in MODELS.items():
+    for name in names:
+        fn = MODELS[name][0]
         path = DATA / f"digits_{name}.tnr"
         if retrain or act != "qcfs" or not path.exists():
             t0 = time.perf_counter()
@@ -229,7 +230,7 @@ def main(argv=None) -> int:
     backend = pick_backend(args.backend)
 
     x_tr, x_te, y_tr, y_te = load_split(0)
-    models = get_models(args.retrain, x_tr, y_tr, seed=args.seed, act=args.act)
+    models = get_models(args.retrain, x_tr, y_tr, seed=args.seed, act=args.act, names=args.models)
     print(f"{len(x_tr)} training / {len(x_te)} test digits; backend {backend}; threshold balancing "
           f"{args.method}; hidden activation {args.act}")
     rows = []
