@@ -126,3 +126,11 @@ def test_graph_from_pytorch_layout_numpy_arrays():
     assert np.allclose(tr.Runtime(ann).run({"x": x}, ticks=1)["y"][-1], want, atol=1e-5)
     snn = tr.convert(ann, {"x": x}, T=256, method="max")
     assert np.abs(_run(snn, x, 256) - want).max() < 0.05 * np.abs(want).max()
+
+
+def test_rate_encoding_refuses_negative_inputs():
+    m, x, _ = trained_mlp()
+    with pytest.raises(tr.GraphError, match=r"encoding='rate' cannot represent the negative values.*`dense1`.*"
+                                            r"encoding='direct'"):
+        tr.convert(m.to_graph(), {"x": x - 0.5}, encoding="rate")
+    tr.convert(m.to_graph(), {"x": x - 0.5}, encoding="direct")  # a current can be negative

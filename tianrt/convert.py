@@ -103,7 +103,10 @@ def convert(graph: Graph, calibration: dict, T: int = 16, *, layers=None, method
             raise GraphError(_no_equivalent(u.act[0], u.act[1], u.name))
 
     x = _calibration(calibration, in_name, in_shape)
-    in_lam = _calibrate(x, head, units, lo, hi, method, float(percentile), per_channel)
+    in_lam, in_min = _calibrate(x, head, units, lo, hi, method, float(percentile), per_channel)
+    if encoding == "rate" and in_min < 0:
+        raise GraphError(f"convert: encoding='rate' cannot represent the negative values (down to {in_min:.4g}) "
+                         f"that enter spiking layer `{units[lo].name}`; use encoding='direct'")
 
     g = Graph(dt=graph.dt, name=name or f"{graph.name}-snn")
     g.metadata = dict(graph.metadata)
@@ -303,12 +306,13 @@ def _calibrate(x, head, units, lo, hi, method, p, per_channel):
             x = _forward(n, x)
         if i == lo:
             in_lam = _scale_of(x, method, p, False)
+            in_min = float(x.min()) if x.size else 0.0
         x = _forward(u.node, x)
         if u.act is not None:
             x = _forward(u.act[1], x)
             if isinstance(u.act[1], SPIKING_ACTS):
                 u.lam = _scale_of(x, method, p, per_channel)
-    return in_lam
+    return in_lam, in_min
 
 
 # -- building the new graph ----------------------------------------------------------------------
