@@ -44,7 +44,23 @@ def test_threshold_balancing_scales_weights_by_lambda():
     assert p["dense1"] == pytest.approx(float(np.percentile(h1, 50)), rel=1e-5)
     assert r["dense1"] == pytest.approx(float(np.percentile(h1[h1 > 0], 50)), rel=1e-5)
     pc = tr.convert(ann, {"x": x}, T=4, method="max", per_channel=True).metadata["conversion"]["lambda"]
-    assert np.allclose(pc["dense1"], np.maximum(h1.max(0), 1e-6), rtol=1e-5)
+    want = h1.max(0)
+    want = np.where(want <= 1e-6, h1.max(), np.maximum(want, 0.01 * h1.max()))  # silent: the layer's
+    assert np.allclose(pc["dense1"], want, rtol=1e-5)
+
+
+def test_per_channel_scales_of_silent_neurons_do_not_break_int8():
+    m, x, y = trained_mlp()
+    ann = m.to_graph()
+    d1 = ann["dense1"]
+    dead = d1.copy(bias=np.where(np.arange(24) < 3, -100.0, d1.bias).astype(np.float32))  # 3 dead neurons
+    g = tr.Sequential(dead, *[ann[n].copy() for n in ("relu1", "dense2", "relu2", "dense3")], input_shape=(16,))
+    snn = tr.convert(g, {"x": x}, T=8, per_channel=True)
+    lam = np.asarray(snn.metadata["conversion"]["lambda"]["dense1"])
+    assert np.allclose(lam[:3], tr.convert(g, {"x": x}, T=8).metadata["conversion"]["lambda"]["dense1"])
+    f = tr.Runtime(snn).run({"x": x}, ticks=8)["y"][-1]
+    i = tr.Runtime(tr.quantize(snn, {"x": x})).run({"x": x}, ticks=8)["y"][-1]
+    assert abs((f.argmax(1) == y).mean() - (i.argmax(1) == y).mean()) <= 0.03
 
 
 def test_converted_mlp_approaches_the_ann_as_T_grows():

@@ -276,12 +276,16 @@ def _forward(node, x):
 
 def _scale_of(a, method, p, per_channel):
     a = np.asarray(a, np.float64)
+    layer = _stat(a.ravel(), method, p)
     if per_channel:
         flat = np.moveaxis(a, 1, 0).reshape(a.shape[1], -1)
+        # A channel that (almost) never fires on the calibration data would get a tiny scale and
+        # huge incoming weights, which wreck a shared int8 weight scale later: floor at 1 % of
+        # the layer's scale (a silent channel gets the layer's scale).
         vals = [_stat(r, method, p) for r in flat]
-        lam = np.asarray(vals, F32)
+        lam = np.asarray([layer if v <= 1e-6 else max(v, 0.01 * layer) for v in vals], F32)
         return lam.reshape((-1,) + (1,) * (a.ndim - 2)) if a.ndim > 2 else lam
-    return np.asarray(_stat(a.ravel(), method, p), F32)
+    return np.asarray(layer, F32)
 
 
 def _stat(v, method, p):
