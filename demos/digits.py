@@ -96,18 +96,19 @@ def accuracy(graph, x, y, ticks: int, backend: str) -> tuple[float, object]:
 
 
 def sweep(name: str, ann, x_tr, x_te, y_te, ticks, backend: str, method: str, int8: bool,
-          report=None) -> list[dict]:
+          report=None, per_channel: bool = False) -> list[dict]:
     prep = MODELS[name][1]
     xc, xt = prep(x_tr), prep(x_te)
     ann_acc, _ = accuracy(ann, xt, y_te, 1, "reference")
     macs = opcount.ann_macs(ann)
     rows = []
     for T in ticks:
-        snn = tr.convert(ann, calibration={"x": xc}, T=T, method=method)
+        snn = tr.convert(ann, calibration={"x": xc}, T=T, method=method, per_channel=per_channel)
         probed = opcount.probe_spikes(snn, window=T)
         acc, outs = accuracy(probed, xt, y_te, T, backend)
         ops = opcount.snn_ops(probed, outs, ticks=T)
-        hyb = tr.convert(ann, calibration={"x": xc}, T=T, method=method, layers=slice(1, None))
+        hyb = tr.convert(ann, calibration={"x": xc}, T=T, method=method, per_channel=per_channel,
+                         layers=slice(1, None))
         hyb_acc, _ = accuracy(hyb, xt, y_te, T, backend)
         row = {"model": name, "T": T, "ann": ann_acc, "snn": acc, "hybrid": hyb_acc, "spikes": ops["spikes"],
                "synops": ops["synops"], "dense_macs": ops["dense_macs"], "ann_macs": macs}
@@ -217,6 +218,7 @@ def main(argv=None) -> int:
     ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     ap.add_argument("--method", default="robust", choices=["max", "percentile", "robust"],
                     help="threshold balancing (default: robust = 99.9th percentile of non-zero activations)")
+    ap.add_argument("--per-channel", action="store_true", help="one activation scale per channel")
     ap.add_argument("--backend", default="auto", help="reference | numba | auto (numba if it works)")
     ap.add_argument("--no-int8", action="store_true", help="skip the int8 (integer mode) columns")
     ap.add_argument("--plot", default="digits_accuracy.png", metavar="FILE.png", help="where to write the plot")
@@ -232,14 +234,15 @@ def main(argv=None) -> int:
     x_tr, x_te, y_tr, y_te = load_split(0)
     models = get_models(args.retrain, x_tr, y_tr, seed=args.seed, act=args.act, names=args.models)
     print(f"{len(x_tr)} training / {len(x_te)} test digits; backend {backend}; threshold balancing "
-          f"{args.method}; hidden activation {args.act}")
+          f"{args.method}{' per channel' if args.per_channel else ''}; hidden activation {args.act}")
     rows = []
     t0 = time.perf_counter()
     print()
     print_head()
     for name in args.models:
         rows += sweep(name, models[name], x_tr, x_te, y_te, sorted(args.ticks), backend, args.method,
-                      not args.no_int8, report=lambda r: print_rows(r, not args.no_int8))
+                      not args.no_int8, report=lambda r: print_rows(r, not args.no_int8),
+                      per_channel=args.per_channel)
     print_notes()
     print(f"evaluated in {time.perf_counter() - t0:.1f} s")
     plot(rows, Path(args.plot), not args.no_int8)
