@@ -153,8 +153,8 @@ def test_bias_correction_keeps_the_mean_current_of_every_neuron():
 
 
 def test_submodule_import_does_not_shadow_the_functions():
-    import tianrt.convert  # noqa: F401  (sets the package attribute to the module)
-    import tianrt.quantize  # noqa: F401
+    import tianrt.conversion  # noqa: F401  (the modules are not named like the functions)
+    import tianrt.quantization  # noqa: F401
     m, x, _ = trained_mlp()
     snn = tr.convert(m.to_graph(), {"x": x}, T=4)
     assert tr.quantize(snn, {"x": x}).name.endswith("-int8")

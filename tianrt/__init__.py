@@ -22,7 +22,9 @@ try:
 except PackageNotFoundError:  # running from a source tree without an install
     __version__ = "0.0.0+src"
 
-# public name -> (module, attribute or None for the module itself)
+# public name -> (module, attribute or None for the module itself). A function is never
+# kept in a module of its own name (tr.convert lives in tianrt.conversion): importing such a
+# submodule would rebind the package attribute to the module and shadow the function.
 _PUBLIC = {
     "Graph": ("tianrt.graph", "Graph"),
     "Handle": ("tianrt.graph", "Handle"),
@@ -45,8 +47,8 @@ _PUBLIC = {
     "InputError": ("tianrt.errors", "InputError"),
     "ModelFileError": ("tianrt.errors", "ModelFileError"),
     "BackendError": ("tianrt.errors", "BackendError"),
-    "convert": ("tianrt.convert", "convert"),
-    "quantize": ("tianrt.quantize", "quantize"),
+    "convert": ("tianrt.conversion", "convert"),
+    "quantize": ("tianrt.quantization", "quantize"),
     "chip": ("tianrt.chip", None),
     "train": ("tianrt.train", None),
     "stream": ("tianrt.stream", None),

@@ -391,13 +391,3 @@ class _Builder:
 
 __all__ = ["quantize"]
 
-
-class _CallableModule(__import__("types").ModuleType):
-    # `import tianrt.quantize` (or `from tianrt.quantize import ...`) makes Python set the package
-    # attribute tianrt.quantize to this module, shadowing the lazy function tr.quantize; calling the
-    # module calls the function, so `tr.quantize(...)` works either way.
-    def __call__(self, *args, **kwargs):
-        return quantize(*args, **kwargs)
-
-
-__import__("sys").modules[__name__].__class__ = _CallableModule

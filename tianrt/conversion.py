@@ -458,13 +458,3 @@ def _pool_synapse(pool, shape):
 
 __all__ = ["convert"]
 
-
-class _CallableModule(__import__("types").ModuleType):
-    # `import tianrt.convert` (or `from tianrt.convert import ...`) makes Python set the package
-    # attribute tianrt.convert to this module, shadowing the lazy function tr.convert; calling the
-    # module calls the function, so `tr.convert(...)` works either way.
-    def __call__(self, *args, **kwargs):
-        return convert(*args, **kwargs)
-
-
-__import__("sys").modules[__name__].__class__ = _CallableModule
