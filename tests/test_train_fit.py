@@ -100,3 +100,14 @@ def test_bad_inputs_have_clear_errors():
         h = g.add(tr.snn.Dense(4, 2), g.add(tr.bridge.RateEncoder(), h), name="sig1")
         g.output("y", g.add(tr.bridge.MembraneReadout(window=2), h))
         T.Sequential.from_graph(g)
+
+
+def test_regression_reports_no_accuracy_and_validation_stays_small():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 3)).astype(np.float32)
+    y = (x @ np.array([[1.0], [-2.0], [0.5]], np.float32)).astype(np.float32)
+    m = T.Sequential(T.Dense(3, 1), input_shape=(3,), seed=0)
+    hist = m.fit(x, y, epochs=30, batch_size=32, optimizer=T.Adam(0.05), loss=T.MSELoss(),
+                 val_split=0.2, progress=False)
+    assert np.isnan(hist.acc).all() and np.isnan(hist.val_acc).all()
+    assert hist.val_loss[-1] < 0.05 * hist.val_loss[0]

@@ -149,15 +149,21 @@ class Sequential:
                 tot += value * len(b)
                 if y.ndim == 1:
                     correct += int((out.argmax(1) == y[b]).sum())
+            classify = y.ndim == 1  # class labels; regression targets have no accuracy (nan)
             hist.loss.append(tot / len(x))
-            hist.acc.append(correct / len(x))
-            post = {"loss": f"{hist.loss[-1]:.4f}", "acc": f"{hist.acc[-1]:.3f}"}
+            hist.acc.append(correct / len(x) if classify else float("nan"))
+            post = {"loss": f"{hist.loss[-1]:.4f}"}
+            if classify:
+                post["acc"] = f"{hist.acc[-1]:.3f}"
             if validation is not None:
                 out = self.predict(validation[0])
                 vl, _ = loss_fn(out, validation[1])
                 hist.val_loss.append(vl)
-                hist.val_acc.append(float((out.argmax(1) == np.asarray(validation[1])).mean()))
-                post.update(val_loss=f"{vl:.4f}", val_acc=f"{hist.val_acc[-1]:.3f}")
+                yv = np.asarray(validation[1])
+                hist.val_acc.append(float((out.argmax(1) == yv).mean()) if yv.ndim == 1 else float("nan"))
+                post["val_loss"] = f"{vl:.4f}"
+                if yv.ndim == 1:
+                    post["val_acc"] = f"{hist.val_acc[-1]:.3f}"
                 if vl < best:
                     best, best_w, wait, hist.best_epoch = vl, self.get_weights(), 0, ep
                 else:
