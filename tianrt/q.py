@@ -60,6 +60,33 @@ def _check_int32(node, *names):
                              f"got {getattr(node, name)}")
 
 
+def _int8_param(node, name, shape):
+    """An int8 weight-like field (zeros when not given)."""
+    v = getattr(node, name)
+    setattr(node, name, _int_array(node, name, np.zeros(shape) if v is None else v, shape, np.int8,
+                                   INT8_MIN, INT8_MAX))
+
+
+def _bias_param(node, n):
+    """The int32 ``bias`` field of length n (zeros when not given)."""
+    node.bias = _int_array(node, "bias", np.zeros(n) if node.bias is None else node.bias, (n,), np.int32,
+                           INT32_MIN, INT32_MAX)
+
+
+def _conv_params(node):
+    """Normalise kernel/stride/padding pairs, then the int8 weight and int32 bias."""
+    node.kernel_size, node.stride, node.padding = (pair(node.kernel_size), pair(node.stride),
+                                                   pair(node.padding))
+    _int8_param(node, "weight", (node.out_channels, node.in_channels) + node.kernel_size)
+    _bias_param(node, node.out_channels)
+
+
+def _positive_scale(node):
+    if not float(node.scale) > 0:
+        raise GraphError(f"{node.op}: scale must be > 0, got {node.scale}")
+    node.scale = float(node.scale)
+
+
 @dataclass(eq=False)
 class QNode(Node):
     in_numeric = "int"
@@ -78,10 +105,7 @@ class Quantize(Node):
     out_numeric = "int"
     scale: float = 1.0
 
-    def __post_init__(self):
-        if not float(self.scale) > 0:
-            raise GraphError(f"{self.op}: scale must be > 0, got {self.scale}")
-        self.scale = float(self.scale)
+    __post_init__ = _positive_scale
 
 
 @register
@@ -96,10 +120,7 @@ class Dequantize(Node):
     out_numeric = "float"
     scale: float = 1.0
 
-    def __post_init__(self):
-        if not float(self.scale) > 0:
-            raise GraphError(f"{self.op}: scale must be > 0, got {self.scale}")
-        self.scale = float(self.scale)
+    __post_init__ = _positive_scale
 
 
 # -- ANN (int8 activations, int32 accumulators) ----------------------------------------------
@@ -120,12 +141,9 @@ class Dense(QNode):
     hi: int = INT8_MAX
 
     def __post_init__(self):
-        n, m = self.out_features, self.in_features
-        self.weight = _int_array(self, "weight", np.zeros((n, m)) if self.weight is None else self.weight,
-                                 (n, m), np.int8, INT8_MIN, INT8_MAX)
-        self.bias = _int_array(self, "bias", np.zeros(n) if self.bias is None else self.bias, (n,),
-                               np.int32, INT32_MIN, INT32_MAX)
-        _check_requant(self, n)
+        _int8_param(self, "weight", (self.out_features, self.in_features))
+        _bias_param(self, self.out_features)
+        _check_requant(self, self.out_features)
 
     out_shape = ann.Dense.out_shape
 
@@ -149,13 +167,7 @@ class Conv2d(QNode):
     hi: int = INT8_MAX
 
     def __post_init__(self):
-        self.kernel_size, self.stride, self.padding = (pair(self.kernel_size), pair(self.stride),
-                                                       pair(self.padding))
-        shape = (self.out_channels, self.in_channels) + self.kernel_size
-        self.weight = _int_array(self, "weight", np.zeros(shape) if self.weight is None else self.weight,
-                                 shape, np.int8, INT8_MIN, INT8_MAX)
-        self.bias = _int_array(self, "bias", np.zeros(self.out_channels) if self.bias is None else self.bias,
-                               (self.out_channels,), np.int32, INT32_MIN, INT32_MAX)
+        _conv_params(self)
         _check_requant(self, self.out_channels)
 
     out_shape = ann.Conv2d.out_shape
@@ -278,11 +290,8 @@ class SynDense(_QSynapse):
     bias: np.ndarray | None = None
 
     def __post_init__(self):
-        n, m = self.out_features, self.in_features
-        self.weight = _int_array(self, "weight", np.zeros((n, m)) if self.weight is None else self.weight,
-                                 (n, m), np.int8, INT8_MIN, INT8_MAX)
-        self.bias = _int_array(self, "bias", np.zeros(n) if self.bias is None else self.bias, (n,),
-                               np.int32, INT32_MIN, INT32_MAX)
+        _int8_param(self, "weight", (self.out_features, self.in_features))
+        _bias_param(self, self.out_features)
 
     out_shape = ann.Dense.out_shape
 
@@ -301,14 +310,7 @@ class SynConv2d(_QSynapse):
     weight: np.ndarray | None = None
     bias: np.ndarray | None = None
 
-    def __post_init__(self):
-        self.kernel_size, self.stride, self.padding = (pair(self.kernel_size), pair(self.stride),
-                                                       pair(self.padding))
-        shape = (self.out_channels, self.in_channels) + self.kernel_size
-        self.weight = _int_array(self, "weight", np.zeros(shape) if self.weight is None else self.weight,
-                                 shape, np.int8, INT8_MIN, INT8_MAX)
-        self.bias = _int_array(self, "bias", np.zeros(self.out_channels) if self.bias is None else self.bias,
-                               (self.out_channels,), np.int32, INT32_MIN, INT32_MAX)
+    __post_init__ = _conv_params
 
     out_shape = ann.Conv2d.out_shape
 
@@ -327,14 +329,10 @@ class SynRecurrent(_QSynapse):
     bias: np.ndarray | None = None
 
     def __post_init__(self):
-        n, m = self.out_features, self.in_features
-        z = np.zeros
-        self.weight = _int_array(self, "weight", z((n, m)) if self.weight is None else self.weight,
-                                 (n, m), np.int8, INT8_MIN, INT8_MAX)
-        self.weight_rec = _int_array(self, "weight_rec", z((n, n)) if self.weight_rec is None else self.weight_rec,
-                                     (n, n), np.int8, INT8_MIN, INT8_MAX)
-        self.bias = _int_array(self, "bias", z(n) if self.bias is None else self.bias, (n,),
-                               np.int32, INT32_MIN, INT32_MAX)
+        n = self.out_features
+        _int8_param(self, "weight", (n, self.in_features))
+        _int8_param(self, "weight_rec", (n, n))
+        _bias_param(self, n)
 
     def out_shape(self, in_shapes):
         from .snn import Recurrent
