@@ -164,3 +164,20 @@ def test_save_validates_first(tmp_path):
     with pytest.raises(tr.GraphError, match="no outputs"):
         tr.save(g, tmp_path / "x.tnr")
     assert not (tmp_path / "x.tnr").exists()
+
+
+def test_a_fresh_process_loads_every_node_family(tmp_path):
+    """Node types register on import: load must not depend on what the caller imported."""
+    import subprocess
+    import sys
+    g = tr.Graph(name="int")
+    x = g.add(tr.q.Quantize(0.1), g.input("x", (4,)))
+    s = g.add(tr.q.RateEncoder(), g.add(tr.q.Dense(4, 3, weight=np.ones((3, 4))), x))
+    v = g.add(tr.q.LIF(threshold=5), g.add(tr.q.SynDense(3, 2, weight=np.ones((2, 3))), s))
+    g.output("y", g.add(tr.bridge.SpikeCount(window=4), v))
+    path = tmp_path / "q.tnr"
+    tr.save(g, path)
+    code = f"import tianrt as tr; g = tr.load({str(path)!r}); print(len(g.entries))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "7"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import ann, bridge, q, snn  # noqa: F401  (their node types register themselves)
 from .errors import GraphError, ModelFileError
 from .graph import Delay, Graph, Input
 from .node import NODE_TYPES
