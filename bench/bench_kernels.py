@@ -1,7 +1,8 @@
 """Benchmarks of the numba backend (issue 3): W1 streaming SNN, W2 batch-1 CNN, W3 CUBA,
-synaptic scaling with the event/dense crossover, and start-up time.
+synaptic scaling with the event/dense crossover, a converted SNN over growing batches, and
+start-up time.
 
-    .venv/bin/python bench/bench_kernels.py all        # or: w1 | w2 | w3 | scaling | startup
+    .venv/bin/python bench/bench_kernels.py all        # or: w1 | w2 | w3 | scaling | batch | startup
 
 Every figure is measured in this process run, side by side with its baselines (reference
 backend, plain numpy, BLAS), and printed with the ratio. Peer libraries (snnTorch, Norse,
@@ -328,6 +329,50 @@ def bench_scaling(n=1024, batch=1, reps=200):
     return cross
 
 
+# -- batch: converted float SNN over a batch ----------------------------------------------------
+
+BATCHES = (1, 2, 8, 32, 128, 540, 1797)
+
+
+def digits_snn(T=32):
+    """The digits demo's converted MLP (64-128-64-10, IF, DirectCurrent input, MembraneReadout)
+    from the shipped model, and the 1797 digit images scaled to [0, 1] (random images of the
+    same shape when scikit-learn is missing)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ann = tr.load(os.path.join(root, "demos", "data", "digits_mlp.tnr"))
+    try:
+        from sklearn.datasets import load_digits
+        x = (load_digits().data / 16).astype(np.float32)
+    except ImportError:
+        x = np.random.default_rng(3).random((1797, 64)).astype(np.float32)
+    return tr.convert(ann, calibration={"x": x[:500]}, T=T), x
+
+
+def bench_batch(T=32):
+    print(f"\n== Batch: the converted digits MLP (64-128-64-10 IF, DirectCurrent, MembraneReadout), "
+          f"run(x, ticks={T}) over a batch ==")
+    snn, x = digits_snn(T)
+    print(f"  {'batch':>6s} {'reference':>12s} {'numba':>12s}  numba is   max |diff|")
+    res = {}
+    for b in BATCHES:
+        xb = x[:b]
+        t, y = {}, {}
+        for name in ("reference", "numba"):
+            rt = tr.Runtime(snn, backend=name)
+            rt.run({"x": xb}, ticks=2)
+            reps = 5 if b <= 540 else 3
+
+            def once():
+                rt.reset()
+                y[name] = rt.run({"x": xb}, ticks=T)["y"][-1]
+            t[name] = best(once, reps)
+        res[b] = t["reference"] / t["numba"]
+        print(f"  {b:6d} {t['reference'] / T * 1e6:9.1f} us {t['numba'] / T * 1e6:9.1f} us  {res[b]:5.2f}x   "
+              f"{np.abs(y['reference'] - y['numba']).max():.1e}   (per tick)")
+    print("  target: numba at least as fast as the reference at every batch size")
+    return res
+
+
 # -- start-up -------------------------------------------------------------------------------
 
 STARTUP = r"""
@@ -366,7 +411,7 @@ def bench_startup():
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("which", nargs="?", default="all", choices=["all", "w1", "w2", "w3", "scaling", "startup"])
+    p.add_argument("which", nargs="?", default="all", choices=["all", "w1", "w2", "w3", "scaling", "batch", "startup"])
     a = p.parse_args(argv)
     print(f"numba backend benchmarks; python {sys.version.split()[0]}, numpy {np.__version__}, "
           f"{os.cpu_count()} CPUs")
@@ -377,6 +422,8 @@ def main(argv=None):
     if a.which in ("all", "scaling"):
         bench_scaling()
         bench_scaling(batch=32, reps=40)
+    if a.which in ("all", "batch"):
+        bench_batch()
     if a.which in ("all", "w3"):
         bench_w3()
     if a.which in ("all", "startup"):

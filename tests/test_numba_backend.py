@@ -306,3 +306,39 @@ def test_run_with_held_values_matches_reference():
     assert got.ticks["count"].tolist() == [3, 7]
     with pytest.raises(InputError, match="ticks must be >= 1"):
         tr.Runtime(g, "numba").run(xs, ticks=0)
+
+
+def converted_mlp_like(rng, sizes=(24, 48, 32, 6)):
+    """The shape of a converted MLP (the digits demo's): analog input current, IF layers, a
+    membrane readout of the last synapse."""
+    g = tr.Graph(name="converted")
+    h = g.add(tr.bridge.DirectCurrent(gain=0.5), g.input("x", shape=(sizes[0],)))
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        h = g.add(tr.snn.Dense(a, b, weight=dyadic(rng, (b, a)) * 0.5, bias=dyadic(rng, (b,), 0.15, 0.4)), h,
+                  name=f"dense{i}")
+        if i < len(sizes) - 2:
+            h = g.add(tr.snn.IF(threshold=1.0), h, name=f"if{i}")
+            g.output(f"s{i}", h)
+    g.output("y", g.add(tr.bridge.MembraneReadout(window=8), h))
+    return g
+
+
+def test_large_batch_takes_blas_and_matches_reference_exactly():
+    rng = np.random.default_rng(11)
+    g = converted_mlp_like(rng)
+    x = {"x": rng.random((300, 24)).astype(np.float32)}
+    ref = tr.Runtime(g, "reference").run(x, ticks=8)
+    assert 0.15 < ref["s0"].mean() < 0.6 and 0.15 < ref["s1"].mean() < 0.6  # activity between the crossovers
+    rt = tr.Runtime(g, "numba")
+    got = rt.run(x, ticks=8)
+    assert_same(ref, got)
+    be = rt._impl
+    assert be.crossover_for(300, 48) < be.crossover_for(32, 48) <= be.crossover_batch
+    assert be.crossover_for(32, 8) < be.crossover_for(32, 1024)  # short fan-out: less room for events
+    forced = tr.Runtime(g, "numba", crossover=0.99)  # explicit: used as given, so the event loops run
+    assert_same(ref, forced.run(x, ticks=8))
+    # BLAS everywhere except the first ticks, while the hidden layers are still nearly silent
+    assert 0 < be.events < 0.1 * forced._impl.events
+    small = tr.Runtime(g, "numba")
+    assert_same(tr.Runtime(g, "reference").run({"x": x["x"][:4]}, ticks=8), small.run({"x": x["x"][:4]}, ticks=8))
+    assert small._impl.events > 0  # small batch, same activity: the event loops

@@ -39,6 +39,9 @@ CONV_MODES = ("auto", "direct", "im2col")
 # activity; at batch 32 BLAS's weight reuse wins from 30-70 % (varies run to run).
 DEFAULT_CROSSOVER = 0.8
 DEFAULT_CROSSOVER_BATCH = 0.5
+# crossover_for: the batch at which DEFAULT_CROSSOVER_BATCH is measured, and the per-event
+# overhead of the event loop in multiply-adds (fitted: bench_kernels.py batch).
+BATCH_REF, EVENT_OVERHEAD = 32, 16
 # A synapse weight matrix with fewer non-zeros than this is run from CSR rows.
 CSR_DENSITY = 0.25
 
@@ -287,7 +290,7 @@ class SynapseOp(_Op):
         xs, y = self.ins(bufs), bufs[self.name]
         n, be = self.node, self.be
         mode = be.mode_of(self.name)
-        cross = be.crossover if y.shape[0] == 1 else be.crossover_batch
+        cross = be.crossover_for(y.shape[0], y.shape[1])
         wt = np.ascontiguousarray(n.weight.T)
         bias = n.bias
         x = xs[0].reshape(xs[0].shape[0], -1)
@@ -428,7 +431,7 @@ class ChainOp(_Op):
             ip[l] = (dn.in_features, n_out, woff, woff + n_w, off, mode,
                      ln.reset == "zero", ln.refractory, ln.alpha is not None, batch)
             fp[l] = (ln.beta, ln.threshold, ln.v_reset, ln.alpha or 0.0,
-                     self.be.crossover if batch == 1 else self.be.crossover_batch)
+                     self.be.crossover_for(batch, n_out))
             spans.append((self.x_name if l == 0 else self.pairs[l - 1][1].name, d.name, woff, n_w,
                           dn.in_features, n_out))
             parts += [dn.weight.T.reshape(-1), dn.bias]
@@ -730,6 +733,7 @@ class NumbaBackend(Backend):
             raise BackendError(f"synapse_mode = {synapse_mode!r}; choose one of {', '.join(MODES)} "
                                "or give a dict node name -> mode")
         cal = numba_calibrate.load() if crossover is None else None  # `tianrt warmup --calibrate`
+        self.crossover_given = crossover is not None
         if crossover is not None:
             self.crossover = self.crossover_batch = float(crossover)
         elif cal is not None:
@@ -749,6 +753,21 @@ class NumbaBackend(Backend):
     def mode_of(self, name: str) -> int:
         m = self.synapse_mode.get(name, "auto") if isinstance(self.synapse_mode, dict) else self.synapse_mode
         return MODES[m]
+
+    def crossover_for(self, batch: int, n_out: int) -> float:
+        """The activity above which a float synapse of ``n_out`` outputs goes dense at this
+        batch size. The batch crossover is measured at batch 32; larger batches make BLAS
+        relatively faster (better weight reuse) and the event loop slower (its (batch,
+        n_out) output no longer stays in L1), and a short fan-out pays the per-event cost
+        (a branch, often mispredicted, and the row setup) on little work, so the measured
+        value is scaled by sqrt(32 / batch) and n_out / (n_out + 16) -- fitted to
+        bench/bench_kernels.py batch (docs/benchmarks.md). An explicit ``crossover=`` is
+        used as given."""
+        if batch == 1:
+            return self.crossover
+        if self.crossover_given:
+            return self.crossover_batch
+        return self.crossover_batch * min(1.0, (BATCH_REF / batch) ** 0.5) * n_out / (n_out + EVENT_OVERHEAD)
 
     def conv_choice(self, entry, in_shape) -> str:
         """"im2col" (+ BLAS) unless ``conv_mode`` says otherwise: on W2's three layers
