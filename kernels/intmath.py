@@ -617,3 +617,90 @@ def global_avgpool(x, mult, shift, out):
                 for z in range(W):
                     s += np.int64(x[b, c, y, z])
             out[b, c] = requant(sat32(s), mult, shift, INT8_MIN, INT8_MAX)
+
+
+# -- exact integer products on float BLAS ------------------------------------------------------
+# An int8 weight times an integer input is an integer; a float32 (float64) sum of such terms
+# is exact, in any order and with or without FMA, while every partial sum stays below 2^24
+# (2^53) in magnitude. Every partial sum is bounded by sum_i |w[o, i]| * max |x|, so with
+# that bound below the limit, float GEMM (BLAS) followed by a cast to int64 gives the exact
+# int64 sum. The callers add the bias and saturate in int64 afterwards (docs/integer.md);
+# the bound and the choice of dtype: tianrt.backends.reference_int.exact_float_dtype.
+
+@njit(cache=True)
+def max_abs(x):
+    """max |x| over a flat array of integers or 0/1 spikes, as an int64 (0 when empty);
+    a non-integer float is rounded up, so the bound stays a bound."""
+    m = 0.0
+    for k in range(x.size):
+        a = abs(np.float64(x[k]))
+        if a > m:
+            m = a
+    if m > 9.2e18:
+        return np.int64(INT32_MAX) * 2 ** 31
+    return np.int64(np.ceil(m))
+
+
+@njit(cache=True)
+def to_float(x, out):
+    """out = x as floats (flat arrays): the operand of an exact float GEMM."""
+    _same_size(x, out)
+    for k in range(x.size):
+        out[k] = x[k]
+
+
+@njit(cache=True)
+def im2col(x, kh, kw, sh, sw, ph, pw, cols):
+    """cols[(b * Ho + oy) * Wo + ox, (c * kh + ky) * kw + kx] = x[b, c, oy*sh - ph + ky,
+    ox*sw - pw + kx], zero outside x: the zero-padded windows of the whole batch as rows
+    of a (B * Ho * Wo, C * kh * kw) float matrix, so conv = cols @ w.reshape(O, -1).T."""
+    B, C, H, W = x.shape
+    ho = (H + 2 * ph - kh) // sh + 1
+    wo = (W + 2 * pw - kw) // sw + 1
+    if sh < 1 or sw < 1 or ho < 1 or wo < 1 or cols.shape[0] != B * ho * wo or cols.shape[1] != C * kh * kw:
+        raise ValueError("intmath.im2col: cols must be (B * Ho * Wo, C * kh * kw)")
+    r = 0
+    for b in range(B):
+        for oy in range(ho):
+            for ox in range(wo):
+                row = cols[r]
+                k = 0
+                for c in range(C):
+                    for ky in range(kh):
+                        iy = oy * sh - ph + ky
+                        for kx in range(kw):
+                            ix = ox * sw - pw + kx
+                            if 0 <= iy < H and 0 <= ix < W:
+                                row[k] = x[b, c, iy, ix]
+                            else:
+                                row[k] = 0
+                            k += 1
+                r += 1
+
+
+@njit(cache=True)
+def gemm_acc(g, bias, out):
+    """The int32 accumulators from an exact float GEMM: out[b, o, p] = sat32(int64(g[b, p, o])
+    + bias[o]); g (B, P, O) float holding integers, out (B, O, P) int32 (P = Ho * Wo for a
+    convolution, 1 for a dense layer)."""
+    B, P, O = g.shape
+    if out.shape[0] != B or out.shape[1] != O or out.shape[2] != P or bias.size != O:
+        raise ValueError("intmath.gemm_acc: g (B, P, O), bias (O,), out (B, O, P) disagree")
+    for b in range(B):
+        for p in range(P):
+            for o in range(O):
+                out[b, o, p] = sat32(np.int64(g[b, p, o]) + np.int64(bias[o]))
+
+
+@njit(cache=True)
+def gemm_requant(g, bias, mult, shift, lo, hi, out):
+    """q.Dense / q.Conv2d from an exact float GEMM: out[b, o, p] = requant(sat32(int64(g[b, p,
+    o]) + bias[o]), mult[o], shift[o], lo, hi); shapes as gemm_acc."""
+    B, P, O = g.shape
+    if (out.shape[0] != B or out.shape[1] != O or out.shape[2] != P or bias.size != O
+            or mult.size != O or shift.size != O):
+        raise ValueError("intmath.gemm_requant: g (B, P, O), bias/mult/shift (O,), out (B, O, P) disagree")
+    for b in range(B):
+        for p in range(P):
+            for o in range(O):
+                out[b, o, p] = requant(sat32(np.int64(g[b, p, o]) + np.int64(bias[o])), mult[o], shift[o], lo, hi)

@@ -28,14 +28,80 @@ def _channel(v, ndim):
 
 # -- ANN ---------------------------------------------------------------------------------------
 
+# Exact integer products on float BLAS: an int8 weight times an integer input is an
+# integer, and a float32 (float64) sum of such terms is exact in any order, FMA or not,
+# while every partial sum stays below 2^24 (2^53) in magnitude. Every partial sum of row o
+# is at most sum_i |w[o, i]| * max |x|, so below that limit a float GEMM cast back to int64
+# is the exact int64 sum; above it the int64 path runs. Bias and sat32 follow in int64.
+FLOAT32_EXACT = 2 ** 24
+FLOAT64_EXACT = 2 ** 53
+
+
+def weight_bound(w) -> int:
+    """max over output rows o of sum |w[o, ...]| (w (O, ...) integers), a Python int."""
+    w = np.asarray(w)
+    if w.size == 0:
+        return 0
+    return int(np.abs(w.reshape(w.shape[0], -1).astype(I64)).sum(axis=1).max())
+
+
+def input_bound(x) -> int:
+    """max |x| over an integer (or 0/1 spike) array, a Python int (0 when empty)."""
+    x = np.asarray(x)
+    if x.size == 0:
+        return 0
+    return max(int(np.ceil(x.max())), -int(np.floor(x.min())), 0)
+
+
+def exact_float_dtype(wbound: int, xbound: int):
+    """The narrowest float dtype whose GEMM is exact for weights with ``weight_bound``
+    ``wbound`` and inputs with ``input_bound`` ``xbound``: float32 when wbound * xbound
+    < 2^24, float64 when < 2^53, None otherwise (the int64 path)."""
+    b = int(wbound) * int(xbound)
+    if b < FLOAT32_EXACT:
+        return np.float32
+    if b < FLOAT64_EXACT:
+        return np.float64
+    return None
+
+
+def exact_matmul(a, w):
+    """a @ w.T exactly, as int64: a (N, K) integers or spikes, w (O, K) int8. Float BLAS
+    when the bound allows it, int64 otherwise."""
+    dt = exact_float_dtype(weight_bound(w), input_bound(a))
+    if dt is None:
+        return _i64(a) @ w.astype(I64).T
+    return (np.asarray(a, dtype=dt) @ w.astype(dt).T).astype(I64)
+
+
 def dense_acc(x, w, bias):
-    """sat32(W x + bias) on (B, n_in) integers, exact in int64."""
+    """sat32(W x + bias) on (B, n_in) integers, exact (float BLAS under the bound)."""
+    x = np.asarray(x).reshape(x.shape[0], -1)
+    return sat32(exact_matmul(x, w) + bias.astype(I64))
+
+
+def conv_acc(x, w, bias, stride, padding):
+    """sat32(conv(W, x) + bias) over zero-padded windows, exact: im2col + float BLAS under
+    the bound, the int64 einsum (conv_acc_int64) otherwise."""
+    dt = exact_float_dtype(weight_bound(w), input_bound(x))
+    if dt is None:
+        return conv_acc_int64(x, w, bias, stride, padding)
+    win = _windows(np.asarray(x, dtype=dt), w.shape[2:], stride, padding, 0)  # B, C, Ho, Wo, kh, kw
+    B, C, ho, wo, kh, kw = win.shape
+    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(B * ho * wo, C * kh * kw)
+    acc = (cols @ w.reshape(w.shape[0], -1).astype(dt).T).astype(I64)
+    acc = acc.reshape(B, ho, wo, -1).transpose(0, 3, 1, 2)
+    return sat32(acc + _channel(bias, 4))
+
+
+def dense_acc_int64(x, w, bias):
+    """dense_acc on the int64 matmul only (the exact fallback; kept for benchmarks)."""
     x = _i64(x).reshape(x.shape[0], -1)
     return sat32(x @ w.astype(I64).T + bias.astype(I64))
 
 
-def conv_acc(x, w, bias, stride, padding):
-    """sat32(conv(W, x) + bias) over zero-padded windows, exact in int64."""
+def conv_acc_int64(x, w, bias, stride, padding):
+    """conv_acc on the int64 einsum only (the exact fallback; kept for benchmarks)."""
     win = _windows(_i64(x), w.shape[2:], stride, padding, 0)
     acc = np.einsum("bchwij,ocij->bohw", win, w.astype(I64))
     return sat32(acc + _channel(bias, 4))
@@ -78,7 +144,7 @@ def stateless_int_fn(n):
     if isinstance(n, q.SynConv2d):
         return lambda x: conv_acc(x, n.weight, n.bias, n.stride, n.padding).astype(I32)
     if isinstance(n, q.SynRecurrent):
-        return lambda x, r: sat32(_i64(x) @ n.weight.astype(I64).T + _i64(r) @ n.weight_rec.astype(I64).T
+        return lambda x, r: sat32(exact_matmul(x, n.weight) + exact_matmul(r, n.weight_rec)
                                   + n.bias.astype(I64)).astype(I32)
     if isinstance(n, q.DirectCurrent):
         return lambda x: sat32(_i64(x) * I64(n.gain)).astype(I32)
