@@ -26,6 +26,7 @@ from ..graph import Delay, Input, Plan
 from ..kernels import codec, conv, elementwise, intmath, neuron, synapse
 from ..runtime import Backend
 from . import numba_calibrate
+from .numba_intgemm import ExactGemm
 from .reference import _pack_rng, _unpack_rng
 
 F32, I32 = np.float32, np.int32
@@ -595,14 +596,30 @@ class QElementOp(_Op):
 
 
 class QDenseOp(_Op):
+    """At batch > 1: one exact float GEMM (numba_intgemm) when its bound holds."""
+
     def bind(self, bufs):
         (x,), y, n = self.ins(bufs), bufs[self.name], self.node
         x2 = x.reshape(x.shape[0], -1)
+        if x.shape[0] > 1 and self.be.int_gemm:
+            gemm = ExactGemm(x2, n.weight, n.bias, y, requant=(n.multiplier, n.shift, n.lo, n.hi))
+            return lambda t: gemm() or intmath.dense(x2, n.weight, n.bias, n.multiplier, n.shift, n.lo, n.hi, y)
         return lambda t: intmath.dense(x2, n.weight, n.bias, n.multiplier, n.shift, n.lo, n.hi, y)
 
 
 class QConvOp(_Op):
+    """At batch > 1: im2col + one exact float GEMM (numba_intgemm) when its bound holds."""
+
     def bind(self, bufs):
+        (x,), y, n = self.ins(bufs), bufs[self.name], self.node
+        (sh, sw), (ph, pw) = n.stride, n.padding
+        if x.shape[0] > 1 and self.be.int_gemm:
+            rq = None if isinstance(n, q.SynConv2d) else (n.multiplier, n.shift, n.lo, n.hi)
+            gemm, slow = ExactGemm(x, n.weight, n.bias, y, conv=(sh, sw, ph, pw), requant=rq), self._int_bind(bufs)
+            return lambda t: gemm() or slow(t)
+        return self._int_bind(bufs)
+
+    def _int_bind(self, bufs):
         (x,), y, n = self.ins(bufs), bufs[self.name], self.node
         (sh, sw), (ph, pw) = n.stride, n.padding
         if isinstance(n, q.SynConv2d):
@@ -623,6 +640,17 @@ class QSynOp(_Op):
 
             def fn(t):
                 be.events += wt.shape[1] * intmath.syn_recurrent_events(x, r, wt, wr, n.bias, y, acc)
+            return fn
+
+        if x.shape[0] > 1 and be.int_gemm and be.mode_of(self.name) != synapse.EVENT:
+            # above the crossover activity (or forced dense): one exact float GEMM
+            gemm, xf = ExactGemm(x, n.weight, n.bias, y), _flat(x)
+            limit = -1 if be.mode_of(self.name) == synapse.DENSE else be.crossover_for(*y.shape) * xf.size
+            count = _ep(synapse.count_active, xf)
+
+            def fn(t):
+                if not (count(xf) > limit and gemm()):
+                    be.events += wt.shape[1] * intmath.syn_dense_events(x, wt, n.bias, y, acc)
             return fn
 
         def fn(t):
@@ -716,6 +744,9 @@ class NumbaBackend(Backend):
     event to dense), ``conv_mode`` ("auto" | "direct" | "im2col") and ``fuse`` (bool)."""
 
     name = "numba"
+    # integer mode at batch > 1: exact float GEMM for q.Dense/Conv2d/SynDense/SynConv2d
+    # when its bound holds (numba_intgemm); False keeps the int64 kernels (benchmarks)
+    int_gemm = True
 
     def __init__(self, plan: Plan, synapse_mode="auto", crossover: float | None = None,
                  conv_mode: str = "auto", fuse: bool = True):
