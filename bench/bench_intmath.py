@@ -9,6 +9,11 @@ by side in one run; prints µs per call and ratios.
 2. int8 dense 700 -> 256 (ANN, requantised) and the first W2 conv layer (1x48x64 ->
    8x48x64, 3x3, pad 1): numba against the reference backend's numpy int64 ops.
 3. Integer LIF step, 1024 neurons.
+4. The quantized digits SNNs (demos/digits.py: MLP 64-128-64-10 and CNN conv32-conv32-
+   dense64-10, int8, T = 8) through tr.Runtime at batch 540 (the test set) and batch 1:
+   the exact float-BLAS GEMM path against the int64 paths it replaced (numba: the int
+   kernels, ``NumbaBackend.int_gemm = False``; reference: ``conv_acc_int64`` /
+   ``dense_acc_int64``), ms per tick, outputs checked equal. ``--only digits`` runs just this.
 All results are checked equal before timing.
 """
 from __future__ import annotations
@@ -96,14 +101,69 @@ def lif(rng, quick):
     print(f"\n3. integer LIF step, 1024 neurons: {t:.2f} µs ({t * 1e3 / n:.2f} ns per neuron)")
 
 
+def _digits_graphs():
+    import tianrt as tr
+    from tianrt.demos import digits as D
+
+    x_tr, x_te, y_tr, _ = D.load_split(0)
+    models = D.get_models(False, x_tr, y_tr, progress=False)
+    out = {}
+    for name in ("mlp", "cnn"):
+        prep = D.MODELS[name][1]
+        snn = tr.convert(models[name], calibration={"x": prep(x_tr)}, T=8)
+        out[name] = (tr.quantize(snn, calibration={"x": prep(x_tr)}), prep(x_te))
+    return out
+
+
+def _ms_per_tick(graph, backend, x, ticks, old, repeat):
+    """Best of ``repeat`` runs of ``ticks`` held ticks, ms per tick; and the outputs."""
+    import tianrt as tr
+    from tianrt.backends import numba_backend as nb
+
+    saved = nb.NumbaBackend.int_gemm, ref.dense_acc, ref.conv_acc
+    if old:  # the paths before the exact float GEMM
+        nb.NumbaBackend.int_gemm, ref.dense_acc, ref.conv_acc = False, ref.dense_acc_int64, ref.conv_acc_int64
+    try:
+        best, out = float("inf"), None
+        for _ in range(repeat):
+            rt = tr.Runtime(graph, backend)
+            rt.run({"x": x[:2]}, ticks=1)  # compile / warm up the batch paths (state rebuilt below)
+            rt.reset()
+            t0 = timeit.default_timer()
+            out = rt.run({"x": x}, ticks=ticks)["y"]
+            best = min(best, (timeit.default_timer() - t0) / ticks * 1e3)
+        return best, out
+    finally:
+        nb.NumbaBackend.int_gemm, ref.dense_acc, ref.conv_acc = saved
+
+
+def digits(quick):
+    print("\n4. quantized digits SNNs through tr.Runtime.run, T = 8 held ticks (ms per tick)")
+    print(f"{'model':>6} {'backend':>10} {'batch':>6} {'int64 path':>11} {'exact GEMM':>11} {'speed-up':>9}")
+    for name, (g, x_te) in _digits_graphs().items():
+        for backend in ("numba", "reference"):
+            for batch in (540, 1):
+                x = x_te[:batch]
+                ticks = 8 if batch > 1 else 64
+                rep = 1 if quick or (batch > 1 and name == "cnn") else 3
+                t_old, y_old = _ms_per_tick(g, backend, x, ticks, True, rep)
+                t_new, y_new = _ms_per_tick(g, backend, x, ticks, False, rep)
+                assert np.array_equal(y_old, y_new), (name, backend, batch)
+                print(f"{name:>6} {backend:>10} {batch:>6} {t_old:>11.2f} {t_new:>11.2f} {t_old / t_new:>8.1f}x")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
+    ap.add_argument("--only", choices=["kernels", "digits"], help="run one part only")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
-    synapse_scaling(rng, args.quick)
-    ann_layers(rng, args.quick)
-    lif(rng, args.quick)
+    if args.only != "digits":
+        synapse_scaling(rng, args.quick)
+        ann_layers(rng, args.quick)
+        lif(rng, args.quick)
+    if args.only != "kernels":
+        digits(args.quick)
 
 
 if __name__ == "__main__":

@@ -67,7 +67,8 @@ def exact_float_dtype(wbound: int, xbound: int):
 
 def exact_matmul(a, w):
     """a @ w.T exactly, as int64: a (N, K) integers or spikes, w (O, K) int8. Float BLAS
-    when the bound allows it, int64 otherwise."""
+    when the bound allows it, int64 otherwise. (The bound is taken from the weights on
+    every call, so a node whose weights change between calls stays exact.)"""
     dt = exact_float_dtype(weight_bound(w), input_bound(a))
     if dt is None:
         return _i64(a) @ w.astype(I64).T
