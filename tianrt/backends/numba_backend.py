@@ -608,12 +608,13 @@ class QDenseOp(_Op):
 
 
 class QConvOp(_Op):
-    """At batch > 1: im2col + one exact float GEMM (numba_intgemm) when its bound holds."""
+    """im2col + one exact float GEMM (numba_intgemm) when its bound holds, at every batch
+    size (2-30x faster than the int kernel even at batch 1: bench/bench_intmath.py)."""
 
     def bind(self, bufs):
         (x,), y, n = self.ins(bufs), bufs[self.name], self.node
         (sh, sw), (ph, pw) = n.stride, n.padding
-        if x.shape[0] > 1 and self.be.int_gemm:
+        if self.be.int_gemm:
             rq = None if isinstance(n, q.SynConv2d) else (n.multiplier, n.shift, n.lo, n.hi)
             gemm, slow = ExactGemm(x, n.weight, n.bias, y, conv=(sh, sw, ph, pw), requant=rq), self._int_bind(bufs)
             return lambda t: gemm() or slow(t)
@@ -744,8 +745,8 @@ class NumbaBackend(Backend):
     event to dense), ``conv_mode`` ("auto" | "direct" | "im2col") and ``fuse`` (bool)."""
 
     name = "numba"
-    # integer mode at batch > 1: exact float GEMM for q.Dense/Conv2d/SynDense/SynConv2d
-    # when its bound holds (numba_intgemm); False keeps the int64 kernels (benchmarks)
+    # integer mode: exact float GEMM for q.Conv2d/SynConv2d (and q.Dense/SynDense at batch
+    # > 1) when its bound holds (numba_intgemm); False keeps the int64 kernels (benchmarks)
     int_gemm = True
 
     def __init__(self, plan: Plan, synapse_mode="auto", crossover: float | None = None,
