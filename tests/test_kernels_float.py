@@ -76,7 +76,7 @@ def test_chain_step_reports_the_layer_to_finish_with_blas():
 
 
 @SETTINGS
-@given(seed=st.integers(0, 9999), c=st.integers(1, 3), o=st.integers(1, 4), h=st.integers(3, 9),
+@given(seed=st.integers(0, 9999), c=st.integers(1, 3), o=st.integers(1, 5), h=st.integers(3, 9),
        w=st.integers(3, 9), k=st.integers(1, 3), s=st.integers(1, 2), p=st.integers(0, 2))
 def test_conv_forms_match_the_reference(seed, c, o, h, w, k, s, p):
     rng = np.random.default_rng(seed)
@@ -104,6 +104,15 @@ def test_conv_forms_match_the_reference(seed, c, o, h, w, k, s, p):
             conv.im2col_wide(x, i, p, p, k, k, xpad, cols)
             conv.unwide_bias((wt.reshape(o, -1).astype(np.float64) @ cols).astype(np.float32), b, wp, out4, i)
         assert np.array_equal(out4, want)
+        if k == 3 and h + 2 * p >= 3 and w + 2 * p >= 3:
+            xp3, wide3 = conv.conv3x3_scratch(c, o, h, w, p, p)
+            out5, relu5 = np.full_like(want, np.nan), np.full_like(want, np.nan)
+            for _ in range(2):  # the scratch is reused: its padding must stay zero
+                conv.conv3x3_wide(x, wt, b, p, p, xp3, wide3, out5, relu5, True)
+                assert np.array_equal(out5, want) and np.array_equal(relu5, np.maximum(want, 0))
+            out6 = np.zeros_like(want)
+            conv.conv3x3_wide(x, wt, b, p, p, xp3, wide3, out6, out6, False)
+            assert np.array_equal(out6, want)
 
 
 @SETTINGS

@@ -342,3 +342,30 @@ def test_large_batch_takes_blas_and_matches_reference_exactly():
     small = tr.Runtime(g, "numba")
     assert_same(tr.Runtime(g, "reference").run({"x": x["x"][:4]}, ticks=8), small.run({"x": x["x"][:4]}, ticks=8))
     assert small._impl.events > 0  # small batch, same activity: the event loops
+
+
+def test_conv_layers_pick_a_measured_algorithm_and_agree():
+    rng = np.random.default_rng(12)
+    g = tr.Graph(name="cnn")
+    x = g.input("img", shape=(3, 10, 12))
+    h = g.chain(x, tr.ann.Conv2d(3, 5, 3, padding=1, weight=dyadic(rng, (5, 3, 3, 3)), bias=dyadic(rng, (5,))),
+                tr.ann.ReLU(), tr.ann.MaxPool2d(2),
+                tr.ann.Conv2d(5, 4, 3, weight=dyadic(rng, (4, 5, 3, 3)), bias=dyadic(rng, (4,))),  # no padding
+                tr.ann.Conv2d(4, 2, 2, weight=dyadic(rng, (2, 4, 2, 2))), tr.ann.ReLU(), tr.ann.Flatten())
+    g.output("y", h)
+    img = dyadic(rng, (3, 2, 3, 10, 12))
+    ref = tr.Runtime(g, "reference").run({"img": img})
+    chosen = {}
+    for mode in ("auto", "direct", "im2col"):
+        rt = tr.Runtime(g, "numba", conv_mode=mode)
+        assert_same(ref, rt.run({"img": img}), exact=False)  # three layers deep: sums no longer exact
+        chosen[mode] = rt._impl.conv_chosen
+    names = set(chosen["auto"])
+    assert len(names) == 3 and set(chosen["auto"].values()) <= {"direct", "im2col"}
+    assert set(chosen["direct"].values()) == {"direct"} and set(chosen["im2col"].values()) == {"im2col"}
+    # after the timing runs at bind, checkpoints hold the reference's values, not leftovers
+    rt, rf = tr.Runtime(g, "numba"), tr.Runtime(g, "reference")
+    rt.run({"img": img[:1]}), rf.run({"img": img[:1]})
+    a, b = rt.state(), rf.state()
+    for n in names:
+        np.testing.assert_allclose(a[f"{n}/__value__"], b[f"{n}/__value__"], rtol=1e-5, atol=1e-5, err_msg=n)

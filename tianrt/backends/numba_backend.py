@@ -18,6 +18,8 @@ Integer graphs (``tr.q`` nodes) run on ``tianrt.kernels.intmath`` bit for bit
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from .. import ann, bridge, q, snn
@@ -43,10 +45,15 @@ DEFAULT_CROSSOVER_BATCH = 0.5
 # crossover_for: the batch at which DEFAULT_CROSSOVER_BATCH is measured, and the per-event
 # overhead of the event loop in multiply-adds (fitted: bench_kernels.py batch).
 BATCH_REF, EVENT_OVERHEAD = 32, 16
+# A tensor Dense layer with at most this many weights runs on the synapse loop at batch 1.
+SMALL_DENSE = 16384
 # A synapse weight matrix with fewer non-zeros than this is run from CSR rows.
 CSR_DENSITY = 0.25
 
 ALWAYS, DECODER, ON_EVENT = 0, 1, 2
+# conv_choice's measurements: (input shape with batch, weight shape, stride, padding, outputs)
+# -> the faster algorithm, for the life of the process
+_CONV_MEASURED: dict[tuple, str] = {}
 
 
 def _ep(kernel, *example):
@@ -100,12 +107,19 @@ def _kind(entry) -> int:
 # -- float ANN ops --------------------------------------------------------------------------
 
 class DenseOp(_Op):
-    """Tensor-domain Dense: BLAS matmul into the preallocated output, then the bias."""
+    """Tensor-domain Dense: BLAS matmul into the preallocated output, then the bias; a
+    small layer at batch 1 (up to SMALL_DENSE weights) is one call of the dense synapse
+    loop instead (bias + rows, vectorised over the outputs): BLAS's call overhead is most
+    of such a layer's cost (W2's 32 -> 4: 1.4 -> 0.4 us)."""
 
     def bind(self, bufs):
         (x,), y = self.ins(bufs), bufs[self.name]
         x2 = x.reshape(x.shape[0], -1)
         wt, b = np.ascontiguousarray(self.node.weight.T), self.node.bias
+        if x2.shape[0] == 1 and wt.size <= SMALL_DENSE:
+            dn = synapse.DENSE
+            k = _ep(synapse.accumulate, x2, wt, b, y, dn, 0.0)
+            return lambda t: k(x2, wt, b, y, dn, 0.0)
 
         def fn(t):
             np.matmul(x2, wt, out=y)
@@ -114,13 +128,20 @@ class DenseOp(_Op):
 
 
 class ConvOp(_Op):
-    """Conv2d: direct gather loop or im2col + BLAS, chosen per shape (see ``conv_choice``).
-    With ``relu`` set, also writes the following ReLU's value (an epilogue: one pass less,
-    one call less); both value arrays hold what the reference holds."""
+    """Conv2d: a direct kernel or im2col + BLAS, chosen per layer by timing both on the
+    layer's own buffers when the program is bound (``conv_mode="auto"``; see
+    ``NumbaBackend.conv_choice``). With ``relu`` set, also writes the following ReLU's
+    value (an epilogue: one pass less, one call less); both value arrays hold what the
+    reference holds."""
     relu: str | None = None
 
     def bind(self, bufs):
-        fn = self._bind(bufs)
+        forms = {k: self._with_relu(fn, bufs) for k, fn in self._forms(bufs).items()}
+        outs = [bufs[o] for o in (self.name, self.relu) if o]
+        choice = self.be.conv_choice(self.entry, forms, outs, bufs[self.entry.inputs[0]].shape)
+        return forms[choice]
+
+    def _with_relu(self, fn, bufs):
         if self.relu is None or getattr(fn, "fused_relu", False):
             return fn
         y, r, zero = bufs[self.name], bufs[self.relu], F32(0)
@@ -130,55 +151,59 @@ class ConvOp(_Op):
             np.maximum(y, zero, out=r)
         return with_relu
 
-    def _bind(self, bufs):
+    def _forms(self, bufs):
+        """name -> fn(t) for each algorithm that can run this layer ("direct", "im2col")."""
         (x,), y = self.ins(bufs), bufs[self.name]
         n = self.node
         (kh, kw), (sh, sw), (ph, pw) = n.kernel_size, n.stride, n.padding
         w, b = n.weight, n.bias
         O, C = w.shape[0], w.shape[1]
-        choice = self.be.conv_choice(self.entry, x.shape[1:])
+        batch = y.shape[0]
         if (sh, sw) != (1, 1):
-            if choice == "direct":
-                return lambda t: conv.conv2d_direct(x, w, b, sh, sw, ph, pw, y)
             wm = np.ascontiguousarray(w.reshape(O, -1))
             cols = np.zeros((C * kh * kw, y.shape[2] * y.shape[3]), F32)
-            ys = [y[i].reshape(O, -1) for i in range(y.shape[0])]
+            ys = [y[i].reshape(O, -1) for i in range(batch)]
             bcol = b.reshape(O, 1)
 
-            def fn(t):
+            def im2col(t):
                 for i, yi in enumerate(ys):
                     conv.im2col(x, i, kh, kw, sh, sw, ph, pw, cols)
                     np.matmul(wm, cols, out=yi)
                     np.add(yi, bcol, out=yi)
-            return fn
+            return {"direct": lambda t: conv.conv2d_direct(x, w, b, sh, sw, ph, pw, y), "im2col": im2col}
         # stride 1: both forms work on the zero-padded sample laid out on the padded width
         Hp, Wp = x.shape[2] + 2 * ph, x.shape[3] + 2 * pw
         xpad = np.zeros((C, Hp * Wp + kw), F32)
-        n = (Hp - kh + 1) * Wp
-        if choice == "direct":
-            wide = np.zeros((O, n), F32)
-            return lambda t: conv.conv2d_wide(x, w, b, ph, pw, xpad, wide, y)
-        wm = np.ascontiguousarray(w.reshape(O, -1))
-        cols = np.zeros((C * kh * kw, n), F32)
-        wide = np.zeros((O, n), F32)
-        batch = y.shape[0]
-        if self.relu is not None:
-            r = bufs[self.relu]
+        m = (Hp - kh + 1) * Wp
+        wide = np.zeros((O, m), F32)
+        r = bufs[self.relu] if self.relu is not None else y
+        if (kh, kw) == (3, 3):
+            xp3, wide3 = conv.conv3x3_scratch(C, O, x.shape[2], x.shape[3], ph, pw)
+            args = (x, w, b, ph, pw, xp3, wide3, y, r, self.relu is not None)
+            k = _ep(conv.conv3x3_wide, *args)
 
-            def fn(t):
+            def direct(t):
+                k(*args)
+            direct.fused_relu = True
+        else:
+            def direct(t):
+                conv.conv2d_wide(x, w, b, ph, pw, xpad, wide, y)
+        wm = np.ascontiguousarray(w.reshape(O, -1))
+        cols = np.zeros((C * kh * kw, m), F32)
+        if self.relu is not None:
+            def im2col(t):
                 for i in range(batch):
                     conv.im2col_wide(x, i, ph, pw, kh, kw, xpad, cols)
                     np.matmul(wm, cols, out=wide)
                     conv.unwide_bias_relu(wide, b, Wp, y, r, i)
-            fn.fused_relu = True
-            return fn
-
-        def fn(t):
-            for i in range(batch):
-                conv.im2col_wide(x, i, ph, pw, kh, kw, xpad, cols)
-                np.matmul(wm, cols, out=wide)
-                conv.unwide_bias(wide, b, Wp, y, i)
-        return fn
+            im2col.fused_relu = True
+        else:
+            def im2col(t):
+                for i in range(batch):
+                    conv.im2col_wide(x, i, ph, pw, kh, kw, xpad, cols)
+                    np.matmul(wm, cols, out=wide)
+                    conv.unwide_bias(wide, b, Wp, y, i)
+        return {"direct": direct, "im2col": im2col}
 
 
 class EpilogueOp(_Op):
@@ -777,6 +802,7 @@ class NumbaBackend(Backend):
         if conv_mode not in CONV_MODES:
             raise BackendError(f"conv_mode = {conv_mode!r}; choose one of {', '.join(CONV_MODES)}")
         self.conv_mode = conv_mode
+        self.conv_chosen: dict[str, str] = {}  # conv layer -> algorithm used (after the first input)
         self.events = 0
         self.index = {e.name: i for i, e in enumerate(plan.entries)}
         self._compile(fuse)
@@ -801,11 +827,34 @@ class NumbaBackend(Backend):
             return self.crossover_batch
         return self.crossover_batch * min(1.0, (BATCH_REF / batch) ** 0.5) * n_out / (n_out + EVENT_OVERHEAD)
 
-    def conv_choice(self, entry, in_shape) -> str:
-        """"im2col" (+ BLAS) unless ``conv_mode`` says otherwise: on W2's three layers
-        (C*kh*kw = 9, 72, 144) it measured 1.2-2.5x faster than the direct loop
-        (bench/bench_kernels.py w2, docs/benchmarks.md)."""
-        return "im2col" if self.conv_mode == "auto" else self.conv_mode
+    def conv_choice(self, entry, forms: dict, outs: list, x_shape: tuple) -> str:
+        """The algorithm for a convolution layer: ``conv_mode`` if not "auto"; else the
+        faster of ``forms`` (name -> fn(t)) timed on the layer's own buffers (best of 5 after
+        a warm-up call), remembered per layer shape for the process. Which one wins depends
+        on the shape and the machine (on W2: the 3x3 direct kernel on all three layers,
+        1.5-2x ahead of im2col + BLAS; docs/benchmarks.md). The timing runs overwrite the
+        layer's value arrays (``outs``), which are zeroed again afterwards."""
+        if self.conv_mode != "auto":
+            choice = self.conv_mode
+        else:
+            n = entry.node
+            key = (x_shape, n.weight.shape, n.stride, n.padding, len(outs))
+            choice = _CONV_MEASURED.get(key)
+            if choice is None:
+                times = {}
+                for name, fn in forms.items():
+                    fn(0)
+                    best = float("inf")
+                    for _ in range(5):
+                        t0 = time.perf_counter()
+                        fn(0)
+                        best = min(best, time.perf_counter() - t0)
+                    times[name] = best
+                choice = _CONV_MEASURED[key] = min(times, key=times.get)
+                for a in outs:
+                    a.fill(0)
+        self.conv_chosen[entry.name] = choice
+        return choice
 
     def _compile(self, fuse: bool) -> None:
         plan = self.plan
