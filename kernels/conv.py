@@ -76,14 +76,15 @@ def _taps3(w, o, c):
 
 
 @njit(cache=True)
-def conv3x3_wide(x, w, bias, ph, pw, xpad, wide, out, relu, has_relu):
+def conv3x3_wide(x, w, bias, ph, pw, xpad, wide, out, relu, has_relu, pool, has_pool):
     """Stride-1 3x3 convolution, arithmetic bound: the sample is laid out zero-padded in
     ``xpad`` rows (C, >= wide.shape[1] + 2*Wp + 2) and the output computed on the padded
     width Wp in ``wide`` (O, n >= Ho*Wp), two output channels per pass with all nine taps of an input
     channel in one vectorised loop: 9 loads, 2 load/stores and 18 FMAs per vector of
     outputs, against one load/store per FMA for an axpy per tap. The first input channel
     stores instead of accumulating. The epilogue drops the padded-width columns, adds the
-    bias and, with ``has_relu``, also writes max(., 0) to ``relu``.
+    bias and, with ``has_relu``, also writes max(., 0) to ``relu`` and, with ``has_pool``
+    too, the 2x2/2 max pooling of that to ``pool``.
 
     ``xpad``'s padding must be zero on entry (allocate it zeroed): only the interior is
     written. More than two output channels per pass needs more runtime alias checks than
@@ -152,6 +153,8 @@ def conv3x3_wide(x, w, bias, ph, pw, xpad, wide, out, relu, has_relu):
                 else:
                     for z in range(Wo):
                         dst[z] = src[z] + bo
+    if has_pool:  # a separate loop nest: inside the channel loop it stopped the taps loops vectorising
+        _maxpool2x2(relu, pool)
 
 
 def conv3x3_scratch(c: int, o: int, h: int, w: int, ph: int, pw: int):

@@ -131,15 +131,26 @@ class ConvOp(_Op):
     """Conv2d: a direct kernel or im2col + BLAS, chosen per layer by timing both on the
     layer's own buffers when the program is bound (``conv_mode="auto"``; see
     ``NumbaBackend.conv_choice``). With ``relu`` set, also writes the following ReLU's
-    value (an epilogue: one pass less, one call less); both value arrays hold what the
-    reference holds."""
+    value (an epilogue: one pass less, one call less), and with ``pool`` set, the 2x2/2
+    MaxPool2d that follows that ReLU; every value array holds what the reference holds."""
     relu: str | None = None
+    pool: str | None = None
 
     def bind(self, bufs):
-        forms = {k: self._with_relu(fn, bufs) for k, fn in self._forms(bufs).items()}
-        outs = [bufs[o] for o in (self.name, self.relu) if o]
+        forms = {k: self._with_pool(self._with_relu(fn, bufs), bufs) for k, fn in self._forms(bufs).items()}
+        outs = [bufs[o] for o in (self.name, self.relu, self.pool) if o]
         choice = self.be.conv_choice(self.entry, forms, outs, bufs[self.entry.inputs[0]].shape)
         return forms[choice]
+
+    def _with_pool(self, fn, bufs):
+        if self.pool is None or getattr(fn, "fused_pool", False):
+            return fn
+        r, p = bufs[self.relu], bufs[self.pool]
+
+        def with_pool(t):
+            fn(t)
+            conv.maxpool2d(r, 2, 2, 2, 2, 0, 0, p)
+        return with_pool
 
     def _with_relu(self, fn, bufs):
         if self.relu is None or getattr(fn, "fused_relu", False):
@@ -179,12 +190,13 @@ class ConvOp(_Op):
         r = bufs[self.relu] if self.relu is not None else y
         if (kh, kw) == (3, 3):
             xp3, wide3 = conv.conv3x3_scratch(C, O, x.shape[2], x.shape[3], ph, pw)
-            args = (x, w, b, ph, pw, xp3, wide3, y, r, self.relu is not None)
+            p = bufs[self.pool] if self.pool is not None else y
+            args = (x, w, b, ph, pw, xp3, wide3, y, r, self.relu is not None, p, self.pool is not None)
             k = _ep(conv.conv3x3_wide, *args)
 
             def direct(t):
                 k(*args)
-            direct.fused_relu = True
+            direct.fused_relu = direct.fused_pool = True
         else:
             def direct(t):
                 conv.conv2d_wide(x, w, b, ph, pw, xpad, wide, y)
@@ -883,13 +895,18 @@ class NumbaBackend(Backend):
                     cur = nxt[0]
                 if pairs:
                     chains[e.name] = pairs
-        epilogue = {}  # conv name -> the ReLU it also writes
+        epilogue, pools = {}, {}  # conv name -> the ReLU / the 2x2/2 MaxPool2d of that ReLU it also writes
         if fuse:
             for e in plan.entries:
                 if type(e.node) is ann.Conv2d:
                     relus = [u for u in users[e.name] if type(by_name[u].node) is ann.ReLU]
                     if relus:
                         epilogue[e.name] = relus[0]
+                        mps = [u for u in users[relus[0]] if type(by_name[u].node) is ann.MaxPool2d
+                               and (by_name[u].node.kernel_size, by_name[u].node.stride,
+                                    by_name[u].node.padding) == ((2, 2), (2, 2), (0, 0))]
+                        if mps:
+                            pools[e.name] = mps[0]
         self.ops: list[_Op] = []
         for e in plan.entries:
             if isinstance(e.node, (Input, Delay)):
@@ -897,11 +914,12 @@ class NumbaBackend(Backend):
             if e.name in chains:
                 self.ops.append(ChainOp(self, chains[e.name]))
             elif e.name not in in_chain:
-                cls = EpilogueOp if e.name in epilogue.values() else _op_class(e)
+                cls = EpilogueOp if e.name in epilogue.values() or e.name in pools.values() else _op_class(e)
                 op = cls(self, e)
                 op.kind = DECODER if op.kind == DECODER else _kind(e)
                 if e.name in epilogue:
                     op.relu = epilogue[e.name]
+                    op.pool = pools.get(e.name)
                 self.ops.append(op)
         self.inputs_ = [e for e in plan.entries if isinstance(e.node, Input)]
         self.delays = [e for e in plan.entries if isinstance(e.node, Delay)]
