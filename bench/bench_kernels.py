@@ -163,7 +163,26 @@ def w2_graph():
     return g
 
 
-def bench_w2(n=200, repeat=7):
+def peer_ort_w2(g, img, y, python):
+    """ONNX Runtime on W2 in another interpreter (bench/peer_ort_w2.py), same weights and
+    image; returns seconds per inference, or None (reported) if that fails."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "w2.npz")
+        np.savez(path, img=img, **{f"w{i}": g[f"conv{i}"].weight for i in (1, 2, 3)},
+                 **{f"b{i}": g[f"conv{i}"].bias for i in (1, 2, 3)}, wd=g["dense1"].weight, bd=g["dense1"].bias)
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peer_ort_w2.py")
+        try:
+            out = subprocess.check_output([python, script, path], env=dict(os.environ, OMP_NUM_THREADS="1"),
+                                          stderr=subprocess.STDOUT).decode().split()
+            t, y_ort, ver = float(out[0]) * 1e-6, np.array(out[1:5], np.float64), out[-1]
+        except (OSError, subprocess.CalledProcessError, ValueError, IndexError) as exc:
+            print(f"  ONNX Runtime via {python}: failed ({type(exc).__name__}: {exc})")
+            return None
+    print(f"  (ONNX Runtime {ver} in {python}; max abs diff vs numba {np.abs(y_ort - y).max():.1e})")
+    return t
+
+
+def bench_w2(n=200, repeat=7, peer_python=None):
     print("\n== W2 batch-1 CNN: 1x48x64, conv3x3(8)-ReLU-pool, conv3x3(16)-ReLU-pool, conv3x3(32)-ReLU, GAP, "
           "dense 32->4 ==")
     g = w2_graph()
@@ -182,6 +201,12 @@ def bench_w2(n=200, repeat=7):
     for k in ("auto", "direct", "im2col"):
         print(f"  numba step, conv {k:7s} {res[k] * 1e6:9.1f} us/inference   vs reference {t_ref / res[k]:5.1f}x")
     print(f"  reference step          {t_ref * 1e6:9.1f} us/inference")
+    if peer_python:
+        y = tr.Runtime(g, backend="numba").step(feed)["y"]
+        t = peer_ort_w2(g, img, y, peer_python)
+        if t is not None:
+            print(f"  {'ONNX Runtime (1 thread)':23s} {t * 1e6:9.1f} us/inference   numba (auto) is "
+                  f"{t / res['auto']:5.2f}x as fast")
     if peers("torch")["torch"]:
         import peers as pr
         for name, t in pr.w2_torch_and_onnx(g, img, lambda f: best(f, repeat)).items():
@@ -190,7 +215,7 @@ def bench_w2(n=200, repeat=7):
                 continue
             print(f"  {name:23s} {t * 1e6:9.1f} us/inference   numba (auto) is {t / res['auto']:5.2f}x as fast")
     else:
-        print("  torch / ONNX Runtime: not installed")
+        print("  torch: not installed" + ("" if peer_python else " (ONNX Runtime without torch: --peer-python)"))
     print("  target: no slower than ONNX Runtime with one thread")
     return res
 
@@ -410,6 +435,8 @@ def bench_startup():
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--peer-python", help="an interpreter with onnxruntime + onnx: W2's ONNX Runtime figure "
+                   "is measured there in a subprocess (bench/peer_ort_w2.py), in this run")
     p.add_argument("which", nargs="?", default="all", choices=["all", "w1", "w2", "w3", "scaling", "batch", "startup"])
     a = p.parse_args(argv)
     print(f"numba backend benchmarks; python {sys.version.split()[0]}, numpy {np.__version__}, "
@@ -417,7 +444,7 @@ def main(argv=None):
     if a.which in ("all", "w1"):
         bench_w1()
     if a.which in ("all", "w2"):
-        bench_w2()
+        bench_w2(peer_python=a.peer_python)
     if a.which in ("all", "scaling"):
         bench_scaling()
         bench_scaling(batch=32, reps=40)
