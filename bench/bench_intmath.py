@@ -4,10 +4,12 @@ by side in one run; prints µs per call and ratios.
     .venv/bin/python bench/bench_intmath.py [--quick]
 
 1. Spiking 1024 -> 1024 int8 synapse (batch 1) as input activity grows: the event-driven
-   kernel (work ~ active inputs) against the dense int MAC kernel and numpy int64 matmul;
+   kernel (work ~ active inputs) against the dense int MAC kernel and the reference backend's
+   numpy op (exact float BLAS under the bound, docs/integer.md);
    the crossover where dense wins is marked.
 2. int8 dense 700 -> 256 (ANN, requantised) and the first W2 conv layer (1x48x64 ->
-   8x48x64, 3x3, pad 1): numba against the reference backend's numpy int64 ops.
+   8x48x64, 3x3, pad 1): numba int kernels (and, for the conv, the numba backend's exact
+   float GEMM, numba_intgemm) against the reference backend's numpy ops.
 3. Integer LIF step, 1024 neurons.
 4. The quantized digits SNNs (demos/digits.py: MLP 64-128-64-10 and CNN conv32-conv32-
    dense64-10, int8, T = 8) through tr.Runtime at batch 540 (the test set) and batch 1:
@@ -24,6 +26,7 @@ import timeit
 import numpy as np
 
 from tianrt.backends import reference_int as ref
+from tianrt.backends.numba_intgemm import ExactGemm
 from tianrt.kernels import intmath as im
 
 
@@ -39,7 +42,7 @@ def synapse_scaling(rng, quick):
     out = np.zeros((1, n), np.int32)
     acc = np.zeros(n, np.int64)
     print("\n1. spiking 1024->1024 int8 synapse, batch 1 (µs per tick)")
-    print(f"{'activity':>9} {'events':>8} {'dense MAC':>10} {'numpy i64':>10} {'event':>8} {'dense/event':>12}")
+    print(f"{'activity':>9} {'events':>8} {'dense MAC':>10} {'numpy ref':>10} {'event':>8} {'dense/event':>12}")
     crossover = None
     for p in (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5):
         x = (rng.random((1, n)) < p).astype(np.float32)
@@ -72,7 +75,7 @@ def ann_layers(rng, quick):
     num = 100 if quick else 500
     t_nb = best_us(lambda: im.dense(x, w, b, m, s, -128, 127, out), num)
     t_np = best_us(lambda: ref._requant_out(ref.dense_acc(x, w, b), node), max(num // 10, 5))
-    print(f"   dense 700->256 + requant: numba {t_nb:.1f}  numpy int64 {t_np:.1f}  ratio {t_np / t_nb:.1f}x")
+    print(f"   dense 700->256 + requant: numba {t_nb:.1f}  numpy ref {t_np:.1f}  ratio {t_np / t_nb:.1f}x")
 
     xi = rng.integers(-128, 128, size=(1, 1, 48, 64)).astype(np.int32)
     wc = rng.integers(-127, 128, size=(8, 1, 3, 3)).astype(np.int8)
@@ -86,8 +89,12 @@ def ann_layers(rng, quick):
     num = 20 if quick else 100
     t_nb = best_us(lambda: im.conv2d(xi, wc, bc, mc, sc, 1, 1, 1, 1, 0, 127, oc), num)
     t_np = best_us(lambda: ref._requant_out(ref.conv_acc(xi, wc, bc, (1, 1), (1, 1)), cnode), max(num // 10, 3))
-    print(f"   conv 1x48x64 -> 8x48x64 3x3 + requant: numba {t_nb:.1f}  numpy int64 {t_np:.1f}  "
-          f"ratio {t_np / t_nb:.1f}x")
+    gemm = ExactGemm(xi, wc, bc, oc, conv=(1, 1, 1, 1), requant=(mc, sc, 0, 127))
+    oc[:] = 0
+    assert gemm() and np.array_equal(oc, ref._requant_out(ref.conv_acc(xi, wc, bc, (1, 1), (1, 1)), cnode))
+    t_gm = best_us(gemm, num)
+    print(f"   conv 1x48x64 -> 8x48x64 3x3 + requant: numba int {t_nb:.1f}  numba exact GEMM {t_gm:.1f}  "
+          f"numpy ref {t_np:.1f}  ratios int/GEMM {t_nb / t_gm:.1f}x, ref/GEMM {t_np / t_gm:.1f}x")
 
 
 def lif(rng, quick):

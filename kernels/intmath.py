@@ -704,3 +704,23 @@ def gemm_requant(g, bias, mult, shift, lo, hi, out):
         for p in range(P):
             for o in range(O):
                 out[b, o, p] = requant(sat32(np.int64(g[b, p, o]) + np.int64(bias[o])), mult[o], shift[o], lo, hi)
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def gemm_nt(a, b, g):
+    """g[i, j] = sum_k a[i, k] b[j, k] (float, a (N, K), b (M, K), g (N, M)): a single-thread
+    GEMM for small exact products, predictable where BLAS's threads compete for cores.
+    Reassociation (vectorised sums) is allowed: under the exactness bound every order of
+    the sum gives the same exact integer."""
+    n, kk = a.shape
+    m = b.shape[0]
+    if b.shape[1] != kk or g.shape[0] != n or g.shape[1] != m:
+        raise ValueError("intmath.gemm_nt: a (N, K), b (M, K), g (N, M) disagree")
+    for i in range(n):
+        ai = a[i]
+        for j in range(m):
+            bj = b[j]
+            s = g.dtype.type(0)
+            for k in range(kk):
+                s += ai[k] * bj[k]
+            g[i, j] = s

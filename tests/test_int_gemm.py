@@ -11,6 +11,7 @@ import int_oracle as O
 import tianrt as tr
 from tianrt.backends import numba_backend as NB
 from tianrt.backends import reference_int as R
+from tianrt.backends import numba_intgemm as NI
 from tianrt.backends.numba_intgemm import ExactGemm
 
 SETTINGS = settings(derandomize=True, deadline=None, max_examples=40)
@@ -101,6 +102,17 @@ def test_float64_is_inexact_past_its_bound_and_the_int64_fallback_is_exact():
 
 # -- layers against the oracle -----------------------------------------------------------------
 
+def _gemm_engines():
+    """Yield True with ExactGemm on numba's gemm_nt (the size limit raised), then False with
+    it on BLAS (the limit at 0); the limit is restored after."""
+    saved = NI.SMALL_GEMM
+    try:
+        for limit, small in ((1 << 40, True), (0, False)):
+            NI.SMALL_GEMM = limit
+            yield small
+    finally:
+        NI.SMALL_GEMM = saved
+
 @SETTINGS
 @given(st.integers(0, 2 ** 31), st.integers(2, 4), st.integers(1, 40), st.integers(1, 9),
        st.sampled_from(XKINDS), st.booleans())
@@ -112,15 +124,13 @@ def test_exact_dense_matches_oracle(seed, B, n_in, n_out, xkind, rq):
     acc = [O.dense_acc(row, w.tolist(), bias.tolist()) for row in x.astype(np.int64).tolist()]
     assert R.dense_acc(x, w, bias).tolist() == acc
     assert R.dense_acc_int64(x, w, bias).tolist() == acc
-    out = np.zeros((B, n_out), np.int32)
-    if rq:
-        m, s, lo, hi = _requant(rng, n_out)
-        assert ExactGemm(x, w, bias, out, requant=(m, s, lo, hi))() is True
-        assert out.tolist() == [[O.requant(a, int(m[o]), int(s[o]), lo, hi) for o, a in enumerate(r)]
-                                for r in acc]
-    else:
-        assert ExactGemm(x, w, bias, out)() is True
-        assert out.tolist() == acc
+    m, s, lo, hi = _requant(rng, n_out)
+    want = [[O.requant(a, int(m[o]), int(s[o]), lo, hi) for o, a in enumerate(r)] for r in acc] if rq else acc
+    for small in _gemm_engines():  # numba's gemm_nt and BLAS
+        out = np.zeros((B, n_out), np.int32)
+        gemm = ExactGemm(x, w, bias, out, requant=(m, s, lo, hi) if rq else None)
+        assert gemm.small is small and gemm() is True
+        assert out.tolist() == want
 
 
 @SETTINGS
@@ -135,15 +145,14 @@ def test_exact_conv_matches_oracle(seed, B, C, O_, H, W, kh, kw, sh, sw, ph, pw,
     acc = [O.conv_acc(s, w.tolist(), bias.tolist(), (sh, sw), (ph, pw)) for s in x.astype(np.int64).tolist()]
     assert R.conv_acc(x, w, bias, (sh, sw), (ph, pw)).tolist() == acc
     assert R.conv_acc_int64(x, w, bias, (sh, sw), (ph, pw)).tolist() == acc
-    out = np.zeros((B, O_) + np.array(acc).shape[2:], np.int32)
-    if rq:
-        m, s, lo, hi = _requant(rng, O_)
-        assert ExactGemm(x, w, bias, out, conv=(sh, sw, ph, pw), requant=(m, s, lo, hi))() is True
-        assert out.tolist() == [[O.emap(lambda a, o=o: O.requant(a, int(m[o]), int(s[o]), lo, hi), plane)
-                                 for o, plane in enumerate(smp)] for smp in acc]
-    else:
-        assert ExactGemm(x, w, bias, out, conv=(sh, sw, ph, pw))() is True
-        assert out.tolist() == acc
+    m, s, lo, hi = _requant(rng, O_)
+    want = [[O.emap(lambda a, o=o: O.requant(a, int(m[o]), int(s[o]), lo, hi), plane)
+             for o, plane in enumerate(smp)] for smp in acc] if rq else acc
+    for small in _gemm_engines():
+        out = np.zeros((B, O_) + np.array(acc).shape[2:], np.int32)
+        gemm = ExactGemm(x, w, bias, out, conv=(sh, sw, ph, pw), requant=(m, s, lo, hi) if rq else None)
+        assert gemm.small is small and gemm() is True
+        assert out.tolist() == want
 
 
 def test_float64_buffers_are_made_once_and_reused():
@@ -187,7 +196,7 @@ def test_graph_at_batch_equals_oracle_and_int_kernels(gain):
     T, B = 4, 3
     x = rng.normal(0, 1.5, size=(T, B, 2, 6, 5)).astype(np.float32)
     ref = tr.Runtime(g, "reference").run({"x": x})
-    fast = tr.Runtime(g, "numba", synapse_mode="dense").run({"x": x})
+    fast, blas = [tr.Runtime(g, "numba", synapse_mode="dense").run({"x": x}) for _ in _gemm_engines()]
     try:
         NB.NumbaBackend.int_gemm = False
         slow = tr.Runtime(g, "numba").run({"x": x})
@@ -195,6 +204,7 @@ def test_graph_at_batch_equals_oracle_and_int_kernels(gain):
         NB.NumbaBackend.int_gemm = True
     for k in ("c", "i", "v"):
         assert np.array_equal(ref[k], fast[k]) and np.array_equal(ref[k], slow[k]), k
+        assert np.array_equal(ref[k], blas[k]), k
     for b in range(B):
         want = O.OracleRuntime(g).run([{"x": x[t, b]} for t in range(T)])
         for k, events in want.items():

@@ -7,6 +7,11 @@ float GEMM over the whole batch (im2col for convolutions) when the bound of
 ``gemm_requant``), bit for bit as docs/integer.md says. The bound is checked on every
 call against the current input (its ``max |x|``); when it fails, the caller runs its
 int64 kernel instead. Buffers are allocated at bind, a float64 set only when first needed.
+
+Small products (below SMALL_GEMM multiply-adds: batch-1 convolutions) run on
+``intmath.gemm_nt``, numba's single-thread loop, instead of BLAS: about 2x slower than an
+idle BLAS but never stalled by BLAS threads waiting for a core that another process holds
+(seen here as 0.05 -> 8 ms per tick on a loaded 2-core machine), which streaming needs.
 """
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ import numpy as np
 
 from ..kernels import intmath
 from .reference_int import exact_float_dtype, weight_bound
+
+SMALL_GEMM = 1 << 21
 
 
 class ExactGemm:
@@ -34,11 +41,13 @@ class ExactGemm:
         self.w2 = w.reshape(O, self.K)
         self.kh, self.kw = (w.shape[2], w.shape[3]) if conv else (1, 1)
         self.wbound = weight_bound(w)
+        self.small = self.rows * self.K * O < SMALL_GEMM
         self._bufs: dict = {}
 
     def _buffers(self, dt):
         if dt not in self._bufs:
-            wt = np.ascontiguousarray(self.w2.T.astype(dt))
+            # BLAS reads w as (K, O); gemm_nt as (O, K)
+            wt = np.ascontiguousarray((self.w2 if self.small else self.w2.T).astype(dt))
             direct = self.conv is None and self.x.dtype == dt  # spikes already float32
             cols = None if direct else np.zeros((self.rows, self.K), dt)
             g = np.zeros((self.rows, self.w2.shape[0]), dt)
@@ -54,7 +63,11 @@ class ExactGemm:
             intmath.im2col(self.x, self.kh, self.kw, *self.conv, cols)
         elif cols is not None:
             intmath.to_float(self.xf, cols.reshape(-1))
-        np.matmul(self.x.reshape(self.rows, self.K) if cols is None else cols, wt, out=g)
+        a = self.x.reshape(self.rows, self.K) if cols is None else cols
+        if self.small:
+            intmath.gemm_nt(a, wt, g)
+        else:
+            np.matmul(a, wt, out=g)
         g3 = g.reshape(self.out3.shape[0], self.P, self.out3.shape[1])
         if self.requant is None:
             intmath.gemm_acc(g3, self.bias, self.out3)

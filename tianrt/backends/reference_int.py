@@ -42,7 +42,8 @@ def weight_bound(w) -> int:
     w = np.asarray(w)
     if w.size == 0:
         return 0
-    return int(np.abs(w.reshape(w.shape[0], -1).astype(I64)).sum(axis=1).max())
+    w16 = w.reshape(w.shape[0], -1).astype(np.int16 if w.dtype == np.int8 else I64)  # |-128| fits int16
+    return int(np.abs(w16).sum(axis=1, dtype=I64).max())
 
 
 def input_bound(x) -> int:
