@@ -394,7 +394,38 @@ def bench_batch(T=32):
         print(f"  {b:6d} {t['reference'] / T * 1e6:9.1f} us {t['numba'] / T * 1e6:9.1f} us  {res[b]:5.2f}x   "
               f"{np.abs(y['reference'] - y['numba']).max():.1e}   (per tick)")
     print("  target: numba at least as fast as the reference at every batch size")
+    crossover_sweep()
     return res
+
+
+def crossover_sweep(reps=20):
+    """Event loop vs BLAS on one layer as the batch grows: what the batch crossover's
+    scaling (NumbaBackend.crossover_for) was fitted to."""
+    print("  event loop / BLAS, us per tick, one layer (random spikes at the activity):")
+    rng = np.random.default_rng(4)
+    acts = (0.05, 0.2, 0.5)
+    print(f"  {'layer, batch':>16s} " + " ".join(f"{a * 100:>13.0f}%" for a in acts) + "   auto switches at")
+    be = nb.NumbaBackend(digits_snn(2)[0].build())
+    for (n_in, n_out), batch in (((128, 64), 32), ((128, 64), 540), ((64, 10), 540), ((700, 256), 540),
+                                 ((1024, 1024), 32), ((1024, 1024), 540)):
+        wt = rng.standard_normal((n_in, n_out)).astype(np.float32)
+        b = np.zeros(n_out, np.float32)
+        out = np.zeros((batch, n_out), np.float32)
+        n = max(1, reps * 64 // batch)
+        cells = []
+        for a in acts:
+            x = (rng.random((batch, n_in)) < a).astype(np.float32)
+            synapse.accumulate(x, wt, b, out, synapse.EVENT, 0.0)
+            te = best(lambda: [synapse.accumulate(x, wt, b, out, synapse.EVENT, 0.0) for _ in range(n)], 5) / n
+
+            def blas():
+                for _ in range(n):
+                    np.matmul(x, wt, out=out)
+                    np.add(out, b, out=out)
+            tb = best(blas, 5) / n
+            cells.append(f"{te * 1e6:6.1f} /{tb * 1e6:6.1f}")
+        print(f"  {f'{n_in}->{n_out}, B {batch}':>16s} " + " ".join(f"{c:>14s}" for c in cells)
+              + f"   {be.crossover_for(batch, n_out) * 100:5.1f} %")
 
 
 # -- start-up -------------------------------------------------------------------------------

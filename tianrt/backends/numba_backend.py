@@ -830,8 +830,8 @@ class NumbaBackend(Backend):
         relatively faster (better weight reuse) and the event loop slower (its (batch,
         n_out) output no longer stays in L1), and a short fan-out pays the per-event cost
         (a branch, often mispredicted, and the row setup) on little work, so the measured
-        value is scaled by sqrt(32 / batch) and n_out / (n_out + 16) -- fitted to
-        bench/bench_kernels.py batch (docs/benchmarks.md). An explicit ``crossover=`` is
+        value is scaled by sqrt(32 / batch) and n_out / (n_out + 16) -- fitted to the
+        sweep of bench/bench_kernels.py batch (docs/benchmarks.md). An explicit ``crossover=`` is
         used as given."""
         if batch == 1:
             return self.crossover
@@ -855,12 +855,14 @@ class NumbaBackend(Backend):
             if choice is None:
                 times = {}
                 for name, fn in forms.items():
-                    fn(0)
+                    fn(0)  # warm-up (and compile or load from the cache)
                     best = float("inf")
                     for _ in range(5):
                         t0 = time.perf_counter()
                         fn(0)
                         best = min(best, time.perf_counter() - t0)
+                        if best > 0.01:  # a big layer: one timing tells, keep the bind short
+                            break
                     times[name] = best
                 choice = _CONV_MEASURED[key] = min(times, key=times.get)
                 for a in outs:
