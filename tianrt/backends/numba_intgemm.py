@@ -50,25 +50,25 @@ class ExactGemm:
             wt = np.ascontiguousarray((self.w2 if self.small else self.w2.T).astype(dt))
             direct = self.conv is None and self.x.dtype == dt  # spikes already float32
             cols = None if direct else np.zeros((self.rows, self.K), dt)
+            a = self.x.reshape(self.rows, self.K) if direct else cols  # the GEMM's left operand
             g = np.zeros((self.rows, self.w2.shape[0]), dt)
-            self._bufs[dt] = (wt, cols, g)
+            g3 = g.reshape(self.out3.shape[0], self.P, self.out3.shape[1])
+            self._bufs[dt] = (wt, cols, None if cols is None else cols.reshape(-1), a, g, g3)
         return self._bufs[dt]
 
     def __call__(self) -> bool:
         dt = exact_float_dtype(self.wbound, intmath.max_abs(self.xf))
         if dt is None:
             return False
-        wt, cols, g = self._buffers(dt)
+        wt, cols, cols_flat, a, g, g3 = self._buffers(dt)
         if self.conv is not None:
             intmath.im2col(self.x, self.kh, self.kw, *self.conv, cols)
         elif cols is not None:
-            intmath.to_float(self.xf, cols.reshape(-1))
-        a = self.x.reshape(self.rows, self.K) if cols is None else cols
+            intmath.to_float(self.xf, cols_flat)
         if self.small:
             intmath.gemm_nt(a, wt, g)
         else:
             np.matmul(a, wt, out=g)
-        g3 = g.reshape(self.out3.shape[0], self.P, self.out3.shape[1])
         if self.requant is None:
             intmath.gemm_acc(g3, self.bias, self.out3)
         else:
