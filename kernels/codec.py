@@ -6,7 +6,7 @@ decoder accumulators), so outputs are bit-identical. Arrays are flat; decoders r
 on the ticks at which they emit.
 """
 import numpy as np
-from numba import njit
+from ._jit import njit
 
 OK, NOT_FINITE, NOT_BINARY = 0, 1, 2
 

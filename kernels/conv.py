@@ -2,7 +2,7 @@
 pooling on (B, C, H, W) float32 arrays, PyTorch layout and semantics (cross-correlation,
 zero padding; max pooling pads with -inf, average pooling counts the padding)."""
 import numpy as np
-from numba import njit
+from ._jit import njit
 
 
 @njit(cache=True)

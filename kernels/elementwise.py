@@ -1,7 +1,7 @@
 """Elementwise ANN kernels that numpy cannot do in place in one pass: sigmoid (in float64,
 as the reference), per-channel affine (unfolded batch norm), scaled copy."""
 import numpy as np
-from numba import njit
+from ._jit import njit
 
 
 @njit(cache=True)

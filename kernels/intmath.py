@@ -20,7 +20,7 @@ Conventions:
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from ._jit import njit
 
 INT32_MIN = -2147483648
 INT32_MAX = 2147483647

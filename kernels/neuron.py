@@ -6,7 +6,7 @@ float32 arithmetic in the order of DESIGN §3 (charge, fire, reset), no fast-mat
 elementwise results are bit-identical to the numpy reference given the same input current.
 """
 import numpy as np
-from numba import njit
+from ._jit import njit
 
 from .codec import check_copy
 from .synapse import accumulate_flat

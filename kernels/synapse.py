@@ -9,7 +9,7 @@ dense where the dense side is left to the caller (BLAS, for batches): accumulate
 returns HANDED_BACK without writing.
 """
 import numpy as np
-from numba import njit
+from ._jit import njit
 
 EVENT, DENSE, AUTO, AUTO_CALLER, DENSE_CALLER = 0, 1, 2, 3, 4
 HANDED_BACK = -1

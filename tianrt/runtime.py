@@ -183,10 +183,15 @@ _BACKENDS: dict[str, str] = {
 
 
 def get_backend(name: str) -> type[Backend]:
+    """The backend class for ``name``; "auto" is numba where numba is installed, else the
+    numpy reference (DESIGN §11: the fallback on machines without numba)."""
     import importlib
 
+    if name == "auto":
+        from .kernels._jit import HAVE_NUMBA
+        name = "numba" if HAVE_NUMBA else "reference"
     if name not in _BACKENDS:
-        raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(_BACKENDS)}")
+        raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(_BACKENDS)} or 'auto'")
     mod, cls = _BACKENDS[name].split(":")
     try:
         module = importlib.import_module(mod)

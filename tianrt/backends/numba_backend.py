@@ -788,6 +788,11 @@ class NumbaBackend(Backend):
 
     def __init__(self, plan: Plan, synapse_mode="auto", crossover: float | None = None,
                  conv_mode: str = "auto", fuse: bool = True):
+        from ..kernels._jit import HAVE_NUMBA
+        if not HAVE_NUMBA:
+            raise BackendError("backend 'numba' needs the numba package, which is not installed here "
+                               "(it has no wheels for 32-bit ARM or x86); use backend='reference' "
+                               "(numpy), or backend='auto' to take numba wherever it is installed")
         super().__init__(plan)
         self.synapse_mode = synapse_mode
         names = {e.name for e in plan.entries}

@@ -122,7 +122,12 @@ def warmup(verbose: bool = True) -> float:
 
 
 def _cmd(args) -> int:
-    import numba
+    from tianrt.errors import BackendError
+    try:
+        import numba
+    except ImportError:
+        raise BackendError("numba is not installed on this machine: there is nothing to precompile; "
+                           "graphs run on backend='reference' (numpy)") from None
 
     print(f"compiling the numba kernels (numba {numba.__version__}; cache: "
           f"{numba.config.CACHE_DIR or 'next to the kernel sources, or the user cache dir if read-only'})")
