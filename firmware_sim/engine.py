@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tianrt.chip import protocol
+import tianrt.chip.protocol as protocol
 from tianrt.chip.image_format import HOST, IMAGE_KIND, ImageFormatError, unpack
 
 from . import router, timing

@@ -19,7 +19,7 @@ import threading
 import traceback
 import zlib
 
-from tianrt.chip import protocol as P
+import tianrt.chip.protocol as P
 
 FIRMWARE = "tianrt-firmware_sim/1"
 
