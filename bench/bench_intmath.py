@@ -9,7 +9,7 @@ by side in one run; prints µs per call and ratios.
    the crossover where dense wins is marked.
 2. int8 dense 700 -> 256 (ANN, requantised) and the first W2 conv layer (1x48x64 ->
    8x48x64, 3x3, pad 1): numba int kernels (and, for the conv, the numba backend's exact
-   float GEMM, numba_intgemm) against the reference backend's numpy ops.
+   float GEMM, tianrt.backends.numba.intgemm) against the reference backend's numpy ops.
 3. Integer LIF step, 1024 neurons.
 4. The quantized digits SNNs (demos/digits.py: MLP 64-128-64-10 and CNN conv32-conv32-
    dense64-10, int8, T = 8) through tr.Runtime at batch 540 (the test set) and batch 1:
@@ -25,8 +25,10 @@ import timeit
 
 import numpy as np
 
-from tianrt.backends import reference_int as ref
-from tianrt.backends.numba_intgemm import ExactGemm
+from tianrt.backends.numba.intgemm import ExactGemm
+from tianrt.ops import exact as ref
+from tianrt.ops import linear, synapse
+from tianrt.ops.linear import requant_out
 from tianrt.kernels import intmath as im
 
 
@@ -71,10 +73,10 @@ def ann_layers(rng, quick):
     out = np.zeros((1, 256), np.int32)
     node = type("N", (), dict(multiplier=m, shift=s, lo=-128, hi=127))
     im.dense(x, w, b, m, s, -128, 127, out)
-    assert np.array_equal(out, ref._requant_out(ref.dense_acc(x, w, b), node))
+    assert np.array_equal(out, requant_out(ref.dense_acc(x, w, b), node))
     num = 100 if quick else 500
     t_nb = best_us(lambda: im.dense(x, w, b, m, s, -128, 127, out), num)
-    t_np = best_us(lambda: ref._requant_out(ref.dense_acc(x, w, b), node), max(num // 10, 5))
+    t_np = best_us(lambda: requant_out(ref.dense_acc(x, w, b), node), max(num // 10, 5))
     print(f"   dense 700->256 + requant: numba {t_nb:.1f}  numpy ref {t_np:.1f}  ratio {t_np / t_nb:.1f}x")
 
     xi = rng.integers(-128, 128, size=(1, 1, 48, 64)).astype(np.int32)
@@ -85,13 +87,13 @@ def ann_layers(rng, quick):
     oc = np.zeros((1, 8, 48, 64), np.int32)
     cnode = type("N", (), dict(multiplier=mc, shift=sc, lo=0, hi=127))
     im.conv2d(xi, wc, bc, mc, sc, 1, 1, 1, 1, 0, 127, oc)
-    assert np.array_equal(oc, ref._requant_out(ref.conv_acc(xi, wc, bc, (1, 1), (1, 1)), cnode))
+    assert np.array_equal(oc, requant_out(ref.conv_acc(xi, wc, bc, (1, 1), (1, 1)), cnode))
     num = 20 if quick else 100
     t_nb = best_us(lambda: im.conv2d(xi, wc, bc, mc, sc, 1, 1, 1, 1, 0, 127, oc), num)
-    t_np = best_us(lambda: ref._requant_out(ref.conv_acc(xi, wc, bc, (1, 1), (1, 1)), cnode), max(num // 10, 3))
+    t_np = best_us(lambda: requant_out(ref.conv_acc(xi, wc, bc, (1, 1), (1, 1)), cnode), max(num // 10, 3))
     gemm = ExactGemm(xi, wc, bc, oc, conv=(1, 1, 1, 1), requant=(mc, sc, 0, 127))
     oc[:] = 0
-    assert gemm() and np.array_equal(oc, ref._requant_out(ref.conv_acc(xi, wc, bc, (1, 1), (1, 1)), cnode))
+    assert gemm() and np.array_equal(oc, requant_out(ref.conv_acc(xi, wc, bc, (1, 1), (1, 1)), cnode))
     t_gm = best_us(gemm, num)
     print(f"   conv 1x48x64 -> 8x48x64 3x3 + requant: numba int {t_nb:.1f}  numba exact GEMM {t_gm:.1f}  "
           f"numpy ref {t_np:.1f}  ratios int/GEMM {t_nb / t_gm:.1f}x, ref/GEMM {t_np / t_gm:.1f}x")
@@ -104,7 +106,7 @@ def lif(rng, quick):
     s = np.zeros(n, np.float32)
     e = np.zeros(0, np.int32)
     num = 500 if quick else 5000
-    t = best_us(lambda: im.lif_step(cur, v, e, e, 1000, 29491, 15, -1, 0, False, 0, 0, s), num)
+    t = best_us(lambda: im.lif_step(cur, v, e, e, *(np.full(1, p, np.int64) for p in (1000, 29491, 15)), -1, 0, False, 0, 0, s), num)
     print(f"\n3. integer LIF step, 1024 neurons: {t:.2f} µs ({t * 1e3 / n:.2f} ns per neuron)")
 
 
@@ -125,11 +127,14 @@ def _digits_graphs():
 def _ms_per_tick(graph, backend, x, ticks, old, repeat):
     """Best of ``repeat`` runs of ``ticks`` held ticks, ms per tick; and the outputs."""
     import tianrt as tr
-    from tianrt.backends import numba_backend as nb
+    from tianrt.backends import numba as nb
 
-    saved = nb.NumbaBackend.int_gemm, ref.dense_acc, ref.conv_acc
+    mods = (linear, synapse)  # the reference rules that call the exact products
+    saved = nb.NumbaBackend.int_gemm, [(m.dense_acc, m.conv_acc) for m in mods]
     if old:  # the paths before the exact float GEMM
-        nb.NumbaBackend.int_gemm, ref.dense_acc, ref.conv_acc = False, ref.dense_acc_int64, ref.conv_acc_int64
+        nb.NumbaBackend.int_gemm = False
+        for m in mods:
+            m.dense_acc, m.conv_acc = ref.dense_acc_int64, ref.conv_acc_int64
     try:
         best, out = float("inf"), None
         for _ in range(repeat):
@@ -141,7 +146,9 @@ def _ms_per_tick(graph, backend, x, ticks, old, repeat):
             best = min(best, (timeit.default_timer() - t0) / ticks * 1e3)
         return best, out
     finally:
-        nb.NumbaBackend.int_gemm, ref.dense_acc, ref.conv_acc = saved
+        nb.NumbaBackend.int_gemm = saved[0]
+        for m, (d, c) in zip(mods, saved[1]):
+            m.dense_acc, m.conv_acc = d, c
 
 
 def digits(quick):

@@ -28,7 +28,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench/peers.py
 
 import tianrt as tr  # noqa: E402
-from tianrt.backends import numba_backend as nb
+from tianrt.backends import numba as nb
+from tianrt.backends.numba import policy
 from tianrt.kernels import synapse
 
 
@@ -346,7 +347,7 @@ def bench_scaling(n=1024, batch=1, reps=200):
             cross = a
         print(f"  {a * 100:7.1f}% {t['event'] * 1e6:9.2f} {t['dense'] * 1e6:9.2f} {t['BLAS'] * 1e6:9.2f} "
               f"{t['auto'] * 1e6:9.2f}  {dense / t['event']:6.1f}x")
-    used = nb.DEFAULT_CROSSOVER if batch == 1 else nb.DEFAULT_CROSSOVER_BATCH
+    used = policy.DEFAULT_CROSSOVER if batch == 1 else policy.DEFAULT_CROSSOVER_BATCH
     print(f"  measured crossover (first activity where the event loop is no longer faster): "
           f"{'none up to ' + str(ACTIVITIES[-1] * 100) + ' %' if cross is None else f'{cross * 100:.0f} %'}; "
           f"the backend switches at {used * 100:.0f} % for batch {'1' if batch == 1 else '> 1'}")

@@ -1,9 +1,9 @@
 """One emulated unified core: axon gather, dendrite (crossbar MAC, synaptic integration,
 pooling windows, scaled sums, partial-sum merge) and soma program, in integer arithmetic.
 
-Built from one core record of the image (and the image's arrays). The arithmetic is the
-shared integer kernels (tianrt.kernels.intmath), so the chip equals the numba backend's
-integer mode bit for bit. Everything is batched: values are int64 arrays (B, n).
+Built from one core record of the image (and the image's arrays); the soma program is
+soma.py. The arithmetic is the shared integer kernels (tianrt.kernels.intmath), so the
+chip equals the numba backend's integer mode bit for bit. Everything is batched: values are int64 arrays (B, n).
 """
 from __future__ import annotations
 
@@ -11,28 +11,13 @@ import numpy as np
 
 from tianrt.kernels import intmath
 
+from .soma import BadRecord, array_of, make_stage, need  # noqa: F401 (BadRecord re-exported)
+
 I64 = np.int64
-SPIKE_OPS = ("lif", "rate", "latency")
-
-
-class BadRecord(ValueError):
-    """A core record that does not describe a valid core (the image is refused)."""
-
-
-def _need(cond, msg):
-    if not cond:
-        raise BadRecord(msg)
-
-
-def _array(arrays, aid, dtype, what):
-    _need(isinstance(aid, int) and 0 <= aid < len(arrays), f"{what}: array id {aid!r} out of range")
-    a = arrays[aid]
-    _need(a.dtype == np.dtype(dtype), f"{what}: dtype {a.dtype}, expected {np.dtype(dtype)}")
-    return a
 
 
 def _int(v, what, lo=-(2 ** 63), hi=2 ** 63 - 1):
-    _need(isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi,
+    need(isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi,
           f"{what} must be an integer in [{lo}, {hi}], got {v!r}")
     return v
 
@@ -44,144 +29,20 @@ def unroll_window(geo: dict, kind: str, weights=None):
     og, bh, bw = (_int(v, "block", 1, 1 << 16) for v in geo["block"])
     kh, kw = (_int(v, "kernel", 1, 1 << 16) for v in geo["kernel"])
     sh, sw = (_int(v, "stride", 1, 1 << 16) for v in geo["stride"])
-    _need(PH == (bh - 1) * sh + kh and PW == (bw - 1) * sw + kw, "window patch does not match block and kernel")
-    _need(cg * PH * PW <= 1 << 20 and og * bh * bw <= 1 << 20, "window tile too large")
+    need(PH == (bh - 1) * sh + kh and PW == (bw - 1) * sw + kw, "window patch does not match block and kernel")
+    need(cg * PH * PW <= 1 << 20 and og * bh * bw <= 1 << 20, "window tile too large")
     o, y, x = np.indices((og, bh, bw)).reshape(3, -1)
     c, py, px = np.indices((cg, PH, PW)).reshape(3, -1)
     dy = py[None, :] - y[:, None] * sh
     dx = px[None, :] - x[:, None] * sw
     valid = (dy >= 0) & (dy < kh) & (dx >= 0) & (dx < kw)
     if kind == "conv":
-        _need(weights.shape == (og, cg, kh, kw), f"conv kernel shape {weights.shape}, expected {(og, cg, kh, kw)}")
+        need(weights.shape == (og, cg, kh, kw), f"conv kernel shape {weights.shape}, expected {(og, cg, kh, kw)}")
         w = weights[o[:, None], c[None, :], np.clip(dy, 0, kh - 1), np.clip(dx, 0, kw - 1)]
         return valid, np.where(valid, w, 0).astype(np.int8)
-    _need(og == cg, "a pooling tile needs as many block channels as patch channels")
+    need(og == cg, "a pooling tile needs as many block channels as patch channels")
     valid &= c[None, :] == o[:, None]
     return valid, (valid.astype(np.int8) if kind == "sumpool" else None)
-
-
-class Stage:
-    """One soma step. ``per_tick`` stages run every tick; the others when their input is new."""
-
-    def __init__(self, rec: dict, arrays, n: int):
-        self.op = op = rec.get("op")
-        self.rec = rec
-        self.per_tick = op not in ("requant", "clamp", "lookup") and not (op == "bias" and not rec.get("per_tick"))
-        self.spikes = op in SPIKE_OPS
-        if op == "bias":
-            aid = rec.get("bias", -1)
-            self.bias = np.zeros(n, I64) if aid == -1 else _array(arrays, aid, np.int32, "bias").astype(I64)
-            _need(self.bias.shape == (n,), "bias size differs from the core's neurons")
-        elif op == "requant":
-            self.mult = np.ascontiguousarray(_array(arrays, rec["mult"], np.int32, "requant mult"))
-            self.shift = np.ascontiguousarray(_array(arrays, rec["shift"], np.int32, "requant shift"))
-            _need(self.mult.shape == (n,) and self.shift.shape == (n,), "requant parameters differ from neurons")
-            _need(bool((self.mult >= 0).all() and (self.mult < 2 ** 15).all() and (self.shift >= 0).all()
-                       and (self.shift <= 62).all()), "requant multiplier/shift out of range")
-            self.lo, self.hi = _int(rec["lo"], "lo", -128, 127), _int(rec["hi"], "hi", -128, 127)
-        elif op == "clamp":
-            self.lo, self.hi = _int(rec["lo"], "lo"), _int(rec["hi"], "hi")
-        elif op == "lookup":
-            self.table = np.ascontiguousarray(_array(arrays, rec["table"], np.int8, "lookup table"))
-            _need(self.table.shape == (256,), "lookup table needs 256 entries")
-        elif op == "lif":
-            self.p = [_int(rec[k], f"lif {k}") for k in ("threshold", "leak_mult", "leak_shift", "alpha_mult",
-                                                          "alpha_shift", "v_reset", "refractory", "v_init")]
-            _need(isinstance(rec["reset_zero"], bool), "lif reset_zero must be a boolean")
-            _need(0 <= self.p[1] < 2 ** 15 and 0 <= self.p[2] <= 62 and self.p[3] < 2 ** 15
-                  and 0 <= self.p[4] <= 62 and self.p[0] > 0 and self.p[6] >= 0, "lif parameters out of range")
-        elif op in ("li", "membrane"):
-            _int(rec["leak_mult"], "leak_mult", 0, 2 ** 15 - 1)
-            _int(rec["leak_shift"], "leak_shift", 0, 62)
-            if op == "membrane":
-                _int(rec["window"], "window", 1, 2 ** 31)
-        elif op in ("rate", "latency"):
-            _int(rec["full_scale"], "full_scale", 1, 127)
-            if op == "latency":
-                _int(rec["window"], "window", 1, 2 ** 31)
-        elif op == "direct":
-            _int(rec["gain"], "gain", -(2 ** 31), 2 ** 31 - 1)
-        elif op in ("spikecount", "firstspike"):
-            _int(rec["window"], "window", 1, 1 << 16)
-        else:
-            raise BadRecord(f"unknown soma op {op!r}")
-        self.n = n
-
-    def init(self, B: int) -> None:
-        n, r = self.n, self.rec
-        self.held = np.zeros((B, n), I64)
-        if self.op == "lif":
-            self.v = np.full(B * n, self.p[7], np.int32)
-            self.i_syn = np.zeros(B * n if self.p[3] >= 0 else 0, np.int32)
-            self.refrac = np.zeros(B * n if self.p[6] > 0 else 0, np.int32)
-        elif self.op == "li":
-            self.v = np.full(B * n, _int(r.get("v_init", 0), "v_init"), np.int32)
-        elif self.op == "membrane":
-            self.v = np.zeros(B * n, np.int32)
-        elif self.op == "rate":
-            self.acc = np.full(B * n, r["full_scale"] // 2, np.int32)
-        elif self.op == "spikecount":
-            self.count = np.zeros((B, n), I64)
-            if r["sliding"]:
-                self.ring = np.zeros((r["window"], B, n), I64)
-        elif self.op == "firstspike":
-            self.first = np.full((B, n), r["window"], I64)
-
-    def run(self, x: np.ndarray, t: int):
-        """Compute from input x (B, n) int64; returns the new value or None (no emission)."""
-        op, r = self.op, self.rec
-        x = np.ascontiguousarray(x, dtype=I64)
-        out = np.empty(x.shape, I64)  # C order: the flat views below must not be copies
-        flat_x, flat = x.reshape(-1), out.reshape(-1)
-        if op == "bias":
-            return np.clip(x + self.bias, intmath.INT32_MIN, intmath.INT32_MAX)
-        if op == "requant":
-            intmath.requant_channels(flat_x, self.mult, self.shift, self.lo, self.hi, 1, flat)
-        elif op == "clamp":
-            intmath.clamp_array(flat_x, self.lo, self.hi, flat)
-        elif op == "lookup":
-            intmath.lookup(flat_x, self.table, flat)
-        elif op == "lif":
-            th, lm, ls, am, ash, vr, ref, _ = self.p
-            self.count = intmath.lif_step(flat_x, self.v, self.i_syn, self.refrac, th, lm, ls, am, ash,
-                                          r["reset_zero"], vr, ref, flat)
-        elif op == "li":
-            intmath.leaky_integrate(flat_x, self.v, r["leak_mult"], r["leak_shift"])
-            flat[:] = self.v
-        elif op == "membrane":
-            intmath.leaky_integrate(flat_x, self.v, r["leak_mult"], r["leak_shift"])
-            if (t + 1) % r["window"]:
-                return None
-            flat[:] = self.v
-            self.v[:] = 0
-        elif op == "rate":
-            intmath.rate_encoder_step(flat_x, self.acc, r["full_scale"], flat)
-        elif op == "latency":
-            intmath.latency_encoder_step(flat_x, r["full_scale"], r["window"], t, flat)
-        elif op == "direct":
-            intmath.direct_current(flat_x, r["gain"], flat)
-        elif op == "spikecount":
-            w = r["window"]
-            s = (x != 0).astype(I64)
-            if r["sliding"]:
-                slot = t % w
-                self.count += s - self.ring[slot]
-                self.ring[slot] = s
-                return self.count.copy() if t >= w - 1 else None
-            self.count += s
-            if (t + 1) % w:
-                return None
-            out[:] = self.count
-            self.count[:] = 0
-        elif op == "firstspike":
-            w = r["window"]
-            phase = t % w
-            self.first = np.where((self.first == w) & (x != 0), phase, self.first)
-            if phase != w - 1:
-                return None
-            out[:] = self.first
-            self.first[:] = w
-        return out
 
 
 class CoreUnit:
@@ -194,34 +55,34 @@ class CoreUnit:
         self.n = n = _int(rec["n_neurons"], "n_neurons", 1, spec["neurons_per_core"])
         self.n_axons = A = _int(rec["n_axons"], "n_axons", 0, spec["axons_per_core"])
         self.axon_mode = rec["axon_mode"]
-        _need(self.axon_mode in ("ann", "snn"), "axon_mode must be 'ann' or 'snn'")
+        need(self.axon_mode in ("ann", "snn"), "axon_mode must be 'ann' or 'snn'")
         self.per_tick = bool(rec["per_tick"])
         self.segs = []
         total = 0
         for seg in rec["axons"]:
-            _need(isinstance(seg, list) and len(seg) == 2, "axon segments are [buffer, index array]")
+            need(isinstance(seg, list) and len(seg) == 2, "axon segments are [buffer, index array]")
             b = _int(seg[0], "axon buffer", -1, len(buffers) - 1)
-            idx = _array(arrays, seg[1], np.int32, "axon indices").astype(np.intp)
-            _need(idx.ndim == 1, "axon indices must be 1-D")
+            idx = array_of(arrays, seg[1], np.int32, "axon indices").astype(np.intp)
+            need(idx.ndim == 1, "axon indices must be 1-D")
             if b >= 0:
-                _need(idx.size == 0 or (idx.min() >= 0 and idx.max() < buffers[b]["size"]),
+                need(idx.size == 0 or (idx.min() >= 0 and idx.max() < buffers[b]["size"]),
                       f"axon indices outside buffer {b}")
             self.segs.append((b, idx))
             total += idx.size
-        _need(total == A, f"axon segments hold {total} axons, record says {A}")
+        need(total == A, f"axon segments hold {total} axons, record says {A}")
         self.bufs_in = sorted({b for b, _ in self.segs if b >= 0})
         clock = rec.get("clock", self.bufs_in)
-        _need(isinstance(clock, list) and all(isinstance(b, int) and 0 <= b < len(buffers) for b in clock),
+        need(isinstance(clock, list) and all(isinstance(b, int) and 0 <= b < len(buffers) for b in clock),
               "clock must list buffer ids")
         self.clock = sorted(set(clock))
         ob, oid = rec["out"]
         self.out_buf = _int(ob, "output buffer", 0, len(buffers) - 1)
-        self.out_idx = _array(arrays, oid, np.int32, "output indices").astype(np.intp)
-        _need(self.out_idx.shape == (n,) and self.out_idx.min() >= 0
+        self.out_idx = array_of(arrays, oid, np.int32, "output indices").astype(np.intp)
+        need(self.out_idx.shape == (n,) and self.out_idx.min() >= 0
               and self.out_idx.max() < buffers[self.out_buf]["size"], "output indices do not fit")
         self.wide = bool(rec.get("wide_out", False))
         self._dendrite(rec["dendrite"], arrays, spec)
-        self.stages = [Stage(s, arrays, n) for s in rec["stages"]]
+        self.stages = [make_stage(s, arrays, n) for s in rec["stages"]]
         self.spikes_out = bool(self.stages) and self.stages[-1].spikes
         self.real = np.concatenate([np.full(i.size, b >= 0) for b, i in self.segs]) if self.segs else np.zeros(0, bool)
 
@@ -231,15 +92,15 @@ class CoreUnit:
         self.fill = 0
         self.weight_bytes = 0
         if kind == "mac":
-            w = _array(arrays, d["weight"], np.int8, "weights")
-            _need(w.shape == (n, A), f"weights {w.shape}, expected {(n, A)}")
+            w = array_of(arrays, d["weight"], np.int8, "weights")
+            need(w.shape == (n, A), f"weights {w.shape}, expected {(n, A)}")
             self.w = np.ascontiguousarray(w)
             self.weight_bytes = w.size
             self.mask = None
         elif kind in ("conv", "sumpool", "maxpool"):
-            k = _array(arrays, d["weights"], np.int8, "kernel") if kind == "conv" else None
+            k = array_of(arrays, d["weights"], np.int8, "kernel") if kind == "conv" else None
             mask, w = unroll_window(d, kind, k)
-            _need(mask.shape == (n, A), f"window tile is {mask.shape}, record says {(n, A)}")
+            need(mask.shape == (n, A), f"window tile is {mask.shape}, record says {(n, A)}")
             self.mask, self.w = mask, w
             self.weight_bytes = 0 if k is None else k.size
             if kind == "maxpool":
@@ -247,16 +108,16 @@ class CoreUnit:
                 self.win = np.nonzero(mask)[1].reshape(n, -1)
         elif kind in ("add", "merge"):
             self.groups = _int(d["groups"], "groups", 1, A or 1)
-            _need(self.groups * n == A, f"{kind}: {self.groups} groups of {n} neurons need {self.groups * n} axons")
+            need(self.groups * n == A, f"{kind}: {self.groups} groups of {n} neurons need {self.groups * n} axons")
             if kind == "add":
                 m = d["multipliers"]
-                _need(isinstance(m, list) and len(m) == self.groups, "add: one multiplier per input")
+                need(isinstance(m, list) and len(m) == self.groups, "add: one multiplier per input")
                 self.mult = np.array([_int(v, "multiplier", 0, 2 ** 15 - 1) for v in m], I64)
         elif kind == "pass":
-            _need(A == n, "a pass-through core has one axon per neuron")
+            need(A == n, "a pass-through core has one axon per neuron")
         else:
             raise BadRecord(f"unknown dendrite kind {kind!r}")
-        _need(self.weight_bytes <= spec["weight_bytes_per_core"],
+        need(self.weight_bytes <= spec["weight_bytes_per_core"],
               f"{self.weight_bytes} weight bytes exceed the core's {spec['weight_bytes_per_core']}")
         if self.kind in ("mac", "conv", "sumpool"):
             self.wt = np.ascontiguousarray(self.w.T)

@@ -30,6 +30,34 @@ def _lif_plain(cur, v, spk, beta, thr, v_reset, reset_zero):
             spk[k] = one if s else zero
 
 
+@njit(cache=True, inline="always")
+def _lif_one(k, cur, v, isyn, refrac, spk, beta, thr, v_reset, alpha, has_alpha, refractory, reset_zero):
+    """Neuron k of a LIF tick (filter, refractory period, charge, fire, reset): the one
+    place of the rule for the general loops below."""
+    i = cur[k]
+    if has_alpha:
+        i = alpha * isyn[k] + i
+        isyn[k] = i
+    vo = v[k]
+    vn = beta * vo + i
+    active = True
+    if refractory > 0:
+        if refrac[k] != 0:
+            vn = vo
+            refrac[k] -= 1
+            active = False
+    s = active and vn >= thr
+    if s:
+        if refractory > 0:
+            refrac[k] = refractory
+        if reset_zero:
+            vn = v_reset
+        else:
+            vn = vn - thr
+    v[k] = vn
+    spk[k] = np.float32(1.0) if s else np.float32(0.0)
+
+
 @njit(cache=True)
 def lif_block(cur, v, isyn, refrac, spk, beta, thr, v_reset, alpha, has_alpha, refractory, reset_zero):
     """One LIF tick on flat arrays of equal size (``isyn``/``refrac`` are touched only when
@@ -38,28 +66,7 @@ def lif_block(cur, v, isyn, refrac, spk, beta, thr, v_reset, alpha, has_alpha, r
         _lif_plain(cur, v, spk, beta, thr, v_reset, reset_zero)
         return
     for k in range(v.size):
-        i = cur[k]
-        if has_alpha:
-            i = alpha * isyn[k] + i
-            isyn[k] = i
-        vo = v[k]
-        vn = beta * vo + i
-        active = True
-        if refractory > 0:
-            if refrac[k] != 0:
-                vn = vo
-                refrac[k] -= 1
-                active = False
-        s = active and vn >= thr
-        if s:
-            if refractory > 0:
-                refrac[k] = refractory
-            if reset_zero:
-                vn = v_reset
-            else:
-                vn = vn - thr
-        v[k] = vn
-        spk[k] = np.float32(1.0) if s else np.float32(0.0)
+        _lif_one(k, cur, v, isyn, refrac, spk, beta, thr, v_reset, alpha, has_alpha, refractory, reset_zero)
 
 
 @njit(cache=True)
@@ -67,6 +74,50 @@ def lif_update(cur, v, isyn, refrac, spk, beta, thr, v_reset, alpha, has_alpha, 
     """One LIF tick on flat float32 arrays (``isyn``/``refrac`` may be size-0 when unused)."""
     lif_block(cur, v, isyn, refrac, spk, np.float32(beta), np.float32(thr), np.float32(v_reset),
               np.float32(alpha), has_alpha, refractory, reset_zero)
+
+
+@njit(cache=True)
+def _stride(p, n):
+    """0 for a one-value parameter array, 1 for one value per neuron (index k * stride)."""
+    if p.size == 1:
+        return 0
+    if p.size != n:
+        raise ValueError("neuron: a per-neuron parameter needs one value per neuron")
+    return 1
+
+
+@njit(cache=True)
+def lif_update_per_neuron(cur, v, isyn, refrac, spk, beta, thr, v_reset, alpha, has_alpha, refractory,
+                          reset_zero):
+    """lif_update with ``beta`` and ``thr`` float32 arrays of size 1 or one per neuron."""
+    sb, st = _stride(beta, v.size), _stride(thr, v.size)
+    vr, al = np.float32(v_reset), np.float32(alpha)
+    for k in range(v.size):
+        _lif_one(k, cur, v, isyn, refrac, spk, beta[k * sb], thr[k * st], vr, al, has_alpha, refractory,
+                 reset_zero)
+
+
+@njit(cache=True)
+def alif_update(cur, v, a, spk, beta, thr, adapt, rho, v_reset, reset_zero):
+    """One tick of snn.ALIF on flat float32 arrays; beta, thr (theta_0), adapt (b) and rho
+    are float32 arrays of size 1 or one per neuron:
+
+        v' = beta v + I;  theta = thr + adapt a;  s = v' >= theta
+        v = v' - theta s  (or v_reset where s);  a = rho a + s
+    """
+    n = v.size
+    sb, st, sa, sr = _stride(beta, n), _stride(thr, n), _stride(adapt, n), _stride(rho, n)
+    vr = np.float32(v_reset)
+    for k in range(n):
+        ak = a[k]
+        vn = beta[k * sb] * v[k] + cur[k]
+        theta = thr[k * st] + adapt[k * sa] * ak
+        s = vn >= theta
+        if s:
+            vn = vr if reset_zero else vn - theta
+        v[k] = vn
+        spk[k] = np.float32(1.0) if s else np.float32(0.0)
+        a[k] = rho[k * sr] * ak + (np.float32(1.0) if s else np.float32(0.0))
 
 
 @njit(cache=True)

@@ -1,5 +1,5 @@
-"""Exact integer layers on float BLAS (reference_int.exact_matmul / conv_acc, the numba
-backend's numba_intgemm.ExactGemm): bit for bit equal to the pure-Python oracle on both
+"""Exact integer layers on float BLAS (tianrt.ops.exact.exact_matmul / conv_acc, the numba
+backend's intgemm.ExactGemm): bit for bit equal to the pure-Python oracle on both
 sides of the float32 / float64 / int64 bounds, the bound logic itself, and whole graphs at
 batch > 1 on both backends."""
 import numpy as np
@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 
 import int_oracle as O
 import tianrt as tr
-from tianrt.backends import numba_backend as NB
-from tianrt.backends import reference_int as R
-from tianrt.backends import numba_intgemm as NI
-from tianrt.backends.numba_intgemm import ExactGemm
+from tianrt.backends import numba as NB
+from tianrt.ops import exact as R
+from tianrt.backends.numba import intgemm as NI
+from tianrt.backends.numba.intgemm import ExactGemm
 
 SETTINGS = settings(derandomize=True, deadline=None, max_examples=40)
 I32_MIN, I32_MAX = O.INT32_MIN, O.INT32_MAX

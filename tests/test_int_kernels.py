@@ -227,6 +227,11 @@ lif_cfg = st.fixed_dictionaries({
     "refractory": st.integers(0, 3), "extreme": st.booleans()})
 
 
+def _a(v):
+    """A one-value parameter array, as the neuron kernels take their per-neuron parameters."""
+    return np.full(1, v, np.int64)
+
+
 @SETTINGS
 @given(lif_cfg)
 def test_lif_and_leaky_integrator_match_oracle_over_ticks(c):
@@ -244,7 +249,7 @@ def test_lif_and_leaky_integrator_match_oracle_over_ticks(c):
     ov, oi, orf, oli = [0] * n, [0] * n, [0] * n, [0] * n
     s = np.zeros(n, np.float32)
     for t in range(T):
-        count = im.lif_step(cur[t], v, i_syn, refrac, c["threshold"], c["leak_mult"], c["leak_shift"], am, ash,
+        count = im.lif_step(cur[t], v, i_syn, refrac, _a(c["threshold"]), _a(c["leak_mult"]), _a(c["leak_shift"]), am, ash,
                             c["reset"] == "zero", c["v_reset"], c["refractory"], s)
         spikes = []
         for k in range(n):
@@ -256,7 +261,7 @@ def test_lif_and_leaky_integrator_match_oracle_over_ticks(c):
             assert i_syn.tolist() == oi
         if c["refractory"]:
             assert refrac.tolist() == orf
-        im.leaky_integrate(cur[t], li, c["leak_mult"], c["leak_shift"])
+        im.leaky_integrate(cur[t], li, _a(c["leak_mult"]), _a(c["leak_shift"]))
         oli = [O.leaky(a, int(b), c["leak_mult"], c["leak_shift"]) for a, b in zip(oli, cur[t].tolist())]
         assert li.tolist() == oli
 
@@ -265,10 +270,10 @@ def test_lif_membrane_saturates_at_int32_max():
     v = np.array([I32_MAX - 5], np.int32)
     s = np.zeros(1, np.uint8)
     e = np.zeros(0, np.int32)
-    im.lif_step(np.array([1000], np.int32), v, e, e, I32_MAX, 1, 0, -1, 0, False, 0, 0, s)
+    im.lif_step(np.array([1000], np.int32), v, e, e, _a(I32_MAX), _a(1), _a(0), -1, 0, False, 0, 0, s)
     assert s.tolist() == [1] and v.tolist() == [0]  # saturated at INT32_MAX, fired, subtracted
     v = np.array([I32_MIN + 5], np.int32)
-    im.lif_step(np.array([-1000], np.int32), v, e, e, 10, 1, 0, -1, 0, False, 0, 0, s)
+    im.lif_step(np.array([-1000], np.int32), v, e, e, _a(10), _a(1), _a(0), -1, 0, False, 0, 0, s)
     assert s.tolist() == [0] and v.tolist() == [I32_MIN]
 
 

@@ -39,7 +39,7 @@ def test_kernels_import_only_numpy_and_numba():
     assert not bad, f"kernels/ may import numpy and numba only: {bad}"
 
 
-FIRMWARE_OK = ("tianrt.kernels", "tianrt.firmware_sim", "tianrt.chip.image_format", "tianrt.chip.protocol",
+FIRMWARE_OK = ("tianrt.kernels", "tianrt.firmware_sim", "tianrt.chip.image_format", "tianrt.chip.protocol", "tianrt.ops",
                "tianrt.qmath")
 
 

@@ -5,8 +5,8 @@ import json
 import numpy as np
 
 import tianrt as tr
-from tianrt.backends import numba_backend as nb
-from tianrt.backends import numba_calibrate as cal
+from tianrt.backends.numba import calibrate as cal
+from tianrt.backends.numba import policy as nb
 
 
 def graph():

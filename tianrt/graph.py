@@ -16,6 +16,7 @@ from . import ann, bridge, snn
 from .domains import CURRENT, DOMAINS, PER_TICK, SPIKE, TENSOR
 from .errors import DomainError, GraphError, ShapeError
 from .node import Node, register
+from .ops.linear import ConvLayout, DenseLayout
 
 
 @register
@@ -168,6 +169,15 @@ class Graph:
         self.entries[name] = self._check(name, node, srcs)
         return Handle(self, name)
 
+    def probe(self, handle, field: str = "v", name: str | None = None) -> Handle:
+        """A tensor that carries the state field ``field`` of ``handle``'s node every tick,
+        read after that node's update (e.g. a neuron's membrane ``v``, after reset; an
+        adaptive neuron's ``a``); only that field is copied. Integer nodes give integers."""
+        from .ops.probe import Probe
+        src = self._ref(handle, "probe")
+        numeric = "int" if self.entries[src].node.op.startswith("q.") else "float"
+        return self.add(Probe(field=field, numeric=numeric), src, name=name)
+
     def chain(self, x, *nodes: Node) -> Handle:
         """Add ``nodes`` one after another starting from ``x``; returns the last handle."""
         for n in nodes:
@@ -231,6 +241,8 @@ class Graph:
                     raise DomainError(f"{what} output of `{s}` feeds {node.in_numeric} input of "
                                       f"`{name}` ({node.op}): {hint}")
         shapes = [self.entries[s].shape for s in srcs]
+        if node.reads_input_state:
+            node.check_source(self.entries[srcs[0]], name)
         try:
             shape = tuple(int(d) for d in node.out_shape(shapes))
         except ShapeError as exc:
@@ -360,7 +372,7 @@ class Plan:
         raise KeyError(name)
 
 
-_FOLDABLE = (ann.Dense, ann.Conv2d)  # snn.Dense / snn.Conv2d are subclasses
+_FOLDABLE = (DenseLayout, ConvLayout)  # ANN layers and synapses alike
 
 
 def lower(g: Graph) -> Plan:

@@ -1,7 +1,8 @@
 """The base class of graph nodes: plain dataclasses with typed parameters (after NIR).
 
 A node says what it is (its parameters), which domains it accepts and emits, and how
-it maps input shapes to an output shape. How it computes lives in the backends.
+it maps input shapes to an output shape. How it computes is registered by node type in
+its op family's module (tianrt.ops) and in the backends.
 Shapes are per sample (no batch axis).
 """
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Node:
     arity: ClassVar[int | None] = 1  # None: two or more inputs
     per_tick: ClassVar[bool] = False  # True: steps every tick; False: runs on a new input value
     stateful: ClassVar[bool] = False
+    reads_input_state: ClassVar[bool] = False  # a probe: its rule reads its input node's state
     # Numeric mode of tensor/current edges: "float" (float32), "int" (integer chip mode,
     # see docs/integer.md) or "any"; out_numeric None means "same as the input".
     in_numeric: ClassVar[str] = "float"
@@ -82,8 +84,7 @@ def as_array(node: Node, name: str, value, shape: tuple[int, ...], dtype=np.floa
     """Convert a parameter to an array of the given shape, or say what shape was expected."""
     arr = np.asarray(value, dtype=dtype)
     if arr.shape != tuple(shape):
-        raise ShapeError(f"{type(node).__module__.split('.')[-1]}.{type(node).__name__}: "
-                         f"{name} has shape {arr.shape}, expected {tuple(shape)}")
+        raise ShapeError(f"{node.op}: {name} has shape {arr.shape}, expected {tuple(shape)}")
     if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
         raise ShapeError(f"{node.op}: {name} holds NaN or inf values")
     return np.ascontiguousarray(arr)

@@ -14,20 +14,18 @@ from . import ann, bridge, q, snn
 from .domains import CURRENT, SPIKE
 from .errors import GraphError
 from .graph import Delay, Graph, Input
+from .ops import find
 
 PREFIX = "spikes:"
-_DENSE = (ann.Dense, q.Dense, q.SynDense)  # snn.Dense is an ann.Dense
-_CONV = (ann.Conv2d, q.Conv2d, q.SynConv2d)
+_DENSE = (ann.Dense, snn.Dense, q.Dense, q.SynDense)
+_SYNAPSES = (snn.Dense, snn.Conv2d, q.SynDense, q.SynConv2d)
 
 
 def layer_macs(node, out_shape) -> int:
-    """Multiply-accumulates of one evaluation of a Dense/Conv2d-like node (0 for others)."""
-    if isinstance(node, _DENSE):
-        return int(node.in_features * node.out_features)
-    if isinstance(node, _CONV):
-        kh, kw = node.kernel_size
-        return int(np.prod(out_shape)) * node.in_channels * kh * kw
-    return 0
+    """Multiply-accumulates of one evaluation of a node: its op family's ``macs`` rule
+    (Dense/Conv2d-like layers), 0 for the others."""
+    rule = find("macs", node, None)
+    return 0 if rule is None else rule(node, out_shape)
 
 
 def ann_macs(graph: Graph) -> int:
@@ -82,7 +80,7 @@ def snn_ops(graph: Graph, outs, ticks: int) -> dict:
             counts[k[len(PREFIX):]] = c.reshape(c.shape[0], -1).mean(axis=0)
             per_layer[k[len(PREFIX):]] = float(counts[k[len(PREFIX):]].sum())
     for name, e in graph.entries.items():
-        if not isinstance(e.node, (snn.Dense, snn.Conv2d, q.SynDense, q.SynConv2d)):
+        if not isinstance(e.node, _SYNAPSES):
             continue
         src = e.inputs[0]
         while isinstance(graph.entries[src].node, ann.Flatten):

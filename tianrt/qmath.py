@@ -16,12 +16,10 @@ import math
 
 import numpy as np
 
-INT8_MIN, INT8_MAX = -128, 127
+from .kernels.limits import (INT8_MAX, INT8_MIN, INT32_MAX, INT32_MIN, MULT_BITS,  # noqa: F401
+                             MULT_LIMIT, SHIFT_LIMIT)
+
 WEIGHT_MAX = 127  # weights use the symmetric range [-127, 127]
-INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
-MULT_BITS = 15  # multipliers are in [0, 2**15), normalised to [2**14, 2**15)
-MULT_LIMIT = 2 ** MULT_BITS
-SHIFT_LIMIT = 62
 
 I64 = np.int64
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import ann, bridge, q, qmath, snn
+from . import ann, bridge, q, qmath
+from .ops import find
+from .ops.synapse import mean_current
 from .domains import SPIKE, TENSOR
 from .errors import GraphError, InputError
 from .graph import Delay, Graph, Input
@@ -192,6 +194,7 @@ class _Builder:
         return u if isinstance(u.node, (ann.ReLU, ann.ClippedReLU)) else None
 
     def _node(self, e):
+        """Quantise one node by the rule its op family registers (tianrt.ops)."""
         n, name = e.node, e.name
         src, kind, s_in = self.map[e.inputs[0]] if e.inputs else (None, None, None)
         if len(e.inputs) > 1:
@@ -202,137 +205,16 @@ class _Builder:
                 return
             raise GraphError(f"quantize: `{name}` ({n.op}) joins several edges; only Concat of spikes "
                              "is supported by tr.quantize in this version")
-        if isinstance(n, (snn.Dense, snn.Conv2d)):
-            return self._synapse(e, src, kind, s_in)
-        if isinstance(n, (ann.Dense, ann.Conv2d)):
-            return self._ann_weights(e, src, kind, s_in)
-        if isinstance(n, snn.LIF):
-            return self._neuron(e, src, kind, s_in)
-        if isinstance(n, snn.LI):
-            lm, ls = qmath.quantize_leak(n.beta)
-            new = self._add(q.LI(leak_mult=lm, leak_shift=ls,
-                                 v_init=int(qmath.round_half_away(n.v_init / s_in))), src, name)
-            self.map[name] = (new, "current", s_in)
-            return
-        if isinstance(n, bridge.DirectCurrent):
-            self._need(e, kind, "int")
-            new = self._add(q.DirectCurrent(gain=1), src, name)
-            self.map[name] = (new, "current", s_in * float(n.gain))
-            return
-        if isinstance(n, bridge.RateEncoder):
-            self._need(e, kind, "int")
-            d = int(qmath.round_half_away(n.scale / s_in))
-            if not 1 <= d <= 127:
-                raise GraphError(f"quantize: rate encoder `{name}` would need full scale {d} (outside 1..127)")
-            self.map[name] = (self._add(q.RateEncoder(full_scale=d), src, name), "spike", 1.0)
-            return
-        if isinstance(n, bridge.LatencyEncoder):
-            self._need(e, kind, "int")
-            d = int(qmath.round_half_away(n.scale / s_in))
-            if not 1 <= d <= 127:
-                raise GraphError(f"quantize: latency encoder `{name}` would need full scale {d} (outside 1..127)")
-            self.map[name] = (self._add(q.LatencyEncoder(window=n.window, full_scale=d), src, name), "spike", 1.0)
-            return
-        if isinstance(n, bridge.MembraneReadout):
-            if self.users[name] or name not in self.plan.outputs.values():
-                raise GraphError(f"quantize: membrane readout `{name}` feeds further layers "
-                                 f"({', '.join(self.users[name])}); tr.quantize supports readouts at outputs only")
-            lm, ls = qmath.quantize_leak(n.beta)
-            new = self._add(q.MembraneReadout(window=n.window, leak_mult=lm, leak_shift=ls), src, name)
-            self.map[name] = (new, "int", s_in / n.window if n.mean else s_in)
-            return
-        if isinstance(n, bridge.SpikeCount):
-            if n.window > 127 and self.users[name]:
-                raise GraphError(f"quantize: spike count `{name}` over {n.window} ticks does not fit int8")
-            new = self._add(n.copy(rate=False), src, name)
-            self.map[name] = (new, "int", 1.0 / n.window if n.rate else 1.0)
-            return
-        if isinstance(n, bridge.FirstSpike):
-            self.map[name] = (self._add(n.copy(), src, name), "int", 1.0)
-            return
-        if isinstance(n, ann.Flatten):
-            self.map[name] = (self._add(n.copy(), src, name), kind, s_in)
-            return
-        if kind == "spike" or kind == "current":
-            raise GraphError(f"quantize: `{name}` ({n.op}) on a {kind} edge has no integer form")
-        # tensor-domain ANN nodes on int8 edges
-        if isinstance(n, ann.MaxPool2d):
-            self.map[name] = (self._add(q.MaxPool2d(n.kernel_size, n.stride, n.padding), src, name), "int", s_in)
-        elif isinstance(n, ann.AvgPool2d):
-            m, sh = qmath.quantize_multiplier(1.0 / (n.kernel_size[0] * n.kernel_size[1]))
-            self.map[name] = (self._add(q.AvgPool2d(n.kernel_size, n.stride, n.padding, multiplier=m, shift=sh),
-                                        src, name), "int", s_in)
-        elif isinstance(n, ann.GlobalAvgPool2d):
-            _, h, w = self.entry[e.inputs[0]].shape
-            m, sh = qmath.quantize_multiplier(1.0 / (h * w))
-            self.map[name] = (self._add(q.GlobalAvgPool2d(multiplier=m, shift=sh), src, name), "int", s_in)
-        elif isinstance(n, ann.ReLU):
-            self.map[name] = (self._add(q.Clamp(0, 127), src, name), "int", s_in)
-        elif isinstance(n, ann.ClippedReLU):
-            hi = int(np.clip(qmath.round_half_away(n.max_value / s_in), 0, 127))
-            self.map[name] = (self._add(q.Clamp(0, hi), src, name), "int", s_in)
-        elif isinstance(n, (ann.Sigmoid, ann.Tanh)):
-            s_out = 1.0 / 127
-            xv = (np.arange(256) - 128) * s_in
-            f = 1 / (1 + np.exp(-xv)) if isinstance(n, ann.Sigmoid) else np.tanh(xv)
-            table = np.clip(qmath.round_half_away(f / s_out), -128, 127)
-            self.map[name] = (self._add(q.Lookup(table=table), src, name), "int", s_out)
-        else:
+        rule = find("quantize", n, None)
+        if rule is None:
+            if kind in ("spike", "current"):
+                raise GraphError(f"quantize: `{name}` ({n.op}) on a {kind} edge has no integer form")
             raise GraphError(f"quantize: `{name}` ({n.op}) has no integer form in tr.quantize")
+        rule(self, e, src, kind, s_in)
 
     def _need(self, e, kind, want):
         if kind != "int":
             raise GraphError(f"quantize: `{e.name}` ({e.node.op}) expects an int8 tensor input, got a {kind} edge")
-
-    def _ann_weights(self, e, src, kind, s_in):
-        n, name = e.node, e.name
-        self._need(e, kind, "int")
-        act = self._fuse_act(e)
-        out_name = act.name if act is not None else name
-        s_out = self._act_scale(out_name)
-        axis = 0 if self.per_channel else None
-        wq, s_w = qmath.quantize_weights(n.weight, axis=axis)
-        bias = qmath.quantize_bias(n.bias, s_in * np.asarray(s_w, np.float64))
-        m, sh = qmath.requant_params(s_in, s_w, s_out)
-        lo, hi = -128, 127
-        if act is not None:
-            lo = 0
-            if isinstance(act.node, ann.ClippedReLU):
-                hi = int(np.clip(qmath.round_half_away(act.node.max_value / s_out), 0, 127))
-            self.fused.add(act.name)
-        if isinstance(n, ann.Dense):
-            node = q.Dense(n.in_features, n.out_features, weight=wq, bias=bias, multiplier=m, shift=sh, lo=lo, hi=hi)
-        else:
-            node = q.Conv2d(n.in_channels, n.out_channels, n.kernel_size, n.stride, n.padding,
-                            weight=wq, bias=bias, multiplier=m, shift=sh, lo=lo, hi=hi)
-        new = self._add(node, src, name)
-        self.map[name] = (new, "int", s_out)
-        if act is not None:
-            self.map[act.name] = (new, "int", s_out)
-
-    def _synapse(self, e, src, kind, s_in):
-        n, name = e.node, e.name
-        if kind not in ("spike", "current"):
-            raise GraphError(f"quantize: synapse `{name}` needs spikes or an integer current, got {kind}")
-        # one scale per layer: the neuron population has one threshold
-        s_unit = 1.0 if kind == "spike" else s_in
-        s_w = float(qmath.symmetric_scale(n.weight))
-        theta = self._threshold_of(name)
-        if theta is not None:
-            # make the integer threshold exact: theta / s_cur = K, an integer (a rounded
-            # threshold would change the gain of every neuron of the layer alike)
-            k = int(np.floor(theta / (s_unit * s_w)))
-            if k >= 1:
-                s_w = theta / (s_unit * k)
-        wq, _ = qmath.quantize_weights(n.weight, scale=s_w)
-        s_cur = s_w * s_unit
-        bias = qmath.quantize_bias(n.bias - self._rounding_drift(e, wq * s_w), s_cur)
-        if isinstance(n, snn.Dense):
-            node = q.SynDense(n.in_features, n.out_features, weight=wq, bias=bias)
-        else:
-            node = q.SynConv2d(n.in_channels, n.out_channels, n.kernel_size, n.stride, n.padding,
-                               weight=wq, bias=bias)
-        self.map[name] = (self._add(node, src, name), "current", s_cur)
 
     def _rounding_drift(self, e, w_rounded):
         """Mean extra current per output channel that rounding the weights adds, on the
@@ -359,34 +241,17 @@ class _Builder:
                 return 0.0
             mean_q = mean_f = np.asarray(v, np.float64).reshape((-1,) + tuple(shape)).mean(axis=0)
         wr = np.asarray(w_rounded, np.float64)
-        return (self._apply(e.node, wr, mean_q) - self._apply(e.node, w, mean_f)).astype(F32)
-
-    @staticmethod
-    def _apply(node, w, mean):
-        """Mean current per output channel of a synapse with weights ``w`` on input ``mean``."""
-        if isinstance(node, snn.Dense):
-            return w @ mean.reshape(-1)
-        from .backends.reference import conv2d
-        out = conv2d(mean[None].astype(F32), w.astype(F32), np.zeros(w.shape[0], F32), node.stride, node.padding)
-        return out[0].astype(np.float64).mean(axis=(1, 2))
+        return (mean_current(e.node, wr, mean_q) - mean_current(e.node, w, mean_f)).astype(F32)
 
     def _threshold_of(self, name):
+        """The threshold of the one neuron a synapse feeds (None: several users, or one
+        value per neuron), which the synapse's weight scale makes an exact integer."""
         users = self.users[name]
-        if len(users) == 1 and isinstance(self.entry[users[0]].node, snn.LIF):
-            return float(self.entry[users[0]].node.threshold)
+        if len(users) == 1:
+            th = getattr(self.entry[users[0]].node, "threshold", None)
+            if isinstance(th, float):
+                return th
         return None
-
-    def _neuron(self, e, src, kind, s_in):
-        n, name = e.node, e.name
-        if kind != "current":
-            raise GraphError(f"quantize: neuron `{name}` needs an integer current input, got {kind}")
-        lm, ls = qmath.quantize_leak(n.beta)
-        am, ash = (None, 0) if n.alpha is None else qmath.quantize_leak(n.alpha)
-        rnd = lambda v: int(qmath.round_half_away(v / s_in))  # noqa: E731
-        node = q.LIF(threshold=qmath.quantize_threshold(n.threshold, s_in), leak_mult=lm, leak_shift=ls,
-                     reset=n.reset, v_reset=rnd(n.v_reset), refractory=n.refractory,
-                     alpha_mult=am, alpha_shift=ash, v_init=rnd(n.v_init))
-        self.map[name] = (self._add(node, src, name), "spike", 1.0)
 
 
 __all__ = ["quantize"]

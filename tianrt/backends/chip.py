@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import BackendError, InputError
 from ..qmath import dequantize, quantize
-from ..runtime import Backend, RunResult
+from .base import Backend, RunResult
 
 
 class _InProcess:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import ann, bridge, q
+from ..ops import find
 from ..domains import CURRENT, SPIKE, TENSOR
 from ..graph import Delay, Graph, Input
 from . import tiling
@@ -30,10 +31,17 @@ from .errors import CapacityError, CompileError
 from .report import MappingReport
 from .spec import ChipSpec
 
-_STAGE_NODES = (q.Clamp, q.Lookup, q.LIF, q.LI, q.RateEncoder, q.LatencyEncoder, q.DirectCurrent,
-                q.MembraneReadout, bridge.SpikeCount, bridge.FirstSpike)
-_HEADS = (q.Dense, q.SynDense, q.SynRecurrent, q.Conv2d, q.SynConv2d, q.MaxPool2d, q.AvgPool2d,
-          q.GlobalAvgPool2d, q.Add)
+
+def _is_head(node) -> bool:
+    """A crossbar, window or sum op: it starts a layer (its family registers ``chip_head``,
+    the soma program of its cores; q.Add's is the compiler's own)."""
+    return isinstance(node, q.Add) or find("chip_head", node, None) is not None
+
+
+def _is_stage(node) -> bool:
+    """An elementwise op fused into the soma of the layer before it (``chip_stage``)."""
+    return find("chip_stage", node, None) is not None
+
 _VIRTUAL = (ann.Flatten, ann.Concat)
 _MAX_ABS = {SPIKE: 1, TENSOR: 128, CURRENT: 2 ** 31}
 
@@ -192,11 +200,14 @@ class _Builder:
             if isinstance(n, bridge.SpikeCount) and n.rate:
                 raise CompileError(f"`{e.name}` (bridge.SpikeCount rate=True) emits fractions; an "
                                    "integer graph needs rate=False (scale on the host with Dequantize)")
-            if not isinstance(n, _HEADS + _STAGE_NODES):
+            if n.reads_input_state:
+                raise CompileError(f"`{e.name}` ({n.op}) is a probe of a neuron's state; probes run on the "
+                                   "reference and numba backends, not on the chip: remove it before compiling")
+            if not (_is_head(n) or _is_stage(n)):
                 kind = "a float node" if e.numeric == "float" or not n.op.startswith("q.") else "not supported"
                 raise CompileError(f"`{e.name}` ({n.op}) is {kind} on the chip; run "
                                    "tr.quantize(graph, calibration=...) to get an integer graph of tr.q nodes")
-            if isinstance(n, _STAGE_NODES) and self._fuse(e):
+            if _is_stage(n) and self._fuse(e):
                 continue
             self._new_layer(e)
         self.delays = [(e, b, self.src_of(e.source)) for e, b in self.delays]  # sources known now
@@ -246,7 +257,7 @@ class _Builder:
 
     def _new_layer(self, e):
         n = e.node
-        head = n if isinstance(n, _HEADS) else None
+        head = n if _is_head(n) else None
         ins = [self.src_of(i) for i in e.inputs]
         doms = [self.entry(i).domain for i in e.inputs]
         lay = Layer(e.name, head, [e], ins, doms, e.per_tick, out_entry=e)
@@ -263,49 +274,17 @@ class _Builder:
         for k, e in enumerate(lay.entries):
             n = e.node
             if k == 0 and lay.head is not None:
-                if isinstance(n, (q.Dense, q.Conv2d)):
-                    out.append({"op": "bias", "per_tick": False, "bias": self.arr(n.bias[channel], np.int32)})
-                    out.append({"op": "requant", "mult": self.arr(n.multiplier[channel], np.int32),
-                                "shift": self.arr(n.shift[channel], np.int32), "lo": n.lo, "hi": n.hi})
-                elif isinstance(n, (q.SynDense, q.SynConv2d, q.SynRecurrent)):
-                    out.append({"op": "bias", "per_tick": True, "bias": self.arr(n.bias[channel], np.int32)})
-                elif isinstance(n, (q.AvgPool2d, q.GlobalAvgPool2d)):
-                    out.append({"op": "bias", "per_tick": False, "bias": -1})
-                    out.append({"op": "requant", "mult": self.arr(np.full(len(sl), n.multiplier), np.int32),
-                                "shift": self.arr(np.full(len(sl), n.shift), np.int32), "lo": -128, "hi": 127})
-                elif isinstance(n, q.Add):
+                if isinstance(n, q.Add):
                     out.append({"op": "requant", "mult": self.arr(np.ones(len(sl)), np.int32),
                                 "shift": self.arr(np.full(len(sl), n.shift), np.int32), "lo": n.lo, "hi": n.hi})
-                continue  # MaxPool: the dendrite's max is the output
-            out.append(self._stage(e))
+                else:
+                    out += find("chip_head", n)(n, sl, channel, self.arr)
+                continue
+            record = find("chip_stage", n, None)
+            if record is None:
+                raise CompileError(f"`{e.name}` ({n.op}) cannot run in a core's soma")
+            out.append(record(n, e.shape, sl, self.arr))
         return out
-
-    def _stage(self, e) -> dict:
-        n = e.node
-        if isinstance(n, q.Clamp):
-            return {"op": "clamp", "lo": int(n.lo), "hi": int(n.hi)}
-        if isinstance(n, q.Lookup):
-            return {"op": "lookup", "table": self.arr(n.table, np.int8)}
-        if isinstance(n, q.LIF):
-            return {"op": "lif", "threshold": n.threshold, "leak_mult": n.leak_mult, "leak_shift": n.leak_shift,
-                    "reset_zero": n.reset == "zero", "v_reset": n.v_reset, "refractory": n.refractory,
-                    "alpha_mult": -1 if n.alpha_mult is None else n.alpha_mult, "alpha_shift": n.alpha_shift,
-                    "v_init": n.v_init}
-        if isinstance(n, q.LI):
-            return {"op": "li", "leak_mult": n.leak_mult, "leak_shift": n.leak_shift, "v_init": n.v_init}
-        if isinstance(n, q.RateEncoder):
-            return {"op": "rate", "full_scale": n.full_scale}
-        if isinstance(n, q.LatencyEncoder):
-            return {"op": "latency", "full_scale": n.full_scale, "window": n.window}
-        if isinstance(n, q.DirectCurrent):
-            return {"op": "direct", "gain": n.gain}
-        if isinstance(n, q.MembraneReadout):
-            return {"op": "membrane", "window": n.window, "leak_mult": n.leak_mult, "leak_shift": n.leak_shift}
-        if isinstance(n, bridge.SpikeCount):
-            return {"op": "spikecount", "window": n.window, "sliding": n.mode == "sliding"}
-        if isinstance(n, bridge.FirstSpike):
-            return {"op": "firstspike", "window": n.window}
-        raise CompileError(f"`{e.name}` ({n.op}) cannot run in a core's soma")
 
     def modes(self, lay: Layer) -> tuple[str, str]:
         axon = "snn" if any(d != TENSOR for d in lay.in_domains) else "ann"

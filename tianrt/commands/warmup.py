@@ -134,7 +134,7 @@ def _cmd(args) -> int:
     dt = warmup(verbose=not args.quiet)
     print(f"warm-up done in {dt:.2f} s (a second run reads the cache and is much faster)")
     if args.calibrate:
-        from tianrt.backends.numba_calibrate import calibrate
+        from tianrt.backends.numba.calibrate import calibrate
         print("measuring the event/dense crossover on this machine (a few seconds)")
         calibrate(verbose=True)
     return 0

@@ -53,7 +53,7 @@ def _best(fn, repeat=5):
 
 def measure(n: int = 1024, batch: int = 1, reps: int = 20, seed: int = 0) -> tuple[float, list]:
     """(crossover, rows) for one batch size; rows = (activity, event s, dense s)."""
-    from ..kernels import synapse
+    from ...kernels import synapse
 
     rng = np.random.default_rng(seed)
     wt = (rng.standard_normal((n, n)) * 0.05).astype(np.float32)

@@ -2,7 +2,7 @@
 
 At batch > 1, ``q.Dense``, ``q.Conv2d``, ``q.SynDense`` and ``q.SynConv2d`` run as one
 float GEMM over the whole batch (im2col for convolutions) when the bound of
-``reference_int.exact_float_dtype`` proves it exact (float32 below 2^24, float64 below
+``tianrt.ops.exact.exact_float_dtype`` proves it exact (float32 below 2^24, float64 below
 2^53), then add the bias, saturate and requantise in int64 (``intmath.gemm_acc`` /
 ``gemm_requant``), bit for bit as docs/integer.md says. The bound is checked on every
 call against the current input (its ``max |x|``); when it fails, the caller runs its
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels import intmath
-from .reference_int import exact_float_dtype, weight_bound
+from ...kernels import intmath
+from ...ops.exact import exact_float_dtype, weight_bound
 
 SMALL_GEMM = 1 << 21
 

@@ -1,0 +1,343 @@
+"""The numba backend: the reference's semantics on fused, event-driven kernels.
+
+At build the plan becomes a short program of ops (the op class of each node is registered
+by node type in ops_ann / ops_snn / ops_bridges / ops_int; fusion.py decides what runs
+together); at the first input (when the batch size is known) every value, state and
+scratch array is allocated once, and each op is bound to its arrays as a closure around
+one kernel call. A tick is then one pass over that program: no array is allocated except
+the copies that ``step`` returns (and ``Generator.random``'s draws for a Poisson encoder,
+which writes into a preallocated array).
+
+Synapses are event-driven below a crossover input activity and dense above it
+(``synapse_mode``: "auto" | "event" | "dense", or a dict per node name; policy.py); at
+batch 1 both loops sum in the same order, so the choice never changes a result; at
+batch > 1 the dense side is BLAS. Integer graphs (``tr.q`` nodes) run on
+``tianrt.kernels.intmath`` bit for bit (docs/integer.md). Design notes and tolerances:
+docs/numba-backend.md.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import BackendError
+from ...graph import Delay, Input, Plan
+from ...kernels import codec, neuron
+from ...ops import find
+from ..base import Backend
+from . import ops_ann, ops_bridges, ops_int, ops_snn  # noqa: F401  (register the op classes)
+from . import policy
+from .base import ALWAYS, DECODER, F32, I32, entry_point, flat, kind_of
+from .fusion import fuse
+from .ops_ann import EpilogueOp
+from .ops_snn import ChainOp
+
+_F32_DTYPE = np.dtype(np.float32)
+
+
+def op_class(entry):
+    cls = find("numba", entry.node, None)
+    if cls is None:
+        raise BackendError(f"numba backend cannot run `{entry.name}` ({entry.node.op}); "
+                           "the reference backend may (backend='reference')")
+    return cls
+
+
+class NumbaBackend(Backend):
+    """Fast backend on tianrt.kernels. Options: ``synapse_mode`` ("auto" | "event" | "dense",
+    or a dict node name -> mode), ``crossover`` (input activity where auto switches from
+    event to dense), ``conv_mode`` ("auto" | "direct" | "im2col") and ``fuse`` (bool)."""
+
+    name = "numba"
+    # integer mode: exact float GEMM for q.Conv2d/SynConv2d (and q.Dense/SynDense at batch
+    # > 1) when its bound holds (intgemm.py); False keeps the int64 kernels (benchmarks)
+    int_gemm = True
+
+    def __init__(self, plan: Plan, synapse_mode="auto", crossover: float | None = None,
+                 conv_mode: str = "auto", fuse: bool = True):
+        from ...kernels._jit import HAVE_NUMBA
+        if not HAVE_NUMBA:
+            raise BackendError("backend 'numba' needs the numba package, which is not installed here "
+                               "(it has no wheels for 32-bit ARM or x86); use backend='reference' "
+                               "(numpy), or backend='auto' to take numba wherever it is installed")
+        super().__init__(plan)
+        policy.check_modes(synapse_mode, {e.name for e in plan.entries})
+        self.synapse_mode = synapse_mode
+        self.crossover, self.crossover_batch, self.crossover_given = policy.crossovers(crossover)
+        if conv_mode not in policy.CONV_MODES:
+            raise BackendError(f"conv_mode = {conv_mode!r}; choose one of {', '.join(policy.CONV_MODES)}")
+        self.conv_mode = conv_mode
+        self.conv_chosen: dict[str, str] = {}  # conv layer -> algorithm used (after the first input)
+        self.events = 0
+        self.index = {e.name: i for i, e in enumerate(plan.entries)}
+        self._compile(fuse)
+
+    # -- build --------------------------------------------------------------------------------
+    def mode_of(self, name: str) -> int:
+        m = self.synapse_mode.get(name, "auto") if isinstance(self.synapse_mode, dict) else self.synapse_mode
+        return policy.MODES[m]
+
+    def crossover_for(self, batch: int, n_out: int) -> float:
+        """policy.crossover_for with this backend's crossovers."""
+        return policy.crossover_for(batch, n_out, self.crossover, self.crossover_batch, self.crossover_given)
+
+    def conv_choice(self, entry, forms: dict, outs: list, x_shape: tuple) -> str:
+        choice = policy.conv_choice(self.conv_mode, entry, forms, outs, x_shape)
+        self.conv_chosen[entry.name] = choice
+        return choice
+
+    def _compile(self, enabled: bool) -> None:
+        f = fuse(self.plan, enabled)
+        self.ops = []
+        self.owner = {}  # plan entry name -> the op that writes it
+        for e in self.plan.entries:
+            if isinstance(e.node, (Input, Delay)) or (e.name in f.in_chain and e.name not in f.chains):
+                continue
+            if e.name in f.chains:
+                op = ChainOp(self, f.chains[e.name])
+            else:
+                op = (EpilogueOp if f.written_by_producer(e.name) else op_class(e))(self, e)
+                op.kind = DECODER if op.kind == DECODER else kind_of(e)
+                if e.name in f.epilogue:
+                    op.relu, op.pool = f.epilogue[e.name], f.pools.get(e.name)
+            self.ops.append(op)
+            for o in op.outs:
+                self.owner[o] = op
+        self.inputs_ = [e for e in self.plan.entries if isinstance(e.node, Input)]
+        self.delays = [e for e in self.plan.entries if isinstance(e.node, Delay)]
+
+    # -- state --------------------------------------------------------------------------------
+    def _init_state(self, batch: int) -> None:
+        bufs: dict[str, np.ndarray] = {}
+        for e in self.inputs_ + self.delays:
+            bufs[e.name] = np.zeros((batch,) + e.shape, I32 if e.numeric == "int" else F32)
+        self.nxt = {d.name: np.zeros_like(bufs[d.name]) for d in self.delays}
+        self.nxt_fresh = {d.name: False for d in self.delays}
+        for op in self.ops:
+            op.alloc(batch, bufs)
+        self.bufs = bufs
+        idx = self.index
+        self.fresh = [False] * len(self.plan.entries)
+        prog = []
+        for op in self.ops:
+            fn = op.bind(bufs)
+            oi = idx[op.outs[-1]] if op.kind == DECODER else idx[op.name]
+            if op.kind == ALWAYS:
+                for o in op.outs:
+                    self.fresh[idx[o]] = True
+                if fn is not None:
+                    prog.append((ALWAYS, fn, oi, ()))
+            else:
+                prog.append((op.kind, fn, oi, tuple(idx[i] for i in op.entry.inputs)))
+        self.prog = prog
+        for e in self.inputs_:
+            if e.per_tick:
+                self.fresh[idx[e.name]] = True
+        self.tensor_inputs = [idx[e.name] for e in self.inputs_ if not e.per_tick]
+        self.delay_io = [(idx[d.name], bufs[d.name], self.nxt[d.name], d.name, bufs[d.source], idx[d.source])
+                         for d in self.delays]
+        self.slots = {e.name: (e.shape if not self.batched else (batch,) + e.shape,
+                               flat(bufs[e.name]), e.domain == "spike", idx[e.name]) for e in self.inputs_}
+        self.outs = [(k, idx[src], bufs[src] if self.batched else bufs[src][0])
+                     for k, src in self.plan.outputs.items()]
+        # The whole graph is one fused chain fed by its only (spike) input: step() then checks,
+        # copies and runs the tick in a single kernel call.
+        self.direct = None
+        if (len(self.prog) == 1 and isinstance(self.ops[0], ChainOp) and len(self.inputs_) == 1
+                and not self.delays and self.ops[0].x_name == self.inputs_[0].name
+                and self.inputs_[0].domain == "spike"):
+            name = self.inputs_[0].name
+            args = self.ops[0].args[1:]
+            x0 = self.slots[name][1]
+            k = entry_point(neuron.snn_chain_step_input, x0, x0, *args)
+            self.direct = (name, self.slots[name][0], args, self.ops[0].finish, x0, k, len(self.ops[0].pairs))
+
+    def state_of(self, name: str) -> dict:
+        """The state arrays of plan entry ``name`` (for probes): owned by the op that runs it."""
+        op = self.owner.get(name)
+        return {} if op is None else op.state_of(name)
+
+    def _states(self):
+        for op in self.ops:
+            if isinstance(op, ChainOp):
+                yield from op.state.items()
+            else:
+                st = dict(op.state, **op.extra_state())
+                if st:
+                    yield op.name, st
+
+    def _get_state(self):
+        out = {}
+        for name, st in self._states():
+            for k, v in st.items():
+                out[f"{name}/{k}"] = v
+        for e in self.plan.entries:
+            out[f"{e.name}/__value__"] = self.bufs[e.name]
+        for d in self.delays:
+            out[f"{d.name}/__delayed__"] = self.nxt[d.name]
+            out[f"{d.name}/__delayed_fresh__"] = np.asarray(self.nxt_fresh[d.name])
+        return out
+
+    def _set_state(self, state):
+        for op in self.ops:
+            sts = op.state.items() if isinstance(op, ChainOp) else [(op.name, op.state)]
+            for name, st in sts:
+                for k, v in st.items():
+                    np.copyto(v, state[f"{name}/{k}"])
+            op.load_extra_state({k: state[f"{op.name}/{k}"] for k in op.extra_state()})
+        for e in self.plan.entries:
+            np.copyto(self.bufs[e.name], state[f"{e.name}/__value__"])
+        for d in self.delays:
+            np.copyto(self.nxt[d.name], state[f"{d.name}/__delayed__"])
+            self.nxt_fresh[d.name] = bool(state[f"{d.name}/__delayed_fresh__"])
+
+    # -- ticks --------------------------------------------------------------------------------
+    def _run(self) -> None:
+        fr, t = self.fresh, self.t
+        for di, val, nxt, dn, _, _ in self.delay_io:
+            np.copyto(val, nxt)
+            fr[di] = self.nxt_fresh[dn]
+        for kind, fn, oi, ins in self.prog:
+            if kind == ALWAYS:
+                fn(t)
+            elif kind == DECODER:
+                fr[oi] = fn(t)
+            else:
+                for i in ins:
+                    if fr[i]:
+                        if fn is not None:
+                            fn(t)
+                        fr[oi] = True
+                        break
+                else:
+                    fr[oi] = False
+        for di, val, nxt, dn, src, si in self.delay_io:
+            np.copyto(nxt, src)
+            self.nxt_fresh[dn] = fr[si]
+
+    def _tick(self, inputs):
+        fr = self.fresh
+        for i in self.tensor_inputs:
+            fr[i] = False
+        for k, a in inputs.items():
+            np.copyto(self.bufs[k], a)
+            fr[self.index[k]] = True
+        self._run()
+        return {k: self.bufs[self.plan.outputs[k]] for k, oi, _ in self.outs if fr[oi]}
+
+    def step(self, inputs: dict | None = None) -> dict:
+        """One tick. Same checks and return convention as Backend.step, with the input check
+        and copy done by one kernel call per input."""
+        if self.batch is None:
+            return Backend.step(self, inputs)
+        d = self.direct
+        if d is not None and inputs and len(inputs) == 1:
+            v = inputs.get(d[0])
+            if type(v) is np.ndarray and v.dtype is _F32_DTYPE and v.shape == d[1]:
+                flags = v.flags
+                if flags.c_contiguous and flags.aligned:
+                    code, ev, layer = d[5](v.reshape(-1), d[4], *d[2])
+                    if code:
+                        self._check_input(d[0], v)  # raises the base class's error
+                    if layer == d[6]:
+                        self.events += ev
+                    else:
+                        d[3](ev, layer)  # hand-back of dense layers (batch > 1)
+                    self.t += 1
+                    return {k: a.copy() for k, _, a in self.outs}
+        fr = self.fresh
+        for i in self.tensor_inputs:
+            fr[i] = False
+        if inputs:
+            slots = self.slots
+            if len(inputs) > 1:  # check every input before changing any
+                for k, v in inputs.items():
+                    self._check_input(k, v)
+            for k, v in inputs.items():
+                slot = slots.get(k)
+                if (slot is not None and type(v) is np.ndarray and v.dtype == F32
+                        and v.shape == slot[0] and v.flags.c_contiguous):
+                    if codec.check_copy(v.reshape(-1), slot[1], slot[2]):
+                        self._check_input(k, v)  # raises the same error as the base class
+                else:
+                    a = self._check_input(k, v)
+                    np.copyto(self.bufs[k], a)
+                fr[slot[3]] = True
+        self._run()
+        self.t += 1
+        return {k: v.copy() for k, oi, v in self.outs if fr[oi]}
+
+    def run(self, inputs: dict, ticks: int | None = None):
+        """Many ticks. With a time axis, the whole sequence is checked in one kernel call
+        per input and the ticks then run without per-tick checks or dicts; any problem
+        (or ``ticks=``) falls back to Backend.run, whose errors name the offending tick."""
+        if ticks is not None and int(ticks) >= 1:
+            return self._run_held(inputs, int(ticks))
+        if ticks is not None or not inputs:
+            return Backend.run(self, inputs, ticks)
+        arrs = {}
+        for k, v in inputs.items():
+            spec = self.input_specs.get(k)
+            a = v if isinstance(v, np.ndarray) and v.dtype == F32 else None
+            if spec is None or a is None or a.ndim < 1 or a.shape[0] < 1:
+                return Backend.run(self, inputs, ticks)
+            per = a.shape[1:]
+            if per != spec.shape and per[1:] != spec.shape:
+                return Backend.run(self, inputs, ticks)
+            arrs[k] = np.ascontiguousarray(a)
+        n = {a.shape[0] for a in arrs.values()}
+        if len(n) != 1:
+            return Backend.run(self, inputs, ticks)
+        n = n.pop()
+        for k, a in arrs.items():  # the first frame initialises the state (and checks the batch)
+            self._check_input(k, a[0])
+        if self.batch is None:
+            return Backend.run(self, inputs, ticks)
+        for k, a in arrs.items():
+            want = ((self.batch,) if self.batched else ()) + self.input_specs[k].shape
+            if a.shape[1:] != want or codec.check_values(a.reshape(-1), self.slots[k][2]):
+                return Backend.run(self, inputs, ticks)
+        feeds = [(self.bufs[k], a.reshape((n,) + self.bufs[k].shape), self.slots[k][3]) for k, a in arrs.items()]
+        fr, outs = self.fresh, self.outs
+        vals: dict[str, list] = {k: [] for k in self.plan.outputs}
+        when: dict[str, list] = {k: [] for k in self.plan.outputs}
+        tensor_inputs = self.tensor_inputs
+        for i in range(n):
+            for j in tensor_inputs:
+                fr[j] = False
+            for buf, a, idx in feeds:
+                np.copyto(buf, a[i])
+                fr[idx] = True
+            t = self.t
+            self._run()
+            self.t += 1
+            for k, oi, v in outs:
+                if fr[oi]:
+                    vals[k].append(v.copy())
+                    when[k].append(t)
+        return self._stack(vals, when)
+
+    def _run_held(self, inputs: dict, ticks: int):
+        """run(inputs, ticks=N): the values are checked and presented at the first tick
+        (through step), then held for the remaining ticks without per-tick checks."""
+        vals: dict[str, list] = {k: [] for k in self.plan.outputs}
+        when: dict[str, list] = {k: [] for k in self.plan.outputs}
+        t0 = self.t
+        for k, v in self.step(dict(inputs or {})).items():
+            vals[k].append(v)
+            when[k].append(t0)
+        fr, outs, tensor_inputs = self.fresh, self.outs, self.tensor_inputs
+        for _ in range(ticks - 1):
+            for j in tensor_inputs:
+                fr[j] = False
+            t = self.t
+            self._run()
+            self.t += 1
+            for k, oi, v in outs:
+                if fr[oi]:
+                    vals[k].append(v.copy())
+                    when[k].append(t)
+        return self._stack(vals, when)
+
+    def reset(self) -> None:
+        super().reset()
+        self.events = 0

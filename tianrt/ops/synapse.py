@@ -1,0 +1,252 @@
+"""Synapses: spikes (or a current) in, a current out, every tick. ``snn.Dense``,
+``snn.Conv2d``, ``snn.Recurrent`` (float) and ``q.SynDense``, ``q.SynConv2d``,
+``q.SynRecurrent`` (integer, chip mode).
+
+Float:    I = W s + b,  I = conv(W, s) + b,  I = W x + W_rec r + b   (r: the layer's own
+          spikes of the previous tick, through a ``Graph.delay`` edge)
+Integer:  I = sat32(W s + bias) with int8 W, int32 bias, exact int64 sums (no requantisation:
+          the current stays in units of input scale x weight scale)
+
+The fast backends are event-driven: work follows the active inputs, not the fan-in.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import qmath
+from ..domains import CURRENT, SPIKE
+from ..errors import GraphError, ShapeError
+from ..node import Node, as_array, init_uniform, register
+from .arrays import F32, I32, I64
+from .exact import conv_acc, dense_acc, exact_matmul
+from .linear import ConvLayout, DenseLayout, conv2d, conv_in_shape, dense, dense_shape
+from .qnode import QNode, bias_param, conv_params, int8_param
+from .registry import implements
+
+
+@register
+@dataclass(eq=False)
+class Dense(DenseLayout):
+    """Synapse I = W s + b per tick; W (out, in). Event-driven on the fast backends."""
+    op = "snn.Dense"
+    prefix = "syn"
+    in_domains = (SPIKE, CURRENT)
+    out_domain = CURRENT
+    per_tick = True
+
+
+@register
+@dataclass(eq=False)
+class Conv2d(ConvLayout):
+    """Convolutional synapse, I = conv(W, s) + b per tick; W (out, in, kh, kw)."""
+    op = "snn.Conv2d"
+    prefix = "sconv"
+    in_domains = (SPIKE, CURRENT)
+    out_domain = CURRENT
+    per_tick = True
+
+
+def recurrent_shape(node, in_shapes):
+    x, r = (tuple(s) for s in in_shapes)
+    if x != (node.in_features,):
+        raise ShapeError(f"{node.op} expects feed-forward input ({node.in_features},), got {x}")
+    if r != (node.out_features,):
+        raise ShapeError(f"{node.op} expects recurrent input ({node.out_features},), got {r}")
+    return (node.out_features,)
+
+
+@register
+@dataclass(eq=False)
+class Recurrent(Node):
+    """Recurrent synapse: I = W x + W_rec r + b, with two inputs: the feed-forward spikes x
+    and the layer's own spikes of the previous tick r (a ``Graph.delay`` edge)."""
+    op = "snn.Recurrent"
+    prefix = "rsyn"
+    in_domains = (SPIKE, CURRENT)
+    out_domain = CURRENT
+    arity = 2
+    per_tick = True
+    in_features: int = 1
+    out_features: int = 1
+    weight: np.ndarray | None = None
+    weight_rec: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        n, m = self.out_features, self.in_features
+        self.weight = (init_uniform((n, m), m, self.seed) if self.weight is None
+                       else as_array(self, "weight", self.weight, (n, m)))
+        self.weight_rec = (init_uniform((n, n), n, self.seed + 1) if self.weight_rec is None
+                           else as_array(self, "weight_rec", self.weight_rec, (n, n)))
+        self.bias = (np.zeros(n, np.float32) if self.bias is None
+                     else as_array(self, "bias", self.bias, (n,)))
+
+    def out_shape(self, in_shapes):
+        return recurrent_shape(self, in_shapes)
+
+
+@dataclass(eq=False)
+class _QSynapse(QNode):
+    in_domains = (SPIKE, CURRENT)
+    out_domain = CURRENT
+    per_tick = True
+
+
+@register
+@dataclass(eq=False)
+class SynDense(_QSynapse):
+    """I = sat32(sum_j W[:, j] x_j + bias); x spikes (0/1) or integer currents."""
+    op = "q.SynDense"
+    prefix = "qsyn"
+    in_features: int = 1
+    out_features: int = 1
+    weight: np.ndarray | None = None
+    bias: np.ndarray | None = None
+
+    def __post_init__(self):
+        int8_param(self, "weight", (self.out_features, self.in_features))
+        bias_param(self, self.out_features)
+
+    def out_shape(self, in_shapes):
+        return dense_shape(self, in_shapes)
+
+
+@register
+@dataclass(eq=False)
+class SynConv2d(_QSynapse):
+    """Convolutional integer synapse: I = sat32(conv(W, x) + bias)."""
+    op = "q.SynConv2d"
+    prefix = "qsconv"
+    in_channels: int = 1
+    out_channels: int = 1
+    kernel_size: tuple = (3, 3)
+    stride: tuple = (1, 1)
+    padding: tuple = (0, 0)
+    weight: np.ndarray | None = None
+    bias: np.ndarray | None = None
+
+    __post_init__ = conv_params
+
+    def out_shape(self, in_shapes):
+        return conv_in_shape(self, in_shapes)
+
+
+@register
+@dataclass(eq=False)
+class SynRecurrent(_QSynapse):
+    """I = sat32(W x + W_rec r + bias), r the layer's previous-tick spikes via a delay edge."""
+    op = "q.SynRecurrent"
+    prefix = "qrsyn"
+    arity = 2
+    in_features: int = 1
+    out_features: int = 1
+    weight: np.ndarray | None = None
+    weight_rec: np.ndarray | None = None
+    bias: np.ndarray | None = None
+
+    def __post_init__(self):
+        n = self.out_features
+        int8_param(self, "weight", (n, self.in_features))
+        int8_param(self, "weight_rec", (n, n))
+        bias_param(self, n)
+
+    def out_shape(self, in_shapes):
+        return recurrent_shape(self, in_shapes)
+
+
+# -- reference rules -------------------------------------------------------------------------------
+
+@implements("reference", Dense)
+def dense_step(n, st, xs, t):
+    x = xs[0]
+    return dense(x.reshape(x.shape[0], -1), n.weight, n.bias)
+
+
+@implements("reference", Conv2d)
+def conv_step(n, st, xs, t):
+    return conv2d(xs[0], n.weight, n.bias, n.stride, n.padding)
+
+
+@implements("reference", Recurrent)
+def recurrent_step(n, st, xs, t):
+    x, r = xs
+    return (x @ n.weight.T + r @ n.weight_rec.T + n.bias).astype(F32)
+
+
+@implements("reference", SynDense)
+def qdense_step(n, st, xs, t):
+    return dense_acc(xs[0], n.weight, n.bias).astype(I32)
+
+
+@implements("reference", SynConv2d)
+def qconv_step(n, st, xs, t):
+    return conv_acc(xs[0], n.weight, n.bias, n.stride, n.padding).astype(I32)
+
+
+@implements("reference", SynRecurrent)
+def qrecurrent_step(n, st, xs, t):
+    x, r = xs
+    return qmath.sat32(exact_matmul(x, n.weight) + exact_matmul(r, n.weight_rec)
+                       + n.bias.astype(I64)).astype(I32)
+
+
+# -- op counts ---------------------------------------------------------------------------------------
+
+@implements("macs", SynDense)
+def dense_macs(node, out_shape) -> int:
+    return int(node.in_features * node.out_features)
+
+
+@implements("macs", SynConv2d)
+def conv_macs(node, out_shape) -> int:
+    kh, kw = node.kernel_size
+    return int(np.prod(out_shape)) * node.in_channels * kh * kw
+
+
+# -- quantisation ------------------------------------------------------------------------------------
+
+@implements("quantize", Dense, Conv2d)
+def quantize(qz, e, src, kind, s_in):
+    """One weight scale per layer (the neurons that follow have one integer threshold),
+    chosen so that the threshold is an exact integer number of current units; the bias
+    absorbs the mean drift that rounding the weights adds (bias correction)."""
+    n, name = e.node, e.name
+    if kind not in ("spike", "current"):
+        raise GraphError(f"quantize: synapse `{name}` needs spikes or an integer current, got {kind}")
+    s_unit = 1.0 if kind == "spike" else s_in
+    s_w = float(qmath.symmetric_scale(n.weight))
+    theta = qz._threshold_of(name)
+    if theta is not None:
+        # make the integer threshold exact: theta / s_cur = K, an integer (a rounded
+        # threshold would change the gain of every neuron of the layer alike)
+        k = int(np.floor(theta / (s_unit * s_w)))
+        if k >= 1:
+            s_w = theta / (s_unit * k)
+    wq, _ = qmath.quantize_weights(n.weight, scale=s_w)
+    s_cur = s_w * s_unit
+    bias = qmath.quantize_bias(n.bias - qz._rounding_drift(e, wq * s_w), s_cur)
+    if isinstance(n, Dense):
+        node = SynDense(n.in_features, n.out_features, weight=wq, bias=bias)
+    else:
+        node = SynConv2d(n.in_channels, n.out_channels, n.kernel_size, n.stride, n.padding,
+                         weight=wq, bias=bias)
+    qz.map[name] = (qz._add(node, src, name), "current", s_cur)
+
+
+def mean_current(node, w, mean):
+    """Mean current per output channel of a synapse with weights ``w`` on input ``mean``."""
+    if isinstance(node, Dense):
+        return w @ mean.reshape(-1)
+    out = conv2d(mean[None].astype(F32), w.astype(F32), np.zeros(w.shape[0], F32), node.stride, node.padding)
+    return out[0].astype(np.float64).mean(axis=(1, 2))
+
+
+# -- chip: the soma program of a core of this layer --------------------------------------------------
+
+@implements("chip_head", SynDense, SynConv2d, SynRecurrent)
+def chip_soma(node, sel, chan, arr) -> list:
+    """The bias is added every tick (a synapse's current is per tick)."""
+    return [{"op": "bias", "per_tick": True, "bias": arr(node.bias[chan], np.int32)}]
