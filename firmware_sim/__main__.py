@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import os
 
-    from .server import Server, serve_pty, serve_socket, stderr_log
+    from .server import Server
+    from .transport import serve_pty, serve_socket, stderr_log
 
     args = build_parser().parse_args(argv)
     spec: dict = {}

@@ -12,14 +12,16 @@ from __future__ import annotations
 import numpy as np
 
 import tianrt.chip.protocol as protocol
+from tianrt.kernels.limits import INT32_MAX, INT32_MIN
 from tianrt.chip.image_format import HOST, IMAGE_KIND, ImageFormatError, unpack
 
-from . import router, timing
+from tianrt.chip import timing
+from tianrt.chip.spec import ChipSpec
+
+from . import router
 from .core import BadRecord, CoreUnit
 
 I64 = np.int64
-INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
-LIMIT_KEYS = ("mesh_rows", "mesh_cols", "axons_per_core", "neurons_per_core", "weight_bytes_per_core")
 
 
 class EngineError(Exception):
@@ -188,14 +190,9 @@ class Engine:
     """The emulated chip: one loaded image, its state, its counters."""
 
     def __init__(self, spec: dict | None = None):
-        s = dict(timing.TIANJIC)
-        for k, v in (spec or {}).items():
-            if k not in s:
-                raise ValueError(f"Engine spec: unknown field {k!r}; known: {sorted(s)}")
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-                raise ValueError(f"Engine spec: {k} must be a non-negative number, got {v!r}")
-            s[k] = v
-        self.spec = s
+        """``spec``: fields of tianrt.chip.ChipSpec that differ from the default (the same
+        checks as the compiler's: a refused field raises SpecError, a ValueError)."""
+        self.spec = ChipSpec.from_dict({**ChipSpec().to_dict(), **(spec or {})}).to_dict()
         self.prog: _Program | None = None
         self.reset_counters()
         self._clear()

@@ -115,8 +115,10 @@ def test_compile_command_writes_image_and_prints_report(tmp_path, capsys):
 
 
 def test_chipspec_defaults_are_the_emulators_and_validated():
-    from tianrt.firmware_sim.timing import TIANJIC
-    assert ChipSpec().to_dict() == TIANJIC
+    from tianrt.firmware_sim.engine import Engine
+    assert Engine().spec == ChipSpec().to_dict()
+    with pytest.raises(tr.chip.SpecError, match="macs_per_cycle"):  # the emulator checks as the compiler does
+        Engine({"macs_per_cycle": 0})
     assert ChipSpec().n_cores == 156
     with pytest.raises(tr.chip.SpecError, match="axons_per_core"):
         ChipSpec(axons_per_core=0)

@@ -19,8 +19,8 @@ _LAZY = {
     "MappingReport": ("tianrt.chip.report", "MappingReport"),
     "ImageFormatError": ("tianrt.chip.image_format", "ImageFormatError"),
     "ChipLink": ("tianrt.chip.link", "ChipLink"),
-    "LinkError": ("tianrt.chip.link", "LinkError"),
-    "LinkWarning": ("tianrt.chip.link", "LinkWarning"),
+    "LinkError": ("tianrt.chip.errors", "LinkError"),
+    "LinkWarning": ("tianrt.chip.errors", "LinkWarning"),
 }
 
 __all__ = ["ChipSpec", "SpecError", *_LAZY]

@@ -27,6 +27,7 @@ from ..ops import find
 from ..domains import CURRENT, SPIKE, TENSOR
 from ..graph import Delay, Graph, Input
 from . import tiling
+from .sources import Src
 from .errors import CapacityError, CompileError
 from .report import MappingReport
 from .spec import ChipSpec
@@ -44,32 +45,6 @@ def _is_stage(node) -> bool:
 
 _VIRTUAL = (ann.Flatten, ann.Concat)
 _MAX_ABS = {SPIKE: 1, TENSOR: 128, CURRENT: 2 ** 31}
-
-
-# -- element sources ------------------------------------------------------------------------
-
-@dataclass
-class Src:
-    """Where each element of a value lives: buffer id and index (-1 buffer: constant 0)."""
-    buf: np.ndarray
-    idx: np.ndarray
-
-    def __len__(self):
-        return len(self.buf)
-
-    def take(self, sel) -> "Src":
-        sel = np.asarray(sel)
-        pad = sel < 0
-        s = np.where(pad, 0, sel)
-        return Src(np.where(pad, -1, self.buf[s]), np.where(pad, 0, self.idx[s]))
-
-    @staticmethod
-    def cat(parts) -> "Src":
-        return Src(np.concatenate([p.buf for p in parts]), np.concatenate([p.idx for p in parts]))
-
-    @staticmethod
-    def of_buffer(buf: int, n: int) -> "Src":
-        return Src(np.full(n, buf, np.int64), np.arange(n, dtype=np.int64))
 
 
 @dataclass

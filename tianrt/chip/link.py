@@ -12,11 +12,8 @@ docs/protocol.md.
 from __future__ import annotations
 
 import logging
-import os
 import random
-import select
 import subprocess
-import sys
 import time
 import warnings
 import zlib
@@ -24,8 +21,9 @@ import zlib
 import numpy as np
 import serial
 
-from ..errors import TianrtError
-from . import protocol as P
+from . import local_board, protocol as P
+from .errors import LinkError, LinkWarning
+from .journal import Delivery, Journal
 
 log = logging.getLogger("tianrt.chip.link")
 
@@ -37,20 +35,6 @@ except ImportError:  # pragma: no cover - Windows
 PORT_ERRORS = (serial.SerialException, OSError, _TermiosError)
 
 JOURNAL_LIMIT = 64 << 20   # bytes of pushed inputs kept for replay after a board reset
-
-
-class LinkError(TianrtError, RuntimeError):
-    """The link or the board failed: no reply, a refusal (``code`` is the protocol error
-    code), a version mismatch, or a board that cannot be reached."""
-
-    def __init__(self, message: str, code: int | None = None, command: int | None = None):
-        self.code = code
-        self.command = command
-        super().__init__(message)
-
-
-class LinkWarning(RuntimeWarning):
-    """Something the link recovered from that the user should know about (a board reset)."""
 
 
 class _SessionLost(Exception):
@@ -98,11 +82,8 @@ class ChipLink:
         self._rx = P.Deframer()
         self._frames: list[P.Frame] = []
         self._image: bytes | None = None
-        self._journal: list[tuple] = []
-        self._journal_bytes = 0
-        self._journal_complete = True
-        self._delivered: dict[str, int] = {}
-        self._pending: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self._journal = Journal()
+        self._outputs = Delivery()
         self._closed = False
         try:
             self._connect()
@@ -117,45 +98,18 @@ class ChipLink:
         """The port actually in use (with port="auto": the emulator's pty path)."""
         return self._where
 
-    def _spawn(self) -> str:
-        cmd = [sys.executable, "-m", "tianrt.firmware_sim", "--pty", "--exit-with-parent", "--quiet",
-               *self.spawn_args]
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
-        deadline = time.monotonic() + self.connect_timeout
-        line = b""
-        fd = self._proc.stdout.fileno()
-        while not line.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or self._proc.poll() is not None:
-                self._stop_proc()
-                raise LinkError(f"port='auto': `{' '.join(cmd)}` did not print its pty path within "
-                                f"{self.connect_timeout:.0f} s (exit code {self._proc.returncode})")
-            if select.select([fd], [], [], min(left, 0.5))[0]:
-                b = os.read(fd, 1)
-                if not b:
-                    continue
-                line += b
-        return line.decode().strip()
-
     def _stop_proc(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        if proc.stdout:
-            proc.stdout.close()
+        local_board.stop(proc)
 
     def _connect(self) -> None:
         if self.port == "auto":
             if self._proc is None or self._proc.poll() is not None:
                 self._stop_proc()
-                self._where = self._spawn()
+                try:
+                    self._proc, self._where = local_board.spawn(self.spawn_args, self.connect_timeout)
+                except TimeoutError as exc:
+                    raise LinkError(f"port='auto': {exc}") from None
         else:
             self._where = self.port
         try:
@@ -391,7 +345,7 @@ class ChipLink:
         if self._image is not None:
             what.append(f"reloaded the image ({len(self._image)} bytes)")
             self.stats["image_reloads"] += 1
-        restored = self.replay and self._journal_complete
+        restored = self.replay and self._journal.complete
         if self._journal and restored:
             what.append(f"replayed {len(self._journal)} acknowledged commands")
         lost = ""
@@ -406,7 +360,7 @@ class ChipLink:
         log.info(msg)
         warnings.warn(msg, LinkWarning, stacklevel=4)
         for name, item in outputs.items():
-            self._pending.setdefault(name, []).append(item)
+            self._outputs.hold(name, item)
 
     def _restore(self) -> dict:
         """Reload the image, replay the journal, and return the outputs the replay made that
@@ -414,7 +368,7 @@ class ChipLink:
         if self._image is None:
             return {}
         self._transaction(P.LOAD_IMAGE, self._image)
-        if not (self.replay and self._journal_complete and self._journal):
+        if not (self.replay and self._journal.complete and self._journal):
             return {}
         for entry in self._journal:
             if entry[0] == "push":
@@ -424,35 +378,16 @@ class ChipLink:
             self.stats["replayed"] += 1
         fresh = {}
         for name, (ticks, values) in P.read_outputs(self._transaction(P.PULL_OUTPUTS)).items():
-            # the replay emits again what was already pulled: keep only the unseen ticks,
-            # dropping any already buffered in self._pending too
-            seen = self._delivered.get(name, -1)
-            for t, _ in self._pending.get(name, []):
-                if len(t):
-                    seen = max(seen, int(t.max()))
-            keep = ticks > seen
+            keep = self._outputs.unseen(name, ticks)
             fresh[name] = (ticks[keep], values[keep])
         return fresh
 
     def _journal_add(self, entry: tuple, nbytes: int) -> None:
-        if not self._journal_complete:
-            return
-        self._journal_bytes += nbytes
-        if self._journal_bytes > JOURNAL_LIMIT:
-            self._journal.clear()
-            self._journal_complete = False
-        elif (entry[0] == "run" and self._journal and self._journal[-1][0] == "run"
-              and self._journal[-1][1] + entry[1] <= P.MAX_RUN_TICKS):
-            self._journal[-1] = ("run", self._journal[-1][1] + entry[1])   # one RUN on replay
-        else:
-            self._journal.append(entry)
+        self._journal.add(entry, nbytes, JOURNAL_LIMIT, P.MAX_RUN_TICKS)
 
     def _journal_clear(self) -> None:
         self._journal.clear()
-        self._journal_bytes = 0
-        self._journal_complete = True
-        self._delivered.clear()
-        self._pending.clear()
+        self._outputs.clear()
 
     # -- the API (mirrors firmware_sim's Engine) --------------------------------------------------
     def _hello_raw(self) -> dict:
@@ -540,17 +475,7 @@ class ChipLink:
         return self._deliver(P.read_outputs(self._call(P.PULL_OUTPUTS)))
 
     def _deliver(self, new: dict) -> dict:
-        """Outputs buffered by a recovery, then the new ones; remembers the last tick given."""
-        pending, self._pending = self._pending, {}
-        out = {}
-        for name in list(pending) + [n for n in new if n not in pending]:
-            parts = pending.get(name, []) + ([new[name]] if name in new else [])
-            ticks = np.concatenate([p[0] for p in parts]).astype(np.int64)
-            values = np.concatenate([p[1] for p in parts]) if parts else np.zeros((0,), np.int32)
-            out[name] = (ticks, values)
-            if len(ticks):
-                self._delivered[name] = max(self._delivered.get(name, -1), int(ticks.max()))
-        return out
+        return self._outputs.deliver(new)
 
     def counters(self) -> dict:
         return P.read_json(self._call(P.COUNTERS), "COUNTERS reply")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..firmware_sim import timing
-from . import image_format, placement, routing
-from .compiler import Src
+from . import image_format, placement, routing, timing
+from .sources import Src
 from .image_format import IMAGE_KIND
 from .report import LayerRow, MappingReport
 

@@ -1,6 +1,6 @@
-"""The timing and energy model of the emulated chip, shared by the compiler's estimates
-and the emulator's counters (numbers only, no graph); docs/chip.md states the model and
-its sources. ``TIANJIC`` is the default spec (the same values as tianrt.chip.ChipSpec()).
+"""The timing and energy model of the chip, shared by the compiler's estimates and the
+emulator's counters (numbers only, no graph; ``spec`` is ``ChipSpec.to_dict()``, the one
+chip spec of tianrt.chip.spec); docs/chip.md states the model and its sources.
 
 A tick is a sequence of globally synchronous rounds. In a round every scheduled core
 computes (dendrite: MACs or synaptic events at ``macs_per_cycle`` / ``syn_events_per_cycle``;
@@ -12,15 +12,6 @@ slowest core plus its slowest sender.
 from __future__ import annotations
 
 import math
-
-TIANJIC = {
-    "mesh_rows": 12, "mesh_cols": 13, "axons_per_core": 256, "neurons_per_core": 256,
-    "weight_bytes_per_core": 65536, "clock_hz": 300e6, "macs_per_cycle": 16, "syn_events_per_cycle": 16,
-    "soma_cycles_per_neuron": 0.25, "router_cycles_per_hop": 1, "router_cycles_per_packet": 1,
-    "energy_per_mac_pj": 0.78, "energy_per_syn_event_pj": 1.54, "energy_per_hop_pj": 0.5,
-    "energy_per_neuron_update_pj": 0.1,
-}
-
 
 def compute_cycles(spec: dict, macs: float, syn_events: float, neurons: float) -> float:
     """Busy cycles of one core in one round."""
