@@ -20,6 +20,7 @@ import io
 import math
 import os
 import stat
+import tokenize
 import zipfile
 from typing import Callable
 
@@ -140,7 +141,7 @@ def read_npy_header(f, fail: Fail, where: str) -> tuple[np.dtype, tuple[int, ...
         lenbytes = len(body).to_bytes(4, "little")
     try:  # the header dict is literal_eval'd by numpy, never executed
         d, fortran, descr = read(io.BytesIO(lenbytes + body), max_header_size=MAX_NPY_HEADER)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as exc:
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, tokenize.TokenError) as exc:
         raise fail(f"{where}: unreadable .npy header ({type(exc).__name__}: {str(exc)[:200]})") from None
     dt = check_dtype(descr, fail, where)
     shape = check_shape(d, fail, where)
