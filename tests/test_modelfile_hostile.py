@@ -297,9 +297,9 @@ def _header_mutants(files: dict, header: dict, rng, n: int):
         yield _zip_bytes(with_header(files, h))
 
 
-def _zip_bytes(files):
+def _zip_bytes(files, compression=zipfile.ZIP_STORED):
     f = io.BytesIO()
-    with zipfile.ZipFile(f, "w") as z:
+    with zipfile.ZipFile(f, "w", compression=compression) as z:
         for name, data in files.items():
             z.writestr(name, data)
     return f.getvalue()
@@ -309,7 +309,9 @@ def test_fuzz_model_files(model, tmp_path):
     rng = np.random.default_rng(12)
     data = model.read_bytes()
     files = members(model)
-    cases = list(_byte_mutants(data, rng, 250)) + list(_header_mutants(files, header_of(model), rng, 250))
+    deflated = _zip_bytes(files, zipfile.ZIP_DEFLATED)
+    cases = (list(_byte_mutants(data, rng, 200)) + list(_byte_mutants(deflated, rng, 100))
+             + list(_header_mutants(files, header_of(model), rng, 200)))
     path = tmp_path / "fuzz.tnr"
     outcomes = {"loaded": 0, "refused": 0}
     with allocation_cap(CAP):

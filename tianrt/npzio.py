@@ -22,6 +22,7 @@ import os
 import stat
 import tokenize
 import zipfile
+import zlib
 from typing import Callable
 
 import numpy as np
@@ -209,7 +210,8 @@ class NpzArchive:
                 return read_npy_header(m, self.fail, where)
         except TianrtError:
             raise
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error, RuntimeError,
+                NotImplementedError) as exc:
             raise self.fail(f"{where}: corrupt ({type(exc).__name__}: {exc})") from None
 
     def read(self, name: str, limit: int, dtype: np.dtype | None = None, shape=None) -> np.ndarray:
@@ -235,7 +237,8 @@ class NpzArchive:
                 return read_exact(m, dt, sh, fortran, self.fail, where)
         except TianrtError:
             raise
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, MemoryError) as exc:
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, MemoryError, zlib.error, RuntimeError,
+                NotImplementedError) as exc:
             raise self.fail(f"{where}: corrupt ({type(exc).__name__}: {exc})") from None
 
 
