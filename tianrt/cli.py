@@ -28,19 +28,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tianrt", description="Hybrid ANN/SNN runtime for edge machines.")
     p.add_argument("--version", action="version", version=f"tianrt {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    from . import commands
 
+    first = ("info", "run")  # listed first in --help, then demo, then the rest by name
+    mods = sorted(pkgutil.iter_modules(commands.__path__),
+                  key=lambda m: (first.index(m.name) if m.name in first else len(first), m.name))
+    for i, mod in enumerate(mods):
+        if i == len(first):
+            _register_demo(sub)
+        m = importlib.import_module(f"{commands.__name__}.{mod.name}")
+        if hasattr(m, "register"):
+            m.register(sub)
+    if len(mods) <= len(first):
+        _register_demo(sub)
+    return p
+
+
+def _register_demo(sub) -> None:
     q = sub.add_parser("demo", help="run a demo (lists them without NAME)",
                        description="Run one of the bundled demos; without NAME, list them.")
     q.add_argument("name", nargs="?", help="demo name")
     q.add_argument("rest", nargs=argparse.REMAINDER, help="options passed to the demo (see tianrt demo NAME --help)")
     q.set_defaults(func=_cmd_demo)
-
-    from . import commands
-    for mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        m = importlib.import_module(f"{commands.__name__}.{mod.name}")
-        if hasattr(m, "register"):
-            m.register(sub)
-    return p
 
 
 # Exit status of every command (docs/limits.md).
