@@ -8,6 +8,8 @@ import zipfile
 import numpy as np
 import pytest
 from hostile import allocation_cap, within
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tianrt as tr
 from tianrt.cli import EXIT_BAD_INPUT, EXIT_RUNTIME, EXIT_USAGE, main
@@ -261,3 +263,22 @@ def test_empty_batch_and_empty_time_axis_are_refused(model, tmp_path, capsys):
     np.savez(tmp_path / "t0.npz", x=np.zeros((0, 3), np.float32))
     rc, _, err = run(capsys, model, "--input", tmp_path / "t0.npz")
     assert rc == EXIT_BAD_INPUT and "0 ticks along the time axis (axis 0), nothing to run" in err
+
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(shape=st.lists(st.integers(0, 4), max_size=4).map(tuple), ticks=st.sampled_from([None, 1, 3]))
+def test_fit_inputs_accepts_exactly_what_the_runtime_runs(shape, ticks):
+    """What the command line lets through, the runtime runs; what it refuses names the file."""
+    from tianrt.inputfile import fit_inputs
+
+    g = tr.Graph(name="fit")
+    g.output("y", g.add(tr.ann.ReLU(), g.input("x", (2, 3))))
+    a = np.ones(shape + (2, 3) if len(shape) <= 2 else shape, np.float32)
+    try:
+        inputs = fit_inputs(g, {"x": a}, ticks, "in.npz")
+    except tr.InputError as exc:
+        assert str(exc).startswith("in.npz: input `x` has shape"), exc
+    else:
+        out = tr.Runtime(g).run(inputs, ticks=ticks)
+        assert len(out.ticks["y"]) >= 1

@@ -10,6 +10,8 @@ import zipfile
 import numpy as np
 import pytest
 from hostile import allocation_cap, within
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tianrt as tr
 from tianrt import modelfile
@@ -328,3 +330,22 @@ def test_fuzz_model_files(model, tmp_path):
                     outcomes["loaded"] += 1
             assert path.read_bytes() == blob  # loading never changes the file
     assert outcomes["refused"] > 300 and outcomes["loaded"] > 0, outcomes
+
+
+def _depth(v) -> int:
+    if isinstance(v, dict):
+        return 1 + max((_depth(x) for x in v.values()), default=0)
+    if isinstance(v, list):
+        return 1 + max((_depth(x) for x in v), default=0)
+    return 0
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab,:'),
+                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(alphabet='[]{}"\\a'), c, max_size=3),
+                     max_leaves=20)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(_json)
+def test_json_depth_matches_the_structure(v):
+    assert modelfile._json_depth(json.dumps(v)) == _depth(v)
