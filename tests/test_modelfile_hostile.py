@@ -150,6 +150,12 @@ def test_brackets_inside_strings_do_not_count_as_nesting():
     assert modelfile._json_depth('{"a": "[[[[{{{{\\"]]]]", "b": [[1]]}') == 3
 
 
+def test_nesting_scan_is_linear_on_unterminated_escaped_strings():
+    with within(5):  # a quadratic scan takes minutes here
+        assert modelfile._json_depth('"' + '\\"' * 2_000_000) == 0
+        assert modelfile._json_depth('"' + '\\"' * 2_000_000 + "\\") == 0
+
+
 # -- 3. hangs --------------------------------------------------------------------------------
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")

@@ -148,9 +148,14 @@ def _array_info(path, desc: dict) -> dict[str, tuple[np.dtype, tuple, int]]:
     return out
 
 
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)', re.S)
+
+
 def _json_depth(text: str) -> int:
     """Deepest nesting of [ and { in JSON text, outside strings (no recursion)."""
-    stripped = re.sub(r'"(?:[^"\\]|\\.)*"', "", text)
+    # every quote starts a match that ends at its closing quote or at the end of the text, so
+    # the scan is linear even for unterminated strings full of escaped quotes
+    stripped = _STRING.sub("", text)
     steps = np.frombuffer(stripped.encode("utf-8", "replace"), np.uint8)
     delta = np.isin(steps, (0x5B, 0x7B)).astype(np.int64) - np.isin(steps, (0x5D, 0x7D))
     return int(np.cumsum(delta).max(initial=0))
