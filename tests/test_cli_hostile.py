@@ -282,3 +282,12 @@ def test_fit_inputs_accepts_exactly_what_the_runtime_runs(shape, ticks):
     else:
         out = tr.Runtime(g).run(inputs, ticks=ticks)
         assert len(out.ticks["y"]) >= 1
+
+
+@pytest.mark.parametrize("command", [["convert", "--calibration", "cal.npz"], ["quantize", "--calibration", "cal.npz"],
+                                     ["compile"]])
+def test_output_folders_are_checked_before_any_work(model, tmp_path, capsys, command):
+    out = tmp_path / "missing" / "out"
+    rc = main([command[0], str(model), *command[1:], "-o", str(out)])
+    assert rc == EXIT_USAGE and f"-o {out}: directory {out.parent} does not exist" in capsys.readouterr().err
+    assert not out.parent.exists()

@@ -63,11 +63,11 @@ def _cmd_load(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from tianrt.commands.run import _check_output, _save
+    from tianrt.commands.run import check_output, save_npz
     from tianrt.errors import InputError, TianrtError
     from tianrt.inputfile import NPY, read_arrays
 
-    out = _check_output(args.output)
+    out = check_output(args.output)
     inputs = read_arrays(args.input)  # fully read and checked here: nothing fails half-way on the board
     with _link(args) as link:
         if args.image:
@@ -101,7 +101,7 @@ def _cmd_run(args) -> int:
                         np.concatenate([st[k][1] for st in steps if k in st])) for k in names}
         counters = link.counters()
     if out is not None:
-        _save(out, {k: v for k, (t, v) in outs.items()}, {k: t for k, (t, v) in outs.items()})
+        save_npz(out, {k: v for k, (t, v) in outs.items()}, {k: t for k, (t, v) in outs.items()})
         print(f"wrote {', '.join(outs) or 'no outputs'} to {out}")
     else:
         for k, (t, v) in outs.items():

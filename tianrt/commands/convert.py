@@ -37,6 +37,8 @@ def _layers(spec: str | None):
 def _cmd_convert(args) -> int:
     import tianrt as tr
 
+    from .run import check_output
+    check_output(args.output, "-o", "snn.tnr")
     ann = tr.load(args.model)
     snn = tr.convert(ann, _calibration(args.calibration, ann), T=args.ticks, layers=_layers(args.layers),
                      method=args.method, percentile=args.percentile, per_channel=args.per_channel,
@@ -53,6 +55,8 @@ def _cmd_convert(args) -> int:
 def _cmd_quantize(args) -> int:
     import tianrt as tr
 
+    from .run import check_output
+    check_output(args.output, "-o", "q.tnr")
     g = tr.load(args.model)
     q = tr.quantize(g, _calibration(args.calibration, g), per_channel=not args.per_layer,
                     method=args.method, ticks=args.ticks)

@@ -28,23 +28,24 @@ def _ticks(text: str) -> int:
     return n
 
 
-def _check_output(path: str | None) -> Path | None:
+def check_output(path: str | None, option: str = "--output", example: str = "out.npz") -> Path | None:
+    """``path`` as a Path if a file can be written there (checked before any work), else UsageError."""
     from ..errors import UsageError
 
     if path is None:
         return None
     out = Path(path)
     if out.is_dir():
-        raise UsageError(f"--output {path}: is a directory; give a file name such as {out / 'out.npz'}")
+        raise UsageError(f"{option} {path}: is a directory; give a file name such as {out / example}")
     parent = out.parent
     if not parent.is_dir():
-        raise UsageError(f"--output {path}: directory {parent} does not exist")
+        raise UsageError(f"{option} {path}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
-        raise UsageError(f"--output {path}: directory {parent} is not writable")
+        raise UsageError(f"{option} {path}: directory {parent} is not writable")
     return out
 
 
-def _save(out: Path, values: dict, ticks: dict) -> None:
+def save_npz(out: Path, values: dict, ticks: dict) -> None:
     """Write outputs and their ``NAME__ticks`` to exactly ``out`` (numpy would append .npz to
     a bare name), through a temporary file renamed into place."""
     tmp = out.with_name(out.name + ".tmp")
@@ -65,7 +66,7 @@ def _cmd_run(args) -> int:
     from ..modelfile import load
     from ..runtime import Runtime
 
-    out = _check_output(args.output)
+    out = check_output(args.output)
     g = load(args.model)
     inputs = fit_inputs(g, read_arrays(args.input), args.ticks, args.input)
     rt = Runtime(g, backend=args.backend)
@@ -74,7 +75,7 @@ def _cmd_run(args) -> int:
     finally:
         rt.close()
     if out is not None:
-        _save(out, outs, outs.ticks)
+        save_npz(out, outs, outs.ticks)
         print(f"wrote {', '.join(outs)} to {out}")
     else:
         np.set_printoptions(precision=4, suppress=True, linewidth=120)
