@@ -36,7 +36,7 @@ def test_minimal_scenario_gets_defaults():
     ({"bicycle": {"params": {"base": "benchmark", "trail": 0.1}}}, "trail"),
     ({"gusts": {"rate_hz": -1}}, "'gusts.rate_hz'"),
     ({"gusts": {"impulse": [5, 1]}}, "'gusts.impulse'"),
-    ({"gusts": {"events": [[1.0]]}}, "'gusts.events'"),
+    ({"gusts": {"events": [[1.0]]}}, "'gusts.events[0]'"),
     ({"noise": {"lean": "x"}}, "'noise.lean'"),
     ({"limits": {"steer_torque": 0}}, "'limits.steer_torque'"),
     ({"speed_profile": [[0, 3], [0, 4]]}, "'speed_profile'"),

@@ -1,49 +1,12 @@
-"""The ``tianrt`` command line: ``info``, ``run``, ``demo`` and the subcommands that
-modules in ``tianrt.commands`` register (each defines ``register(subparsers)``)."""
+"""The ``tianrt`` command line: ``demo`` and the subcommands that modules in
+``tianrt.commands`` register (each defines ``register(subparsers)``: ``info``, ``run``,
+``convert``, ``compile``, ``chip``, ...), and the exit status every command shares."""
 from __future__ import annotations
 
 import argparse
 import importlib
 import pkgutil
 import sys
-
-import numpy as np
-
-
-def _cmd_info(args) -> int:
-    from .modelfile import load
-
-    g = load(args.model)
-    g.summary()
-    if g.metadata:
-        print("metadata:", ", ".join(f"{k}={v}" for k, v in g.metadata.items()))
-    return 0
-
-
-def _cmd_run(args) -> int:
-    from .modelfile import load
-    from .runtime import Runtime
-
-    g = load(args.model)
-    try:
-        with np.load(args.input, allow_pickle=False) as z:
-            inputs = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        print(f"tianrt run: cannot read inputs from {args.input}: {exc}", file=sys.stderr)
-        return 2
-    rt = Runtime(g, backend=args.backend)
-    outs = rt.run(inputs, ticks=args.ticks)
-    if args.output:
-        np.savez(args.output, **outs, **{f"{k}__ticks": v for k, v in outs.ticks.items()})
-        print(f"wrote {', '.join(outs)} to {args.output}")
-    else:
-        np.set_printoptions(precision=4, suppress=True, linewidth=120)
-        for k, v in outs.items():
-            print(f"{k}: {v.shape[0]} value(s) at ticks {outs.ticks[k].tolist()[:10]}"
-                  f"{' …' if len(outs.ticks[k]) > 10 else ''}")
-            if len(v):
-                print(f"  latest: {v[-1]}")
-    return 0
 
 
 def _cmd_demo(args) -> int:
@@ -65,51 +28,66 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tianrt", description="Hybrid ANN/SNN runtime for edge machines.")
     p.add_argument("--version", action="version", version=f"tianrt {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    from . import commands
 
-    q = sub.add_parser("info", help="print a model's summary table",
-                       description="Print the summary table (node, kind, domain, shape, params, clock) of a model file.")
-    q.add_argument("model", help="model file (.tnr)")
-    q.set_defaults(func=_cmd_info)
+    first = ("info", "run")  # listed first in --help, then demo, then the rest by name
+    mods = sorted(pkgutil.iter_modules(commands.__path__),
+                  key=lambda m: (first.index(m.name) if m.name in first else len(first), m.name))
+    for i, mod in enumerate(mods):
+        if i == len(first):
+            _register_demo(sub)
+        m = importlib.import_module(f"{commands.__name__}.{mod.name}")
+        if hasattr(m, "register"):
+            m.register(sub)
+    if len(mods) <= len(first):
+        _register_demo(sub)
+    return p
 
-    q = sub.add_parser("run", help="run a model on inputs from an .npz file",
-                       description="Run a saved model on inputs from an .npz file (one array per graph input; "
-                                   "with --ticks the arrays are held values, without it they have a leading time axis).")
-    q.add_argument("model", help="model file (.tnr)")
-    q.add_argument("--input", required=True, metavar="FILE.npz", help="inputs, one array per graph input")
-    q.add_argument("--ticks", type=int, default=None, help="hold the inputs for this many ticks")
-    q.add_argument("--backend", default="reference", help="reference | numba | chip (default: reference)")
-    q.add_argument("--output", metavar="OUT.npz", help="save the outputs here instead of printing them")
-    q.set_defaults(func=_cmd_run)
 
+def _register_demo(sub) -> None:
     q = sub.add_parser("demo", help="run a demo (lists them without NAME)",
                        description="Run one of the bundled demos; without NAME, list them.")
     q.add_argument("name", nargs="?", help="demo name")
     q.add_argument("rest", nargs=argparse.REMAINDER, help="options passed to the demo (see tianrt demo NAME --help)")
     q.set_defaults(func=_cmd_demo)
 
-    from . import commands
-    for mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        m = importlib.import_module(f"{commands.__name__}.{mod.name}")
-        if hasattr(m, "register"):
-            m.register(sub)
-    return p
+
+# Exit status of every command (docs/limits.md).
+EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_RUNTIME, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .errors import TianrtError
+    """Run one command; exit status 0 done, 1 bad input (a model, input or data file, or
+    values that do not fit), 2 bad usage (argparse's own code too), 3 runtime failure (a
+    backend or device that cannot run, a file that cannot be written, out of memory), 130
+    interrupted."""
+    from .errors import BackendError, TianrtError, UsageError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 0
+        return EXIT_OK
+    where = f"tianrt {args.command}"
     try:
         return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(f"{where}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BackendError as exc:
+        print(f"{where}: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
     except TianrtError as exc:
-        print(f"tianrt {args.command}: {exc}", file=sys.stderr)
-        return 1
+        print(f"{where}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        print(f"{where}: {exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    except MemoryError:
+        print(f"{where}: out of memory", file=sys.stderr)
+        return EXIT_RUNTIME
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

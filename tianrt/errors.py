@@ -32,3 +32,8 @@ class ModelFileError(TianrtError, ValueError):
 
 class BackendError(TianrtError, RuntimeError):
     """A backend that cannot run the graph it was given (and says what it cannot do)."""
+
+
+class UsageError(TianrtError, ValueError):
+    """A command-line option that cannot work (a value out of range, an output folder that
+    does not exist); the ``tianrt`` command exits with status 2, as for argparse's errors."""

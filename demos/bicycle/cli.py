@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -18,61 +19,117 @@ from . import policy, suite, world
 from .run import run, run_stream, teacher_for
 
 
+# Exit status (docs/bicycle.md, docs/limits.md).
+EXIT_OK, EXIT_FELL, EXIT_BAD, EXIT_RUNTIME, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+BACKENDS = ("reference", "numba", "auto")
+
+
+def _bounded(kind, lo, hi, what):
+    """An argparse type: a finite ``kind`` number within [lo, hi] (the option is named by argparse)."""
+    def parse(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        if not (math.isfinite(v) and lo <= v <= hi):
+            raise argparse.ArgumentTypeError(f"must be {what} in [{lo:g}, {hi:g}], got {text}")
+        return v
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="tianrt demo bicycle", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenario", metavar="FILE.json", help="scenario file (default: a built-in scenario)")
     ap.add_argument("--kind", default="demo", choices=suite.KINDS, help="built-in scenario kind (default: demo)")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the built-in scenario")
-    ap.add_argument("--duration", type=float, default=None, help="seconds (default: 30, or the file's)")
+    ap.add_argument("--seed", type=_bounded(int, 0, 2 ** 63 - 1, "an integer"), default=0,
+                    help="seed of the built-in scenario")
+    ap.add_argument("--duration", type=_bounded(float, world.MIN_DURATION, world.MAX_DURATION, "seconds"),
+                    default=None, help=f"seconds, {world.MIN_DURATION:g} to {world.MAX_DURATION:g} "
+                                       "(default: 30, or the file's)")
     ap.add_argument("--controller", default="mlp", choices=("mlp", "snn", "lqr"),
                     help="balance controller: the MLP (ANN), the MLP converted to an SNN, or the LQR teacher")
-    ap.add_argument("--backend", default="reference", help="tianrt backend for the network: reference | numba")
+    ap.add_argument("--backend", default="reference", choices=BACKENDS,
+                    help="tianrt backend for the network: reference | numba | auto")
     ap.add_argument("--model", help="balance model file (default: the shipped data/balance_mlp.tnr)")
-    ap.add_argument("--T", type=int, default=16, help="SNN ticks per control step (--controller snn)")
+    ap.add_argument("--T", type=_bounded(int, 1, 1000, "a whole number of ticks"), default=16,
+                    help="SNN ticks per control step, 1 to 1000 (--controller snn)")
     ap.add_argument("--direct", action="store_true",
                     help="step the Runtime directly instead of through tr.stream's scheduler")
     ap.add_argument("--realtime", action="store_true",
                     help="run the scheduler on the wall clock (real time) instead of as fast as possible")
     ap.add_argument("--out", default="out", help="output folder (default: ./out)")
     ap.add_argument("--no-video", action="store_true", help="do not write a video")
-    ap.add_argument("--camera-hz", type=float, default=30.0, help="camera frame rate (0: no rendering)")
+    ap.add_argument("--camera-hz", type=_bounded(float, 0.0, 1000.0, "a frame rate"), default=30.0,
+                    help="camera frame rate (0: no rendering)")
     ap.add_argument("--no-teacher", action="store_true", help="skip the LQR comparison ride")
     ap.add_argument("--write-scenario", metavar="FILE.json", help="write the scenario used as JSON and exit")
     return ap
 
 
 def main(argv=None) -> int:
+    """Exit status: 0 the ride ended upright, 1 the bicycle fell, 2 bad usage or a bad scenario
+    or model file (nothing is ridden or written), 3 the ride could not run (a backend that is
+    not available, a network that fails), 130 interrupted."""
     args = build_parser().parse_args(argv)
     try:
-        if args.duration is not None and not args.duration > 0:
-            raise world.ScenarioError(f"--duration must be > 0 seconds, got {args.duration}")
+        return _main(args)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"tianrt demo bicycle: {message}", file=sys.stderr)
+    return code
+
+
+def _main(args) -> int:
+    for opt, p in (("--out", args.out), ("--write-scenario", args.write_scenario)):
+        if p is None:
+            continue
+        p = Path(p)
+        if opt == "--out" and p.exists() and not p.is_dir():
+            return _fail(EXIT_BAD, f"--out {p}: exists and is not a folder")
+        if opt == "--write-scenario" and (p.is_dir() or not p.parent.is_dir()):
+            return _fail(EXIT_BAD, f"--write-scenario {p}: " + ("is a folder" if p.is_dir() else
+                                                                 f"folder {p.parent} does not exist"))
+    try:
         if args.scenario:
-            sc = world.load_scenario(args.scenario)  # checks the file; errors name the field
-            sc_dict = json.loads(Path(args.scenario).read_text())
+            sc_dict = world.read_scenario_file(args.scenario)  # checks the file; errors name the field
+            sc = world.parse_scenario(sc_dict, args.scenario)
         else:
-            sc_dict = suite.make(args.kind, args.seed, args.duration or 30.0)
+            # built for at least 10 s so that its speed profile's knots stay distinct; ridden for --duration
+            sc_dict = suite.make(args.kind, args.seed, max(args.duration or 30.0, 10.0))
             sc = world.parse_scenario(sc_dict, f"<built-in {args.kind} seed {args.seed}>")
         if args.duration:
-            sc.duration = float(args.duration)
-    except (world.ScenarioError, OSError, json.JSONDecodeError) as exc:
-        print(f"tianrt demo bicycle: {exc}", file=sys.stderr)
-        return 2
+            sc.duration = sc_dict["duration"] = float(args.duration)
+    except world.ScenarioError as exc:
+        return _fail(EXIT_BAD, str(exc))
     if args.write_scenario:
-        Path(args.write_scenario).write_text(json.dumps(sc_dict, indent=1))
+        try:
+            Path(args.write_scenario).write_text(json.dumps(sc_dict, indent=1))
+        except OSError as exc:
+            return _fail(EXIT_RUNTIME, f"--write-scenario {args.write_scenario}: {exc.strerror or exc}")
         print(f"wrote {args.write_scenario}")
-        return 0
+        return EXIT_OK
     graph = None
     if args.controller != "lqr":
         try:
             graph = policy.load(args.model)
         except (OSError, tr.TianrtError) as exc:
-            print(f"tianrt demo bicycle: cannot load the balance model: {exc}", file=sys.stderr)
-            return 2
-        if args.controller == "snn":
-            graph = policy.to_snn(graph, policy.calibration_data(), T=args.T)
+            return _fail(EXIT_BAD, f"cannot load the balance model: {exc}")
+        try:
+            tr.Runtime(graph, backend=args.backend).close()  # a backend that cannot run says so now
+            if args.controller == "snn":
+                graph = policy.to_snn(graph, policy.calibration_data(), T=args.T)
+        except tr.TianrtError as exc:
+            return _fail(EXIT_RUNTIME, f"cannot run the {args.controller} controller on backend "
+                                       f"{args.backend!r}: {exc}")
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return _fail(EXIT_BAD, f"--out {out}: cannot create the folder ({exc.strerror or exc})")
 
     from .render import CameraSpec, Scene, SensorCamera, VideoRecorder
 
@@ -82,15 +139,9 @@ def main(argv=None) -> int:
     print(f"scenario {sc.name}: {sc.duration:g} s, control {sc.control_hz:g} Hz, physics {sc.physics_hz:g} Hz, "
           f"{len(sc.obstacles)} obstacles, target {'yes' if sc.target else 'no'}")
     try:
-        if graph is None:
-            res = run(sc, teacher_for(sc), "lqr", camera_hz=args.camera_hz, camera=camera, video=video)
-        elif args.direct:
-            res = run(sc, policy.NetworkPolicy(graph, args.backend), f"{args.controller}/{args.backend}",
-                      camera_hz=args.camera_hz, camera=camera, video=video)
-        else:
-            res = run_stream(sc, graph, args.backend, f"{args.controller}/{args.backend}/stream",
-                             camera_hz=args.camera_hz, camera=camera, video=video,
-                             clock="wall" if args.realtime else "sim")
+        res = _ride(args, sc, graph, camera, video)
+    except (tr.TianrtError, ValueError) as exc:
+        return _fail(EXIT_RUNTIME, f"the ride could not run: {exc}")
     finally:
         if video is not None:
             video.close()
@@ -107,4 +158,15 @@ def main(argv=None) -> int:
     path = out / f"bicycle-{sc.name}-summary.json"
     path.write_text(json.dumps(summary, indent=1))
     print(f"wrote {path}" + (f" and {res.video} ({video.frames} frames)" if video is not None else ""))
-    return 1 if res.fell else 0
+    return EXIT_FELL if res.fell else EXIT_OK
+
+
+def _ride(args, sc, graph, camera, video):
+    if graph is None:
+        return run(sc, teacher_for(sc), "lqr", camera_hz=args.camera_hz, camera=camera, video=video)
+    if args.direct:
+        return run(sc, policy.NetworkPolicy(graph, args.backend), f"{args.controller}/{args.backend}",
+                   camera_hz=args.camera_hz, camera=camera, video=video)
+    return run_stream(sc, graph, args.backend, f"{args.controller}/{args.backend}/stream",
+                      camera_hz=args.camera_hz, camera=camera, video=video,
+                      clock="wall" if args.realtime else "sim")

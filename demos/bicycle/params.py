@@ -11,6 +11,13 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 
+# Parameters that must be positive, with an upper bound well past any bicycle: lengths [m],
+# masses [kg], principal inertias [kg m^2]. The products IBxz, IHxz may have either sign.
+RANGES = {"w": 10.0, "rR": 5.0, "rF": 5.0, "mR": 1000.0, "mB": 1000.0, "mH": 1000.0, "mF": 1000.0,
+          "IRxx": 1000.0, "IRyy": 1000.0, "IFxx": 1000.0, "IFyy": 1000.0,
+          "IBxx": 1000.0, "IByy": 1000.0, "IBzz": 1000.0, "IHxx": 1000.0, "IHyy": 1000.0, "IHzz": 1000.0}
+
+
 @dataclass(frozen=True)
 class BicycleParams:
     w: float      # wheelbase [m]
@@ -44,10 +51,22 @@ class BicycleParams:
             v = getattr(self, f.name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
                 raise ValueError(f"bicycle parameter {f.name!r} must be a finite number, got {v!r}")
-        for name in ("w", "rR", "mR", "mB", "mH", "rF", "mF", "IRxx", "IRyy", "IFxx", "IFyy",
-                     "IBxx", "IBzz", "IHxx", "IHzz"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"bicycle parameter {name!r} must be > 0, got {getattr(self, name)}")
+        for name, hi in RANGES.items():
+            v = getattr(self, name)
+            if not 0 < v <= hi:
+                raise ValueError(f"bicycle parameter {name!r} must be > 0 and <= {hi:g}, got {v}")
+        for name in ("c", "xB", "xH"):
+            if abs(getattr(self, name)) > 10:
+                raise ValueError(f"bicycle parameter {name!r} must be within +-10 m, got {getattr(self, name)}")
+        for name in ("zB", "zH"):
+            if not -10 <= getattr(self, name) < 0:
+                raise ValueError(f"bicycle parameter {name!r} (centre of mass, z down) must be above the "
+                                 f"ground: in [-10, 0) m, got {getattr(self, name)}")
+        for body in ("B", "H"):
+            ixx, izz, ixz = (getattr(self, f"I{body}{k}") for k in ("xx", "zz", "xz"))
+            if ixx * izz - ixz * ixz <= 0:
+                raise ValueError(f"bicycle parameters I{body}xx, I{body}zz, I{body}xz ({ixx}, {izz}, {ixz}) are "
+                                 f"not a physical inertia: I{body}xx * I{body}zz must exceed I{body}xz^2")
         if not -math.pi / 2 < self.lam < math.pi / 2:
             raise ValueError(f"bicycle parameter 'lam' (steer axis tilt) must be in (-pi/2, pi/2) rad, "
                              f"got {self.lam}")

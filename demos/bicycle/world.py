@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 
 import numpy as np
 
+from tianrt import TianrtError
+
 from . import params as params_mod
 from .sim import Limits, Noise
 
 
-class ScenarioError(ValueError):
+class ScenarioError(TianrtError, ValueError):
     """A bad scenario file or object; the message names the field."""
 
 
@@ -92,7 +97,22 @@ class Polyline:
 
 # -- scenario fields ---------------------------------------------------------------------------
 
-def _num(d: dict, key: str, where: str, default=None, lo=None, hi=None, lo_open=False) -> float:
+# Ranges of the scenario fields (docs/bicycle.md, docs/limits.md). The physics is the
+# linearised Whipple model (Meijaard et al. 2007): its small-angle terms sin(lean) ~ lean and
+# cos(lean) ~ 1 are off by 4.7 % and 13 % at 30 degrees and grow fast beyond, where the linear
+# model keeps "recovering" from leans (53 degrees, uncontrolled) that topple a real bicycle;
+# so a fall is declared at 30 degrees at the latest.
+MAX_FALL_LEAN_DEG = 30.0
+MIN_DURATION, MAX_DURATION = 0.1, 3600.0   # seconds: at least ten control steps, at most an hour
+MAX_COORD = 1e5                            # |x|, |y| of any point [m]
+MAX_POINTS = 100_000                       # points in a path, lane or speed profile
+MAX_ITEMS = 10_000                         # gust events, obstacles, lanes
+MAX_GUST_IMPULSE = 100.0                   # N m s: far past what knocks the benchmark bicycle over
+MAX_GUST_RATE = 10.0                       # random gusts per second
+MAX_FILE_BYTES = 16 << 20                  # a scenario file
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+def _num(d: dict, key: str, where: str, default=None, lo=None, hi=None, lo_open=False, why: str = "") -> float:
     name = f"{where}.{key}" if where else key
     if key not in d:
         if default is None:
@@ -104,7 +124,7 @@ def _num(d: dict, key: str, where: str, default=None, lo=None, hi=None, lo_open=
     if lo is not None and (v <= lo if lo_open else v < lo):
         raise ScenarioError(f"field '{name}' must be {'>' if lo_open else '>='} {lo}, got {v}")
     if hi is not None and v > hi:
-        raise ScenarioError(f"field '{name}' must be <= {hi}, got {v}")
+        raise ScenarioError(f"field '{name}' must be <= {hi}{f' ({why})' if why else ''}, got {v}")
     return float(v)
 
 
@@ -123,13 +143,21 @@ def _known(d: dict, allowed, where: str) -> None:
                             f"allowed here: {', '.join(sorted(allowed))}")
 
 
-def _points(v, name: str, min_len: int = 2) -> np.ndarray:
-    ok = isinstance(v, list) and len(v) >= min_len and all(
-        isinstance(q, list) and len(q) == 2 and all(isinstance(c, (int, float)) and not isinstance(c, bool)
-                                                   and math.isfinite(c) for c in q) for q in v)
+def _is_num(c) -> bool:
+    return isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c)
+
+
+def _points(v, name: str, min_len: int = 2, pair: str = "[x, y]", bound: float = MAX_COORD) -> np.ndarray:
+    ok = isinstance(v, list) and min_len <= len(v) <= MAX_POINTS and all(
+        isinstance(q, list) and len(q) == 2 and all(_is_num(c) for c in q) for q in v)
     if not ok:
-        raise ScenarioError(f"field '{name}' must be a list of at least {min_len} [x, y] number pairs")
-    return np.asarray(v, float)
+        raise ScenarioError(f"field '{name}' must be a list of {min_len} to {MAX_POINTS} {pair} pairs of "
+                            "finite numbers")
+    a = np.asarray(v, float)
+    if np.abs(a).max() > bound:
+        i = int(np.argmax(np.abs(a).max(axis=1)))
+        raise ScenarioError(f"field '{name}[{i}]' = {v[i]}: values must be within +-{bound:g}")
+    return a
 
 
 @dataclass
@@ -221,15 +249,19 @@ def _parse(d, source) -> Scenario:
     if not isinstance(d, dict):
         raise ScenarioError(f"the top level must be a JSON object, got {type(d).__name__}")
     _known(d, TOP, "")
-    name = d.get("name", FsPath(source).stem if source != "<dict>" else "scenario")
-    if not isinstance(name, str):
-        raise ScenarioError(f"field 'name' must be a string, got {name!r}")
-    duration = _num(d, "duration", "", 20.0, lo=0, lo_open=True)
+    name = d.get("name")
+    if name is None:
+        stem = FsPath(source).stem if source != "<dict>" else "scenario"
+        name = stem if NAME_RE.fullmatch(stem) else "scenario"
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise ScenarioError(f"field 'name' must be 1 to 64 letters, digits, '.', '_' or '-' (it names the "
+                            f"output files), starting with a letter or digit; got {name!r}")
+    duration = _num(d, "duration", "", 20.0, lo=MIN_DURATION, hi=MAX_DURATION)
     seed = d.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ScenarioError(f"field 'seed' must be a non-negative integer, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 63:
+        raise ScenarioError(f"field 'seed' must be an integer in [0, 2**63), got {seed!r}")
     control_hz = _num(d, "control_hz", "", 100.0, lo=100.0, hi=200.0)
-    physics_hz = _num(d, "physics_hz", "", 1000.0, lo=1000.0)
+    physics_hz = _num(d, "physics_hz", "", 1000.0, lo=1000.0, hi=20000.0)
     if abs(physics_hz / control_hz - round(physics_hz / control_hz)) > 1e-9:
         raise ScenarioError(f"field 'physics_hz' ({physics_hz:g}) must be a whole multiple of "
                             f"'control_hz' ({control_hz:g})")
@@ -242,19 +274,22 @@ def _parse(d, source) -> Scenario:
         raise ScenarioError(str(exc)) from None
     initial = {"speed": _num(b, "speed", "bicycle", 5.0, lo=0.0, hi=15.0),
                "lean": _num(b, "lean", "bicycle", 0.0, lo=-0.5, hi=0.5)}
-    for k in ("steer", "lean_rate", "steer_rate", "x", "y"):
-        initial[k] = _num(b, k, "bicycle", 0.0)
+    initial["steer"] = _num(b, "steer", "bicycle", 0.0, lo=-0.5, hi=0.5)
+    for k in ("lean_rate", "steer_rate"):
+        initial[k] = _num(b, k, "bicycle", 0.0, lo=-10.0, hi=10.0)
+    for k in ("x", "y"):
+        initial[k] = _num(b, k, "bicycle", 0.0, lo=-MAX_COORD, hi=MAX_COORD)
 
     path = d.get("path")
     if path is None:
         raise ScenarioError("field 'path' is required: a list of [x, y] waypoints to follow")
     pl = Polyline(_points(path, "path"), "path")
-    initial["heading"] = _num(b, "heading", "bicycle", pl.heading(0.0))
+    initial["heading"] = _num(b, "heading", "bicycle", pl.heading(0.0), lo=-2 * math.pi, hi=2 * math.pi)
 
     sp = d.get("speed_profile", [[0.0, initial["speed"]]])
-    if not (isinstance(sp, list) and sp and all(isinstance(q, list) and len(q) == 2 for q in sp)):
-        raise ScenarioError("field 'speed_profile' must be a list of [t, speed] pairs")
-    spa = _points(sp, "speed_profile", 1)
+    spa = _points(sp, "speed_profile", 1, pair="[t, speed]", bound=MAX_DURATION)
+    if np.any(spa[:, 0] < 0):
+        raise ScenarioError("field 'speed_profile' times must be >= 0 s")
     if np.any(np.diff(spa[:, 0]) <= 0):
         raise ScenarioError("field 'speed_profile' must have strictly increasing times")
     if np.any(spa[:, 1] < 0) or np.any(spa[:, 1] > 15):
@@ -263,28 +298,39 @@ def _parse(d, source) -> Scenario:
     g = _obj(d, "gusts", "")
     _known(g, ("rate_hz", "impulse", "duration", "events"), "gusts")
     imp = g.get("impulse", [4.0, 12.0])
-    if not (isinstance(imp, list) and len(imp) == 2 and all(isinstance(c, (int, float)) for c in imp)
-            and 0 <= imp[0] <= imp[1]):
-        raise ScenarioError(f"field 'gusts.impulse' must be [min, max] with 0 <= min <= max (N m s), got {imp!r}")
+    if not (isinstance(imp, list) and len(imp) == 2 and all(_is_num(c) for c in imp)
+            and 0 <= imp[0] <= imp[1] <= MAX_GUST_IMPULSE):
+        raise ScenarioError(f"field 'gusts.impulse' must be [min, max] with 0 <= min <= max <= "
+                            f"{MAX_GUST_IMPULSE:g} (N m s), got {imp!r}")
     events = g.get("events", [])
-    if events and not all(isinstance(e, list) and len(e) == 2 and all(isinstance(c, (int, float)) for c in e)
-                          for e in events):
-        raise ScenarioError("field 'gusts.events' must be a list of [t, impulse] pairs")
-    gusts = Gusts(_num(g, "rate_hz", "gusts", 0.0, lo=0.0), tuple(float(c) for c in imp),
-                  _num(g, "duration", "gusts", 0.2, lo=0.0, lo_open=True), [list(map(float, e)) for e in events])
+    if not isinstance(events, list) or len(events) > MAX_ITEMS:
+        raise ScenarioError(f"field 'gusts.events' must be a list of at most {MAX_ITEMS} [t, impulse] pairs")
+    for i, e in enumerate(events):
+        if not (isinstance(e, list) and len(e) == 2 and all(_is_num(c) for c in e)):
+            raise ScenarioError(f"field 'gusts.events[{i}]' must be a [t, impulse] pair of finite numbers, "
+                                f"got {e!r}")
+        if not 0 <= e[0] <= MAX_DURATION:
+            raise ScenarioError(f"field 'gusts.events[{i}]': time {e[0]!r} must be within [0, {MAX_DURATION:g}] s")
+        if abs(e[1]) > MAX_GUST_IMPULSE:
+            raise ScenarioError(f"field 'gusts.events[{i}]': impulse {e[1]!r} must be within "
+                                f"+-{MAX_GUST_IMPULSE:g} N m s")
+    gusts = Gusts(_num(g, "rate_hz", "gusts", 0.0, lo=0.0, hi=MAX_GUST_RATE), tuple(float(c) for c in imp),
+                  _num(g, "duration", "gusts", 0.2, lo=0.0, lo_open=True, hi=5.0),
+                  [list(map(float, e)) for e in events])
 
     n = _obj(d, "noise", "")
     _known(n, ("lean", "lean_rate", "steer", "steer_rate", "speed"), "noise")
     dn = Noise()
-    noise = Noise(**{k: _num(n, k, "noise", getattr(dn, k), lo=0.0) for k in
+    noise = Noise(**{k: _num(n, k, "noise", getattr(dn, k), lo=0.0, hi=1.0) for k in
                      ("lean", "lean_rate", "steer", "steer_rate", "speed")})
 
     lim = _obj(d, "limits", "")
     _known(lim, ("steer_angle_deg", "steer_torque", "drive_torque", "fall_lean_deg"), "limits")
     limits = Limits(steer_angle=math.radians(_num(lim, "steer_angle_deg", "limits", 45.0, lo=0, lo_open=True, hi=90)),
-                    steer_torque=_num(lim, "steer_torque", "limits", 5.0, lo=0, lo_open=True),
-                    drive_torque=_num(lim, "drive_torque", "limits", 40.0, lo=0, lo_open=True),
-                    fall_lean=math.radians(_num(lim, "fall_lean_deg", "limits", 30.0, lo=0, lo_open=True, hi=90)))
+                    steer_torque=_num(lim, "steer_torque", "limits", 5.0, lo=0, lo_open=True, hi=100),
+                    drive_torque=_num(lim, "drive_torque", "limits", 40.0, lo=0, lo_open=True, hi=500),
+                    fall_lean=math.radians(_num(lim, "fall_lean_deg", "limits", 30.0, lo=0, lo_open=True,
+                                                hi=MAX_FALL_LEAN_DEG, why="the linearised model's range")))
 
     w = _obj(d, "world", "")
     _known(w, ("lanes", "obstacles", "target"), "world")
@@ -292,7 +338,7 @@ def _parse(d, source) -> Scenario:
     raw_lanes = w.get("lanes", "path")
     if raw_lanes == "path":
         lanes.append(Lane(pl.p.copy(), 3.0))
-    elif isinstance(raw_lanes, list):
+    elif isinstance(raw_lanes, list) and len(raw_lanes) <= MAX_ITEMS:
         for i, ln in enumerate(raw_lanes):
             where = f"world.lanes[{i}]"
             if not isinstance(ln, dict):
@@ -305,8 +351,8 @@ def _parse(d, source) -> Scenario:
         raise ScenarioError("field 'world.lanes' must be \"path\" (one lane along the path) or a list of lanes")
     obstacles = []
     raw_obs = w.get("obstacles", [])
-    if not isinstance(raw_obs, list):
-        raise ScenarioError("field 'world.obstacles' must be a list of objects")
+    if not isinstance(raw_obs, list) or len(raw_obs) > MAX_ITEMS:
+        raise ScenarioError(f"field 'world.obstacles' must be a list of at most {MAX_ITEMS} objects")
     for i, o in enumerate(raw_obs):
         where = f"world.obstacles[{i}]"
         if not isinstance(o, dict):
@@ -315,10 +361,11 @@ def _parse(d, source) -> Scenario:
         kind = o.get("kind", "cone")
         if kind not in ("cone", "box"):
             raise ScenarioError(f"field '{where}.kind' must be \"cone\" or \"box\", got {kind!r}")
-        obstacles.append(Obstacle(kind, _num(o, "x", where), _num(o, "y", where),
+        obstacles.append(Obstacle(kind, _num(o, "x", where, lo=-MAX_COORD, hi=MAX_COORD),
+                                  _num(o, "y", where, lo=-MAX_COORD, hi=MAX_COORD),
                                   _num(o, "size", where, 0.4 if kind == "cone" else 1.0, lo=0.05, hi=20),
                                   _num(o, "height", where, 0.7 if kind == "cone" else 1.0, lo=0.05, hi=20),
-                                  math.radians(_num(o, "yaw", where, 0.0))))
+                                  math.radians(_num(o, "yaw", where, 0.0, lo=-360, hi=360))))
     target = None
     t = w.get("target")
     if t is not None:
@@ -327,22 +374,43 @@ def _parse(d, source) -> Scenario:
         _known(t, ("path", "speed", "start", "height"), "world.target")
         target = Target(Polyline(_points(t.get("path"), "world.target.path"), "world.target.path"),
                         _num(t, "speed", "world.target", 1.3, lo=0.0, hi=5.0),
-                        _num(t, "start", "world.target", 0.0, lo=0.0),
+                        _num(t, "start", "world.target", 0.0, lo=0.0, hi=MAX_DURATION),
                         _num(t, "height", "world.target", 1.75, lo=0.5, hi=2.5))
     return Scenario(name, duration, int(seed), control_hz, physics_hz, bp, initial, spa, pl, gusts, noise,
                     limits, lanes, obstacles, target, source)
 
 
-def load_scenario(path) -> Scenario:
-    """Read and check a scenario JSON file."""
+def read_scenario_file(path):
+    """The JSON value in a scenario file: a regular file of at most MAX_FILE_BYTES, UTF-8 JSON."""
     path = FsPath(path)
-    try:
-        text = path.read_text()
+
+    def fail(problem):
+        return ScenarioError(f"scenario {path}: cannot read the file: {problem}")
+    try:  # non-blocking open and fstat: a FIFO or device is refused, never read
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
-        raise ScenarioError(f"scenario {path}: cannot read the file ({exc.strerror})") from None
+        raise fail(exc.strerror or str(exc)) from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise fail("not a regular file (a directory, FIFO or device); give a JSON file")
+        if st.st_size > MAX_FILE_BYTES:
+            raise fail(f"{st.st_size} bytes, more than the {MAX_FILE_BYTES >> 20} MiB a scenario may have")
+        os.set_blocking(fd, True)
+        raw = f.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        raise fail(f"more than the {MAX_FILE_BYTES >> 20} MiB a scenario may have")
     try:
-        d = json.loads(text)
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"scenario {path}: not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise ScenarioError(f"scenario {path}: not valid JSON at line {exc.lineno}, column {exc.colno}: "
                             f"{exc.msg}") from None
-    return parse_scenario(d, str(path))
+    except RecursionError:
+        raise ScenarioError(f"scenario {path}: JSON nested too deeply to read") from None
+
+
+def load_scenario(path) -> Scenario:
+    """Read and check a scenario JSON file."""
+    return parse_scenario(read_scenario_file(path), str(path))

@@ -63,18 +63,24 @@ def _cmd_load(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from tianrt.errors import TianrtError
+    from tianrt.commands.run import check_output, save_npz
+    from tianrt.errors import InputError, TianrtError
+    from tianrt.inputfile import NPY, read_arrays
 
-    try:
-        with np.load(args.input, allow_pickle=False) as z:
-            inputs = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise TianrtError(f"cannot read inputs from {args.input}: {exc}") from None
+    out = check_output(args.output)
+    inputs = read_arrays(args.input)  # fully read and checked here: nothing fails half-way on the board
     with _link(args) as link:
         if args.image:
             link.upload_image(_read_image(args.image))
-        if not link.info():
+        info = link.info()
+        if not info:
             raise TianrtError(f"no image on the board at {args.port}; give one with --image")
+        if NPY in inputs:
+            names = [io["name"] for io in info.get("inputs", [])]
+            if len(names) != 1:
+                raise InputError(f"{args.input}: an .npy file holds one array, but the image has {len(names)} "
+                                 f"inputs ({', '.join(names)}); give an .npz with one array per input")
+            inputs = {names[0]: inputs[NPY]}
         link.reset()
         if args.ticks is not None:
             for name, v in inputs.items():
@@ -94,10 +100,9 @@ def _cmd_run(args) -> int:
             outs = {k: (np.concatenate([st[k][0] for st in steps if k in st]),
                         np.concatenate([st[k][1] for st in steps if k in st])) for k in names}
         counters = link.counters()
-    if args.output:
-        np.savez(args.output, **{k: v for k, (t, v) in outs.items()},
-                 **{f"{k}__ticks": t for k, (t, v) in outs.items()})
-        print(f"wrote {', '.join(outs) or 'no outputs'} to {args.output}")
+    if out is not None:
+        save_npz(out, {k: v for k, (t, v) in outs.items()}, {k: t for k, (t, v) in outs.items()})
+        print(f"wrote {', '.join(outs) or 'no outputs'} to {out}")
     else:
         for k, (t, v) in outs.items():
             print(f"{k}: {len(t)} value(s) at ticks {t.tolist()[:10]}{' …' if len(t) > 10 else ''}")
@@ -132,9 +137,10 @@ def register(sub) -> None:
                                     "(held for --ticks, or one slice per tick along the first axis), "
                                     "and print or save the outputs.")
     q.add_argument("--image", help="upload this image first")
-    q.add_argument("--input", required=True, metavar="FILE.npz", help="integer inputs, one array per input")
+    q.add_argument("--input", required=True, metavar="FILE.npz|FILE.npy",
+                   help="integer inputs, one array per input (an .npy for a single-input image)")
     q.add_argument("--ticks", type=int, default=None, help="hold the inputs for this many ticks")
-    q.add_argument("--output", metavar="OUT.npz", help="save outputs (and NAME__ticks) here")
+    q.add_argument("--output", metavar="OUT.npz", help="save outputs (and NAME__ticks) to exactly this file")
     common(q)
     q.set_defaults(func=_cmd_run)
 

@@ -10,7 +10,10 @@ def _cmd_compile(args) -> int:
     from ..chip.compiler import compile as chip_compile
     from ..chip.spec import ChipSpec, SpecError
     from ..modelfile import load
+    from .run import check_output
 
+    check_output(args.output, "-o", "model.img")
+    check_output(args.report, "--report", "report.json")
     try:
         spec = ChipSpec()
         if args.mesh:

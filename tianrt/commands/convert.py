@@ -1,20 +1,24 @@
 """``tianrt convert`` and ``tianrt quantize``: the conversion and quantisation of model files
-from the command line (calibration data from an .npz file with one array per graph input)."""
+from the command line (calibration data from an .npz file with one array per graph input,
+or an .npy for a single-input model)."""
 from __future__ import annotations
 
 import sys
 
-import numpy as np
 
-
-def _calibration(path: str, what: str) -> dict:
+def _calibration(path: str, graph) -> dict:
+    """Calibration arrays by input name from an .npz (or an .npy for a single-input graph)."""
     from tianrt.errors import InputError
+    from tianrt.inputfile import NPY, graph_inputs, read_arrays
 
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{what}: cannot read calibration data from {path}: {exc}") from None
+    data = read_arrays(path, "calibration data")
+    if NPY in data:
+        names = list(graph_inputs(graph))
+        if len(names) != 1:
+            raise InputError(f"{path}: an .npy file holds one array, but graph {graph.name!r} has "
+                             f"{len(names)} inputs ({', '.join(names)}); give an .npz with one array per input")
+        data = {names[0]: data[NPY]}
+    return data
 
 
 def _layers(spec: str | None):
@@ -33,8 +37,10 @@ def _layers(spec: str | None):
 def _cmd_convert(args) -> int:
     import tianrt as tr
 
+    from .run import check_output
+    check_output(args.output, "-o", "snn.tnr")
     ann = tr.load(args.model)
-    snn = tr.convert(ann, _calibration(args.calibration, "convert"), T=args.ticks, layers=_layers(args.layers),
+    snn = tr.convert(ann, _calibration(args.calibration, ann), T=args.ticks, layers=_layers(args.layers),
                      method=args.method, percentile=args.percentile, per_channel=args.per_channel,
                      neuron=args.neuron, beta=args.beta, v_init=args.v_init, encoding=args.encoding,
                      maxpool=args.maxpool)
@@ -49,8 +55,10 @@ def _cmd_convert(args) -> int:
 def _cmd_quantize(args) -> int:
     import tianrt as tr
 
+    from .run import check_output
+    check_output(args.output, "-o", "q.tnr")
     g = tr.load(args.model)
-    q = tr.quantize(g, _calibration(args.calibration, "quantize"), per_channel=not args.per_layer,
+    q = tr.quantize(g, _calibration(args.calibration, g), per_channel=not args.per_layer,
                     method=args.method, ticks=args.ticks)
     tr.save(q, args.output)
     print(f"wrote {args.output}: {len(q.entries)} nodes in integer mode")

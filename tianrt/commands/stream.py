@@ -44,6 +44,7 @@ def _choose_input(kind: str, explicit: str | None, inputs: dict, taken: set) -> 
 def _build(args):
     import numpy as np
 
+    from ..inputfile import read_arrays
     from ..modelfile import load
     from ..runtime import Runtime
     from ..stream import (ArraySink, ArraySource, AudioSource, CameraSource, Scheduler,
@@ -75,10 +76,12 @@ def _build(args):
             src = SerialSource(value, format=args.serial_format, baudrate=args.baud, **common)
         else:
             path, _, rate = value.partition("@")
-            try:
-                data = np.load(path, allow_pickle=False)
-            except (OSError, ValueError) as exc:
-                raise StreamError(f"--array {inp}={value}: cannot read {path} ({exc})") from None
+            arrays = read_arrays(path, fail=lambda problem: StreamError(
+                f"--array {inp}={value}: cannot read {path} ({problem})"))
+            if len(arrays) != 1:
+                raise StreamError(f"--array {inp}={value}: {path} holds {len(arrays)} arrays "
+                                  f"({', '.join(map(str, arrays))}); give an .npy or an .npz with one array")
+            data = next(iter(arrays.values()))
             src = ArraySource(data, rate_hz=float(rate) if rate else None, **common)
         sched.add_source(src, to=inp)
     for item in args.deadline or []:
