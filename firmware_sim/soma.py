@@ -137,7 +137,7 @@ class LIF(NodeStage):
 
     def init(self, B):
         super().init(B)
-        self.kp = self.family.kernel_params(self.node, (self.n,))
+        self.kp = self.family.kernel_params(self.node, (B, self.n))  # per-neuron values repeat over the batch
 
     def step(self, x, out, t):
         self.count = self.family.kernel_step(self.kp, self.st, x, out)
@@ -153,8 +153,8 @@ class LI(NodeStage):
     def init(self, B):
         super().init(B)
         n = self.node
-        self.lm = params.kernel_array(n.leak_mult, (self.n,), I64)
-        self.ls = params.kernel_array(n.leak_shift, (self.n,), I64)
+        self.lm = params.kernel_array(n.leak_mult, (B, self.n), I64)
+        self.ls = params.kernel_array(n.leak_shift, (B, self.n), I64)
 
     def step(self, x, out, t):
         intmath.leaky_integrate(x, self.st["v"], self.lm, self.ls)

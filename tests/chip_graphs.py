@@ -1,6 +1,7 @@
 """Random integer (tr.q) hybrid graphs for the chip tests, built by hand with random int8
 weights so that they exercise every core kind: fan-in/fan-out splits, convolutions,
-pooling, converter cores (encoders and decoders), recurrence through a delay."""
+pooling, converter cores (encoders and decoders), recurrence through a delay, LIF and
+adaptive LIF neurons with one value per neuron for some parameters."""
 from __future__ import annotations
 
 import numpy as np
@@ -35,6 +36,23 @@ def _lif(rng, n=None):
                  v_init=int(rng.integers(-100, 100)))
 
 
+def _neuron(rng, shape):
+    """A q.LIF or (one time in three) a q.ALIF, with per-neuron parameters half the time."""
+    if rng.random() < 2 / 3:
+        n = _lif(rng)
+        if rng.random() < 0.5:
+            n = n.copy(threshold=rng.integers(1, 3000, shape), leak_mult=rng.integers(0, 2 ** 15, shape))
+        return n
+    per = rng.random() < 0.5
+
+    def value(lo, hi):
+        return rng.integers(lo, hi, shape) if per else int(rng.integers(lo, hi))
+    return q.ALIF(threshold=value(1, 3000), leak_mult=value(0, 2 ** 15), leak_shift=15,
+                  adapt_mult=value(0, 2 ** 15), adapt_shift=value(8, 20), rho_mult=value(0, 2 ** 15), rho_shift=15,
+                  adapt_inc=int(rng.integers(0, 5000)), reset=str(rng.choice(["subtract", "zero"])),
+                  v_reset=int(rng.integers(-50, 50)), v_init=int(rng.integers(-100, 100)))
+
+
 def mlp(rng):
     """Dense (fan-in split) -> encoder (converter) -> SynDense -> LIF -> decoder -> Dense."""
     n_in, h, m, k = (int(v) for v in rng.integers([20, 10, 10, 3], [70, 40, 40, 12]))
@@ -53,7 +71,7 @@ def mlp(rng):
     else:
         s = g.add(q.DirectCurrent(gain=int(rng.integers(-50, 50))), a)
     i = g.add(q.SynDense(h, m, weight=_w(rng, (m, h)), bias=_bias(rng, m)), s)
-    s = g.add(_lif(rng), i)
+    s = g.add(_neuron(rng, (m,)), i)
     if rng.random() < 0.5:
         g.output("spikes", s)
     if rng.random() < 0.5:
@@ -98,7 +116,7 @@ def cnn(rng):
     # spiking branch on the same input: rate code, spiking conv, LIF, spike count
     s = g.add(q.RateEncoder(full_scale=int(rng.integers(1, 128))), g.add(q.Clamp(0, 127), a0))
     i = g.add(q.SynConv2d(C, 3, 3, padding=1, weight=_w(rng, (3, C, 3, 3)), bias=_bias(rng, 3)), s)
-    s = g.add(_lif(rng), i)
+    s = g.add(_neuron(rng, g.entries[i.name].shape), i)
     g.output("sc", g.add(tr.bridge.SpikeCount(window=int(rng.integers(1, 4))), s))
     return g, {"x": (C, H, W)}
 
@@ -122,7 +140,8 @@ def recurrent(rng):
     s = g.add(_lif(rng), i)
     g.connect(d, s)
     g.output("s", s)
-    li = g.add(q.LI(leak_mult=int(rng.integers(0, 2 ** 15)), leak_shift=15, v_init=int(rng.integers(-9, 9))),
+    li = g.add(q.LI(leak_mult=rng.integers(0, 2 ** 15, 5) if rng.random() < 0.5 else int(rng.integers(0, 2 ** 15)),
+                    leak_shift=15, v_init=int(rng.integers(-9, 9))),
                g.add(q.SynDense(n, 5, weight=_w(rng, (5, n)), bias=_bias(rng, 5)), s))
     g.output("li", li)
     m = g.add(q.MembraneReadout(window=int(rng.integers(1, 5)), leak_mult=int(rng.integers(0, 2 ** 15)),
@@ -137,7 +156,7 @@ def spike_input(rng):
     g = tr.Graph(name="spk")
     x = g.input("x", (n_in,), domain="spike")
     i = g.add(q.SynDense(n_in, n, weight=_w(rng, (n, n_in)), bias=_bias(rng, n, rng.random() < 0.3)), x)
-    s = g.add(_lif(rng), i)
+    s = g.add(_neuron(rng, (n,)), i)
     g.output("s", s)
     g.output("c", g.add(tr.bridge.SpikeCount(window=3), s))
     return g, {"x": (n_in,)}

@@ -2,7 +2,8 @@
 
 ``int_graph_cases()`` draws a small ``tr.q`` graph from one of three families (a CNN on the
 tensor side, an encoder -> synapse -> neuron -> decoder chain, a spiking conv + recurrent
-network) with random parameters, optionally pushed to the int32 limits so that saturation
+network) with random parameters (LIF or adaptive LIF neurons, some with one value per
+neuron), optionally pushed to the int32 limits so that saturation
 happens, plus input frames with a leading time axis and a batch axis. Shared by the
 reference-vs-oracle tests and usable for any backend that must equal the oracle.
 """
@@ -53,6 +54,30 @@ class Params:
                      v_reset=self.int(-500, 500), refractory=self.int(0, 2),
                      alpha_mult=self.int(0, 2 ** 15 - 1) if alpha else None, alpha_shift=self.int(0, 16),
                      v_init=self.int(-100, 100))
+
+    def neuron(self, shape):
+        """A q.LIF (two times in three) or a q.ALIF for neurons of ``shape``, with one value per
+        neuron (or per channel) for its per-neuron parameters 40 % of the time."""
+        per = self.rng.random() < 0.4
+        pshape = tuple(shape) if self.rng.random() < 0.7 or len(shape) < 2 else (shape[0],) + (1,) * (len(shape) - 1)
+
+        def value(lo, hi):
+            return self.ints(pshape, lo, hi) if per else self.int(lo, hi)
+        if self.rng.random() < 2 / 3:
+            if not per:
+                return self.lif()
+            return Q.LIF(threshold=value(1, int(self.rng.choice([50, 4000]))), leak_mult=value(0, 2 ** 15 - 1),
+                         leak_shift=value(0, 16), reset=str(self.rng.choice(["subtract", "zero"])),
+                         v_reset=self.int(-500, 500), refractory=self.int(0, 2),
+                         alpha_mult=self.int(0, 2 ** 15 - 1) if self.rng.random() < 0.4 else None,
+                         alpha_shift=self.int(0, 16), v_init=self.int(-100, 100))
+        thr = I32_MAX if self.extreme and self.rng.random() < 0.3 else None
+        return Q.ALIF(threshold=thr or value(1, int(self.rng.choice([50, 4000]))), leak_mult=value(0, 2 ** 15 - 1),
+                      leak_shift=value(0, 16), adapt_mult=value(0, 2 ** 15 - 1), adapt_shift=value(0, 20),
+                      rho_mult=value(0, 2 ** 15 - 1), rho_shift=value(0, 16),
+                      adapt_inc=I32_MAX if self.extreme and self.rng.random() < 0.3 else self.int(0, 5000),
+                      reset=str(self.rng.choice(["subtract", "zero"])), v_reset=self.int(-500, 500),
+                      v_init=self.int(-100, 100))
 
     def quant_scale(self):
         # powers of two make exact halves reachable from float32 inputs
@@ -117,9 +142,13 @@ def _snn(p: Params):
         gain = p.int(-(2 ** 31), 2 ** 31 - 1) if p.extreme else p.int(-50, 50)
         s = g.add(Q.DirectCurrent(gain), h)
     cur = g.add(Q.SynDense(n_in, n_out, weight=p.weight((n_out, n_in)), bias=p.bias(n_out)), s)
-    spk = g.add(p.lif(), cur)
+    spk = g.add(p.neuron((n_out,)), cur)
     g.output("spikes", spk)
-    g.output("li", g.add(Q.LI(**p.leak(), v_init=p.int(-100, 100)), cur))
+    if p.rng.random() < 0.5:
+        g.output("v", g.probe(spk, "v"))
+    leak = dict(leak_mult=p.ints((n_out,), 0, 2 ** 15 - 1), leak_shift=p.ints((n_out,), 0, 16)) \
+        if p.rng.random() < 0.3 else p.leak()
+    g.output("li", g.add(Q.LI(**leak, v_init=p.int(-100, 100)), cur))
     g.output("mem", g.add(Q.MembraneReadout(window=p.int(1, 5), **p.leak()), cur))
     g.output("first", g.add(tr.bridge.FirstSpike(window=p.int(1, 5)), spk))
     cnt = g.add(tr.bridge.SpikeCount(window=p.int(1, 5), mode=str(p.rng.choice(["tumbling", "sliding"]))), spk)
@@ -135,11 +164,11 @@ def _rec(p: Params):
     O, k = p.int(1, 2), p.int(1, min(3, H, W))
     c = g.add(Q.SynConv2d(C, O, k, stride=p.int(1, 2), padding=p.int(0, k // 2), weight=p.weight((O, C, k, k)),
                           bias=p.bias(O)), x)
-    s1 = g.add(tr.ann.Flatten(), g.add(p.lif(), c))
+    s1 = g.add(tr.ann.Flatten(), g.add(p.neuron(g.entries[c.name].shape), c))
     n, m = g.entries[s1.name].shape[0], p.int(1, 6)
     d = g.delay((m,), "spike")
     r = g.add(Q.SynRecurrent(n, m, weight=p.weight((m, n)), weight_rec=p.weight((m, m)), bias=p.bias(m)), s1, d)
-    s2 = g.add(p.lif(), r)
+    s2 = g.add(p.neuron((m,)), r)
     g.connect(d, s2)
     g.output("spikes", s2)
     g.output("mem", g.add(Q.MembraneReadout(window=p.int(1, 4), **p.leak()), r))

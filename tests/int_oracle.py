@@ -206,19 +206,41 @@ def _shape(x):
 
 # -- stateful nodes: (init(shape) -> state, step(state, xs, t) -> (state, out or None)) -----
 
-def lif_neuron(n, v, i_syn, r, cur):
-    """One neuron of q.LIF for one tick: returns (v, i_syn, r, spike)."""
+def lif_neuron(n, v, i_syn, r, cur, thr=None, lm=None, ls=None):
+    """One neuron of q.LIF for one tick: returns (v, i_syn, r, spike). ``thr``, ``lm``,
+    ``ls``: this neuron's threshold / leak_mult / leak_shift (default: the node's)."""
+    thr = n.threshold if thr is None else thr
+    lm = n.leak_mult if lm is None else lm
+    ls = n.leak_shift if ls is None else ls
     if n.alpha_mult is not None:
         i_syn = sat32(round_shift(i_syn * n.alpha_mult, n.alpha_shift) + cur)
         cur = i_syn
     if r > 0:
         return v, i_syn, r - 1, 0
-    v = sat32(round_shift(v * n.leak_mult, n.leak_shift) + cur)
-    s = 1 if v >= n.threshold else 0
+    v = sat32(round_shift(v * lm, ls) + cur)
+    s = 1 if v >= thr else 0
     if s:
-        v = sat32(v - n.threshold) if n.reset == "subtract" else n.v_reset
+        v = sat32(v - thr) if n.reset == "subtract" else n.v_reset
         r = n.refractory
     return v, i_syn, r, s
+
+
+def alif_neuron(n, v, a, cur, thr, lm, ls, bm, bs, rm, rs):
+    """One neuron of q.ALIF for one tick (docs/semantics.md): returns (v, a, spike)."""
+    v = sat32(round_shift(v * lm, ls) + cur)
+    theta = sat32(thr + round_shift(a * bm, bs))
+    s = 1 if v >= theta else 0
+    if s:
+        v = sat32(v - theta) if n.reset == "subtract" else n.v_reset
+    a = sat32(round_shift(a * rm, rs) + n.adapt_inc * s)
+    return v, a, s
+
+
+def per_neuron(n, names, shape):
+    """The parameters ``names`` of node n, each as a nested list of one value per neuron
+    (a scalar is repeated; numpy only hands the values over)."""
+    import numpy as np
+    return [np.broadcast_to(np.asarray(getattr(n, k)), tuple(shape)).tolist() for k in names]
 
 
 def leaky(v, cur, mult, shift):
@@ -245,6 +267,8 @@ class StatefulNode:
         n, shape = self.n, self.shape
         if isinstance(n, tr.q.LIF):
             self.st = full(shape, (n.v_init, 0, 0))
+        elif isinstance(n, tr.q.ALIF):
+            self.st = full(shape, (n.v_init, 0))
         elif isinstance(n, tr.q.LI):
             self.st = full(shape, n.v_init)
         elif isinstance(n, tr.q.RateEncoder):
@@ -260,11 +284,19 @@ class StatefulNode:
     def step(self, xs, t):
         n, x = self.n, xs[0]
         if isinstance(n, tr.q.LIF):
-            pairs = emap(lambda s, c: lif_neuron(n, s[0], s[1], s[2], as_int(c)), self.st, x)
+            ps = per_neuron(n, ("threshold", "leak_mult", "leak_shift"), self.shape)
+            pairs = emap(lambda s, c, *p: lif_neuron(n, s[0], s[1], s[2], as_int(c), *p), self.st, x, *ps)
             self.st = _tuples(pairs, lambda p: p[:3])
             return _tuples(pairs, lambda p: p[3])
+        if isinstance(n, tr.q.ALIF):
+            ps = per_neuron(n, ("threshold", "leak_mult", "leak_shift", "adapt_mult", "adapt_shift",
+                                "rho_mult", "rho_shift"), self.shape)
+            pairs = emap(lambda s, c, *p: alif_neuron(n, s[0], s[1], as_int(c), *p), self.st, x, *ps)
+            self.st = _tuples(pairs, lambda p: p[:2])
+            return _tuples(pairs, lambda p: p[2])
         if isinstance(n, tr.q.LI):
-            self.st = emap(lambda v, c: leaky(v, as_int(c), n.leak_mult, n.leak_shift), self.st, x)
+            ps = per_neuron(n, ("leak_mult", "leak_shift"), self.shape)
+            self.st = emap(lambda v, c, m, sh: leaky(v, as_int(c), m, sh), self.st, x, *ps)
             return self.st
         if isinstance(n, tr.q.MembraneReadout):
             self.st = emap(lambda v, c: leaky(v, as_int(c), n.leak_mult, n.leak_shift), self.st, x)
@@ -303,6 +335,22 @@ class StatefulNode:
         raise NotImplementedError(f"oracle has no {n.op}")
 
 
+FIELDS = {"q.LIF": ("v", "i_syn", "refrac"), "q.ALIF": ("v", "a")}
+
+
+def _field(self, name):
+    """The state field ``name`` of a stateful node as a nested list."""
+    fields = FIELDS.get(self.n.op)
+    if fields is None:
+        assert name == "v", f"oracle: no field {name!r} of {self.n.op}"
+        return self.st
+    k = fields.index(name)
+    return _tuples(self.st, lambda p: p[k])
+
+
+StatefulNode.field = _field
+
+
 def _tuples(nested, f):
     """Map f over a nested list whose leaves are tuples."""
     if isinstance(nested, list):
@@ -310,7 +358,7 @@ def _tuples(nested, f):
     return f(nested)
 
 
-STATEFUL = (tr.q.LIF, tr.q.LI, tr.q.MembraneReadout, tr.q.RateEncoder, tr.q.LatencyEncoder,
+STATEFUL = (tr.q.LIF, tr.q.ALIF, tr.q.LI, tr.q.MembraneReadout, tr.q.RateEncoder, tr.q.LatencyEncoder,
             tr.bridge.SpikeCount, tr.bridge.FirstSpike)
 
 
@@ -348,7 +396,10 @@ class OracleRuntime:
                 fresh[name] = False
                 continue
             xs = [values[i] for i in e.inputs]
-            out = self.nodes[name].step(xs, self.t) if name in self.nodes else ann_node(e.node, xs)
+            if e.node.op == "snn.Probe":  # a state field of the node it reads, after its step
+                out = self.nodes[e.inputs[0]].field(e.node.field)
+            else:
+                out = self.nodes[name].step(xs, self.t) if name in self.nodes else ann_node(e.node, xs)
             fresh[name] = out is not None
             if out is not None:
                 values[name] = out

@@ -163,7 +163,7 @@ def test_pulls_and_counters(images):
     c = e.counters()
     assert c["syn_events"] == 0 and c["ticks"] == 4 and c["rounds"] == 4 * e.info()["rounds"]
     out = e.pull_outputs()
-    assert out["s"][0].tolist() == [0, 1, 2, 3] and out["s"][1].shape == (4, 1, g.entries["qlif1"].shape[0])
+    assert out["s"][0].tolist() == [0, 1, 2, 3] and out["s"][1].shape == (4, 1, g.entries[g.outputs["s"]].shape[0])
     assert out["c"][0].tolist() == [2]  # SpikeCount(window=3) emits at the window's end
     empty = e.pull_outputs()
     assert empty["s"][0].shape == (0,) and empty["s"][1].shape == (0, 1, g.entries["qlif1"].shape[0])

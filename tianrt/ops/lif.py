@@ -215,8 +215,9 @@ def int_step(node, st, xs, t):
 # -- the integer kernel (numba backend's integer mode and the chip emulator) ---------------------
 
 def kernel_params(node, shape) -> tuple:
-    """q.LIF's parameters as intmath.lif_step takes them: per-neuron ones as int64 arrays of
-    size 1 (one value) or n; "no filter" as alpha_mult = -1."""
+    """q.LIF's parameters as intmath.lif_step takes them for state arrays of ``shape`` (with
+    the batch axis): per-neuron ones as int64 arrays of size 1 (one value) or one per state
+    element; "no filter" as alpha_mult = -1."""
     arr = lambda v: params.kernel_array(v, shape, I64)  # noqa: E731
     am = -1 if node.alpha_mult is None else node.alpha_mult
     return (arr(node.threshold), arr(node.leak_mult), arr(node.leak_shift), am, node.alpha_shift,

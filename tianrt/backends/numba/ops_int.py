@@ -140,7 +140,7 @@ class QLIFOp(StatefulOp):
 
     def bind(self, bufs):
         cur, s, st = flat(self.ins(bufs)[0]), flat(bufs[self.name]), _flat_state(self.state)
-        kp, step = self.family.kernel_params(self.node, self.entry.shape), self.family.kernel_step
+        kp, step = self.family.kernel_params(self.node, bufs[self.name].shape), self.family.kernel_step
         return lambda t: step(kp, st, cur, s)
 
 
@@ -152,7 +152,7 @@ class QALIFOp(QLIFOp):
 @implements("numba", q.LI)
 class QLIOp(StatefulOp):
     def bind(self, bufs):
-        n, shape = self.node, self.entry.shape
+        n, shape = self.node, bufs[self.name].shape  # per-neuron parameters repeat over the batch
         cur, y, v = flat(self.ins(bufs)[0]), flat(bufs[self.name]), flat(self.state["v"])
         lm, ls = params.kernel_array(n.leak_mult, shape, _I64), params.kernel_array(n.leak_shift, shape, _I64)
 

@@ -103,7 +103,7 @@ class LIFOp(StatefulOp):
                     n.reset == "zero")
             kernel = neuron.lif_update
         else:
-            shape = self.entry.shape
+            shape = bufs[self.name].shape  # (batch, ...): per-neuron parameters repeat over the batch
             args = (params.kernel_array(n.beta, shape, F32), params.kernel_array(n.threshold, shape, F32),
                     n.v_reset, n.alpha or 0.0, n.alpha is not None, n.refractory, n.reset == "zero")
             kernel = neuron.lif_update_per_neuron
@@ -114,7 +114,7 @@ class LIFOp(StatefulOp):
 @implements("numba", snn.ALIF)
 class ALIFOp(StatefulOp):
     def bind(self, bufs):
-        n, st, shape = self.node, self.state, self.entry.shape
+        n, st, shape = self.node, self.state, bufs[self.name].shape
         cur, s, v, a = flat(self.ins(bufs)[0]), flat(bufs[self.name]), flat(st["v"]), flat(st["a"])
         args = tuple(params.kernel_array(p, shape, F32) for p in (n.beta, n.threshold, n.adapt, n.rho))
         args += (n.v_reset, n.reset == "zero")
@@ -130,7 +130,7 @@ class LIOp(StatefulOp):
         if params.is_scalar(n.beta):
             k = entry_point(neuron.li_update, cur, v, n.beta, y)
             return lambda t: k(cur, v, n.beta, y)
-        beta = params.flat(n.beta, self.entry.shape, F32)
+        beta = params.flat(n.beta, bufs[self.name].shape, F32)
 
         def fn(t):
             np.multiply(v, beta, out=v)
