@@ -166,12 +166,12 @@ def test_pulls_and_counters(images):
     assert out["s"][0].tolist() == [0, 1, 2, 3] and out["s"][1].shape == (4, 1, g.entries[g.outputs["s"]].shape[0])
     assert out["c"][0].tolist() == [2]  # SpikeCount(window=3) emits at the window's end
     empty = e.pull_outputs()
-    assert empty["s"][0].shape == (0,) and empty["s"][1].shape == (0, 1, g.entries["qlif1"].shape[0])
+    assert empty["s"][0].shape == (0,) and empty["s"][1].shape == (0, 1, g.entries[g.outputs["s"]].shape[0])
     e.reset_counters()
     e.push_input("x", np.ones((1, m), np.int32))
     e.run(1)
     c = e.counters()
-    n_out = g.entries["qlif1"].shape[0]
+    n_out = g.entries[g.outputs["s"]].shape[0]
     assert c["syn_events"] == m * n_out  # every input spiked once, each reaches every neuron
     spec = ChipSpec()
     assert c["energy_pj"] == pytest.approx(c["macs"] * spec.energy_per_mac_pj + c["syn_events"]
