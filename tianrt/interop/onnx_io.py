@@ -1,0 +1,3 @@
+"""placeholder"""
+def read_onnx(*a, **k):
+    raise NotImplementedError
