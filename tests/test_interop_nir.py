@@ -308,3 +308,14 @@ def test_nir_import_errors_name_the_node(tmp_path):
         tr.interop.read_nir(ng, dt=1e-3)
     with pytest.raises(tr.interop.InteropError, match="no such file"):
         tr.interop.read_nir(tmp_path / "missing.nir")
+
+
+def test_interop_doc_example_runs():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "interop.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks
+    for b in blocks:
+        exec(compile(b, "docs/interop.md", "exec"), {})
