@@ -4,7 +4,10 @@ the defaults should lose <= 0.2 point at T = 16 and never lose accuracy as T gro
 4 -> 8 -> 16 -> 32. Measured (seed 0): ANN 98.15, T4 97.04, T8 98.15, T16 98.52, T32 98.33 %:
 T = 32 is one test digit behind T = 16. The SNN tracks the rate-quantised ANN (layer 1 exactly,
 layer 2 up to ~2.5 % of neurons firing one spike too many), so the wobble is +-1-2 digits of
-1/T quantisation noise; no readout ties occur and the per-tick bias is exact."""
+1/T quantisation noise; no readout ties occur and the per-tick bias is exact. Over 16 seeds of
+this recipe the defaults meet the T = 16 bar on 11 and are monotone on 6; per_channel=True meets
+the T = 16 bar on 16 (monotone on 7) but, as a default, puts the shipped digits MLP's int8 SNN
+0.56 point from float at T = 4 (bar 0.5), so the default is unchanged."""
 import numpy as np
 import pytest
 
