@@ -12,7 +12,8 @@ continuous-time neurons and porting notes: docs/interop.md.
 from __future__ import annotations
 
 from ._common import InteropError, InteropWarning
-from .nir_io import from_nir, read_nir, to_nir, write_nir
+from .nir_export import to_nir, write_nir
+from .nir_import import from_nir, read_nir
 from .onnx_io import read_onnx
 
 __all__ = ["InteropError", "InteropWarning", "from_nir", "read_nir", "to_nir", "write_nir", "read_onnx"]

@@ -1,235 +1,20 @@
-"""NIR export and import: tianrt graphs <-> the Neuromorphic Intermediate Representation.
-
-NIR describes neurons in continuous time (tau, r, v_leak, v_threshold, v_reset); tianrt
-steps them with a fixed tick ``dt``. The two are tied by the forward-Euler step that
-snnTorch, Norse and SpikingJelly use (docs/interop.md §2):
-
-    LIF/LI:   beta = 1 - dt/tau,  input gain g = dt*r/tau,  bias per tick c = dt*v_leak/tau
-    IF/I:     beta = 1,           input gain g = dt*r
-    CubaLIF:  alpha = 1 - dt/tau_syn, beta = 1 - dt/tau_mem, g = (dt/tau_syn)*w_in*(dt*r/tau_mem)
-    firing:   NIR fires when v > v_threshold, tianrt when v >= threshold: in float32 the two
-              agree exactly with threshold = the next float32 above v_threshold.
-
-Gains are folded into the synapse that feeds the neuron (or a diagonal synapse is inserted).
-What NIR cannot say (ANN layers, max pooling, bridges, subtractive reset, refractory
-periods, initial membranes) is written as ``tianrt.Extension`` nodes or as ``tianrt``
-node metadata, so tianrt -> NIR -> tianrt is lossless; ``to_nir`` lists what other
-readers will refuse or read differently.
-"""
+"""NIR import (``tr.interop.read_nir``): a NIR file or ``nir.NIRGraph`` as a tr.Graph:
+subgraphs flattened, cycles cut by one-tick delays, continuous-time neurons discretised
+(nir_format.py, docs/interop.md §2), tianrt's own extension nodes and metadata restored."""
 from __future__ import annotations
 
 import dataclasses
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .. import ann, bridge, snn
+from .. import ann, snn
 from ..graph import Delay, Graph, Input
 from ..node import NODE_TYPES
-from ._common import InteropError, InteropWarning, need
+from ._common import InteropError, need
+from .nir_format import EXT, F32, GAIN_TOL, above, as_str, meta_of
 
-F32 = np.float32
-META = "tianrt"  # metadata key of every node tianrt writes: JSON of what NIR cannot hold
-EXT = "tianrt.Extension"  # NIR node type of tianrt nodes without a NIR counterpart
-PEERS = "snnTorch, Norse, SpikingJelly, Sinabs, Lava-dl, Rockpool and any reader built on nir.read"
-_GAIN_TOL = 1e-6  # input gains within this of 1 are taken as exactly 1
-
-
-# == export ===================================================================================
-
-def _ext_class(nir):
-    if not hasattr(_ext_class, "cls"):
-        @dataclasses.dataclass(eq=False)
-        class Extension(nir.NIRNode):
-            """A tianrt node that NIR has no type for: its op, JSON config and arrays."""
-            op: str
-            config: str
-            arrays: dict
-
-            def __post_init__(self):
-                self.input_type = {"input": None}
-                self.output_type = {"output": None}
-
-            def to_dict(self):
-                return {"type": EXT, "op": self.op, "config": self.config,
-                        "arrays": {k: np.asarray(v) for k, v in self.arrays.items()},
-                        "metadata": dict(self.metadata)}
-        _ext_class.cls = Extension
-    return _ext_class.cls
-
-
-def _full(shape, value):
-    return np.full(tuple(shape), value, dtype=F32)
-
-
-def _below(thr: float) -> float:
-    """The NIR threshold (v > t) that fires exactly where tianrt's v >= thr does (float32)."""
-    return float(np.nextafter(F32(thr), F32(-np.inf)))
-
-
-def _above(thr) -> np.ndarray:
-    """The tianrt threshold (v >= t) that fires exactly where NIR's v > thr does (float32)."""
-    return np.nextafter(np.asarray(thr, F32), F32(np.inf))
-
-
-def to_nir(graph: Graph, *, strict: bool = False):
-    """Export ``graph`` as a ``nir.NIRGraph``; returns ``(nir_graph, notes)``.
-
-    ``notes`` lists, per node, what other NIR readers will refuse (extension nodes) or read
-    differently (subtractive reset, refractory period, initial membrane); the same text is
-    issued as an ``InteropWarning``. ``strict=True`` raises ``InteropError`` instead.
-    """
-    nir = need("nir", "NIR export")
-    graph.validate()
-    Ext = _ext_class(nir)
-    dt = graph.dt
-    nodes: dict = {}
-    edges: list = []
-    outs: dict[str, list[str]] = {}  # tianrt entry -> NIR nodes whose sum is its output
-    refused: list[str] = []
-    differ: list[str] = []
-
-    def meta(e, **extra):
-        d = {"op": e.node.op, "config": _jsonable(e.node.config())}
-        d.update(extra)
-        return {META: json.dumps(d)}
-
-    def fresh(base):
-        name, k = base, 1
-        while name in nodes or name in graph.entries:
-            k += 1
-            name = f"{base}.{k}"
-        return name
-
-    def link(src, dst, multi_ok=True):
-        srcs = outs[src]
-        if len(srcs) > 1 and not multi_ok:
-            raise InteropError(f"NIR export: `{src}` (snn.Recurrent) feeds `{dst}`, which takes ordered inputs; "
-                               "NIR sums the two halves of a recurrent synapse at its consumer: feed the "
-                               "Recurrent into a neuron")
-        edges.extend((s, dst) for s in srcs)
-
-    for name, e in graph.entries.items():
-        n, shape = e.node, e.shape
-        if isinstance(n, Input):
-            nodes[name] = nir.Input(input_type={"input": np.array(shape)},
-                                    metadata=meta(e, domain=e.domain))
-        elif isinstance(n, Delay):
-            nodes[name] = nir.Delay(delay=_full(shape, dt), metadata=meta(e, domain=e.domain))
-        elif isinstance(n, snn.Recurrent):
-            rec = fresh(f"{name}.rec")
-            nodes[name] = nir.Affine(weight=n.weight, bias=n.bias, metadata=meta(e, rec=rec))
-            nodes[rec] = nir.Linear(weight=n.weight_rec, metadata={META: json.dumps({"op": "snn.Recurrent.rec",
-                                                                                      "of": name})})
-            link(e.inputs[0], name, multi_ok=False)
-            link(e.inputs[1], rec, multi_ok=False)
-            outs[name] = [name, rec]
-            continue
-        elif isinstance(n, ann.Dense) and e.node.op in ("ann.Dense", "snn.Dense"):
-            nodes[name] = nir.Affine(weight=n.weight, bias=n.bias, metadata=meta(e))
-        elif isinstance(n, ann.Conv2d) and e.node.op in ("ann.Conv2d", "snn.Conv2d"):
-            nodes[name] = nir.Conv2d(input_shape=tuple(graph.entries[e.inputs[0]].shape[1:]),
-                                     weight=n.weight, stride=tuple(n.stride), padding=tuple(n.padding),
-                                     dilation=(1, 1), groups=1, bias=n.bias, metadata=meta(e))
-        elif type(n) in (snn.LIF, snn.IF) and not (n.alpha is not None and (n.alpha >= 1 or n.beta >= 1)):
-            nodes[name] = _neuron_to_nir(nir, n, shape, dt, meta(e))
-            lost = [why for cond, why in (
-                (n.reset == "subtract", "reset by subtraction (NIR 1.0 neurons reset to v_reset)"),
-                (n.refractory > 0, f"refractory period of {n.refractory} ticks"),
-                (n.v_init != 0, f"initial membrane {n.v_init:g}"))
-                if cond]
-            if lost:
-                differ.append(f"`{name}` ({n.op}): {', '.join(lost)}")
-        elif type(n) is snn.LI:
-            if n.beta < 1:
-                tau = _full(shape, dt / (1 - n.beta))
-                nodes[name] = nir.LI(tau=tau, r=tau / F32(dt), v_leak=_full(shape, 0), metadata=meta(e))
-            else:
-                nodes[name] = nir.I(r=_full(shape, 1 / dt), metadata=meta(e))
-            if n.v_init != 0:
-                differ.append(f"`{name}` ({n.op}): initial membrane {n.v_init:g}")
-        elif type(n) is ann.Flatten:
-            nodes[name] = nir.Flatten(input_type={"input": np.array(graph.entries[e.inputs[0]].shape)},
-                                      start_dim=0, end_dim=-1, metadata=meta(e))
-        elif type(n) is ann.AvgPool2d:
-            nodes[name] = nir.AvgPool2d(kernel_size=np.array(n.kernel_size), stride=np.array(n.stride),
-                                        padding=np.array(n.padding), metadata=meta(e))
-        else:
-            cfg = {k: v for k, v in _jsonable(n.config()).items()}
-            nodes[name] = Ext(op=n.op, config=json.dumps(cfg), arrays=dict(n.arrays()),
-                              metadata=meta(e, inputs=list(e.inputs)))
-            refused.append(f"`{name}` ({n.op})")
-        if isinstance(n, Delay):
-            pass  # its source edge is added below, once every node exists
-        else:
-            for src in e.inputs:
-                link(src, name, multi_ok=len(e.inputs) == 1)
-        outs[name] = [name]
-    for name, e in graph.entries.items():
-        if isinstance(e.node, Delay):
-            link(e.source, name, multi_ok=False)
-    for out, src in graph.outputs.items():
-        oname = out if out not in nodes else fresh(f"{out}.out")
-        nodes[oname] = nir.Output(output_type={"output": np.array(graph.entries[src].shape)},
-                                  metadata={META: json.dumps({"op": "graph.Output", "output": out})})
-        link(src, oname)
-    gmeta = {META: json.dumps({"name": graph.name, "dt": graph.dt, "metadata": _jsonable(graph.metadata)})}
-    g = nir.NIRGraph(nodes=nodes, edges=edges, metadata=gmeta, type_check=False)
-    notes = []
-    if refused:
-        notes.append(f"graph {graph.name!r} uses tianrt extension nodes that NIR has no type for: "
-                     f"{', '.join(refused)}; {PEERS} will refuse the file (only tianrt reads it)")
-    if differ:
-        notes.append(f"graph {graph.name!r}: other NIR readers will read these neurons differently "
-                     f"(tianrt reads them back exactly): {'; '.join(differ)}")
-    if notes:
-        if strict:
-            raise InteropError("NIR export (strict): " + " | ".join(notes))
-        for msg in notes:
-            warnings.warn(msg, InteropWarning, stacklevel=2)
-    return g, notes
-
-
-def _neuron_to_nir(nir, n, shape, dt, md):
-    thr = _full(shape, _below(n.threshold))
-    vr = _full(shape, n.v_reset if n.reset == "zero" else 0.0)
-    if n.alpha is not None:  # beta < 1 and alpha < 1 here
-        ts, tm = _full(shape, dt / (1 - n.alpha)), _full(shape, dt / (1 - n.beta))
-        return nir.CubaLIF(tau_syn=ts, tau_mem=tm, r=tm / F32(dt), v_leak=_full(shape, 0), v_threshold=thr,
-                           v_reset=vr, w_in=ts / F32(dt), metadata=md)
-    if n.beta < 1:
-        tau = _full(shape, dt / (1 - n.beta))
-        return nir.LIF(tau=tau, r=tau / F32(dt), v_leak=_full(shape, 0), v_threshold=thr, v_reset=vr, metadata=md)
-    return nir.IF(r=_full(shape, 1 / dt), v_threshold=thr, v_reset=vr, metadata=md)
-
-
-def _jsonable(v):
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return v
-
-
-def write_nir(graph: Graph, path, *, strict: bool = False) -> list[str]:
-    """Write ``graph`` to a NIR (HDF5) file; returns the notes of ``to_nir``."""
-    nir = need("nir", "NIR export")
-    need("h5py", "NIR export")
-    g, notes = to_nir(graph, strict=strict)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    nir.write(tmp, g)
-    tmp.replace(path)
-    return notes
-
-
-# == import ===================================================================================
 
 def read_nir(source, *, dt: float = 1e-3, input_domain: str = "spike", name: str | None = None) -> Graph:
     """Read a NIR graph (a file path or a ``nir.NIRGraph``) into a ``tr.Graph``.
@@ -277,20 +62,6 @@ def _h5_to_dict(group) -> dict:
     return out
 
 
-def _s(v) -> str:
-    return v.decode("utf8") if isinstance(v, bytes) else str(v)
-
-
-def _meta(d) -> dict:
-    raw = (d.get("metadata") or {}).get(META)
-    if raw is None:
-        return {}
-    try:
-        return json.loads(_s(raw))
-    except json.JSONDecodeError:
-        return {}
-
-
 def _uniform(arr, what, where):
     a = np.asarray(arr, np.float64)
     flat = a.ravel()
@@ -303,12 +74,12 @@ class _Importer:
     """Flattens subgraphs, cuts recurrence with one-tick delays and builds tianrt nodes."""
 
     def __init__(self, d, where, dt, input_domain, name):
-        if _s(d.get("type", "NIRGraph")) != "NIRGraph":
-            raise InteropError(f"{where}: the top node is a {_s(d.get('type'))}, not a NIRGraph")
+        if as_str(d.get("type", "NIRGraph")) != "NIRGraph":
+            raise InteropError(f"{where}: the top node is a {as_str(d.get('type'))}, not a NIRGraph")
         if input_domain not in ("spike", "current"):
             raise InteropError(f"read_nir: input_domain must be 'spike' or 'current', got {input_domain!r}")
         self.where, self.input_domain = where, input_domain
-        gm = _meta(d)
+        gm = meta_of(d)
         self.tianrt = bool(gm)
         self.dt = float(gm.get("dt", dt))
         self.g = Graph(dt=self.dt, name=name or gm.get("name") or Path(where).stem or "nir")
@@ -324,7 +95,7 @@ class _Importer:
         nodes = d.get("nodes") or {}
         for k, nd in nodes.items():
             full = prefix + k
-            t = _s(nd.get("type"))
+            t = as_str(nd.get("type"))
             if t == "NIRGraph":
                 self._flatten(nd, prefix=full + ".", top=False)
                 self.nodes[full] = {"type": "_sub"}
@@ -337,7 +108,7 @@ class _Importer:
         raw = d.get("edges")
         raw = [] if raw is None else list(raw)
         for a, b in raw:
-            a, b = prefix + _s(a), prefix + _s(b)
+            a, b = prefix + as_str(a), prefix + as_str(b)
             self.edges.append((self._port(a, "Output"), self._port(b, "Input")))
 
     def _port(self, ref, kind):
@@ -379,13 +150,13 @@ class _Importer:
         for a, b in self.edges:
             succ[a].append(b)
         state, back = {}, set()
-        starts = [k for k, v in self.nodes.items() if _s(v["type"]) in ("Input", "Delay")]
+        starts = [k for k, v in self.nodes.items() if as_str(v["type"]) in ("Input", "Delay")]
         starts += [k for k in self.nodes if not self.preds(k) and k not in starts]
 
         def visit(k):
             state[k] = 1
             for s in succ[k]:
-                if _s(self.nodes[s]["type"]) == "Delay":
+                if as_str(self.nodes[s]["type"]) == "Delay":
                     continue
                 if state.get(s) == 1:
                     back.add((k, s))
@@ -401,7 +172,7 @@ class _Importer:
                 visit(k)
         self.back = back
         # Kahn's order without the back edges and the edges into Delay nodes
-        cut = lambda a, b: (a, b) in back or _s(self.nodes[b]["type"]) == "Delay"  # noqa: E731
+        cut = lambda a, b: (a, b) in back or as_str(self.nodes[b]["type"]) == "Delay"  # noqa: E731
         indeg = {k: 0 for k in self.nodes}
         for a, b in self.edges:
             if not cut(a, b):
@@ -431,12 +202,12 @@ class _Importer:
         pending = []
         for k in order:
             nd = self.nodes[k]
-            t = _s(nd["type"])
+            t = as_str(nd["type"])
             if t == "Delay":
                 pending.append(k)
                 self._delay(k, nd)
         for k in order:
-            t = _s(self.nodes[k]["type"])
+            t = as_str(self.nodes[k]["type"])
             if t in ("Delay", "Output"):
                 continue
             try:
@@ -461,12 +232,12 @@ class _Importer:
             g.connect(dname, self.h[a])
         for k in order:
             nd = self.nodes[k]
-            if _s(nd["type"]) == "Output":
+            if as_str(nd["type"]) == "Output":
                 srcs = self._ins(k)
                 if len(srcs) != 1:
                     raise InteropError(f"{self.where}: NIR Output `{k}` has {len(srcs)} inputs; tianrt "
                                        "outputs read one node")
-                g.output(_meta(nd).get("output", k), srcs[0])
+                g.output(meta_of(nd).get("output", k), srcs[0])
         if not g.outputs:
             raise InteropError(f"{self.where}: the NIR graph has no Output node")
         g.validate()
@@ -502,8 +273,8 @@ class _Importer:
     def _hint(self, k):
         """Shape and domain of NIR node ``k``'s output, for a delay made before ``k`` is built."""
         nd = self.nodes[k]
-        t = _s(nd["type"])
-        m = _meta(nd)
+        t = as_str(nd["type"])
+        m = meta_of(nd)
         if t in ("LIF", "IF", "CubaLIF", "Threshold"):
             key = {"Threshold": "threshold"}.get(t, "v_threshold")
             return tuple(np.shape(nd[key])), "spike"
@@ -518,7 +289,7 @@ class _Importer:
                            "is supported")
 
     def _delay(self, k, nd):
-        m = _meta(nd)
+        m = meta_of(nd)
         d = np.asarray(nd["delay"], np.float64)
         ticks = d / self.dt
         if d.size == 0 or not np.all(ticks == ticks.ravel()[0]) or abs(ticks.ravel()[0] - round(ticks.ravel()[0])) > 1e-6 \
@@ -546,7 +317,7 @@ class _Importer:
         return self.g.add(node, *inputs, name=name).name
 
     def _node(self, k, nd, t):
-        g, m = self.g, _meta(nd)
+        g, m = self.g, meta_of(nd)
         op = m.get("op")
         cfg = dict(m.get("config") or {})
         if t == "Input":
@@ -660,7 +431,7 @@ class _Importer:
                                "convolutions have groups=1 and no dilation")
         pad = nd.get("padding", 0)
         if isinstance(pad, (str, bytes)):
-            pad = _s(pad)
+            pad = as_str(pad)
             if pad == "valid":
                 pad = (0, 0)
             elif pad == "same" and w.shape[2] % 2 and w.shape[3] % 2:
@@ -712,9 +483,8 @@ class _Importer:
 
     def _neuron(self, k, nd, t, ins, op, cfg):
         dt = self.dt
-        shape = self.g.entries[ins[0]].shape if len(ins) == 1 else None
         if t == "Threshold":
-            thr = _uniform(_above(nd["threshold"]), "threshold", k)
+            thr = _uniform(above(nd["threshold"]), "threshold", k)
             node = snn.LIF(beta=0.0, threshold=thr, reset="zero")
             self.h[k] = self._add(node, self._sum(k, ins), k=k)
             return
@@ -743,7 +513,7 @@ class _Importer:
                 raise InteropError(f"{self.where}: NIR {t} `{k}`: dt = {dt:g} s gives {what} = 1 - dt/tau outside "
                                    f"[0, 1] (tau down to {dt / (1 - np.min(v)):.4g} s); pass the dt the file was "
                                    "exported with (read_nir(..., dt=...))")
-        gain = np.where(np.abs(gain - 1) <= _GAIN_TOL, 1.0, gain)
+        gain = np.where(np.abs(gain - 1) <= GAIN_TOL, 1.0, gain)
         h = self._sum(k, ins)
         if np.any(gain != 1) or np.any(leak != 0):
             h = self._fold(k, h, gain, leak)
@@ -754,7 +524,7 @@ class _Importer:
             if op == "snn.LI":
                 kw["v_init"] = float(cfg.get("v_init", 0.0))
         else:
-            thr = _above(nd["v_threshold"])
+            thr = above(nd["v_threshold"])
             vr = np.asarray(nd.get("v_reset", 0.0), np.float64)
             cls = snn.IF if (op == "snn.IF" or (op is None and t == "IF")) else snn.LIF
             if cls is snn.LIF:
@@ -806,13 +576,13 @@ class _Importer:
         return self._diag(f"{k}.gain", [h], gain, leak, what="input gain dt*r/tau")
 
     def _extension(self, k, nd, m):
-        op = _s(nd.get("op"))
+        op = as_str(nd.get("op"))
         cls = NODE_TYPES.get(op)
         if cls is None or cls in (Input, Delay):
             raise InteropError(f"{self.where}: extension node `{k}` has op {op!r}, which this tianrt does not know "
                                "(written by a newer tianrt?)")
         try:
-            cfg = json.loads(_s(nd.get("config", "{}")))
+            cfg = json.loads(as_str(nd.get("config", "{}")))
         except json.JSONDecodeError as exc:
             raise InteropError(f"{self.where}: extension node `{k}` ({op}): config is not JSON ({exc})") from None
         arrays = {a: np.asarray(v) for a, v in (nd.get("arrays") or {}).items()}
@@ -831,4 +601,4 @@ class _Importer:
         self.h[k] = self._add(cls(**cfg, **arrays), *ins, k=k)
 
 
-__all__ = ["to_nir", "write_nir", "read_nir", "from_nir"]
+__all__ = ["read_nir", "from_nir"]
