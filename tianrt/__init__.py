@@ -53,6 +53,7 @@ _PUBLIC = {
     "train": ("tianrt.train", None),
     "stream": ("tianrt.stream", None),
     "opcount": ("tianrt.opcount", None),
+    "interop": ("tianrt.interop", None),
 }
 
 __all__ = sorted(_PUBLIC) + ["__version__"]
