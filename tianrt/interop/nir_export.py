@@ -90,13 +90,13 @@ def to_nir(graph: Graph, *, strict: bool = False):
             link(e.inputs[1], rec, multi_ok=False)
             outs[name] = [name, rec]
             continue
-        elif isinstance(n, ann.Dense) and e.node.op in ("ann.Dense", "snn.Dense"):
+        elif isinstance(n, (ann.Dense, snn.Dense)):
             nodes[name] = nir.Affine(weight=n.weight, bias=n.bias, metadata=meta(e))
-        elif isinstance(n, ann.Conv2d) and e.node.op in ("ann.Conv2d", "snn.Conv2d"):
+        elif isinstance(n, (ann.Conv2d, snn.Conv2d)):
             nodes[name] = nir.Conv2d(input_shape=tuple(graph.entries[e.inputs[0]].shape[1:]),
                                      weight=n.weight, stride=tuple(n.stride), padding=tuple(n.padding),
                                      dilation=(1, 1), groups=1, bias=n.bias, metadata=meta(e))
-        elif type(n) in (snn.LIF, snn.IF) and not (n.alpha is not None and (n.alpha >= 1 or n.beta >= 1)):
+        elif type(n) in (snn.LIF, snn.IF) and _nir_leak(n.beta, n.alpha):
             nodes[name] = _neuron_to_nir(nir, n, shape, dt, meta(e))
             lost = [why for cond, why in (
                 (n.reset == "subtract", "reset by subtraction (NIR 1.0 neurons reset to v_reset)"),
@@ -105,8 +105,8 @@ def to_nir(graph: Graph, *, strict: bool = False):
                 if cond]
             if lost:
                 differ.append(f"`{name}` ({n.op}): {', '.join(lost)}")
-        elif type(n) is snn.LI:
-            if n.beta < 1:
+        elif type(n) is snn.LI and _nir_leak(n.beta, None):
+            if np.all(np.asarray(n.beta) < 1):
                 tau = full(shape, dt / (1 - n.beta))
                 nodes[name] = nir.LI(tau=tau, r=tau / F32(dt), v_leak=full(shape, 0), metadata=meta(e))
             else:
@@ -155,6 +155,15 @@ def to_nir(graph: Graph, *, strict: bool = False):
     return g, notes
 
 
+def _nir_leak(beta, alpha) -> bool:
+    """A NIR neuron exists for these (possibly per-neuron) decays: every beta < 1 (LIF) or
+    every beta = 1 (IF); with a current filter (CubaLIF) alpha < 1 and beta < 1."""
+    b = np.asarray(beta)
+    if alpha is not None:
+        return alpha < 1 and bool(np.all(b < 1))
+    return bool(np.all(b < 1) or np.all(b == 1))
+
+
 def _neuron_to_nir(nir, n, shape, dt, md):
     thr = full(shape, below(n.threshold))
     vr = full(shape, n.v_reset if n.reset == "zero" else 0.0)
@@ -162,7 +171,7 @@ def _neuron_to_nir(nir, n, shape, dt, md):
         ts, tm = full(shape, dt / (1 - n.alpha)), full(shape, dt / (1 - n.beta))
         return nir.CubaLIF(tau_syn=ts, tau_mem=tm, r=tm / F32(dt), v_leak=full(shape, 0), v_threshold=thr,
                            v_reset=vr, w_in=ts / F32(dt), metadata=md)
-    if n.beta < 1:
+    if np.all(np.asarray(n.beta) < 1):
         tau = full(shape, dt / (1 - n.beta))
         return nir.LIF(tau=tau, r=tau / F32(dt), v_leak=full(shape, 0), v_threshold=thr, v_reset=vr, metadata=md)
     return nir.IF(r=full(shape, 1 / dt), v_threshold=thr, v_reset=vr, metadata=md)

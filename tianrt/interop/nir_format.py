@@ -33,9 +33,11 @@ def full(shape, value):
     return np.full(tuple(shape), value, dtype=F32)
 
 
-def below(thr: float) -> float:
-    """The NIR threshold (v > t) that fires exactly where tianrt's v >= thr does (float32)."""
-    return float(np.nextafter(F32(thr), F32(-np.inf)))
+def below(thr):
+    """The NIR threshold (v > t) that fires exactly where tianrt's v >= thr does (float32;
+    a number or one value per neuron)."""
+    t = np.nextafter(np.asarray(thr, F32), F32(-np.inf))
+    return float(t) if t.ndim == 0 else t
 
 
 def above(thr) -> np.ndarray:
