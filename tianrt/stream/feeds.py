@@ -16,8 +16,34 @@ MISS_SLACK = 1.5  # periods of silence before the first miss is counted
 STALL = 3.0  # periods of silence after which a running source is reported as stalled
 
 
+def output_inputs(graph) -> dict[str, tuple[str, ...]]:
+    """For each output of ``graph``, the graph inputs it depends on (through any path,
+    delays included): an output's latency follows only these inputs' samples."""
+    inputs = set(graph.inputs)
+    entries = getattr(graph, "entries", None)
+    out = {}
+    for name, node in graph.outputs.items():
+        if entries is None:  # a graph without an inspectable structure: every input counts
+            out[name] = tuple(sorted(inputs))
+            continue
+        seen, todo = set(), [node]
+        while todo:
+            n = todo.pop()
+            if n in seen or n not in entries:
+                continue
+            seen.add(n)
+            e = entries[n]
+            todo.extend(getattr(e, "inputs", ()) or ())
+            if getattr(e, "source", None):
+                todo.append(e.source)
+        out[name] = tuple(sorted(seen & inputs))
+    return out
+
+
 class RuntimeSlot:
-    """One runtime and its per-run state."""
+    """One runtime and its per-run state: the inputs waiting for its next step, and, per
+    graph input, when it last got a sample (the step's sequence number) and that sample's
+    sensor time, from which each output's latency is measured."""
 
     def __init__(self, name, rt, stride):
         self.name, self.rt, self.stride = name, rt, stride
@@ -25,10 +51,12 @@ class RuntimeSlot:
         g = rt.graph
         self.inputs = {k: (tuple(v.shape), v.domain) for k, v in g.inputs.items()}
         self.outputs = list(g.outputs)
+        self.depends = output_inputs(g)
         self.pending: dict = {}
-        self.pending_ts = -math.inf
+        self.pending_ts: dict = {}  # input -> sensor time of the pending sample
         self.seq = 0  # number of steps that consumed at least one new sample
-        self.last_ts = -math.inf
+        self.in_seq = {k: 0 for k in self.inputs}  # input -> seq of the step that last took a sample
+        self.in_ts = {k: -math.inf for k in self.inputs}  # input -> that sample's sensor time
 
 
 class Target:
@@ -48,15 +76,30 @@ class Target:
 
 
 class OutputSlot:
-    __slots__ = ("name", "r", "sinks", "deadline", "misses", "values", "lat", "seen")
+    """An output: its sinks, deadline and latency; ``inputs`` are the graph inputs it depends
+    on, ``seen`` the runtime step sequence number of its previous latency sample."""
+
+    __slots__ = ("name", "r", "sinks", "deadline", "misses", "values", "lat", "seen", "inputs")
 
     def __init__(self, name, r):
         self.name, self.r = name, r
+        self.inputs = r.depends.get(name, tuple(r.inputs))
         self.sinks = []
         self.deadline = None
         self.misses = self.values = 0
         self.lat = Stat()
         self.seen = 0
+
+    def fresh_time(self):
+        """Sensor time of the newest sample among this output's inputs taken since its
+        previous latency sample, or None when none of its inputs got a new sample."""
+        r, seen, best = self.r, self.seen, None
+        for i in self.inputs:
+            if r.in_seq[i] > seen:
+                ts = r.in_ts[i]
+                if best is None or ts > best:
+                    best = ts
+        return best
 
 
 class Feed:

@@ -10,8 +10,9 @@ Each tick n (stream time t = n * dt), in this order:
 2. each source with a queued sample delivers one (the newest, for keep-latest) to its inputs;
 3. each runtime whose tick this is steps with the inputs that got a new value (the others
    keep their last value inside the runtime);
-4. outputs go to their sinks; each output's latency is its time minus the timestamp of the
-   newest sample its runtime consumed since that output's previous value.
+4. outputs go to their sinks; each output's latency is its time minus the sensor time of the
+   newest sample of *its own* inputs (the graph inputs it depends on) consumed since that
+   output's previous value.
 """
 from __future__ import annotations
 
@@ -310,8 +311,7 @@ class Scheduler:
                             if tgt.input in r.pending:
                                 f.stats.dropped += 1  # superseded before a slower runtime stepped
                             r.pending[tgt.input] = a
-                            if ts > r.pending_ts:
-                                r.pending_ts = ts
+                            r.pending_ts[tgt.input] = ts
                 step_time = 0.0
                 for r, outs in rt_outs:
                     if n % r.stride:
@@ -320,8 +320,11 @@ class Scheduler:
                     if inputs:
                         r.pending = {}
                         r.seq += 1
-                        r.last_ts = r.pending_ts
-                        r.pending_ts = -math.inf
+                        seq = r.seq
+                        for k, ts in r.pending_ts.items():
+                            r.in_seq[k] = seq
+                            r.in_ts[k] = ts
+                        r.pending_ts = {}
                     a = perf()
                     res = r.step(inputs)
                     step_time += perf() - a
@@ -331,11 +334,13 @@ class Scheduler:
                             o = outs[k]
                             o.values += 1
                             if o.seen != r.seq:
+                                fresh = o.fresh_time()
                                 o.seen = r.seq
-                                lat = now - r.last_ts
-                                o.lat.add(lat)
-                                if o.deadline is not None and lat > o.deadline:
-                                    o.misses += 1
+                                if fresh is not None:
+                                    lat = now - fresh
+                                    o.lat.add(lat)
+                                    if o.deadline is not None and lat > o.deadline:
+                                        o.misses += 1
                             for s in o.sinks:
                                 s.write(v, n, t)
                 step_add(step_time)
