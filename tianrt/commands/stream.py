@@ -70,7 +70,7 @@ def _build(args):
         if kind == "camera":
             src = CameraSource(value, **common)
         elif kind == "audio":
-            src = AudioSource(value, **common)
+            src = AudioSource(value, target_rate=args.audio_rate, resample=args.resample, **common)
         elif kind == "serial":
             src = SerialSource(value, format=args.serial_format, baudrate=args.baud, **common)
         else:
@@ -144,6 +144,12 @@ def register(sub) -> None:
                    help="camera device index or video file (OpenCV)")
     q.add_argument("--audio", action="append", metavar="[INPUT=]FILE.wav",
                    help="wav file, delivered in chunks of the input's size")
+    q.add_argument("--audio-rate", type=int, metavar="HZ",
+                   help="sample rate the network takes (default: the audio input's declared rate "
+                        "times its chunk); audio at another rate is refused unless --resample")
+    q.add_argument("--resample", action="store_true",
+                   help="resample audio to the network's rate (polyphase Kaiser-windowed sinc) "
+                        "instead of refusing it")
     q.add_argument("--serial", action="append", metavar="[INPUT=]URL",
                    help="serial device path or pyserial URL (loop://, socket://host:port)")
     q.add_argument("--array", action="append", metavar="INPUT=FILE.npy[@HZ]",

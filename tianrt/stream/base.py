@@ -94,6 +94,10 @@ class Source:
         """Told the shape of the graph input it feeds (once, before ``open``), so that e.g. a
         camera can size its frames to it. Sources bound to several inputs are not told."""
 
+    def fit_rate(self, rate_hz: float, label: str) -> None:
+        """Told the rate (Hz) that the graph input ``label`` it feeds declares, after ``fit``,
+        when the input declares one; a source whose samples cannot match it says so here."""
+
     def open(self, clock, dt: float) -> None:
         """Acquire the device or file. ``clock.now()`` gives stream time; ``dt`` the tick."""
 

@@ -159,6 +159,9 @@ class Scheduler:
                 raise StreamError(f"{who} feeds inputs of different shapes: "
                                   + ", ".join(f"{t.label} {t.shape}" for t in targets))
             source.fit(targets[0].shape, targets[0].domain)
+            rates = sorted({t.rate_hz for t in targets if t.rate_hz})
+            if rates:
+                source.fit_rate(rates[0], next(t.label for t in targets if t.rate_hz == rates[0]))
         self.feeds.append(Feed(source, targets, keyed,
                                lambda key: self._targets(key, f"{who} (key {key!r})")))
         return source
