@@ -3,9 +3,12 @@ USB adapter's bunching undone), per-output latency that follows the output's own
 the audio sample rate checked against the graph. Simulated clock throughout."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tianrt as tr
 from tianrt.stream import ArraySink, ArraySource, Scheduler, StreamError
+from tianrt.stream.framing import encode_frame, encode_line
 
 
 def identity_graph(shapes: dict, dt=1e-3, name="g", rates=None):
@@ -136,3 +139,136 @@ def test_resampler_streams_chunk_by_chunk_like_the_whole_signal_and_stops_aliase
     y = np.concatenate([r.feed(np.sin(2 * np.pi * 300 * np.arange(8000) / 8000)), r.flush()])[:, 0]
     np.testing.assert_allclose(y[100:-100], np.sin(2 * np.pi * 300 * np.arange(16000) / 16000)[100:-100],
                                atol=1e-3)
+
+
+class UsbAdapterClock(tr.stream.SimClock):
+    """Simulated time, plus a USB-serial adapter between a 200 Hz IMU and a pty: samples are
+    taken every 5 ms (stamped on the IMU's own clock, which reads 1000 s at stream time 0) and
+    reach the host in one burst every 16 ms."""
+
+    def __init__(self, master_fd, fmt, n=1000, skip=()):
+        super().__init__()
+        self.fd, self.fmt, self.port = master_fd, fmt, None
+        enc = encode_frame if fmt == "frames" else encode_line
+        self.samples = [(5e-3 * (k + 1), enc(np.full(3, k, np.float32), t=1000 + 5e-3 * (k + 1), seq=k))
+                        for k in range(n) if k not in skip]
+
+    def wait_until(self, t):
+        import os
+        import time
+        super().wait_until(t)
+        if round(t * 1e3) % 16 or self.port is None:
+            return
+        burst = b""
+        while self.samples and self.samples[0][0] <= t + 1e-9:
+            burst += self.samples.pop(0)[1]
+        if burst:
+            os.write(self.fd, burst)
+            for _ in range(2000):  # the kernel moves pty bytes asynchronously: let them arrive
+                if self.port.in_waiting >= len(burst):
+                    break
+                time.sleep(0.001)
+
+
+@pytest.mark.parametrize("fmt", ["frames", "lines"])
+def test_serial_samples_carry_their_sensor_time_through_a_bursty_usb_adapter(fmt):
+    """Wrong result 1: a 200 Hz IMU behind an adapter that flushes every 16 ms. With the
+    samples' own timestamps, latency is their real age, and with delay= they land on the tick
+    grid 5 ticks apart, as they were taken; a skipped sequence number counts as lost."""
+    import os
+    master, slave = os.openpty()
+    try:
+        runs = {}
+        for delay in (0.0, 0.016):
+            clock = UsbAdapterClock(master, fmt, skip={600})
+            g = identity_graph({"imu": (3,)}, rates={"imu": 200})
+            sched = Scheduler(tr.Runtime(g), clock=clock)
+            src = sched.add_source(tr.stream.SerialSource(os.ttyname(slave), format=fmt, delay=delay),
+                                   to="imu")
+            out = sched.add_sink("imu_out", ArraySink())
+            sched.open()
+            clock.port = src.port
+            rep = sched.run(seconds=5.05)
+            runs[delay] = (rep, out)
+        rep, out = runs[0.0]
+        s = rep["sources"]["serial"]
+        assert (s["received"], s["lost"], s["timestamps"]) == (999, 1, "sensor")
+        # delivered on the ticks of the bursts (16, 17, 18, 32, ...), but the latency is the
+        # samples' age: up to 15 ms (taken at 65 ms, delivered at 80 ms with 3 more), not ~1 ms
+        assert out.ticks[:6].tolist() == [16, 17, 18, 32, 33, 34]
+        lat = rep["outputs"]["imu_out"]["latency_s"]
+        assert lat["max"] == pytest.approx(15e-3, abs=1e-6) and lat["p50"] > 4e-3
+
+        rep, out = runs[0.016]
+        k = out.values[:, 0].astype(int)  # which sample each delivery is
+        taken_ms = 5 * (k + 1)
+        late = taken_ms >= 80  # the offset estimate is exact once a burst held a 0 ms old sample
+        assert (out.ticks[late] == taken_ms[late] + 16).all()  # on the grid, 5 ticks apart
+        assert np.diff(out.ticks[late]).tolist() == [10 if b == 601 else 5 for b in k[late][1:]]
+        # every sample is held to 16 ms after its (estimated) sensor time
+        lat = rep["outputs"]["imu_out"]["latency_s"]
+        assert lat["max"] == pytest.approx(16e-3, abs=1e-6) and lat["p50"] == pytest.approx(16e-3, abs=1e-6)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+@settings(derandomize=True, deadline=None, max_examples=60)
+@given(samples=st.lists(st.tuples(
+    st.lists(st.floats(-1e6, 1e6, width=32), min_size=1, max_size=6),
+    st.one_of(st.none(), st.integers(0, 2**40).map(lambda ns: ns * 1e-9)),
+    st.one_of(st.none(), st.integers(0, 2**32 - 2)),
+    st.binary(max_size=12)), min_size=1, max_size=12),
+    split=st.integers(1, 7))
+def test_stamped_and_plain_frames_and_lines_round_trip_through_garbage(samples, split):
+    """Frames: every frame comes back with its stamps whatever garbage sits between them and
+    however the bytes are split; lines: the same, with the garbage on lines of its own."""
+    from tianrt.stream.framing import FrameReader, LineReader
+
+    frames = b"".join(junk.replace(b"\xa5", b"") + encode_frame(np.float32(v), t=t, seq=q)
+                      for v, t, q, junk in samples)
+    r = FrameReader()
+    got = [rec for i in range(0, len(frames), split) for rec in r.feed_records(frames[i:i + split])]
+    assert [(np.frombuffer(g.payload, "<f4").tolist(), g.t, g.seq) for g in got] == \
+        [(np.float32(v).tolist(), None if t is None else round(t * 1e9) * 1e-9, q) for v, t, q, _ in samples]
+    lines = b"".join(b"junk!\n" * bool(junk) + encode_line(np.float32(v), precision=9, t=t, seq=q)
+                     for v, t, q, junk in samples)
+    r = LineReader()
+    got = [rec for i in range(0, len(lines), split) for rec in r.feed_records(lines[i:i + split])]
+    assert len(got) == len(samples) and r.bad_lines == sum(bool(j) for *_, j in samples)
+    for g, (v, t, q, _) in zip(got, samples):
+        assert g.payload.astype(np.float32).tolist() == np.float32(v).tolist() and g.seq == q
+        assert (g.t is None) == (t is None) and (t is None or abs(g.t - t) < 1e-9)
+
+
+def test_a_grabber_thread_stamps_frames_with_their_own_time(tmp_path):
+    """Frames a grabber thread reads in a burst keep their own spacing (CAP_PROP_POS_MSEC):
+    a 25 fps file read as fast as possible gives stamps 40 ms apart, not microseconds."""
+    import time
+
+    import cv2
+    vw = cv2.VideoWriter(str(tmp_path / "c.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (32, 24))
+    for k in range(4):
+        vw.write(np.full((24, 32, 3), 40 * k, np.uint8))
+    vw.release()
+    cam = tr.stream.CameraSource(str(tmp_path / "c.avi"), threaded=True)
+    cam.fit((1, 24, 32), "tensor")
+    clock = tr.stream.WallClock()
+    clock.start()
+    cam.open(clock, 1e-3)
+    try:
+        for _ in range(500):
+            if not cam._thread.is_alive():
+                break
+            time.sleep(0.002)
+        got = cam.poll(clock.now())
+    finally:
+        cam.close()
+    assert len(got) == 4 and cam.time_base == "sensor" and cam.ended
+    np.testing.assert_allclose(np.diff([ts for ts, _ in got]), 0.04, atol=1e-6)
+    assert got[-1][0] <= clock.now()
+    untimed = tr.stream.CameraSource(str(tmp_path / "c.avi"))
+    untimed.fit((1, 24, 32), "tensor")
+    untimed.open(tr.stream.SimClock(), 1e-3)
+    assert untimed.time_base == "due"
+    untimed.close()

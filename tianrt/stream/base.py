@@ -64,11 +64,18 @@ class Source:
     kind = "source"
     default_policy = "latest"
     timed = False
+    # what a sample's timestamp is: "sensor" (the device's own time of the sample, mapped to
+    # stream time), "due" (a file's, array's or simulation's own sample time), or "arrival"
+    # (the time the sample was read: all a device without timestamps allows)
+    time_base = "arrival"
 
     def __init__(self, *, name: str | None = None, rate_hz: float | None = None,
                  policy: str | None = None, capacity: int | None = None,
-                 overflow: str = "drop-oldest", invalid: str = "reject"):
+                 overflow: str = "drop-oldest", invalid: str = "reject", delay: float = 0.0):
         self.name = name or self.kind
+        if not (delay >= 0 and math.isfinite(delay)):
+            raise StreamError(f"source `{self.name}`: delay must be >= 0 seconds, got {delay!r}")
+        self.delay = float(delay)
         if rate_hz is not None and not (rate_hz > 0 and math.isfinite(rate_hz)):
             raise StreamError(f"source `{self.name}`: rate_hz must be a positive number, got {rate_hz!r}")
         self.rate_hz = None if rate_hz is None else float(rate_hz)
@@ -124,6 +131,7 @@ class TimedSource(Source):
     """A source whose k-th sample is due at ``start + k / rate_hz`` (or at ``times[k]``)."""
 
     timed = True
+    time_base = "due"
 
     def __init__(self, *, start: float = 0.0, **kw):
         super().__init__(**kw)

@@ -7,7 +7,10 @@ interpolation, scaled to float32 (``scale``, default 1/255) and laid out channel
 A video file is a timed source: frame k is due at k / fps (the file's fps, or ``rate_hz``)
 and is decoded when due. A device is live: on the wall clock a background thread grabs
 frames as the camera delivers them (so a slow camera never blocks the loop), stamped with
-their arrival time; on the simulated clock frames are read in the loop at ``rate_hz``.
+the frame's own time when the backend gives one (``CAP_PROP_POS_MSEC``: V4L2's buffer
+timestamp, a file's presentation time; mapped to stream time by tianrt.stream.sensortime,
+``timestamps: sensor`` in the report), else with their arrival time; on the simulated clock
+frames are read in the loop at ``rate_hz``. ``sensor_time=False`` always uses arrival times.
 """
 from __future__ import annotations
 
@@ -29,8 +32,10 @@ class CameraSource(Source):
 
     def __init__(self, device=0, *, size: tuple | None = None, gray: bool | None = None,
                  scale: float = 1.0 / 255.0, layout: str | None = None, rate_hz: float | None = None,
-                 backend: int | None = None, threaded: bool | None = None, **kw):
+                 backend: int | None = None, threaded: bool | None = None,
+                 sensor_time: bool = True, **kw):
         super().__init__(rate_hz=rate_hz, **kw)
+        self.sensor_time = bool(sensor_time)
         if isinstance(device, str) and device.isdigit():
             device = int(device)
         self.device = device
@@ -97,7 +102,11 @@ class CameraSource(Source):
         self.ended = False
         self.extra = {"read_errors": 0}
         use_thread = self.threaded if self.threaded is not None else (not self.is_file and clock.realtime)
+        self.time_base = "due" if self.is_file and not use_thread else "arrival"
         if use_thread:
+            from .sensortime import SensorClock
+
+            self._sensor_clock = SensorClock()
             self._eof, self._error = False, "unknown error"
             self._stop.clear()
             self._thread = threading.Thread(target=self._grab, name=f"tianrt-camera-{self.name}",
@@ -154,7 +163,9 @@ class CameraSource(Source):
             self._error = f"{type(exc).__name__}: {exc}"
 
     def _grab_loop(self):
-        cap, clock = self.cap, self._clock
+        import cv2
+
+        cap, clock, stamps = self.cap, self._clock, self.sensor_time
         while not self._stop.is_set():
             ok, frame = cap.read()
             if not ok and self.is_file:
@@ -166,7 +177,8 @@ class CameraSource(Source):
                 if self._stop.wait(0.01):
                     break
                 continue
-            item = (clock.now(), frame)
+            pos = cap.get(cv2.CAP_PROP_POS_MSEC) if stamps else 0.0
+            item = (clock.now(), frame, pos * 1e-3 if (pos > 0 or self.is_file) else None)
             with self._lock:
                 if len(self._frames) >= _THREAD_BUFFER:
                     self._frames.popleft()
@@ -183,7 +195,15 @@ class CameraSource(Source):
                 self.ended = True
             else:
                 raise RuntimeError(f"camera `{self.name}`: the frame grabber stopped: {self._error}")
-        return [(ts, self.convert(f)) for ts, f in items]
+        stamped = [(a, s) for a, _, s in items if s is not None]
+        placed = iter(self._sensor_clock.place([a for a, _ in stamped], [s for _, s in stamped]))
+        out = []
+        for arrival, f, sensor in items:
+            if sensor is not None:
+                arrival = next(placed)
+                self.time_base = "sensor"
+            out.append((arrival, self.convert(f)))
+        return out
 
     def close(self):
         if self._thread is not None:

@@ -120,6 +120,7 @@ class Feed:
         self.miss_at = math.inf
         self.wake = -math.inf
         self.stride = min((t.r.stride for t in targets), default=1)
+        self.delay = src.delay  # a sample is delivered no earlier than its time + delay
         self.limit = src.capacity if src.policy == "queue" else (src.capacity or NEVER_DROP_LIMIT)
 
     def all_targets(self) -> list[Target]:

@@ -104,7 +104,7 @@ def format_report(report: dict) -> str:
         for name, s in report["sources"].items():
             extra = {k: v for k, v in s.items() if k not in (
                 "received", "delivered", "dropped", "rejected", "sanitised", "missed", "state",
-                "error", "policy", "queued", "targets", "open", "last_reject")}
+                "error", "policy", "queued", "targets", "open", "last_reject", "timestamps")}
             tail = s["state"] + (f" ({s['error']})" if s.get("error") else "")
             if s.get("last_reject"):
                 tail += f"; last reject: {s['last_reject']}"

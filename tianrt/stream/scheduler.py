@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 
-from .base import Source, StreamError
+from .base import EPS, Source, StreamError
 from .clocks import make_clock
 from .feeds import Feed, OutputSlot, RuntimeSlot, Target
 from .metrics import Stat, format_report, status_line
@@ -306,7 +306,7 @@ class Scheduler:
                 for f in feeds:
                     if t >= f.wake:
                         f.service(t)
-                    if f.buf and not n % f.stride:
+                    if f.buf and not n % f.stride and f.buf[0][0] + f.delay <= t + EPS:
                         ts, item = f.buf.popleft()
                         f.stats.delivered += 1
                         for tgt, a in item:
@@ -390,7 +390,7 @@ class Scheduler:
             d = f.stats.as_dict()
             d.update(f.src.extra)
             state = f.reported_state((n - 1) * self.dt)
-            d.update(state=state, error=f.error, last_reject=f.last_reject, policy=f.src.policy,
+            d.update(state=state, error=f.error, timestamps=f.src.time_base, last_reject=f.last_reject, policy=f.src.policy,
                      queued=len(f.buf),
                      open=self._opened and state not in ("failed",),
                      targets=sorted({x.label for x in f.all_targets()}))
