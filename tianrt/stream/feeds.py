@@ -79,10 +79,11 @@ class OutputSlot:
     """An output: its sinks, deadline and latency; ``inputs`` are the graph inputs it depends
     on, ``seen`` the runtime step sequence number of its previous latency sample."""
 
-    __slots__ = ("name", "r", "sinks", "deadline", "misses", "values", "lat", "seen", "inputs")
+    __slots__ = ("name", "r", "sinks", "deadline", "misses", "values", "lat", "seen", "inputs", "key")
 
-    def __init__(self, name, r):
+    def __init__(self, name, r, key=None):
         self.name, self.r = name, r
+        self.key = key or name  # the scheduler's name for it ("runtime.output" when ambiguous)
         self.inputs = r.depends.get(name, tuple(r.inputs))
         self.sinks = []
         self.deadline = None
@@ -121,6 +122,11 @@ class Feed:
         self.wake = -math.inf
         self.stride = min((t.r.stride for t in targets), default=1)
         self.delay = src.delay  # a sample is delivered no earlier than its time + delay
+        self.group = None  # the SyncGroup delivering this feed's samples, if any
+        self.unmatched = 0
+        self.accepted = 0  # samples that passed the checks: the next one's index
+        self.rec = None  # a Recorder, when the run is recorded
+        self.now = 0.0  # stream time of the current poll
         self.limit = src.capacity if src.policy == "queue" else (src.capacity or NEVER_DROP_LIMIT)
 
     def all_targets(self) -> list[Target]:
@@ -208,6 +214,10 @@ class Feed:
             if a is None:
                 return
             item = [(t, a) for t in self.targets]
+        k = self.accepted
+        self.accepted += 1
+        if self.rec is not None:
+            self.rec.sample(self, k, ts, int(round(self.now / self.rec.dt)), item)
         buf, pol = self.buf, self.src.policy
         if pol == "latest":
             if buf:
@@ -222,11 +232,12 @@ class Feed:
             if self.src.overflow == "drop-newest":
                 return
             buf.popleft()
-        buf.append((ts, item))
+        buf.append((ts, item, k))
 
     def service(self, t: float) -> None:
         """Poll the source if it is due, count misses, and set when to look again."""
         src = self.src
+        self.now = t
         if self.state == "running":
             try:
                 samples = src.poll(t)

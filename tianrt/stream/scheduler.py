@@ -75,8 +75,12 @@ class Scheduler:
         for r in self.rts:
             for o in r.outputs:
                 clash = sum(o in x.outputs for x in self.rts) > 1
-                self.outs[f"{r.name}.{o}" if clash else o] = OutputSlot(o, r)
+                key = f"{r.name}.{o}" if clash else o
+                self.outs[key] = OutputSlot(o, r, key)
         self._rt_outs = {id(r): {o.name: o for o in self.outs.values() if o.r is r} for r in self.rts}
+        self.groups: list = []
+        self.recorder = None
+        self.start_unix_ns = None
         self.tick = 0
         self._opened = self._closed = False
         self._reset_run_stats()
@@ -181,6 +185,54 @@ class Scheduler:
         o.sinks.append(s)
         return s
 
+    def synchronise(self, sources, tolerance: float):
+        """Deliver ``sources`` (names or Source objects, already added) only as matched sets:
+        one sample of each, their sensor times within ``tolerance`` seconds (approximate-time
+        synchronisation, tianrt.stream.sync). Samples that cannot be matched are counted as
+        ``unmatched``. Returns the group, whose ``sets`` and ``unmatched`` count what happened."""
+        from .sync import SyncGroup
+
+        self._not_started("synchronise")
+        chosen = []
+        for s in sources:
+            f = next((f for f in self.feeds if f.src is s or f.name == s), None)
+            if f is None:
+                raise StreamError(f"synchronise: no source {getattr(s, 'name', s)!r}; sources are "
+                                  + ", ".join(f.name for f in self.feeds))
+            if f.group is not None:
+                raise StreamError(f"synchronise: source `{f.name}` is already in a synchronised group")
+            chosen.append(f)
+        grp = SyncGroup(chosen, tolerance)
+        for f in chosen:
+            f.group = grp
+        self.groups.append(grp)
+        return grp
+
+    synchronize = synchronise
+
+    def record(self, path):
+        """Record the run to an MCAP file (tianrt.stream.record): every sample with its sensor
+        time, which sample reached the network on which tick, and every output value.
+        Needs the ``mcap`` library (``pip install 'tianrt[record]'``)."""
+        from .record import Recorder
+
+        self._not_started("record")
+        self.recorder = Recorder(path)
+        return self.recorder
+
+    def replay(self, path) -> list:
+        """Feed the network from a recording (``record``) instead of devices: every recorded
+        source becomes a ReplaySource delivering the same samples to the same inputs on the
+        same ticks. Returns the sources; ``run()`` then runs to the recording's end."""
+        from .record import Recording, ReplaySource
+
+        rec = Recording(path)
+        if abs(rec.dt - self.dt) > 1e-12:
+            raise StreamError(f"replay: {str(path)!r} was recorded with a tick of {rec.dt:g} s; this "
+                              f"scheduler ticks every {self.dt:g} s")
+        self.replaying = rec
+        return [self.add_source(ReplaySource(rec, name)) for name in rec.sources]
+
     def set_deadline(self, output: str, seconds: float) -> None:
         """Latency deadline of an output: a value later than this counts as a deadline miss."""
         if not (seconds > 0 and math.isfinite(seconds)):
@@ -219,6 +271,15 @@ class Scheduler:
             self.close()
             raise
         self.clock.start(at=self.tick * self.dt)  # after opening: device start-up is not lateness
+        self.start_unix_ns = time.time_ns() - int(round(self.tick * self.dt * 1e9))
+        if self.recorder is not None:
+            try:
+                self.recorder.open(self, self.start_unix_ns)
+            except BaseException:
+                self.close()
+                raise
+            for f in self.feeds:
+                f.rec = self.recorder
         self._opened = True
 
     def close(self) -> None:
@@ -234,6 +295,11 @@ class Scheduler:
                         s.close()
                     except Exception as exc:  # noqa: BLE001 - close the others first
                         first_error = first_error or exc
+        if self.recorder is not None and self._opened:
+            try:
+                self.recorder.close(self)
+            except Exception as exc:  # noqa: BLE001 - report after closing everything
+                first_error = first_error or exc
         self._closed = self._opened or self._closed
         self._opened = False
         if first_error is not None:
@@ -282,6 +348,8 @@ class Scheduler:
 
     def _loop(self, end, until_end, on_status, status_every):
         feeds, rts, clock, dt = self.feeds, self.rts, self.clock, self.dt
+        groups = self.groups
+        rec = self.recorder
         realtime = clock.realtime
         perf = time.perf_counter
         late_add, step_add = self.late.add, self.step_stat.add
@@ -306,13 +374,29 @@ class Scheduler:
                 for f in feeds:
                     if t >= f.wake:
                         f.service(t)
-                    if f.buf and not n % f.stride and f.buf[0][0] + f.delay <= t + EPS:
-                        ts, item = f.buf.popleft()
+                    if f.buf and f.group is None and not n % f.stride and f.buf[0][0] + f.delay <= t + EPS:
+                        ts, item, k = f.buf.popleft()
                         f.stats.delivered += 1
+                        if rec is not None:
+                            rec.delivered(f, k, n)
                         for tgt, a in item:
                             r = tgt.r
                             if tgt.input in r.pending:
                                 f.stats.dropped += 1  # superseded before a slower runtime stepped
+                            r.pending[tgt.input] = a
+                            r.pending_ts[tgt.input] = ts
+                for grp in groups:
+                    if n % grp.stride:
+                        continue
+                    matched = grp.match(t)
+                    for f, ts, item, k in matched or ():
+                        f.stats.delivered += 1
+                        if rec is not None:
+                            rec.delivered(f, k, n)
+                        for tgt, a in item:
+                            r = tgt.r
+                            if tgt.input in r.pending:
+                                f.stats.dropped += 1
                             r.pending[tgt.input] = a
                             r.pending_ts[tgt.input] = ts
                 step_time = 0.0
@@ -346,6 +430,8 @@ class Scheduler:
                                         o.misses += 1
                             for s in o.sinks:
                                 s.write(v, n, t)
+                            if rec is not None:
+                                rec.output(o.key, v, n, t)
                 step_add(step_time)
                 self.step_total += step_time
                 n += 1
@@ -368,12 +454,18 @@ class Scheduler:
 
     def _all_ended(self) -> bool:
         for f in self.feeds:
-            if f.state != "ended" or f.buf:
+            if f.state != "ended" or (f.buf and not self._unmatchable(f)):
                 return False
         for r in self.rts:
             if r.pending:
                 return False
         return True
+
+    @staticmethod
+    def _unmatchable(f) -> bool:
+        """A synchronised source's leftovers that can never complete a set: a partner ended
+        with nothing left."""
+        return f.group is not None and any(g.state == "ended" and not g.buf for g in f.group.feeds)
 
     # -- reporting ----------------------------------------------------------------------------
     def report(self) -> "Report":
@@ -394,15 +486,19 @@ class Scheduler:
                      queued=len(f.buf),
                      open=self._opened and state not in ("failed",),
                      targets=sorted({x.label for x in f.all_targets()}))
+            if f.group is not None:
+                d["unmatched"] = f.unmatched
             srcs[f.name] = d
         wall = self.wall
         overhead = (wall - self.step_total - self.wait_total) / n if n else None
         return Report({
             "clock": self.clock.kind, "dt": self.dt, "ticks": n, "time_s": t, "wall_s": wall,
             "ticks_per_s": n / wall if wall > 0 else 0.0, "stopped": self.stopped,
+            "start_unix_s": None if self.start_unix_ns is None else self.start_unix_ns * 1e-9,
             "step_s": self.step_stat.summary(), "overhead_per_tick_s": overhead,
             "lateness_s": self.late.summary() if self.clock.realtime else None,
-            "late_ticks": self.late_ticks, "outputs": outs, "sources": srcs})
+            "late_ticks": self.late_ticks, "outputs": outs, "sources": srcs,
+            "sync": [g.as_dict() for g in self.groups]})
 
 
 class Report(dict):
