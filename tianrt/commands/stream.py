@@ -51,7 +51,10 @@ def _build(args):
 
     g = load(args.model)
     rt = Runtime(g, backend=args.backend)
-    sched = Scheduler(rt, clock=args.clock)
+    clock = args.clock or ("sim" if args.replay else "wall")
+    sched = Scheduler(rt, clock=clock)
+    if args.record:
+        sched.record(args.record)
     inputs = g.inputs
     # explicit bindings first, so that the defaults of the others see them taken
     specs = [(kind, *_split(v)) for kind in ("camera", "audio", "serial", "array")
@@ -61,8 +64,12 @@ def _build(args):
     if dup:
         raise StreamError(f"input {dup[0]!r} is bound by two source flags; each input takes one source")
     taken = set(named)
-    if not specs:
-        raise StreamError("give at least one source: --camera, --audio, --serial or --array")
+    if args.replay:
+        if specs:
+            raise StreamError("--replay feeds every input from the recording; give no source flags with it")
+        sched.replay(args.replay)
+    elif not specs:
+        raise StreamError("give at least one source: --camera, --audio, --serial, --array or --replay")
     for kind, name, value in sorted(specs, key=lambda s: s[1] is None):
         inp = _choose_input(kind, name, inputs, taken - ({name} if name else set()))
         taken.add(inp)
@@ -112,8 +119,9 @@ def _cmd_stream(args) -> int:
                 sys.stderr.write(line + "\n")
             sys.stderr.flush()
 
+    to_end = args.ticks is None and args.seconds is None
     report = sched.run(ticks=args.ticks, seconds=args.seconds,
-                       until_end=True if args.ticks is None and args.seconds is None else False,
+                       until_end=(None if args.replay else True) if to_end else False,
                        on_status=live, status_every=args.status_every)
     if live is not None and sys.stderr.isatty():
         sys.stderr.write("\n")
@@ -123,6 +131,7 @@ def _cmd_stream(args) -> int:
         for name, s in sinks.items():
             arrays[name] = s.values
             arrays[f"{name}__ticks"] = s.ticks
+            arrays[f"{name}__unix_s"] = report["start_unix_s"] + s.times  # absolute wall-clock time
         np.savez(args.save, **arrays)
         print(f"wrote {', '.join(sinks)} to {args.save}")
     if args.report:
@@ -162,8 +171,15 @@ def register(sub) -> None:
     q.add_argument("--invalid", choices=("reject", "sanitise", "raise"), default="reject",
                    help="what to do with NaN/inf or wrong-shaped sensor values (default: reject)")
     q.add_argument("--backend", default="reference", help="reference | numba | chip (default: reference)")
-    q.add_argument("--clock", choices=("wall", "sim"), default="wall",
-                   help="wall: real time (default); sim: as fast as possible (files only)")
+    q.add_argument("--clock", choices=("wall", "sim"), default=None,
+                   help="wall: real time (default); sim: as fast as possible (files only; the "
+                        "default with --replay)")
+    q.add_argument("--record", metavar="RUN.mcap",
+                   help="record every sample (with its sensor time), what reached the network on "
+                        "which tick, and every output, as MCAP (needs: pip install 'tianrt[record]')")
+    q.add_argument("--replay", metavar="RUN.mcap",
+                   help="feed the model from a recording instead of devices: the same samples on the "
+                        "same ticks, on the simulated clock (bit for bit)")
     stop = q.add_mutually_exclusive_group()
     stop.add_argument("--seconds", type=float, help="stop after this much stream time")
     stop.add_argument("--ticks", type=int, help="stop after this many ticks")

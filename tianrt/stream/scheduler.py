@@ -80,6 +80,7 @@ class Scheduler:
         self._rt_outs = {id(r): {o.name: o for o in self.outs.values() if o.r is r} for r in self.rts}
         self.groups: list = []
         self.recorder = None
+        self.replaying = None  # the Recording that replay() feeds from
         self.start_unix_ns = None
         self.tick = 0
         self._opened = self._closed = False
@@ -223,7 +224,8 @@ class Scheduler:
     def replay(self, path) -> list:
         """Feed the network from a recording (``record``) instead of devices: every recorded
         source becomes a ReplaySource delivering the same samples to the same inputs on the
-        same ticks. Returns the sources; ``run()`` then runs to the recording's end."""
+        same ticks. Returns the sources; ``run()`` without ticks then runs as many ticks as were
+        recorded."""
         from .record import Recording, ReplaySource
 
         rec = Recording(path)
@@ -321,6 +323,8 @@ class Scheduler:
         every ``status_every`` wall seconds. Returns the report."""
         if ticks is not None and seconds is not None:
             raise StreamError("run: give ticks or seconds, not both")
+        if ticks is None and seconds is None and until_end is None and self.replaying is not None:
+            ticks, until_end = max(self.replaying.ticks - self.tick, 0), False  # as long as recorded
         if seconds is not None:
             ticks = int(round(seconds / self.dt))
         if ticks is not None and int(ticks) < 0:
