@@ -52,7 +52,7 @@ def _build(args):
     g = load(args.model)
     rt = Runtime(g, backend=args.backend)
     clock = args.clock or ("sim" if args.replay else "wall")
-    sched = Scheduler(rt, clock=clock)
+    sched = Scheduler(rt, clock=clock, overrun=args.overrun, max_lateness=args.max_lateness)
     if args.record:
         sched.record(args.record)
     inputs = g.inputs
@@ -174,6 +174,12 @@ def register(sub) -> None:
     q.add_argument("--clock", choices=("wall", "sim"), default=None,
                    help="wall: real time (default); sim: as fast as possible (files only; the "
                         "default with --replay)")
+    q.add_argument("--overrun", choices=("catch-up", "skip", "drop-stale"), default="catch-up",
+                   help="when the model is slower than real time: run late ticks back to back "
+                        "(catch-up, default), skip ticks to the present (skip), or drop samples older "
+                        "than --max-lateness (drop-stale)")
+    q.add_argument("--max-lateness", type=float, metavar="SEC",
+                   help="lateness that triggers the overrun policy (default: 10 ticks)")
     q.add_argument("--record", metavar="RUN.mcap",
                    help="record every sample (with its sensor time), what reached the network on "
                         "which tick, and every output, as MCAP (needs: pip install 'tianrt[record]')")

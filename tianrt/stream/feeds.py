@@ -79,11 +79,13 @@ class OutputSlot:
     """An output: its sinks, deadline and latency; ``inputs`` are the graph inputs it depends
     on, ``seen`` the runtime step sequence number of its previous latency sample."""
 
-    __slots__ = ("name", "r", "sinks", "deadline", "misses", "values", "lat", "seen", "inputs", "key")
+    __slots__ = ("name", "r", "sinks", "deadline", "misses", "values", "lat", "seen", "inputs", "key",
+                 "on_miss")
 
     def __init__(self, name, r, key=None):
         self.name, self.r = name, r
         self.key = key or name  # the scheduler's name for it ("runtime.output" when ambiguous)
+        self.on_miss = None  # called as on_miss(key, latency, tick) for a value past its deadline
         self.inputs = r.depends.get(name, tuple(r.inputs))
         self.sinks = []
         self.deadline = None
@@ -233,6 +235,15 @@ class Feed:
                 return
             buf.popleft()
         buf.append((ts, item, k))
+
+    def drop_stale(self, oldest: float) -> None:
+        """Overrun policy ``drop-stale``: discard queued samples taken before ``oldest`` (but
+        keep the newest, so that the input still gets the freshest value there is)."""
+        buf = self.buf
+        while len(buf) > 1 and buf[0][0] < oldest:
+            buf.popleft()
+            self.stats.dropped += 1
+            self.src.extra["stale"] = self.src.extra.get("stale", 0) + 1
 
     def service(self, t: float) -> None:
         """Poll the source if it is due, count misses, and set when to look again."""

@@ -65,6 +65,12 @@ def status_line(report: dict) -> str:
     late = report.get("lateness_s")
     if late and late["count"]:
         parts.append(f"late p99 {ms(late['p99'])}")
+    behind = report.get("behind_s")
+    if behind is not None and behind > report.get("max_lateness_s", report["dt"]):
+        warn = f"OVERRUN: {ms(behind)} behind real time ({report.get('overrun', 'catch-up')})"
+        parts.append(warn)
+    if report.get("skipped_ticks"):
+        parts.append(f"SKIPPED {report['skipped_ticks']} ticks")
     for name, o in report["outputs"].items():
         lat = o["latency_s"]
         s = f"{name}: {o['values']} out, p50 {ms(lat['p50'])} p99 {ms(lat['p99'])}"
@@ -90,6 +96,8 @@ def format_report(report: dict) -> str:
     if late and late["count"]:
         lines.append(f"  tick lateness: p50 {ms(late['p50'])}, p99 {ms(late['p99'])}, "
                      f"max {ms(late['max'])}; {report['late_ticks']} tick(s) later than one dt")
+        if report.get("skipped_ticks"):
+            lines.append(f"  overrun policy {report['overrun']}: {report['skipped_ticks']} tick(s) skipped")
     if report["outputs"]:
         lines.append(f"  {'output':16s} {'values':>8s} {'lat p50':>9s} {'lat p99':>9s} {'lat max':>9s}"
                      f" {'deadline':>9s} {'misses':>7s}")

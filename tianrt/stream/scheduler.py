@@ -25,6 +25,10 @@ from .feeds import Feed, OutputSlot, RuntimeSlot, Target
 from .metrics import Stat, format_report, status_line
 from .sinks import as_sink
 
+# What the loop does when it runs late on the wall clock (docs/streaming.md, Overruns)
+OVERRUNS = ("catch-up", "skip", "drop-stale")
+
+
 def _resolve_dt(rts) -> float:
     return min(r.graph.dt for r in rts)
 
@@ -39,7 +43,8 @@ class Scheduler:
     or a Clock object.
     """
 
-    def __init__(self, runtimes, clock="sim", *, dt: float | None = None):
+    def __init__(self, runtimes, clock="sim", *, dt: float | None = None, overrun: str = "catch-up",
+                 max_lateness: float | None = None):
         from ..runtime import Runtime
 
         if isinstance(runtimes, Runtime):
@@ -70,6 +75,12 @@ class Scheduler:
                                   "are multiples of the smallest one")
             self.rts.append(RuntimeSlot(name, r, int(round(k))))
         self.clock = make_clock(clock)
+        if overrun not in OVERRUNS:
+            raise StreamError(f"overrun must be one of {', '.join(OVERRUNS)}, got {overrun!r}")
+        self.overrun = overrun
+        self.max_lateness = 10 * self.dt if max_lateness is None else float(max_lateness)
+        if not (self.max_lateness > 0 and math.isfinite(self.max_lateness)):
+            raise StreamError(f"max_lateness must be a positive number of seconds, got {max_lateness!r}")
         self.feeds: list[Feed] = []
         self.outs: dict[str, OutputSlot] = {}
         for r in self.rts:
@@ -90,6 +101,8 @@ class Scheduler:
         self.step_stat = Stat()
         self.late = Stat()
         self.late_ticks = 0
+        self.skipped_ticks = 0
+        self.behind = 0.0  # lateness of the latest tick (wall clock)
         self.wall = self.step_total = self.wait_total = 0.0
         self.ticks_run = 0
         self.stopped = "not started"
@@ -171,15 +184,20 @@ class Scheduler:
                                lambda key: self._targets(key, f"{who} (key {key!r})")))
         return source
 
-    def add_sink(self, output: str, sink=None, *, deadline: float | None = None):
+    def add_sink(self, output: str, sink=None, *, deadline: float | None = None, on_miss=None):
         """Send output ``output`` (or ``"runtime.output"``) to ``sink`` (a Sink, a list, or a
         callable ``fn(value)`` / ``fn(value, t)``); ``deadline`` in seconds sets the output's
-        latency deadline. Returns the sink. Several sinks per output are fine."""
+        latency deadline, and ``on_miss(output, latency_s, tick)`` is called for every value
+        later than it. Returns the sink. Several sinks per output are fine."""
         o = self._out(output)
         if sink is not None:
             self._not_started("add_sink")
         if deadline is not None:
             self.set_deadline(output, deadline)
+        if on_miss is not None:
+            if not callable(on_miss):
+                raise StreamError(f"on_miss of output {output!r} must be callable, got {on_miss!r}")
+            o.on_miss = on_miss
         if sink is None:
             return None
         s = as_sink(sink)
@@ -354,6 +372,9 @@ class Scheduler:
         feeds, rts, clock, dt = self.feeds, self.rts, self.clock, self.dt
         groups = self.groups
         rec = self.recorder
+        skip = clock.realtime and self.overrun == "skip"
+        stale = clock.realtime and self.overrun == "drop-stale"
+        max_late = self.max_lateness
         realtime = clock.realtime
         perf = time.perf_counter
         late_add, step_add = self.late.add, self.step_stat.add
@@ -369,8 +390,18 @@ class Scheduler:
                     clock.wait_until(t)
                     b = perf()
                     self.wait_total += b - a
-                    lateness = clock.now() - t
+                    now = clock.now()
+                    lateness = now - t
+                    if skip and lateness > max_late and end - n > 1:
+                        # jump to the tick due now (not past the end: the last tick still runs)
+                        k = min(int((now + EPS) / dt) - n, int(min(end, 2 ** 62)) - 1 - n)
+                        if k > 0:
+                            n += k
+                            self.skipped_ticks += k
+                            t = n * dt
+                            lateness = now - t
                     late_add(lateness)
+                    self.behind = lateness
                     if lateness > dt:
                         self.late_ticks += 1
                 else:
@@ -378,6 +409,8 @@ class Scheduler:
                 for f in feeds:
                     if t >= f.wake:
                         f.service(t)
+                    if stale and f.buf:
+                        f.drop_stale(clock.now() - max_late)
                     if f.buf and f.group is None and not n % f.stride and f.buf[0][0] + f.delay <= t + EPS:
                         ts, item, k = f.buf.popleft()
                         f.stats.delivered += 1
@@ -432,6 +465,8 @@ class Scheduler:
                                     o.lat.add(lat)
                                     if o.deadline is not None and lat > o.deadline:
                                         o.misses += 1
+                                        if o.on_miss is not None:
+                                            o.on_miss(o.key, lat, n)
                             for s in o.sinks:
                                 s.write(v, n, t)
                             if rec is not None:
@@ -501,7 +536,9 @@ class Scheduler:
             "start_unix_s": None if self.start_unix_ns is None else self.start_unix_ns * 1e-9,
             "step_s": self.step_stat.summary(), "overhead_per_tick_s": overhead,
             "lateness_s": self.late.summary() if self.clock.realtime else None,
-            "late_ticks": self.late_ticks, "outputs": outs, "sources": srcs,
+            "late_ticks": self.late_ticks, "overrun": self.overrun, "skipped_ticks": self.skipped_ticks,
+            "max_lateness_s": self.max_lateness,
+            "behind_s": self.behind if self.clock.realtime else None, "outputs": outs, "sources": srcs,
             "sync": [g.as_dict() for g in self.groups]})
 
 
