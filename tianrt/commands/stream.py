@@ -120,9 +120,10 @@ def _cmd_stream(args) -> int:
             sys.stderr.flush()
 
     to_end = args.ticks is None and args.seconds is None
-    report = sched.run(ticks=args.ticks, seconds=args.seconds,
-                       until_end=(None if args.replay else True) if to_end else False,
-                       on_status=live, status_every=args.status_every)
+    with _sigterm_stops_the_run():
+        report = sched.run(ticks=args.ticks, seconds=args.seconds,
+                           until_end=(None if args.replay else True) if to_end else False,
+                           on_status=live, status_every=args.status_every)
     if live is not None and sys.stderr.isatty():
         sys.stderr.write("\n")
     print(report)
@@ -137,7 +138,57 @@ def _cmd_stream(args) -> int:
     if args.report:
         with open(args.report, "w") as f:
             json.dump(report, f, indent=1)
-    return 0
+    code, why = exit_code(report)
+    if code:
+        sys.stderr.write(f"tianrt stream: exit {code}: {why}\n")
+    return code
+
+
+# Exit codes of `tianrt stream` (docs/streaming.md); 1 is any error before or during the run.
+EXIT_OK, EXIT_SOURCE_FAILED, EXIT_ALL_REJECTED = 0, 3, 4
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as shells report
+
+
+def exit_code(report) -> tuple[int, str]:
+    """The exit code a finished run's report calls for, and why."""
+    if report["stopped"] == "interrupted":
+        return EXIT_INTERRUPTED, "interrupted (Ctrl-C)"
+    if report["stopped"] == "terminated":
+        return EXIT_TERMINATED, "terminated (SIGTERM)"
+    failed = [n for n, s in report["sources"].items() if s["state"] == "failed"]
+    if failed:
+        return EXIT_SOURCE_FAILED, "source(s) failed: " + ", ".join(
+            f"{n} ({report['sources'][n]['error']})" for n in failed)
+    refused = [n for n, s in report["sources"].items() if s["rejected"] and not s["delivered"]]
+    if refused:
+        return EXIT_ALL_REJECTED, "every sample was rejected: " + ", ".join(
+            f"{n} ({report['sources'][n]['last_reject']})" for n in refused)
+    return EXIT_OK, ""
+
+
+class _sigterm_stops_the_run:
+    """SIGTERM (systemd, docker stop, launch systems) stops the run like Ctrl-C: the report
+    is printed and written, outputs saved, devices closed."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        from ..stream import Terminated
+
+        self.old = None
+        if threading.current_thread() is threading.main_thread():
+            def stop(signum, frame):
+                raise Terminated()
+
+            self.old = signal.signal(signal.SIGTERM, stop)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.old is not None:
+            signal.signal(signal.SIGTERM, self.old)
 
 
 def register(sub) -> None:
@@ -146,8 +197,9 @@ def register(sub) -> None:
         description="Run a saved model live: each source flag binds to the graph input named INPUT, by "
                     "default the input named after the flag (camera, audio, serial) or the only input "
                     "that fits. Shows a status line and ends with a report (latency p50/p99, misses, "
-                    "drops, rejects) when the sources end, after --seconds/--ticks, or on Ctrl-C. "
-                    "See docs/streaming.md.")
+                    "drops, rejects) when the sources end, after --seconds/--ticks, or on Ctrl-C or "
+                    "SIGTERM. Exit codes: 0 ran to its end; 1 error; 3 a source failed; 4 every "
+                    "sample of a source was rejected; 130 Ctrl-C; 143 SIGTERM. See docs/streaming.md.")
     q.add_argument("model", help="model file (.tnr)")
     q.add_argument("--camera", action="append", metavar="[INPUT=]0|FILE",
                    help="camera device index or video file (OpenCV)")

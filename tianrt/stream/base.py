@@ -36,6 +36,12 @@ class StreamError(TianrtError, RuntimeError):
     never-drop backlog overflow, a value the ``raise`` policy refuses)."""
 
 
+class Terminated(KeyboardInterrupt):
+    """Raised in the loop's thread when the process is asked to stop (SIGTERM, as systemd,
+    ``docker stop`` and launch systems send): the run stops like on Ctrl-C, with
+    ``stopped: terminated``."""
+
+
 class _End:
     def __repr__(self):
         return "tianrt.stream.END"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 
-from .base import EPS, Source, StreamError
+from .base import EPS, Source, StreamError, Terminated
 from .clocks import make_clock
 from .feeds import Feed, OutputSlot, RuntimeSlot, Target
 from .metrics import Stat, format_report, status_line
@@ -335,8 +335,8 @@ class Scheduler:
             until_end: bool | None = None, on_status=None, status_every: float = 0.5,
             keep_open: bool = False) -> "Report":
         """Run ``ticks`` ticks (or ``seconds`` of stream time). ``until_end`` (default: when
-        neither is given) also stops once every source has ended and delivered its last
-        sample. Ctrl-C stops cleanly. Devices are closed at the end unless ``keep_open``
+        neither is given) also stops once every source has ended (or failed) and delivered its
+        last sample. Ctrl-C stops cleanly. Devices are closed at the end unless ``keep_open``
         (then a later ``run`` continues the stream). ``on_status(report)`` is called about
         every ``status_every`` wall seconds. Returns the report."""
         if ticks is not None and seconds is not None:
@@ -358,8 +358,8 @@ class Scheduler:
         end = math.inf if ticks is None else self.tick + int(ticks)
         try:
             self._loop(end, until_end, on_status, status_every)
-        except KeyboardInterrupt:
-            self.stopped = "interrupted"
+        except KeyboardInterrupt as exc:
+            self.stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
         except BaseException:
             self.stopped = "error"
             self.close()
@@ -493,6 +493,10 @@ class Scheduler:
 
     def _all_ended(self) -> bool:
         for f in self.feeds:
+            if f.state == "failed":  # it will never send again; what it sent is delivered
+                if f.buf and not self._unmatchable(f):
+                    return False
+                continue
             if f.state != "ended" or (f.buf and not self._unmatchable(f)):
                 return False
         for r in self.rts:
@@ -504,7 +508,8 @@ class Scheduler:
     def _unmatchable(f) -> bool:
         """A synchronised source's leftovers that can never complete a set: a partner ended
         with nothing left."""
-        return f.group is not None and any(g.state == "ended" and not g.buf for g in f.group.feeds)
+        return f.group is not None and any(g.state in ("ended", "failed") and not g.buf
+                                           for g in f.group.feeds)
 
     # -- reporting ----------------------------------------------------------------------------
     def report(self) -> "Report":
