@@ -117,3 +117,49 @@ def test_sigterm_stops_like_ctrl_c_and_writes_everything(tmp_path):
     assert rep["stopped"] == "terminated" and rep["sources"]["camera"]["open"] is False
     z = np.load(tmp_path / "s.npz")
     assert len(z["camera_out"]) >= 1 and len(z["camera_out__ticks"]) == len(z["camera_out"])
+
+
+@pytest.mark.parametrize("size,what", [(2000 * 2, "claims 2 s"), (0, "a killed recorder"),
+                                       (0xFFFFFFFF, "a streamed wav")])
+def test_a_wav_plays_its_real_data_whatever_its_header_claims(tmp_path, size, what):
+    """Item 4: the header's data size was trusted: invented silence, or nothing at all."""
+    import struct
+    with wave.open(str(tmp_path / "a.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(1000)
+        w.writeframes(np.full(500, 8000, "<i2").tobytes())  # 0.5 s
+    data = bytearray((tmp_path / "a.wav").read_bytes())
+    i = data.index(b"data")
+    data[i + 4:i + 8] = struct.pack("<I", size)
+    (tmp_path / "b.wav").write_bytes(bytes(data))
+    g = tr.Graph(dt=1e-3, name="g")
+    g.output("y", g.add(tr.ann.ReLU(), g.input("audio", shape=(10,))))
+    sched = Scheduler(tr.Runtime(g))
+    sched.add_source(tr.stream.AudioSource(tmp_path / "b.wav"))
+    out = sched.add_sink("y", ArraySink())
+    rep = sched.run()
+    assert rep["sources"]["audio"]["received"] == 50 and rep["stopped"] == "end", what
+    np.testing.assert_allclose(out.values, 8000 / 32768, rtol=1e-6)
+    assert rep["ticks"] <= 501
+
+
+def test_wav_header_errors_name_the_byte(tmp_path):
+    from tianrt.stream import StreamError
+    with wave.open(str(tmp_path / "a.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(1000)
+        w.writeframes(b"\0\0" * 10)
+    full = (tmp_path / "a.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(full[:30])
+    with pytest.raises(StreamError, match=r"the 'fmt ' chunk at byte 12 needs 16 bytes, the file has 10"):
+        tr.stream.AudioSource(tmp_path / "cut.wav")
+    (tmp_path / "nodata.wav").write_bytes(full[:36])
+    with pytest.raises(StreamError, match=r"the file ends at byte 36 without a 'data' chunk"):
+        tr.stream.AudioSource(tmp_path / "nodata.wav")
+    flt = bytearray(full)
+    flt[20:22] = (3).to_bytes(2, "little")
+    (tmp_path / "float.wav").write_bytes(bytes(flt))
+    with pytest.raises(StreamError, match=r"format code 3 \(IEEE float\) in the 'fmt ' chunk at byte 12"):
+        tr.stream.AudioSource(tmp_path / "float.wav")

@@ -34,6 +34,11 @@ def _choose_input(kind: str, explicit: str | None, inputs: dict, taken: set) -> 
     if kind in inputs and kind not in taken:
         return kind
     fit = [k for k, spec in inputs.items() if k not in taken and _fits(kind, spec.shape)]
+    busy = [k for k, spec in inputs.items() if k in taken and _fits(kind, spec.shape)]
+    if not fit and busy:
+        raise StreamError(f"--{kind}: the input(s) that fit ({', '.join(f'{k} {inputs[k].shape}' for k in busy)}) "
+                          f"are already bound by another flag; each input takes one source - bind this "
+                          f"one with --{kind} INPUT=… to another input")
     if len(fit) != 1:
         listing = ", ".join(f"{k} {inputs[k].shape}" for k in inputs)
         raise StreamError(f"--{kind}: cannot tell which input it feeds ({'several fit' if fit else 'none fits'}: "
@@ -83,10 +88,15 @@ def _build(args):
         else:
             path, _, rate = value.partition("@")
             try:
+                hz = float(rate) if rate else None
+            except ValueError:
+                raise StreamError(f"--array {inp}={value}: the rate after @ must be a number of Hz, "
+                                  f"e.g. {inp}={path}@200") from None
+            try:
                 data = np.load(path, allow_pickle=False)
             except (OSError, ValueError) as exc:
                 raise StreamError(f"--array {inp}={value}: cannot read {path} ({exc})") from None
-            src = ArraySource(data, rate_hz=float(rate) if rate else None, **common)
+            src = ArraySource(data, rate_hz=hz, **common)
         sched.add_source(src, to=inp)
     for item in args.deadline or []:
         out, _, sec = item.partition("=")

@@ -1,5 +1,5 @@
-"""Audio source: a wav file (read with the standard library's ``wave``, PCM 8/16/24/32-bit)
-or an array, delivered in chunks.
+"""Audio source: a wav file (PCM 8/16/24/32-bit, read by tianrt.stream.wavfile) or an array,
+delivered in chunks.
 
 Samples are floats in [-1, 1). Chunk k holds samples [k·chunk, (k+1)·chunk) and is stamped
 at its end, (k+1)·chunk / sample_rate: that is when a microphone would have it complete.
@@ -16,12 +16,12 @@ takes 16 000 Hz audio (or give ``target_rate=``). Audio at another rate is refus
 """
 from __future__ import annotations
 
-import wave
 from pathlib import Path
 
 import numpy as np
 
 from .base import END, StreamError, TimedSource
+from .wavfile import WavError, WavFile
 
 
 def _decode(raw: bytes, width: int, channels: int) -> np.ndarray:
@@ -64,18 +64,13 @@ class AudioSource(TimedSource):
         if isinstance(data, (str, Path)):
             self.path = Path(data)
             try:
-                with wave.open(str(self.path), "rb") as w:
-                    self.sample_rate = w.getframerate()
-                    self.channels = w.getnchannels()
-                    self.width = w.getsampwidth()
+                w = WavFile(self.path)
             except FileNotFoundError:
                 raise StreamError(f"audio source `{self.name}`: no file {str(data)!r}") from None
-            except (wave.Error, EOFError) as exc:
+            except WavError as exc:
                 raise StreamError(f"audio source `{self.name}`: {str(data)!r} is not a PCM wav file "
-                                  f"({exc or 'the header is cut short'})") from None
-            if self.width not in (1, 2, 3, 4):
-                raise StreamError(f"audio source `{self.name}`: {str(data)!r} has {8 * self.width}-bit "
-                                  "samples; 8, 16, 24 or 32-bit PCM is supported")
+                                  f"({exc})") from None
+            self.sample_rate, self.channels, self.width = w.rate, w.channels, w.width
             if sample_rate is not None and int(sample_rate) != self.sample_rate:
                 raise StreamError(f"audio source `{self.name}`: {str(data)!r} is {self.sample_rate} Hz, "
                                   f"not {sample_rate}; to convert it give target_rate={sample_rate} "
@@ -162,7 +157,7 @@ class AudioSource(TimedSource):
         if self.path is not None:
             if self._wav is not None:
                 self._wav.close()
-            self._wav = wave.open(str(self.path), "rb")
+            self._wav = WavFile(self.path)
         self._pos = 0  # samples of the data read so far
         self._pend = np.zeros((0, ch), np.float32)
         self._done = False
@@ -177,9 +172,7 @@ class AudioSource(TimedSource):
     def _block(self, n: int) -> np.ndarray:
         """The next ``n`` samples of the data (fewer at its real end), mixed to mono if wanted."""
         if self._wav is not None:
-            frame = self.width * self.channels
-            raw = self._wav.readframes(n)
-            raw = raw[:len(raw) // frame * frame]  # a file cut inside a sample frame
+            raw = self._wav.read(n)  # whole frames, to the real end of the data
             x = _decode(raw, self.width, self.channels)
         else:
             x = self.array[self._pos:self._pos + n]

@@ -1,4 +1,6 @@
-"""Camera source through OpenCV's ``VideoCapture``: a device index or a video file.
+"""Camera source through OpenCV's ``VideoCapture``: a live camera (a device index, a device
+path such as ``/dev/video0``, a stream URL such as ``rtsp://…``, or a GStreamer pipeline) or a
+video file.
 
 Frames are converted to what the graph input wants: grayscale or RGB, resized with area
 interpolation, scaled to float32 (``scale``, default 1/255) and laid out channels-first
@@ -15,6 +17,7 @@ frames are read in the loop at ``rate_hz``. ``sensor_time=False`` always uses ar
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections import deque
 from pathlib import Path
@@ -24,6 +27,23 @@ import numpy as np
 from .base import EPS, Source, StreamError
 
 _THREAD_BUFFER = 4  # frames the grabber thread keeps before it drops the oldest
+
+
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def is_live_device(device) -> bool:
+    """A camera given as something other than a video file: an index, a device path
+    (``/dev/video0``, ``/dev/v4l/by-id/…``), a stream URL (``rtsp://``, ``http://``, ``udp://``
+    …; a ``file://`` URL is a file) or a GStreamer pipeline (``… ! appsink``)."""
+    if isinstance(device, int):
+        return True
+    d = str(device)
+    if d.startswith("/dev/"):
+        return True
+    if _URL.match(d):
+        return not d.lower().startswith("file://")
+    return " ! " in d or d.rstrip().endswith("appsink")
 
 
 class CameraSource(Source):
@@ -38,10 +58,15 @@ class CameraSource(Source):
         self.sensor_time = bool(sensor_time)
         if isinstance(device, str) and device.isdigit():
             device = int(device)
+        if isinstance(device, Path):
+            device = str(device)
         self.device = device
-        self.is_file = not isinstance(device, int)
+        self.is_file = not isinstance(device, int) and not is_live_device(device)
         if self.is_file and not Path(device).is_file():
-            raise StreamError(f"camera source `{self.name}`: no video file {str(device)!r}")
+            raise StreamError(f"camera source `{self.name}`: no video file {str(device)!r}; a live "
+                              "camera is a device index (0), a device path (/dev/video0, "
+                              "/dev/v4l/by-id/…), a stream URL (rtsp://…, http://…) or a GStreamer "
+                              "pipeline (… ! appsink)")
         self.timed = self.is_file
         self.size = None if size is None else (int(size[0]), int(size[1]))  # (width, height)
         self.gray = gray
@@ -86,7 +111,7 @@ class CameraSource(Source):
             cap = cv2.VideoCapture(src) if self.backend is None else cv2.VideoCapture(src, self.backend)
             if not cap.isOpened():
                 cap.release()
-                what = f"video file {src!r}" if self.is_file else f"camera device {src}"
+                what = f"video file {src!r}" if self.is_file else f"camera device {src!r}"
                 raise StreamError(f"camera source `{self.name}`: OpenCV cannot open {what}")
             self.cap = cap
         if self.is_file and self.rate_hz is None:
@@ -215,5 +240,5 @@ class CameraSource(Source):
             self.cap = None
 
     def describe(self):
-        what = f"file {str(self.device)!r}" if self.is_file else f"device {self.device}"
+        what = f"file {str(self.device)!r}" if self.is_file else f"device {self.device!r}"
         return f"{what}" + (f" at {self.rate_hz:g} fps" if self.rate_hz else "")

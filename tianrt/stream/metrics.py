@@ -120,6 +120,8 @@ def format_report(report: dict) -> str:
                 tail += "; " + ", ".join(f"{k} {v}" for k, v in extra.items())
             lines.append(f"  {name:16s} {s['received']:8d} {s['delivered']:8d} {s['dropped']:8d}"
                          f" {s['rejected']:8d} {s['sanitised']:7d} {s['missed']:7d}  {tail}")
+    for w in report.get("warnings") or ():
+        lines.append(f"  warning: {w}")
     for grp in report.get("sync") or ():
         lines.append(f"  synchronised {' + '.join(grp['sources'])} (within {ms(grp['tolerance_s'])}): "
                      f"{grp['sets']} sets, {grp['unmatched']} unmatched")

@@ -90,6 +90,7 @@ class Scheduler:
                 self.outs[key] = OutputSlot(o, r, key)
         self._rt_outs = {id(r): {o.name: o for o in self.outs.values() if o.r is r} for r in self.rts}
         self.groups: list = []
+        self.warnings: list[str] = []  # said once, in the report
         self.recorder = None
         self.replaying = None  # the Recording that replay() feeds from
         self.start_unix_ns = None
@@ -290,6 +291,13 @@ class Scheduler:
         except BaseException:
             self.close()
             raise
+        if not self.clock.realtime:
+            for f in self.feeds:
+                if not f.src.timed and not getattr(f.src, "quiet_on_sim", False):
+                    self.warnings.append(
+                        f"source `{f.name}` is a live device, but the clock is simulated: stream time "
+                        "runs as fast as the machine, so the device is read far less often than its "
+                        "rate and misses pile up; use the wall clock (clock='wall', --clock wall)")
         self.clock.start(at=self.tick * self.dt)  # after opening: device start-up is not lateness
         self.start_unix_ns = time.time_ns() - int(round(self.tick * self.dt * 1e9))
         if self.recorder is not None:
@@ -544,7 +552,7 @@ class Scheduler:
             "late_ticks": self.late_ticks, "overrun": self.overrun, "skipped_ticks": self.skipped_ticks,
             "max_lateness_s": self.max_lateness,
             "behind_s": self.behind if self.clock.realtime else None, "outputs": outs, "sources": srcs,
-            "sync": [g.as_dict() for g in self.groups]})
+            "sync": [g.as_dict() for g in self.groups], "warnings": list(self.warnings)})
 
 
 class Report(dict):
