@@ -163,3 +163,44 @@ def test_wav_header_errors_name_the_byte(tmp_path):
     (tmp_path / "float.wav").write_bytes(bytes(flt))
     with pytest.raises(StreamError, match=r"format code 3 \(IEEE float\) in the 'fmt ' chunk at byte 12"):
         tr.stream.AudioSource(tmp_path / "float.wav")
+
+
+class DyingCamera:
+    """An OpenCV capture stand-in: 60 frames, then the USB cable is pulled."""
+
+    def __init__(self):
+        self.n = 0
+
+    def isOpened(self):
+        return True
+
+    def get(self, prop):
+        return 0.0
+
+    def read(self):
+        import time as _t
+        if self.n == 60:
+            raise OSError("USB device disconnected")
+        self.n += 1
+        _t.sleep(0.001)
+        return True, np.full((24, 32, 3), self.n, np.uint8)
+
+    def release(self):
+        pass
+
+
+def test_a_dying_grabber_thread_hands_over_its_last_frames():
+    """Item 10: the grabber's last frame was dropped uncounted when its thread died."""
+    g = tr.Graph(dt=1e-3, name="g")
+    g.output("y", g.add(tr.ann.ReLU(), g.input("camera", shape=(1, 24, 32))))
+    sched = Scheduler(tr.Runtime(g), clock="wall")
+    cam = tr.stream.CameraSource(0, rate_hz=1000, policy="queue", capacity=100)
+    cam.cap = DyingCamera()
+    sched.add_source(cam)
+    out = sched.add_sink("y", ArraySink())
+    rep = sched.run(seconds=5.0, until_end=True)
+    s = rep["sources"]["camera"]
+    assert s["state"] == "failed" and "USB device disconnected" in s["error"]
+    assert s["received"] + s.get("thread_dropped", 0) == 60  # every frame accounted for
+    assert out.values[-1, 0, 0, 0] * 255 == pytest.approx(60)  # the last one reached the network
+    assert rep["wall_s"] < 4.0

@@ -218,7 +218,7 @@ class CameraSource(Source):
         if not alive and not self._stop.is_set():
             if self._eof:
                 self.ended = True
-            else:
+            elif not items:  # the frames it grabbed before it died are delivered first
                 raise RuntimeError(f"camera `{self.name}`: the frame grabber stopped: {self._error}")
         stamped = [(a, s) for a, _, s in items if s is not None]
         placed = iter(self._sensor_clock.place([a for a, _ in stamped], [s for _, s in stamped]))

@@ -237,10 +237,11 @@ class Feed:
         buf.append((ts, item, k))
 
     def drop_stale(self, oldest: float) -> None:
-        """Overrun policy ``drop-stale``: discard queued samples taken before ``oldest`` (but
-        keep the newest, so that the input still gets the freshest value there is)."""
+        """Overrun policy ``drop-stale``: discard queued samples taken before ``oldest``. With
+        nothing fresh to compute on, a network that steps on new samples skips its work and
+        the loop catches up; its inputs hold their last values meanwhile."""
         buf = self.buf
-        while len(buf) > 1 and buf[0][0] < oldest:
+        while buf and buf[0][0] < oldest:
             buf.popleft()
             self.stats.dropped += 1
             self.src.extra["stale"] = self.src.extra.get("stale", 0) + 1

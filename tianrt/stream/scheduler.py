@@ -22,7 +22,7 @@ import time
 from .base import EPS, Source, StreamError, Terminated
 from .clocks import make_clock
 from .feeds import Feed, OutputSlot, RuntimeSlot, Target
-from .metrics import Stat, format_report, status_line
+from .metrics import STATUS_WINDOW, WINDOW, Stat, format_report, status_line
 from .sinks import as_sink
 
 # What the loop does when it runs late on the wall clock (docs/streaming.md, Overruns)
@@ -492,7 +492,7 @@ class Scheduler:
                         next_status = w + status_every
                         self.wall += w - w0
                         w0 = w
-                        on_status(self.report())
+                        on_status(self.report(live=True))
             else:
                 self.stopped = "ticks"
         finally:
@@ -520,14 +520,17 @@ class Scheduler:
                                            for g in f.group.feeds)
 
     # -- reporting ----------------------------------------------------------------------------
-    def report(self) -> "Report":
+    def report(self, live: bool = False) -> "Report":
         """Metrics so far: per output latency (p50/p99/max) and deadline misses, per source
-        counters and state, ticks/s, runtime step time, and on the wall clock tick lateness."""
+        counters and state, ticks/s, runtime step time, and on the wall clock tick lateness.
+        ``live=True`` (the reports ``on_status`` gets): percentiles over the last
+        ``STATUS_WINDOW`` values only, so that it is cheap at any point of a long run."""
+        last = STATUS_WINDOW if live else WINDOW
         n = self.tick
         t = n * self.dt
         outs = {}
         for name, o in self.outs.items():
-            outs[name] = {"values": o.values, "latency_s": o.lat.summary(), "deadline_s": o.deadline,
+            outs[name] = {"values": o.values, "latency_s": o.lat.summary(last), "deadline_s": o.deadline,
                           "deadline_misses": o.misses}
         srcs = {}
         for f in self.feeds:
@@ -547,8 +550,8 @@ class Scheduler:
             "clock": self.clock.kind, "dt": self.dt, "ticks": n, "time_s": t, "wall_s": wall,
             "ticks_per_s": n / wall if wall > 0 else 0.0, "stopped": self.stopped,
             "start_unix_s": None if self.start_unix_ns is None else self.start_unix_ns * 1e-9,
-            "step_s": self.step_stat.summary(), "overhead_per_tick_s": overhead,
-            "lateness_s": self.late.summary() if self.clock.realtime else None,
+            "step_s": self.step_stat.summary(last), "overhead_per_tick_s": overhead,
+            "lateness_s": self.late.summary(last) if self.clock.realtime else None,
             "late_ticks": self.late_ticks, "overrun": self.overrun, "skipped_ticks": self.skipped_ticks,
             "max_lateness_s": self.max_lateness,
             "behind_s": self.behind if self.clock.realtime else None, "outputs": outs, "sources": srcs,
