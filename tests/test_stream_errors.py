@@ -82,3 +82,31 @@ def test_a_live_device_on_the_simulated_clock_is_warned_about(capsys):
     rep = sched.run(ticks=50)
     assert any("live device, but the clock is simulated" in w for w in rep["warnings"])
     assert "warning: source `serial` is a live device" in str(rep)
+
+
+def test_command_line_sets_policy_capacity_delay_sync_and_camera_rate(tmp_path, capsys):
+    """Item 11: queue policy, capacity, camera frame rate (and size, for devices) from the CLI."""
+    import json
+    g = graph({"camera": (1, 12, 16), "imu": (3,)})
+    tr.save(g, tmp_path / "m.tnr")
+    np.save(tmp_path / "imu.npy", np.ones((100, 3), np.float32))
+    vw = cv2.VideoWriter(str(tmp_path / "c.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (32, 24))
+    for _ in range(4):
+        vw.write(np.zeros((24, 32, 3), np.uint8))
+    vw.release()
+    rc = main(["stream", str(tmp_path / "m.tnr"), "--clock", "sim", "--quiet",
+               "--camera", str(tmp_path / "c.avi"), "--camera-fps", "50", "--camera-size", "64x48",
+               "--array", f"imu={tmp_path / 'imu.npy'}@1000", "--policy", "imu=queue", "--capacity", "imu=3",
+               "--delay", "imu=0.002", "--sync", "camera,imu@0.0005", "--report", str(tmp_path / "r.json")])
+    assert rc == 0, capsys.readouterr().err
+    rep = json.loads((tmp_path / "r.json").read_text())
+    s = rep["sources"]
+    assert s["imu"]["policy"] == "queue" and s["camera"]["received"] == 4
+    assert rep["sync"][0]["sets"] == 4  # frames at 0, 20, 40, 60 ms (50 fps) with their IMU sample
+    for bad, msg in ((["--policy", "imu=newest"], "policy 'newest': use one of latest, queue, never-drop"),
+                     (["--capacity", "nosuch=3"], "write INPUT=VALUE with INPUT one of camera, imu"),
+                     (["--camera-size", "big"], "write WIDTHxHEIGHT"),
+                     (["--sync", "camera,imu"], "write INPUT,INPUT[,…]@SECONDS")):
+        rc = main(["stream", str(tmp_path / "m.tnr"), "--clock", "sim", "--ticks", "2", "--quiet",
+                   "--array", f"imu={tmp_path / 'imu.npy'}", "--camera", str(tmp_path / "c.avi"), *bad])
+        assert rc == 1 and msg in capsys.readouterr().err

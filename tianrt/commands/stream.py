@@ -46,6 +46,44 @@ def _choose_input(kind: str, explicit: str | None, inputs: dict, taken: set) -> 
     return fit[0]
 
 
+def _policy(v: str) -> str:
+    from ..stream import POLICIES, StreamError
+
+    if v not in POLICIES:
+        raise StreamError(f"policy {v!r}: use one of {', '.join(POLICIES)}")
+    return v
+
+
+def _per_input(opt: str, items: list, conv, inputs) -> dict:
+    """'--policy imu=latest' (repeatable) -> {'imu': 'latest'}."""
+    from ..stream import StreamError
+
+    out = {}
+    for item in items:
+        name, eq, v = item.partition("=")
+        if not eq or name not in inputs:
+            raise StreamError(f"--{opt} {item}: write INPUT=VALUE with INPUT one of "
+                              f"{', '.join(inputs)}")
+        try:
+            out[name] = conv(v)
+        except (TypeError, ValueError):
+            raise StreamError(f"--{opt} {item}: {v!r} is not a valid {opt}") from None
+    return out
+
+
+def _size(v: str) -> tuple:
+    from ..stream import StreamError
+
+    w, _, h = v.lower().partition("x")
+    try:
+        size = (int(w), int(h))
+    except ValueError:
+        raise StreamError(f"--camera-size {v}: write WIDTHxHEIGHT, e.g. 640x480") from None
+    if min(size) < 1:
+        raise StreamError(f"--camera-size {v}: width and height must be positive")
+    return size
+
+
 def _build(args):
     import numpy as np
 
@@ -75,12 +113,18 @@ def _build(args):
         sched.replay(args.replay)
     elif not specs:
         raise StreamError("give at least one source: --camera, --audio, --serial, --array or --replay")
+    per_input = {opt: _per_input(opt, getattr(args, opt.replace("-", "_")) or [], conv, inputs)
+                 for opt, conv in (("policy", _policy), ("capacity", int), ("delay", float))}
+    size = _size(args.camera_size) if args.camera_size else None
     for kind, name, value in sorted(specs, key=lambda s: s[1] is None):
         inp = _choose_input(kind, name, inputs, taken - ({name} if name else set()))
         taken.add(inp)
         common = dict(name=inp, invalid=args.invalid)
+        for opt in ("policy", "capacity", "delay"):
+            if inp in per_input[opt]:
+                common[opt] = per_input[opt][inp]
         if kind == "camera":
-            src = CameraSource(value, **common)
+            src = CameraSource(value, capture_size=size, rate_hz=args.camera_fps, **common)
         elif kind == "audio":
             src = AudioSource(value, target_rate=args.audio_rate, resample=args.resample, **common)
         elif kind == "serial":
@@ -98,6 +142,13 @@ def _build(args):
                 raise StreamError(f"--array {inp}={value}: cannot read {path} ({exc})") from None
             src = ArraySource(data, rate_hz=hz, **common)
         sched.add_source(src, to=inp)
+    for item in args.sync or []:
+        names, _, tol = item.partition("@")
+        try:
+            tolerance = float(tol)
+        except ValueError:
+            raise StreamError(f"--sync {item}: write INPUT,INPUT[,…]@SECONDS, e.g. camera,imu@0.005") from None
+        sched.synchronise([n.strip() for n in names.split(",") if n.strip()], tolerance)
     for item in args.deadline or []:
         out, _, sec = item.partition("=")
         try:
@@ -225,6 +276,21 @@ def register(sub) -> None:
                    help="serial device path or pyserial URL (loop://, socket://host:port)")
     q.add_argument("--array", action="append", metavar="INPUT=FILE.npy[@HZ]",
                    help="values from a .npy file with a leading time axis (default: one per tick)")
+    q.add_argument("--policy", action="append", metavar="INPUT=latest|queue|never-drop",
+                   help="queue policy of the source feeding INPUT (default: the source's own)")
+    q.add_argument("--capacity", action="append", metavar="INPUT=N",
+                   help="queue capacity of the source feeding INPUT")
+    q.add_argument("--delay", action="append", metavar="INPUT=SECONDS",
+                   help="hold each sample of INPUT until its sensor time + SECONDS (evens out "
+                        "bursty devices; see docs/streaming.md, Sensor time)")
+    q.add_argument("--sync", action="append", metavar="INPUT,INPUT[,…]@SECONDS",
+                   help="deliver these inputs' samples only as matched sets within SECONDS")
+    q.add_argument("--camera-size", metavar="WxH",
+                   help="capture size asked of a live camera, e.g. 640x480 (frames are then resized "
+                        "to the input's shape)")
+    q.add_argument("--camera-fps", type=float, metavar="HZ",
+                   help="frame rate asked of a live camera, or the rate a video file is played at "
+                        "(default: the device's or the file's)")
     q.add_argument("--serial-format", choices=("lines", "frames"), default="lines",
                    help="serial wire format (default: lines of comma-separated numbers)")
     q.add_argument("--baud", type=int, default=115200, help="serial baud rate (default 115200)")

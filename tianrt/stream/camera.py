@@ -53,9 +53,12 @@ class CameraSource(Source):
     def __init__(self, device=0, *, size: tuple | None = None, gray: bool | None = None,
                  scale: float = 1.0 / 255.0, layout: str | None = None, rate_hz: float | None = None,
                  backend: int | None = None, threaded: bool | None = None,
-                 sensor_time: bool = True, **kw):
+                 sensor_time: bool = True, capture_size: tuple | None = None, **kw):
         super().__init__(rate_hz=rate_hz, **kw)
         self.sensor_time = bool(sensor_time)
+        # asked of a live camera (CAP_PROP_FRAME_WIDTH/HEIGHT), with rate_hz as CAP_PROP_FPS;
+        # frames are then resized to the input's shape as usual
+        self.capture_size = None if capture_size is None else (int(capture_size[0]), int(capture_size[1]))
         if isinstance(device, str) and device.isdigit():
             device = int(device)
         if isinstance(device, Path):
@@ -113,6 +116,12 @@ class CameraSource(Source):
                 cap.release()
                 what = f"video file {src!r}" if self.is_file else f"camera device {src!r}"
                 raise StreamError(f"camera source `{self.name}`: OpenCV cannot open {what}")
+            if not self.is_file:
+                if self.capture_size is not None:
+                    cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.capture_size[0])
+                    cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.capture_size[1])
+                if self.rate_hz is not None:
+                    cap.set(cv2.CAP_PROP_FPS, self.rate_hz)
             self.cap = cap
         if self.is_file and self.rate_hz is None:
             fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
