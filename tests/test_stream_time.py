@@ -272,3 +272,18 @@ def test_a_grabber_thread_stamps_frames_with_their_own_time(tmp_path):
     untimed.open(tr.stream.SimClock(), 1e-3)
     assert untimed.time_base == "due"
     untimed.close()
+
+
+def test_a_stamped_serial_sink_passes_stream_time_and_sequence_on():
+    """Two machines in a chain: outputs written stamped are read back with their times."""
+    import serial
+
+    from tianrt.stream.framing import FrameReader
+    port = serial.serial_for_url("loop://", timeout=0)
+    g = identity_graph({"x": (2,)})
+    sched = Scheduler(tr.Runtime(g))
+    sched.add_source(ArraySource(np.ones((4, 2)), rate_hz=200), to="x")
+    sched.add_sink("x_out", tr.stream.SerialSink(port, format="frames", stamped=True))
+    sched.run(ticks=20)
+    recs = FrameReader().feed_records(port.read(port.in_waiting))
+    assert [(r.seq, round(r.t, 6)) for r in recs] == [(0, 0.0), (1, 0.005), (2, 0.01), (3, 0.015)]
