@@ -99,7 +99,8 @@ def test_a_recording_reads_back_with_the_mcap_librarys_own_reader(tmp_path, clip
         summary = reader.get_summary()
         topics = {c.topic: summary.schemas[c.schema_id].name for c in summary.channels.values()}
         assert topics == {"/h.a": "tianrt.Tensor", "/h.camera/image": "foxglove.CompressedImage",
-                          "/tianrt/delivery": "tianrt.Delivery", "/output/count": "tianrt.Tensor",
+                          "/tianrt/delivery": "tianrt.Delivery", "/tianrt/skip": "tianrt.Skip",
+                          "/output/count": "tianrt.Tensor",
                           "/output/a_out": "tianrt.Tensor"}
         assert all(s.encoding == "jsonschema" for s in summary.schemas.values())
         meta = {m.name: m.metadata for m in reader.iter_metadata()}
@@ -140,3 +141,44 @@ def test_stream_command_records_a_wall_clock_run_and_replays_it(tmp_path, clip):
     assert live["count__unix_s"][0] > 1.6e9  # absolute wall-clock times
     assert main(["stream", str(tmp_path / "h.tnr"), "--replay", str(tmp_path / "run.mcap"),
                  "--camera", str(clip)]) == 1
+
+
+def test_a_run_that_skipped_ticks_replays_the_same_skips(tmp_path):
+    """Overrun policy skip on a (deterministic) slow machine: the replay skips the same
+    ticks, so a spiking network's state follows the recorded run bit for bit."""
+    class SlowMachine(tr.stream.Clock):
+        kind, realtime = "slow", True
+
+        def __init__(self):
+            self.t = 0.0
+
+        def start(self, at=0.0):
+            self.t = max(self.t, at)
+
+        def now(self):
+            return self.t
+
+        def wait_until(self, t):
+            self.t = max(self.t, t)
+
+    clock = SlowMachine()
+    g = hybrid_graph()
+    sched = Scheduler(tr.Runtime(g), clock=clock, overrun="skip", max_lateness=2e-3)
+    rng = np.random.default_rng(3)
+    sched.add_source(tr.stream.ArraySource(rng.random((300, 3), dtype=np.float32), rate_hz=1000,
+                                           policy="latest"), to="a")
+    sched.add_source(tr.stream.ArraySource(rng.random((20, 1, 6, 8), dtype=np.float32), rate_hz=50,
+                                           policy="latest"), to="camera")
+    sched.add_sink("a_out", lambda v: setattr(clock, "t", clock.t + 2.5e-3))  # a slow step
+    sched.record(tmp_path / "skip.mcap")
+    live = sched.add_sink("count", ArraySink())
+    rep = sched.run(ticks=300)
+    assert rep["skipped_ticks"] > 50
+
+    replay = Scheduler(tr.Runtime(hybrid_graph()))
+    replay.replay(tmp_path / "skip.mcap")
+    again = replay.add_sink("count", ArraySink())
+    rep2 = replay.run()
+    assert rep2["skipped_ticks"] == rep["skipped_ticks"]
+    assert again.ticks.tolist() == live.ticks.tolist()
+    np.testing.assert_array_equal(again.values, live.values)

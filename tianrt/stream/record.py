@@ -13,6 +13,7 @@ with the ``mcap`` library (the optional extra ``tianrt[record]``). Every message
   scaled to float32, the default): lossless, and shown as video by Foxglove. RGB or gray.
 - ``/tianrt/delivery`` (``tianrt.Delivery``): which sample of which source reached the
   network on which tick - what a replay needs to reproduce a run exactly.
+- ``/tianrt/skip`` (``tianrt.Skip``): ticks the overrun policy ``skip`` never ran.
 - ``/output/<name>`` (``tianrt.Tensor``): every output value, ``log_time`` its tick.
 - metadata ``tianrt``: format version, tick dt, clock, ticks, wall-clock start, sources.
 
@@ -59,6 +60,11 @@ DELIVERY_SCHEMA = {
     "properties": {"tick": {"type": "integer"}, "source": {"type": "string"},
                    "sample": {"type": "integer"}}}
 
+SKIP_SCHEMA = {
+    "title": "tianrt.Skip", "type": "object",
+    "description": "overrun policy skip: ticks from_tick .. to_tick - 1 never ran",
+    "properties": {"from_tick": {"type": "integer"}, "to_tick": {"type": "integer"}}}
+
 
 def _need_mcap():
     try:
@@ -104,9 +110,10 @@ class Recorder:
         self._schema = {k: w.register_schema(name=s["title"], encoding="jsonschema",
                                              data=json.dumps(s).encode())
                         for k, s in (("tensor", TENSOR_SCHEMA), ("image", IMAGE_SCHEMA),
-                                     ("delivery", DELIVERY_SCHEMA))}
+                                     ("delivery", DELIVERY_SCHEMA), ("skip", SKIP_SCHEMA))}
         self._chan = {}
         self._delivery = w.register_channel("/tianrt/delivery", "json", self._schema["delivery"])
+        self._skip = w.register_channel("/tianrt/skip", "json", self._schema["skip"])
         self._outs = {name: w.register_channel(f"/output/{name}", "json", self._schema["tensor"],
                                                {"output": name}) for name in sched.outs}
         self.sources = {f.name: {"kind": f.src.kind, "timestamps": f.src.time_base,
@@ -162,6 +169,12 @@ class Recorder:
         ok, buf = cv2.imencode(".png", np.ascontiguousarray(img))
         return buf.tobytes() if ok else None
 
+    def skipped(self, first: int, resume: int) -> None:
+        """Overrun policy ``skip``: ticks ``first`` .. ``resume - 1`` never ran."""
+        t = self._ns(first * self.dt)
+        self.writer.add_message(self._skip, log_time=t, publish_time=t, sequence=first, data=json.dumps(
+            {"from_tick": first, "to_tick": resume}).encode())
+
     def delivered(self, feed, k: int, tick: int) -> None:
         t = self._ns(tick * self.dt)
         self.writer.add_message(self._delivery, log_time=t, publish_time=t, sequence=tick, data=json.dumps(
@@ -216,7 +229,7 @@ def _from_png(data: bytes, scale: float, layout: str) -> np.ndarray:
 class Recording:
     """A recorded stream read back: ``meta`` (the ``tianrt`` metadata), ``samples[source][k]``
     = (sensor stream time, {input label: value}), ``deliveries[source]`` = [(tick, k)],
-    ``outputs[name]`` = (ticks, values)."""
+    ``skips`` = {first skipped tick: resume tick}, ``outputs[name]`` = (ticks, values)."""
 
     def __init__(self, path):
         _need_mcap()
@@ -224,6 +237,7 @@ class Recording:
 
         self.path = Path(path)
         self.meta, self.samples, self.deliveries, outs = None, {}, {}, {}
+        self.skips: dict[int, int] = {}  # first skipped tick -> the tick the run resumed at
         try:
             with open(self.path, "rb") as f:
                 reader = make_reader(f)
@@ -236,7 +250,9 @@ class Recording:
                 start = int(self.meta["start_unix_ns"])
                 for schema, channel, message in reader.iter_messages():
                     body = json.loads(message.data)
-                    if channel.topic == "/tianrt/delivery":
+                    if channel.topic == "/tianrt/skip":
+                        self.skips[body["from_tick"]] = body["to_tick"]
+                    elif channel.topic == "/tianrt/delivery":
                         self.deliveries.setdefault(body["source"], []).append((body["tick"], body["sample"]))
                     elif channel.topic.startswith("/output/"):
                         outs.setdefault(body["output"], []).append((body["tick"], _untensor(body)))

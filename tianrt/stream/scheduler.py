@@ -383,6 +383,7 @@ class Scheduler:
         skip = clock.realtime and self.overrun == "skip"
         stale = clock.realtime and self.overrun == "drop-stale"
         max_late = self.max_lateness
+        replay_skips = self.replaying.skips if self.replaying is not None else None
         realtime = clock.realtime
         perf = time.perf_counter
         late_add, step_add = self.late.add, self.step_stat.add
@@ -404,6 +405,8 @@ class Scheduler:
                         # jump to the tick due now (not past the end: the last tick still runs)
                         k = min(int((now + EPS) / dt) - n, int(min(end, 2 ** 62)) - 1 - n)
                         if k > 0:
+                            if rec is not None:
+                                rec.skipped(n, n + k)
                             n += k
                             self.skipped_ticks += k
                             t = n * dt
@@ -413,6 +416,11 @@ class Scheduler:
                     if lateness > dt:
                         self.late_ticks += 1
                 else:
+                    if replay_skips and n in replay_skips:  # the recorded run skipped these ticks
+                        k = min(replay_skips[n], end) - n
+                        n += k
+                        self.skipped_ticks += k
+                        t = n * dt
                     clock.wait_until(t)
                 for f in feeds:
                     if t >= f.wake:
