@@ -114,3 +114,27 @@ def test_overrun_policy_is_checked():
     g.output("y", g.add(tr.ann.ReLU(), g.input("x", shape=(1,))))
     with pytest.raises(StreamError, match="overrun must be one of catch-up, skip, drop-stale"):
         Scheduler(tr.Runtime(g), overrun="degrade")
+
+
+def test_on_overrun_lets_the_application_degrade_and_restore():
+    """'Degrade': told when it falls behind and when it has caught up, the application runs a
+    cheaper model meanwhile (here: a step that costs 0.5 ms instead of 1.5 ms)."""
+    g = tr.Graph(dt=1e-3, name="g")
+    g.output("y", g.add(tr.ann.ReLU(), g.input("imu", shape=(2,))))
+    clock = SlowMachine(1.5e-3)
+    events = []
+
+    def degrade(behind, lateness, tick):
+        events.append((behind, tick))
+        clock.cost = 0.5e-3 if behind else 1.5e-3
+
+    sched = Scheduler(tr.Runtime(g), clock=clock, max_lateness=5e-3, on_overrun=degrade)
+    sched.add_source(SimulationSource(lambda t: np.array([t, 1.0]), rate_hz=1000), to="imu")
+    sched.add_sink("y", clock.charge)
+    rep = sched.run(ticks=1000)
+    assert len(events) > 10 and [b for b, _ in events[:4]] == [True, False, True, False]
+    assert rep["overruns"] == sum(b for b, _ in events)
+    assert rep["lateness_s"]["max"] < 7e-3  # never far behind: degraded while late
+    assert clock.t < 1.0 + 7e-3
+    with pytest.raises(StreamError, match="on_overrun must be callable"):
+        Scheduler(tr.Runtime(g), on_overrun=3)

@@ -40,11 +40,15 @@ class Scheduler:
     ``"name.input"`` / ``"name.output"`` when a bare name is ambiguous). Every runtime's dt must
     be a whole multiple of the scheduler's tick ``dt`` (default: the smallest graph dt); a
     runtime with dt = k * tick steps every k ticks. ``clock``: ``"sim"`` (default) or ``"wall"``
-    or a Clock object.
+    or a Clock object. ``overrun``: what to do when the loop runs more than ``max_lateness``
+    seconds late on the wall clock (``"catch-up"``, ``"skip"``, ``"drop-stale"``);
+    ``on_overrun(behind, lateness_s, tick)`` is called when it falls behind (``behind=True``)
+    and when it has caught up again - where an application degrades (a cheaper model, a lower
+    camera rate) and restores.
     """
 
     def __init__(self, runtimes, clock="sim", *, dt: float | None = None, overrun: str = "catch-up",
-                 max_lateness: float | None = None):
+                 max_lateness: float | None = None, on_overrun=None):
         from ..runtime import Runtime
 
         if isinstance(runtimes, Runtime):
@@ -78,6 +82,11 @@ class Scheduler:
         if overrun not in OVERRUNS:
             raise StreamError(f"overrun must be one of {', '.join(OVERRUNS)}, got {overrun!r}")
         self.overrun = overrun
+        if on_overrun is not None and not callable(on_overrun):
+            raise StreamError(f"on_overrun must be callable, got {on_overrun!r}")
+        self.on_overrun = on_overrun  # on_overrun(behind: bool, lateness_s, tick): degrade here
+        self.overruns = 0  # times the loop fell more than max_lateness behind
+        self._over = False
         self.max_lateness = 10 * self.dt if max_lateness is None else float(max_lateness)
         if not (self.max_lateness > 0 and math.isfinite(self.max_lateness)):
             raise StreamError(f"max_lateness must be a positive number of seconds, got {max_lateness!r}")
@@ -413,6 +422,11 @@ class Scheduler:
                             lateness = now - t
                     late_add(lateness)
                     self.behind = lateness
+                    if (lateness > max_late) != self._over:  # fell behind, or caught up again
+                        self._over = not self._over
+                        self.overruns += self._over
+                        if self.on_overrun is not None:
+                            self.on_overrun(self._over, lateness, n)
                     if lateness > dt:
                         self.late_ticks += 1
                 else:
@@ -561,7 +575,7 @@ class Scheduler:
             "step_s": self.step_stat.summary(last), "overhead_per_tick_s": overhead,
             "lateness_s": self.late.summary(last) if self.clock.realtime else None,
             "late_ticks": self.late_ticks, "overrun": self.overrun, "skipped_ticks": self.skipped_ticks,
-            "max_lateness_s": self.max_lateness,
+            "max_lateness_s": self.max_lateness, "overruns": self.overruns,
             "behind_s": self.behind if self.clock.realtime else None, "outputs": outs, "sources": srcs,
             "sync": [g.as_dict() for g in self.groups], "warnings": list(self.warnings)})
 
