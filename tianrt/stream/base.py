@@ -17,6 +17,9 @@ Values that are not finite or have the wrong shape are handled by ``invalid``: `
 (count and discard; the input keeps its last value), ``"sanitise"`` (non-finite elements are
 replaced by the last good value's, or 0, and counted; wrong shapes are still rejected), or
 ``"raise"`` (stop the run with an error naming the source and the problem).
+
+``delay`` (seconds, default 0) holds each sample until its timestamp + delay before it is
+delivered: with sensor timestamps, bursty arrivals reach the network evenly spaced.
 """
 from __future__ import annotations
 
