@@ -10,8 +10,8 @@ travelled fastest is taken to have taken no time). A sample is then placed at
 ``sensor_time + offset``, never later than its arrival.
 
 This undoes what a USB-serial adapter does to a 200 Hz IMU when it flushes every 16 ms: the
-samples of a burst keep their 5 ms spacing instead of all looking 0 ms old. The estimate is
-one constant (the fastest transport delay, typically well under a millisecond) too early, and
+samples of a burst keep their 5 ms spacing instead of all looking 0 ms old. The placed times
+are one constant (the fastest transport delay, typically well under a millisecond) too late, and
 it follows a device clock that runs fast; a device clock that runs slow makes samples look
 older over time (by its drift: 100 ppm is 0.1 ms per second), and a device clock that jumps
 back (a reboot) restarts the estimate.
