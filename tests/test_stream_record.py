@@ -182,3 +182,38 @@ def test_a_run_that_skipped_ticks_replays_the_same_skips(tmp_path):
     assert rep2["skipped_ticks"] == rep["skipped_ticks"]
     assert again.ticks.tolist() == live.ticks.tolist()
     np.testing.assert_array_equal(again.values, live.values)
+
+
+def test_an_application_logs_its_own_topics_next_to_the_stream(tmp_path):
+    """What a closed-loop demo adds to a recording: the controls it applied and the camera
+    image it rendered, in Foxglove's image schema; replay ignores them."""
+    from mcap.reader import make_reader
+
+    g = tr.Graph(dt=1e-3, name="g")
+    g.output("torque", g.add(tr.ann.ReLU(), g.input("imu", shape=(2,))))
+    sched = Scheduler(tr.Runtime(g))
+    rec = sched.record(tmp_path / "ride.mcap")
+    frame = np.zeros((48, 64, 3), np.uint8)
+    frame[..., 0] = 200  # red
+
+    def plant(t):
+        rec.log("/camera/rendered", frame, t)
+        return np.array([t, 1.0])
+
+    sched.add_source(tr.stream.SimulationSource(plant, rate_hz=100), to="imu")
+    sched.add_sink("torque", lambda v, t: rec.log("/controls/steer_torque", v * 2, t))
+    sched.run(ticks=50)
+    with open(tmp_path / "ride.mcap", "rb") as f:
+        summary = make_reader(f).get_summary()
+        topics = {c.topic: summary.schemas[c.schema_id].name for c in summary.channels.values()}
+    assert topics["/camera/rendered"] == "foxglove.CompressedImage"
+    assert topics["/controls/steer_torque"] == "tianrt.Tensor"
+    back = tr.stream.record.Recording(tmp_path / "ride.mcap")
+    assert len(back.logs["/camera/rendered"]) == 5 and len(back.logs["/controls/steer_torque"]) == 5
+    np.testing.assert_array_equal(back.logs["/camera/rendered"][0][1], frame)  # RGB kept
+    assert back.logs["/controls/steer_torque"][1][0] == pytest.approx(0.01)
+    with pytest.raises(tr.stream.StreamError, match="the recording is not open"):
+        rec.log("/late", np.zeros(2), 0.1)
+    replay = Scheduler(tr.Runtime(g))
+    replay.replay(tmp_path / "ride.mcap")
+    assert replay.run()["sources"]["sim"]["delivered"] == 5

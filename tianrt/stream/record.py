@@ -14,6 +14,8 @@ with the ``mcap`` library (the optional extra ``tianrt[record]``). Every message
 - ``/tianrt/delivery`` (``tianrt.Delivery``): which sample of which source reached the
   network on which tick - what a replay needs to reproduce a run exactly.
 - ``/tianrt/skip`` (``tianrt.Skip``): ticks the overrun policy ``skip`` never ran.
+- any topic an application adds with ``Recorder.log(topic, value, t)`` (controls, a rendered
+  camera): uint8 images as ``foxglove.CompressedImage``, the rest as ``tianrt.Tensor``.
 - ``/output/<name>`` (``tianrt.Tensor``): every output value, ``log_time`` its tick.
 - metadata ``tianrt``: format version, tick dt, clock, ticks, wall-clock start, sources.
 
@@ -112,6 +114,7 @@ class Recorder:
                         for k, s in (("tensor", TENSOR_SCHEMA), ("image", IMAGE_SCHEMA),
                                      ("delivery", DELIVERY_SCHEMA), ("skip", SKIP_SCHEMA))}
         self._chan = {}
+        self._nlog = {}
         self._delivery = w.register_channel("/tianrt/delivery", "json", self._schema["delivery"])
         self._skip = w.register_channel("/tianrt/skip", "json", self._schema["skip"])
         self._outs = {name: w.register_channel(f"/output/{name}", "json", self._schema["tensor"],
@@ -168,6 +171,39 @@ class Recorder:
             img = img[..., ::-1]  # RGB -> BGR, the order PNG writers take
         ok, buf = cv2.imencode(".png", np.ascontiguousarray(img))
         return buf.tobytes() if ok else None
+
+    def log(self, topic: str, value, t: float) -> None:
+        """An application's own channel (controls, a rendered camera, a plant's true state):
+        ``value`` at stream time ``t`` on ``topic``. A uint8 array of shape (H, W) or
+        (H, W, 3) (RGB) is written as a foxglove.CompressedImage PNG, anything else as a
+        tianrt.Tensor. Replay ignores these channels; ``Recording.logs`` has them."""
+        if self.writer is None:
+            raise StreamError(f"recorder log {topic!r}: the recording is not open (log from sources, "
+                              "sinks or callbacks while the scheduler runs)")
+        if not isinstance(topic, str) or not topic.startswith("/") or topic.startswith("/tianrt/"):
+            raise StreamError(f"recorder log: topic must start with '/' and not with '/tianrt/', "
+                              f"got {topic!r}")
+        a = np.asarray(value)
+        image = a.dtype == np.uint8 and (a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 3))
+        key = ("log", topic, image)
+        if key not in self._chan:
+            if any(k[1] == topic for k in self._chan if k[0] == "log") or topic in (
+                    f"/{k[1]}" for k in self._chan if k[0] != "log"):
+                raise StreamError(f"recorder log: topic {topic!r} already carries other data")
+            self._chan[key] = self.writer.register_channel(
+                topic, "json", self._schema["image" if image else "tensor"], {"kind": "log"})
+        ns = self._ns(t)
+        if image:
+            import cv2
+
+            ok, buf = cv2.imencode(".png", np.ascontiguousarray(a[..., ::-1] if a.ndim == 3 else a))
+            msg = {"timestamp": _stamp(ns), "frame_id": topic, "format": "png",
+                   "data": base64.b64encode(buf.tobytes()).decode()}
+        else:
+            msg = {"timestamp": _stamp(ns), "stream_time": t, **_tensor(np.asarray(a, np.float32))}
+        self._nlog[topic] = self._nlog.get(topic, 0) + 1
+        self.writer.add_message(self._chan[key], log_time=ns, publish_time=ns, sequence=self._nlog[topic],
+                                data=json.dumps(msg).encode())
 
     def skipped(self, first: int, resume: int) -> None:
         """Overrun policy ``skip``: ticks ``first`` .. ``resume - 1`` never ran."""
@@ -238,6 +274,7 @@ class Recording:
         self.path = Path(path)
         self.meta, self.samples, self.deliveries, outs = None, {}, {}, {}
         self.skips: dict[int, int] = {}  # first skipped tick -> the tick the run resumed at
+        self.logs: dict[str, list] = {}  # an application's own topics: [(stream time, value)]
         try:
             with open(self.path, "rb") as f:
                 reader = make_reader(f)
@@ -256,6 +293,17 @@ class Recording:
                         self.deliveries.setdefault(body["source"], []).append((body["tick"], body["sample"]))
                     elif channel.topic.startswith("/output/"):
                         outs.setdefault(body["output"], []).append((body["tick"], _untensor(body)))
+                    elif channel.metadata.get("kind") == "log":
+                        if schema.name == "foxglove.CompressedImage":
+                            import cv2
+
+                            img = cv2.imdecode(np.frombuffer(base64.b64decode(body["data"]), np.uint8),
+                                               cv2.IMREAD_UNCHANGED)
+                            value = img[..., ::-1] if img.ndim == 3 else img
+                        else:
+                            value = _untensor(body)
+                        self.logs.setdefault(channel.topic, []).append(((message.log_time - start) * 1e-9,
+                                                                        value))
                     else:
                         meta = channel.metadata
                         src, label = meta["source"], meta["input"]
