@@ -217,3 +217,21 @@ def test_an_application_logs_its_own_topics_next_to_the_stream(tmp_path):
     replay = Scheduler(tr.Runtime(g))
     replay.replay(tmp_path / "ride.mcap")
     assert replay.run()["sources"]["sim"]["delivered"] == 5
+
+
+def test_rejected_samples_are_recorded_with_their_reason(tmp_path):
+    g = tr.Graph(dt=1e-3, name="g")
+    g.output("y", g.add(tr.ann.ReLU(), g.input("x", shape=(2,))))
+    sched = Scheduler(tr.Runtime(g))
+    vals = [np.array([1.0, 2.0]), np.array([np.nan, 3.0]), np.array([1.0, 2.0, 3.0]), "abc"]
+    sched.add_source(tr.stream.ArraySource(vals, rate_hz=1000), to="x")
+    sched.record(tmp_path / "r.mcap")
+    rep = sched.run(ticks=5)
+    assert rep["sources"]["array"]["rejected"] == 3
+    back = tr.stream.record.Recording(tmp_path / "r.mcap")
+    rej = back.rejected["g.x"]
+    assert [r["tick"] for r in rej] == [1, 2, 3]
+    assert rej[0]["reason"] == "NaN or inf at index (0,)" and rej[0]["shape"] == [2]
+    assert rej[1]["reason"] == "shape (3,), expected (2,)"
+    assert rej[2]["reason"].startswith("not numbers") and rej[2]["repr"] == "'abc'"
+    assert len(back.samples["array"]) == 1  # only the good sample is replayed

@@ -129,6 +129,7 @@ class Feed:
         self.accepted = 0  # samples that passed the checks: the next one's index
         self.rec = None  # a Recorder, when the run is recorded
         self.now = 0.0  # stream time of the current poll
+        self.ts = 0.0  # timestamp of the sample being checked
         self.limit = src.capacity if src.policy == "queue" else (src.capacity or NEVER_DROP_LIMIT)
 
     def all_targets(self) -> list[Target]:
@@ -185,6 +186,8 @@ class Feed:
                 raise StreamError(f"source `{self.name}` -> input `{tgt.label}`: {problem}")
             st.rejected += 1
             self.last_reject = f"{tgt.label}: {problem}"
+            if self.rec is not None:
+                self.rec.rejected(self, tgt, value, problem, self.ts, int(round(self.now / self.rec.dt)))
             return None
         tgt.last_good = a
         return a
@@ -193,7 +196,7 @@ class Feed:
         """A sample from the source: count, check, and queue it by the source's policy."""
         st = self.stats
         st.received += 1
-        self.last_arrival = ts
+        self.last_arrival = self.ts = ts
         if self.period is not None:
             self.miss_at = ts + MISS_SLACK * self.period
         if isinstance(value, dict):

@@ -14,6 +14,8 @@ with the ``mcap`` library (the optional extra ``tianrt[record]``). Every message
 - ``/tianrt/delivery`` (``tianrt.Delivery``): which sample of which source reached the
   network on which tick - what a replay needs to reproduce a run exactly.
 - ``/tianrt/skip`` (``tianrt.Skip``): ticks the overrun policy ``skip`` never ran.
+- ``/<runtime>.<input>/rejected`` (``tianrt.Rejected``): samples the checks refused, as they
+  arrived, with the reason.
 - any topic an application adds with ``Recorder.log(topic, value, t)`` (controls, a rendered
   camera): uint8 images as ``foxglove.CompressedImage``, the rest as ``tianrt.Tensor``.
 - ``/output/<name>`` (``tianrt.Tensor``): every output value, ``log_time`` its tick.
@@ -62,6 +64,17 @@ DELIVERY_SCHEMA = {
     "properties": {"tick": {"type": "integer"}, "source": {"type": "string"},
                    "sample": {"type": "integer"}}}
 
+REJECTED_SCHEMA = {
+    "title": "tianrt.Rejected", "type": "object",
+    "description": "a sample the checks rejected (wrong shape, NaN or inf, not 0/1 on a spike "
+                   "input), as it arrived: `shape`/`dtype`/`data` when it was numbers, else `repr`",
+    "properties": {
+        "timestamp": {"type": "object", "properties": {"sec": {"type": "integer"},
+                                                       "nsec": {"type": "integer"}}},
+        "tick": {"type": "integer"}, "stream_time": {"type": "number"},
+        "source": {"type": "string"}, "input": {"type": "string"}, "reason": {"type": "string"},
+        "shape": {"type": "array", "items": {"type": "integer"}}, "dtype": {"type": "string"},
+        "data": {"type": "string", "contentEncoding": "base64"}, "repr": {"type": "string"}}}
 SKIP_SCHEMA = {
     "title": "tianrt.Skip", "type": "object",
     "description": "overrun policy skip: ticks from_tick .. to_tick - 1 never ran",
@@ -112,7 +125,8 @@ class Recorder:
         self._schema = {k: w.register_schema(name=s["title"], encoding="jsonschema",
                                              data=json.dumps(s).encode())
                         for k, s in (("tensor", TENSOR_SCHEMA), ("image", IMAGE_SCHEMA),
-                                     ("delivery", DELIVERY_SCHEMA), ("skip", SKIP_SCHEMA))}
+                                     ("delivery", DELIVERY_SCHEMA), ("skip", SKIP_SCHEMA),
+                                     ("rejected", REJECTED_SCHEMA))}
         self._chan = {}
         self._nlog = {}
         self._delivery = w.register_channel("/tianrt/delivery", "json", self._schema["delivery"])
@@ -205,6 +219,23 @@ class Recorder:
         self.writer.add_message(self._chan[key], log_time=ns, publish_time=ns, sequence=self._nlog[topic],
                                 data=json.dumps(msg).encode())
 
+    def rejected(self, feed, tgt, value, reason: str, ts: float, tick: int) -> None:
+        """A sample the checks refused, kept for the record (replay does not need it)."""
+        key = ("rejected", tgt.label, False)
+        if key not in self._chan:
+            self._chan[key] = self.writer.register_channel(
+                f"/{tgt.label}/rejected", "json", self._schema["rejected"],
+                {"kind": "rejected", "source": feed.name, "input": tgt.label})
+        pub = self._ns(ts)
+        msg = {"timestamp": _stamp(pub), "tick": tick, "stream_time": ts, "source": feed.name,
+               "input": tgt.label, "reason": reason}
+        try:
+            msg.update(_tensor(np.asarray(value, np.float32)))
+        except (TypeError, ValueError):
+            msg["repr"] = repr(value)[:1000]
+        self.writer.add_message(self._chan[key], log_time=self._ns(tick * self.dt), publish_time=pub,
+                                data=json.dumps(msg).encode())
+
     def skipped(self, first: int, resume: int) -> None:
         """Overrun policy ``skip``: ticks ``first`` .. ``resume - 1`` never ran."""
         t = self._ns(first * self.dt)
@@ -275,6 +306,7 @@ class Recording:
         self.meta, self.samples, self.deliveries, outs = None, {}, {}, {}
         self.skips: dict[int, int] = {}  # first skipped tick -> the tick the run resumed at
         self.logs: dict[str, list] = {}  # an application's own topics: [(stream time, value)]
+        self.rejected: dict[str, list] = {}  # input label -> the rejected samples' messages
         try:
             with open(self.path, "rb") as f:
                 reader = make_reader(f)
@@ -293,6 +325,8 @@ class Recording:
                         self.deliveries.setdefault(body["source"], []).append((body["tick"], body["sample"]))
                     elif channel.topic.startswith("/output/"):
                         outs.setdefault(body["output"], []).append((body["tick"], _untensor(body)))
+                    elif channel.metadata.get("kind") == "rejected":
+                        self.rejected.setdefault(channel.metadata["input"], []).append(body)
                     elif channel.metadata.get("kind") == "log":
                         if schema.name == "foxglove.CompressedImage":
                             import cv2
