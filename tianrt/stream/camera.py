@@ -6,10 +6,11 @@ Frames are converted to what the graph input wants: grayscale or RGB, resized wi
 interpolation, scaled to float32 (``scale``, default 1/255) and laid out channels-first
 ``(C, H, W)`` or as ``(H, W)``. Unless given, size and colour come from the input's shape.
 
-A video file is a timed source: frame k is due at k / fps (the file's fps, or ``rate_hz``)
-and is decoded when due. A device is live: on the wall clock a background thread grabs
-frames as the camera delivers them (so a slow camera never blocks the loop), stamped with
-the frame's own time when the backend gives one (``CAP_PROP_POS_MSEC``: V4L2's buffer
+A video file is a timed source: each frame is due at its presentation time
+(``CAP_PROP_POS_MSEC``, so variable-frame-rate files keep their timing; k / fps when the
+container gives none, k / ``rate_hz`` when that is given) and is decoded one frame ahead.
+A device is live: on the wall clock a background thread grabs frames as the camera delivers
+them (so a slow camera never blocks the loop), stamped with the frame's own time when the backend gives one (``CAP_PROP_POS_MSEC``: V4L2's buffer
 timestamp, a file's presentation time; mapped to stream time by tianrt.stream.sensortime,
 ``timestamps: sensor`` in the report), else with their arrival time; on the simulated clock
 frames are read in the loop at ``rate_hz``. ``sensor_time=False`` always uses arrival times.
@@ -55,6 +56,7 @@ class CameraSource(Source):
                  backend: int | None = None, threaded: bool | None = None,
                  sensor_time: bool = True, capture_size: tuple | None = None, **kw):
         super().__init__(rate_hz=rate_hz, **kw)
+        self._rate_given = rate_hz is not None
         self.sensor_time = bool(sensor_time)
         # asked of a live camera (CAP_PROP_FRAME_WIDTH/HEIGHT), with rate_hz as CAP_PROP_FPS;
         # frames are then resized to the input's shape as usual
@@ -134,9 +136,11 @@ class CameraSource(Source):
             self.rate_hz = fps if 0 < fps < 1000 else 30.0
         self._k = 0
         self.ended = False
+        self._ahead, self._last_pos = None, -math.inf
         self.extra = {"read_errors": 0}
         use_thread = self.threaded if self.threaded is not None else (not self.is_file and clock.realtime)
         self.time_base = "due" if self.is_file and not use_thread else "arrival"
+        self._eof = False
         if use_thread:
             from .sensortime import SensorClock
 
@@ -170,12 +174,47 @@ class CameraSource(Source):
             return math.inf
         if self._thread is not None:
             return -math.inf
+        if self.is_file:
+            self._peek()
+            return self._ahead[0] if self._ahead is not None else math.inf
         return self._k / self.rate_hz
+
+    def _peek(self):
+        """Decode the next frame of a file and learn its time: its presentation time
+        (CAP_PROP_POS_MSEC, so variable-frame-rate files keep their timing), or k / rate_hz when
+        the rate was given or the container gives no usable times."""
+        if self._ahead is not None or self._eof:
+            return
+        import cv2
+
+        ok, frame = self.cap.read()
+        if not ok:
+            self._eof = True
+            return
+        ts = self._k / self.rate_hz
+        if not self._rate_given:
+            pos = self.cap.get(cv2.CAP_PROP_POS_MSEC) * 1e-3
+            if math.isfinite(pos) and pos > self._last_pos and (pos > 0 or self._k == 0):
+                ts = pos
+            self._last_pos = max(self._last_pos, ts)
+        self._k += 1
+        self._ahead = (ts, frame)
 
     def poll(self, t):
         if self._thread is not None:
             return self._drain()
         out = []
+        if self.is_file:
+            while True:
+                self._peek()
+                if self._ahead is None or self._ahead[0] > t + EPS:
+                    break
+                ts, frame = self._ahead
+                self._ahead = None
+                out.append((ts, self.convert(frame)))
+            if self._ahead is None and self._eof:
+                self.ended = True
+            return out
         while not self.ended and self._k / self.rate_hz <= t + EPS:
             ts = self._k / self.rate_hz if self.is_file else t
             self._k += 1
