@@ -2,9 +2,11 @@
 10 ms audio chunks) into a trivial graph, on the simulated clock, against the same runtime
 steps called directly in a plain loop with the same inputs at the same ticks. The overhead
 is reported as a fraction of a 1 ms tick (target: below 1 %). Then a short wall-clock run
-reports tick lateness.
+reports tick lateness; the cost of building a status report (full 64K-value windows against
+the live 1K-value windows the status line uses); the cost of recording to MCAP; and a model
+slower than real time (a 5,000-wide dense layer fed by a 1 kHz IMU) under each overrun policy.
 
-    .venv/bin/python bench/bench_stream.py [--ticks 20000] [--repeat 5] [--wall 3]
+    .venv/bin/python bench/bench_stream.py [--ticks 20000] [--repeat 5] [--wall 3] [--overrun 2]
 """
 from __future__ import annotations
 
@@ -72,6 +74,8 @@ def main(argv=None) -> int:
     ap.add_argument("--ticks", type=int, default=20000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--wall", type=float, default=3.0, help="seconds of wall-clock run (0: skip)")
+    ap.add_argument("--overrun", type=float, default=2.0,
+                    help="seconds of the too-slow model per overrun policy (0: skip)")
     args = ap.parse_args(argv)
 
     _, rep, steps = run_scheduler(args.ticks, record=True)
@@ -107,7 +111,84 @@ def main(argv=None) -> int:
         print(f"wall clock, {args.wall:g} s: lateness p50 {late['p50'] * 1e3:.3f} ms, "
               f"p99 {late['p99'] * 1e3:.3f} ms, max {late['max'] * 1e3:.3f} ms; "
               f"{rep['late_ticks']} of {rep['ticks']} ticks more than 1 ms late")
+
+    status_cost(args.repeat)
+    record_cost(min(args.ticks, 5000), args.repeat)
+    if args.overrun > 0:
+        overruns(args.overrun)
     return 0
+
+
+def status_cost(repeat: int) -> None:
+    """Building the report that on_status gets, once every window is full (65,536 values)."""
+    g = build_graph()
+    sched = Scheduler(tr.Runtime(g), clock="wall")
+    rng = np.random.default_rng(0)
+    for stat in [o.lat for o in sched.outs.values()] + [sched.step_stat, sched.late]:
+        for x in rng.random(1 << 16):
+            stat.add(float(x))
+    sched.tick = 1 << 16
+    full, live = [], []
+    for _ in range(max(repeat, 5)):  # side by side
+        a = time.perf_counter()
+        sched.report().status_line()
+        b = time.perf_counter()
+        sched.report(live=True).status_line()
+        c = time.perf_counter()
+        full.append(b - a)
+        live.append(c - b)
+    f, lv = float(np.median(full)), float(np.median(live))
+    print(f"status line with full windows: full report {f * 1e3:.2f} ms, live report {lv * 1e3:.3f} ms "
+          f"(x{f / lv:.0f} cheaper; median of {max(repeat, 5)})")
+
+
+def record_cost(ticks: int, repeat: int) -> None:
+    """The scheduler run above with and without recording to MCAP (simulated clock)."""
+    import tempfile
+
+    try:
+        import mcap  # noqa: F401
+    except ImportError:
+        print("recording: mcap not installed (pip install 'tianrt[record]'), skipped")
+        return
+    plain, rec = [], []
+    with tempfile.TemporaryDirectory() as d:
+        for i in range(repeat):
+            for out, record in ((plain, None), (rec, f"{d}/r{i}.mcap")):
+                sched = Scheduler(tr.Runtime(build_graph()))
+                for src, to in sources(ticks):
+                    sched.add_source(src, to=to)
+                if record:
+                    sched.record(record)
+                t0 = time.perf_counter()
+                sched.run(ticks=ticks)
+                out.append(time.perf_counter() - t0)
+        import os
+        size = os.path.getsize(f"{d}/r0.mcap")
+    p, r = float(np.median(plain)), float(np.median(rec))
+    print(f"recording to MCAP: {p / ticks * 1e6:.1f} us/tick plain, {r / ticks * 1e6:.1f} us/tick recorded "
+          f"(x{r / p:.1f}); {size / 1e6:.2f} MB for {ticks} ticks ({ticks / 1000:g} s)")
+
+
+def overruns(seconds: float) -> None:
+    """A model slower than real time on the wall clock: a 5,000-wide dense layer on a 1 kHz IMU."""
+    g = tr.Graph(dt=1e-3, name="wide")
+    x = g.input("imu", shape=(5000,))
+    g.output("y", g.add(tr.ann.Dense(5000, 5000, seed=0), x))
+    imu = np.random.default_rng(0).random(5000, dtype=np.float32)
+    for policy, kw in (("catch-up", {}), ("skip", {"policy": "latest"}), ("drop-stale", {})):
+        rt = tr.Runtime(g)
+        sched = Scheduler(rt, clock="wall", overrun=policy)
+        sched.add_source(SimulationSource(lambda t: imu, rate_hz=1000, **kw), to="imu")
+        t0 = time.perf_counter()
+        rep = sched.run(seconds=seconds)
+        wall = time.perf_counter() - t0
+        lat = rep["outputs"]["y"]["latency_s"]
+        print(f"overrun={policy:10s} ({kw.get('policy', 'never-drop')} IMU): {seconds:g} s of stream in "
+              f"{wall:.2f} s wall, lateness max {rep['lateness_s']['max'] * 1e3:.0f} ms, "
+              f"{rep['skipped_ticks']} ticks skipped, {rep['outputs']['y']['values']} steps, "
+              f"latency p50 {lat['p50'] * 1e3:.1f} ms max {lat['max'] * 1e3:.0f} ms, "
+              f"step mean {rep['step_s']['mean'] * 1e3:.1f} ms")
 
 
 if __name__ == "__main__":

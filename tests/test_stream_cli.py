@@ -91,5 +91,5 @@ def test_ctrl_c_ends_a_live_stream_with_the_final_report(files):
     finally:
         if p.poll() is None:
             p.kill()
-    assert p.returncode == 0, err
+    assert p.returncode == 130, err  # 128 + SIGINT
     assert "stopped: interrupted" in out and "mic" in out

@@ -7,14 +7,14 @@ wall clock, and measures latency, deadline misses, drops and rejects (docs/strea
     sched.add_sink("torque", bike.set_torque)
     report = sched.run(seconds=10)
 """
-from .base import END, EPS, POLICIES, Sink, Source, StreamError, TimedSource
+from .base import END, EPS, POLICIES, Sink, Source, StreamError, Terminated, TimedSource
 from .clocks import Clock, SimClock, WallClock
 from .scheduler import Report, Scheduler
 from .sinks import ArraySink, CallableSink, SerialSink
 from .synthetic import ArraySource, SimulationSource
 
 __all__ = ["Scheduler", "Report", "Source", "TimedSource", "Sink", "END", "EPS", "POLICIES",
-           "StreamError", "Clock", "SimClock", "WallClock", "ArraySource", "SimulationSource",
+           "StreamError", "Terminated", "Clock", "SimClock", "WallClock", "ArraySource", "SimulationSource",
            "ArraySink", "CallableSink", "SerialSink", "CameraSource", "AudioSource",
            "SerialSource"]
 

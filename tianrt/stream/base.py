@@ -17,6 +17,9 @@ Values that are not finite or have the wrong shape are handled by ``invalid``: `
 (count and discard; the input keeps its last value), ``"sanitise"`` (non-finite elements are
 replaced by the last good value's, or 0, and counted; wrong shapes are still rejected), or
 ``"raise"`` (stop the run with an error naming the source and the problem).
+
+``delay`` (seconds, default 0) holds each sample until its timestamp + delay before it is
+delivered: with sensor timestamps, bursty arrivals reach the network evenly spaced.
 """
 from __future__ import annotations
 
@@ -34,6 +37,12 @@ EPS = 1e-9  # seconds: a sample stamped within EPS of a tick's time lands on tha
 class StreamError(TianrtError, RuntimeError):
     """A stream that cannot be set up or continued (bad binding, device that will not open,
     never-drop backlog overflow, a value the ``raise`` policy refuses)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the loop's thread when the process is asked to stop (SIGTERM, as systemd,
+    ``docker stop`` and launch systems send): the run stops like on Ctrl-C, with
+    ``stopped: terminated``."""
 
 
 class _End:
@@ -64,11 +73,18 @@ class Source:
     kind = "source"
     default_policy = "latest"
     timed = False
+    # what a sample's timestamp is: "sensor" (the device's own time of the sample, mapped to
+    # stream time), "due" (a file's, array's or simulation's own sample time), or "arrival"
+    # (the time the sample was read: all a device without timestamps allows)
+    time_base = "arrival"
 
     def __init__(self, *, name: str | None = None, rate_hz: float | None = None,
                  policy: str | None = None, capacity: int | None = None,
-                 overflow: str = "drop-oldest", invalid: str = "reject"):
+                 overflow: str = "drop-oldest", invalid: str = "reject", delay: float = 0.0):
         self.name = name or self.kind
+        if not (delay >= 0 and math.isfinite(delay)):
+            raise StreamError(f"source `{self.name}`: delay must be >= 0 seconds, got {delay!r}")
+        self.delay = float(delay)
         if rate_hz is not None and not (rate_hz > 0 and math.isfinite(rate_hz)):
             raise StreamError(f"source `{self.name}`: rate_hz must be a positive number, got {rate_hz!r}")
         self.rate_hz = None if rate_hz is None else float(rate_hz)
@@ -93,6 +109,10 @@ class Source:
     def fit(self, shape: tuple, domain: str) -> None:
         """Told the shape of the graph input it feeds (once, before ``open``), so that e.g. a
         camera can size its frames to it. Sources bound to several inputs are not told."""
+
+    def fit_rate(self, rate_hz: float, label: str) -> None:
+        """Told the rate (Hz) that the graph input ``label`` it feeds declares, after ``fit``,
+        when the input declares one; a source whose samples cannot match it says so here."""
 
     def open(self, clock, dt: float) -> None:
         """Acquire the device or file. ``clock.now()`` gives stream time; ``dt`` the tick."""
@@ -120,6 +140,7 @@ class TimedSource(Source):
     """A source whose k-th sample is due at ``start + k / rate_hz`` (or at ``times[k]``)."""
 
     timed = True
+    time_base = "due"
 
     def __init__(self, *, start: float = 0.0, **kw):
         super().__init__(**kw)

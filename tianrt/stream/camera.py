@@ -1,17 +1,24 @@
-"""Camera source through OpenCV's ``VideoCapture``: a device index or a video file.
+"""Camera source through OpenCV's ``VideoCapture``: a live camera (a device index, a device
+path such as ``/dev/video0``, a stream URL such as ``rtsp://…``, or a GStreamer pipeline) or a
+video file.
 
 Frames are converted to what the graph input wants: grayscale or RGB, resized with area
 interpolation, scaled to float32 (``scale``, default 1/255) and laid out channels-first
 ``(C, H, W)`` or as ``(H, W)``. Unless given, size and colour come from the input's shape.
 
-A video file is a timed source: frame k is due at k / fps (the file's fps, or ``rate_hz``)
-and is decoded when due. A device is live: on the wall clock a background thread grabs
-frames as the camera delivers them (so a slow camera never blocks the loop), stamped with
-their arrival time; on the simulated clock frames are read in the loop at ``rate_hz``.
+A video file is a timed source: each frame is due at its presentation time
+(``CAP_PROP_POS_MSEC``, so variable-frame-rate files keep their timing; k / fps when the
+container gives none, k / ``rate_hz`` when that is given) and is decoded one frame ahead.
+A device is live: on the wall clock a background thread grabs frames as the camera delivers
+them (so a slow camera never blocks the loop), stamped with the frame's own time when the backend gives one (``CAP_PROP_POS_MSEC``: V4L2's buffer
+timestamp, a file's presentation time; mapped to stream time by tianrt.stream.sensortime,
+``timestamps: sensor`` in the report), else with their arrival time; on the simulated clock
+frames are read in the loop at ``rate_hz``. ``sensor_time=False`` always uses arrival times.
 """
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections import deque
 from pathlib import Path
@@ -23,20 +30,48 @@ from .base import EPS, Source, StreamError
 _THREAD_BUFFER = 4  # frames the grabber thread keeps before it drops the oldest
 
 
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def is_live_device(device) -> bool:
+    """A camera given as something other than a video file: an index, a device path
+    (``/dev/video0``, ``/dev/v4l/by-id/…``), a stream URL (``rtsp://``, ``http://``, ``udp://``
+    …; a ``file://`` URL is a file) or a GStreamer pipeline (``… ! appsink``)."""
+    if isinstance(device, int):
+        return True
+    d = str(device)
+    if d.startswith("/dev/"):
+        return True
+    if _URL.match(d):
+        return not d.lower().startswith("file://")
+    return " ! " in d or d.rstrip().endswith("appsink")
+
+
 class CameraSource(Source):
     kind = "camera"
     default_policy = "latest"
 
     def __init__(self, device=0, *, size: tuple | None = None, gray: bool | None = None,
                  scale: float = 1.0 / 255.0, layout: str | None = None, rate_hz: float | None = None,
-                 backend: int | None = None, threaded: bool | None = None, **kw):
+                 backend: int | None = None, threaded: bool | None = None,
+                 sensor_time: bool = True, capture_size: tuple | None = None, **kw):
         super().__init__(rate_hz=rate_hz, **kw)
+        self._rate_given = rate_hz is not None
+        self.sensor_time = bool(sensor_time)
+        # asked of a live camera (CAP_PROP_FRAME_WIDTH/HEIGHT), with rate_hz as CAP_PROP_FPS;
+        # frames are then resized to the input's shape as usual
+        self.capture_size = None if capture_size is None else (int(capture_size[0]), int(capture_size[1]))
         if isinstance(device, str) and device.isdigit():
             device = int(device)
+        if isinstance(device, Path):
+            device = str(device)
         self.device = device
-        self.is_file = not isinstance(device, int)
+        self.is_file = not isinstance(device, int) and not is_live_device(device)
         if self.is_file and not Path(device).is_file():
-            raise StreamError(f"camera source `{self.name}`: no video file {str(device)!r}")
+            raise StreamError(f"camera source `{self.name}`: no video file {str(device)!r}; a live "
+                              "camera is a device index (0), a device path (/dev/video0, "
+                              "/dev/v4l/by-id/…), a stream URL (rtsp://…, http://…) or a GStreamer "
+                              "pipeline (… ! appsink)")
         self.timed = self.is_file
         self.size = None if size is None else (int(size[0]), int(size[1]))  # (width, height)
         self.gray = gray
@@ -81,8 +116,14 @@ class CameraSource(Source):
             cap = cv2.VideoCapture(src) if self.backend is None else cv2.VideoCapture(src, self.backend)
             if not cap.isOpened():
                 cap.release()
-                what = f"video file {src!r}" if self.is_file else f"camera device {src}"
+                what = f"video file {src!r}" if self.is_file else f"camera device {src!r}"
                 raise StreamError(f"camera source `{self.name}`: OpenCV cannot open {what}")
+            if not self.is_file:
+                if self.capture_size is not None:
+                    cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.capture_size[0])
+                    cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.capture_size[1])
+                if self.rate_hz is not None:
+                    cap.set(cv2.CAP_PROP_FPS, self.rate_hz)
             self.cap = cap
         if self.is_file and self.rate_hz is None:
             fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -95,9 +136,15 @@ class CameraSource(Source):
             self.rate_hz = fps if 0 < fps < 1000 else 30.0
         self._k = 0
         self.ended = False
+        self._ahead, self._last_pos = None, -math.inf
         self.extra = {"read_errors": 0}
         use_thread = self.threaded if self.threaded is not None else (not self.is_file and clock.realtime)
+        self.time_base = "due" if self.is_file and not use_thread else "arrival"
+        self._eof = False
         if use_thread:
+            from .sensortime import SensorClock
+
+            self._sensor_clock = SensorClock()
             self._eof, self._error = False, "unknown error"
             self._stop.clear()
             self._thread = threading.Thread(target=self._grab, name=f"tianrt-camera-{self.name}",
@@ -127,12 +174,47 @@ class CameraSource(Source):
             return math.inf
         if self._thread is not None:
             return -math.inf
+        if self.is_file:
+            self._peek()
+            return self._ahead[0] if self._ahead is not None else math.inf
         return self._k / self.rate_hz
+
+    def _peek(self):
+        """Decode the next frame of a file and learn its time: its presentation time
+        (CAP_PROP_POS_MSEC, so variable-frame-rate files keep their timing), or k / rate_hz when
+        the rate was given or the container gives no usable times."""
+        if self._ahead is not None or self._eof:
+            return
+        import cv2
+
+        ok, frame = self.cap.read()
+        if not ok:
+            self._eof = True
+            return
+        ts = self._k / self.rate_hz
+        if not self._rate_given:
+            pos = self.cap.get(cv2.CAP_PROP_POS_MSEC) * 1e-3
+            if math.isfinite(pos) and pos > self._last_pos and (pos > 0 or self._k == 0):
+                ts = pos
+            self._last_pos = max(self._last_pos, ts)
+        self._k += 1
+        self._ahead = (ts, frame)
 
     def poll(self, t):
         if self._thread is not None:
             return self._drain()
         out = []
+        if self.is_file:
+            while True:
+                self._peek()
+                if self._ahead is None or self._ahead[0] > t + EPS:
+                    break
+                ts, frame = self._ahead
+                self._ahead = None
+                out.append((ts, self.convert(frame)))
+            if self._ahead is None and self._eof:
+                self.ended = True
+            return out
         while not self.ended and self._k / self.rate_hz <= t + EPS:
             ts = self._k / self.rate_hz if self.is_file else t
             self._k += 1
@@ -154,7 +236,9 @@ class CameraSource(Source):
             self._error = f"{type(exc).__name__}: {exc}"
 
     def _grab_loop(self):
-        cap, clock = self.cap, self._clock
+        import cv2
+
+        cap, clock, stamps = self.cap, self._clock, self.sensor_time
         while not self._stop.is_set():
             ok, frame = cap.read()
             if not ok and self.is_file:
@@ -166,7 +250,8 @@ class CameraSource(Source):
                 if self._stop.wait(0.01):
                     break
                 continue
-            item = (clock.now(), frame)
+            pos = cap.get(cv2.CAP_PROP_POS_MSEC) if stamps else 0.0
+            item = (clock.now(), frame, pos * 1e-3 if (pos > 0 or self.is_file) else None)
             with self._lock:
                 if len(self._frames) >= _THREAD_BUFFER:
                     self._frames.popleft()
@@ -181,9 +266,17 @@ class CameraSource(Source):
         if not alive and not self._stop.is_set():
             if self._eof:
                 self.ended = True
-            else:
+            elif not items:  # the frames it grabbed before it died are delivered first
                 raise RuntimeError(f"camera `{self.name}`: the frame grabber stopped: {self._error}")
-        return [(ts, self.convert(f)) for ts, f in items]
+        stamped = [(a, s) for a, _, s in items if s is not None]
+        placed = iter(self._sensor_clock.place([a for a, _ in stamped], [s for _, s in stamped]))
+        out = []
+        for arrival, f, sensor in items:
+            if sensor is not None:
+                arrival = next(placed)
+                self.time_base = "sensor"
+            out.append((arrival, self.convert(f)))
+        return out
 
     def close(self):
         if self._thread is not None:
@@ -195,5 +288,5 @@ class CameraSource(Source):
             self.cap = None
 
     def describe(self):
-        what = f"file {str(self.device)!r}" if self.is_file else f"device {self.device}"
+        what = f"file {str(self.device)!r}" if self.is_file else f"device {self.device!r}"
         return f"{what}" + (f" at {self.rate_hz:g} fps" if self.rate_hz else "")

@@ -16,8 +16,34 @@ MISS_SLACK = 1.5  # periods of silence before the first miss is counted
 STALL = 3.0  # periods of silence after which a running source is reported as stalled
 
 
+def output_inputs(graph) -> dict[str, tuple[str, ...]]:
+    """For each output of ``graph``, the graph inputs it depends on (through any path,
+    delays included): an output's latency follows only these inputs' samples."""
+    inputs = set(graph.inputs)
+    entries = getattr(graph, "entries", None)
+    out = {}
+    for name, node in graph.outputs.items():
+        if entries is None:  # a graph without an inspectable structure: every input counts
+            out[name] = tuple(sorted(inputs))
+            continue
+        seen, todo = set(), [node]
+        while todo:
+            n = todo.pop()
+            if n in seen or n not in entries:
+                continue
+            seen.add(n)
+            e = entries[n]
+            todo.extend(getattr(e, "inputs", ()) or ())
+            if getattr(e, "source", None):
+                todo.append(e.source)
+        out[name] = tuple(sorted(seen & inputs))
+    return out
+
+
 class RuntimeSlot:
-    """One runtime and its per-run state."""
+    """One runtime and its per-run state: the inputs waiting for its next step, and, per
+    graph input, when it last got a sample (the step's sequence number) and that sample's
+    sensor time, from which each output's latency is measured."""
 
     def __init__(self, name, rt, stride):
         self.name, self.rt, self.stride = name, rt, stride
@@ -25,10 +51,12 @@ class RuntimeSlot:
         g = rt.graph
         self.inputs = {k: (tuple(v.shape), v.domain) for k, v in g.inputs.items()}
         self.outputs = list(g.outputs)
+        self.depends = output_inputs(g)
         self.pending: dict = {}
-        self.pending_ts = -math.inf
+        self.pending_ts: dict = {}  # input -> sensor time of the pending sample
         self.seq = 0  # number of steps that consumed at least one new sample
-        self.last_ts = -math.inf
+        self.in_seq = {k: 0 for k in self.inputs}  # input -> seq of the step that last took a sample
+        self.in_ts = {k: -math.inf for k in self.inputs}  # input -> that sample's sensor time
 
 
 class Target:
@@ -48,15 +76,33 @@ class Target:
 
 
 class OutputSlot:
-    __slots__ = ("name", "r", "sinks", "deadline", "misses", "values", "lat", "seen")
+    """An output: its sinks, deadline and latency; ``inputs`` are the graph inputs it depends
+    on, ``seen`` the runtime step sequence number of its previous latency sample."""
 
-    def __init__(self, name, r):
+    __slots__ = ("name", "r", "sinks", "deadline", "misses", "values", "lat", "seen", "inputs", "key",
+                 "on_miss")
+
+    def __init__(self, name, r, key=None):
         self.name, self.r = name, r
+        self.key = key or name  # the scheduler's name for it ("runtime.output" when ambiguous)
+        self.on_miss = None  # called as on_miss(key, latency, tick) for a value past its deadline
+        self.inputs = r.depends.get(name, tuple(r.inputs))
         self.sinks = []
         self.deadline = None
         self.misses = self.values = 0
         self.lat = Stat()
         self.seen = 0
+
+    def fresh_time(self):
+        """Sensor time of the newest sample among this output's inputs taken since its
+        previous latency sample, or None when none of its inputs got a new sample."""
+        r, seen, best = self.r, self.seen, None
+        for i in self.inputs:
+            if r.in_seq[i] > seen:
+                ts = r.in_ts[i]
+                if best is None or ts > best:
+                    best = ts
+        return best
 
 
 class Feed:
@@ -77,6 +123,13 @@ class Feed:
         self.miss_at = math.inf
         self.wake = -math.inf
         self.stride = min((t.r.stride for t in targets), default=1)
+        self.delay = src.delay  # a sample is delivered no earlier than its time + delay
+        self.group = None  # the SyncGroup delivering this feed's samples, if any
+        self.unmatched = 0
+        self.accepted = 0  # samples that passed the checks: the next one's index
+        self.rec = None  # a Recorder, when the run is recorded
+        self.now = 0.0  # stream time of the current poll
+        self.ts = 0.0  # timestamp of the sample being checked
         self.limit = src.capacity if src.policy == "queue" else (src.capacity or NEVER_DROP_LIMIT)
 
     def all_targets(self) -> list[Target]:
@@ -133,6 +186,8 @@ class Feed:
                 raise StreamError(f"source `{self.name}` -> input `{tgt.label}`: {problem}")
             st.rejected += 1
             self.last_reject = f"{tgt.label}: {problem}"
+            if self.rec is not None:
+                self.rec.rejected(self, tgt, value, problem, self.ts, int(round(self.now / self.rec.dt)))
             return None
         tgt.last_good = a
         return a
@@ -141,7 +196,7 @@ class Feed:
         """A sample from the source: count, check, and queue it by the source's policy."""
         st = self.stats
         st.received += 1
-        self.last_arrival = ts
+        self.last_arrival = self.ts = ts
         if self.period is not None:
             self.miss_at = ts + MISS_SLACK * self.period
         if isinstance(value, dict):
@@ -164,6 +219,10 @@ class Feed:
             if a is None:
                 return
             item = [(t, a) for t in self.targets]
+        k = self.accepted
+        self.accepted += 1
+        if self.rec is not None:
+            self.rec.sample(self, k, ts, int(round(self.now / self.rec.dt)), item)
         buf, pol = self.buf, self.src.policy
         if pol == "latest":
             if buf:
@@ -178,11 +237,22 @@ class Feed:
             if self.src.overflow == "drop-newest":
                 return
             buf.popleft()
-        buf.append((ts, item))
+        buf.append((ts, item, k))
+
+    def drop_stale(self, oldest: float) -> None:
+        """Overrun policy ``drop-stale``: discard queued samples taken before ``oldest``. With
+        nothing fresh to compute on, a network that steps on new samples skips its work and
+        the loop catches up; its inputs hold their last values meanwhile."""
+        buf = self.buf
+        while buf and buf[0][0] < oldest:
+            buf.popleft()
+            self.stats.dropped += 1
+            self.src.extra["stale"] = self.src.extra.get("stale", 0) + 1
 
     def service(self, t: float) -> None:
         """Poll the source if it is due, count misses, and set when to look again."""
         src = self.src
+        self.now = t
         if self.state == "running":
             try:
                 samples = src.poll(t)

@@ -8,6 +8,9 @@ import numpy as np
 
 # Percentiles are taken over the most recent values; count, mean and max cover the whole run.
 WINDOW = 1 << 16
+# The live status line takes its percentiles over fewer values, so that building it costs the
+# same (tens of microseconds) however long the run has been going.
+STATUS_WINDOW = 1 << 10
 
 
 class Stat:
@@ -28,10 +31,16 @@ class Stat:
         if x > self.max:
             self.max = x
 
-    def summary(self) -> dict:
+    def summary(self, last: int = WINDOW) -> dict:
+        """Count, mean, max of the whole series; p50 and p99 over its ``last`` values."""
         if not self.n:
             return {"count": 0, "mean": None, "p50": None, "p99": None, "max": None}
-        recent = self._ring[:min(self.n, WINDOW)]
+        if last < min(self.n, WINDOW):
+            i = self.n & (WINDOW - 1)
+            recent = (self._ring[i - last:i] if i >= last else
+                      np.concatenate([self._ring[WINDOW - (last - i):], self._ring[:i]]))
+        else:
+            recent = self._ring[:min(self.n, WINDOW)]
         p50, p99 = np.percentile(recent, (50, 99))
         return {"count": self.n, "mean": self.total / self.n, "p50": float(p50),
                 "p99": float(p99), "max": float(self.max)}
@@ -65,6 +74,12 @@ def status_line(report: dict) -> str:
     late = report.get("lateness_s")
     if late and late["count"]:
         parts.append(f"late p99 {ms(late['p99'])}")
+    behind = report.get("behind_s")
+    if behind is not None and behind > report.get("max_lateness_s", report["dt"]):
+        warn = f"OVERRUN: {ms(behind)} behind real time ({report.get('overrun', 'catch-up')})"
+        parts.append(warn)
+    if report.get("skipped_ticks"):
+        parts.append(f"SKIPPED {report['skipped_ticks']} ticks")
     for name, o in report["outputs"].items():
         lat = o["latency_s"]
         s = f"{name}: {o['values']} out, p50 {ms(lat['p50'])} p99 {ms(lat['p99'])}"
@@ -90,6 +105,8 @@ def format_report(report: dict) -> str:
     if late and late["count"]:
         lines.append(f"  tick lateness: p50 {ms(late['p50'])}, p99 {ms(late['p99'])}, "
                      f"max {ms(late['max'])}; {report['late_ticks']} tick(s) later than one dt")
+        if report.get("skipped_ticks"):
+            lines.append(f"  overrun policy {report['overrun']}: {report['skipped_ticks']} tick(s) skipped")
     if report["outputs"]:
         lines.append(f"  {'output':16s} {'values':>8s} {'lat p50':>9s} {'lat p99':>9s} {'lat max':>9s}"
                      f" {'deadline':>9s} {'misses':>7s}")
@@ -104,7 +121,7 @@ def format_report(report: dict) -> str:
         for name, s in report["sources"].items():
             extra = {k: v for k, v in s.items() if k not in (
                 "received", "delivered", "dropped", "rejected", "sanitised", "missed", "state",
-                "error", "policy", "queued", "targets", "open", "last_reject")}
+                "error", "policy", "queued", "targets", "open", "last_reject", "timestamps")}
             tail = s["state"] + (f" ({s['error']})" if s.get("error") else "")
             if s.get("last_reject"):
                 tail += f"; last reject: {s['last_reject']}"
@@ -112,4 +129,9 @@ def format_report(report: dict) -> str:
                 tail += "; " + ", ".join(f"{k} {v}" for k, v in extra.items())
             lines.append(f"  {name:16s} {s['received']:8d} {s['delivered']:8d} {s['dropped']:8d}"
                          f" {s['rejected']:8d} {s['sanitised']:7d} {s['missed']:7d}  {tail}")
+    for w in report.get("warnings") or ():
+        lines.append(f"  warning: {w}")
+    for grp in report.get("sync") or ():
+        lines.append(f"  synchronised {' + '.join(grp['sources'])} (within {ms(grp['tolerance_s'])}): "
+                     f"{grp['sets']} sets, {grp['unmatched']} unmatched")
     return "\n".join(lines)

@@ -10,19 +10,25 @@ Each tick n (stream time t = n * dt), in this order:
 2. each source with a queued sample delivers one (the newest, for keep-latest) to its inputs;
 3. each runtime whose tick this is steps with the inputs that got a new value (the others
    keep their last value inside the runtime);
-4. outputs go to their sinks; each output's latency is its time minus the timestamp of the
-   newest sample its runtime consumed since that output's previous value.
+4. outputs go to their sinks; each output's latency is its time minus the sensor time of the
+   newest sample of *its own* inputs (the graph inputs it depends on) consumed since that
+   output's previous value.
 """
 from __future__ import annotations
 
 import math
 import time
 
-from .base import Source, StreamError
+from .base import Source, StreamError, Terminated
 from .clocks import make_clock
 from .feeds import Feed, OutputSlot, RuntimeSlot, Target
-from .metrics import Stat, format_report, status_line
+from .metrics import STATUS_WINDOW, WINDOW, Stat, format_report, status_line
 from .sinks import as_sink
+from .tickloop import tick_loop
+
+# What the loop does when it runs late on the wall clock (docs/streaming.md, Overruns)
+OVERRUNS = ("catch-up", "skip", "drop-stale")
+
 
 def _resolve_dt(rts) -> float:
     return min(r.graph.dt for r in rts)
@@ -35,10 +41,15 @@ class Scheduler:
     ``"name.input"`` / ``"name.output"`` when a bare name is ambiguous). Every runtime's dt must
     be a whole multiple of the scheduler's tick ``dt`` (default: the smallest graph dt); a
     runtime with dt = k * tick steps every k ticks. ``clock``: ``"sim"`` (default) or ``"wall"``
-    or a Clock object.
+    or a Clock object. ``overrun``: what to do when the loop runs more than ``max_lateness``
+    seconds late on the wall clock (``"catch-up"``, ``"skip"``, ``"drop-stale"``);
+    ``on_overrun(behind, lateness_s, tick)`` is called when it falls behind (``behind=True``)
+    and when it has caught up again - where an application degrades (a cheaper model, a lower
+    camera rate) and restores.
     """
 
-    def __init__(self, runtimes, clock="sim", *, dt: float | None = None):
+    def __init__(self, runtimes, clock="sim", *, dt: float | None = None, overrun: str = "catch-up",
+                 max_lateness: float | None = None, on_overrun=None):
         from ..runtime import Runtime
 
         if isinstance(runtimes, Runtime):
@@ -69,13 +80,30 @@ class Scheduler:
                                   "are multiples of the smallest one")
             self.rts.append(RuntimeSlot(name, r, int(round(k))))
         self.clock = make_clock(clock)
+        if overrun not in OVERRUNS:
+            raise StreamError(f"overrun must be one of {', '.join(OVERRUNS)}, got {overrun!r}")
+        self.overrun = overrun
+        if on_overrun is not None and not callable(on_overrun):
+            raise StreamError(f"on_overrun must be callable, got {on_overrun!r}")
+        self.on_overrun = on_overrun  # on_overrun(behind: bool, lateness_s, tick): degrade here
+        self.overruns = 0  # times the loop fell more than max_lateness behind
+        self._over = False
+        self.max_lateness = 10 * self.dt if max_lateness is None else float(max_lateness)
+        if not (self.max_lateness > 0 and math.isfinite(self.max_lateness)):
+            raise StreamError(f"max_lateness must be a positive number of seconds, got {max_lateness!r}")
         self.feeds: list[Feed] = []
         self.outs: dict[str, OutputSlot] = {}
         for r in self.rts:
             for o in r.outputs:
                 clash = sum(o in x.outputs for x in self.rts) > 1
-                self.outs[f"{r.name}.{o}" if clash else o] = OutputSlot(o, r)
+                key = f"{r.name}.{o}" if clash else o
+                self.outs[key] = OutputSlot(o, r, key)
         self._rt_outs = {id(r): {o.name: o for o in self.outs.values() if o.r is r} for r in self.rts}
+        self.groups: list = []
+        self.warnings: list[str] = []  # said once, in the report
+        self.recorder = None
+        self.replaying = None  # the Recording that replay() feeds from
+        self.start_unix_ns = None
         self.tick = 0
         self._opened = self._closed = False
         self._reset_run_stats()
@@ -84,6 +112,8 @@ class Scheduler:
         self.step_stat = Stat()
         self.late = Stat()
         self.late_ticks = 0
+        self.skipped_ticks = 0
+        self.behind = 0.0  # lateness of the latest tick (wall clock)
         self.wall = self.step_total = self.wait_total = 0.0
         self.ticks_run = 0
         self.stopped = "not started"
@@ -158,24 +188,81 @@ class Scheduler:
                 raise StreamError(f"{who} feeds inputs of different shapes: "
                                   + ", ".join(f"{t.label} {t.shape}" for t in targets))
             source.fit(targets[0].shape, targets[0].domain)
+            rates = sorted({t.rate_hz for t in targets if t.rate_hz})
+            if rates:
+                source.fit_rate(rates[0], next(t.label for t in targets if t.rate_hz == rates[0]))
         self.feeds.append(Feed(source, targets, keyed,
                                lambda key: self._targets(key, f"{who} (key {key!r})")))
         return source
 
-    def add_sink(self, output: str, sink=None, *, deadline: float | None = None):
+    def add_sink(self, output: str, sink=None, *, deadline: float | None = None, on_miss=None):
         """Send output ``output`` (or ``"runtime.output"``) to ``sink`` (a Sink, a list, or a
         callable ``fn(value)`` / ``fn(value, t)``); ``deadline`` in seconds sets the output's
-        latency deadline. Returns the sink. Several sinks per output are fine."""
+        latency deadline, and ``on_miss(output, latency_s, tick)`` is called for every value
+        later than it. Returns the sink. Several sinks per output are fine."""
         o = self._out(output)
         if sink is not None:
             self._not_started("add_sink")
         if deadline is not None:
             self.set_deadline(output, deadline)
+        if on_miss is not None:
+            if not callable(on_miss):
+                raise StreamError(f"on_miss of output {output!r} must be callable, got {on_miss!r}")
+            o.on_miss = on_miss
         if sink is None:
             return None
         s = as_sink(sink)
         o.sinks.append(s)
         return s
+
+    def synchronise(self, sources, tolerance: float):
+        """Deliver ``sources`` (names or Source objects, already added) only as matched sets:
+        one sample of each, their sensor times within ``tolerance`` seconds (approximate-time
+        synchronisation, tianrt.stream.sync). Samples that cannot be matched are counted as
+        ``unmatched``. Returns the group, whose ``sets`` and ``unmatched`` count what happened."""
+        from .sync import SyncGroup
+
+        self._not_started("synchronise")
+        chosen = []
+        for s in sources:
+            f = next((f for f in self.feeds if f.src is s or f.name == s), None)
+            if f is None:
+                raise StreamError(f"synchronise: no source {getattr(s, 'name', s)!r}; sources are "
+                                  + ", ".join(f.name for f in self.feeds))
+            if f.group is not None:
+                raise StreamError(f"synchronise: source `{f.name}` is already in a synchronised group")
+            chosen.append(f)
+        grp = SyncGroup(chosen, tolerance)
+        for f in chosen:
+            f.group = grp
+        self.groups.append(grp)
+        return grp
+
+    synchronize = synchronise
+
+    def record(self, path):
+        """Record the run to an MCAP file (tianrt.stream.record): every sample with its sensor
+        time, which sample reached the network on which tick, and every output value.
+        Needs the ``mcap`` library (``pip install 'tianrt[record]'``)."""
+        from .record import Recorder
+
+        self._not_started("record")
+        self.recorder = Recorder(path)
+        return self.recorder
+
+    def replay(self, path) -> list:
+        """Feed the network from a recording (``record``) instead of devices: every recorded
+        source becomes a ReplaySource delivering the same samples to the same inputs on the
+        same ticks. Returns the sources; ``run()`` without ticks then runs as many ticks as were
+        recorded."""
+        from .record import Recording, ReplaySource
+
+        rec = Recording(path)
+        if abs(rec.dt - self.dt) > 1e-12:
+            raise StreamError(f"replay: {str(path)!r} was recorded with a tick of {rec.dt:g} s; this "
+                              f"scheduler ticks every {self.dt:g} s")
+        self.replaying = rec
+        return [self.add_source(ReplaySource(rec, name)) for name in rec.sources]
 
     def set_deadline(self, output: str, seconds: float) -> None:
         """Latency deadline of an output: a value later than this counts as a deadline miss."""
@@ -214,7 +301,23 @@ class Scheduler:
         except BaseException:
             self.close()
             raise
+        if not self.clock.realtime:
+            for f in self.feeds:
+                if not f.src.timed and not getattr(f.src, "quiet_on_sim", False):
+                    self.warnings.append(
+                        f"source `{f.name}` is a live device, but the clock is simulated: stream time "
+                        "runs as fast as the machine, so the device is read far less often than its "
+                        "rate and misses pile up; use the wall clock (clock='wall', --clock wall)")
         self.clock.start(at=self.tick * self.dt)  # after opening: device start-up is not lateness
+        self.start_unix_ns = time.time_ns() - int(round(self.tick * self.dt * 1e9))
+        if self.recorder is not None:
+            try:
+                self.recorder.open(self, self.start_unix_ns)
+            except BaseException:
+                self.close()
+                raise
+            for f in self.feeds:
+                f.rec = self.recorder
         self._opened = True
 
     def close(self) -> None:
@@ -230,6 +333,11 @@ class Scheduler:
                         s.close()
                     except Exception as exc:  # noqa: BLE001 - close the others first
                         first_error = first_error or exc
+        if self.recorder is not None and self._opened:
+            try:
+                self.recorder.close(self)
+            except Exception as exc:  # noqa: BLE001 - report after closing everything
+                first_error = first_error or exc
         self._closed = self._opened or self._closed
         self._opened = False
         if first_error is not None:
@@ -245,12 +353,14 @@ class Scheduler:
             until_end: bool | None = None, on_status=None, status_every: float = 0.5,
             keep_open: bool = False) -> "Report":
         """Run ``ticks`` ticks (or ``seconds`` of stream time). ``until_end`` (default: when
-        neither is given) also stops once every source has ended and delivered its last
-        sample. Ctrl-C stops cleanly. Devices are closed at the end unless ``keep_open``
+        neither is given) also stops once every source has ended (or failed) and delivered its
+        last sample. Ctrl-C stops cleanly. Devices are closed at the end unless ``keep_open``
         (then a later ``run`` continues the stream). ``on_status(report)`` is called about
         every ``status_every`` wall seconds. Returns the report."""
         if ticks is not None and seconds is not None:
             raise StreamError("run: give ticks or seconds, not both")
+        if ticks is None and seconds is None and until_end is None and self.replaying is not None:
+            ticks, until_end = max(self.replaying.ticks - self.tick, 0), False  # as long as recorded
         if seconds is not None:
             ticks = int(round(seconds / self.dt))
         if ticks is not None and int(ticks) < 0:
@@ -266,8 +376,8 @@ class Scheduler:
         end = math.inf if ticks is None else self.tick + int(ticks)
         try:
             self._loop(end, until_end, on_status, status_every)
-        except KeyboardInterrupt:
-            self.stopped = "interrupted"
+        except KeyboardInterrupt as exc:
+            self.stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
         except BaseException:
             self.stopped = "error"
             self.close()
@@ -277,124 +387,65 @@ class Scheduler:
         return self.report()
 
     def _loop(self, end, until_end, on_status, status_every):
-        feeds, rts, clock, dt = self.feeds, self.rts, self.clock, self.dt
-        realtime = clock.realtime
-        perf = time.perf_counter
-        late_add, step_add = self.late.add, self.step_stat.add
-        rt_outs = [(r, self._rt_outs[id(r)]) for r in rts]
-        w0 = perf()
-        next_status = w0 + status_every
-        n = self.tick
-        try:
-            while n < end:
-                t = n * dt
-                if realtime:
-                    a = perf()
-                    clock.wait_until(t)
-                    b = perf()
-                    self.wait_total += b - a
-                    lateness = clock.now() - t
-                    late_add(lateness)
-                    if lateness > dt:
-                        self.late_ticks += 1
-                else:
-                    clock.wait_until(t)
-                for f in feeds:
-                    if t >= f.wake:
-                        f.service(t)
-                    if f.buf and not n % f.stride:
-                        ts, item = f.buf.popleft()
-                        f.stats.delivered += 1
-                        for tgt, a in item:
-                            r = tgt.r
-                            if tgt.input in r.pending:
-                                f.stats.dropped += 1  # superseded before a slower runtime stepped
-                            r.pending[tgt.input] = a
-                            if ts > r.pending_ts:
-                                r.pending_ts = ts
-                step_time = 0.0
-                for r, outs in rt_outs:
-                    if n % r.stride:
-                        continue
-                    inputs = r.pending
-                    if inputs:
-                        r.pending = {}
-                        r.seq += 1
-                        r.last_ts = r.pending_ts
-                        r.pending_ts = -math.inf
-                    a = perf()
-                    res = r.step(inputs)
-                    step_time += perf() - a
-                    if res:
-                        now = clock.now() if realtime else t
-                        for k, v in res.items():
-                            o = outs[k]
-                            o.values += 1
-                            if o.seen != r.seq:
-                                o.seen = r.seq
-                                lat = now - r.last_ts
-                                o.lat.add(lat)
-                                if o.deadline is not None and lat > o.deadline:
-                                    o.misses += 1
-                            for s in o.sinks:
-                                s.write(v, n, t)
-                step_add(step_time)
-                self.step_total += step_time
-                n += 1
-                self.tick = n
-                if until_end and self._all_ended():
-                    self.stopped = "end"
-                    break
-                if on_status is not None and not n & 31:
-                    w = perf()
-                    if w >= next_status:
-                        next_status = w + status_every
-                        self.wall += w - w0
-                        w0 = w
-                        on_status(self.report())
-            else:
-                self.stopped = "ticks"
-        finally:
-            self.wall += perf() - w0
-            self.ticks_run = n
+        return tick_loop(self, end, until_end, on_status, status_every)
 
     def _all_ended(self) -> bool:
         for f in self.feeds:
-            if f.state != "ended" or f.buf:
+            if f.state == "failed":  # it will never send again; what it sent is delivered
+                if f.buf and not self._unmatchable(f):
+                    return False
+                continue
+            if f.state != "ended" or (f.buf and not self._unmatchable(f)):
                 return False
         for r in self.rts:
             if r.pending:
                 return False
         return True
 
+    @staticmethod
+    def _unmatchable(f) -> bool:
+        """A synchronised source's leftovers that can never complete a set: a partner ended
+        with nothing left."""
+        return f.group is not None and any(g.state in ("ended", "failed") and not g.buf
+                                           for g in f.group.feeds)
+
     # -- reporting ----------------------------------------------------------------------------
-    def report(self) -> "Report":
+    def report(self, live: bool = False) -> "Report":
         """Metrics so far: per output latency (p50/p99/max) and deadline misses, per source
-        counters and state, ticks/s, runtime step time, and on the wall clock tick lateness."""
+        counters and state, ticks/s, runtime step time, and on the wall clock tick lateness.
+        ``live=True`` (the reports ``on_status`` gets): percentiles over the last
+        ``STATUS_WINDOW`` values only, so that it is cheap at any point of a long run."""
+        last = STATUS_WINDOW if live else WINDOW
         n = self.tick
         t = n * self.dt
         outs = {}
         for name, o in self.outs.items():
-            outs[name] = {"values": o.values, "latency_s": o.lat.summary(), "deadline_s": o.deadline,
+            outs[name] = {"values": o.values, "latency_s": o.lat.summary(last), "deadline_s": o.deadline,
                           "deadline_misses": o.misses}
         srcs = {}
         for f in self.feeds:
             d = f.stats.as_dict()
             d.update(f.src.extra)
             state = f.reported_state((n - 1) * self.dt)
-            d.update(state=state, error=f.error, last_reject=f.last_reject, policy=f.src.policy,
+            d.update(state=state, error=f.error, timestamps=f.src.time_base, last_reject=f.last_reject, policy=f.src.policy,
                      queued=len(f.buf),
                      open=self._opened and state not in ("failed",),
                      targets=sorted({x.label for x in f.all_targets()}))
+            if f.group is not None:
+                d["unmatched"] = f.unmatched
             srcs[f.name] = d
         wall = self.wall
         overhead = (wall - self.step_total - self.wait_total) / n if n else None
         return Report({
             "clock": self.clock.kind, "dt": self.dt, "ticks": n, "time_s": t, "wall_s": wall,
             "ticks_per_s": n / wall if wall > 0 else 0.0, "stopped": self.stopped,
-            "step_s": self.step_stat.summary(), "overhead_per_tick_s": overhead,
-            "lateness_s": self.late.summary() if self.clock.realtime else None,
-            "late_ticks": self.late_ticks, "outputs": outs, "sources": srcs})
+            "start_unix_s": None if self.start_unix_ns is None else self.start_unix_ns * 1e-9,
+            "step_s": self.step_stat.summary(last), "overhead_per_tick_s": overhead,
+            "lateness_s": self.late.summary(last) if self.clock.realtime else None,
+            "late_ticks": self.late_ticks, "overrun": self.overrun, "skipped_ticks": self.skipped_ticks,
+            "max_lateness_s": self.max_lateness, "overruns": self.overruns,
+            "behind_s": self.behind if self.clock.realtime else None, "outputs": outs, "sources": srcs,
+            "sync": [g.as_dict() for g in self.groups], "warnings": list(self.warnings)})
 
 
 class Report(dict):

@@ -2,8 +2,9 @@
 ``socket://host:port``, ``rfc2217://…``), a device or pty path, or an already open port.
 
 Reads never block: each poll takes the bytes waiting in the port and parses them as text
-lines or binary frames (tianrt.stream.framing); every complete sample is stamped with the
-poll's stream time.
+lines or binary frames (tianrt.stream.framing). A sample that carries its sensor time is
+placed at that time (mapped onto stream time by tianrt.stream.sensortime); one without is
+stamped with the poll's stream time (``timestamps: arrival`` in the report). Sequence numbers, when sent, count samples lost on the way (``lost``).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from .base import Source, StreamError
 from .framing import DEFAULT_MAX_PAYLOAD, FrameReader, LineReader, check_format
+from .sensortime import SensorClock, SequenceCounter
 
 
 def open_port(port, baudrate: int, who: str, write_timeout: float | None = None):
@@ -68,6 +70,7 @@ class SerialSource(Source):
                          else DEFAULT_MAX_PAYLOAD)
             self._reader = FrameReader(max_payload=limit)
         self.extra = {"garbage_bytes": 0, "bad_lines" if self.format == "lines" else "bad_frames": 0}
+        self._clock, self._seq = SensorClock(), SequenceCounter()
         if self.port is None:
             self.port, self._owned = open_port(self.port_arg, self.baudrate, f"source `{self.name}`")
         self.ended = False
@@ -78,23 +81,37 @@ class SerialSource(Source):
             return []
         data = self.port.read(min(n, self.max_read))
         r = self._reader
+        recs = r.feed_records(data)
         if self.format == "lines":
-            raw = r.feed(data)
             self.extra["bad_lines"] = r.bad_lines
         else:
-            raw = []
-            for payload in r.feed(data):
-                if len(payload) % self.dtype.itemsize:
+            ok = []
+            for rec in recs:
+                if len(rec.payload) % self.dtype.itemsize:
                     r.bad_frames += 1  # a valid frame whose payload is not whole numbers
                     continue
-                raw.append(np.frombuffer(payload, self.dtype).astype(np.float64))
+                rec.payload = np.frombuffer(rec.payload, self.dtype).astype(np.float64)
+                ok.append(rec)
+            recs = ok
             self.extra["bad_frames"] = r.bad_frames
         self.extra["garbage_bytes"] = r.garbage_bytes
+        for rec in recs:
+            if rec.seq is not None:
+                self._seq.see(rec.seq)
+        if self._seq.prev is not None:
+            self.extra["lost"] = self._seq.lost
+            self.extra["out_of_order"] = self._seq.out_of_order
+        stamped = [rec.t for rec in recs if rec.t is not None]
+        placed = iter(self._clock.place(t, stamped))
         out = []
-        for v in raw:
+        for rec in recs:
+            v = rec.payload
             if self.shape is not None and v.size == int(np.prod(self.shape)):
                 v = v.reshape(self.shape)
-            out.append((t, v * self.scale if self.scale != 1.0 else v))
+            # no stamp: the time of the tick that read it
+            ts = next(placed) if rec.t is not None else t
+            self.time_base = "sensor" if rec.t is not None else "arrival"
+            out.append((ts, v * self.scale if self.scale != 1.0 else v))
         return out
 
     def close(self):

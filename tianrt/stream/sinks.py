@@ -81,14 +81,18 @@ class SerialSink(Sink):
     object): ``format="lines"`` as one text line of comma-separated numbers, or
     ``format="frames"`` as a binary frame (tianrt.stream.framing) that SerialSource reads back.
     Write errors, including writes that cannot finish within ``write_timeout`` seconds (a
-    device that stopped reading), are counted (``errors``) rather than stopping the stream."""
+    device that stopped reading), are counted (``errors``) rather than stopping the stream.
+    ``stamped=True`` writes stamped lines or frames: the value's stream time as ``t`` and a
+    sequence number, so that a SerialSource on another machine gets sensor time and counts
+    lost values."""
 
     kind = "serial"
 
     def __init__(self, port, *, format: str = "lines", baudrate: int = 115200, dtype="<f4",
-                 precision: int = 6, write_timeout: float = 0.05):
+                 precision: int = 6, write_timeout: float = 0.05, stamped: bool = False):
         from .framing import check_format
 
+        self.stamped = bool(stamped)
         self.format = check_format(format)
         self.port_arg, self.baudrate = port, int(baudrate)
         self.dtype = np.dtype(dtype)
@@ -109,8 +113,9 @@ class SerialSink(Sink):
     def write(self, value, tick, t):
         from .framing import encode_frame, encode_line
 
-        data = (encode_line(value, self.precision) if self.format == "lines"
-                else encode_frame(value, self.dtype))
+        stamp = {"t": t, "seq": self.written + self.errors} if self.stamped else {}
+        data = (encode_line(value, self.precision, **stamp) if self.format == "lines"
+                else encode_frame(value, self.dtype, **stamp))
         try:
             self.port.write(data)
             self.written += 1

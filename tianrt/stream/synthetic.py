@@ -45,6 +45,16 @@ class ArraySource(TimedSource):
             self.times = tt
         self.loop = bool(loop)
 
+    def fit(self, shape, domain):
+        shape = tuple(shape)
+        if isinstance(self.values, np.ndarray) and tuple(self.values.shape[1:]) != shape:
+            each = tuple(self.values.shape[1:])
+            hint = (f"; reshape it to {(len(self.values),) + shape}"
+                    if int(np.prod(each)) == int(np.prod(shape)) else "")
+            raise StreamError(f"source `{self.name}`: an array of shape {self.values.shape} holds "
+                              f"{len(self.values)} samples of shape {each}, but the input it feeds "
+                              f"takes {shape}{hint}")
+
     def open(self, clock, dt):
         if self.rate_hz is None and self.times is None:
             self.rate_hz = 1.0 / dt
