@@ -1,5 +1,5 @@
 """numba's ``njit`` when numba is installed; otherwise a decorator that leaves the function
-as plain Python (DESIGN §11: machines without numba wheels, such as a 32-bit ARM OS).
+as plain Python (machines without numba wheels, such as a 32-bit ARM OS: docs/numba-backend.md).
 
 The kernels then still run, bit for bit the same arithmetic, only slowly: enough for the
 chip emulator and tools. The numba backend itself needs numba and says so; the reference

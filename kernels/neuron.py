@@ -2,7 +2,7 @@
 fused spiking chain: synaptic accumulation + LIF + spike emission for a stack of layers in
 one call.
 
-float32 arithmetic in the order of DESIGN §3 (charge, fire, reset), no fast-math: the
+float32 arithmetic in the order of docs/semantics.md (charge, fire, reset), no fast-math: the
 elementwise results are bit-identical to the numpy reference given the same input current.
 """
 import numpy as np

@@ -1,4 +1,4 @@
-"""DESIGN §11: on a machine without numba (e.g. a 32-bit ARM OS) tianrt still imports, runs
+"""docs/numba-backend.md (no numba): on a machine without numba (e.g. a 32-bit ARM OS) tianrt still imports, runs
 graphs on the numpy reference (backend="auto" picks it), the numba backend says what is
 missing, and the kernels - hence the chip emulator - run as plain Python, bit for bit."""
 import json
