@@ -120,36 +120,26 @@ class Conv2d(ConvLayout):
     prefix = "conv"
 
 
-@register
 @dataclass(eq=False)
-class QDense(QNode):
-    """acc = sat32(W x + bias); y = clamp(round_shift(acc * multiplier[o], shift[o]), lo, hi)."""
-    op = "q.Dense"
-    prefix = "qdense"
+class QDenseLayout(QNode):
+    """Sizes, int8 weight (out, in) and int32 bias of an integer dense layer (not an op)."""
     in_features: int = 1
     out_features: int = 1
     weight: np.ndarray | None = None
     bias: np.ndarray | None = None
-    multiplier: np.ndarray | int = 1
-    shift: np.ndarray | int = 0
-    lo: int = qmath.INT8_MIN
-    hi: int = qmath.INT8_MAX
 
     def __post_init__(self):
         int8_param(self, "weight", (self.out_features, self.in_features))
         bias_param(self, self.out_features)
-        check_requant(self, self.out_features)
 
     def out_shape(self, in_shapes):
         return dense_shape(self, in_shapes)
 
 
-@register
 @dataclass(eq=False)
-class QConv2d(QNode):
-    """Integer convolution (zero padding) with the same requantisation as q.Dense."""
-    op = "q.Conv2d"
-    prefix = "qconv"
+class QConvLayout(QNode):
+    """Sizes, geometry, int8 weight (out, in, kh, kw) and int32 bias of an integer
+    convolution (not an op)."""
     in_channels: int = 1
     out_channels: int = 1
     kernel_size: tuple = (3, 3)
@@ -157,6 +147,35 @@ class QConv2d(QNode):
     padding: tuple = (0, 0)
     weight: np.ndarray | None = None
     bias: np.ndarray | None = None
+
+    __post_init__ = conv_params
+
+    def out_shape(self, in_shapes):
+        return conv_in_shape(self, in_shapes)
+
+
+@register
+@dataclass(eq=False)
+class QDense(QDenseLayout):
+    """acc = sat32(W x + bias); y = clamp(round_shift(acc * multiplier[o], shift[o]), lo, hi)."""
+    op = "q.Dense"
+    prefix = "qdense"
+    multiplier: np.ndarray | int = 1
+    shift: np.ndarray | int = 0
+    lo: int = qmath.INT8_MIN
+    hi: int = qmath.INT8_MAX
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_requant(self, self.out_features)
+
+
+@register
+@dataclass(eq=False)
+class QConv2d(QConvLayout):
+    """Integer convolution (zero padding) with the same requantisation as q.Dense."""
+    op = "q.Conv2d"
+    prefix = "qconv"
     multiplier: np.ndarray | int = 1
     shift: np.ndarray | int = 0
     lo: int = qmath.INT8_MIN
@@ -165,9 +184,6 @@ class QConv2d(QNode):
     def __post_init__(self):
         conv_params(self)
         check_requant(self, self.out_channels)
-
-    def out_shape(self, in_shapes):
-        return conv_in_shape(self, in_shapes)
 
 
 # -- reference rules ------------------------------------------------------------------------------

@@ -21,8 +21,8 @@ from ..errors import GraphError, ShapeError
 from ..node import Node, as_array, init_uniform, register
 from .arrays import F32, I32, I64
 from .exact import conv_acc, dense_acc, exact_matmul
-from .linear import ConvLayout, DenseLayout, conv2d, conv_in_shape, dense, dense_shape
-from .qnode import QNode, bias_param, conv_params, int8_param
+from .linear import ConvLayout, DenseLayout, QConvLayout, QDenseLayout, conv2d, dense
+from .qnode import QNode, bias_param, int8_param
 from .registry import implements
 
 
@@ -97,41 +97,18 @@ class _QSynapse(QNode):
 
 @register
 @dataclass(eq=False)
-class SynDense(_QSynapse):
+class SynDense(_QSynapse, QDenseLayout):
     """I = sat32(sum_j W[:, j] x_j + bias); x spikes (0/1) or integer currents."""
     op = "q.SynDense"
     prefix = "qsyn"
-    in_features: int = 1
-    out_features: int = 1
-    weight: np.ndarray | None = None
-    bias: np.ndarray | None = None
-
-    def __post_init__(self):
-        int8_param(self, "weight", (self.out_features, self.in_features))
-        bias_param(self, self.out_features)
-
-    def out_shape(self, in_shapes):
-        return dense_shape(self, in_shapes)
 
 
 @register
 @dataclass(eq=False)
-class SynConv2d(_QSynapse):
+class SynConv2d(_QSynapse, QConvLayout):
     """Convolutional integer synapse: I = sat32(conv(W, x) + bias)."""
     op = "q.SynConv2d"
     prefix = "qsconv"
-    in_channels: int = 1
-    out_channels: int = 1
-    kernel_size: tuple = (3, 3)
-    stride: tuple = (1, 1)
-    padding: tuple = (0, 0)
-    weight: np.ndarray | None = None
-    bias: np.ndarray | None = None
-
-    __post_init__ = conv_params
-
-    def out_shape(self, in_shapes):
-        return conv_in_shape(self, in_shapes)
 
 
 @register
