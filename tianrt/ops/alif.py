@@ -153,13 +153,10 @@ def kernel_step(kparams, st: dict, x, s_out) -> int:
 
 
 def _multiplier(x):
-    """(mult, shift) of a non-negative real (0 -> (0, 0)), for a number or an array."""
-    def one(v):
-        return (0, 0) if v == 0 else qmath.quantize_multiplier(v)
+    """(mult, shift) of a non-negative real (0 gives (0, 0)), for a number or an array."""
     if np.ndim(x) == 0:
-        return one(float(x))
-    pairs = np.array([one(float(v)) for v in np.asarray(x).reshape(-1)], np.int32)
-    return pairs[:, 0].reshape(np.shape(x)), pairs[:, 1].reshape(np.shape(x))
+        return qmath.quantize_multiplier(float(x))
+    return qmath.quantize_multipliers(x)
 
 
 @implements("quantize", ALIF)
