@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import BackendError, InputError
+from ..errors import BackendError
 from ..qmath import dequantize, quantize
 from .base import Backend, RunResult
 
@@ -107,31 +107,14 @@ class ChipBackend(Backend):
         """As Backend.run, with few round trips: held inputs are pushed once and run for
         ``ticks`` in one command; a clip is pushed slice by slice, one RUN per tick, and
         the outputs are pulled once at the end (the board keeps them with their ticks)."""
-        if ticks is None:
-            inputs = dict(inputs or {})
-            if not inputs:
-                raise InputError("run: give inputs with a leading time axis, or ticks=N")
-            arrays = {k: np.asarray(v) for k, v in inputs.items()}
-            if any(a.ndim == 0 for a in arrays.values()):
-                raise InputError("run: an input has no time axis; pass ticks=N to hold a value")
-            lengths = {k: a.shape[0] for k, a in arrays.items()}
-            if len(set(lengths.values())) != 1:
-                raise InputError(f"run: inputs have different numbers of ticks {lengths}; "
-                                 "without ticks=N every input needs the same leading time axis")
-            n = next(iter(lengths.values()))
-            frames = [{k: self._check_input(k, a[i]) for k, a in arrays.items()} for i in range(n)]
-        else:
-            if int(ticks) < 1:
-                raise InputError(f"run: ticks must be >= 1, got {ticks}")
-            n = int(ticks)
-            frames = [{k: self._check_input(k, v) for k, v in (inputs or {}).items()}]
-        self._ensure_state()
+        frames, n, b = self._check_run(inputs, ticks)  # every tick checked before any is sent
+        self._start(b)
         if ticks is None:
             for f in frames:
                 self._push(f)
                 self.link.run(1)
         else:
-            self._push(frames[0])
+            self._push(next(frames))
             self.link.run(n)
         ticks = n
         raw = self.link.pull_outputs()
@@ -160,6 +143,12 @@ class ChipBackend(Backend):
                            "use reset() and replay, or the numba backend for checkpoints")
 
     _set_state = _get_state
+
+    def state(self):
+        self._get_state()
+
+    def load_state(self, state):
+        self._get_state()
 
     def counters(self) -> dict:
         """The chip's counters (rounds, cycles, MACs, synaptic events, spikes, packets, hops, energy)."""

@@ -23,6 +23,7 @@ from ...errors import BackendError
 from ...graph import Delay, Input, Plan
 from ...kernels import codec, neuron
 from ...ops import find
+from .. import checks
 from ..base import Backend
 from . import ops_ann, ops_bridges, ops_int, ops_snn  # noqa: F401  (register the op classes)
 from . import policy
@@ -227,7 +228,7 @@ class NumbaBackend(Backend):
     def step(self, inputs: dict | None = None) -> dict:
         """One tick. Same checks and return convention as Backend.step, with the input check
         and copy done by one kernel call per input."""
-        if self.batch is None:
+        if self.batch is None or (inputs is not None and type(inputs) is not dict):
             return Backend.step(self, inputs)
         d = self.direct
         if d is not None and inputs and len(inputs) == 1:
@@ -270,9 +271,10 @@ class NumbaBackend(Backend):
         """Many ticks. With a time axis, the whole sequence is checked in one kernel call
         per input and the ticks then run without per-tick checks or dicts; any problem
         (or ``ticks=``) falls back to Backend.run, whose errors name the offending tick."""
-        if ticks is not None and int(ticks) >= 1:
-            return self._run_held(inputs, int(ticks))
-        if ticks is not None or not inputs:
+        ticks = checks.ticks_arg(ticks)
+        if ticks is not None:
+            return self._run_held(inputs, ticks)
+        if type(inputs) is not dict or not inputs:
             return Backend.run(self, inputs, ticks)
         arrs = {}
         for k, v in inputs.items():
@@ -288,14 +290,16 @@ class NumbaBackend(Backend):
         if len(n) != 1:
             return Backend.run(self, inputs, ticks)
         n = n.pop()
-        for k, a in arrs.items():  # the first frame initialises the state (and checks the batch)
-            self._check_input(k, a[0])
-        if self.batch is None:
-            return Backend.run(self, inputs, ticks)
+        # the first frame gives the batch; every tick is checked before the state is sized
+        first = {k: checks.check_value(k, self.input_specs[k], a[0]) for k, a in arrs.items()}
+        batch, batched = checks.batch_of(first, 0, self.batch)
+        if self.batch is not None:
+            batched = self.batched
         for k, a in arrs.items():
-            want = ((self.batch,) if self.batched else ()) + self.input_specs[k].shape
-            if a.shape[1:] != want or codec.check_values(a.reshape(-1), self.slots[k][2]):
+            want = ((batch,) if batched else ()) + self.input_specs[k].shape
+            if a.shape[1:] != want or codec.check_values(a.reshape(-1), self.input_specs[k].domain == "spike"):
                 return Backend.run(self, inputs, ticks)
+        self._start((batch, batched))
         feeds = [(self.bufs[k], a.reshape((n,) + self.bufs[k].shape), self.slots[k][3]) for k, a in arrs.items()]
         fr, outs = self.fresh, self.outs
         vals: dict[str, list] = {k: [] for k in self.plan.outputs}
