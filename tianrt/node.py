@@ -77,6 +77,20 @@ class Node:
     def copy(self, **changes) -> "Node":
         return dataclasses.replace(self, **changes)
 
+    # -- default weights ----------------------------------------------------------------------
+    # A layer made without weights and without a seed draws its default weights again when
+    # it is added to a graph, from a seed derived from the graph and its position there
+    # (Graph.add, default_seed), so that two layers of one shape never start out equal.
+    default_weights: ClassVar[bool] = False  # set per instance by layers that drew defaults
+
+    def draw_weights(self, seed: int) -> None:
+        """Draw the default weights from ``seed`` (layers with default weights override it)."""
+
+
+def default_seed(graph_seed: int, index: int) -> int:
+    """The seed of the default weights of the ``index``-th entry of a graph (a uint32)."""
+    return int(np.random.SeedSequence([int(graph_seed) & 0xFFFFFFFF, int(index)]).generate_state(1)[0])
+
 
 # -- helpers for node constructors ---------------------------------------------------------
 

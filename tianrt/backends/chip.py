@@ -72,6 +72,8 @@ class ChipBackend(Backend):
         for h in self.host["inputs"]:  # one graph input may feed several q.Quantize nodes
             self.in_map.setdefault(h["input"], []).append(h)
         self.out_map = {h["name"]: h for h in self.host["outputs"]}
+        self.once = [k for k, spec in self.input_specs.items() if not spec.hold]
+        self.live: set = set()
         self.shapes = {k: tuple(plan.entry(v).shape) for k, v in plan.outputs.items()}
 
     # -- host side of the boundary ---------------------------------------------------------
@@ -85,8 +87,20 @@ class ChipBackend(Backend):
         return out
 
     def _push(self, xs: dict) -> None:
-        for name, values in self._to_chip(xs).items():
+        for name, values in self._to_chip(self._once(xs)).items():
             self.link.push_input(name, values)
+
+    def _once(self, xs: dict) -> dict:
+        """The board holds what it was sent: an input with hold=False that had a value and
+        is not given at this tick is sent zeros (once)."""
+        out = dict(xs)
+        for name in self.once:
+            if name in xs:
+                self.live.add(name)
+            elif name in self.live:
+                self.live.discard(name)
+                out[name] = np.zeros((self.batch,) + self.input_specs[name].shape, np.float32)
+        return out
 
     def _host_out(self, name: str, v: np.ndarray) -> np.ndarray:
         h = self.out_map[name]
@@ -96,11 +110,12 @@ class ChipBackend(Backend):
 
     # -- Backend hooks ---------------------------------------------------------------------------
     def _init_state(self, batch):
+        self.live = set()
         self.link.reset()
         self.link.pull_outputs()
 
     def _tick(self, inputs):
-        outs = self.link.step(self._to_chip(inputs), 1)  # one exchange per tick, not three
+        outs = self.link.step(self._to_chip(self._once(inputs)), 1)  # one exchange per tick, not three
         return {k: self._host_out(k, v[-1]) for k, (t, v) in outs.items() if len(t)}
 
     def run(self, inputs: dict, ticks: int | None = None) -> RunResult:
@@ -115,7 +130,12 @@ class ChipBackend(Backend):
                 self.link.run(1)
         else:
             self._push(next(frames))
-            self.link.run(n)
+            if n > 1 and self.live:  # inputs presented once: zeros from the second tick on
+                self.link.run(1)
+                self._push({})
+                self.link.run(n - 1)
+            else:
+                self.link.run(n)
         ticks = n
         raw = self.link.pull_outputs()
         vals, when = {}, {}
@@ -135,6 +155,7 @@ class ChipBackend(Backend):
 
     def reset(self) -> None:
         super().reset()
+        self.live = set()
         self.link.reset()
         self.link.pull_outputs()
 

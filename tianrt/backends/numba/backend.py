@@ -112,10 +112,11 @@ class NumbaBackend(Backend):
         for e in self.inputs_ + self.delays:
             bufs[e.name] = np.zeros((batch,) + e.shape, I32 if e.numeric == "int" else F32)
         self.nxt = {d.name: np.zeros_like(bufs[d.name]) for d in self.delays}
-        self.nxt_fresh = {d.name: False for d in self.delays}
+        self.nxt_fresh = {d.name: d.per_tick for d in self.delays}  # tick 0: zeros, as the reference
         for op in self.ops:
             op.alloc(batch, bufs)
         self.bufs = bufs
+        self.once = [(e.name, bufs[e.name]) for e in self.inputs_ if not e.node.hold]
         idx = self.index
         self.fresh = [False] * len(self.plan.entries)
         prog = []
@@ -192,6 +193,12 @@ class NumbaBackend(Backend):
             self.nxt_fresh[d.name] = bool(state[f"{d.name}/__delayed_fresh__"])
 
     # -- ticks --------------------------------------------------------------------------------
+    def _clear_once(self, given) -> None:
+        """Inputs with hold=False that are not given this tick present zeros."""
+        for name, buf in self.once:
+            if name not in given:
+                buf.fill(0)
+
     def _run(self) -> None:
         fr, t = self.fresh, self.t
         for di, val, nxt, dn, _, _ in self.delay_io:
@@ -219,6 +226,7 @@ class NumbaBackend(Backend):
         fr = self.fresh
         for i in self.tensor_inputs:
             fr[i] = False
+        self._clear_once(inputs)
         for k, a in inputs.items():
             np.copyto(self.bufs[k], a)
             fr[self.index[k]] = True
@@ -263,6 +271,7 @@ class NumbaBackend(Backend):
                     a = self._check_input(k, v)
                     np.copyto(self.bufs[k], a)
                 fr[slot[3]] = True
+        self._clear_once(inputs or ())
         self._run()
         self.t += 1
         return {k: v.copy() for k, oi, v in self.outs if fr[oi]}
@@ -305,6 +314,7 @@ class NumbaBackend(Backend):
         vals: dict[str, list] = {k: [] for k in self.plan.outputs}
         when: dict[str, list] = {k: [] for k in self.plan.outputs}
         tensor_inputs = self.tensor_inputs
+        self._clear_once(arrs)  # inputs not given stay zero through the run
         for i in range(n):
             for j in tensor_inputs:
                 fr[j] = False
@@ -330,6 +340,7 @@ class NumbaBackend(Backend):
             vals[k].append(v)
             when[k].append(t0)
         fr, outs, tensor_inputs = self.fresh, self.outs, self.tensor_inputs
+        self._clear_once(())  # presented at the first tick only
         for _ in range(ticks - 1):
             for j in tensor_inputs:
                 fr[j] = False
