@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import tianrt as tr
 from hostile import within
@@ -139,11 +140,35 @@ def test_positions_and_shapes_are_the_callers(backend):
     c = np.zeros((5, 100), np.float32)
     c[4, 9] = 2
     refused(rt, "run", {"spk": c}, match="got 2 at tick 4, index (9,)")
+    c[0, 2] = np.nan  # on numba's fast path too, the first tick is reported as a tick
+    refused(rt, "run", {"spk": c}, match="NaN or inf at tick 0, index (2,)")
     msg = refused(rt, "run", {"spk": np.zeros(100)}, match="without ticks=N axis 0 is time")
     assert "100 tick(s) of shape ()" in msg and "(100,)" in msg and "pass ticks=N" in msg
     refused(rt, "run", {"spk": np.zeros((3, 0, 100))}, match="a batch of 0 samples")
     refused(rt, "step", {"spk": np.zeros((0, 100))}, match="a batch of 0 samples")
     refused(rt, "run", {"spk": np.zeros((0, 100))}, match="0 ticks")
+    assert rt.tick == 0
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(lead=st.lists(st.integers(1, 3), min_size=0, max_size=2), data=st.data())
+def test_a_bad_value_is_reported_where_the_caller_put_it(lead, data):
+    """Any NaN or non-binary spike, in a value, a batch or a clip (with or without a batch
+    axis), is reported at its own position in the caller's array."""
+    shape = tuple(lead) + (2, 3)
+    pos = tuple(data.draw(st.integers(0, n - 1)) for n in shape)
+    bad = data.draw(st.sampled_from([np.nan, np.inf, 0.5, 2.0]))
+    a = np.zeros(shape, np.float32)
+    a[pos] = bad
+    g = tr.Graph()
+    g.output("y", g.input("s", (2, 3), domain="spike"))
+    rt = tr.Runtime(g)
+    clip = len(lead) == 2 or (len(lead) == 1 and data.draw(st.booleans()))
+    words = (["tick", "sample"] if len(lead) == 2 else ["tick"]) if clip else ["sample"][:len(lead)]
+    with pytest.raises(tr.InputError) as info:
+        rt.run({"s": a}) if clip else rt.step({"s": a})
+    where = ", ".join(f"{w} {i}" for w, i in zip(words, pos)) + ", index " if words else "index "
+    assert f"at {where}{pos[len(words):]}" in str(info.value)
     assert rt.tick == 0
 
 
@@ -327,3 +352,28 @@ def test_fuzz_runtime_calls(backend):
             if rt.tick == 0:  # a refusal left the fresh runtime free to take any batch size
                 b = int(rng.integers(2, 4))
                 assert rt.step({"img": np.zeros((b, 4)), "spk": np.zeros((b, 6))})["s"].shape == (b, 5)
+
+
+def test_spike_inputs_once_or_held_agree_on_every_backend():
+    """The chip backend presents a once-input's zeros from the host: the same spikes as the
+    reference and numba, by step, by run(ticks=N) and by a clip."""
+    from chip_graphs import SMALL, spike_input
+    from tianrt.chip.spec import ChipSpec
+    rng = np.random.default_rng(3)
+    for hold in (False, True):
+        g, shapes = spike_input(rng)
+        g.entries["x"].node.hold = hold
+        x = spikes(rng, shapes["x"])
+        got = {}
+        for backend, kw in (("reference", {}), ("numba", {}),
+                            ("chip", dict(port="inproc", spec=ChipSpec(**SMALL)))):
+            with tr.Runtime(g, backend, **kw) as rt:
+                a = [rt.step({"x": x})["s"]] + [rt.step()["s"] for _ in range(3)]
+                rt.reset()
+                b = rt.run({"x": x}, ticks=4)["s"]
+                rt.reset()
+                c = rt.run({"x": np.stack([x, x])})["s"]
+                d = [rt.step()["s"] for _ in range(2)]
+                got[backend] = np.concatenate([np.array(a), b, c, np.array(d)])
+        assert np.array_equal(got["reference"], got["numba"]) and np.array_equal(got["reference"], got["chip"])
+        assert np.array_equal(got["reference"][:4], got["reference"][4:8])

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import BackendError
+from ...errors import BackendError, InputError
 from ...graph import Delay, Input, Plan
 from ...kernels import codec, neuron
 from ...ops import find
@@ -300,8 +300,11 @@ class NumbaBackend(Backend):
             return Backend.run(self, inputs, ticks)
         n = n.pop()
         # the first frame gives the batch; every tick is checked before the state is sized
-        first = {k: checks.check_value(k, self.input_specs[k], a[0]) for k, a in arrs.items()}
-        batch, batched = checks.batch_of(first, 0, self.batch)
+        try:
+            first = {k: checks.check_value(k, self.input_specs[k], a[0]) for k, a in arrs.items()}
+            batch, batched = checks.batch_of(first, 0, self.batch)
+        except InputError:  # Backend.run says it in the clip's terms (tick, sample, index)
+            return Backend.run(self, inputs, ticks)
         if self.batch is not None:
             batched = self.batched
         for k, a in arrs.items():
