@@ -174,7 +174,7 @@ def test_a_bad_value_is_reported_where_the_caller_put_it(lead, data):
 
 # -- item 10: distinct default weights -----------------------------------------------------------
 
-def test_default_weights_differ_per_node_and_are_reproducible():
+def test_draws_defaults_differ_per_node_and_are_reproducible():
     def build(name="g", seed=None):
         g = tr.Graph(name=name, seed=seed)
         x = g.input("x", (4, 8, 8))
@@ -198,6 +198,18 @@ def test_default_weights_differ_per_node_and_are_reproducible():
     w = np.eye(4, dtype=np.float32)
     e = g2.add(tr.snn.Dense(4, 4, weight=w), g2.input("z", (4,), domain="spike"))
     assert np.array_equal(g2[e.name].weight, w)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_poisson_encoders_without_a_seed_differ(backend):
+    g = tr.Graph()
+    x = g.input("x", (20,))
+    g.output("a", g.add(tr.bridge.PoissonEncoder(), x))
+    g.output("b", g.add(tr.bridge.PoissonEncoder(), x))
+    g.output("c", g.add(tr.bridge.PoissonEncoder(seed=7), x))
+    out = tr.Runtime(g, backend).run({"x": np.full(20, 0.5)}, ticks=8)
+    assert not np.array_equal(out["a"], out["b"])
+    assert g["poisson3"].seed == 7 and tr.bridge.PoissonEncoder().seed == 0
 
 
 def test_model_files_keep_the_drawn_weights(tmp_path):

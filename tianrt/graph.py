@@ -190,9 +190,9 @@ class Graph:
         name = self._new_name(node, name)
         srcs = [self._ref(h, name) for h in inputs]
         entry = self._check(name, node, srcs)
-        if node.default_weights:  # distinct defaults per node: seeded by graph and position
-            node.draw_weights(default_seed(self.seed, len(self.entries)))
-            node.default_weights = False
+        if node.draws_defaults:  # distinct defaults per node: seeded by graph and position
+            node.draw_defaults(default_seed(self.seed, len(self.entries)))
+            node.draws_defaults = False
         self.entries[name] = entry
         return Handle(self, name)
 

@@ -77,14 +77,15 @@ class Node:
     def copy(self, **changes) -> "Node":
         return dataclasses.replace(self, **changes)
 
-    # -- default weights ----------------------------------------------------------------------
-    # A layer made without weights and without a seed draws its default weights again when
-    # it is added to a graph, from a seed derived from the graph and its position there
-    # (Graph.add, default_seed), so that two layers of one shape never start out equal.
-    default_weights: ClassVar[bool] = False  # set per instance by layers that drew defaults
+    # -- default random draws ---------------------------------------------------------------
+    # A node made without its random parameters and without a seed (a layer's weights, a
+    # Poisson encoder's generator) draws them again when it is added to a graph, from a seed
+    # derived from the graph's seed and its position there (Graph.add, default_seed), so
+    # that two nodes of one kind never start out equal.
+    draws_defaults: ClassVar[bool] = False  # set per instance by nodes that drew defaults
 
-    def draw_weights(self, seed: int) -> None:
-        """Draw the default weights from ``seed`` (layers with default weights override it)."""
+    def draw_defaults(self, seed: int) -> None:
+        """Draw the default random parameters from ``seed`` (nodes that have some override it)."""
 
 
 def default_seed(graph_seed: int, index: int) -> int:

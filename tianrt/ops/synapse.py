@@ -73,11 +73,11 @@ class Recurrent(Node):
     weight: np.ndarray | None = None
     weight_rec: np.ndarray | None = None
     bias: np.ndarray | None = None
-    seed: int | None = None  # None: drawn per node when added to a graph (Node.draw_weights)
+    seed: int | None = None  # None: drawn per node when added to a graph (Node.draw_defaults)
 
     def __post_init__(self):
         n, m = self.out_features, self.in_features
-        self.default_weights = self.seed is None and (self.weight is None or self.weight_rec is None)
+        self.draws_defaults = self.seed is None and (self.weight is None or self.weight_rec is None)
         self._drawn = (self.weight is None, self.weight_rec is None)
         seed = self.seed or 0
         self.weight = (init_uniform((n, m), m, seed) if self.weight is None
@@ -87,7 +87,7 @@ class Recurrent(Node):
         self.bias = (np.zeros(n, np.float32) if self.bias is None
                      else as_array(self, "bias", self.bias, (n,)))
 
-    def draw_weights(self, seed):
+    def draw_defaults(self, seed):
         n, m = self.out_features, self.in_features
         self.seed = int(seed)
         if self._drawn[0]:
