@@ -239,6 +239,23 @@ def test_spike_outputs_through_delays_are_present_every_tick(backend):
     assert out["a"][:, 0].tolist() == [0, 1, 1, 1, 1] and out["b"][:, 0].tolist() == [0, 0, 1, 1, 1]
 
 
+def test_delay_outputs_on_the_chip_are_present_every_tick():
+    from chip_graphs import SMALL
+    from tianrt import q
+    from tianrt.chip.spec import ChipSpec
+    g = tr.Graph(name="d")
+    x = g.input("x", (4,), domain="spike", hold=True)
+    s = g.add(q.LIF(threshold=150), g.add(q.SynDense(4, 3, weight=np.full((3, 4), 100)), x))
+    d = g.delay((3,), "spike")
+    g.connect(d, s)
+    g.output("d", d)
+    want = tr.Runtime(g).run({"x": np.ones(4)}, ticks=4)
+    assert want.ticks["d"].tolist() == [0, 1, 2, 3] and want["d"][:, 0].tolist() == [0, 1, 1, 1]
+    with tr.Runtime(g, "chip", port="inproc", spec=ChipSpec(**SMALL)) as rt:
+        got = rt.run({"x": np.ones(4)}, ticks=4)
+    assert np.array_equal(got.ticks["d"], want.ticks["d"]) and np.array_equal(got["d"], want["d"])
+
+
 # -- item 12: spike inputs presented once by default, or held ------------------------------------
 
 @pytest.mark.parametrize("backend", BACKENDS)
