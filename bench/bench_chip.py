@@ -26,7 +26,7 @@ from tianrt.qmath import quantize
 
 def snn_mlp(rng, n_in=512, h=512, out=256):
     g = tr.Graph(name="snn-mlp")
-    x = g.input("x", (n_in,), domain="spike")
+    x = g.input("x", (n_in,), domain="spike", hold=True)  # held for the run, as pushed to the engine
     i = g.add(q.SynDense(n_in, h, weight=rng.integers(-127, 128, (h, n_in))), x)
     s = g.add(q.LIF(threshold=2000, leak_mult=30000, leak_shift=15), i)
     i = g.add(q.SynDense(h, out, weight=rng.integers(-127, 128, (out, h))), s)

@@ -231,7 +231,8 @@ class Engine:
         p = self.prog
         self.batch = B
         self.bufs = [np.zeros((B, b["size"]), I64) for b in p.buffers]
-        self.fresh = [False] * len(p.buffers)
+        # a spike/current delay (per_tick) emits zeros at tick 0, as on the host backends
+        self.fresh = [b["kind"] == "delay" and b.get("per_tick") is True for b in p.buffers]
         for c in p.cores:
             c.init(B)
 

@@ -184,7 +184,7 @@ def test_input_errors_are_clear():
         rt.step({"x": np.zeros((6, 6))})
     bad = np.zeros((1, 6, 6))
     bad[0, 2, 3] = np.nan
-    with pytest.raises(tr.InputError, match=r"NaN or inf at index \(0, 0, 2, 3\)"):
+    with pytest.raises(tr.InputError, match=r"NaN or inf at index \(0, 2, 3\);"):
         rt.step({"x": bad})
     rt.step({"x": np.zeros((2, 1, 6, 6))})
     with pytest.raises(tr.InputError, match="batch size 3 differs"):
@@ -198,7 +198,7 @@ def test_input_errors_are_clear():
     g2.output("y", g2.add(tr.ann.Add(), a, b))
     with pytest.raises(tr.InputError, match="different numbers of ticks"):
         tr.Runtime(g2).run({"a": np.zeros((3, 1)), "b": np.zeros((4, 1))})
-    with pytest.raises(tr.InputError, match="no time axis"):
+    with pytest.raises(tr.InputError, match="leading time axis"):
         tr.Runtime(g2).run({"a": 1.0, "b": 2.0})
 
 

@@ -8,6 +8,7 @@ folded), which they compile.
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,20 +16,24 @@ import numpy as np
 from . import ann, bridge, snn
 from .domains import CURRENT, DOMAINS, PER_TICK, SPIKE, TENSOR
 from .errors import DomainError, GraphError, ShapeError
-from .node import Node, register
+from .node import Node, default_seed, register
 from .ops.linear import ConvLayout, DenseLayout
 
 
 @register
 @dataclass(eq=False)
 class Input(Node):
-    """A graph input: per-sample shape, domain and nominal rate (None: every tick)."""
+    """A graph input: per-sample shape, domain, nominal rate (None: every tick) and, for a
+    spike or current input, whether a value is held until the next one (``hold=True``) or
+    presented at one tick only, zeros at the ticks without a value (``hold=False``, events).
+    The default (None) is ``hold=False`` for spike inputs and ``True`` otherwise."""
     op = "graph.Input"
     prefix = "input"
     arity = 0
     shape: tuple = ()
     domain: str = TENSOR
     rate_hz: float | None = None
+    hold: bool | None = None
 
     def __post_init__(self):
         self.shape = tuple(int(d) for d in self.shape)
@@ -36,6 +41,15 @@ class Input(Node):
             raise GraphError(f"input domain must be one of {DOMAINS}, got {self.domain!r}")
         if any(d < 1 for d in self.shape):
             raise ShapeError(f"input shape must have positive sizes, got {self.shape}")
+        if self.hold is None:
+            self.hold = self.domain != SPIKE
+        if not isinstance(self.hold, (bool, np.bool_)):
+            raise GraphError(f"input hold must be True (keep the last value) or False (present a "
+                             f"value once), got {self.hold!r}")
+        self.hold = bool(self.hold)
+        if not self.hold and self.domain == TENSOR:
+            raise GraphError("hold=False is for spike and current inputs; a tensor input's value is "
+                             "an event that ANN nodes read once, and is kept for nodes that combine it")
 
 
 @register
@@ -112,11 +126,14 @@ def _fix_hint(src: str, src_dom: str, dst: str, dst_node: Node) -> str:
 class Graph:
     """A hybrid ANN/SNN graph with one global tick ``dt`` (seconds)."""
 
-    def __init__(self, dt: float = 1e-3, name: str = "graph"):
+    def __init__(self, dt: float = 1e-3, name: str = "graph", seed: int | None = None):
         if not dt > 0:
             raise GraphError(f"graph {name!r}: dt must be > 0 seconds, got {dt}")
         self.dt = float(dt)
         self.name = str(name)
+        # seeds the default weights of layers added without weights or seed (Graph.add);
+        # None: derived from the name, so a graph rebuilt by the same code starts out the same
+        self.seed = zlib.crc32(self.name.encode()) if seed is None else int(seed)
         self.entries: dict[str, Entry] = {}
         self.outputs: dict[str, str] = {}
         self.metadata: dict = {}  # free JSON-able notes kept in model files (e.g. conversion T)
@@ -147,10 +164,16 @@ class Graph:
         raise GraphError(f"`{for_node}`: input {h!r} is not a node of graph {self.name!r}"
                          f" (known: {', '.join(self.entries) or 'none'})")
 
-    def input(self, name: str, shape, domain: str = TENSOR, rate_hz: float | None = None) -> Handle:
-        """Declare a graph input with per-sample ``shape``, ``domain`` and nominal rate."""
-        node = Input(shape=tuple(np.atleast_1d(shape).tolist()) if not isinstance(shape, tuple) else shape,
-                     domain=domain, rate_hz=None if rate_hz is None else float(rate_hz))
+    def input(self, name: str, shape, domain: str = TENSOR, rate_hz: float | None = None,
+              hold: bool | None = None) -> Handle:
+        """Declare a graph input with per-sample ``shape``, ``domain`` and nominal rate.
+        ``hold`` (spike/current inputs): keep a value until the next (True) or present it
+        at its tick only (False); default False for spike inputs (events), True otherwise."""
+        try:
+            node = Input(shape=tuple(np.atleast_1d(shape).tolist()) if not isinstance(shape, tuple) else shape,
+                         domain=domain, rate_hz=None if rate_hz is None else float(rate_hz), hold=hold)
+        except GraphError as exc:
+            raise type(exc)(f"input {name!r}: {exc}") from None
         name = self._new_name(node, name)
         self.entries[name] = Entry(name, node, [], node.shape, node.domain,
                                    numeric="any" if domain == SPIKE else "float")
@@ -166,7 +189,11 @@ class Graph:
                              "create a new node (or node.copy()) to reuse its parameters")
         name = self._new_name(node, name)
         srcs = [self._ref(h, name) for h in inputs]
-        self.entries[name] = self._check(name, node, srcs)
+        entry = self._check(name, node, srcs)
+        if node.draws_defaults:  # distinct defaults per node: seeded by graph and position
+            node.draw_defaults(default_seed(self.seed, len(self.entries)))
+            node.draws_defaults = False
+        self.entries[name] = entry
         return Handle(self, name)
 
     def probe(self, handle, field: str = "v", name: str | None = None) -> Handle:
@@ -289,6 +316,8 @@ class Graph:
             if isinstance(e.node, Input):
                 clock = (f"{e.node.rate_hz:g} Hz" if e.node.rate_hz
                          else "every tick" if e.per_tick else "on value")
+                if e.per_tick:
+                    clock += ", held" if e.node.hold else ", once"
                 ins = ""
             elif isinstance(e.node, Delay):
                 clock, ins = "tick (t-1)", e.source or "?"

@@ -219,7 +219,9 @@ def _rebuild(path, header: dict, arrays: dict[str, np.ndarray]) -> Graph:
                 raise ModelFileError(path, f"node `{name}` ({op}) has unknown settings {unknown}")
             params = {p: arrays[k] for p, k in (nd.get("arrays") or {}).items()}
             if cls is Input:
-                g.input(name, tuple(cfg["shape"]), domain=cfg["domain"], rate_hz=cfg.get("rate_hz"))
+                # files written before `hold` existed held every input
+                g.input(name, tuple(cfg["shape"]), domain=cfg["domain"], rate_hz=cfg.get("rate_hz"),
+                        hold=cfg.get("hold", True))
             elif cls is Delay:
                 g.delay(tuple(cfg["shape"]), domain=cfg["domain"], name=name)
                 delays.append((name, nd.get("source")))

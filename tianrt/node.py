@@ -77,6 +77,21 @@ class Node:
     def copy(self, **changes) -> "Node":
         return dataclasses.replace(self, **changes)
 
+    # -- default random draws ---------------------------------------------------------------
+    # A node made without its random parameters and without a seed (a layer's weights, a
+    # Poisson encoder's generator) draws them again when it is added to a graph, from a seed
+    # derived from the graph's seed and its position there (Graph.add, default_seed), so
+    # that two nodes of one kind never start out equal.
+    draws_defaults: ClassVar[bool] = False  # set per instance by nodes that drew defaults
+
+    def draw_defaults(self, seed: int) -> None:
+        """Draw the default random parameters from ``seed`` (nodes that have some override it)."""
+
+
+def default_seed(graph_seed: int, index: int) -> int:
+    """The seed of the default weights of the ``index``-th entry of a graph (a uint32)."""
+    return int(np.random.SeedSequence([int(graph_seed) & 0xFFFFFFFF, int(index)]).generate_state(1)[0])
+
 
 # -- helpers for node constructors ---------------------------------------------------------
 

@@ -42,7 +42,7 @@ def probe_spikes(graph: Graph, window: int) -> Graph:
         if isinstance(e.node, Delay):
             raise GraphError(f"probe_spikes: delay `{name}` (recurrence) is not supported")
         if isinstance(e.node, Input):
-            g.input(name, e.shape, e.domain, rate_hz=e.node.rate_hz)
+            g.input(name, e.shape, e.domain, rate_hz=e.node.rate_hz, hold=e.node.hold)
         else:
             g.add(e.node.copy(), *e.inputs, name=name)
     for k, v in graph.outputs.items():

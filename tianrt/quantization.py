@@ -83,7 +83,7 @@ def _observe(graph, plan, xs, ticks):
     probe = Graph(dt=plan.dt, name="calibration")
     for e in plan.entries:
         if isinstance(e.node, Input):
-            probe.input(e.name, e.shape, e.domain)
+            probe.input(e.name, e.shape, e.domain, hold=e.node.hold)
         else:
             probe.add(e.node.copy(), *e.inputs, name=e.name)
     for e in plan.entries:
@@ -176,7 +176,7 @@ class _Builder:
         return self.g
 
     def _input(self, e):
-        h = self.g.input(e.name, e.shape, e.domain, rate_hz=e.node.rate_hz).name
+        h = self.g.input(e.name, e.shape, e.domain, rate_hz=e.node.rate_hz, hold=e.node.hold).name
         if e.domain == SPIKE:
             self.map[e.name] = (h, "spike", 1.0)
             return

@@ -56,8 +56,10 @@ class Runtime:
         return self._impl.step(inputs)
 
     def run(self, inputs: dict, ticks: int | None = None) -> RunResult:
-        """Many ticks: with ``ticks``, values are presented at the first tick and held;
-        without, each input has a leading time axis (one slice per tick)."""
+        """Many ticks: with ``ticks`` (an int >= 1), values are presented at the first tick
+        (and held, or presented once: spike inputs with ``hold=False``); without, each input
+        has a leading time axis (one slice per tick). Every tick is checked before the first
+        runs: a refused run changes nothing."""
         return self._impl.run(inputs, ticks)
 
     def reset(self) -> None:
@@ -65,11 +67,13 @@ class Runtime:
         self._impl.reset()
 
     def state(self) -> dict[str, np.ndarray]:
-        """A checkpoint of the running stream: a flat dict of arrays (savable with np.savez)."""
+        """A checkpoint of the running stream: a flat dict of arrays (savable with np.savez).
+        Only reads: before the first input it describes the fresh state at batch 1."""
         return self._impl.state()
 
     def load_state(self, state: dict) -> None:
-        """Restore a checkpoint made by ``state()`` on a runtime of the same graph."""
+        """Restore a checkpoint made by ``state()`` on a runtime of the same graph; it is
+        checked in full first, and a refused one changes nothing."""
         self._impl.load_state(state)
 
     @property

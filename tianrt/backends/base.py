@@ -5,11 +5,13 @@
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
-from ..domains import SPIKE
 from ..errors import BackendError, InputError
 from ..graph import Plan
+from . import checks
 
 
 class RunResult(dict):
@@ -36,81 +38,79 @@ class Backend:
         self.batch: int | None = None
         self.batched = False
 
-    # -- input checks -------------------------------------------------------------------------
-    def _check_input(self, name: str, value) -> np.ndarray:
-        spec = self.input_specs.get(name)
+    # -- input checks (pure: they change nothing; docs/limits.md, "Runtime calls") ----------------
+    def _spec(self, name):
+        spec = self.input_specs.get(name) if isinstance(name, str) else None
         if spec is None:
             raise InputError(f"graph {self.plan.name!r} has no input {name!r}; "
                              f"its inputs are {', '.join(self.input_specs)}")
-        try:
-            a = np.asarray(value, dtype=np.float32)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"input `{name}`: cannot read as float32 numbers ({exc})") from None
-        if a.shape == spec.shape:
-            batched = False
-            a = a[None]
-        elif a.ndim == len(spec.shape) + 1 and a.shape[1:] == spec.shape:
-            batched = True
-        else:
-            raise InputError(f"input `{name}`: got shape {a.shape}, expected {spec.shape} "
-                             f"or (batch, {', '.join(map(str, spec.shape))})")
-        if not np.isfinite(a).all():
-            bad = np.argwhere(~np.isfinite(a))[0]
-            raise InputError(f"input `{name}`: NaN or inf at index {tuple(int(i) for i in bad)}"
-                             + ("" if batched else " (of the batch-1 view)")
-                             + "; clean the sensor value before it reaches the network")
-        if spec.domain == SPIKE and not np.isin(a, (0.0, 1.0)).all():
-            raise InputError(f"input `{name}` is a spike input: values must be 0 or 1")
-        b = a.shape[0]
-        if self.batch is None:
-            self.batch, self.batched = b, batched
-            self._init_state(b)
-        elif b != self.batch:
-            raise InputError(f"input `{name}`: batch size {b} differs from the running state's "
-                             f"{self.batch}; call reset() before changing the batch size")
+        return spec
+
+    def _check_input(self, name: str, value) -> np.ndarray:
+        """One tick's value of input ``name`` as (batch, *S) float32, checked against the
+        running batch size; changes nothing."""
+        a, _ = checks.check_value(name, self._spec(name), value)
+        if self.batch is not None and a.shape[0] != self.batch:
+            checks.batch_of({name: (a, True)}, 0, self.batch)
         return a
 
-    def _ensure_state(self) -> None:
+    def _check_step(self, inputs, call: str = "step"):
+        """Every input of one tick checked (names, dtypes, shapes, values, one batch size)
+        -> ({name: (batch, *S) array}, (batch, batched) or None); changes nothing."""
+        inputs = checks.inputs_arg(inputs, call, self.input_specs)
+        checked = {k: checks.check_value(k, self._spec(k), v) for k, v in inputs.items()}
+        b = checks.batch_of(checked, 0, self.batch)
+        return {k: a for k, (a, _) in checked.items()}, b
+
+    def _start(self, b) -> None:
+        """Size the state to the batch of the first inputs (after they were all checked)."""
         if self.batch is None:
-            self.batch, self.batched = 1, False
-            self._init_state(1)
+            self.batch, self.batched = b if b is not None else (1, False)
+            self._init_state(self.batch)
+
+    def _ensure_state(self) -> None:
+        self._start(None)
 
     # -- the API ------------------------------------------------------------------------------
     def step(self, inputs: dict | None = None) -> dict:
-        xs = {k: self._check_input(k, v) for k, v in (inputs or {}).items()}
-        self._ensure_state()
+        xs, b = self._check_step(inputs)
+        self._start(b)
+        return self._advance(xs)
+
+    def _advance(self, xs: dict) -> dict:
+        """One tick on checked, batched inputs (the state already sized)."""
         out = self._tick(xs)
         self.t += 1
         if self.batched:
             return {k: np.array(v) for k, v in out.items()}
         return {k: np.array(v[0]) for k, v in out.items()}
 
+    def _check_run(self, inputs, ticks):
+        """run's arguments checked in full before any tick runs -> (frames, count, batch)."""
+        n = checks.ticks_arg(ticks)
+        if n is not None:
+            xs, b = self._check_step(inputs, "run")
+            return itertools.chain([xs], itertools.repeat({}, n - 1)), n, b
+        inputs = checks.inputs_arg(inputs, "run", self.input_specs)
+        if not inputs:
+            raise InputError("run: give inputs with a leading time axis, or ticks=N")
+        clips = {k: checks.check_clip(k, self._spec(k), v) for k, v in inputs.items()}
+        lengths = {k: a.shape[0] for k, (a, _) in clips.items()}
+        if len(set(lengths.values())) != 1:
+            raise InputError(f"run: inputs have different numbers of ticks {lengths}; "
+                             "without ticks=N every input needs the same leading time axis")
+        b = checks.batch_of(clips, 1, self.batch)
+        n = next(iter(lengths.values()))
+        return ({k: a[i] for k, (a, _) in clips.items()} for i in range(n)), n, b
+
     def run(self, inputs: dict, ticks: int | None = None) -> RunResult:
-        inputs = dict(inputs or {})
-        if ticks is not None:
-            if int(ticks) < 1:
-                raise InputError(f"run: ticks must be >= 1, got {ticks}")
-            frames = [inputs] + [{}] * (int(ticks) - 1)
-        else:
-            if not inputs:
-                raise InputError("run: give inputs with a leading time axis, or ticks=N")
-            lengths = {}
-            for k, v in inputs.items():
-                a = np.asarray(v)
-                if a.ndim == 0:
-                    raise InputError(f"run: input `{k}` has no time axis; pass ticks=N to hold a value")
-                lengths[k] = a.shape[0]
-                inputs[k] = a
-            if len(set(lengths.values())) != 1:
-                raise InputError(f"run: inputs have different numbers of ticks {lengths}; "
-                                 "without ticks=N every input needs the same leading time axis")
-            n = next(iter(lengths.values()))
-            frames = ({k: v[i] for k, v in inputs.items()} for i in range(n))
+        frames, _, b = self._check_run(inputs, ticks)
+        self._start(b)
         vals: dict[str, list] = {k: [] for k in self.plan.outputs}
         when: dict[str, list] = {k: [] for k in self.plan.outputs}
         for frame in frames:
             t = self.t
-            for k, v in self.step(frame).items():
+            for k, v in self._advance(frame).items():
                 vals[k].append(v)
                 when[k].append(t)
         return self._stack(vals, when)
@@ -132,33 +132,51 @@ class Backend:
         self.batched = False
 
     def state(self) -> dict[str, np.ndarray]:
-        self._ensure_state()
-        st = {"__tick__": np.asarray(self.t, np.int64),
-              "__batch__": np.asarray(self.batch, np.int64),
-              "__batched__": np.asarray(self.batched, np.bool_)}
-        st.update({k: np.array(v) for k, v in self._get_state().items()})
+        """A checkpoint (copies). Before the first input it describes the fresh state at
+        batch 1, and the runtime stays free to take any batch size."""
+        started = self.batch is not None
+        if not started:
+            self.batch, self.batched = 1, False
+            self._init_state(1)
+        try:
+            st = {"__tick__": np.asarray(self.t, np.int64),
+                  "__batch__": np.asarray(self.batch, np.int64),
+                  "__batched__": np.asarray(self.batched, np.bool_)}
+            st.update({k: np.array(v) for k, v in self._get_state().items()})
+        finally:
+            if not started:
+                self.batch, self.batched = None, False
         return st
 
     def load_state(self, state: dict) -> None:
-        for key in ("__tick__", "__batch__", "__batched__"):
-            if key not in state:
-                raise InputError(f"load_state: missing {key!r}; pass a dict made by state()")
+        """Restore a checkpoint, checked in full first: a refused one changes nothing."""
+        tick, batch, batched = checks.state_header(state)
+        checks.state_inputs(state, self.plan, batch)
+        if self.batch == batch:
+            arrays = checks.state_arrays(state, self._get_state(), self.plan.name)
+        else:  # the layout at another batch size: build it, and put the old state back if refused
+            arrays = self._probe_layout(state, batch, batched)
         self.reset()
-        self.batch = int(state["__batch__"])
-        self.batched = bool(state["__batched__"])
-        self._init_state(self.batch)
-        ref = self._get_state()
-        missing = sorted(set(ref) - set(state))
-        extra = sorted(k for k in set(state) - set(ref) if not k.startswith("__"))
-        if missing or extra:
-            raise InputError(f"load_state: state does not fit graph {self.plan.name!r} "
-                             f"(missing {missing[:5]}, unexpected {extra[:5]})")
-        for k, v in ref.items():
-            a = np.asarray(state[k])
-            if a.shape != v.shape:
-                raise InputError(f"load_state: `{k}` has shape {a.shape}, expected {v.shape}")
-        self._set_state({k: np.array(state[k], dtype=ref[k].dtype) for k in ref})
-        self.t = int(state["__tick__"])
+        self.batch, self.batched = batch, batched
+        self._init_state(batch)
+        self._set_state(arrays)
+        self.t = tick
+
+    def _probe_layout(self, state, batch: int, batched: bool) -> dict:
+        old = None if self.batch is None else (self.batch, self.batched,
+                                               {k: np.array(v) for k, v in self._get_state().items()})
+        try:
+            self.batch, self.batched = batch, batched
+            self._init_state(batch)
+            return checks.state_arrays(state, self._get_state(), self.plan.name)
+        except BaseException:
+            if old is None:
+                self.batch, self.batched = None, False
+            else:
+                self.batch, self.batched = old[0], old[1]
+                self._init_state(old[0])
+                self._set_state(old[2])
+            raise
 
     # -- for subclasses ---------------------------------------------------------------------------
     def _init_state(self, batch: int) -> None:

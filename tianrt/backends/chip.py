@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import BackendError, InputError
+from ..errors import BackendError
 from ..qmath import dequantize, quantize
 from .base import Backend, RunResult
 
@@ -72,6 +72,8 @@ class ChipBackend(Backend):
         for h in self.host["inputs"]:  # one graph input may feed several q.Quantize nodes
             self.in_map.setdefault(h["input"], []).append(h)
         self.out_map = {h["name"]: h for h in self.host["outputs"]}
+        self.once = [k for k, spec in self.input_specs.items() if not spec.hold]
+        self.live: set = set()
         self.shapes = {k: tuple(plan.entry(v).shape) for k, v in plan.outputs.items()}
 
     # -- host side of the boundary ---------------------------------------------------------
@@ -85,8 +87,20 @@ class ChipBackend(Backend):
         return out
 
     def _push(self, xs: dict) -> None:
-        for name, values in self._to_chip(xs).items():
+        for name, values in self._to_chip(self._once(xs)).items():
             self.link.push_input(name, values)
+
+    def _once(self, xs: dict) -> dict:
+        """The board holds what it was sent: an input with hold=False that had a value and
+        is not given at this tick is sent zeros (once)."""
+        out = dict(xs)
+        for name in self.once:
+            if name in xs:
+                self.live.add(name)
+            elif name in self.live:
+                self.live.discard(name)
+                out[name] = np.zeros((self.batch,) + self.input_specs[name].shape, np.float32)
+        return out
 
     def _host_out(self, name: str, v: np.ndarray) -> np.ndarray:
         h = self.out_map[name]
@@ -96,43 +110,32 @@ class ChipBackend(Backend):
 
     # -- Backend hooks ---------------------------------------------------------------------------
     def _init_state(self, batch):
+        self.live = set()
         self.link.reset()
         self.link.pull_outputs()
 
     def _tick(self, inputs):
-        outs = self.link.step(self._to_chip(inputs), 1)  # one exchange per tick, not three
+        outs = self.link.step(self._to_chip(self._once(inputs)), 1)  # one exchange per tick, not three
         return {k: self._host_out(k, v[-1]) for k, (t, v) in outs.items() if len(t)}
 
     def run(self, inputs: dict, ticks: int | None = None) -> RunResult:
         """As Backend.run, with few round trips: held inputs are pushed once and run for
         ``ticks`` in one command; a clip is pushed slice by slice, one RUN per tick, and
         the outputs are pulled once at the end (the board keeps them with their ticks)."""
-        if ticks is None:
-            inputs = dict(inputs or {})
-            if not inputs:
-                raise InputError("run: give inputs with a leading time axis, or ticks=N")
-            arrays = {k: np.asarray(v) for k, v in inputs.items()}
-            if any(a.ndim == 0 for a in arrays.values()):
-                raise InputError("run: an input has no time axis; pass ticks=N to hold a value")
-            lengths = {k: a.shape[0] for k, a in arrays.items()}
-            if len(set(lengths.values())) != 1:
-                raise InputError(f"run: inputs have different numbers of ticks {lengths}; "
-                                 "without ticks=N every input needs the same leading time axis")
-            n = next(iter(lengths.values()))
-            frames = [{k: self._check_input(k, a[i]) for k, a in arrays.items()} for i in range(n)]
-        else:
-            if int(ticks) < 1:
-                raise InputError(f"run: ticks must be >= 1, got {ticks}")
-            n = int(ticks)
-            frames = [{k: self._check_input(k, v) for k, v in (inputs or {}).items()}]
-        self._ensure_state()
+        frames, n, b = self._check_run(inputs, ticks)  # every tick checked before any is sent
+        self._start(b)
         if ticks is None:
             for f in frames:
                 self._push(f)
                 self.link.run(1)
         else:
-            self._push(frames[0])
-            self.link.run(n)
+            self._push(next(frames))
+            if n > 1 and self.live:  # inputs presented once: zeros from the second tick on
+                self.link.run(1)
+                self._push({})
+                self.link.run(n - 1)
+            else:
+                self.link.run(n)
         ticks = n
         raw = self.link.pull_outputs()
         vals, when = {}, {}
@@ -152,6 +155,7 @@ class ChipBackend(Backend):
 
     def reset(self) -> None:
         super().reset()
+        self.live = set()
         self.link.reset()
         self.link.pull_outputs()
 
@@ -160,6 +164,12 @@ class ChipBackend(Backend):
                            "use reset() and replay, or the numba backend for checkpoints")
 
     _set_state = _get_state
+
+    def state(self):
+        self._get_state()
+
+    def load_state(self, state):
+        self._get_state()
 
     def counters(self) -> dict:
         """The chip's counters (rounds, cycles, MACs, synaptic events, spikes, packets, hops, energy)."""

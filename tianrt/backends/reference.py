@@ -68,7 +68,8 @@ class ReferenceBackend(Backend):
         self.st = {name: op.init(batch) for name, op in self.ops.items()}
         self.values = {e.name: np.zeros((batch,) + e.shape, _dtype(e)) for e in self.plan.entries}
         self.fresh = {e.name: False for e in self.plan.entries}
-        self.delayed = {e.name: (np.zeros((batch,) + e.shape, _dtype(e)), False)
+        # at tick 0 a delay emits zeros: an event-less tensor, or a spike/current value
+        self.delayed = {e.name: (np.zeros((batch,) + e.shape, _dtype(e)), e.per_tick)
                         for e in self.plan.entries if isinstance(e.node, Delay)}
 
     def _tick(self, inputs):
@@ -78,7 +79,9 @@ class ReferenceBackend(Backend):
             if isinstance(e.node, Input):
                 if name in inputs:
                     values[name] = inputs[name]
-                # per-tick inputs present their (held) value every tick
+                elif not e.node.hold:  # presented once: zeros at the ticks without a value
+                    values[name] = np.zeros_like(values[name])
+                # per-tick inputs present their value (held, or zeros) every tick
                 fresh[name] = name in inputs or e.per_tick
                 continue
             if isinstance(e.node, Delay):

@@ -163,6 +163,7 @@ class _Builder:
             if isinstance(n, Delay):
                 size = math.prod(e.shape)
                 b = self.buffer(e.name, size, "delay")
+                self.buffers[b]["per_tick"] = e.per_tick  # present at tick 0 (zeros) when True
                 self.delays.append((e, b))
                 self.src[e.name] = Src.of_buffer(b, size)
                 continue

@@ -71,10 +71,15 @@ class PoissonEncoder(Encoder):
     op = "bridge.PoissonEncoder"
     prefix = "poisson"
     scale: float = 1.0
-    seed: int = 0
+    seed: int | None = None  # None: 0 alone, derived per node when added to a graph (Node.draw_defaults)
 
     def __post_init__(self):
         self.scale = check_scale(self, self.scale)
+        self.draws_defaults = self.seed is None
+        self.seed = 0 if self.seed is None else int(self.seed)
+
+    def draw_defaults(self, seed):
+        self.seed = int(seed)
 
 
 @register

@@ -47,14 +47,19 @@ class DenseLayout(Node):
     out_features: int = 1
     weight: np.ndarray | None = None
     bias: np.ndarray | None = None
-    seed: int = 0
+    seed: int | None = None  # None: drawn per node when added to a graph (Node.draw_defaults)
 
     def __post_init__(self):
         shape = (self.out_features, self.in_features)
-        self.weight = (init_uniform(shape, self.in_features, self.seed) if self.weight is None
+        self.draws_defaults = self.weight is None and self.seed is None
+        self.weight = (init_uniform(shape, self.in_features, self.seed or 0) if self.weight is None
                        else as_array(self, "weight", self.weight, shape))
         self.bias = (np.zeros(self.out_features, np.float32) if self.bias is None
                      else as_array(self, "bias", self.bias, (self.out_features,)))
+
+    def draw_defaults(self, seed):
+        self.seed = int(seed)
+        self.weight = init_uniform(self.weight.shape, self.in_features, self.seed)
 
     def out_shape(self, in_shapes):
         return dense_shape(self, in_shapes)
@@ -78,7 +83,7 @@ class ConvLayout(Node):
     padding: tuple = (0, 0)
     weight: np.ndarray | None = None
     bias: np.ndarray | None = None
-    seed: int = 0
+    seed: int | None = None  # None: drawn per node when added to a graph (Node.draw_defaults)
 
     def __post_init__(self):
         from ..node import pair
@@ -87,10 +92,15 @@ class ConvLayout(Node):
         kh, kw = self.kernel_size
         shape = (self.out_channels, self.in_channels, kh, kw)
         fan_in = self.in_channels * kh * kw
-        self.weight = (init_uniform(shape, fan_in, self.seed) if self.weight is None
+        self.draws_defaults = self.weight is None and self.seed is None
+        self.weight = (init_uniform(shape, fan_in, self.seed or 0) if self.weight is None
                        else as_array(self, "weight", self.weight, shape))
         self.bias = (np.zeros(self.out_channels, np.float32) if self.bias is None
                      else as_array(self, "bias", self.bias, (self.out_channels,)))
+
+    def draw_defaults(self, seed):
+        self.seed = int(seed)
+        self.weight = init_uniform(self.weight.shape, int(np.prod(self.weight.shape[1:])), self.seed)
 
     def out_shape(self, in_shapes):
         return conv_in_shape(self, in_shapes)

@@ -73,16 +73,27 @@ class Recurrent(Node):
     weight: np.ndarray | None = None
     weight_rec: np.ndarray | None = None
     bias: np.ndarray | None = None
-    seed: int = 0
+    seed: int | None = None  # None: drawn per node when added to a graph (Node.draw_defaults)
 
     def __post_init__(self):
         n, m = self.out_features, self.in_features
-        self.weight = (init_uniform((n, m), m, self.seed) if self.weight is None
+        self.draws_defaults = self.seed is None and (self.weight is None or self.weight_rec is None)
+        self._drawn = (self.weight is None, self.weight_rec is None)
+        seed = self.seed or 0
+        self.weight = (init_uniform((n, m), m, seed) if self.weight is None
                        else as_array(self, "weight", self.weight, (n, m)))
-        self.weight_rec = (init_uniform((n, n), n, self.seed + 1) if self.weight_rec is None
+        self.weight_rec = (init_uniform((n, n), n, seed + 1) if self.weight_rec is None
                            else as_array(self, "weight_rec", self.weight_rec, (n, n)))
         self.bias = (np.zeros(n, np.float32) if self.bias is None
                      else as_array(self, "bias", self.bias, (n,)))
+
+    def draw_defaults(self, seed):
+        n, m = self.out_features, self.in_features
+        self.seed = int(seed)
+        if self._drawn[0]:
+            self.weight = init_uniform((n, m), m, self.seed)
+        if self._drawn[1]:
+            self.weight_rec = init_uniform((n, n), n, self.seed + 1)
 
     def out_shape(self, in_shapes):
         return recurrent_shape(self, in_shapes)

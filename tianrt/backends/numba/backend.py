@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import BackendError
+from ...errors import BackendError, InputError
 from ...graph import Delay, Input, Plan
 from ...kernels import codec, neuron
 from ...ops import find
+from .. import checks
 from ..base import Backend
 from . import ops_ann, ops_bridges, ops_int, ops_snn  # noqa: F401  (register the op classes)
 from . import policy
@@ -111,10 +112,11 @@ class NumbaBackend(Backend):
         for e in self.inputs_ + self.delays:
             bufs[e.name] = np.zeros((batch,) + e.shape, I32 if e.numeric == "int" else F32)
         self.nxt = {d.name: np.zeros_like(bufs[d.name]) for d in self.delays}
-        self.nxt_fresh = {d.name: False for d in self.delays}
+        self.nxt_fresh = {d.name: d.per_tick for d in self.delays}  # tick 0: zeros, as the reference
         for op in self.ops:
             op.alloc(batch, bufs)
         self.bufs = bufs
+        self.once = [(e.name, bufs[e.name]) for e in self.inputs_ if not e.node.hold]
         idx = self.index
         self.fresh = [False] * len(self.plan.entries)
         prog = []
@@ -191,6 +193,12 @@ class NumbaBackend(Backend):
             self.nxt_fresh[d.name] = bool(state[f"{d.name}/__delayed_fresh__"])
 
     # -- ticks --------------------------------------------------------------------------------
+    def _clear_once(self, given) -> None:
+        """Inputs with hold=False that are not given this tick present zeros."""
+        for name, buf in self.once:
+            if name not in given:
+                buf.fill(0)
+
     def _run(self) -> None:
         fr, t = self.fresh, self.t
         for di, val, nxt, dn, _, _ in self.delay_io:
@@ -218,6 +226,7 @@ class NumbaBackend(Backend):
         fr = self.fresh
         for i in self.tensor_inputs:
             fr[i] = False
+        self._clear_once(inputs)
         for k, a in inputs.items():
             np.copyto(self.bufs[k], a)
             fr[self.index[k]] = True
@@ -227,7 +236,7 @@ class NumbaBackend(Backend):
     def step(self, inputs: dict | None = None) -> dict:
         """One tick. Same checks and return convention as Backend.step, with the input check
         and copy done by one kernel call per input."""
-        if self.batch is None:
+        if self.batch is None or (inputs is not None and type(inputs) is not dict):
             return Backend.step(self, inputs)
         d = self.direct
         if d is not None and inputs and len(inputs) == 1:
@@ -262,6 +271,7 @@ class NumbaBackend(Backend):
                     a = self._check_input(k, v)
                     np.copyto(self.bufs[k], a)
                 fr[slot[3]] = True
+        self._clear_once(inputs or ())
         self._run()
         self.t += 1
         return {k: v.copy() for k, oi, v in self.outs if fr[oi]}
@@ -270,9 +280,10 @@ class NumbaBackend(Backend):
         """Many ticks. With a time axis, the whole sequence is checked in one kernel call
         per input and the ticks then run without per-tick checks or dicts; any problem
         (or ``ticks=``) falls back to Backend.run, whose errors name the offending tick."""
-        if ticks is not None and int(ticks) >= 1:
-            return self._run_held(inputs, int(ticks))
-        if ticks is not None or not inputs:
+        ticks = checks.ticks_arg(ticks)
+        if ticks is not None:
+            return self._run_held(inputs, ticks)
+        if type(inputs) is not dict or not inputs:
             return Backend.run(self, inputs, ticks)
         arrs = {}
         for k, v in inputs.items():
@@ -288,19 +299,25 @@ class NumbaBackend(Backend):
         if len(n) != 1:
             return Backend.run(self, inputs, ticks)
         n = n.pop()
-        for k, a in arrs.items():  # the first frame initialises the state (and checks the batch)
-            self._check_input(k, a[0])
-        if self.batch is None:
+        # the first frame gives the batch; every tick is checked before the state is sized
+        try:
+            first = {k: checks.check_value(k, self.input_specs[k], a[0]) for k, a in arrs.items()}
+            batch, batched = checks.batch_of(first, 0, self.batch)
+        except InputError:  # Backend.run says it in the clip's terms (tick, sample, index)
             return Backend.run(self, inputs, ticks)
+        if self.batch is not None:
+            batched = self.batched
         for k, a in arrs.items():
-            want = ((self.batch,) if self.batched else ()) + self.input_specs[k].shape
-            if a.shape[1:] != want or codec.check_values(a.reshape(-1), self.slots[k][2]):
+            want = ((batch,) if batched else ()) + self.input_specs[k].shape
+            if a.shape[1:] != want or codec.check_values(a.reshape(-1), self.input_specs[k].domain == "spike"):
                 return Backend.run(self, inputs, ticks)
+        self._start((batch, batched))
         feeds = [(self.bufs[k], a.reshape((n,) + self.bufs[k].shape), self.slots[k][3]) for k, a in arrs.items()]
         fr, outs = self.fresh, self.outs
         vals: dict[str, list] = {k: [] for k in self.plan.outputs}
         when: dict[str, list] = {k: [] for k in self.plan.outputs}
         tensor_inputs = self.tensor_inputs
+        self._clear_once(arrs)  # inputs not given stay zero through the run
         for i in range(n):
             for j in tensor_inputs:
                 fr[j] = False
@@ -326,6 +343,7 @@ class NumbaBackend(Backend):
             vals[k].append(v)
             when[k].append(t0)
         fr, outs, tensor_inputs = self.fresh, self.outs, self.tensor_inputs
+        self._clear_once(())  # presented at the first tick only
         for _ in range(ticks - 1):
             for j in tensor_inputs:
                 fr[j] = False
