@@ -130,10 +130,11 @@ class Server:
             reply += self.boot()
         return reply
 
-    def busy(self, frame: P.Frame) -> bytes:
-        """The reply to a retransmission of a request that is still executing."""
+    def busy(self, frame: P.Frame, queued: bool = False) -> bytes:
+        """The reply to a retransmission of a request that is still executing (payload
+        ``01``) or still queued behind another (``02``)."""
         self.stats["link_duplicates"] += 1
-        return P.encode_frame(P.BUSY, frame.cmd, frame.seq)
+        return P.encode_frame(P.BUSY, frame.cmd, frame.seq, b"\x02" if queued else b"\x01")
 
     def execute(self, frame: P.Frame) -> tuple[int, bytes]:
         """Run one request; returns (kind, payload). Never raises."""
@@ -229,10 +230,12 @@ class Server:
             for name, values in inputs:
                 eng.push_input(name, values)
             eng.run(ticks)
-            return P.pack_outputs(eng.pull_outputs())
+            return self._pull()
         if cmd == P.PULL_OUTPUTS:
             self._empty(payload, "PULL_OUTPUTS")
-            return P.pack_outputs(eng.pull_outputs())
+            return self._pull()
+        if cmd == P.ABORT:
+            return self.abort(payload)
         if cmd == P.FETCH:
             offset, length = P.read_fetch(payload)
             if self._outbox is None:
@@ -257,6 +260,25 @@ class Server:
             self._reboot_after_reply = True
             return b""
         raise P.ProtocolError(P.E_UNKNOWN_COMMAND, f"command {cmd:#04x} cannot be executed here")
+
+    def _pull(self) -> bytes:
+        """The outputs, encoded before they are cleared: outputs that cannot be delivered
+        stay on the board."""
+        eng = self.engine
+        if not hasattr(eng, "peek_outputs"):
+            return P.pack_outputs(eng.pull_outputs())
+        blob = P.pack_outputs(eng.peek_outputs())
+        eng.clear_outputs()
+        return blob
+
+    def abort(self, payload: bytes = b"", running: int | None = None) -> bytes:
+        """ABORT: the command being executed (``running``, by the transport's worker) stops
+        at its next tick boundary with NAK ABORTED; the reply says what was running."""
+        self._empty(payload, "ABORT")
+        if running is not None:
+            self.engine.abort = True
+        return P.pack_json({"running": P.COMMAND_NAMES.get(running) if running is not None else None,
+                            "tick": getattr(self.engine, "t", None)})
 
     def _check_inputs(self, inputs) -> None:
         """Names and shapes of a STEP's inputs, checked before any is pushed, so that a

@@ -41,6 +41,7 @@ class Stage:
     when their input is new; ``spikes`` says the stage emits spikes."""
     per_tick = True
     spikes = False
+    state_values = 4     # int64 values per neuron and inference (held value and the node's state)
 
     def __init__(self, rec: dict, arrays, n: int):
         self.rec, self.n = rec, n
@@ -197,6 +198,10 @@ class Direct(NodeStage):
 @_stage(decoders.count_from_record)
 class SpikeCount(NodeStage):
     """Counts in int64 (the chip's counters), the rule of bridge.SpikeCount(rate=False)."""
+
+    @property
+    def state_values(self):
+        return 4 + (self.node.window if self.node.mode == "sliding" else 0)
 
     def init(self, B):
         super().init(B)

@@ -31,6 +31,7 @@ class Pump:
         self.lock = threading.Lock()
         self.queue: queue.Queue = queue.Queue()
         self.inflight: set[bytes] = set()
+        self.running: P.Frame | None = None      # the request the worker is executing
         self.thread = threading.Thread(target=self._work, name="firmware_sim-worker", daemon=True)
         self.thread.start()
 
@@ -40,17 +41,39 @@ class Pump:
                 r = self.server.admit(block)
                 if isinstance(r, bytes):
                     self.write(r)
+                elif r[0].cmd == P.ABORT:     # answered at once, never queued
+                    self._abort(r[0])
                 elif r[1] in self.inflight:
-                    self.write(self.server.busy(r[0]))
+                    run = self.running
+                    queued = run is None or (run.cmd, run.seq) != (r[0].cmd, r[0].seq)
+                    self.write(self.server.busy(r[0], queued))
                 else:
                     self.inflight.add(r[1])
                     self.queue.put(r)
 
+    def _abort(self, frame: P.Frame) -> None:
+        """ABORT: requests not started yet are dropped (their host gets no reply and is told
+        by the ABORT's), the running one stops at its next tick boundary."""
+        while not self.queue.empty():
+            item = self.queue.get_nowait()
+            if item is not None:
+                self.inflight.discard(item[1])
+        running = self.running
+        try:
+            payload = self.server.abort(frame.payload, running.cmd if running is not None else None)
+            reply = P.encode_frame(P.ACK, frame.cmd, frame.seq, payload)
+        except P.ProtocolError as exc:
+            reply = P.encode_frame(P.NAK, frame.cmd, frame.seq, P.pack_nak(exc.code, exc.message))
+        self.write(reply)
+
     def reboot(self) -> None:
         with self.lock:
             while not self.queue.empty():        # requests not started yet die with the board
-                _frame, body = self.queue.get_nowait()
-                self.inflight.discard(body)
+                item = self.queue.get_nowait()
+                if item is not None:
+                    self.inflight.discard(item[1])
+            if self.running is not None:         # the running one stops at its next tick
+                self.server.engine.abort = True
             self.write(self.server.boot())
 
     def reset_stream(self) -> None:
@@ -63,6 +86,8 @@ class Pump:
             if item is None:
                 return
             frame, body = item
+            with self.lock:
+                self.running = frame
             try:
                 reply = self.server.complete(frame, body)
             except Exception as exc:  # noqa: BLE001 - complete() handles errors; belt and braces
@@ -70,6 +95,7 @@ class Pump:
                 reply = P.encode_frame(P.NAK, frame.cmd, frame.seq,
                                        P.pack_nak(P.E_INTERNAL, f"{type(exc).__name__}: {exc}"))
             with self.lock:
+                self.running = None
                 self.inflight.discard(body)
                 self.write(reply)
 

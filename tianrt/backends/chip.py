@@ -28,12 +28,45 @@ class _InProcess:
             return self.engine.load_image
         return getattr(self.engine, name)
 
+    @property
+    def tick(self) -> int:
+        return self.engine.t
+
     def step(self, inputs: dict, ticks: int = 1) -> dict:
         """ChipLink.step's push + run + pull, on the Engine directly."""
         for name, values in inputs.items():
             self.engine.push_input(name, values)
         self.engine.run(ticks)
         return self.engine.pull_outputs()
+
+    def run(self, ticks: int) -> None:
+        """As ChipLink.run: a run longer than the board holds outputs for is cut into
+        pieces, their outputs held here until pull_outputs()."""
+        from ..chip.protocol import MAX_HELD_VALUES
+        e = self.engine
+        per = e.prog.out_values * max(1, e.batch or e._pending_batch() or 1) if e.prog else 0
+        chunk = max(1, MAX_HELD_VALUES // per) if per else ticks
+        if ticks <= chunk:
+            e.run(ticks)
+            return
+        self._held = getattr(self, "_held", [])
+        while ticks > 0:
+            self._held.append(e.pull_outputs())
+            n = min(ticks, chunk)
+            e.run(n)
+            ticks -= n
+
+    def pull_outputs(self) -> dict:
+        parts, self._held = getattr(self, "_held", []) + [self.engine.pull_outputs()], []
+        out = {}
+        for name, last in parts[-1].items():
+            got = [p[name] for p in parts if len(p[name][0])] or [last]
+            out[name] = (np.concatenate([g[0] for g in got]), np.concatenate([g[1] for g in got]))
+        return out
+
+    def reset(self) -> None:
+        self._held = []
+        self.engine.reset()
 
     def close(self):
         pass
@@ -100,8 +133,18 @@ class ChipBackend(Backend):
         self.link.pull_outputs()
 
     def _tick(self, inputs):
+        at = self.link.tick                               # the board's tick this step runs
         outs = self.link.step(self._to_chip(inputs), 1)  # one exchange per tick, not three
-        return {k: self._host_out(k, v[-1]) for k, (t, v) in outs.items() if len(t)}
+        res = {}
+        for k, (t, v) in outs.items():
+            t = np.asarray(t)
+            if len(t) and int(t.max()) > at:
+                raise BackendError(f"chip backend: the board returned {k!r} for tick {int(t.max())} "
+                                   f"while running tick {at}: host and board disagree; call reset()")
+            hit = np.flatnonzero(t == at)                 # by the board's tick numbers
+            if len(hit):
+                res[k] = self._host_out(k, v[hit[-1]])
+        return res
 
     def run(self, inputs: dict, ticks: int | None = None) -> RunResult:
         """As Backend.run, with few round trips: held inputs are pushed once and run for
