@@ -219,6 +219,8 @@ def _json_default(o):
 def read_json(data: bytes, what: str):
     try:
         return json.loads(bytes(data).decode("utf-8"))
+    except RecursionError:
+        raise ProtocolError(E_BAD_PAYLOAD, f"{what}: JSON nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError(E_BAD_PAYLOAD, f"{what}: not UTF-8 JSON ({exc})") from None
 
