@@ -1,0 +1,187 @@
+"""The chip link under the faults of issue 13, with the real emulator behind a loopback
+socket: a stall longer than the host's patience during step() never shifts the outputs
+(host and board ticks agree), a reset between a batched push and the first RUN recovers,
+a long RUN can be aborted and streamed, and names the protocol cannot carry are clear
+LinkErrors."""
+import threading
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+import tianrt as tr
+from tianrt.chip import ChipSpec, protocol as P
+from tianrt.chip.link import ChipLink, LinkError, LinkWarning
+from tianrt.firmware_sim.engine import Engine
+
+from chip_graphs import SMALL, TEMPLATES, inputs
+from link_fault_board import FaultBoard
+
+SPEC = ChipSpec(**SMALL)
+
+
+def real_engine():
+    return Engine(SPEC.to_dict())
+
+
+@pytest.fixture
+def make_board():
+    made = []
+
+    def make(**kw):
+        b = FaultBoard(engine_factory=real_engine, **kw)
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        b.close()
+
+
+def stall_reply(cmd, which, seconds):
+    """A to_host hook: the ``which``-th reply to ``cmd`` is held back ``seconds``."""
+    seen = {"n": 0}
+
+    def hook(n, block):
+        f = P.decode_frame(block)
+        if f.cmd == cmd and f.kind in (P.ACK, P.NAK):
+            seen["n"] += 1
+            if seen["n"] == which:
+                time.sleep(seconds)
+        return b"\x00" + block + b"\x00"
+    return hook
+
+
+# -- item 1 -----------------------------------------------------------------------------------------
+def test_a_stalled_step_retried_by_the_user_does_not_shift_the_outputs(make_board):
+    rng = np.random.default_rng(11)
+    g, shapes = TEMPLATES["spike_input"](rng)
+    xs = inputs(rng, shapes, g, None, 40)
+    ref = tr.Runtime(g, backend="chip", port="inproc", spec=SPEC)
+    want = [ref.step({k: v[t] for k, v in xs.items()}) for t in range(40)]
+    board = make_board(to_host=stall_reply(P.STEP, 7, 0.6))
+    rt = tr.Runtime(g, backend="chip", port=board.url, spec=SPEC, timeout=0.1, retries=1)
+    got, failures = [], 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for t in range(40):
+            x = {k: v[t] for k, v in xs.items()}
+            while True:
+                try:
+                    got.append(rt.step(x))
+                    break
+                except LinkError:
+                    failures += 1
+                    time.sleep(0.7)          # the board finishes the STEP the host gave up on
+    link = rt._impl.link
+    assert failures == 1
+    assert any("resynchronised" in str(w.message) for w in caught)
+    assert link.stats["resyncs"] == 1
+    assert link.tick == 40 and link.info()["tick"] == 40 and rt.tick == 40
+    for a, b in zip(want, got):
+        assert sorted(a) == sorted(b)
+        for k in a:
+            assert np.array_equal(a[k], b[k]), k
+    rt.close()
+
+
+def test_without_replay_a_disagreement_is_refused_until_reset(make_board):
+    rng = np.random.default_rng(12)
+    g, shapes = TEMPLATES["spike_input"](rng)
+    image = tr.chip.compile(g, SPEC)[0]
+    board = make_board(to_host=stall_reply(P.RUN, 2, 0.5))
+    with ChipLink(board.url, timeout=0.1, retries=1, replay=False) as link:
+        link.upload_image(image)
+        link.run(3)
+        with pytest.raises(LinkError):
+            link.run(2)
+        time.sleep(0.6)
+        with pytest.raises(LinkError, match="board is at tick 5, the host at 3") as ex:
+            link.run(1)
+        assert ex.value.code == P.E_ABORTED
+        with pytest.raises(LinkError, match="disagree"):
+            link.pull_outputs()
+        link.reset()
+        link.run(2)
+        assert link.tick == 2 == link.info()["tick"]
+
+
+# -- item 3 -----------------------------------------------------------------------------------------
+def test_reset_between_a_batched_push_and_the_first_run(make_board):
+    rng = np.random.default_rng(13)
+    g, shapes = TEMPLATES["mlp"](rng)
+    xs = inputs(rng, shapes, g, 2)
+    want = tr.Runtime(g, backend="chip", port="inproc", spec=SPEC).run(xs, ticks=6)
+    board = make_board()
+    rt = tr.Runtime(g, backend="chip", port=board.url, spec=SPEC, timeout=0.3, retries=5)
+    link = rt._impl.link
+    real_run = link.run
+
+    def run_after_reset(n, **kw):
+        board.reboot()
+        return real_run(n, **kw)
+    link.run = run_after_reset
+    with pytest.warns(LinkWarning, match="replayed"):
+        got = rt.run(xs, ticks=6)
+    for k in want:
+        assert np.array_equal(want.ticks[k], got.ticks[k]) and np.array_equal(want[k], got[k]), k
+    assert link.tick == 6 == link.info()["tick"]
+    rt.close()
+
+
+# -- item 5 -----------------------------------------------------------------------------------------
+def test_link_abort_from_another_thread_journals_the_ticks_that_ran():
+    import json
+    rng = np.random.default_rng(15)
+    g, shapes = TEMPLATES["spike_input"](rng)
+    image = tr.chip.compile(g, SPEC)[0]
+    with ChipLink("auto", timeout=0.5, retries=2, spawn_args=("--spec", json.dumps(SPEC.to_dict()))) as link:
+        link.upload_image(image)
+        timer = threading.Timer(0.5, link.abort)
+        timer.start()
+        t0 = time.perf_counter()
+        with pytest.raises(LinkError, match="aborted at tick") as ex:
+            link.run(100000)
+        assert ex.value.code == P.E_ABORTED and time.perf_counter() - t0 < 3
+        ran = link.tick
+        assert 0 < ran < 100000 and link.info()["tick"] == ran
+        outs = link.pull_outputs()
+        assert len(outs["s"][0]) == ran        # the ticks that ran delivered their outputs
+        link.run(3)                            # the board keeps answering
+        assert link.tick == ran + 3 == link.info()["tick"]
+
+
+def test_a_long_run_is_streamed_in_pieces(make_board, monkeypatch):
+    rng = np.random.default_rng(16)
+    g, shapes = TEMPLATES["spike_input"](rng)
+    image = tr.chip.compile(g, SPEC)[0]
+    monkeypatch.setattr(P, "MAX_HELD_VALUES", 2000)
+    board = make_board()
+    with ChipLink(board.url, timeout=1.0) as link:
+        info = link.upload_image(image)
+        per = info["out_values_per_tick"]
+        pieces = []
+        link.run(300, on_outputs=pieces.append)
+        assert len(pieces) >= 300 * per // 2000
+        ticks = np.concatenate([p["s"][0] for p in pieces if "s" in p])
+        assert ticks.tolist() == list(range(300))
+        link.run(300)                       # without a callback: held on the host, pulled at once
+        t, v = link.pull_outputs()["s"]
+        assert t.tolist() == list(range(300, 600)) and v.shape[0] == 300
+
+
+# -- item 7 -----------------------------------------------------------------------------------------
+def test_names_the_protocol_cannot_carry_are_link_errors(make_board):
+    rng = np.random.default_rng(17)
+    g, shapes = TEMPLATES["spike_input"](rng)
+    image = tr.chip.compile(g, SPEC)[0]
+    board = make_board()
+    with ChipLink(board.url, timeout=1.0) as link:
+        link.upload_image(image)
+        for call in (lambda: link.push_input("x" * 300, np.zeros(3, np.int32)),
+                     lambda: link.step({"x" * 300: np.zeros(3, np.int32)})):
+            with pytest.raises(LinkError, match="1..255 UTF-8 bytes") as ex:
+                call()
+            assert ex.value.code == P.E_BAD_PAYLOAD
+        assert link.tick == 0
