@@ -7,6 +7,8 @@ tianrt.chip.protocol.
 """
 from __future__ import annotations
 
+import hmac
+import os
 import traceback
 import zlib
 
@@ -47,7 +49,7 @@ class Server:
     """
 
     def __init__(self, engine_factory, *, firmware: str = FIRMWARE, log=None,
-                 max_payload: int = P.MAX_PAYLOAD):
+                 max_payload: int = P.MAX_PAYLOAD, secret: bytes | None = None):
         if not 64 <= max_payload <= P.MAX_PAYLOAD:
             raise ValueError(f"max_payload must be in [64, {P.MAX_PAYLOAD}], got {max_payload}")
         self.max_payload = max_payload     # a small board has small receive buffers
@@ -57,6 +59,8 @@ class Server:
         self.log = log or (lambda msg: None)
         self.protocol_version = P.PROTOCOL_VERSION
         self.boots = 0
+        self.secret = secret              # socket boards: HELLO must prove it knows this
+        self.challenge = os.urandom(16)   # per connection (new_session)
         self.deframer = P.Deframer(self.max_encoded)
         self.boot()
 
@@ -78,6 +82,28 @@ class Server:
         return P.encode_frame(P.BOOT, 0, 0, P.pack_json({"firmware": self.firmware,
                                                           "protocol": P.PROTOCOL_VERSION,
                                                           "boot": self.boots}))
+
+    def new_session(self, challenge: bytes | None = None) -> None:
+        """A new host connection (socket links): the previous session's state, inputs,
+        outputs, uploads and cached replies are dropped (the image stays loaded, as a
+        flashed board's would); the next command must be a HELLO."""
+        self.engine.reset()     # (the transport has stopped any command still running first)
+        self.session = None
+        self._last = None
+        self._upload = None
+        self._outbox = None
+        self.challenge = challenge if challenge is not None else os.urandom(16)
+
+    def check_proof(self, nonce: int, flags: int, proof: bytes, challenge: bytes | None = None) -> None:
+        """Refuse a HELLO that does not prove the shared secret (when one is set)."""
+        if self.secret is None:
+            return
+        challenge = self.challenge if challenge is None else challenge
+        if not (flags & P.HELLO_PROOF) or not hmac.compare_digest(
+                proof, P.hello_proof(self.secret, challenge, nonce)):
+            what = "wrong" if flags & P.HELLO_PROOF else "missing"
+            raise P.ProtocolError(P.E_AUTH, f"this board requires a shared secret and the HELLO proof "
+                                  f"is {what}; challenge {challenge.hex()}")
 
     # -- bytes in, bytes out --------------------------------------------------------------------
     def feed(self, data: bytes) -> bytes:
@@ -163,10 +189,11 @@ class Server:
     def dispatch(self, cmd: int, payload: bytes) -> bytes:
         eng = self.engine
         if cmd == P.HELLO:
-            version, nonce = P.read_hello(payload)
+            version, nonce, flags, proof = P.read_hello_full(payload)
             if version != self.protocol_version:
                 raise P.ProtocolError(P.E_VERSION, f"host speaks protocol version {version}, this "
                                       f"firmware ({self.firmware}) speaks {self.protocol_version}")
+            self.check_proof(nonce, flags, proof)
             self.session = nonce
             self._upload = None
             return P.pack_json({"protocol": self.protocol_version, "firmware": self.firmware,

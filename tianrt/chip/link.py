@@ -12,6 +12,7 @@ docs/protocol.md.
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 import warnings
@@ -177,7 +178,7 @@ class ChipLink(LinkBase):
                 break
             except (_SessionLost, LinkError) as exc:
                 last = str(exc)
-                if isinstance(exc, LinkError) and exc.code is not None:
+                if isinstance(exc, LinkError) and exc.code not in (None, P.E_BUSY):
                     raise   # the board refused the image or a replayed command: not transient
                 if time.monotonic() > deadline:
                     raise LinkError(f"{self._where}: lost the board ({reason}) and could not "
@@ -239,8 +240,27 @@ class ChipLink(LinkBase):
     # -- the API (mirrors firmware_sim's Engine) --------------------------------------------------
     def _hello_raw(self) -> dict:
         nonce = random.getrandbits(32)
-        info = P.read_json(self._transaction(P.HELLO, P.pack_hello(P.PROTOCOL_VERSION, nonce)),
-                           "HELLO reply")
+        flags = P.HELLO_TAKE_OVER if self.take_over else 0
+        try:
+            reply = self._transaction(P.HELLO, P.pack_hello(P.PROTOCOL_VERSION, nonce, flags))
+        except LinkError as exc:
+            if exc.code != P.E_AUTH:
+                raise
+            m = re.search(r"challenge ([0-9a-f]{32})", str(exc))
+            if self.secret is None or m is None:
+                raise LinkError(f"{self._where}: the board requires a shared secret: "
+                                f"ChipLink(..., secret=...) (tianrt chip --secret-file)",
+                                code=P.E_AUTH, command=P.HELLO) from None
+            proof = P.hello_proof(self.secret, bytes.fromhex(m.group(1)), nonce)
+            try:
+                reply = self._transaction(P.HELLO, P.pack_hello(P.PROTOCOL_VERSION, nonce,
+                                                                flags | P.HELLO_PROOF, proof))
+            except LinkError as again:
+                if again.code == P.E_AUTH:
+                    raise LinkError(f"{self._where}: the board refused the shared secret (wrong "
+                                    f"secret)", code=P.E_AUTH, command=P.HELLO) from None
+                raise
+        info = P.read_json(reply, "HELLO reply")
         if info.get("protocol") != P.PROTOCOL_VERSION:
             raise LinkError(f"{self._where}: the board speaks protocol {info.get('protocol')}, "
                             f"this host {P.PROTOCOL_VERSION}", code=P.E_VERSION, command=P.HELLO)

@@ -226,15 +226,42 @@ def read_json(data: bytes, what: str):
 
 
 # per-command payloads (host side packs, board side reads, and the reverse for results)
-def pack_hello(version: int, nonce: int) -> bytes:
-    return struct.pack("<HI", version, nonce & 0xFFFFFFFF)
+HELLO_TAKE_OVER = 0x01   # HELLO flag: take the board over from the session that holds it
+HELLO_PROOF = 0x02       # HELLO flag: a 32-byte shared-secret proof follows
+AUTH_LABEL = b"tianrt-hello"
+
+
+def pack_hello(version: int, nonce: int, flags: int = 0, proof: bytes = b"") -> bytes:
+    """u16 version, u32 nonce, then (optional) u8 flags and a 32-byte proof."""
+    out = struct.pack("<HI", version, nonce & 0xFFFFFFFF)
+    if flags or proof:
+        out += struct.pack("<B", flags) + bytes(proof)
+    return out
 
 
 def read_hello(data: bytes) -> tuple[int, int]:
+    return read_hello_full(data)[:2]
+
+
+def read_hello_full(data: bytes) -> tuple[int, int, int, bytes]:
+    """(version, nonce, flags, proof); flags and proof are optional on the wire."""
     r = Reader(data, "HELLO")
     version, nonce = r.unpack("HI", "version and nonce")
+    flags, proof = 0, b""
+    if r.pos < len(r.data):
+        (flags,) = r.unpack("B", "flags")
+        if flags & ~(HELLO_TAKE_OVER | HELLO_PROOF):
+            raise ProtocolError(E_BAD_PAYLOAD, f"HELLO: unknown flags {flags:#04x}", 6)
+        if flags & HELLO_PROOF:
+            proof = r.take(32, "proof")
     r.end()
-    return version, nonce
+    return version, nonce, flags, proof
+
+
+def hello_proof(secret: bytes, challenge: bytes, nonce: int) -> bytes:
+    """HMAC-SHA256(secret, "tianrt-hello" | board challenge | u32 host nonce)."""
+    import hmac
+    return hmac.new(secret, AUTH_LABEL + challenge + struct.pack("<I", nonce & 0xFFFFFFFF), "sha256").digest()
 
 
 def pack_run(ticks: int) -> bytes:

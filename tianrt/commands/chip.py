@@ -9,7 +9,15 @@ import numpy as np
 def _link(args):
     from tianrt.chip.link import ChipLink
 
-    return ChipLink(args.port, baudrate=args.baudrate, timeout=args.timeout, retries=args.retries)
+    secret = None
+    if getattr(args, "secret_file", None):
+        from tianrt.errors import TianrtError
+        try:
+            secret = Path(args.secret_file).read_bytes().strip()
+        except OSError as exc:
+            raise TianrtError(f"--secret-file {args.secret_file}: {exc.strerror}") from None
+    return ChipLink(args.port, baudrate=args.baudrate, timeout=args.timeout, retries=args.retries,
+                    secret=secret, take_over=getattr(args, "take_over", False))
 
 
 def _print_info(info: dict) -> None:
@@ -124,6 +132,9 @@ def register(sub) -> None:
         q.add_argument("--baudrate", type=int, default=921600)
         q.add_argument("--timeout", type=float, default=1.0, help="seconds per try (default 1.0)")
         q.add_argument("--retries", type=int, default=5, help="retransmissions per frame (default 5)")
+        q.add_argument("--secret-file", metavar="PATH", help="shared secret of a socket board (its --secret-file)")
+        q.add_argument("--take-over", action="store_true",
+                       help="take a socket board over from the host that holds it")
 
     q = csub.add_parser("info", help="board, image and counters")
     common(q)
