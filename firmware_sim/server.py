@@ -70,6 +70,7 @@ class Server:
         self.boots += 1
         self.engine = self.engine_factory()
         self.session: int | None = None
+        self.sparse = False                 # the host reads sparse outputs (HELLO flag)
         # (body of the last request, its reply); one tuple so that the read loop never sees
         # a new body with an old reply while the worker stores them
         self._last: tuple[bytes, bytes] | None = None
@@ -194,6 +195,7 @@ class Server:
                 raise P.ProtocolError(P.E_VERSION, f"host speaks protocol version {version}, this "
                                       f"firmware ({self.firmware}) speaks {self.protocol_version}")
             self.check_proof(nonce, flags, proof)
+            self.sparse = bool(flags & P.HELLO_SPARSE)
             self.session = nonce
             self._upload = None
             return P.pack_json({"protocol": self.protocol_version, "firmware": self.firmware,
@@ -293,8 +295,8 @@ class Server:
         stay on the board."""
         eng = self.engine
         if not hasattr(eng, "peek_outputs"):
-            return P.pack_outputs(eng.pull_outputs())
-        blob = P.pack_outputs(eng.peek_outputs())
+            return P.pack_outputs(eng.pull_outputs(), self.sparse)
+        blob = P.pack_outputs(eng.peek_outputs(), self.sparse)
         eng.clear_outputs()
         return blob
 

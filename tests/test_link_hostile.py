@@ -185,3 +185,47 @@ def test_names_the_protocol_cannot_carry_are_link_errors(make_board):
                 call()
             assert ex.value.code == P.E_BAD_PAYLOAD
         assert link.tick == 0
+
+
+# -- link efficiency: sparse outputs ---------------------------------------------------------------
+def test_sparse_outputs_round_trip_and_are_smaller():
+    rng = np.random.default_rng(18)
+    for shape, density, ones in (((50, 1, 256), 0.02, True), ((50, 2, 256), 0.3, True),
+                                 ((40, 1, 64), 0.05, False), ((3, 1, 4), 0.5, True), ((10, 1, 300), 0.0, True)):
+        a = (rng.random(shape) < density).astype(np.int32)
+        if not ones:
+            a *= rng.integers(-5, 6, shape).astype(np.int32)
+        blob = P.pack_sparse(a)
+        r = P.Reader(blob, "t")
+        back = P.read_array(r, "v", sparse=True)
+        r.end()
+        assert back.dtype == np.int32 and np.array_equal(back, a)
+        assert len(blob) <= len(P.pack_array(a))
+    a = (rng.random((100, 1, 256)) < 0.02).astype(np.int32)
+    assert len(P.pack_sparse(a)) < len(P.pack_array(a)) / 10
+    # the board never takes sparse arrays from a host (no allocation bombs), and a hostile
+    # sparse array is a clean BAD_PAYLOAD on the host
+    bomb = bytes([P.SPARSE | 4, 3]) + np.array([65536] * 3, "<u4").tobytes() + bytes([1]) + (0).to_bytes(4, "little")
+    with pytest.raises(P.ProtocolError):
+        P.read_array(P.Reader(bomb, "t"), "v")
+    with pytest.raises(P.ProtocolError, match="elements, at most"):
+        P.read_array(P.Reader(bomb, "t"), "v", sparse=True)
+
+
+def test_a_spike_output_over_the_link_is_sent_sparsely(make_board):
+    rng = np.random.default_rng(19)
+    g, shapes = TEMPLATES["spike_input"](rng)
+    image = tr.chip.compile(g, SPEC)[0]
+    sent = {}
+    for sparse in (False, True):
+        board = make_board()
+        with ChipLink(board.url, timeout=1.0, sparse=sparse) as link:
+            link.upload_image(image)
+            link.run(200)
+            before = link.stats["bytes_received"]
+            out = link.pull_outputs()
+            sent[sparse] = (link.stats["bytes_received"] - before, out)
+    (dense_bytes, a), (sparse_bytes, b) = sent[False], sent[True]
+    for k in a:
+        assert np.array_equal(a[k][0], b[k][0]) and np.array_equal(a[k][1], b[k][1])
+    assert sparse_bytes < dense_bytes

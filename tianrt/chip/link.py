@@ -41,7 +41,9 @@ class ChipLink(LinkBase):
     take ``connect_timeout`` seconds to print its pty path. Not thread-safe: one user at a
     time, except ``abort()``, which another thread (or a signal handler) may call to stop a
     long RUN at its next tick. ``secret`` (bytes or str) answers a socket board's challenge
-    (``--secret``); ``take_over=True`` takes a socket board that another host holds.
+    (``--secret-file``); ``take_over=True`` takes a socket board that another host holds;
+    ``sparse=False`` asks for dense output arrays (the default lets the board send spike
+    outputs as event lists or bitmaps, whichever is smaller).
 
     The link tracks the board's tick (``tick``): the ticks acknowledged since the last reset.
     When a RUN, STEP or PUSH_INPUT failed without an answer (the board may still have run
@@ -54,7 +56,7 @@ class ChipLink(LinkBase):
                  retries: int = 5, busy_timeout: float = 600.0, replay: bool = True,
                  spawn_args: tuple[str, ...] = (), connect_timeout: float = 60.0,
                  reconnect_timeout: float = 15.0, secret: bytes | str | None = None,
-                 take_over: bool = False):
+                 take_over: bool = False, sparse: bool = True):
         if timeout <= 0 or retries < 0:
             raise ValueError(f"ChipLink: timeout must be > 0 and retries >= 0, got {timeout}, {retries}")
         self.port = port
@@ -88,6 +90,7 @@ class ChipLink(LinkBase):
         self._write_lock = threading.Lock()
         self.secret = secret.encode() if isinstance(secret, str) else secret
         self.take_over = bool(take_over)
+        self.sparse = bool(sparse)          # ask for sparse output arrays (docs/protocol.md 3c)
         self.stats.update({"resyncs": 0, "aborts": 0})
         self._closed = False
         try:
@@ -240,7 +243,7 @@ class ChipLink(LinkBase):
     # -- the API (mirrors firmware_sim's Engine) --------------------------------------------------
     def _hello_raw(self) -> dict:
         nonce = random.getrandbits(32)
-        flags = P.HELLO_TAKE_OVER if self.take_over else 0
+        flags = (P.HELLO_TAKE_OVER if self.take_over else 0) | (P.HELLO_SPARSE if self.sparse else 0)
         try:
             reply = self._transaction(P.HELLO, P.pack_hello(P.PROTOCOL_VERSION, nonce, flags))
         except LinkError as exc:

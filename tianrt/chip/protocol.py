@@ -185,9 +185,74 @@ def pack_array(a) -> bytes:
             + np.ascontiguousarray(a, dtype=DTYPES[code]).tobytes())
 
 
-def read_array(r: Reader, field: str = "array") -> np.ndarray:
+SPARSE = 0x80            # dtype byte flag: a sparse array (board -> host outputs only)
+SPARSE_EVENTS, SPARSE_BITMAP, SPARSE_ONES = 0x01, 0x02, 0x10
+MAX_SPARSE_VALUES = 1 << 28   # elements a sparse array may expand to
+
+
+def pack_sparse(a) -> bytes:
+    """The smallest of: dense (pack_array), an event list (u32 flat indices of the nonzero
+    elements) or a bitmap (one bit per element, LSB first), each followed by the nonzero
+    values unless they are all 1 (spikes). docs/protocol.md section 3c."""
+    a = np.asarray(a)
+    dense = pack_array(a)
+    code = DTYPE_CODES.get(a.dtype.newbyteorder("<"))
+    flat = a.reshape(-1)
+    if a.size < 16 or a.size > 0xFFFFFFFF:
+        return dense
+    nz = np.flatnonzero(flat)
+    vals = flat[nz]
+    ones = bool(len(vals) == 0 or (vals == 1).all())
+    vbytes = 0 if ones else len(nz) * a.dtype.itemsize
+    events, bitmap = 4 * len(nz), (a.size + 7) // 8
+    head = struct.pack("<BB", SPARSE | code, a.ndim) + struct.pack(f"<{a.ndim}I", *a.shape)
+    if min(events, bitmap) + vbytes + 5 + len(head) >= len(dense):
+        return dense
+    form = (SPARSE_EVENTS if events <= bitmap else SPARSE_BITMAP) | (SPARSE_ONES if ones else 0)
+    body = (nz.astype("<u4").tobytes() if form & SPARSE_EVENTS
+            else np.packbits(flat != 0, bitorder="little").tobytes())
+    tail = b"" if ones else np.ascontiguousarray(vals, dtype=DTYPES[code]).tobytes()
+    return head + struct.pack("<BI", form, len(nz)) + body + tail
+
+
+def _read_sparse(r: Reader, field: str, start: int, code: int, ndim: int) -> np.ndarray:
+    shape = r.unpack(f"{ndim}I", f"{field} shape")
+    size = 1
+    for d in shape:
+        size *= d
+    if size > MAX_SPARSE_VALUES:
+        raise ProtocolError(E_BAD_PAYLOAD, f"{r.what}: sparse {field} of {size} elements, at most "
+                            f"{MAX_SPARSE_VALUES}", start)
+    at = r.pos
+    form, nnz = r.unpack("BI", f"{field} sparse form and count")
+    if form & ~(SPARSE_EVENTS | SPARSE_BITMAP | SPARSE_ONES) or (form & 3) not in (1, 2) or nnz > size:
+        raise ProtocolError(E_BAD_PAYLOAD, f"{r.what}: {field} has sparse form {form:#04x} with "
+                            f"{nnz} of {size} elements", at)
+    if form & SPARSE_EVENTS:
+        idx = np.frombuffer(r.take(4 * nnz, f"{field} event indices"), "<u4").astype(np.int64)
+        if nnz and (idx.max() >= size or (np.diff(idx) <= 0).any()):
+            raise ProtocolError(E_BAD_PAYLOAD, f"{r.what}: {field} event indices must be ascending "
+                                f"and below {size}", at + 5)
+    else:
+        bits = np.frombuffer(r.take((size + 7) // 8, f"{field} bitmap"), np.uint8)
+        idx = np.flatnonzero(np.unpackbits(bits, count=size, bitorder="little"))
+        if len(idx) != nnz:
+            raise ProtocolError(E_BAD_PAYLOAD, f"{r.what}: {field} bitmap has {len(idx)} bits set, "
+                                f"the count says {nnz}", at + 5)
+    dt = DTYPES[code]
+    out = np.zeros(size, dt.newbyteorder("="))
+    if form & SPARSE_ONES:
+        out[idx] = 1
+    else:
+        out[idx] = np.frombuffer(r.take(nnz * dt.itemsize, f"{field} values"), dt)
+    return out.reshape(shape)
+
+
+def read_array(r: Reader, field: str = "array", sparse: bool = False) -> np.ndarray:
     start = r.pos
     code, ndim = r.unpack("BB", f"{field} dtype and ndim")
+    if sparse and code & SPARSE and (code & ~SPARSE) in DTYPES and ndim <= MAX_NDIM:
+        return _read_sparse(r, field, start, code & ~SPARSE, ndim)
     if code not in DTYPES:
         raise ProtocolError(E_BAD_PAYLOAD, f"{r.what}: {field} has unknown dtype code {code}", start)
     if ndim > MAX_NDIM:
@@ -228,6 +293,7 @@ def read_json(data: bytes, what: str):
 # per-command payloads (host side packs, board side reads, and the reverse for results)
 HELLO_TAKE_OVER = 0x01   # HELLO flag: take the board over from the session that holds it
 HELLO_PROOF = 0x02       # HELLO flag: a 32-byte shared-secret proof follows
+HELLO_SPARSE = 0x04      # HELLO flag: this host reads sparse output arrays (pack_sparse)
 AUTH_LABEL = b"tianrt-hello"
 
 
@@ -250,7 +316,7 @@ def read_hello_full(data: bytes) -> tuple[int, int, int, bytes]:
     flags, proof = 0, b""
     if r.pos < len(r.data):
         (flags,) = r.unpack("B", "flags")
-        if flags & ~(HELLO_TAKE_OVER | HELLO_PROOF):
+        if flags & ~(HELLO_TAKE_OVER | HELLO_PROOF | HELLO_SPARSE):
             raise ProtocolError(E_BAD_PAYLOAD, f"HELLO: unknown flags {flags:#04x}", 6)
         if flags & HELLO_PROOF:
             proof = r.take(32, "proof")
@@ -305,10 +371,12 @@ def read_step(data: bytes) -> tuple[list[tuple[str, np.ndarray]], int]:
     return inputs, ticks
 
 
-def pack_outputs(outputs: dict) -> bytes:
+def pack_outputs(outputs: dict, sparse: bool = False) -> bytes:
+    """``sparse``: values arrays as pack_sparse (a host that said HELLO with HELLO_SPARSE)."""
     parts = [struct.pack("<H", len(outputs))]
     for name, (ticks, values) in outputs.items():
-        parts += [pack_name(name), pack_array(np.asarray(ticks, dtype=np.int64)), pack_array(values)]
+        parts += [pack_name(name), pack_array(np.asarray(ticks, dtype=np.int64)),
+                  pack_sparse(values) if sparse else pack_array(values)]
     return b"".join(parts)
 
 
@@ -318,7 +386,7 @@ def read_outputs(data: bytes) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     out = {}
     for _ in range(count):
         name = read_name(r, "output name")
-        out[name] = (read_array(r, f"ticks of {name!r}"), read_array(r, f"values of {name!r}"))
+        out[name] = (read_array(r, f"ticks of {name!r}"), read_array(r, f"values of {name!r}", sparse=True))
     r.end()
     return out
 
