@@ -24,9 +24,10 @@ import numpy as np
 
 from .. import ann, bridge, q
 from ..ops import find
-from ..domains import CURRENT, SPIKE, TENSOR
+from ..domains import SPIKE, TENSOR
 from ..graph import Delay, Graph, Input
 from . import tiling
+from .limits import check_board_limits, value_bound
 from .sources import Src
 from .errors import CapacityError, CompileError
 from .report import MappingReport
@@ -202,33 +203,6 @@ class _Builder:
             raise CompileError(f"`{name}` ({e.node.op}) has no chip value (internal order error)")
         return self.src[name]
 
-    def value_bound(self, name: str, _seen=None) -> int:
-        """The largest |value| entry ``name`` can hold, from the op that produces it (int8
-        after a requantisation, a clamp's bounds, a decoder's window, 1 for spikes, else
-        the int32 range): it decides whether partial sums need 64 bits."""
-        seen = set() if _seen is None else _seen
-        if name in seen:
-            return 2 ** 31           # a cycle through a delay: no smaller bound is known
-        seen.add(name)
-        e = self.entry(name)
-        n = e.node
-        if e.domain == SPIKE:
-            return 1
-        if e.domain == CURRENT:
-            return 2 ** 31
-        if isinstance(n, q.Quantize) or isinstance(n, q.Lookup):
-            return 128
-        lo, hi = getattr(n, "lo", None), getattr(n, "hi", None)
-        if isinstance(lo, (int, np.integer)) and isinstance(hi, (int, np.integer)):
-            return max(abs(int(lo)), abs(int(hi)))
-        if isinstance(n, (bridge.SpikeCount, bridge.FirstSpike)):
-            return int(n.window)
-        if isinstance(n, (q.MaxPool2d, ann.Flatten, ann.Concat)):
-            return max(self.value_bound(i, seen) for i in e.inputs)
-        if isinstance(n, Delay):
-            return self.value_bound(e.source, seen)
-        return 2 ** 31
-
     def _concat(self, e) -> Src:
         parts = []
         for i in e.inputs:
@@ -338,7 +312,7 @@ class _Builder:
         out (their partial sums are zero)."""
         t = tiling.dense_tiling(lay.name, w.shape[1], w.shape[0], self.spec)
         chan = np.arange(w.shape[0])
-        bound = max(self.value_bound(i) for i in lay.entries[0].inputs)
+        bound = max(value_bound(self.plan, i) for i in lay.entries[0].inputs)
         if t.k == 1:
             for o0, o1 in t.out_blocks:
                 sl = np.arange(o0, o1)
@@ -385,7 +359,7 @@ class _Builder:
         depthwise = not isinstance(n, (q.Conv2d, q.SynConv2d))
         t = tiling.conv_tiling(lay.name, C, O, (Ho, Wo), kernel, stride, self.spec, depthwise)
         (kh, kw), (sh, sw), (ph, pw) = kernel, stride, pad
-        bound = max(self.value_bound(i) for i in lay.entries[0].inputs)
+        bound = max(value_bound(self.plan, i) for i in lay.entries[0].inputs)
         psum = []
         groups = [(c0, min(C, c0 + t.cg)) for c0 in range(0, C, t.cg)] if not depthwise else [(0, C)]
         for gi, (c0, c1) in enumerate(groups):
@@ -503,22 +477,6 @@ def compile(graph, spec: ChipSpec | None = None, *, seed: int = 0,
                                 f"{spec.n_cores} cores of a {spec.mesh_rows}x{spec.mesh_cols} mesh are free "
                                 "(use a larger ChipSpec mesh or a smaller layer)")
     b.finish_outputs()
-    _check_board_limits(b)
+    check_board_limits(b.plan, b.chip_inputs, b.outputs)
     return build_image(b, seed=seed, ticks_per_inference=ticks_per_inference)
 
-
-def _check_board_limits(b: _Builder) -> None:
-    """What a board would refuse at load or over the link, refused here with the node or
-    name: decoder windows above the chip's, names the protocol cannot carry."""
-    from ..ops.decoders import MAX_CHIP_WINDOW
-    from .wire import MAX_NAME_BYTES
-    for e in b.plan.entries:
-        if isinstance(e.node, (bridge.SpikeCount, bridge.FirstSpike)) and e.node.window > MAX_CHIP_WINDOW:
-            raise CompileError(f"`{e.name}` ({e.node.op}) has a window of {e.node.window} ticks; the chip's "
-                               f"spike-count and first-spike windows hold at most {MAX_CHIP_WINDOW} ticks "
-                               "(use a shorter window, or the numba backend)")
-    for what, names in (("input", [i["name"] for i in b.chip_inputs]), ("output", [o["name"] for o in b.outputs])):
-        for name in names:
-            if not 0 < len(name.encode("utf-8")) <= MAX_NAME_BYTES:
-                raise CompileError(f"chip {what} name {name[:40]!r}... is {len(name.encode('utf-8'))} UTF-8 "
-                                   f"bytes; the link carries names of 1..{MAX_NAME_BYTES} bytes: rename it")
