@@ -201,6 +201,7 @@ class Server:
             return P.pack_json({"protocol": self.protocol_version, "firmware": self.firmware,
                                 "boot": self.boots, "max_payload": self.max_payload,
                                 "max_upload": P.MAX_UPLOAD, "max_run_ticks": P.MAX_RUN_TICKS,
+                                "sparse_inputs": True,
                                 "image": eng.info(), "spec": getattr(eng, "spec", None)})
         if cmd == P.INFO:
             self._empty(payload, "INFO")

@@ -210,6 +210,13 @@ def test_sparse_outputs_round_trip_and_are_smaller():
         P.read_array(P.Reader(bomb, "t"), "v")
     with pytest.raises(P.ProtocolError, match="elements, at most"):
         P.read_array(P.Reader(bomb, "t"), "v", sparse=True)
+    # inputs: the board decodes sparse pushes, bounded before it allocates
+    with pytest.raises(P.ProtocolError, match="at most 4194304"):
+        P.read_push(P.pack_name("x") + bomb)
+    x = (rng.random((3, 256)) < 0.05).astype(np.int32)
+    name, back = P.read_push(P.pack_push("x", x, sparse=True))
+    assert name == "x" and np.array_equal(back, x)
+    assert len(P.pack_push("x", x, sparse=True)) < len(P.pack_push("x", x)) / 4
 
 
 def test_a_spike_output_over_the_link_is_sent_sparsely(make_board):

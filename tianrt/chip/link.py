@@ -323,6 +323,9 @@ class ChipLink(LinkBase):
             raise LinkError(f"{self._where}: cannot send this request: {exc.message}",
                             code=exc.code) from None
 
+    def _sparse_in(self) -> bool:
+        return self.sparse and bool(self.board.get("sparse_inputs"))
+
     def _note_batch(self, name: str, a: np.ndarray) -> None:
         for i in self._image_info.get("inputs", []):
             if i.get("name") == name and a.ndim == len(i.get("shape", ())) + 1:
@@ -330,7 +333,7 @@ class ChipLink(LinkBase):
 
     def push_input(self, name: str, values) -> None:
         a = self._as_int32(name, values)
-        payload = self._pack(P.pack_push, name, a)
+        payload = self._pack(P.pack_push, name, a, self._sparse_in())
         self._call(P.PUSH_INPUT, payload)
         self._note_batch(name, a)
         self._journal_add(("push", payload), len(payload))
@@ -408,10 +411,10 @@ class ChipLink(LinkBase):
         if not 0 <= ticks <= P.MAX_RUN_TICKS:
             raise LinkError(f"step: ticks must be in [0, {P.MAX_RUN_TICKS}], got {ticks}")
         arrays = {name: self._as_int32(name, v) for name, v in inputs.items()}
-        payload = self._pack(P.pack_step, arrays, ticks)
+        payload = self._pack(P.pack_step, arrays, ticks, self._sparse_in())
         blob = self._state_command(P.STEP, payload, ticks)
         for name, a in arrays.items():
-            push = P.pack_push(name, a)
+            push = P.pack_push(name, a, self._sparse_in())
             self._note_batch(name, a)
             self._journal_add(("push", push), len(push))
         self._journal_add(("run", ticks), 8)

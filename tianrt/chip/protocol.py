@@ -215,14 +215,14 @@ def pack_sparse(a) -> bytes:
     return head + struct.pack("<BI", form, len(nz)) + body + tail
 
 
-def _read_sparse(r: Reader, field: str, start: int, code: int, ndim: int) -> np.ndarray:
+def _read_sparse(r: Reader, field: str, start: int, code: int, ndim: int, limit: int) -> np.ndarray:
     shape = r.unpack(f"{ndim}I", f"{field} shape")
     size = 1
     for d in shape:
         size *= d
-    if size > MAX_SPARSE_VALUES:
+    if size > limit:
         raise ProtocolError(E_BAD_PAYLOAD, f"{r.what}: sparse {field} of {size} elements, at most "
-                            f"{MAX_SPARSE_VALUES}", start)
+                            f"{limit}", start)
     at = r.pos
     form, nnz = r.unpack("BI", f"{field} sparse form and count")
     if form & ~(SPARSE_EVENTS | SPARSE_BITMAP | SPARSE_ONES) or (form & 3) not in (1, 2) or nnz > size:
@@ -248,11 +248,14 @@ def _read_sparse(r: Reader, field: str, start: int, code: int, ndim: int) -> np.
     return out.reshape(shape)
 
 
-def read_array(r: Reader, field: str = "array", sparse: bool = False) -> np.ndarray:
+def read_array(r: Reader, field: str = "array", sparse: bool = False,
+               max_values: int = MAX_SPARSE_VALUES) -> np.ndarray:
+    """A dense array, or with ``sparse`` also a pack_sparse one expanding to at most
+    ``max_values`` elements (checked before anything is allocated)."""
     start = r.pos
     code, ndim = r.unpack("BB", f"{field} dtype and ndim")
     if sparse and code & SPARSE and (code & ~SPARSE) in DTYPES and ndim <= MAX_NDIM:
-        return _read_sparse(r, field, start, code & ~SPARSE, ndim)
+        return _read_sparse(r, field, start, code & ~SPARSE, ndim, max_values)
     if code not in DTYPES:
         raise ProtocolError(E_BAD_PAYLOAD, f"{r.what}: {field} has unknown dtype code {code}", start)
     if ndim > MAX_NDIM:
@@ -341,21 +344,25 @@ def read_run(data: bytes) -> int:
     return ticks
 
 
-def pack_push(name: str, values) -> bytes:
-    return pack_name(name) + pack_array(values)
+MAX_SPARSE_INPUT = 1 << 22    # elements a sparse input may expand to on the board
+
+
+def pack_push(name: str, values, sparse: bool = False) -> bytes:
+    """``sparse``: the array as pack_sparse (a board whose HELLO says "sparse_inputs")."""
+    return pack_name(name) + (pack_sparse(values) if sparse else pack_array(values))
 
 
 def read_push(data: bytes) -> tuple[str, np.ndarray]:
     r = Reader(data, "PUSH_INPUT")
     name = read_name(r, "input name")
-    arr = read_array(r, f"input {name!r}")
+    arr = read_array(r, f"input {name!r}", sparse=True, max_values=MAX_SPARSE_INPUT)
     r.end()
     return name, arr
 
 
-def pack_step(inputs: dict, ticks: int) -> bytes:
+def pack_step(inputs: dict, ticks: int, sparse: bool = False) -> bytes:
     parts = [struct.pack("<H", len(inputs))]
-    parts += [pack_name(name) + pack_array(values) for name, values in inputs.items()]
+    parts += [pack_push(name, values, sparse) for name, values in inputs.items()]
     return b"".join(parts) + struct.pack("<I", ticks)
 
 
@@ -365,7 +372,7 @@ def read_step(data: bytes) -> tuple[list[tuple[str, np.ndarray]], int]:
     inputs = []
     for _ in range(n):
         name = read_name(r, "input name")
-        inputs.append((name, read_array(r, f"input {name!r}")))
+        inputs.append((name, read_array(r, f"input {name!r}", sparse=True, max_values=MAX_SPARSE_INPUT)))
     (ticks,) = r.unpack("I", "ticks")
     r.end()
     return inputs, ticks
