@@ -236,3 +236,68 @@ def test_a_spike_output_over_the_link_is_sent_sparsely(make_board):
     for k in a:
         assert np.array_equal(a[k][0], b[k][0]) and np.array_equal(a[k][1], b[k][1])
     assert sparse_bytes < dense_bytes
+
+
+# -- item 5: what BUSY says, and a reset stops a running RUN ---------------------------------------
+def _pump_with_image():
+    from tianrt.firmware_sim.server import Server
+    from tianrt.firmware_sim.transport import Pump
+    rng = np.random.default_rng(20)
+    g, _ = TEMPLATES["spike_input"](rng)
+    image = tr.chip.compile(g, SPEC)[0]
+    server = Server(real_engine)
+    server.feed(P.encode_frame(P.REQUEST, P.HELLO, 1, P.pack_hello(1, 3)))
+    server.engine.load_image(image)
+    out = []
+    return server, Pump(server, out.append), out
+
+
+def _frames(out):
+    return [f for chunk in list(out) for f in (P.decode_frame(b) for b in P.Deframer().feed(chunk))]
+
+
+def _wait(cond, limit=5.0):
+    deadline = time.monotonic() + limit
+    while not cond() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return cond()
+
+
+def test_busy_says_executing_or_queued_and_abort_answers_at_once():
+    server, pump, out = _pump_with_image()
+    try:
+        run = P.encode_frame(P.REQUEST, P.RUN, 2, P.pack_run(20000))
+        info = P.encode_frame(P.REQUEST, P.INFO, 3)
+        pump.data(run)
+        assert _wait(lambda: pump.running is not None)
+        pump.data(info)                       # queued behind the RUN
+        pump.data(run + info)                 # the host asks again about both
+        busy = [f for f in _frames(out) if f.kind == P.BUSY]
+        assert {(f.cmd, f.payload) for f in busy} == {(P.RUN, b"\x01"), (P.INFO, b"\x02")}
+        t0 = time.perf_counter()
+        pump.data(P.encode_frame(P.REQUEST, P.ABORT, 0))
+        ack = next(f for f in _frames(out) if f.cmd == P.ABORT)   # answered by the read loop
+        assert P.read_json(ack.payload, "ABORT")["running"] == "RUN"
+        assert _wait(lambda: any(f.cmd == P.RUN and f.kind == P.NAK for f in _frames(out)))
+        assert time.perf_counter() - t0 < 1.0
+        nak = next(f for f in _frames(out) if f.cmd == P.RUN and f.kind == P.NAK)
+        assert P.read_nak(nak.payload)[0] == P.E_ABORTED
+        assert not any(f.cmd == P.INFO and f.kind == P.ACK for f in _frames(out))   # dropped, not run
+    finally:
+        pump.stop()
+
+
+def test_a_firmware_reset_stops_the_running_run_within_a_tick():
+    server, pump, out = _pump_with_image()
+    try:
+        old = server.engine
+        pump.data(P.encode_frame(P.REQUEST, P.RUN, 2, P.pack_run(20000)))
+        assert _wait(lambda: pump.running is not None)
+        time.sleep(0.2)
+        t0 = time.perf_counter()
+        pump.reboot()                          # what SIGUSR1 does
+        assert _wait(lambda: pump.running is None, 2.0) and time.perf_counter() - t0 < 1.0
+        assert 0 < old.t < 20000 and server.engine is not old
+        assert any(f.kind == P.BOOT for f in _frames(out))
+    finally:
+        pump.stop()
