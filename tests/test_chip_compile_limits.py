@@ -84,3 +84,11 @@ def test_an_output_reading_a_float_input_directly_says_what_fits():
     msg = str(ex.value)
     assert "graph input `x`" in msg and "float" in msg and "internal order" not in msg
     assert isinstance(ex.value, TianrtError)
+
+
+def test_named_spec_presets():
+    assert ChipSpec.preset("default") == ChipSpec()
+    sram = ChipSpec.preset("tianjic-sram")
+    assert sram.weight_bytes_per_core == 22 * 1024 and sram.n_cores == 156
+    with pytest.raises(tr.chip.SpecError, match="tianjic-sram"):
+        ChipSpec.preset("nope")
