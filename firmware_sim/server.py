@@ -261,6 +261,27 @@ class Server:
                 eng.push_input(name, values)
             eng.run(ticks)
             return self._pull()
+        if cmd == P.STEPS:
+            segments = P.read_steps(payload)
+            total = sum(t for _, t in segments)
+            if total > P.MAX_RUN_TICKS:
+                raise P.ProtocolError(P.E_CAPACITY, f"STEPS of {total} ticks; at most {P.MAX_RUN_TICKS}")
+            for inputs, _ in segments:      # everything is checked before anything runs
+                self._check_inputs(inputs)
+            prog = getattr(eng, "prog", None)
+            if prog is not None:
+                ndim = {x["name"]: len(x["shape"]) for x in eng.info()["inputs"]}
+                B = max([v.shape[0] for i, _ in segments for name, v in i if v.ndim > ndim[name]]
+                        or [eng.batch or 1])
+                worst = eng.held_values + total * B * prog.out_values
+                if worst > P.MAX_HELD_VALUES:
+                    raise P.ProtocolError(P.E_CAPACITY, f"STEPS of {total} ticks could hold {worst} output "
+                                          f"values, this board holds {P.MAX_HELD_VALUES}: send fewer ticks")
+            for inputs, ticks in segments:
+                for name, values in inputs:
+                    eng.push_input(name, values)
+                eng.run(ticks)
+            return self._pull()
         if cmd == P.PULL_OUTPUTS:
             self._empty(payload, "PULL_OUTPUTS")
             return self._pull()

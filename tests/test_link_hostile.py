@@ -301,3 +301,36 @@ def test_a_firmware_reset_stops_the_running_run_within_a_tick():
         assert any(f.kind == P.BOOT for f in _frames(out))
     finally:
         pump.stop()
+
+
+# -- link efficiency: a clip in a few exchanges (STEPS) ----------------------------------------------
+def test_a_clip_goes_in_a_few_exchanges_and_survives_a_reset(make_board):
+    rng = np.random.default_rng(21)
+    g, shapes = TEMPLATES["mlp"](rng)
+    xs = inputs(rng, shapes, g, 2, 300)
+    want = tr.Runtime(g, backend="chip", port="inproc", spec=SPEC).run(xs)
+    board = make_board()
+    rt = tr.Runtime(g, backend="chip", port=board.url, spec=SPEC, timeout=1.0)
+    link = rt._impl.link
+    sent = link.stats["frames_sent"]
+    got = rt.run(xs)
+    assert link.stats["frames_sent"] - sent < 300 // 4        # not one exchange per tick
+    for k in want:
+        assert np.array_equal(want.ticks[k], got.ticks[k]) and np.array_equal(want[k], got[k]), k
+    # a firmware reset between two pieces: the replay restores the state, nothing is lost
+    rt.reset()
+    real = link.steps
+    calls = {"n": 0}
+
+    def steps_with_reset(segments):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            board.reboot()
+        return real(segments)
+    link.steps = steps_with_reset
+    with pytest.warns(LinkWarning, match="replayed"):
+        again = rt.run(xs)
+    for k in want:
+        assert np.array_equal(want.ticks[k], again.ticks[k]) and np.array_equal(want[k], again[k]), k
+    assert link.tick == 300 == link.info()["tick"]
+    rt.close()

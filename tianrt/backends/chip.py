@@ -39,6 +39,14 @@ class _InProcess:
         self.engine.run(ticks)
         return self.engine.pull_outputs()
 
+    def steps(self, segments: list) -> dict:
+        """ChipLink.steps on the Engine directly."""
+        for inputs, ticks in segments:
+            for name, values in inputs.items():
+                self.engine.push_input(name, values)
+            self.run(ticks)
+        return self.pull_outputs()
+
     def run(self, ticks: int) -> None:
         """As ChipLink.run: a run longer than the board holds outputs for is cut into
         pieces, their outputs held here until pull_outputs()."""
@@ -70,6 +78,19 @@ class _InProcess:
 
     def close(self):
         pass
+
+
+CLIP_PIECE = 256      # frames of a clip sent in one STEPS exchange
+
+
+def _merge(parts: list) -> dict:
+    """Outputs pulled in pieces, concatenated per output (empty pieces dropped)."""
+    out = {}
+    for name in dict.fromkeys(k for p in parts for k in p):
+        have = [p[name] for p in parts if name in p]
+        full = [h for h in have if len(h[0])] or have[-1:]
+        out[name] = (np.concatenate([h[0] for h in full]), np.concatenate([h[1] for h in full]))
+    return out
 
 
 class ChipBackend(Backend):
@@ -169,15 +190,15 @@ class ChipBackend(Backend):
             n = int(ticks)
             frames = [{k: self._check_input(k, v) for k, v in (inputs or {}).items()}]
         self._ensure_state()
-        if ticks is None:
-            for f in frames:
-                self._push(f)
-                self.link.run(1)
+        got = []
+        if ticks is None:       # a clip: pieces of frames, one exchange each (STEPS)
+            for i in range(0, len(frames), CLIP_PIECE):
+                got.append(self.link.steps([(self._to_chip(f), 1) for f in frames[i:i + CLIP_PIECE]]))
         else:
             self._push(frames[0])
             self.link.run(n)
         ticks = n
-        raw = self.link.pull_outputs()
+        raw = _merge(got + [self.link.pull_outputs()])
         vals, when = {}, {}
         for k in self.plan.outputs:
             t, v = raw.get(k, (np.zeros(0, np.int64), None))

@@ -165,7 +165,7 @@ class LinkBase:
         gap = min(self.timeout / 4, 0.02)
         resend_at = None
         aborted = False
-        abortable = cmd in (P.RUN, P.STEP, P.UPLOAD_COMMIT)
+        abortable = cmd in (P.RUN, P.STEP, P.STEPS, P.UPLOAD_COMMIT)
         state = "executing"
         self._send(wire)
         last_send = time.monotonic()

@@ -100,7 +100,7 @@ class ChipLink(LinkBase):
             self.close()
             raise
 
-    STATE_COMMANDS = (P.RUN, P.STEP, P.PUSH_INPUT)
+    STATE_COMMANDS = (P.RUN, P.STEP, P.STEPS, P.PUSH_INPUT)
 
     @property
     def tick(self) -> int:
@@ -418,6 +418,24 @@ class ChipLink(LinkBase):
             self._note_batch(name, a)
             self._journal_add(("push", push), len(push))
         self._journal_add(("run", ticks), 8)
+        return self._deliver(P.read_outputs(blob))
+
+    def steps(self, segments: list) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Several steps in one exchange: ``segments`` is a list of (inputs dict, ticks);
+        the board pushes and runs each in turn and returns the outputs once (as
+        pull_outputs). A clip of frames thus costs one round trip per piece, not per tick."""
+        segs = [({n: self._as_int32(n, v) for n, v in inputs.items()}, int(t)) for inputs, t in segments]
+        total = sum(t for _, t in segs)
+        if any(t < 0 for _, t in segs) or total > P.MAX_RUN_TICKS:
+            raise LinkError(f"steps: ticks must be >= 0 and at most {P.MAX_RUN_TICKS} in all")
+        payload = self._pack(P.pack_steps, segs, self._sparse_in())
+        blob = self._state_command(P.STEPS, payload, total)
+        for arrays, ticks in segs:
+            for name, a in arrays.items():
+                push = P.pack_push(name, a, self._sparse_in())
+                self._note_batch(name, a)
+                self._journal_add(("push", push), len(push))
+            self._journal_add(("run", ticks), 8)
         return self._deliver(P.read_outputs(blob))
 
     def pull_outputs(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -378,6 +378,28 @@ def read_step(data: bytes) -> tuple[list[tuple[str, np.ndarray]], int]:
     return inputs, ticks
 
 
+def pack_steps(segments: list, sparse: bool = False) -> bytes:
+    """u16 m, then m STEP bodies (u16 n, n x (name, array), u32 ticks)."""
+    return struct.pack("<H", len(segments)) + b"".join(pack_step(i, t, sparse) for i, t in segments)
+
+
+def read_steps(data: bytes) -> list[tuple[list[tuple[str, np.ndarray]], int]]:
+    r = Reader(data, "STEPS")
+    (m,) = r.unpack("H", "segment count")
+    out = []
+    for k in range(m):
+        (n,) = r.unpack("H", f"segment {k} input count")
+        inputs = []
+        for _ in range(n):
+            name = read_name(r, "input name")
+            inputs.append((name, read_array(r, f"segment {k} input {name!r}", sparse=True,
+                                            max_values=MAX_SPARSE_INPUT)))
+        (ticks,) = r.unpack("I", f"segment {k} ticks")
+        out.append((inputs, ticks))
+    r.end()
+    return out
+
+
 def pack_outputs(outputs: dict, sparse: bool = False) -> bytes:
     """``sparse``: values arrays as pack_sparse (a host that said HELLO with HELLO_SPARSE)."""
     parts = [struct.pack("<H", len(outputs))]
