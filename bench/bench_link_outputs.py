@@ -1,7 +1,8 @@
 """Spike outputs over the link: bytes per tick and ticks per second over a pty for a
 256-neuron spiking output, dense (the protocol's plain int32 arrays, as before sparse
 encoding) against sparse (event lists or bitmaps, docs/protocol.md section 3c), and the
-time a 921,600-baud UART would need for the same bytes.
+time a 921,600-baud UART would need for the same bytes; then a clip of new inputs every
+tick as one STEP per tick against STEPS exchanges of 256 frames.
 
     .venv/bin/python bench/bench_link_outputs.py [--ticks 50000] [--steps 500]
 
@@ -60,6 +61,16 @@ def measure(image, x_run, xs_step, ticks, sparse):
         rx, tx = link.stats["bytes_received"] - rx0, link.stats["bytes_sent"] - tx0
         n = len(xs_step)
         step = {"bytes_per_tick": (rx + tx) / n, "ticks_per_s": n / dt, "uart_s_per_tick": (rx + tx) / n / UART_BYTES_PER_S}
+        # the same frames as a clip: one STEPS exchange per 256 frames
+        link.reset()
+        rx0, tx0 = link.stats["bytes_received"], link.stats["bytes_sent"]
+        t0 = time.perf_counter()
+        for i in range(0, n, 256):
+            link.steps([({name: x}, 1) for x in xs_step[i:i + 256]])
+        dt = time.perf_counter() - t0
+        rx, tx = link.stats["bytes_received"] - rx0, link.stats["bytes_sent"] - tx0
+        step["clip_ticks_per_s"] = n / dt
+        step["clip_bytes_per_tick"] = (rx + tx) / n
     return run, step
 
 
@@ -81,6 +92,8 @@ def main(argv=None) -> int:
               f"(spike rate {run['spike_rate']:.3f})")
         print(f"{label} step x{args.steps}: {step['bytes_per_tick']:.1f} B/tick, "
               f"{step['ticks_per_s']:.0f} ticks/s over the pty, UART {step['uart_s_per_tick'] * 1e3:.2f} ms/tick")
+        print(f"{label} clip of {args.steps} frames as STEPS of 256: {step['clip_bytes_per_tick']:.1f} B/tick, "
+              f"{step['clip_ticks_per_s']:.0f} ticks/s over the pty")
     return 0
 
 
