@@ -89,12 +89,17 @@ class CoreUnit:
         self.clock = sorted(set(clock))
         ob, oid = rec["out"]
         self.out_buf = _int(ob, "output buffer", 0, len(buffers) - 1)
-        self.out_idx = array_of(arrays, oid, np.int32, "output indices").astype(np.intp)
-        need(self.out_idx.shape == (n,) and self.out_idx.min() >= 0
-              and self.out_idx.max() < buffers[self.out_buf]["size"], "output indices do not fit")
         self.wide = bool(rec.get("wide_out", False))
         self._dendrite(rec["dendrite"], arrays, spec)
-        self.stages = [make_stage(s, arrays, n) for s in rec["stages"]]
+        need(isinstance(rec["stages"], list), "stages must be a list")
+        self.stages, width = [], n
+        for s in rec["stages"]:
+            self.stages.append(make_stage(s, arrays, width))
+            width = self.stages[-1].n_out
+        self.n_out = width
+        self.out_idx = array_of(arrays, oid, np.int32, "output indices").astype(np.intp)
+        need(self.out_idx.shape == (width,) and (width == 0 or (self.out_idx.min() >= 0
+             and self.out_idx.max() < buffers[self.out_buf]["size"])), "output indices do not fit")
         self.spikes_out = bool(self.stages) and self.stages[-1].spikes
         # int64 values per inference this core keeps: held values, one per stage, rings
         self.state_values = n * (1 + sum(s.state_values for s in self.stages))
@@ -206,5 +211,5 @@ class CoreUnit:
                 work["spikes"] += k
                 work["packets"] += k
             else:
-                work["packets"] += B * self.n * (2 if self.wide else 1)
+                work["packets"] += B * self.n_out * (2 if self.wide else 1)
         return new

@@ -92,3 +92,50 @@ def test_named_spec_presets():
     assert sram.weight_bytes_per_core == 22 * 1024 and sram.n_cores == 156
     with pytest.raises(tr.chip.SpecError, match="tianjic-sram"):
         ChipSpec.preset("nope")
+
+
+def _lenet_like(rng, pool_pad=0):
+    def conv(c_in, c_out):
+        return q.Conv2d(c_in, c_out, 3, padding=1, weight=rng.integers(-128, 128, (c_out, c_in, 3, 3)),
+                        bias=rng.integers(-500, 500, c_out), multiplier=rng.integers(1 << 13, 1 << 15, c_out),
+                        shift=np.full(c_out, 18), lo=-20)
+    g = tr.Graph(name="lenet-small")
+    x = g.add(q.Quantize(0.05), g.input("x", (2, 12, 12)))
+    x = g.add(q.MaxPool2d(2, padding=pool_pad), g.add(conv(2, 6), x))
+    x = g.add(q.MaxPool2d(2), g.add(conv(6, 8), x))
+    x = g.add(tr.ann.Flatten(), x)
+    n = g.entries[x.name].shape[0]
+    g.output("y", g.add(q.Dense(n, 5, weight=rng.integers(-128, 128, (5, n)), bias=np.zeros(5, int),
+                                multiplier=np.full(5, 1 << 14), shift=np.full(5, 22)), x))
+    return g
+
+
+@pytest.mark.parametrize("pool_pad", [0, 1])
+def test_pooling_folds_into_the_convolution_cores_bit_exactly(pool_pad):
+    rng = np.random.default_rng(30 + pool_pad)
+    g = _lenet_like(rng, pool_pad)
+    spec = ChipSpec(mesh_rows=10, mesh_cols=10, axons_per_core=128, neurons_per_core=64)
+    image, report = tr.chip.compile(g, spec)
+    meta = unpack(image).meta
+    pooling_cores = [c for c in meta["cores"] if c["dendrite"]["kind"] == "maxpool"]
+    folded = [s for c in meta["cores"] for s in c["stages"] if s["op"] == "maxpool"]
+    if pool_pad == 0:
+        assert not pooling_cores and folded          # both pools ride on the conv cores
+        assert {r["layer"] for r in report.to_dict()["layers"]} == {"qconv1", "qconv2", "qdense1"}
+    else:
+        assert pooling_cores                         # padded or odd-sized pools keep their own cores
+    x = np.random.default_rng(1).normal(0, 3, (3, 2, 2, 12, 12)).astype(np.float32)
+    a = tr.Runtime(g, backend="numba").run({"x": x})
+    b = tr.Runtime(g, backend="chip", port="inproc", spec=spec).run({"x": x})
+    assert np.array_equal(a["y"], b["y"]) and np.array_equal(a.ticks["y"], b.ticks["y"])
+
+
+def test_lenet_size_cnn_fits_the_chip_with_folded_pooling():
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from bench_mapping import lenet
+    g = lenet(np.random.default_rng(0))
+    for spec in (ChipSpec(), ChipSpec.preset("tianjic-sram")):
+        rep = tr.chip.compile(g, spec)[1].to_dict()
+        assert rep["cores_used"] <= spec.n_cores == 156

@@ -93,7 +93,7 @@ def build_image(b, *, seed: int = 0, ticks_per_inference: int | None = None):
 
     # estimates: every core evaluates once per tick with every axon active (upper bound)
     cyc, energy = 0.0, 0.0
-    sends = {c.id: c.n_neurons * (2 if c.wide_out else 1) for c in b.cores}
+    sends = {c.id: len(c.out_idx) * (2 if c.wide_out else 1) for c in b.cores}
     sends[HOST] = sum(int(x["size"]) for x in b.buffers if x["kind"] == "input")
     for r in rounds:
         comp, route = 0.0, 0.0
