@@ -161,12 +161,6 @@ class ChipLink(LinkBase):
                         f"call reset() (or upload the image again)")
         raise LinkError(self._desync, code=P.E_ABORTED, command=cmd)
 
-    def _check_tick(self, what: str) -> None:
-        board = self._board_tick()
-        if board is not None and board != self.tick:
-            raise LinkError(f"{self._where}: after {what} the board is at tick {board}, the host at "
-                            f"{self.tick}", code=P.E_ABORTED)
-
     # -- recovery ------------------------------------------------------------------------------
     def _recover(self, reason: str) -> None:
         self.stats["reconnects"] += 1
