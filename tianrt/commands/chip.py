@@ -100,13 +100,17 @@ def _cmd_run(args) -> int:
             if len(lengths) != 1:
                 raise TianrtError(f"without --ticks every input needs the same leading time axis; "
                                   f"got lengths {sorted(lengths)}")
-            # one STEP exchange per tick: push this tick's slices, run 1, collect
-            steps = [link.step({name: v[t] for name, v in inputs.items()}, 1)
-                     for t in range(lengths.pop())]
+            # one STEPS exchange per 256 ticks: push each tick's slices, run 1, collect
+            n = lengths.pop()
+            frames = [({name: v[t] for name, v in inputs.items()}, 1) for t in range(n)]
+            steps = [link.steps(frames[t0:t0 + 256]) for t0 in range(0, n, 256)]
             steps.append(link.pull_outputs())
             names = list(dict.fromkeys(k for st in steps for k in st))
-            outs = {k: (np.concatenate([st[k][0] for st in steps if k in st]),
-                        np.concatenate([st[k][1] for st in steps if k in st])) for k in names}
+            outs = {}
+            for k in names:
+                parts = [st[k] for st in steps if k in st]
+                full = [p for p in parts if len(p[0])] or parts[-1:]
+                outs[k] = (np.concatenate([p[0] for p in full]), np.concatenate([p[1] for p in full]))
         counters = link.counters()
     if out is not None:
         save_npz(out, {k: v for k, (t, v) in outs.items()}, {k: t for k, (t, v) in outs.items()})
