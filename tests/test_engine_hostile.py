@@ -295,3 +295,21 @@ def test_abort_stops_a_long_run_at_a_tick_boundary(images):
     t = e.t
     e.run(2)                      # the board keeps answering; the flag does not stick
     assert e.t == t + 2
+
+
+def test_a_huge_routing_table_is_refused_before_it_is_built(images):
+    _, img = images["mlp"]
+
+    def edit(m, arrays):
+        n = 2_000_000
+        arrays.append(np.stack([np.zeros(n), np.arange(n) % 60000, np.full(n, 16)], 1).astype(np.uint16))
+        m["routes"] = len(arrays) - 1
+    t0 = time.perf_counter()
+    refused(engine(), repack(img, edit), P.E_BAD_IMAGE, "routing table has 2000000 entries")
+    assert time.perf_counter() - t0 < 5
+
+    def foreign(m, arrays):
+        r = arrays[m["routes"]].copy()
+        r[0, 1] = 60000
+        arrays[m["routes"]] = r
+    refused(engine(), repack(img, foreign), P.E_BAD_IMAGE, "neither a core of the image nor the host")
