@@ -74,8 +74,9 @@ class CoreUnit:
         for seg in rec["axons"]:
             need(isinstance(seg, list) and len(seg) == 2, "axon segments are [buffer, index array]")
             b = _int(seg[0], "axon buffer", -1, len(buffers) - 1)
-            idx = array_of(arrays, seg[1], np.int32, "axon indices").astype(np.intp)
-            need(idx.ndim == 1, "axon indices must be 1-D")
+            raw = array_of(arrays, seg[1], np.int32, "axon indices")
+            need(raw.ndim == 1 and total + raw.size <= A, f"axon indices must be 1-D and hold {A} axons in all")
+            idx = raw.astype(np.intp)
             if b >= 0:
                 need(idx.size == 0 or (idx.min() >= 0 and idx.max() < buffers[b]["size"]),
                       f"axon indices outside buffer {b}")
@@ -97,7 +98,9 @@ class CoreUnit:
             self.stages.append(make_stage(s, arrays, width))
             width = self.stages[-1].n_out
         self.n_out = width
-        self.out_idx = array_of(arrays, oid, np.int32, "output indices").astype(np.intp)
+        raw = array_of(arrays, oid, np.int32, "output indices")
+        need(raw.shape == (width,), f"output indices are {raw.shape}, the core emits {width} values")
+        self.out_idx = raw.astype(np.intp)
         need(self.out_idx.shape == (width,) and (width == 0 or (self.out_idx.min() >= 0
              and self.out_idx.max() < buffers[self.out_buf]["size"])), "output indices do not fit")
         self.spikes_out = bool(self.stages) and self.stages[-1].spikes

@@ -56,7 +56,7 @@ class _Program:
                                                    f"than this chip's {spec['mesh_rows']}x{spec['mesh_cols']}")
         self.mesh = (rows, cols)  # router ids in the image are row * cols + col of this mesh
         self.buffers = list(m["buffers"])
-        cap = buffer_capacity(spec)
+        self.cap = cap = buffer_capacity(spec)
         total = 0
         for i, b in enumerate(self.buffers):
             if not (isinstance(b, dict) and isinstance(b.get("size"), int) and not isinstance(b["size"], bool)
@@ -151,6 +151,8 @@ class _Program:
                 raise BadRecord(f"{what}: buffer {b!r} out of range")
             if not (isinstance(aid, int) and 0 <= aid < len(arrays)) or arrays[aid].dtype != np.int32:
                 raise BadRecord(f"{what}: index array {aid!r} missing or not int32")
+            if arrays[aid].ndim != 1 or arrays[aid].size > self.cap:
+                raise BadRecord(f"{what}: index array {aid} must be 1-D with at most {self.cap} entries")
             idx = arrays[aid].astype(np.intp)
             if b >= 0 and idx.size and (idx.min() < 0 or idx.max() >= self.buffers[b]["size"]):
                 raise BadRecord(f"{what}: indices outside buffer {b}")

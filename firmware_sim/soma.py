@@ -60,8 +60,9 @@ class Bias(Stage):
         super().__init__(rec, arrays, n)
         self.per_tick = bool(rec.get("per_tick"))
         aid = rec.get("bias", -1)
-        self.bias = np.zeros(n, I64) if aid == -1 else array_of(arrays, aid, np.int32, "bias").astype(I64)
-        need(self.bias.shape == (n,), "bias size differs from the core's neurons")
+        raw = np.zeros(n, np.int32) if aid == -1 else array_of(arrays, aid, np.int32, "bias")
+        need(raw.shape == (n,), "bias size differs from the core's neurons")
+        self.bias = raw.astype(I64)
 
     def run(self, x, t):
         return np.clip(x + self.bias, INT32_MIN, INT32_MAX)

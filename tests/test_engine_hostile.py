@@ -313,3 +313,37 @@ def test_a_huge_routing_table_is_refused_before_it_is_built(images):
         r[0, 1] = 60000
         arrays[m["routes"]] = r
     refused(engine(), repack(img, foreign), P.E_BAD_IMAGE, "neither a core of the image nor the host")
+
+
+@pytest.mark.parametrize("where", ["axons", "out", "bias", "output"])
+def test_huge_index_and_parameter_arrays_are_refused_before_converting(images, where):
+    _, img = images["mlp"]
+
+    def edit(m, arrays):
+        arrays.append(np.zeros(6_000_000, np.int32))        # 24 MB stored, 48 MB as intp
+        big = len(arrays) - 1
+        c = next(c for c in m["cores"] if any(s["op"] == "bias" and s.get("bias", -1) != -1 for s in c["stages"]))
+        if where == "axons":
+            c["axons"][0][1] = big
+        elif where == "out":
+            c["out"][1] = big
+        elif where == "bias":
+            next(s for s in c["stages"] if s["op"] == "bias")["bias"] = big
+        else:
+            m["outputs"][0]["gather"][0][1] = big
+    def peak_of(data):
+        tracemalloc.start()
+        try:
+            try:
+                engine().load_image(data)
+            except EngineError as exc:
+                peak_of.exc = exc
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    peak_of.exc = None
+    base = peak_of(repack(img, lambda m, arrays: arrays.append(np.zeros(6_000_000, np.int32))))
+    assert peak_of.exc is None       # the same array, unused: the image loads
+    peak = peak_of(repack(img, edit))
+    assert peak_of.exc is not None and peak_of.exc.code == P.E_BAD_IMAGE
+    assert peak < base + (8 << 20), (peak, base)    # nothing the size of the array is made
