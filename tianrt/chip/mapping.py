@@ -23,18 +23,32 @@ def _producers(b) -> dict[int, np.ndarray]:
             prod[i] = np.full(buf["size"], -1, np.int64)
     for c in b.cores:
         prod[c.out_buf][c.out_idx] = c.id
-    pending = list(b.delays)
-    while pending:
-        e, buf, src = pending.pop(0)
-        if any(int(x) not in prod for x in np.unique(src.buf) if x >= 0):
-            pending.append((e, buf, src))
-            continue
-        p = np.full(len(src), -1, np.int64)
-        for x in np.unique(src.buf):
-            if x >= 0:
-                m = src.buf == x
-                p[m] = prod[int(x)][src.idx[m]]
-        prod[buf] = p
+    by_buf = {buf: src for _e, buf, src in b.delays}
+
+    def resolve(buf):     # delays reading delays: depth first, each once (linear in the graph)
+        stack = [buf]
+        while stack:
+            top = stack[-1]
+            if top in prod:
+                stack.pop()
+                continue
+            src = by_buf[top]
+            waiting = [int(x) for x in np.unique(src.buf) if x >= 0 and int(x) not in prod]
+            if any(w in stack for w in waiting):
+                from .errors import CompileError
+                raise CompileError("delays read each other in a cycle with no layer between them")
+            if waiting:
+                stack.extend(waiting)
+                continue
+            p = np.full(len(src), -1, np.int64)
+            for x in np.unique(src.buf):
+                if x >= 0:
+                    m = src.buf == x
+                    p[m] = prod[int(x)][src.idx[m]]
+            prod[top] = p
+            stack.pop()
+    for buf in by_buf:
+        resolve(buf)
     return prod
 
 
