@@ -25,6 +25,8 @@ def _producers(b) -> dict[int, np.ndarray]:
         prod[c.out_buf][c.out_idx] = c.id
     by_buf = {buf: src for _e, buf, src in b.delays}
 
+    expanded = set()      # delays whose inputs were pushed: unresolved ones are ancestors
+
     def resolve(buf):     # delays reading delays: depth first, each once (linear in the graph)
         stack = [buf]
         while stack:
@@ -33,13 +35,15 @@ def _producers(b) -> dict[int, np.ndarray]:
                 stack.pop()
                 continue
             src = by_buf[top]
-            waiting = [int(x) for x in np.unique(src.buf) if x >= 0 and int(x) not in prod]
-            if any(w in stack for w in waiting):
-                from .errors import CompileError
-                raise CompileError("delays read each other in a cycle with no layer between them")
-            if waiting:
-                stack.extend(waiting)
-                continue
+            if top not in expanded:
+                expanded.add(top)
+                waiting = [int(x) for x in np.unique(src.buf) if x >= 0 and int(x) not in prod]
+                if any(w in expanded for w in waiting):
+                    from .errors import CompileError
+                    raise CompileError("delays read each other in a cycle with no layer between them")
+                if waiting:
+                    stack.extend(waiting)
+                    continue
             p = np.full(len(src), -1, np.int64)
             for x in np.unique(src.buf):
                 if x >= 0:
