@@ -347,3 +347,20 @@ def test_huge_index_and_parameter_arrays_are_refused_before_converting(images, w
     peak = peak_of(repack(img, edit))
     assert peak_of.exc is not None and peak_of.exc.code == P.E_BAD_IMAGE
     assert peak < base + (8 << 20), (peak, base)    # nothing the size of the array is made
+
+
+def test_delays_reading_one_delay_twice_are_not_a_cycle(images):
+    _, img = images["mlp"]
+
+    def edit(m, arrays):
+        first = next(i for i, b in enumerate(m["buffers"]) if b["kind"] == "core")
+        arrays.append(np.zeros(1, np.int32))
+        idx = len(arrays) - 1
+        b = len(m["buffers"])
+        m["buffers"] += [{"name": n, "size": s, "kind": "delay"} for n, s in (("a", 2), ("b", 1), ("c", 1))]
+        m["delays"] += [{"name": "a", "buffer": b, "gather": [[b + 1, idx], [b + 2, idx]]},
+                        {"name": "c", "buffer": b + 2, "gather": [[b + 1, idx]]},
+                        {"name": "b", "buffer": b + 1, "gather": [[first, idx]]}]
+    e = engine()
+    e.load_image(repack(img, edit))
+    e.run(2)
