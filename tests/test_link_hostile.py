@@ -334,3 +334,24 @@ def test_a_clip_goes_in_a_few_exchanges_and_survives_a_reset(make_board):
         assert np.array_equal(want.ticks[k], again.ticks[k]) and np.array_equal(want[k], again[k]), k
     assert link.tick == 300 == link.info()["tick"]
     rt.close()
+
+
+def test_an_aborted_steps_is_undone_and_ticks_agree():
+    import json
+    rng = np.random.default_rng(22)
+    g, shapes = TEMPLATES["spike_input"](rng)
+    image = tr.chip.compile(g, SPEC)[0]
+    n_in = shapes["x"][0]
+    with ChipLink("auto", timeout=0.5, retries=2, spawn_args=("--spec", json.dumps(SPEC.to_dict()))) as link:
+        link.upload_image(image)
+        link.run(3)
+        x = np.ones(n_in, np.int32)
+        timer = threading.Timer(0.4, link.abort)
+        timer.start()
+        with pytest.warns(LinkWarning, match="resynchronised"):
+            with pytest.raises(LinkError, match="STEPS aborted and undone: the board is back at tick 3") as ex:
+                link.steps([({"x": x}, 20000), ({"x": x}, 20000)])
+        assert ex.value.code == P.E_ABORTED
+        assert link.tick == 3 == link.info()["tick"]
+        link.run(2)
+        assert link.tick == 5 == link.info()["tick"]

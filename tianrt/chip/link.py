@@ -373,7 +373,8 @@ class ChipLink(LinkBase):
                     self._outputs.hold(name, item)
 
     def _state_command(self, cmd: int, payload: bytes, ticks: int) -> bytes:
-        """RUN or STEP; an ABORTED refusal journals the ticks that did run."""
+        """RUN, STEP or STEPS; an aborted RUN journals the ticks that did run, an aborted
+        STEP(S) is undone (the board is restored to the journal's state)."""
         self._interrupted = False
         try:
             return self._call(cmd, payload)
@@ -381,13 +382,23 @@ class ChipLink(LinkBase):
             if exc.code != P.E_ABORTED or self._desync is not None:
                 raise
             self.stats["aborts"] += 1
+            name = P.COMMAND_NAMES[cmd]
+            if cmd != P.RUN:
+                # a STEP's (or STEPS') inputs were pushed and part of it ran: the journal
+                # cannot say which, so the board goes back to the state before it
+                self._uncertain = P.PUSH_INPUT
+                self._resync()
+                what = f"{name} aborted and undone: the board is back at tick {self.tick}"
+                if self._interrupted:
+                    raise KeyboardInterrupt(f"chip {what}") from None
+                raise LinkError(f"{self._where}: {what}", code=P.E_ABORTED, command=cmd) from None
             board = self._board_tick()
             ran = board - self.tick if board is not None else 0
             if ran > 0:
                 self._journal_add(("run", ran), 8)
             if self._interrupted:
                 raise KeyboardInterrupt(f"chip RUN interrupted at tick {board} ({ran} of {ticks} ticks ran)") from None
-            raise LinkError(f"{self._where}: {P.COMMAND_NAMES[cmd]} aborted at tick {board}: {ran} of "
+            raise LinkError(f"{self._where}: {name} aborted at tick {board}: {ran} of "
                             f"{ticks} ticks ran (their outputs can be pulled)", code=P.E_ABORTED,
                             command=cmd) from None
 
