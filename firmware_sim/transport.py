@@ -316,7 +316,7 @@ def serve_socket(server: Server, port: int = 0, *, host: str = "127.0.0.1", anno
                     raise P.ProtocolError(P.E_BUSY, "say HELLO first")
                 _v, nonce, fl, proof = P.read_hello_full(frame.payload)
                 server.check_proof(nonce, fl, proof, cd.challenge)
-                if not fl & P.HELLO_TAKE_OVER:
+                if conn is not None and not fl & P.HELLO_TAKE_OVER:   # (a free board: it is ours)
                     idle = time.monotonic() - held["last"]
                     since = time.strftime("%H:%M:%S", time.localtime(held["since"]))
                     raise P.ProtocolError(P.E_BUSY, f"board busy, held by {held['peer']} since {since} "
@@ -327,7 +327,8 @@ def serve_socket(server: Server, port: int = 0, *, host: str = "127.0.0.1", anno
                 cd.reply(frame, P.NAK, P.pack_nak(exc.code, exc.message))
                 continue
             del others[cd.conn]
-            server.log(f"{cd.peer} takes the board over from {held['peer']}")
+            if conn is not None:
+                server.log(f"{cd.peer} takes the board over from {held['peer']}")
             own(cd.conn, cd.peer, cd.challenge)
             pump.data(b"\x00" + block + b"\x00")    # the HELLO, now from the owner
             return

@@ -87,3 +87,19 @@ def test_hello_proof_is_bound_to_the_challenge_and_nonce():
     assert P.read_hello(P.pack_hello(1, 5)) == (1, 5)
     with pytest.raises(P.ProtocolError):
         P.read_hello_full(P.pack_hello(1, 5, 0x80))
+
+
+def test_a_second_host_can_wait_for_the_board(board):
+    import threading
+    import warnings
+    emu = board()
+    first = ChipLink(emu.where, timeout=1.0)
+    first.upload_image(make_image(name="mine", window=1))
+    threading.Timer(0.8, first.close).start()          # the holder leaves after a while
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with ChipLink(emu.where, timeout=0.5, retries=1, wait_busy=10) as second:
+            assert second.board["image"]["name"] == "mine"
+            assert second.pull_outputs() == {}
+    assert any("board busy, held by" in str(w.message) and "waiting up to 10 s" in str(w.message)
+               for w in caught)

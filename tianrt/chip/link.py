@@ -56,7 +56,7 @@ class ChipLink(LinkBase):
                  retries: int = 5, busy_timeout: float = 600.0, replay: bool = True,
                  spawn_args: tuple[str, ...] = (), connect_timeout: float = 60.0,
                  reconnect_timeout: float = 15.0, secret: bytes | str | None = None,
-                 take_over: bool = False, sparse: bool = True):
+                 take_over: bool = False, sparse: bool = True, wait_busy: float = 0.0):
         if timeout <= 0 or retries < 0:
             raise ValueError(f"ChipLink: timeout must be > 0 and retries >= 0, got {timeout}, {retries}")
         self.port = port
@@ -90,6 +90,7 @@ class ChipLink(LinkBase):
         self._write_lock = threading.Lock()
         self.secret = secret.encode() if isinstance(secret, str) else secret
         self.take_over = bool(take_over)
+        self.wait_busy = float(wait_busy)    # seconds to wait for a socket board another host holds
         self.sparse = bool(sparse)          # ask for sparse output arrays (docs/protocol.md 3c)
         self.stats.update({"resyncs": 0, "aborts": 0})
         self._closed = False
@@ -266,12 +267,25 @@ class ChipLink(LinkBase):
         return info
 
     def hello(self) -> dict:
-        """Version handshake; returns the board's description (firmware, limits, image)."""
+        """Version handshake; returns the board's description (firmware, limits, image).
+        A socket board held by another host: wait up to ``wait_busy`` seconds for it (with
+        a LinkWarning naming the holder), then LinkError(code=BUSY)."""
+        deadline = time.monotonic() + self.wait_busy
+        warned = False
         for _ in range(self.retries + 1):
-            try:
-                return self._hello_raw()
-            except _SessionLost as exc:
-                self._recover(str(exc))
+            while True:
+                try:
+                    return self._hello_raw()
+                except _SessionLost as exc:
+                    self._recover(str(exc))
+                    break
+                except LinkError as exc:
+                    if exc.code != P.E_BUSY or time.monotonic() > deadline:
+                        raise
+                    if not warned:
+                        warned = True
+                        warnings.warn(f"{exc}; waiting up to {self.wait_busy:g} s", LinkWarning, stacklevel=3)
+                    time.sleep(min(0.25, self.timeout))
         raise LinkError(f"{self._where}: no stable session after {self.retries + 1} tries")
 
     def upload_image(self, data: bytes) -> dict:
