@@ -30,6 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal (default)")
     where.add_argument("--socket", type=int, metavar="PORT",
                        help="serve on socket://127.0.0.1:PORT (0 = any free port)")
+    p.add_argument("--host", default="127.0.0.1", metavar="ADDR",
+                   help="address the socket listens on (default 127.0.0.1; another address "
+                        "exposes the board: use --secret-file too)")
+    p.add_argument("--secret-file", metavar="PATH",
+                   help="socket only: hosts must prove they know the secret in this file "
+                        "(HMAC challenge in HELLO; ChipLink(secret=...), tianrt chip --secret-file)")
     p.add_argument("--mesh", type=_parse_mesh, metavar="ROWSxCOLS", help="core mesh (default 12x13)")
     p.add_argument("--spec", metavar="JSON", help='ChipSpec field overrides as a JSON object, e.g. \'{"axons_per_core": 128}\'')
     p.add_argument("--engine", default="tianrt.firmware_sim.engine:Engine", metavar="MODULE:CLASS",
@@ -74,8 +80,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     log = (lambda msg: None) if args.quiet else stderr_log
+    secret = None
+    if args.secret_file:
+        if args.socket is None:
+            print("firmware_sim: --secret-file is for --socket boards (a pty is local)", file=sys.stderr)
+            return 2
+        try:
+            with open(args.secret_file, "rb") as f:
+                secret = f.read().strip()
+        except OSError as exc:
+            print(f"firmware_sim: --secret-file: {exc}", file=sys.stderr)
+            return 2
+        if not secret:
+            print("firmware_sim: --secret-file is empty", file=sys.stderr)
+            return 2
     try:
-        server = Server(lambda: engine_cls(spec or None), log=log,
+        server = Server(lambda: engine_cls(spec or None), log=log, secret=secret,
                         **({"max_payload": args.max_payload} if args.max_payload else {}))
     except ValueError as exc:
         print(f"firmware_sim: --max-payload: {exc}", file=sys.stderr)
@@ -86,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         print(where, flush=True)
 
     if args.socket is not None:
-        return serve_socket(server, args.socket, announce=announce, exit_with_parent=parent)
+        return serve_socket(server, args.socket, host=args.host, announce=announce, exit_with_parent=parent)
     if not hasattr(os, "openpty"):
         print("firmware_sim: this system has no pseudo-terminals; use --socket PORT", file=sys.stderr)
         return 2

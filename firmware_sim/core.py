@@ -22,15 +22,27 @@ def _int(v, what, lo=-(2 ** 63), hi=2 ** 63 - 1):
     return v
 
 
-def unroll_window(geo: dict, kind: str, weights=None):
+def _triple(geo, key):
+    v = geo.get(key)
+    need(isinstance(v, list) and len(v) in (2, 3), f"dendrite {key} must be a list of 2 or 3 integers")
+    return v
+
+
+def unroll_window(geo: dict, kind: str, weights=None, n: int | None = None, A: int | None = None):
     """The crossbar of a window tile: (mask (N, A) bool, weight (N, A) int8 or None).
-    Axons are the patch (channel, row, col) in C order, neurons the block (channel, row, col)."""
-    cg, PH, PW = (_int(v, "patch", 1, 1 << 16) for v in geo["patch"])
-    og, bh, bw = (_int(v, "block", 1, 1 << 16) for v in geo["block"])
-    kh, kw = (_int(v, "kernel", 1, 1 << 16) for v in geo["kernel"])
-    sh, sw = (_int(v, "stride", 1, 1 << 16) for v in geo["stride"])
+    Axons are the patch (channel, row, col) in C order, neurons the block (channel, row, col).
+    ``n`` and ``A`` (the core record's neurons and axons) are checked against the geometry
+    before anything is allocated."""
+    cg, PH, PW = (_int(v, "patch", 1, 1 << 16) for v in _triple(geo, "patch"))
+    og, bh, bw = (_int(v, "block", 1, 1 << 16) for v in _triple(geo, "block"))
+    kh, kw = (_int(v, "kernel", 1, 1 << 16) for v in _triple(geo, "kernel"))
+    sh, sw = (_int(v, "stride", 1, 1 << 16) for v in _triple(geo, "stride"))
     need(PH == (bh - 1) * sh + kh and PW == (bw - 1) * sw + kw, "window patch does not match block and kernel")
-    need(cg * PH * PW <= 1 << 20 and og * bh * bw <= 1 << 20, "window tile too large")
+    if n is not None:
+        need(og * bh * bw == n, f"dendrite block {[og, bh, bw]} has {og * bh * bw} neurons, the record says {n}")
+    if A is not None:
+        need(cg * PH * PW == A, f"dendrite patch {[cg, PH, PW]} has {cg * PH * PW} axons, the record says {A}")
+    need(cg * PH * PW <= 1 << 16 and og * bh * bw <= 1 << 16, "window tile too large")
     o, y, x = np.indices((og, bh, bw)).reshape(3, -1)
     c, py, px = np.indices((cg, PH, PW)).reshape(3, -1)
     dy = py[None, :] - y[:, None] * sh
@@ -62,8 +74,9 @@ class CoreUnit:
         for seg in rec["axons"]:
             need(isinstance(seg, list) and len(seg) == 2, "axon segments are [buffer, index array]")
             b = _int(seg[0], "axon buffer", -1, len(buffers) - 1)
-            idx = array_of(arrays, seg[1], np.int32, "axon indices").astype(np.intp)
-            need(idx.ndim == 1, "axon indices must be 1-D")
+            raw = array_of(arrays, seg[1], np.int32, "axon indices")
+            need(raw.ndim == 1 and total + raw.size <= A, f"axon indices must be 1-D and hold {A} axons in all")
+            idx = raw.astype(np.intp)
             if b >= 0:
                 need(idx.size == 0 or (idx.min() >= 0 and idx.max() < buffers[b]["size"]),
                       f"axon indices outside buffer {b}")
@@ -77,13 +90,22 @@ class CoreUnit:
         self.clock = sorted(set(clock))
         ob, oid = rec["out"]
         self.out_buf = _int(ob, "output buffer", 0, len(buffers) - 1)
-        self.out_idx = array_of(arrays, oid, np.int32, "output indices").astype(np.intp)
-        need(self.out_idx.shape == (n,) and self.out_idx.min() >= 0
-              and self.out_idx.max() < buffers[self.out_buf]["size"], "output indices do not fit")
         self.wide = bool(rec.get("wide_out", False))
         self._dendrite(rec["dendrite"], arrays, spec)
-        self.stages = [make_stage(s, arrays, n) for s in rec["stages"]]
+        need(isinstance(rec["stages"], list), "stages must be a list")
+        self.stages, width = [], n
+        for s in rec["stages"]:
+            self.stages.append(make_stage(s, arrays, width))
+            width = self.stages[-1].n_out
+        self.n_out = width
+        raw = array_of(arrays, oid, np.int32, "output indices")
+        need(raw.shape == (width,), f"output indices are {raw.shape}, the core emits {width} values")
+        self.out_idx = raw.astype(np.intp)
+        need(self.out_idx.shape == (width,) and (width == 0 or (self.out_idx.min() >= 0
+             and self.out_idx.max() < buffers[self.out_buf]["size"])), "output indices do not fit")
         self.spikes_out = bool(self.stages) and self.stages[-1].spikes
+        # int64 values per inference this core keeps: held values, one per stage, rings
+        self.state_values = n * (1 + sum(s.state_values for s in self.stages))
         self.real = np.concatenate([np.full(i.size, b >= 0) for b, i in self.segs]) if self.segs else np.zeros(0, bool)
 
     def _dendrite(self, d: dict, arrays, spec):
@@ -99,7 +121,7 @@ class CoreUnit:
             self.mask = None
         elif kind in ("conv", "sumpool", "maxpool"):
             k = array_of(arrays, d["weights"], np.int8, "kernel") if kind == "conv" else None
-            mask, w = unroll_window(d, kind, k)
+            mask, w = unroll_window(d, kind, k, n, A)
             need(mask.shape == (n, A), f"window tile is {mask.shape}, record says {(n, A)}")
             self.mask, self.w = mask, w
             self.weight_bytes = 0 if k is None else k.size
@@ -192,5 +214,5 @@ class CoreUnit:
                 work["spikes"] += k
                 work["packets"] += k
             else:
-                work["packets"] += B * self.n * (2 if self.wide else 1)
+                work["packets"] += B * self.n_out * (2 if self.wide else 1)
         return new

@@ -19,18 +19,10 @@ from tianrt.chip import timing
 from tianrt.chip.spec import ChipSpec
 
 from . import router
+from .checks import EngineError, buffer_capacity, _name, _pair, _prod, _shape  # noqa: F401 (EngineError re-exported)
 from .core import BadRecord, CoreUnit
 
 I64 = np.int64
-
-
-class EngineError(Exception):
-    """A refused command: ``code`` is one of tianrt.chip.protocol's error codes."""
-
-    def __init__(self, code: int, message: str):
-        self.code = int(code)
-        self.message = message
-        super().__init__(f"{protocol.ERROR_NAMES.get(self.code, self.code)}: {message}")
 
 
 class _Program:
@@ -48,8 +40,8 @@ class _Program:
             raise
         except router.RouteError as exc:
             raise EngineError(protocol.E_BAD_IMAGE, f"routing: {exc}") from None
-        except (BadRecord, KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-            what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+        except (BadRecord, KeyError, TypeError, ValueError, IndexError, AttributeError, RecursionError) as exc:
+            what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)[:500]
             raise EngineError(protocol.E_BAD_IMAGE, f"image contents: {what}") from None
 
     def _build(self, m, arrays, spec):
@@ -64,11 +56,22 @@ class _Program:
                                                    f"than this chip's {spec['mesh_rows']}x{spec['mesh_cols']}")
         self.mesh = (rows, cols)  # router ids in the image are row * cols + col of this mesh
         self.buffers = list(m["buffers"])
+        self.cap = cap = buffer_capacity(spec)
+        total = 0
         for i, b in enumerate(self.buffers):
-            if not (isinstance(b.get("size"), int) and 0 <= b["size"] <= 1 << 24
-                    and b.get("kind") in ("input", "core", "psum", "delay")):
-                raise BadRecord(f"buffer {i} is malformed: {b!r}")
+            if not (isinstance(b, dict) and isinstance(b.get("size"), int) and not isinstance(b["size"], bool)
+                    and 0 <= b["size"] and b.get("kind") in ("input", "core", "psum", "delay")):
+                raise BadRecord(f"buffers[{i}] is malformed: {str(b)[:200]}")
+            if b["size"] > cap:
+                raise EngineError(protocol.E_CAPACITY, f"buffers[{i}].size {b['size']} exceeds this chip's "
+                                                       f"limit of {cap} values per buffer")
+            total += b["size"]
+        if total > 4 * cap:
+            raise EngineError(protocol.E_CAPACITY, f"buffers hold {total} values in all, more than this "
+                                                   f"chip's {4 * cap}")
         cores = m["cores"]
+        if not isinstance(cores, list):
+            raise BadRecord("cores must be a list")
         if len(cores) > spec["mesh_rows"] * spec["mesh_cols"]:
             raise EngineError(protocol.E_CAPACITY, f"image needs {len(cores)} cores, this chip has "
                                                    f"{spec['mesh_rows'] * spec['mesh_cols']}")
@@ -78,7 +81,7 @@ class _Program:
                 if isinstance(c.get(key), int) and c[key] > spec[lim]:
                     raise EngineError(protocol.E_CAPACITY, f"core {c.get('id')} needs {c[key]} {key[2:] if key != 'weight_bytes' else 'weight bytes'}, "
                                                            f"a core of this chip has {spec[lim]}")
-            r, col = c["pos"]
+            r, col = _pair(c.get("pos"), f"cores[{c.get('id')}].pos")
             if not (isinstance(r, int) and isinstance(col, int) and 0 <= r < rows and 0 <= col < cols):
                 raise BadRecord(f"core {c.get('id')} is placed at {c['pos']}, outside the image's {rows}x{cols} mesh")
         self.cores = [CoreUnit(c, arrays, self.buffers, spec) for c in cores]
@@ -89,17 +92,19 @@ class _Program:
             raise BadRecord("two cores share one mesh position")
         self.inputs = {}
         for i in m["inputs"]:
-            shape = tuple(int(d) for d in i["shape"])
+            _name(i["name"], "input")
+            shape = _shape(i["shape"], cap, f"input {str(i['name'])[:60]!r}")
             b = i["buffer"]
             if not (isinstance(b, int) and 0 <= b < len(self.buffers) and self.buffers[b]["kind"] == "input"
-                    and self.buffers[b]["size"] == int(np.prod(shape))):
+                    and self.buffers[b]["size"] == _prod(shape)):
                 raise BadRecord(f"input {i['name']!r} does not match its buffer")
             self.inputs[str(i["name"])] = (shape, b, bool(i["per_tick"]))
         self.outputs = {}
         for o in m["outputs"]:
-            shape = tuple(int(d) for d in o["shape"])
+            _name(o["name"], "output")
+            shape = _shape(o["shape"], cap, f"output {str(o['name'])[:60]!r}")
             segs = self._segs(o["gather"], arrays, f"output {o['name']!r}")
-            if sum(i.size for _, i in segs) != int(np.prod(shape)):
+            if sum(i.size for _, i in segs) != _prod(shape):
                 raise BadRecord(f"output {o['name']!r} gathers the wrong number of values")
             self.outputs[str(o["name"])] = (shape, segs)
         self.delays = []
@@ -126,6 +131,17 @@ class _Program:
             done.update(r)
         self.rounds = [[self.cores[c] for c in r] for r in sched]
         self.links = self._routes(m, arrays, spec)
+        # values per inference the state takes (buffers and the cores' neuron state), and
+        # values the outputs can emit per tick: the board's batch and held-output limits
+        self.state_values = total + sum(c.state_values for c in self.cores)
+        self.out_values = sum(_prod(s) for s, _ in self.outputs.values())
+        if self.state_values * 8 > protocol.MAX_STATE_BYTES:
+            raise EngineError(protocol.E_CAPACITY, f"the image's state takes {self.state_values * 8} bytes "
+                                                   f"per inference, this board has {protocol.MAX_STATE_BYTES}")
+
+    def max_batch(self) -> int:
+        return max(1, min(protocol.MAX_BATCH, protocol.MAX_STATE_BYTES // (8 * max(1, self.state_values)),
+                          protocol.MAX_HELD_VALUES // max(1, self.out_values)))
 
     def _segs(self, segs, arrays, what):
         out = []
@@ -135,6 +151,8 @@ class _Program:
                 raise BadRecord(f"{what}: buffer {b!r} out of range")
             if not (isinstance(aid, int) and 0 <= aid < len(arrays)) or arrays[aid].dtype != np.int32:
                 raise BadRecord(f"{what}: index array {aid!r} missing or not int32")
+            if arrays[aid].ndim != 1 or arrays[aid].size > self.cap:
+                raise BadRecord(f"{what}: index array {aid} must be 1-D with at most {self.cap} entries")
             idx = arrays[aid].astype(np.intp)
             if b >= 0 and idx.size and (idx.min() < 0 or idx.max() >= self.buffers[b]["size"]):
                 raise BadRecord(f"{what}: indices outside buffer {b}")
@@ -151,18 +169,37 @@ class _Program:
                 prod[i] = np.full(b["size"], -1, I64)
         for c in self.cores:
             prod[c.out_buf][c.out_idx] = c.id
-        pending = list(self.delays)
-        guard = 0
-        while pending:
-            b, segs = pending.pop(0)
-            if any(s >= 0 and s not in prod for s, _ in segs):
-                guard += 1
-                if guard > len(self.delays) ** 2 + 1:
-                    raise BadRecord("delays read each other in a cycle")
-                pending.append((b, segs))
-                continue
-            prod[b] = np.concatenate([prod[s][i] if s >= 0 else np.full(i.size, -1, I64) for s, i in segs]
-                                     or [np.zeros(0, I64)])
+        # delays may read other delays: resolve them in dependency order (depth-first, each
+        # delay once, so linear in the image; a cycle is refused)
+        by_buf = {}
+        for b, segs in self.delays:
+            if b in by_buf:
+                raise BadRecord(f"two delays write buffer {b}")
+            by_buf[b] = segs
+        state = {}          # buffer -> 1 visiting, 2 done
+        for root in by_buf:
+            stack = [root]
+            while stack:
+                b = stack[-1]
+                if b in prod:
+                    stack.pop()
+                    continue
+                if state.get(b) != 1:
+                    state[b] = 1
+                    waiting = [s for s, _ in by_buf[b] if s >= 0 and s not in prod]
+                    for s in waiting:
+                        if s not in by_buf:
+                            raise BadRecord(f"delay buffer {b} reads buffer {s}, which no core, input or delay writes")
+                        if state.get(s) == 1:
+                            raise BadRecord("delays read each other in a cycle")
+                    if waiting:
+                        stack.extend(waiting)
+                        continue
+                segs = by_buf[b]
+                prod[b] = np.concatenate([prod[s][i] if s >= 0 else np.full(i.size, -1, I64) for s, i in segs]
+                                         or [np.zeros(0, I64)])
+                state[b] = 2
+                stack.pop()
         needs: dict[int, set] = {}
         for c in self.cores:
             for b, idx in c.segs:
@@ -210,6 +247,9 @@ class Engine:
             return {}
         return {"name": p.name, "cores_used": len(p.cores), "rounds": len(p.rounds),
                 "mesh": [self.spec["mesh_rows"], self.spec["mesh_cols"]],
+                "tick": self.t, "batch": self.batch or self._pending_batch() or 1,
+                "max_batch": p.max_batch(), "held_values": self.held_values,
+                "max_held_values": protocol.MAX_HELD_VALUES, "out_values_per_tick": p.out_values,
                 "inputs": [{"name": k, "shape": list(v[0]), "dtype": "int32"} for k, v in p.inputs.items()],
                 "outputs": [{"name": k, "shape": list(v[0]), "dtype": "int32"} for k, v in p.outputs.items()]}
 
@@ -217,8 +257,13 @@ class Engine:
     def _clear(self):
         self.t = 0
         self.batch = None
+        self.abort = False     # set by the server's ABORT (another thread): stop at the next tick
         self.pending: dict[str, np.ndarray] = {}
         self.emitted = {k: ([], []) for k in (self.prog.outputs if self.prog else {})}
+        self.held_values = 0
+
+    def _pending_batch(self):
+        return next(iter(self.pending.values())).shape[0] if self.pending else None
 
     def reset(self) -> None:
         self._clear()
@@ -245,6 +290,11 @@ class Engine:
                                                     f"its inputs are {', '.join(p.inputs) or 'none'}")
         shape, buf, per_tick = p.inputs[name]
         a = np.asarray(values)
+        if a.ndim == len(shape) + 1 and a.shape[1:] == shape and a.shape[0] > p.max_batch():
+            raise EngineError(protocol.E_CAPACITY, f"input {name!r}: batch {a.shape[0]} exceeds this board's "
+                                                   f"limit of {p.max_batch()} for this image (state memory "
+                                                   f"{protocol.MAX_STATE_BYTES} bytes, {protocol.MAX_HELD_VALUES} "
+                                                   f"held output values, at most {protocol.MAX_BATCH})")
         if a.dtype.kind not in "iub":
             raise EngineError(protocol.E_BAD_INPUT, f"input {name!r}: integer values expected, got {a.dtype}")
         if a.shape == shape:
@@ -257,7 +307,7 @@ class Engine:
             raise EngineError(protocol.E_BAD_INPUT, f"input {name!r}: values outside int32")
         if per_tick and a.size and not np.isin(a, (0, 1)).all():
             raise EngineError(protocol.E_BAD_INPUT, f"input {name!r} is a spike input: values must be 0 or 1")
-        B = self.batch or (next(iter(self.pending.values())).shape[0] if self.pending else None)
+        B = self.batch or self._pending_batch()
         if B is not None and a.shape[0] != B:
             raise EngineError(protocol.E_BAD_INPUT, f"input {name!r}: batch {a.shape[0]} differs from the "
                                                     f"running batch {B}; reset first")
@@ -267,23 +317,46 @@ class Engine:
         self._need_image()
         if isinstance(ticks, bool) or not isinstance(ticks, (int, np.integer)) or not 0 <= ticks <= (1 << 24):
             raise EngineError(protocol.E_CAPACITY, f"run: ticks must be an integer in [0, 2^24], got {ticks!r}")
+        B = self.batch or self._pending_batch() or 1
+        worst = self.held_values + int(ticks) * B * self.prog.out_values
+        if worst > protocol.MAX_HELD_VALUES:
+            room = max(0, protocol.MAX_HELD_VALUES - self.held_values) // max(1, B * self.prog.out_values)
+            raise EngineError(protocol.E_CAPACITY, f"run of {ticks} ticks could hold {worst} output values "
+                                                   f"unpulled, this board holds {protocol.MAX_HELD_VALUES}: "
+                                                   f"pull the outputs at least every {room} ticks")
+        start = self.t
         try:
             for _ in range(int(ticks)):
+                if self.abort:
+                    raise EngineError(protocol.E_ABORTED, f"aborted at tick {self.t}, after {self.t - start} "
+                                                          f"of {ticks} ticks")
                 self._tick()
         except EngineError:
             raise
         except Exception as exc:  # an emulator bug must not take the board down
             raise EngineError(protocol.E_ENGINE, f"tick {self.t}: {type(exc).__name__}: {exc}") from None
+        finally:
+            self.abort = False
 
-    def pull_outputs(self) -> dict:
+    def peek_outputs(self) -> dict:
+        """What pull_outputs would return, without clearing it (the server encodes it first,
+        and clears only what it could deliver)."""
         self._need_image()
         out = {}
-        B = self.batch or 1
+        B = self.batch or self._pending_batch() or 1
         for name, (shape, _) in self.prog.outputs.items():
             ts, vs = self.emitted[name]
             out[name] = (np.asarray(ts, dtype=np.int64),
                          np.stack(vs).astype(np.int32) if vs else np.zeros((0, B) + shape, np.int32))
-            self.emitted[name] = ([], [])
+        return out
+
+    def clear_outputs(self) -> None:
+        self.emitted = {k: ([], []) for k in self.prog.outputs}
+        self.held_values = 0
+
+    def pull_outputs(self) -> dict:
+        out = self.peek_outputs()
+        self.clear_outputs()
         return out
 
     # -- the tick ----------------------------------------------------------------------------
@@ -339,6 +412,7 @@ class Engine:
                 v = self._gather(segs)
                 self.emitted[name][0].append(self.t)
                 self.emitted[name][1].append(v.reshape((self.batch,) + shape))
+                self.held_values += v.size
         new = [(b, self._gather(segs), any(fresh[s] for s, _ in segs if s >= 0)) for b, segs in p.delays]
         for b, v, f in new:
             bufs[b][:] = v

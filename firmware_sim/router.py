@@ -52,6 +52,18 @@ def build(entries: np.ndarray, pos_of: dict, rows: int, cols: int, needs: dict, 
     ``needs``: source -> core ids that read it; ``host_needs``: sources the host reads."""
     if entries.ndim != 2 or entries.shape[1] != 3:
         raise RouteError(f"routing table must be (entries, 3), got {entries.shape}")
+    # bounded before the tables are built: one entry per router and source at most, and a
+    # source is a core of the image or the host link
+    limit = rows * cols * (len(pos_of) + 1)
+    if len(entries) > limit:
+        raise RouteError(f"routing table has {len(entries)} entries; a {rows}x{cols} mesh with "
+                         f"{len(pos_of)} cores holds at most {limit}")
+    if len(entries):
+        srcs = entries[:, 1]
+        bad = ~((srcs == HOST) | ((srcs >= 0) & (srcs < len(pos_of))))
+        if bad.any():
+            raise RouteError(f"routing entry {int(np.flatnonzero(bad)[0])} names source "
+                             f"{int(srcs[bad][0])}, neither a core of the image nor the host link")
     tables = {}
     for rid, src, mask in entries.tolist():
         if not 0 <= rid < rows * cols:

@@ -7,6 +7,8 @@ tianrt.chip.protocol.
 """
 from __future__ import annotations
 
+import hmac
+import os
 import traceback
 import zlib
 
@@ -47,7 +49,7 @@ class Server:
     """
 
     def __init__(self, engine_factory, *, firmware: str = FIRMWARE, log=None,
-                 max_payload: int = P.MAX_PAYLOAD):
+                 max_payload: int = P.MAX_PAYLOAD, secret: bytes | None = None):
         if not 64 <= max_payload <= P.MAX_PAYLOAD:
             raise ValueError(f"max_payload must be in [64, {P.MAX_PAYLOAD}], got {max_payload}")
         self.max_payload = max_payload     # a small board has small receive buffers
@@ -57,6 +59,8 @@ class Server:
         self.log = log or (lambda msg: None)
         self.protocol_version = P.PROTOCOL_VERSION
         self.boots = 0
+        self.secret = secret              # socket boards: HELLO must prove it knows this
+        self.challenge = os.urandom(16)   # per connection (new_session)
         self.deframer = P.Deframer(self.max_encoded)
         self.boot()
 
@@ -66,6 +70,7 @@ class Server:
         self.boots += 1
         self.engine = self.engine_factory()
         self.session: int | None = None
+        self.sparse = False                 # the host reads sparse outputs (HELLO flag)
         # (body of the last request, its reply); one tuple so that the read loop never sees
         # a new body with an old reply while the worker stores them
         self._last: tuple[bytes, bytes] | None = None
@@ -78,6 +83,28 @@ class Server:
         return P.encode_frame(P.BOOT, 0, 0, P.pack_json({"firmware": self.firmware,
                                                           "protocol": P.PROTOCOL_VERSION,
                                                           "boot": self.boots}))
+
+    def new_session(self, challenge: bytes | None = None) -> None:
+        """A new host connection (socket links): the previous session's state, inputs,
+        outputs, uploads and cached replies are dropped (the image stays loaded, as a
+        flashed board's would); the next command must be a HELLO."""
+        self.engine.reset()     # (the transport has stopped any command still running first)
+        self.session = None
+        self._last = None
+        self._upload = None
+        self._outbox = None
+        self.challenge = challenge if challenge is not None else os.urandom(16)
+
+    def check_proof(self, nonce: int, flags: int, proof: bytes, challenge: bytes | None = None) -> None:
+        """Refuse a HELLO that does not prove the shared secret (when one is set)."""
+        if self.secret is None:
+            return
+        challenge = self.challenge if challenge is None else challenge
+        if not (flags & P.HELLO_PROOF) or not hmac.compare_digest(
+                proof, P.hello_proof(self.secret, challenge, nonce)):
+            what = "wrong" if flags & P.HELLO_PROOF else "missing"
+            raise P.ProtocolError(P.E_AUTH, f"this board requires a shared secret and the HELLO proof "
+                                  f"is {what}; challenge {challenge.hex()}")
 
     # -- bytes in, bytes out --------------------------------------------------------------------
     def feed(self, data: bytes) -> bytes:
@@ -130,10 +157,11 @@ class Server:
             reply += self.boot()
         return reply
 
-    def busy(self, frame: P.Frame) -> bytes:
-        """The reply to a retransmission of a request that is still executing."""
+    def busy(self, frame: P.Frame, queued: bool = False) -> bytes:
+        """The reply to a retransmission of a request that is still executing (payload
+        ``01``) or still queued behind another (``02``)."""
         self.stats["link_duplicates"] += 1
-        return P.encode_frame(P.BUSY, frame.cmd, frame.seq)
+        return P.encode_frame(P.BUSY, frame.cmd, frame.seq, b"\x02" if queued else b"\x01")
 
     def execute(self, frame: P.Frame) -> tuple[int, bytes]:
         """Run one request; returns (kind, payload). Never raises."""
@@ -162,15 +190,18 @@ class Server:
     def dispatch(self, cmd: int, payload: bytes) -> bytes:
         eng = self.engine
         if cmd == P.HELLO:
-            version, nonce = P.read_hello(payload)
+            version, nonce, flags, proof = P.read_hello_full(payload)
             if version != self.protocol_version:
                 raise P.ProtocolError(P.E_VERSION, f"host speaks protocol version {version}, this "
                                       f"firmware ({self.firmware}) speaks {self.protocol_version}")
+            self.check_proof(nonce, flags, proof)
+            self.sparse = bool(flags & P.HELLO_SPARSE)
             self.session = nonce
             self._upload = None
             return P.pack_json({"protocol": self.protocol_version, "firmware": self.firmware,
                                 "boot": self.boots, "max_payload": self.max_payload,
                                 "max_upload": P.MAX_UPLOAD, "max_run_ticks": P.MAX_RUN_TICKS,
+                                "sparse_inputs": True,
                                 "image": eng.info(), "spec": getattr(eng, "spec", None)})
         if cmd == P.INFO:
             self._empty(payload, "INFO")
@@ -229,10 +260,33 @@ class Server:
             for name, values in inputs:
                 eng.push_input(name, values)
             eng.run(ticks)
-            return P.pack_outputs(eng.pull_outputs())
+            return self._pull()
+        if cmd == P.STEPS:
+            segments = P.read_steps(payload)
+            total = sum(t for _, t in segments)
+            if total > P.MAX_RUN_TICKS:
+                raise P.ProtocolError(P.E_CAPACITY, f"STEPS of {total} ticks; at most {P.MAX_RUN_TICKS}")
+            for inputs, _ in segments:      # everything is checked before anything runs
+                self._check_inputs(inputs)
+            prog = getattr(eng, "prog", None)
+            if prog is not None:
+                ndim = {x["name"]: len(x["shape"]) for x in eng.info()["inputs"]}
+                B = max([v.shape[0] for i, _ in segments for name, v in i if v.ndim > ndim[name]]
+                        or [eng.batch or 1])
+                worst = eng.held_values + total * B * prog.out_values
+                if worst > P.MAX_HELD_VALUES:
+                    raise P.ProtocolError(P.E_CAPACITY, f"STEPS of {total} ticks could hold {worst} output "
+                                          f"values, this board holds {P.MAX_HELD_VALUES}: send fewer ticks")
+            for inputs, ticks in segments:
+                for name, values in inputs:
+                    eng.push_input(name, values)
+                eng.run(ticks)
+            return self._pull()
         if cmd == P.PULL_OUTPUTS:
             self._empty(payload, "PULL_OUTPUTS")
-            return P.pack_outputs(eng.pull_outputs())
+            return self._pull()
+        if cmd == P.ABORT:
+            return self.abort(payload)
         if cmd == P.FETCH:
             offset, length = P.read_fetch(payload)
             if self._outbox is None:
@@ -257,6 +311,25 @@ class Server:
             self._reboot_after_reply = True
             return b""
         raise P.ProtocolError(P.E_UNKNOWN_COMMAND, f"command {cmd:#04x} cannot be executed here")
+
+    def _pull(self) -> bytes:
+        """The outputs, encoded before they are cleared: outputs that cannot be delivered
+        stay on the board."""
+        eng = self.engine
+        if not hasattr(eng, "peek_outputs"):
+            return P.pack_outputs(eng.pull_outputs(), self.sparse)
+        blob = P.pack_outputs(eng.peek_outputs(), self.sparse)
+        eng.clear_outputs()
+        return blob
+
+    def abort(self, payload: bytes = b"", running: int | None = None) -> bytes:
+        """ABORT: the command being executed (``running``, by the transport's worker) stops
+        at its next tick boundary with NAK ABORTED; the reply says what was running."""
+        self._empty(payload, "ABORT")
+        if running is not None:
+            self.engine.abort = True
+        return P.pack_json({"running": P.COMMAND_NAMES.get(running) if running is not None else None,
+                            "tick": getattr(self.engine, "t", None)})
 
     def _check_inputs(self, inputs) -> None:
         """Names and shapes of a STEP's inputs, checked before any is pushed, so that a

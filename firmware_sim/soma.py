@@ -13,7 +13,7 @@ import numpy as np
 from tianrt.kernels import intmath
 from tianrt.kernels.limits import INT8_MAX, INT8_MIN, INT32_MAX, INT32_MIN, MULT_LIMIT, SHIFT_LIMIT
 from tianrt.ops import activation, alif, decoders, encoders, li, lif, params
-from tianrt.ops.records import RecordError
+from tianrt.ops.records import RecordError, check_fields
 
 I64 = np.int64
 
@@ -38,12 +38,15 @@ def array_of(arrays, aid, dtype, what):
 class Stage:
     """One soma step: ``init(B)`` makes its state, ``run(x, t)`` returns the new value (B, n)
     int64 or None (no emission this tick). ``per_tick`` stages run every tick, the others
-    when their input is new; ``spikes`` says the stage emits spikes."""
+    when their input is new; ``spikes`` says the stage emits spikes. ``n_out`` is the width
+    of its output (n, except for a folded pooling)."""
     per_tick = True
     spikes = False
+    state_values = 4     # int64 values per neuron and inference (held value and the node's state)
 
     def __init__(self, rec: dict, arrays, n: int):
         self.rec, self.n = rec, n
+        self.n_out = n
 
     def init(self, B: int) -> None:
         self.held = np.zeros((B, self.n), I64)
@@ -57,11 +60,36 @@ class Bias(Stage):
         super().__init__(rec, arrays, n)
         self.per_tick = bool(rec.get("per_tick"))
         aid = rec.get("bias", -1)
-        self.bias = np.zeros(n, I64) if aid == -1 else array_of(arrays, aid, np.int32, "bias").astype(I64)
-        need(self.bias.shape == (n,), "bias size differs from the core's neurons")
+        raw = np.zeros(n, np.int32) if aid == -1 else array_of(arrays, aid, np.int32, "bias")
+        need(raw.shape == (n,), "bias size differs from the core's neurons")
+        self.bias = raw.astype(I64)
 
     def run(self, x, t):
         return np.clip(x + self.bias, INT32_MIN, INT32_MAX)
+
+
+class MaxPool(Stage):
+    """A max-pooling folded into a convolution's soma: the block (og, bh, bw) of the core's
+    neurons, in C order, pooled over windows (py, px) into (og, bh/py, bw/px) values."""
+    per_tick = False
+
+    def __init__(self, rec, arrays, n):
+        super().__init__(rec, arrays, n)
+        block, window = rec.get("block"), rec.get("window")
+        need(isinstance(block, list) and len(block) == 3 and isinstance(window, list) and len(window) == 2
+             and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in block + window),
+             "maxpool stage: block [og, bh, bw] and window [py, px] must be positive integers")
+        (og, bh, bw), (py, px) = block, window
+        need(og * bh * bw == n and bh % py == 0 and bw % px == 0,
+             f"maxpool stage: block {block} of {n} neurons is not whole windows {window}")
+        self.shape = (og, bh // py, py, bw // px, px)
+        self.n_out = og * (bh // py) * (bw // px)
+
+    def init(self, B):
+        self.held = np.zeros((B, self.n_out), I64)
+
+    def run(self, x, t):
+        return x.reshape((x.shape[0],) + self.shape).max(axis=(3, 5)).reshape(x.shape[0], self.n_out)
 
 
 class Requant(Stage):
@@ -93,6 +121,7 @@ class NodeStage(Stage):
     def __init__(self, rec, arrays, n):
         super().__init__(rec, arrays, n)
         self.node = type(self).from_record(rec, arrays, n)
+        check_fields(rec, self.node, n)
         self.per_tick = self.node.per_tick
         self.spikes = self.node.out_domain == "spike"
 
@@ -198,6 +227,10 @@ class Direct(NodeStage):
 class SpikeCount(NodeStage):
     """Counts in int64 (the chip's counters), the rule of bridge.SpikeCount(rate=False)."""
 
+    @property
+    def state_values(self):
+        return 4 + (self.node.window if self.node.mode == "sliding" else 0)
+
     def init(self, B):
         super().init(B)
         self.count = np.zeros((B, self.n), I64)
@@ -235,7 +268,7 @@ class FirstSpike(NodeStage):
         return out
 
 
-STAGES = {"bias": Bias, "requant": Requant, "clamp": Clamp, "lookup": Lookup, lif.RECORD_OP: LIF,
+STAGES = {"bias": Bias, "requant": Requant, "maxpool": MaxPool, "clamp": Clamp, "lookup": Lookup, lif.RECORD_OP: LIF,
           alif.RECORD_OP: ALIF, "li": LI, "membrane": Membrane, "rate": Rate, "latency": Latency,
           "direct": Direct, "spikecount": SpikeCount, "firstspike": FirstSpike}
 

@@ -12,6 +12,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 
 import tianrt.chip.protocol as P
@@ -31,6 +32,7 @@ class Pump:
         self.lock = threading.Lock()
         self.queue: queue.Queue = queue.Queue()
         self.inflight: set[bytes] = set()
+        self.running: P.Frame | None = None      # the request the worker is executing
         self.thread = threading.Thread(target=self._work, name="firmware_sim-worker", daemon=True)
         self.thread.start()
 
@@ -40,17 +42,39 @@ class Pump:
                 r = self.server.admit(block)
                 if isinstance(r, bytes):
                     self.write(r)
+                elif r[0].cmd == P.ABORT:     # answered at once, never queued
+                    self._abort(r[0])
                 elif r[1] in self.inflight:
-                    self.write(self.server.busy(r[0]))
+                    run = self.running
+                    queued = run is None or (run.cmd, run.seq) != (r[0].cmd, r[0].seq)
+                    self.write(self.server.busy(r[0], queued))
                 else:
                     self.inflight.add(r[1])
                     self.queue.put(r)
 
+    def _abort(self, frame: P.Frame) -> None:
+        """ABORT: requests not started yet are dropped (their host gets no reply and is told
+        by the ABORT's), the running one stops at its next tick boundary."""
+        while not self.queue.empty():
+            item = self.queue.get_nowait()
+            if item is not None:
+                self.inflight.discard(item[1])
+        running = self.running
+        try:
+            payload = self.server.abort(frame.payload, running.cmd if running is not None else None)
+            reply = P.encode_frame(P.ACK, frame.cmd, frame.seq, payload)
+        except P.ProtocolError as exc:
+            reply = P.encode_frame(P.NAK, frame.cmd, frame.seq, P.pack_nak(exc.code, exc.message))
+        self.write(reply)
+
     def reboot(self) -> None:
         with self.lock:
             while not self.queue.empty():        # requests not started yet die with the board
-                _frame, body = self.queue.get_nowait()
-                self.inflight.discard(body)
+                item = self.queue.get_nowait()
+                if item is not None:
+                    self.inflight.discard(item[1])
+            if self.running is not None:         # the running one stops at its next tick
+                self.server.engine.abort = True
             self.write(self.server.boot())
 
     def reset_stream(self) -> None:
@@ -63,6 +87,8 @@ class Pump:
             if item is None:
                 return
             frame, body = item
+            with self.lock:
+                self.running = frame
             try:
                 reply = self.server.complete(frame, body)
             except Exception as exc:  # noqa: BLE001 - complete() handles errors; belt and braces
@@ -70,6 +96,7 @@ class Pump:
                 reply = P.encode_frame(P.NAK, frame.cmd, frame.seq,
                                        P.pack_nak(P.E_INTERNAL, f"{type(exc).__name__}: {exc}"))
             with self.lock:
+                self.running = None
                 self.inflight.discard(body)
                 self.write(reply)
 
@@ -205,15 +232,47 @@ def serve_pty(server: Server, *, announce=print, exit_with_parent: int | None = 
     return 0
 
 
+class _Contender:
+    """A socket connection while another host holds the board: only its HELLO is read, to
+    answer "busy, held by ..." or to let it take over (HELLO flag), proof checked first."""
+
+    def __init__(self, conn, peer):
+        self.conn, self.peer = conn, peer
+        self.deframer = P.Deframer()
+        self.challenge = os.urandom(16)
+
+    def reply(self, frame, kind, payload) -> None:
+        try:
+            self.conn.setblocking(True)
+            self.conn.settimeout(1.0)
+            self.conn.sendall(P.encode_frame(kind, frame.cmd, frame.seq, payload))
+            self.conn.setblocking(False)
+        except OSError:
+            pass
+
+
+def _stop_running(pump: Pump, limit: float = 5.0) -> None:
+    """Abort the command the worker executes for the previous host and wait for it."""
+    deadline = time.monotonic() + limit
+    if pump.running is not None:
+        pump.server.engine.abort = True
+    while pump.running is not None and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def serve_socket(server: Server, port: int = 0, *, host: str = "127.0.0.1", announce=print,
                  exit_with_parent: int | None = None) -> int:
-    """Serve one TCP client at a time on host:port (0 = any free port); announce the pyserial
-    URL. A disconnect keeps the board's state, like unplugging a serial cable would."""
+    """Serve TCP clients on host:port (0 = any free port); announce the pyserial URL. One
+    host holds the board at a time (a session); a second connection is answered "busy, held
+    by ..." unless its HELLO asks to take over. Each new session starts from the loaded
+    image with a fresh state: the previous host's inputs and outputs are gone."""
     lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     lsock.bind((host, port))
-    lsock.listen(1)
+    lsock.listen(8)
     conn: socket.socket | None = None
+    held = {"peer": None, "since": 0.0, "last": 0.0}
+    others: dict = {}
 
     def send(data) -> int:
         if conn is None:
@@ -234,42 +293,100 @@ def serve_socket(server: Server, port: int = 0, *, host: str = "127.0.0.1", anno
         out.clear()             # replies for that host are of no use to the next one
         pump.reset_stream()
 
+    def own(c, peer, challenge=None) -> None:
+        nonlocal conn
+        drop()
+        _stop_running(pump)
+        with pump.lock:
+            server.new_session(challenge)
+        conn = c
+        held.update(peer=peer, since=time.time(), last=time.monotonic())
+        server.log(f"session for {peer}")
+
+    def contend(cd: _Contender, data: bytes) -> None:
+        for i, block in enumerate(cd.deframer.feed(data)):
+            try:
+                frame = P.decode_frame(block) if block is not None else None
+            except P.ProtocolError:
+                continue
+            if frame is None or frame.kind != P.REQUEST:
+                continue
+            try:
+                if frame.cmd != P.HELLO:
+                    raise P.ProtocolError(P.E_BUSY, "say HELLO first")
+                _v, nonce, fl, proof = P.read_hello_full(frame.payload)
+                server.check_proof(nonce, fl, proof, cd.challenge)
+                if conn is not None and not fl & P.HELLO_TAKE_OVER:   # (a free board: it is ours)
+                    idle = time.monotonic() - held["last"]
+                    since = time.strftime("%H:%M:%S", time.localtime(held["since"]))
+                    raise P.ProtocolError(P.E_BUSY, f"board busy, held by {held['peer']} since {since} "
+                                          f"(last request {idle:.0f} s ago); wait for it to disconnect, or "
+                                          f"take it over (ChipLink(..., take_over=True), tianrt chip "
+                                          f"--take-over)")
+            except P.ProtocolError as exc:
+                cd.reply(frame, P.NAK, P.pack_nak(exc.code, exc.message))
+                continue
+            del others[cd.conn]
+            if conn is not None:
+                server.log(f"{cd.peer} takes the board over from {held['peer']}")
+            own(cd.conn, cd.peer, cd.challenge)
+            pump.data(b"\x00" + block + b"\x00")    # the HELLO, now from the owner
+            return
+
     try:
         while not flags.stop and not _parent_gone(exit_with_parent):
             if flags.reboot:
                 flags.reboot = False
                 pump.reboot()
+            watch = [lsock, out.wake_r] + ([conn] if conn is not None else []) + list(others)
             if conn is None:
                 out.clear()     # nobody to send to
-                if select.select([lsock, out.wake_r], [], [], 0.2)[0]:
-                    out.drain_wakeups()
-                    try:
-                        conn, _addr = lsock.accept() if select.select([lsock], [], [], 0)[0] else (None, None)
-                    except OSError:
-                        conn = None
-                    if conn is not None:
-                        conn.setblocking(False)
-                        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                continue
-            r, w, _ = select.select([conn, out.wake_r], [conn] if out.pending() else [], [], 0.2)
+            r, w, _ = select.select(watch, [conn] if conn is not None and out.pending() else [], [], 0.2)
             if out.wake_r in r:
                 out.drain_wakeups()
             if w:
                 out.flush()
-            if conn in r:
+            if conn is not None and conn in r:
                 try:
                     data = conn.recv(65536)
+                except BlockingIOError:
+                    data = None
+                except OSError:
+                    data = b""
+                if data:
+                    held["last"] = time.monotonic()
+                    pump.data(data)
+                elif data is not None:
+                    server.log(f"{held['peer']} disconnected")
+                    drop()
+            for c in [c for c in others if c in r]:
+                try:
+                    data = c.recv(65536)
                 except BlockingIOError:
                     continue
                 except OSError:
                     data = b""
-                if data:
-                    pump.data(data)
+                if not data:
+                    others.pop(c).conn.close()
                 else:
-                    drop()
+                    contend(others[c], data)
+            if lsock in r:
+                try:
+                    c, addr = lsock.accept()
+                except OSError:
+                    continue
+                c.setblocking(False)
+                c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                peer = f"{addr[0]}:{addr[1]}"
+                if conn is None:
+                    own(c, peer)
+                else:
+                    others[c] = _Contender(c, peer)
     finally:
         pump.stop()
         drop()
+        for cd in others.values():
+            cd.conn.close()
         out.close()
         lsock.close()
     return 0

@@ -226,17 +226,19 @@ def test_emulator_exits_with_its_parent():
         pytest.fail("the orphaned emulator kept running")
 
 
-def test_socket_disconnect_keeps_the_board_state(emulator):
+def test_a_new_socket_session_keeps_the_image_not_the_outputs(emulator):
     emu = emulator("--socket", "0", "--quiet")
     with ChipLink(emu.where, timeout=1.0) as link:
         link.upload_image(make_image(name="kept", window=1))
         link.push_input("x", A)
         link.run(2)
-    with ChipLink(emu.where, timeout=1.0) as link:    # a new host, like a cable plugged back
+    with ChipLink(emu.where, timeout=1.0) as link:    # a new host: the image stays, as flashed
         assert link.board["image"]["name"] == "kept"
+        assert link.pull_outputs() == {}             # the previous session's outputs are gone
+        link.push_input("x", A)
         link.run(1)
         ticks, vals = link.pull_outputs()["y"]
-    assert ticks.tolist() == [1, 2, 3] and vals[-1, 0].tolist() == (3 * 2 * A).tolist()
+    assert ticks.tolist() == [1] and vals[-1, 0].tolist() == (2 * A).tolist()
 
 
 def test_cli_names_a_port_it_cannot_open(capsys):

@@ -9,6 +9,8 @@ Options: ``spec`` (a ChipSpec), ``seed``; any other option goes to ChipLink.
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from ..errors import BackendError
@@ -28,6 +30,10 @@ class _InProcess:
             return self.engine.load_image
         return getattr(self.engine, name)
 
+    @property
+    def tick(self) -> int:
+        return self.engine.t
+
     def step(self, inputs: dict, ticks: int = 1) -> dict:
         """ChipLink.step's push + run + pull, on the Engine directly."""
         for name, values in inputs.items():
@@ -35,8 +41,58 @@ class _InProcess:
         self.engine.run(ticks)
         return self.engine.pull_outputs()
 
+    def steps(self, segments: list) -> dict:
+        """ChipLink.steps on the Engine directly."""
+        for inputs, ticks in segments:
+            for name, values in inputs.items():
+                self.engine.push_input(name, values)
+            self.run(ticks)
+        return self.pull_outputs()
+
+    def run(self, ticks: int) -> None:
+        """As ChipLink.run: a run longer than the board holds outputs for is cut into
+        pieces, their outputs held here until pull_outputs()."""
+        from ..chip.protocol import MAX_HELD_VALUES
+        e = self.engine
+        per = e.prog.out_values * max(1, e.batch or e._pending_batch() or 1) if e.prog else 0
+        chunk = max(1, MAX_HELD_VALUES // per) if per else ticks
+        if ticks <= chunk:
+            e.run(ticks)
+            return
+        self._held = getattr(self, "_held", [])
+        while ticks > 0:
+            self._held.append(e.pull_outputs())
+            n = min(ticks, chunk)
+            e.run(n)
+            ticks -= n
+
+    def pull_outputs(self) -> dict:
+        parts, self._held = getattr(self, "_held", []) + [self.engine.pull_outputs()], []
+        out = {}
+        for name, last in parts[-1].items():
+            got = [p[name] for p in parts if len(p[name][0])] or [last]
+            out[name] = (np.concatenate([g[0] for g in got]), np.concatenate([g[1] for g in got]))
+        return out
+
+    def reset(self) -> None:
+        self._held = []
+        self.engine.reset()
+
     def close(self):
         pass
+
+
+CLIP_PIECE = 256      # frames of a clip sent in one STEPS exchange
+
+
+def _merge(parts: list) -> dict:
+    """Outputs pulled in pieces, concatenated per output (empty pieces dropped)."""
+    out = {}
+    for name in dict.fromkeys(k for p in parts for k in p):
+        have = [p[name] for p in parts if name in p]
+        full = [h for h in have if len(h[0])] or have[-1:]
+        out[name] = (np.concatenate([h[0] for h in full]), np.concatenate([h[1] for h in full]))
+    return out
 
 
 class ChipBackend(Backend):
@@ -115,19 +171,30 @@ class ChipBackend(Backend):
         self.link.pull_outputs()
 
     def _tick(self, inputs):
+        at = self.link.tick                               # the board's tick this step runs
         outs = self.link.step(self._to_chip(self._once(inputs)), 1)  # one exchange per tick, not three
-        return {k: self._host_out(k, v[-1]) for k, (t, v) in outs.items() if len(t)}
+        res = {}
+        for k, (t, v) in outs.items():
+            t = np.asarray(t)
+            if len(t) and int(t.max()) > at:
+                raise BackendError(f"chip backend: the board returned {k!r} for tick {int(t.max())} "
+                                   f"while running tick {at}: host and board disagree; call reset()")
+            hit = np.flatnonzero(t == at)                 # by the board's tick numbers
+            if len(hit):
+                res[k] = self._host_out(k, v[hit[-1]])
+        return res
 
     def run(self, inputs: dict, ticks: int | None = None) -> RunResult:
         """As Backend.run, with few round trips: held inputs are pushed once and run for
-        ``ticks`` in one command; a clip is pushed slice by slice, one RUN per tick, and
-        the outputs are pulled once at the end (the board keeps them with their ticks)."""
+        ``ticks`` in one command; a clip goes in pieces of CLIP_PIECE ticks, one STEPS
+        exchange each; the board keeps the outputs with their ticks."""
         frames, n, b = self._check_run(inputs, ticks)  # every tick checked before any is sent
         self._start(b)
-        if ticks is None:
-            for f in frames:
-                self._push(f)
-                self.link.run(1)
+        got = []
+        if ticks is None:       # a clip: pieces of frames, one exchange each (STEPS)
+            frames = iter(frames)
+            while piece := list(itertools.islice(frames, CLIP_PIECE)):
+                got.append(self.link.steps([(self._to_chip(self._once(f)), 1) for f in piece]))
         else:
             self._push(next(frames))
             if n > 1 and self.live:  # inputs presented once: zeros from the second tick on
@@ -137,7 +204,7 @@ class ChipBackend(Backend):
             else:
                 self.link.run(n)
         ticks = n
-        raw = self.link.pull_outputs()
+        raw = _merge(got + [self.link.pull_outputs()])
         vals, when = {}, {}
         for k in self.plan.outputs:
             t, v = raw.get(k, (np.zeros(0, np.int64), None))

@@ -18,16 +18,17 @@ Steps (docs/chip.md explains each):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import ann, bridge, q
 from ..ops import find
-from ..domains import CURRENT, SPIKE, TENSOR
+from ..domains import SPIKE, TENSOR
 from ..graph import Delay, Graph, Input
 from . import tiling
+from .limits import check_board_limits, value_bound
 from .sources import Src
+from .units import Core, Layer
 from .errors import CapacityError, CompileError
 from .report import MappingReport
 from .spec import ChipSpec
@@ -44,39 +45,6 @@ def _is_stage(node) -> bool:
     return find("chip_stage", node, None) is not None
 
 _VIRTUAL = (ann.Flatten, ann.Concat)
-_MAX_ABS = {SPIKE: 1, TENSOR: 128, CURRENT: 2 ** 31}
-
-
-@dataclass
-class Layer:
-    name: str                    # the head node's name (report rows are per layer)
-    head: object                 # the head node (None for a pass-through layer)
-    entries: list                # plan entries fused into this layer, head first
-    inputs: list                 # Src of each head input
-    in_domains: list
-    per_tick: bool
-    out_entry: object = None     # the last fused entry (whose value the layer emits)
-    out_buf: int = -1
-    cores: list = field(default_factory=list)
-
-
-@dataclass
-class Core:
-    layer: str
-    role: str                    # "full", "partial", "merge"
-    axons: Src
-    n_neurons: int
-    out_buf: int
-    out_idx: np.ndarray
-    dendrite: dict
-    stages: list
-    axon_mode: str
-    soma_mode: str
-    weight_bytes: int
-    connections: int             # structural synapses (MACs per full evaluation)
-    wide_out: bool = False
-    id: int = -1
-    clock: list = field(default_factory=list)  # buffers whose new values make the core run
 
 
 class _Builder:
@@ -185,6 +153,8 @@ class _Builder:
                                    "tr.quantize(graph, calibration=...) to get an integer graph of tr.q nodes")
             if _is_stage(n) and self._fuse(e):
                 continue
+            if isinstance(n, q.MaxPool2d) and self._fold_pool(e):
+                continue
             self._new_layer(e)
         self.delays = [(e, b, self.src_of(e.source)) for e, b in self.delays]  # sources known now
 
@@ -194,6 +164,13 @@ class _Builder:
             if isinstance(e.node, q.Dequantize):
                 raise CompileError(f"`{name}` (q.Dequantize) output is read on the chip; only graph "
                                    "outputs may be dequantized")
+            if isinstance(e.node, Input):
+                readers = [r for r in self.consumers[name] if isinstance(self.entry(r).node, q.Quantize)]
+                fit = (f"output its q.Quantize node `{readers[0]}` (with q.Dequantize for floats) instead"
+                       if readers else "quantize it with q.Quantize and output that")
+                raise CompileError(f"graph input `{name}` ({e.domain}, float) is read directly by a graph "
+                                   f"output: the chip holds only integer values, so a float input cannot "
+                                   f"travel through it; {fit}, or return the input on the host")
             raise CompileError(f"`{name}` ({e.node.op}) has no chip value (internal order error)")
         return self.src[name]
 
@@ -222,6 +199,8 @@ class _Builder:
                 break
         else:
             return False
+        if lay.pool is not None:
+            return False     # values after a folded pool are pooled positions: a layer of their own
         for name in chain:
             if name in self.out_sources or len(self.consumers[name]) != 1:
                 return False
@@ -229,6 +208,28 @@ class _Builder:
         lay.out_entry = e
         self.src[e.name] = self.src[base]
         self.buffers[lay.out_buf]["name"] = e.name
+        return True
+
+    def _fold_pool(self, e) -> bool:
+        """Fold a max-pooling whose windows tile the output of a q.Conv2d layer into that
+        layer's cores (a soma stage after the requantisation): no pooling cores, when the
+        convolution needs no fan-in split and the pool reads nothing else."""
+        n = e.node
+        (src,) = e.inputs
+        lay = next((x for x in self.layers if x.out_entry is not None and x.out_entry.name == src), None)
+        if (lay is None or not isinstance(lay.head, q.Conv2d) or lay.pool is not None
+                or src in self.out_sources or len(self.consumers[src]) != 1):
+            return False
+        C = self.entry(lay.entries[0].inputs[0]).shape[0]
+        if not tiling.pool_folds(lay.name, C, self.entry(src).shape, lay.head, n, self.spec):
+            return False
+        lay.pool = n
+        lay.entries.append(e)
+        lay.out_entry = e
+        size = math.prod(e.shape)
+        self.buffers[lay.out_buf].update(name=e.name, size=size)
+        del self.src[src]
+        self.src[e.name] = Src.of_buffer(lay.out_buf, size)
         return True
 
     def _new_layer(self, e):
@@ -243,12 +244,16 @@ class _Builder:
         self.layers.append(lay)
 
     # -- step 2: stages and tiles ---------------------------------------------------------------
-    def stage_list(self, lay: Layer, sl: np.ndarray, channel: np.ndarray) -> list:
+    def stage_list(self, lay: Layer, sl: np.ndarray, channel: np.ndarray, pool: dict | None = None) -> list:
         """The soma program of a core holding neurons ``sl`` of the layer (``channel`` gives
-        each neuron's output channel for per-channel parameters)."""
+        each neuron's output channel for per-channel parameters; ``pool`` the folded pooling
+        stage of this core)."""
         out = []
         for k, e in enumerate(lay.entries):
             n = e.node
+            if n is lay.pool:
+                out.append(pool)
+                continue
             if k == 0 and lay.head is not None:
                 if isinstance(n, q.Add):
                     out.append({"op": "requant", "mult": self.arr(np.ones(len(sl)), np.int32),
@@ -306,7 +311,7 @@ class _Builder:
         out (their partial sums are zero)."""
         t = tiling.dense_tiling(lay.name, w.shape[1], w.shape[0], self.spec)
         chan = np.arange(w.shape[0])
-        bound = max(_MAX_ABS[d] for d in lay.in_domains)
+        bound = max(value_bound(self.plan, i) for i in lay.entries[0].inputs)
         if t.k == 1:
             for o0, o1 in t.out_blocks:
                 sl = np.arange(o0, o1)
@@ -351,9 +356,10 @@ class _Builder:
             kernel, stride, pad = n.kernel_size, n.stride, n.padding
             O, Ho, Wo = lay.entries[0].shape
         depthwise = not isinstance(n, (q.Conv2d, q.SynConv2d))
-        t = tiling.conv_tiling(lay.name, C, O, (Ho, Wo), kernel, stride, self.spec, depthwise)
+        py, px = lay.pool.kernel_size if lay.pool is not None else (1, 1)
+        t = tiling.conv_tiling(lay.name, C, O, (Ho, Wo), kernel, stride, self.spec, depthwise, (py, px))
         (kh, kw), (sh, sw), (ph, pw) = kernel, stride, pad
-        bound = max(_MAX_ABS[d] for d in lay.in_domains)
+        bound = max(value_bound(self.plan, i) for i in lay.entries[0].inputs)
         psum = []
         groups = [(c0, min(C, c0 + t.cg)) for c0 in range(0, C, t.cg)] if not depthwise else [(0, C)]
         for gi, (c0, c1) in enumerate(groups):
@@ -382,7 +388,7 @@ class _Builder:
                         out_idx = ((os_ * Ho + oy) * Wo + ox).reshape(-1)
                         geo = {"patch": [cc1 - cc0, PH, PW], "block": [o1 - o0, y1 - y0, x1 - x0],
                                "kernel": [kh, kw], "stride": [sh, sw]}
-                        n_conn = self._window_connections(geo, depthwise, inside.reshape(-1))
+                        n_conn = tiling.window_connections(geo, depthwise, inside.reshape(-1))
                         if isinstance(n, (q.Conv2d, q.SynConv2d)):
                             dend = {"kind": "conv", "weights": self.arr(n.weight[o0:o1, c0:c1], np.int8), **geo}
                             wbytes = (o1 - o0) * (c1 - c0) * kh * kw
@@ -394,27 +400,21 @@ class _Builder:
                             self._core(lay, "partial", axons, out_idx, psum[-1], out_idx, dend, [], wbytes,
                                        n_conn, wide_out=psum and self.buffers[psum[-1]]["wide"],
                                        axon_mode=common["axon_mode"], soma_mode="psum")
+                        elif lay.pool is not None:     # the soma pools whole windows of the block
+                            Hp, Wp = Ho // py, Wo // px
+                            ps, pyy, pxx = np.meshgrid(np.arange(o0, o1), np.arange(y0 // py, y1 // py),
+                                                       np.arange(x0 // px, x1 // px), indexing="ij")
+                            pooled = ((ps * Hp + pyy) * Wp + pxx).reshape(-1)
+                            pool = {"op": "maxpool", "block": [o1 - o0, y1 - y0, x1 - x0], "window": [py, px]}
+                            self._core(lay, "full", axons, out_idx, lay.out_buf, pooled, dend,
+                                       self.stage_list(lay, out_idx, out_idx // (Ho * Wo), pool), wbytes,
+                                       n_conn, **common)
                         else:
                             self._core(lay, "full", axons, out_idx, lay.out_buf, out_idx, dend,
                                        self.stage_list(lay, out_idx, out_idx // (Ho * Wo)), wbytes, n_conn, **common)
         if t.k > 1:
             chan = np.arange(O * Ho * Wo) // (Ho * Wo)
             self._merges(lay, t.merge_blocks, psum, chan, common)
-
-    @staticmethod
-    def _window_connections(geo, depthwise, inside) -> int:
-        """Structural synapses of a window tile (connections to padding excluded)."""
-        cg, PH, PW = geo["patch"]
-        og, bh, bw = geo["block"]
-        kh, kw = geo["kernel"]
-        sh, sw = geo["stride"]
-        ins = inside.reshape(cg, PH, PW)
-        total = 0
-        for y in range(bh):
-            for x in range(bw):
-                win = ins[:, y * sh:y * sh + kh, x * sw:x * sw + kw].sum(axis=(1, 2))
-                total += int(win.sum()) * (1 if depthwise else og)
-        return total
 
     def _core(self, lay, role, axons, sl, out_buf, out_idx, dendrite, stages, wbytes, connections, *,
               axon_mode, soma_mode, wide_out=False):
@@ -471,4 +471,6 @@ def compile(graph, spec: ChipSpec | None = None, *, seed: int = 0,
                                 f"{spec.n_cores} cores of a {spec.mesh_rows}x{spec.mesh_cols} mesh are free "
                                 "(use a larger ChipSpec mesh or a smaller layer)")
     b.finish_outputs()
+    check_board_limits(b.plan, b.chip_inputs, b.outputs)
     return build_image(b, seed=seed, ticks_per_inference=ticks_per_inference)
+

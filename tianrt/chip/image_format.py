@@ -123,6 +123,8 @@ def unpack(data: bytes) -> ImageContents:
         meta = json.loads(data[pos:pos + mlen].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ImageFormatError(pos, f"metadata is not UTF-8 JSON ({exc})") from None
+    except RecursionError:
+        raise ImageFormatError(pos, "metadata JSON is nested too deeply") from None
     if not isinstance(meta, dict):
         raise ImageFormatError(pos, "metadata must be a JSON object")
     pos += mlen + _pad8(mlen)
@@ -140,7 +142,9 @@ def unpack(data: bytes) -> ImageContents:
             raise ImageFormatError(off + 1, f"array {i}: ndim {ndim} > {MAX_DIMS}")
         shape = (d0, d1, d2, d3)[:ndim]
         dt = DTYPES[code]
-        want = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+        want = dt.itemsize
+        for d in shape:       # Python integers: a product of large dims must not wrap
+            want *= d
         if want != nbytes:
             raise ImageFormatError(off + 28, f"array {i}: {nbytes} bytes stored for shape {shape} "
                                              f"of {dt} ({want} bytes)")

@@ -13,9 +13,12 @@ class Journal:
         self.entries: list[tuple] = []   # ("push", payload bytes) or ("run", ticks)
         self.nbytes = 0
         self.complete = True
+        self.ticks = 0                   # ticks the board ran since the last reset (kept when incomplete)
 
     def add(self, entry: tuple, nbytes: int, limit: int, max_run: int) -> None:
         """Record an acknowledged command; consecutive runs merge (up to ``max_run`` ticks)."""
+        if entry[0] == "run":
+            self.ticks += entry[1]
         if not self.complete:
             return
         self.nbytes += nbytes
@@ -32,6 +35,7 @@ class Journal:
         self.entries.clear()
         self.nbytes = 0
         self.complete = True
+        self.ticks = 0
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -70,8 +74,9 @@ class Delivery:
         out = {}
         for name in list(pending) + [n for n in new if n not in pending]:
             parts = pending.get(name, []) + ([new[name]] if name in new else [])
-            ticks = np.concatenate([p[0] for p in parts]).astype(np.int64)
-            values = np.concatenate([p[1] for p in parts]) if parts else np.zeros((0,), np.int32)
+            full = [p for p in parts if len(p[0])] or parts[-1:]   # empty parts may have another batch
+            ticks = np.concatenate([p[0] for p in full]).astype(np.int64)
+            values = np.concatenate([p[1] for p in full]) if full else np.zeros((0,), np.int32)
             out[name] = (ticks, values)
             if len(ticks):
                 self.last[name] = max(self.last.get(name, -1), int(ticks.max()))

@@ -11,37 +11,23 @@ docs/protocol.md.
 """
 from __future__ import annotations
 
-import logging
 import random
-import subprocess
+import re
+import threading
 import time
 import warnings
-import zlib
 
 import numpy as np
-import serial
 
-from . import local_board, protocol as P
+from . import protocol as P
 from .errors import LinkError, LinkWarning
+from .exchange import PORT_ERRORS, LinkBase, _SessionLost, log  # noqa: F401 (PORT_ERRORS re-exported)
 from .journal import Delivery, Journal
-
-log = logging.getLogger("tianrt.chip.link")
-
-try:   # pyserial lets termios.error (not an OSError) through when a pty's other end is gone
-    from termios import error as _TermiosError
-except ImportError:  # pragma: no cover - Windows
-    class _TermiosError(Exception):
-        pass
-PORT_ERRORS = (serial.SerialException, OSError, _TermiosError)
 
 JOURNAL_LIMIT = 64 << 20   # bytes of pushed inputs kept for replay after a board reset
 
 
-class _SessionLost(Exception):
-    """The board restarted or the connection dropped; recover and redo the transaction."""
-
-
-class ChipLink:
+class ChipLink(LinkBase):
     """Host side of the protocol; mirrors firmware_sim's Engine API over a serial port.
 
     port: a device or pty path ("/dev/ttyUSB0", "/dev/pts/3"), a pyserial URL
@@ -52,13 +38,25 @@ class ChipLink:
     to ``busy_timeout`` seconds. After a board reset the link tries to reconnect for
     ``reconnect_timeout`` seconds; ``replay=False`` skips restoring the state (the image is
     still reloaded). ``spawn_args`` go to the emulator started by port="auto", which may
-    take ``connect_timeout`` seconds to print its pty path. Not thread-safe: one user at a time.
+    take ``connect_timeout`` seconds to print its pty path. Not thread-safe: one user at a
+    time, except ``abort()``, which another thread (or a signal handler) may call to stop a
+    long RUN at its next tick. ``secret`` (bytes or str) answers a socket board's challenge
+    (``--secret-file``); ``take_over=True`` takes a socket board that another host holds;
+    ``sparse=False`` asks for dense output arrays (the default lets the board send spike
+    outputs as event lists or bitmaps, whichever is smaller).
+
+    The link tracks the board's tick (``tick``): the ticks acknowledged since the last reset.
+    When a RUN, STEP or PUSH_INPUT failed without an answer (the board may still have run
+    it), the next command first asks the board for its tick; if host and board disagree the
+    link resynchronises (reloads the image and replays the journal of acknowledged commands,
+    with a LinkWarning), or, when it cannot replay, refuses with a LinkError until reset().
     """
 
     def __init__(self, port: str, *, baudrate: int = 921600, timeout: float = 1.0,
                  retries: int = 5, busy_timeout: float = 600.0, replay: bool = True,
                  spawn_args: tuple[str, ...] = (), connect_timeout: float = 60.0,
-                 reconnect_timeout: float = 15.0):
+                 reconnect_timeout: float = 15.0, secret: bytes | str | None = None,
+                 take_over: bool = False, sparse: bool = True, wait_busy: float = 0.0):
         if timeout <= 0 or retries < 0:
             raise ValueError(f"ChipLink: timeout must be > 0 and retries >= 0, got {timeout}, {retries}")
         self.port = port
@@ -84,6 +82,17 @@ class ChipLink:
         self._image: bytes | None = None
         self._journal = Journal()
         self._outputs = Delivery()
+        self._image_info: dict = {}
+        self._batch = 1
+        self._uncertain: int | None = None   # a state command that failed without an answer
+        self._desync: str | None = None      # host and board disagree and replay is impossible
+        self._interrupted = False
+        self._write_lock = threading.Lock()
+        self.secret = secret.encode() if isinstance(secret, str) else secret
+        self.take_over = bool(take_over)
+        self.wait_busy = float(wait_busy)    # seconds to wait for a socket board another host holds
+        self.sparse = bool(sparse)          # ask for sparse output arrays (docs/protocol.md 3c)
+        self.stats.update({"resyncs": 0, "aborts": 0})
         self._closed = False
         try:
             self._connect()
@@ -92,234 +101,66 @@ class ChipLink:
             self.close()
             raise
 
-    # -- connection ----------------------------------------------------------------------------
+    STATE_COMMANDS = (P.RUN, P.STEP, P.STEPS, P.PUSH_INPUT)
+
     @property
-    def where(self) -> str:
-        """The port actually in use (with port="auto": the emulator's pty path)."""
-        return self._where
-
-    def _stop_proc(self) -> None:
-        proc, self._proc = self._proc, None
-        local_board.stop(proc)
-
-    def _connect(self) -> None:
-        if self.port == "auto":
-            if self._proc is None or self._proc.poll() is not None:
-                self._stop_proc()
-                try:
-                    self._proc, self._where = local_board.spawn(self.spawn_args, self.connect_timeout)
-                except TimeoutError as exc:
-                    raise LinkError(f"port='auto': {exc}") from None
-        else:
-            self._where = self.port
-        try:
-            self._ser = serial.serial_for_url(self._where, baudrate=self.baudrate,
-                                              timeout=min(0.05, self.timeout), write_timeout=self.timeout)
-        except (*PORT_ERRORS, ValueError) as exc:
-            raise LinkError(f"cannot open {self._where!r}: {exc}") from None
-        self._rx = P.Deframer()
-        self._frames.clear()
-
-    def _disconnect(self) -> None:
-        ser, self._ser = self._ser, None
-        if ser is not None:
-            try:
-                ser.close()
-            except PORT_ERRORS:
-                pass
-
-    def close(self) -> None:
-        """Close the port; with port='auto' also stop the emulator process."""
-        self._closed = True
-        self._disconnect()
-        self._stop_proc()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            if not self._closed:
-                self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass
-
-    # -- frames --------------------------------------------------------------------------------
-    def _send(self, wire: bytes) -> None:
-        try:
-            self._ser.write(wire)
-        except PORT_ERRORS as exc:
-            raise _SessionLost(f"write to {self._where} failed ({exc})") from None
-        self.stats["frames_sent"] += 1
-        self.stats["bytes_sent"] += len(wire)
-
-    def _next_frame(self, deadline: float) -> P.Frame | None:
-        """The next intact frame from the board, or None at the deadline. Damaged frames
-        from the board are dropped (the request is then sent again)."""
-        while True:
-            if self._frames:
-                return self._frames.pop(0)
-            if time.monotonic() >= deadline:
-                return None
-            try:
-                data = self._ser.read(max(1, self._ser.in_waiting))
-            except PORT_ERRORS as exc:
-                raise _SessionLost(f"read from {self._where} failed ({exc})") from None
-            if not data:
-                continue
-            self.stats["bytes_received"] += len(data)
-            for block in self._rx.feed(data):
-                try:
-                    if block is None:
-                        raise P.ProtocolError(P.E_FRAME_TOO_LARGE, "oversized frame from the board")
-                    self._frames.append(P.decode_frame(block))
-                    self.stats["frames_received"] += 1
-                except P.ProtocolError as exc:
-                    self.stats["bad_frames"] += 1
-                    log.debug("dropped a damaged frame from the board: %s", exc)
-
-    def _exchange(self, cmd: int, payload: bytes = b"") -> P.Frame:
-        """One request, retransmitted until its ACK/PAGED/NAK arrives. A BUSY answer (the
-        board is still executing it) restarts the wait without using up a retry. Raises
-        _SessionLost when the board restarted or the port failed, LinkError when the board
-        stays silent for ``retries + 1`` timeouts or busy for ``busy_timeout``."""
-        if self._ser is None:
-            raise _SessionLost("not connected")
-        self._seq = (self._seq + 1) % P.SEQ_MOD
-        if self._seq in (0, P.NO_SEQ):
-            self._seq = 1
-        seq = self._seq
-        wire = P.encode_frame(P.REQUEST, cmd, seq, payload)
-        name = P.COMMAND_NAMES.get(cmd, hex(cmd))
-        try:
-            self._ser.reset_input_buffer()   # stale replies to earlier requests
-        except PORT_ERRORS as exc:
-            raise _SessionLost(f"{self._where}: {exc}") from None
-        self._rx = P.Deframer()
-        self._frames.clear()
-        started = time.monotonic()
-        tries = damaged = 0
-        busy = False
-        # A NAK for a damaged frame asks for a resend, but a burst of them (garbage on the
-        # line, or stale NAKs still queued at the board) must cause one resend, not many:
-        # resends caused by NAKs are at least `gap` apart.
-        gap = min(self.timeout / 4, 0.02)
-        resend_at = None
-        self._send(wire)
-        last_send = time.monotonic()
-        deadline = last_send + self.timeout
-        while True:
-            f = self._next_frame(deadline if resend_at is None else min(deadline, resend_at))
-            if f is None:
-                now = time.monotonic()
-                if resend_at is not None and now < deadline:
-                    resend_at = None          # a damaged-frame NAK: send again now
-                elif busy:
-                    busy = False    # it was working a moment ago: ask again, no retry used
-                    if now - started > self.busy_timeout:
-                        raise LinkError(f"{self._where}: {name} still executing after "
-                                        f"{self.busy_timeout:g} s (busy_timeout)", command=cmd)
-                else:
-                    self.stats["timeouts"] += 1
-                    tries += 1
-                    if tries > self.retries:
-                        raise LinkError(f"{self._where}: no reply to {name} after {tries} tries "
-                                        f"({self.timeout:.2f} s each); is the board running and on "
-                                        f"this port?", command=cmd)
-                self.stats["retransmits"] += 1
-                self._send(wire)
-                last_send = time.monotonic()
-                deadline = last_send + self.timeout
-                continue
-            if f.kind == P.BOOT:
-                try:
-                    boot = P.read_json(f.payload, "BOOT").get("boot")
-                except (P.ProtocolError, AttributeError):
-                    boot = None
-                known = self.board.get("boot")
-                if isinstance(boot, int) and isinstance(known, int) and boot <= known:
-                    continue    # a stale announcement of a boot our HELLO already saw
-                raise _SessionLost("the board restarted (BOOT frame)")
-            if f.kind == P.NAK and f.seq == P.NO_SEQ:
-                code, _msg = P.read_nak(f.payload)
-                if code in P.TRANSIENT_ERRORS:
-                    self.stats["naks"] += 1
-                    if resend_at is None:
-                        damaged += 1
-                        if damaged > 4 * (self.retries + 1):
-                            raise LinkError(f"{self._where}: {name} arrived damaged {damaged} "
-                                            f"times; check the cable and the baud rate", command=cmd)
-                        resend_at = max(time.monotonic(), last_send + gap)
-                continue
-            if f.seq != seq or f.cmd != cmd:
-                continue    # a late reply to an earlier request or try
-            if f.kind == P.BUSY:
-                self.stats["busy"] += 1
-                busy, tries = True, 0      # the board is alive: silence so far is forgiven
-                deadline = time.monotonic() + self.timeout
-                continue
-            if f.kind == P.NAK:
-                self.stats["naks"] += 1
-                code, msg = P.read_nak(f.payload)
-                if code == P.E_NO_SESSION:
-                    raise _SessionLost(f"the board lost the session ({msg})")
-                return f
-            if f.kind in (P.ACK, P.PAGED):
-                return f
-
-    def _fail(self, cmd: int, frame: P.Frame):
-        code, msg = P.read_nak(frame.payload)
-        raise LinkError(f"{self._where}: the board refused {P.COMMAND_NAMES.get(cmd, hex(cmd))}: "
-                        f"{P.ERROR_NAMES.get(code, 'error')} ({code}): {msg}", code=code, command=cmd)
-
-    def _transaction(self, cmd: int, payload: bytes = b"") -> bytes:
-        """One logical command: chunked upload if the payload is too large for a frame,
-        paged download if the result is; returns the result payload."""
-        limit = self.max_payload
-        if len(payload) > limit or cmd == P.LOAD_IMAGE:
-            f = self._exchange(P.UPLOAD_BEGIN, P.pack_upload_begin(cmd, len(payload), zlib.crc32(payload)))
-            if f.kind == P.NAK:
-                self._fail(cmd, f)
-            step = limit - 4
-            for off in range(0, len(payload), step):
-                f = self._exchange(P.UPLOAD_CHUNK, P.pack_chunk(off, payload[off:off + step]))
-                if f.kind == P.NAK:
-                    self._fail(cmd, f)
-            f = self._exchange(P.UPLOAD_COMMIT)
-        else:
-            f = self._exchange(cmd, payload)
-        if f.kind == P.NAK:
-            self._fail(cmd, f)
-        if f.kind == P.ACK:
-            return f.payload
-        total, crc = P.read_paged(f.payload)
-        buf = bytearray()
-        while len(buf) < total:
-            g = self._exchange(P.FETCH, P.pack_fetch(len(buf), min(limit, total - len(buf))))
-            if g.kind != P.ACK:
-                self._fail(P.FETCH, g)
-            if not g.payload:
-                raise LinkError(f"{self._where}: FETCH at {len(buf)} of {total} returned nothing",
-                                command=cmd)
-            buf += g.payload
-        if zlib.crc32(buf) != crc:
-            raise LinkError(f"{self._where}: paged result of {P.COMMAND_NAMES.get(cmd)} fails its "
-                            f"CRC-32 check", command=cmd)
-        return bytes(buf)
+    def tick(self) -> int:
+        """Ticks the board has run (and acknowledged) since the last reset() or image upload."""
+        return self._journal.ticks
 
     def _call(self, cmd: int, payload: bytes = b"") -> bytes:
         """A command that survives board resets: recover (reconnect, reload, replay) and redo it."""
+        if self._desync is not None and cmd not in (P.RESET, P.LOAD_IMAGE, P.INFO, P.COUNTERS,
+                                                     P.RESET_COUNTERS, P.HELLO):
+            raise LinkError(self._desync, code=P.E_ABORTED, command=cmd)
+        if self._uncertain is not None and cmd not in (P.RESET, P.LOAD_IMAGE):
+            self._resync()
         for attempt in range(self.retries + 1):
             try:
                 return self._transaction(cmd, payload)
             except _SessionLost as exc:
                 reason = str(exc)
+            except LinkError as exc:
+                if exc.code is None and cmd in self.STATE_COMMANDS:
+                    self._uncertain = cmd    # no answer: the board may still run it
+                raise
             self._recover(reason)
         raise LinkError(f"{self._where}: the board kept resetting; gave up on "
                         f"{P.COMMAND_NAMES.get(cmd)} after {self.retries + 1} recoveries", command=cmd)
+
+    def _board_tick(self) -> int | None:
+        t = self.info().get("tick")
+        return t if isinstance(t, int) and not isinstance(t, bool) else None
+
+    def _resync(self) -> None:
+        """After a state command that got no answer: compare the board's tick with the
+        host's and, if they differ (or a push may have landed), rebuild the board's state
+        from the journal; refuse (until reset()) when that is impossible."""
+        cmd, self._uncertain = self._uncertain, None
+        name = P.COMMAND_NAMES.get(cmd)
+        try:
+            board = self._board_tick()
+        except LinkError:
+            self._uncertain = cmd
+            raise
+        if board is None or (board == self.tick and cmd != P.PUSH_INPUT):
+            return
+        if self._image is not None and self.replay and self._journal.complete:
+            outputs = self._restore()
+            for k, item in outputs.items():
+                self._outputs.hold(k, item)
+            self.stats["resyncs"] += 1
+            msg = (f"chip link {self._where}: the board ran a {name} the host had given up on "
+                   f"(board at tick {board}, host at {self.tick}); resynchronised by reloading "
+                   f"the image and replaying {len(self._journal)} acknowledged commands")
+            log.info(msg)
+            warnings.warn(msg, LinkWarning, stacklevel=4)
+            return
+        self._desync = (f"{self._where}: host and board disagree after an unanswered {name}: the "
+                        f"board is at tick {board}, the host at {self.tick}, and the state cannot be "
+                        f"replayed ({'replay=False' if not self.replay else 'journal over its limit'}); "
+                        f"call reset() (or upload the image again)")
+        raise LinkError(self._desync, code=P.E_ABORTED, command=cmd)
 
     # -- recovery ------------------------------------------------------------------------------
     def _recover(self, reason: str) -> None:
@@ -335,7 +176,7 @@ class ChipLink:
                 break
             except (_SessionLost, LinkError) as exc:
                 last = str(exc)
-                if isinstance(exc, LinkError) and exc.code is not None:
+                if isinstance(exc, LinkError) and exc.code not in (None, P.E_BUSY):
                     raise   # the board refused the image or a replayed command: not transient
                 if time.monotonic() > deadline:
                     raise LinkError(f"{self._where}: lost the board ({reason}) and could not "
@@ -350,6 +191,7 @@ class ChipLink:
             what.append(f"replayed {len(self._journal)} acknowledged commands")
         lost = ""
         if self._image is not None and not restored:
+            self._journal_clear()      # the board starts again from tick 0; so does the host
             lost = ("; the chip state was NOT restored ("
                     + ("replay=False" if not self.replay else
                        f"more than {JOURNAL_LIMIT >> 20} MiB of inputs since the last reset()")
@@ -380,6 +222,10 @@ class ChipLink:
         for name, (ticks, values) in P.read_outputs(self._transaction(P.PULL_OUTPUTS)).items():
             keep = self._outputs.unseen(name, ticks)
             fresh[name] = (ticks[keep], values[keep])
+        info = P.read_json(self._transaction(P.INFO), "INFO reply")
+        if isinstance(info.get("tick"), int) and info["tick"] != self._journal.ticks:
+            raise LinkError(f"{self._where}: the replay left the board at tick {info['tick']}, the "
+                            f"journal has {self._journal.ticks}", code=P.E_ABORTED)
         return fresh
 
     def _journal_add(self, entry: tuple, nbytes: int) -> None:
@@ -392,8 +238,27 @@ class ChipLink:
     # -- the API (mirrors firmware_sim's Engine) --------------------------------------------------
     def _hello_raw(self) -> dict:
         nonce = random.getrandbits(32)
-        info = P.read_json(self._transaction(P.HELLO, P.pack_hello(P.PROTOCOL_VERSION, nonce)),
-                           "HELLO reply")
+        flags = (P.HELLO_TAKE_OVER if self.take_over else 0) | (P.HELLO_SPARSE if self.sparse else 0)
+        try:
+            reply = self._transaction(P.HELLO, P.pack_hello(P.PROTOCOL_VERSION, nonce, flags))
+        except LinkError as exc:
+            if exc.code != P.E_AUTH:
+                raise
+            m = re.search(r"challenge ([0-9a-f]{32})", str(exc))
+            if self.secret is None or m is None:
+                raise LinkError(f"{self._where}: the board requires a shared secret: "
+                                f"ChipLink(..., secret=...) (tianrt chip --secret-file)",
+                                code=P.E_AUTH, command=P.HELLO) from None
+            proof = P.hello_proof(self.secret, bytes.fromhex(m.group(1)), nonce)
+            try:
+                reply = self._transaction(P.HELLO, P.pack_hello(P.PROTOCOL_VERSION, nonce,
+                                                                flags | P.HELLO_PROOF, proof))
+            except LinkError as again:
+                if again.code == P.E_AUTH:
+                    raise LinkError(f"{self._where}: the board refused the shared secret (wrong "
+                                    f"secret)", code=P.E_AUTH, command=P.HELLO) from None
+                raise
+        info = P.read_json(reply, "HELLO reply")
         if info.get("protocol") != P.PROTOCOL_VERSION:
             raise LinkError(f"{self._where}: the board speaks protocol {info.get('protocol')}, "
                             f"this host {P.PROTOCOL_VERSION}", code=P.E_VERSION, command=P.HELLO)
@@ -402,12 +267,25 @@ class ChipLink:
         return info
 
     def hello(self) -> dict:
-        """Version handshake; returns the board's description (firmware, limits, image)."""
+        """Version handshake; returns the board's description (firmware, limits, image).
+        A socket board held by another host: wait up to ``wait_busy`` seconds for it (with
+        a LinkWarning naming the holder), then LinkError(code=BUSY)."""
+        deadline = time.monotonic() + self.wait_busy
+        warned = False
         for _ in range(self.retries + 1):
-            try:
-                return self._hello_raw()
-            except _SessionLost as exc:
-                self._recover(str(exc))
+            while True:
+                try:
+                    return self._hello_raw()
+                except _SessionLost as exc:
+                    self._recover(str(exc))
+                    break
+                except LinkError as exc:
+                    if exc.code != P.E_BUSY or time.monotonic() > deadline:
+                        raise
+                    if not warned:
+                        warned = True
+                        warnings.warn(f"{exc}; waiting up to {self.wait_busy:g} s", LinkWarning, stacklevel=3)
+                    time.sleep(min(0.25, self.timeout))
         raise LinkError(f"{self._where}: no stable session after {self.retries + 1} tries")
 
     def upload_image(self, data: bytes) -> dict:
@@ -419,6 +297,8 @@ class ChipLink:
                             f"of {P.MAX_UPLOAD}", code=P.E_CAPACITY, command=P.LOAD_IMAGE)
         info = P.read_json(self._call(P.LOAD_IMAGE, data), "LOAD_IMAGE reply")
         self._image = data
+        self._image_info = info if isinstance(info, dict) else {}
+        self._desync = self._uncertain = None
         self._journal_clear()
         return info
 
@@ -427,6 +307,8 @@ class ChipLink:
 
     def reset(self) -> None:
         self._call(P.RESET)
+        self._desync = self._uncertain = None
+        self._batch = 1
         self._journal_clear()
 
     @staticmethod
@@ -441,33 +323,138 @@ class ChipLink:
             raise LinkError(f"input {name!r}: values outside the int32 range")
         return a.astype(np.int32)
 
+    def _pack(self, fn, *args) -> bytes:
+        """A request payload; a name or array the protocol cannot carry is a LinkError."""
+        try:
+            return fn(*args)
+        except P.ProtocolError as exc:
+            raise LinkError(f"{self._where}: cannot send this request: {exc.message}",
+                            code=exc.code) from None
+
+    def _sparse_in(self) -> bool:
+        return self.sparse and bool(self.board.get("sparse_inputs"))
+
+    def _note_batch(self, name: str, a: np.ndarray) -> None:
+        for i in self._image_info.get("inputs", []):
+            if i.get("name") == name and a.ndim == len(i.get("shape", ())) + 1:
+                self._batch = int(a.shape[0])
+
     def push_input(self, name: str, values) -> None:
-        payload = P.pack_push(name, self._as_int32(name, values))
+        a = self._as_int32(name, values)
+        payload = self._pack(P.pack_push, name, a, self._sparse_in())
         self._call(P.PUSH_INPUT, payload)
+        self._note_batch(name, a)
         self._journal_add(("push", payload), len(payload))
 
-    def run(self, ticks: int) -> None:
+    def _run_chunk(self) -> int:
+        """The most ticks one RUN may take without the board holding more unpulled output
+        values than it can (HELLO/INFO: max_held_values, out_values_per_tick)."""
+        per = self._image_info.get("out_values_per_tick")
+        held = self._image_info.get("max_held_values", P.MAX_HELD_VALUES)
+        if not isinstance(per, int) or per <= 0:
+            return P.MAX_RUN_TICKS
+        return max(1, min(P.MAX_RUN_TICKS, int(held) // (per * max(1, self._batch))))
+
+    def run(self, ticks: int, on_outputs=None) -> None:
+        """Run ``ticks`` ticks. A run longer than the board can hold outputs for is cut into
+        RUNs with a pull after each: the outputs are held here for pull_outputs(), or, with
+        ``on_outputs``, streamed: ``on_outputs(outputs)`` gets each piece (as pull_outputs
+        returns it) and nothing is held. ``abort()`` (another thread) or Ctrl-C stops it at
+        the board's next tick: LinkError(code=ABORTED) (KeyboardInterrupt for Ctrl-C); the
+        ticks that ran are journalled and their outputs can be pulled."""
         ticks = int(ticks)
         if ticks < 0:
             raise LinkError(f"run: ticks must be >= 0, got {ticks}")
+        chunk = self._run_chunk()
+        pieces = on_outputs is not None or ticks > chunk
+        if pieces:
+            self._hold_or_stream(on_outputs)
         while ticks > 0:
-            n = min(ticks, P.MAX_RUN_TICKS)
-            self._call(P.RUN, P.pack_run(n))
+            n = min(ticks, chunk)
+            self._state_command(P.RUN, P.pack_run(n), n)
             self._journal_add(("run", n), 8)
             ticks -= n
+            if pieces:
+                self._hold_or_stream(on_outputs)
+
+    def _hold_or_stream(self, on_outputs) -> None:
+        got = P.read_outputs(self._call(P.PULL_OUTPUTS))
+        if on_outputs is not None:
+            on_outputs(self._deliver(got))
+        else:
+            for name, item in got.items():
+                if len(item[0]):
+                    self._outputs.hold(name, item)
+
+    def _state_command(self, cmd: int, payload: bytes, ticks: int) -> bytes:
+        """RUN, STEP or STEPS; an aborted RUN journals the ticks that did run, an aborted
+        STEP(S) is undone (the board is restored to the journal's state)."""
+        self._interrupted = False
+        try:
+            return self._call(cmd, payload)
+        except LinkError as exc:
+            if exc.code != P.E_ABORTED or self._desync is not None:
+                raise
+            self.stats["aborts"] += 1
+            name = P.COMMAND_NAMES[cmd]
+            if cmd != P.RUN:
+                # a STEP's (or STEPS') inputs were pushed and part of it ran: the journal
+                # cannot say which, so the board goes back to the state before it
+                self._uncertain = P.PUSH_INPUT
+                self._resync()
+                what = f"{name} aborted and undone: the board is back at tick {self.tick}"
+                if self._interrupted:
+                    raise KeyboardInterrupt(f"chip {what}") from None
+                raise LinkError(f"{self._where}: {what}", code=P.E_ABORTED, command=cmd) from None
+            board = self._board_tick()
+            ran = board - self.tick if board is not None else 0
+            if ran > 0:
+                self._journal_add(("run", ran), 8)
+            if self._interrupted:
+                raise KeyboardInterrupt(f"chip RUN interrupted at tick {board} ({ran} of {ticks} ticks ran)") from None
+            raise LinkError(f"{self._where}: {name} aborted at tick {board}: {ran} of "
+                            f"{ticks} ticks ran (their outputs can be pulled)", code=P.E_ABORTED,
+                            command=cmd) from None
+
+    def abort(self) -> None:
+        """Ask the board to stop the command it is executing at its next tick boundary.
+        Safe to call from another thread while run() or step() waits; the waiting call then
+        raises LinkError(code=ABORTED)."""
+        self._send_abort()
 
     def step(self, inputs: dict, ticks: int = 1) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """push_input for each of ``inputs``, run(ticks) and pull_outputs() in one exchange
-        (one round trip per tick instead of three); returns what pull_outputs returns."""
+        (one round trip per tick instead of three); returns what pull_outputs returns, with
+        the board's tick numbers (compare them with ``tick`` before the call)."""
         ticks = int(ticks)
         if not 0 <= ticks <= P.MAX_RUN_TICKS:
             raise LinkError(f"step: ticks must be in [0, {P.MAX_RUN_TICKS}], got {ticks}")
         arrays = {name: self._as_int32(name, v) for name, v in inputs.items()}
-        blob = self._call(P.STEP, P.pack_step(arrays, ticks))
+        payload = self._pack(P.pack_step, arrays, ticks, self._sparse_in())
+        blob = self._state_command(P.STEP, payload, ticks)
         for name, a in arrays.items():
-            payload = P.pack_push(name, a)
-            self._journal_add(("push", payload), len(payload))
+            push = P.pack_push(name, a, self._sparse_in())
+            self._note_batch(name, a)
+            self._journal_add(("push", push), len(push))
         self._journal_add(("run", ticks), 8)
+        return self._deliver(P.read_outputs(blob))
+
+    def steps(self, segments: list) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Several steps in one exchange: ``segments`` is a list of (inputs dict, ticks);
+        the board pushes and runs each in turn and returns the outputs once (as
+        pull_outputs). A clip of frames thus costs one round trip per piece, not per tick."""
+        segs = [({n: self._as_int32(n, v) for n, v in inputs.items()}, int(t)) for inputs, t in segments]
+        total = sum(t for _, t in segs)
+        if any(t < 0 for _, t in segs) or total > P.MAX_RUN_TICKS:
+            raise LinkError(f"steps: ticks must be >= 0 and at most {P.MAX_RUN_TICKS} in all")
+        payload = self._pack(P.pack_steps, segs, self._sparse_in())
+        blob = self._state_command(P.STEPS, payload, total)
+        for arrays, ticks in segs:
+            for name, a in arrays.items():
+                push = P.pack_push(name, a, self._sparse_in())
+                self._note_batch(name, a)
+                self._journal_add(("push", push), len(push))
+            self._journal_add(("run", ticks), 8)
         return self._deliver(P.read_outputs(blob))
 
     def pull_outputs(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:

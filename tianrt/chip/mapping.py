@@ -23,18 +23,36 @@ def _producers(b) -> dict[int, np.ndarray]:
             prod[i] = np.full(buf["size"], -1, np.int64)
     for c in b.cores:
         prod[c.out_buf][c.out_idx] = c.id
-    pending = list(b.delays)
-    while pending:
-        e, buf, src = pending.pop(0)
-        if any(int(x) not in prod for x in np.unique(src.buf) if x >= 0):
-            pending.append((e, buf, src))
-            continue
-        p = np.full(len(src), -1, np.int64)
-        for x in np.unique(src.buf):
-            if x >= 0:
-                m = src.buf == x
-                p[m] = prod[int(x)][src.idx[m]]
-        prod[buf] = p
+    by_buf = {buf: src for _e, buf, src in b.delays}
+
+    expanded = set()      # delays whose inputs were pushed: unresolved ones are ancestors
+
+    def resolve(buf):     # delays reading delays: depth first, each once (linear in the graph)
+        stack = [buf]
+        while stack:
+            top = stack[-1]
+            if top in prod:
+                stack.pop()
+                continue
+            src = by_buf[top]
+            if top not in expanded:
+                expanded.add(top)
+                waiting = [int(x) for x in np.unique(src.buf) if x >= 0 and int(x) not in prod]
+                if any(w in expanded for w in waiting):
+                    from .errors import CompileError
+                    raise CompileError("delays read each other in a cycle with no layer between them")
+                if waiting:
+                    stack.extend(waiting)
+                    continue
+            p = np.full(len(src), -1, np.int64)
+            for x in np.unique(src.buf):
+                if x >= 0:
+                    m = src.buf == x
+                    p[m] = prod[int(x)][src.idx[m]]
+            prod[top] = p
+            stack.pop()
+    for buf in by_buf:
+        resolve(buf)
     return prod
 
 
@@ -93,7 +111,7 @@ def build_image(b, *, seed: int = 0, ticks_per_inference: int | None = None):
 
     # estimates: every core evaluates once per tick with every axon active (upper bound)
     cyc, energy = 0.0, 0.0
-    sends = {c.id: c.n_neurons * (2 if c.wide_out else 1) for c in b.cores}
+    sends = {c.id: len(c.out_idx) * (2 if c.wide_out else 1) for c in b.cores}
     sends[HOST] = sum(int(x["size"]) for x in b.buffers if x["kind"] == "input")
     for r in rounds:
         comp, route = 0.0, 0.0

@@ -185,9 +185,77 @@ def pack_array(a) -> bytes:
             + np.ascontiguousarray(a, dtype=DTYPES[code]).tobytes())
 
 
-def read_array(r: Reader, field: str = "array") -> np.ndarray:
+SPARSE = 0x80            # dtype byte flag: a sparse array (board -> host outputs only)
+SPARSE_EVENTS, SPARSE_BITMAP, SPARSE_ONES = 0x01, 0x02, 0x10
+MAX_SPARSE_VALUES = 1 << 28   # elements a sparse array may expand to
+
+
+def pack_sparse(a) -> bytes:
+    """The smallest of: dense (pack_array), an event list (u32 flat indices of the nonzero
+    elements) or a bitmap (one bit per element, LSB first), each followed by the nonzero
+    values unless they are all 1 (spikes). docs/protocol.md section 3c."""
+    a = np.asarray(a)
+    dense = pack_array(a)
+    code = DTYPE_CODES.get(a.dtype.newbyteorder("<"))
+    flat = a.reshape(-1)
+    if a.size < 16 or a.size > 0xFFFFFFFF:
+        return dense
+    nz = np.flatnonzero(flat)
+    vals = flat[nz]
+    ones = bool(len(vals) == 0 or (vals == 1).all())
+    vbytes = 0 if ones else len(nz) * a.dtype.itemsize
+    events, bitmap = 4 * len(nz), (a.size + 7) // 8
+    head = struct.pack("<BB", SPARSE | code, a.ndim) + struct.pack(f"<{a.ndim}I", *a.shape)
+    if min(events, bitmap) + vbytes + 5 + len(head) >= len(dense):
+        return dense
+    form = (SPARSE_EVENTS if events <= bitmap else SPARSE_BITMAP) | (SPARSE_ONES if ones else 0)
+    body = (nz.astype("<u4").tobytes() if form & SPARSE_EVENTS
+            else np.packbits(flat != 0, bitorder="little").tobytes())
+    tail = b"" if ones else np.ascontiguousarray(vals, dtype=DTYPES[code]).tobytes()
+    return head + struct.pack("<BI", form, len(nz)) + body + tail
+
+
+def _read_sparse(r: Reader, field: str, start: int, code: int, ndim: int, limit: int) -> np.ndarray:
+    shape = r.unpack(f"{ndim}I", f"{field} shape")
+    size = 1
+    for d in shape:
+        size *= d
+    if size > limit:
+        raise ProtocolError(E_BAD_PAYLOAD, f"{r.what}: sparse {field} of {size} elements, at most "
+                            f"{limit}", start)
+    at = r.pos
+    form, nnz = r.unpack("BI", f"{field} sparse form and count")
+    if form & ~(SPARSE_EVENTS | SPARSE_BITMAP | SPARSE_ONES) or (form & 3) not in (1, 2) or nnz > size:
+        raise ProtocolError(E_BAD_PAYLOAD, f"{r.what}: {field} has sparse form {form:#04x} with "
+                            f"{nnz} of {size} elements", at)
+    if form & SPARSE_EVENTS:
+        idx = np.frombuffer(r.take(4 * nnz, f"{field} event indices"), "<u4").astype(np.int64)
+        if nnz and (idx.max() >= size or (np.diff(idx) <= 0).any()):
+            raise ProtocolError(E_BAD_PAYLOAD, f"{r.what}: {field} event indices must be ascending "
+                                f"and below {size}", at + 5)
+    else:
+        bits = np.frombuffer(r.take((size + 7) // 8, f"{field} bitmap"), np.uint8)
+        idx = np.flatnonzero(np.unpackbits(bits, count=size, bitorder="little"))
+        if len(idx) != nnz:
+            raise ProtocolError(E_BAD_PAYLOAD, f"{r.what}: {field} bitmap has {len(idx)} bits set, "
+                                f"the count says {nnz}", at + 5)
+    dt = DTYPES[code]
+    out = np.zeros(size, dt.newbyteorder("="))
+    if form & SPARSE_ONES:
+        out[idx] = 1
+    else:
+        out[idx] = np.frombuffer(r.take(nnz * dt.itemsize, f"{field} values"), dt)
+    return out.reshape(shape)
+
+
+def read_array(r: Reader, field: str = "array", sparse: bool = False,
+               max_values: int = MAX_SPARSE_VALUES) -> np.ndarray:
+    """A dense array, or with ``sparse`` also a pack_sparse one expanding to at most
+    ``max_values`` elements (checked before anything is allocated)."""
     start = r.pos
     code, ndim = r.unpack("BB", f"{field} dtype and ndim")
+    if sparse and code & SPARSE and (code & ~SPARSE) in DTYPES and ndim <= MAX_NDIM:
+        return _read_sparse(r, field, start, code & ~SPARSE, ndim, max_values)
     if code not in DTYPES:
         raise ProtocolError(E_BAD_PAYLOAD, f"{r.what}: {field} has unknown dtype code {code}", start)
     if ndim > MAX_NDIM:
@@ -219,20 +287,50 @@ def _json_default(o):
 def read_json(data: bytes, what: str):
     try:
         return json.loads(bytes(data).decode("utf-8"))
+    except RecursionError:
+        raise ProtocolError(E_BAD_PAYLOAD, f"{what}: JSON nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError(E_BAD_PAYLOAD, f"{what}: not UTF-8 JSON ({exc})") from None
 
 
 # per-command payloads (host side packs, board side reads, and the reverse for results)
-def pack_hello(version: int, nonce: int) -> bytes:
-    return struct.pack("<HI", version, nonce & 0xFFFFFFFF)
+HELLO_TAKE_OVER = 0x01   # HELLO flag: take the board over from the session that holds it
+HELLO_PROOF = 0x02       # HELLO flag: a 32-byte shared-secret proof follows
+HELLO_SPARSE = 0x04      # HELLO flag: this host reads sparse output arrays (pack_sparse)
+AUTH_LABEL = b"tianrt-hello"
+
+
+def pack_hello(version: int, nonce: int, flags: int = 0, proof: bytes = b"") -> bytes:
+    """u16 version, u32 nonce, then (optional) u8 flags and a 32-byte proof."""
+    out = struct.pack("<HI", version, nonce & 0xFFFFFFFF)
+    if flags or proof:
+        out += struct.pack("<B", flags) + bytes(proof)
+    return out
 
 
 def read_hello(data: bytes) -> tuple[int, int]:
+    return read_hello_full(data)[:2]
+
+
+def read_hello_full(data: bytes) -> tuple[int, int, int, bytes]:
+    """(version, nonce, flags, proof); flags and proof are optional on the wire."""
     r = Reader(data, "HELLO")
     version, nonce = r.unpack("HI", "version and nonce")
+    flags, proof = 0, b""
+    if r.pos < len(r.data):
+        (flags,) = r.unpack("B", "flags")
+        if flags & ~(HELLO_TAKE_OVER | HELLO_PROOF | HELLO_SPARSE):
+            raise ProtocolError(E_BAD_PAYLOAD, f"HELLO: unknown flags {flags:#04x}", 6)
+        if flags & HELLO_PROOF:
+            proof = r.take(32, "proof")
     r.end()
-    return version, nonce
+    return version, nonce, flags, proof
+
+
+def hello_proof(secret: bytes, challenge: bytes, nonce: int) -> bytes:
+    """HMAC-SHA256(secret, "tianrt-hello" | board challenge | u32 host nonce)."""
+    import hmac
+    return hmac.new(secret, AUTH_LABEL + challenge + struct.pack("<I", nonce & 0xFFFFFFFF), "sha256").digest()
 
 
 def pack_run(ticks: int) -> bytes:
@@ -246,21 +344,25 @@ def read_run(data: bytes) -> int:
     return ticks
 
 
-def pack_push(name: str, values) -> bytes:
-    return pack_name(name) + pack_array(values)
+MAX_SPARSE_INPUT = 1 << 22    # elements a sparse input may expand to on the board
+
+
+def pack_push(name: str, values, sparse: bool = False) -> bytes:
+    """``sparse``: the array as pack_sparse (a board whose HELLO says "sparse_inputs")."""
+    return pack_name(name) + (pack_sparse(values) if sparse else pack_array(values))
 
 
 def read_push(data: bytes) -> tuple[str, np.ndarray]:
     r = Reader(data, "PUSH_INPUT")
     name = read_name(r, "input name")
-    arr = read_array(r, f"input {name!r}")
+    arr = read_array(r, f"input {name!r}", sparse=True, max_values=MAX_SPARSE_INPUT)
     r.end()
     return name, arr
 
 
-def pack_step(inputs: dict, ticks: int) -> bytes:
+def pack_step(inputs: dict, ticks: int, sparse: bool = False) -> bytes:
     parts = [struct.pack("<H", len(inputs))]
-    parts += [pack_name(name) + pack_array(values) for name, values in inputs.items()]
+    parts += [pack_push(name, values, sparse) for name, values in inputs.items()]
     return b"".join(parts) + struct.pack("<I", ticks)
 
 
@@ -270,16 +372,40 @@ def read_step(data: bytes) -> tuple[list[tuple[str, np.ndarray]], int]:
     inputs = []
     for _ in range(n):
         name = read_name(r, "input name")
-        inputs.append((name, read_array(r, f"input {name!r}")))
+        inputs.append((name, read_array(r, f"input {name!r}", sparse=True, max_values=MAX_SPARSE_INPUT)))
     (ticks,) = r.unpack("I", "ticks")
     r.end()
     return inputs, ticks
 
 
-def pack_outputs(outputs: dict) -> bytes:
+def pack_steps(segments: list, sparse: bool = False) -> bytes:
+    """u16 m, then m STEP bodies (u16 n, n x (name, array), u32 ticks)."""
+    return struct.pack("<H", len(segments)) + b"".join(pack_step(i, t, sparse) for i, t in segments)
+
+
+def read_steps(data: bytes) -> list[tuple[list[tuple[str, np.ndarray]], int]]:
+    r = Reader(data, "STEPS")
+    (m,) = r.unpack("H", "segment count")
+    out = []
+    for k in range(m):
+        (n,) = r.unpack("H", f"segment {k} input count")
+        inputs = []
+        for _ in range(n):
+            name = read_name(r, "input name")
+            inputs.append((name, read_array(r, f"segment {k} input {name!r}", sparse=True,
+                                            max_values=MAX_SPARSE_INPUT)))
+        (ticks,) = r.unpack("I", f"segment {k} ticks")
+        out.append((inputs, ticks))
+    r.end()
+    return out
+
+
+def pack_outputs(outputs: dict, sparse: bool = False) -> bytes:
+    """``sparse``: values arrays as pack_sparse (a host that said HELLO with HELLO_SPARSE)."""
     parts = [struct.pack("<H", len(outputs))]
     for name, (ticks, values) in outputs.items():
-        parts += [pack_name(name), pack_array(np.asarray(ticks, dtype=np.int64)), pack_array(values)]
+        parts += [pack_name(name), pack_array(np.asarray(ticks, dtype=np.int64)),
+                  pack_sparse(values) if sparse else pack_array(values)]
     return b"".join(parts)
 
 
@@ -289,7 +415,7 @@ def read_outputs(data: bytes) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     out = {}
     for _ in range(count):
         name = read_name(r, "output name")
-        out[name] = (read_array(r, f"ticks of {name!r}"), read_array(r, f"values of {name!r}"))
+        out[name] = (read_array(r, f"ticks of {name!r}"), read_array(r, f"values of {name!r}", sparse=True))
     r.end()
     return out
 

@@ -66,6 +66,15 @@ class ChipSpec:
             raise SpecError(f"ChipSpec: unknown field(s) {unknown}; known: {sorted(known)}")
         return cls(**d)
 
+    @classmethod
+    def preset(cls, name: str) -> "ChipSpec":
+        """A named ChipSpec: "default" (a 256x256 int8 crossbar per core, 64 KiB of weights)
+        or "tianjic-sram" (22 KiB of weight SRAM per core, as quoted for a Tianjic FCore;
+        docs/chip.md)."""
+        if name not in PRESETS:
+            raise SpecError(f"ChipSpec preset {name!r} is not one of {sorted(PRESETS)}")
+        return cls(**PRESETS[name])
+
     def with_mesh(self, text: str) -> "ChipSpec":
         """A copy with the mesh given as 'ROWSxCOLS' (e.g. '12x13')."""
         try:
@@ -73,3 +82,9 @@ class ChipSpec:
         except ValueError:
             raise SpecError(f"mesh must look like 12x13 (rows x cols), got {text!r}") from None
         return ChipSpec.from_dict({**self.to_dict(), "mesh_rows": r, "mesh_cols": c})
+
+
+PRESETS = {
+    "default": {},
+    "tianjic-sram": {"weight_bytes_per_core": 22 * 1024},   # ~22 KB SRAM per FCore (survey, 2022)
+}

@@ -74,16 +74,19 @@ def dense_tiling(layer: str, n_in: int, n_out: int, spec) -> DenseTiling:
     return DenseTiling(k, in_blocks, out_blocks, merge)
 
 
-def conv_tiling(layer: str, C: int, O: int, out_hw, kernel, stride, spec, depthwise=False) -> ConvTiling:
-    """The cheapest (fewest cores) blocking of a convolution or pooling window op."""
+def conv_tiling(layer: str, C: int, O: int, out_hw, kernel, stride, spec, depthwise=False,
+                multiple=(1, 1)) -> ConvTiling:
+    """The cheapest (fewest cores) blocking of a convolution or pooling window op; with
+    ``multiple`` the blocks' rows and columns are multiples of it (whole pooling windows)."""
     A, N, M = spec.axons_per_core, spec.neurons_per_core, spec.weight_bytes_per_core
     (Ho, Wo), (kh, kw), (sh, sw) = out_hw, kernel, stride
+    my, mx = multiple
     best = None
-    for bh in range(1, Ho + 1):
+    for bh in range(my, Ho + 1, my):
         ph = (bh - 1) * sh + kh
         if ph * kw > A:
             break
-        for bw in range(1, Wo + 1):
+        for bw in range(mx, Wo + 1, mx):
             pw = (bw - 1) * sw + kw
             patch = ph * pw
             if patch > A:
@@ -120,6 +123,37 @@ def conv_tiling(layer: str, C: int, O: int, out_hw, kernel, stride, spec, depthw
     if t.k > 1:
         t.merge_blocks = _merge_blocks(layer, O * Ho * Wo, t.k, spec)
     return t
+
+
+def pool_folds(layer: str, C: int, conv_out, conv, pool, spec) -> bool:
+    """Whether a max-pooling of a convolution's output folds into the convolution's cores:
+    windows that tile the output (kernel = stride, no padding) and blocks of whole windows
+    with no fan-in split."""
+    (py, px), (sy, sx), pad = pool.kernel_size, pool.stride, pool.padding
+    O, Ho, Wo = conv_out
+    if (py, px) != (sy, sx) or tuple(pad) != (0, 0) or Ho % py or Wo % px:
+        return False
+    try:
+        t = conv_tiling(layer, C, O, (Ho, Wo), conv.kernel_size, conv.stride, spec, multiple=(py, px))
+    except CapacityError:
+        return False
+    return t.k == 1
+
+
+def window_connections(geo, depthwise, inside) -> int:
+    """Structural synapses of a window tile (connections to padding excluded)."""
+    cg, PH, PW = geo["patch"]
+    og, bh, bw = geo["block"]
+    kh, kw = geo["kernel"]
+    sh, sw = geo["stride"]
+    ins = inside.reshape(cg, PH, PW)
+    total = 0
+    for y in range(bh):
+        for x in range(bw):
+            win = ins[:, y * sh:y * sh + kh, x * sw:x * sw + kw].sum(axis=(1, 2))
+            total += int(win.sum()) * (1 if depthwise else og)
+    return total
+
 
 
 def elementwise_blocks(n: int, groups: int, spec) -> list:

@@ -35,12 +35,15 @@ COUNTERS = 0x0C        # -> JSON {name: number}
 RESET_COUNTERS = 0x0D
 REBOOT = 0x0E          # firmware restart (drops image and session); replies ACK, then BOOT
 STEP = 0x0F            # u16 n, n x (name, array), u32 ticks: push, run, pull in one exchange
+ABORT = 0x10           # stop the command being executed at its next tick boundary (answered at once)
+STEPS = 0x11           # u16 m, m x STEP bodies: several pushes and runs, one pull, one exchange
 COMMAND_NAMES = {HELLO: "HELLO", INFO: "INFO", RESET: "RESET", UPLOAD_BEGIN: "UPLOAD_BEGIN",
                  UPLOAD_CHUNK: "UPLOAD_CHUNK", UPLOAD_COMMIT: "UPLOAD_COMMIT",
                  LOAD_IMAGE: "LOAD_IMAGE", PUSH_INPUT: "PUSH_INPUT", RUN: "RUN",
                  PULL_OUTPUTS: "PULL_OUTPUTS", FETCH: "FETCH", COUNTERS: "COUNTERS",
-                 RESET_COUNTERS: "RESET_COUNTERS", REBOOT: "REBOOT", STEP: "STEP"}
-UPLOAD_TARGETS = (LOAD_IMAGE, PUSH_INPUT, STEP)   # commands whose payload may arrive chunked
+                 RESET_COUNTERS: "RESET_COUNTERS", REBOOT: "REBOOT", STEP: "STEP", ABORT: "ABORT",
+                 STEPS: "STEPS"}
+UPLOAD_TARGETS = (LOAD_IMAGE, PUSH_INPUT, STEP, STEPS)   # commands whose payload may arrive chunked
 
 # -- error codes (the u16 of a NAK; also EngineError.code) -------------------------------------
 E_BAD_FRAME = 1        # not COBS, too short, length field disagrees (truncated), wrong kind
@@ -58,12 +61,16 @@ E_NO_IMAGE = 12        # command needs a loaded image
 E_BAD_INPUT = 13       # unknown input name, wrong shape or dtype
 E_ENGINE = 14          # the engine failed while executing
 E_INTERNAL = 15        # unexpected firmware error (the server survives and reports it)
+E_BUSY = 16            # the board is held by another session (socket links)
+E_ABORTED = 17         # the command was stopped by ABORT (or a reset) at a tick boundary
+E_AUTH = 18            # HELLO without the right shared-secret proof
 ERROR_NAMES = {E_BAD_FRAME: "BAD_FRAME", E_BAD_CRC: "BAD_CRC", E_FRAME_TOO_LARGE: "FRAME_TOO_LARGE",
                E_UNKNOWN_COMMAND: "UNKNOWN_COMMAND", E_BAD_PAYLOAD: "BAD_PAYLOAD",
                E_VERSION: "VERSION", E_NO_SESSION: "NO_SESSION", E_UPLOAD_STATE: "UPLOAD_STATE",
                E_UPLOAD_CHECKSUM: "UPLOAD_CHECKSUM", E_BAD_IMAGE: "BAD_IMAGE",
                E_CAPACITY: "CAPACITY", E_NO_IMAGE: "NO_IMAGE", E_BAD_INPUT: "BAD_INPUT",
-               E_ENGINE: "ENGINE", E_INTERNAL: "INTERNAL"}
+               E_ENGINE: "ENGINE", E_INTERNAL: "INTERNAL", E_BUSY: "BUSY", E_ABORTED: "ABORTED",
+               E_AUTH: "AUTH"}
 # A NAK with one of these codes means "the frame did not arrive intact": send it again.
 TRANSIENT_ERRORS = frozenset({E_BAD_FRAME, E_BAD_CRC})
 
@@ -74,6 +81,11 @@ MAX_PAYLOAD = 16384                                   # bytes of payload in one 
 MAX_FRAME = HEADER.size + MAX_PAYLOAD + CRC.size      # decoded body
 MAX_UPLOAD = 64 << 20                                 # largest chunked blob a board accepts
 MAX_RUN_TICKS = 1 << 24
+# What a board allocates is bounded (docs/protocol.md section 7): checked before allocating.
+MAX_BATCH = 4096                  # inferences in one batch (PUSH_INPUT / STEP axis 0)
+MAX_STATE_BYTES = 256 << 20       # batch x (buffers + neuron state) x 8 bytes
+MAX_HELD_VALUES = 1 << 22         # output values (x batch) held between two pulls
+MAX_NAME_BYTES = 255              # input and output names, UTF-8
 SEQ_MOD = 1 << 16
 NO_SEQ = 0xFFFF   # seq of a NAK for a frame whose header could not be trusted
 
@@ -198,9 +210,9 @@ def _cobs_decode_vector(enc: bytes) -> bytes:
 __all__ = ['PROTOCOL_VERSION', 'REQUEST', 'ACK', 'NAK', 'PAGED', 'BOOT', 'BUSY', 'KIND_NAMES',
            'HELLO', 'INFO', 'RESET', 'UPLOAD_BEGIN', 'UPLOAD_CHUNK', 'UPLOAD_COMMIT', 'LOAD_IMAGE',
            'PUSH_INPUT', 'RUN', 'PULL_OUTPUTS', 'FETCH', 'COUNTERS', 'RESET_COUNTERS', 'REBOOT',
-           'STEP', 'COMMAND_NAMES', 'UPLOAD_TARGETS', 'E_BAD_FRAME', 'E_BAD_CRC',
+           'STEP', 'ABORT', 'STEPS', 'COMMAND_NAMES', 'UPLOAD_TARGETS', 'E_BAD_FRAME', 'E_BAD_CRC',
            'E_FRAME_TOO_LARGE', 'E_UNKNOWN_COMMAND', 'E_BAD_PAYLOAD', 'E_VERSION', 'E_NO_SESSION',
            'E_UPLOAD_STATE', 'E_UPLOAD_CHECKSUM', 'E_BAD_IMAGE', 'E_CAPACITY', 'E_NO_IMAGE',
-           'E_BAD_INPUT', 'E_ENGINE', 'E_INTERNAL', 'ERROR_NAMES', 'TRANSIENT_ERRORS', 'HEADER',
+           'E_BAD_INPUT', 'E_ENGINE', 'E_INTERNAL', 'E_BUSY', 'E_ABORTED', 'E_AUTH', 'ERROR_NAMES', 'TRANSIENT_ERRORS', 'HEADER',
            'CRC', 'MAX_PAYLOAD', 'MAX_FRAME', 'MAX_UPLOAD', 'MAX_RUN_TICKS', 'SEQ_MOD', 'NO_SEQ',
-           'MAX_ENCODED', 'cobs_max_len', 'ProtocolError', 'cobs_encode', 'cobs_decode']
+           'MAX_ENCODED', 'MAX_BATCH', 'MAX_STATE_BYTES', 'MAX_HELD_VALUES', 'MAX_NAME_BYTES', 'cobs_max_len', 'ProtocolError', 'cobs_encode', 'cobs_decode']

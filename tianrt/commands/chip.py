@@ -9,7 +9,15 @@ import numpy as np
 def _link(args):
     from tianrt.chip.link import ChipLink
 
-    return ChipLink(args.port, baudrate=args.baudrate, timeout=args.timeout, retries=args.retries)
+    secret = None
+    if getattr(args, "secret_file", None):
+        from tianrt.errors import TianrtError
+        try:
+            secret = Path(args.secret_file).read_bytes().strip()
+        except OSError as exc:
+            raise TianrtError(f"--secret-file {args.secret_file}: {exc.strerror}") from None
+    return ChipLink(args.port, baudrate=args.baudrate, timeout=args.timeout, retries=args.retries,
+                    secret=secret, take_over=getattr(args, "take_over", False))
 
 
 def _print_info(info: dict) -> None:
@@ -92,13 +100,17 @@ def _cmd_run(args) -> int:
             if len(lengths) != 1:
                 raise TianrtError(f"without --ticks every input needs the same leading time axis; "
                                   f"got lengths {sorted(lengths)}")
-            # one STEP exchange per tick: push this tick's slices, run 1, collect
-            steps = [link.step({name: v[t] for name, v in inputs.items()}, 1)
-                     for t in range(lengths.pop())]
+            # one STEPS exchange per 256 ticks: push each tick's slices, run 1, collect
+            n = lengths.pop()
+            frames = [({name: v[t] for name, v in inputs.items()}, 1) for t in range(n)]
+            steps = [link.steps(frames[t0:t0 + 256]) for t0 in range(0, n, 256)]
             steps.append(link.pull_outputs())
             names = list(dict.fromkeys(k for st in steps for k in st))
-            outs = {k: (np.concatenate([st[k][0] for st in steps if k in st]),
-                        np.concatenate([st[k][1] for st in steps if k in st])) for k in names}
+            outs = {}
+            for k in names:
+                parts = [st[k] for st in steps if k in st]
+                full = [p for p in parts if len(p[0])] or parts[-1:]
+                outs[k] = (np.concatenate([p[0] for p in full]), np.concatenate([p[1] for p in full]))
         counters = link.counters()
     if out is not None:
         save_npz(out, {k: v for k, (t, v) in outs.items()}, {k: t for k, (t, v) in outs.items()})
@@ -124,6 +136,9 @@ def register(sub) -> None:
         q.add_argument("--baudrate", type=int, default=921600)
         q.add_argument("--timeout", type=float, default=1.0, help="seconds per try (default 1.0)")
         q.add_argument("--retries", type=int, default=5, help="retransmissions per frame (default 5)")
+        q.add_argument("--secret-file", metavar="PATH", help="shared secret of a socket board (its --secret-file)")
+        q.add_argument("--take-over", action="store_true",
+                       help="take a socket board over from the host that holds it")
 
     q = csub.add_parser("info", help="board, image and counters")
     common(q)

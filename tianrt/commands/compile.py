@@ -15,7 +15,7 @@ def _cmd_compile(args) -> int:
     check_output(args.output, "-o", "model.img")
     check_output(args.report, "--report", "report.json")
     try:
-        spec = ChipSpec()
+        spec = ChipSpec.preset(args.preset)
         if args.mesh:
             spec = spec.with_mesh(args.mesh)
         over = {}
@@ -47,6 +47,8 @@ def register(sub) -> None:
     p.add_argument("model", help="model file (.tnr) of an integer graph")
     p.add_argument("-o", "--output", required=True, metavar="IMAGE", help="image file to write")
     p.add_argument("--mesh", metavar="ROWSxCOLS", help="mesh size (default 12x13, Tianjic)")
+    p.add_argument("--preset", default="default", metavar="NAME",
+                   help="named ChipSpec: default (64 KiB weights per core) or tianjic-sram (22 KiB)")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE",
                    help="override a ChipSpec field, e.g. --set axons_per_core=128 (repeatable)")
     p.add_argument("--ticks", type=int, default=None, help="ticks per inference for the estimates "

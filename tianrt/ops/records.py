@@ -52,3 +52,16 @@ def get_bool(rec: dict, key: str) -> bool:
     if not isinstance(v, bool):
         raise RecordError(f"{rec.get('op')} record: {key} must be true or false, got {v!r}")
     return v
+
+
+def check_fields(rec: dict, node, n: int) -> None:
+    """A record holds exactly the fields its op family writes for ``node`` (decoded from
+    it): an unknown field is refused, not ignored (RecordError naming it)."""
+    from .registry import find
+    want = set(find("chip_stage", node)(node, (n,), np.arange(n), lambda a, dtype: 0))
+    extra, missing = sorted(set(rec) - want), sorted(want - set(rec))
+    if extra or missing:
+        raise RecordError(f"{rec.get('op')} record: " + "; ".join(
+            part for part in (f"unknown field(s) {extra}" if extra else "",
+                              f"missing field(s) {missing}" if missing else "") if part)
+            + f" (a {rec.get('op')} record has {sorted(want)})")
