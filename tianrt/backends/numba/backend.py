@@ -107,6 +107,14 @@ class NumbaBackend(Backend):
 
     # -- state --------------------------------------------------------------------------------
     def _init_state(self, batch: int) -> None:
+        if self._bound == (batch, self.batched):  # same shapes: restore in place, keep the program
+            if not self._clean:
+                self._restore_initial()
+            return
+        self._build(batch)
+        self._snapshot()
+
+    def _build(self, batch: int) -> None:
         bufs: dict[str, np.ndarray] = {}
         for e in self.inputs_ + self.delays:
             bufs[e.name] = np.zeros((batch,) + e.shape, I32 if e.numeric == "int" else F32)
@@ -192,6 +200,7 @@ class NumbaBackend(Backend):
 
     # -- ticks --------------------------------------------------------------------------------
     def _run(self) -> None:
+        self._clean = False
         fr, t = self.fresh, self.t
         for di, val, nxt, dn, _, _ in self.delay_io:
             np.copyto(val, nxt)
@@ -227,8 +236,9 @@ class NumbaBackend(Backend):
     def step(self, inputs: dict | None = None) -> dict:
         """One tick. Same checks and return convention as Backend.step, with the input check
         and copy done by one kernel call per input."""
-        if self.batch is None:
+        if self.batch is None and (self._bound is None or not self._rearm(inputs)):
             return Backend.step(self, inputs)
+        self._clean = False
         d = self.direct
         if d is not None and inputs and len(inputs) == 1:
             v = inputs.get(d[0])
@@ -338,6 +348,73 @@ class NumbaBackend(Backend):
                     when[k].append(t)
         return self._stack(vals, when)
 
+    # -- reset in place ---------------------------------------------------------------------
+    # The program bound at the first input stays bound across reset(): reset restores every
+    # state, value and delay array to its initial contents in place (a copy of a few root
+    # arrays), and the next input of the same batch form runs at once on the fast path;
+    # only a different batch size (or batched / unbatched form) binds a new program.
+    _bound: tuple | None = None  # (batch, batched) of the bound program
+    _clean = False  # the bound arrays hold their initial contents (nothing ran since)
+
+    def _snapshot(self) -> None:
+        """Copies of the initial contents of every array the program writes between ticks:
+        the root arrays (``.base``) of the state, value and delay arrays, each once."""
+        roots: dict[int, np.ndarray] = {}
+        for op in self.ops:
+            for st in ([op.state] if not isinstance(op, ChainOp) else op.state.values()):
+                for a in st.values():
+                    r = _root(a)
+                    roots[id(r)] = r
+            if isinstance(op, ChainOp):
+                for r in (op.st, op.refrac):
+                    roots[id(r)] = r
+        for a in list(self.bufs.values()) + list(self.nxt.values()):
+            r = _root(a)
+            roots[id(r)] = r
+        self._initial = [(r, r.copy()) for r in roots.values()]
+        self._initial_extra = [(op, op.extra_state()) for op in self.ops if op.extra_state()]
+        self._initial_fresh = list(self.fresh)
+        self._bound = (self.batch, self.batched)
+        self._clean = True
+
+    def _restore_initial(self) -> None:
+        for a, a0 in self._initial:
+            np.copyto(a, a0)
+        for op, st in self._initial_extra:
+            op.load_extra_state(st)
+        self.fresh[:] = self._initial_fresh
+        for d in self.delays:
+            self.nxt_fresh[d.name] = False
+        self._clean = True
+
+    def _rearm(self, inputs) -> bool:
+        """After reset(): take the bound program again (already restored) when ``inputs``
+        have exactly its batch form; else leave it to Backend.step to bind anew."""
+        (batch, batched), slots = self._bound, self.slots
+        if inputs:
+            for k, v in inputs.items():
+                slot = slots.get(k)
+                if slot is None or type(v) is not np.ndarray or v.shape != slot[0]:
+                    return False
+        elif batched or batch != 1:
+            return False
+        self.batch, self.batched = batch, batched
+        return True
+
+    def load_state(self, state: dict) -> None:
+        try:
+            Backend.load_state(self, state)
+        finally:
+            self._clean = False
+
     def reset(self) -> None:
         super().reset()
         self.events = 0
+        if self._bound is not None and not self._clean:
+            self._restore_initial()
+
+
+def _root(a: np.ndarray) -> np.ndarray:
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
