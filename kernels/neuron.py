@@ -8,8 +8,8 @@ elementwise results are bit-identical to the numpy reference given the same inpu
 import numpy as np
 from ._jit import njit
 
-from .codec import check_copy
-from .synapse import accumulate_flat
+from .codec import check_values
+from .synapse import accumulate_flat, accumulate_list, active_list
 
 
 @njit(cache=True)
@@ -152,6 +152,9 @@ def snn_chain_step(x0, wb, ip, fp, st, refrac, start, have_current):
     the caller computes that layer's current and calls again with have_current=True."""
     ev = 0
     cur, v, isyn, spk = st[CUR], st[V], st[ISYN], st[SPK]
+    n_layers = ip.shape[0]
+    if start == 0 and not have_current and _batch1(ip, refrac):
+        return _chain_batch1(x0, wb, ip, fp, st, refrac, -1), n_layers
     for l in range(start, ip.shape[0]):
         n_in, n_out, ooff, batch = ip[l, N_IN], ip[l, N_OUT], ip[l, O_OFF], ip[l, BATCH]
         if not (have_current and l == start):
@@ -172,12 +175,84 @@ def snn_chain_step(x0, wb, ip, fp, st, refrac, start, have_current):
 
 
 @njit(cache=True)
+def _batch1(ip, refrac):
+    """The batch-1 path applies: batch 1 and the index scratch present past the counters."""
+    n = ip.shape[0]
+    return n > 0 and ip[0, BATCH] == 1 and refrac.size > ip[n - 1, O_OFF] + ip[n - 1, N_OUT]
+
+
+@njit(cache=True)
+def _chain_batch1(x0, wb, ip, fp, st, refrac, m0):
+    """snn_chain_step at batch 1: each layer's active inputs are listed once (the input by
+    active_list, the others by the previous layer's LIF pass, as it emits) in the tail of
+    ``refrac`` past the counters (``m0`` >= 0: the input's list is already there, with m0
+    entries), and the event loop visits only those rows. The same
+    float32 operations in the same order as the general path: bit-identical."""
+    cur, v, isyn, spk = st[CUR], st[V], st[ISYN], st[SPK]
+    n_layers = ip.shape[0]
+    total = ip[n_layers - 1, O_OFF] + ip[n_layers - 1, N_OUT]
+    idx = refrac[total:]
+    m = active_list(x0, 0, ip[0, N_IN], idx) if m0 < 0 else m0
+    ev = 0
+    one, zero = np.float32(1.0), np.float32(0.0)
+    for l in range(n_layers):
+        n_in, n_out, ooff = ip[l, N_IN], ip[l, N_OUT], ip[l, O_OFF]
+        if l == 0:
+            ev += accumulate_list(x0, 0, idx, m, n_in, wb, ip[l, W_OFF], wb, ip[l, B_OFF], cur, ooff, n_out,
+                                  ip[l, MODE], fp[l, CROSSOVER])
+        else:
+            ev += accumulate_list(spk, ip[l - 1, O_OFF], idx, m, n_in, wb, ip[l, W_OFF], wb, ip[l, B_OFF],
+                                  cur, ooff, n_out, ip[l, MODE], fp[l, CROSSOVER])
+        hi = ooff + n_out
+        beta, thr, v_reset = np.float32(fp[l, BETA]), np.float32(fp[l, THR]), np.float32(fp[l, V_RESET])
+        if ip[l, HAS_ALPHA] == 0 and ip[l, REFRACTORY] == 0:
+            # _lif_plain, listing the spikes for the next layer as they are emitted
+            ob = np.uint64(ooff)
+            m = 0
+            if ip[l, RESET_ZERO] != 0:
+                for k in range(np.uint64(n_out)):
+                    vn = beta * v[ob + k] + cur[ob + k]
+                    s = vn >= thr
+                    v[ob + k] = v_reset if s else vn
+                    spk[ob + k] = one if s else zero
+                    idx[m] = k
+                    m += s
+            else:
+                for k in range(np.uint64(n_out)):
+                    vn = beta * v[ob + k] + cur[ob + k]
+                    s = vn >= thr
+                    v[ob + k] = vn - thr if s else vn
+                    spk[ob + k] = one if s else zero
+                    idx[m] = k
+                    m += s
+        else:
+            lif_block(cur[ooff:hi], v[ooff:hi], isyn[ooff:hi], refrac[ooff:hi], spk[ooff:hi], beta, thr,
+                      v_reset, np.float32(fp[l, ALPHA]), ip[l, HAS_ALPHA] != 0, ip[l, REFRACTORY],
+                      ip[l, RESET_ZERO] != 0)
+            if l + 1 < n_layers:
+                m = active_list(spk, ooff, n_out, idx)
+    return ev
+
+
+@njit(cache=True)
 def snn_chain_step_input(src, x0, wb, ip, fp, st, refrac):
     """check_copy of a spike input into ``x0``, then snn_chain_step from layer 0, in one call
     (the streaming step of a graph that is one fused chain). Returns (check code, synaptic
     events, layer) — nothing runs unless the check code is codec.OK."""
-    code = check_copy(src, x0, True)
+    code = check_values(src, True)
     if code != 0:
         return code, 0, 0
+    if _batch1(ip, refrac):  # copy and list the active inputs in one pass
+        n_layers = ip.shape[0]
+        idx = refrac[ip[n_layers - 1, O_OFF] + ip[n_layers - 1, N_OUT]:]
+        m = 0
+        for j in range(src.size):
+            xv = src[j]
+            x0[j] = xv
+            idx[m] = j
+            m += xv != 0
+        return code, _chain_batch1(x0, wb, ip, fp, st, refrac, m), n_layers
+    for j in range(src.size):
+        x0[j] = src[j]
     ev, l = snn_chain_step(x0, wb, ip, fp, st, refrac, 0, False)
     return code, ev, l

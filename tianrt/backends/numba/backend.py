@@ -21,17 +21,17 @@ import numpy as np
 
 from ...errors import BackendError
 from ...graph import Delay, Input, Plan
-from ...kernels import codec, neuron
+from ...kernels import codec
 from ...ops import find
 from ..base import Backend
 from . import ops_ann, ops_bridges, ops_int, ops_snn  # noqa: F401  (register the op classes)
 from . import policy
 from .base import ALWAYS, DECODER, F32, I32, entry_point, flat, kind_of
+from .direct import direct_step
 from .fusion import fuse
 from .ops_ann import EpilogueOp
 from .ops_snn import ChainOp
 
-_F32_DTYPE = np.dtype(np.float32)
 
 
 def op_class(entry):
@@ -154,10 +154,7 @@ class NumbaBackend(Backend):
                 and not self.delays and self.ops[0].x_name == self.inputs_[0].name
                 and self.inputs_[0].domain == "spike"):
             name = self.inputs_[0].name
-            args = self.ops[0].args[1:]
-            x0 = self.slots[name][1]
-            k = entry_point(neuron.snn_chain_step_input, x0, x0, *args)
-            self.direct = (name, self.slots[name][0], args, self.ops[0].finish, x0, k, len(self.ops[0].pairs))
+            self.direct = direct_step(self, self.ops[0], name, self.slots[name][0], self.slots[name][1])
 
     def state_of(self, name: str) -> dict:
         """The state arrays of plan entry ``name`` (for probes): owned by the op that runs it."""
@@ -239,21 +236,10 @@ class NumbaBackend(Backend):
         if self.batch is None and (self._bound is None or not self._rearm(inputs)):
             return Backend.step(self, inputs)
         self._clean = False
-        d = self.direct
-        if d is not None and inputs and len(inputs) == 1:
-            v = inputs.get(d[0])
-            if type(v) is np.ndarray and v.dtype is _F32_DTYPE and v.shape == d[1]:
-                flags = v.flags
-                if flags.c_contiguous and flags.aligned:
-                    code, ev, layer = d[5](v.reshape(-1), d[4], *d[2])
-                    if code:
-                        self._check_input(d[0], v)  # raises the base class's error
-                    if layer == d[6]:
-                        self.events += ev
-                    else:
-                        d[3](ev, layer)  # hand-back of dense layers (batch > 1)
-                    self.t += 1
-                    return {k: a.copy() for k, _, a in self.outs}
+        if self.direct is not None:
+            out = self.direct(inputs)
+            if out is not None:
+                return out
         fr = self.fresh
         for i in self.tensor_inputs:
             fr[i] = False

@@ -173,7 +173,9 @@ class ChainOp(Op):
         total = batch * sum(sizes)
         self.st = np.zeros((4, total), F32)  # rows: current, membrane, filtered current, spikes
         cur, v, isyn, spk = (self.st[r] for r in (neuron.CUR, neuron.V, neuron.ISYN, neuron.SPK))
-        self.refrac = np.zeros(total, I32)
+        # refractory counters, then (batch 1) the scratch list of a layer's active inputs
+        n_in_max = max(d.node.in_features for d, _ in self.pairs)
+        self.refrac = np.zeros(total + (n_in_max if batch == 1 else 0), I32)
         ip = np.zeros((len(self.pairs), 10), np.int64)
         fp = np.zeros((len(self.pairs), 5), np.float64)
         parts, off, woff, spans = [], 0, 0, []
