@@ -25,7 +25,7 @@ from ...kernels import codec
 from ...ops import find
 from ..base import Backend
 from . import ops_ann, ops_bridges, ops_int, ops_snn  # noqa: F401  (register the op classes)
-from . import policy
+from . import policy, tickgen
 from .base import ALWAYS, DECODER, F32, I32, entry_point, flat, kind_of
 from .direct import direct_step
 from .fusion import fuse
@@ -45,7 +45,8 @@ def op_class(entry):
 class NumbaBackend(Backend):
     """Fast backend on tianrt.kernels. Options: ``synapse_mode`` ("auto" | "event" | "dense",
     or a dict node name -> mode), ``crossover`` (input activity where auto switches from
-    event to dense), ``conv_mode`` ("auto" | "direct" | "im2col") and ``fuse`` (bool)."""
+    event to dense), ``conv_mode`` ("auto" | "direct" | "im2col") ``fuse`` (bool) and
+    ``compiled`` (bool: runs of per-tick kernel calls as generated compiled functions, tickgen.py)."""
 
     name = "numba"
     # integer mode: exact float GEMM for q.Conv2d/SynConv2d (and q.Dense/SynDense at batch
@@ -53,7 +54,7 @@ class NumbaBackend(Backend):
     int_gemm = True
 
     def __init__(self, plan: Plan, synapse_mode="auto", crossover: float | None = None,
-                 conv_mode: str = "auto", fuse: bool = True):
+                 conv_mode: str = "auto", fuse: bool = True, compiled: bool = False):
         from ...kernels._jit import HAVE_NUMBA
         if not HAVE_NUMBA:
             raise BackendError("backend 'numba' needs the numba package, which is not installed here "
@@ -66,6 +67,8 @@ class NumbaBackend(Backend):
         if conv_mode not in policy.CONV_MODES:
             raise BackendError(f"conv_mode = {conv_mode!r}; choose one of {', '.join(policy.CONV_MODES)}")
         self.conv_mode = conv_mode
+        self.compiled = bool(compiled)
+        self.tick_sources: list[str] = []  # generated code of the compiled tick (tickgen.py)
         self.conv_chosen: dict[str, str] = {}  # conv layer -> algorithm used (after the first input)
         self.events = 0
         self.index = {e.name: i for i, e in enumerate(plan.entries)}
@@ -125,18 +128,22 @@ class NumbaBackend(Backend):
         self.bufs = bufs
         idx = self.index
         self.fresh = [False] * len(self.plan.entries)
-        prog = []
+        prog, names = [], []
         for op in self.ops:
             fn = op.bind(bufs)
+            names.append(op.name)
             oi = idx[op.outs[-1]] if op.kind == DECODER else idx[op.name]
             if op.kind == ALWAYS:
                 for o in op.outs:
                     self.fresh[idx[o]] = True
                 if fn is not None:
                     prog.append((ALWAYS, fn, oi, ()))
+                else:
+                    names.pop()
             else:
                 prog.append((op.kind, fn, oi, tuple(idx[i] for i in op.entry.inputs)))
-        self.prog = prog
+        self.tick_sources = []
+        self.prog = tickgen.lower(self, prog, names) if self.compiled else prog
         for e in self.inputs_:
             if e.per_tick:
                 self.fresh[idx[e.name]] = True

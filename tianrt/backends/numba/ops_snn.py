@@ -7,7 +7,7 @@ import numpy as np
 from ... import snn
 from ...kernels import conv, neuron, synapse
 from ...ops import implements, params
-from .base import F32, I32, Op, StatefulOp, entry_point, flat
+from .base import F32, I32, Op, StatefulOp, entry_point, flat, kernel_call
 from .policy import CSR_DENSITY
 
 
@@ -52,18 +52,12 @@ class SynapseOp(Op):
             return fn
         if mode != dn and np.count_nonzero(wt) < CSR_DENSITY * wt.size:
             indptr, idx, data = synapse.to_csr(wt)
-            k = entry_point(synapse.accumulate_csr, x, indptr, idx, data, bias, y)
-
-            def fn(t):
-                be.events += k(x, indptr, idx, data, bias, y)
-            return fn
+            return kernel_call(be, synapse.accumulate_csr, x, indptr, idx, data, bias, y, events=True)
         if mode == dn:
             return lambda t: blas(x, wt, y, False)
         acc, count = entry_point(synapse.accumulate, x, wt, bias, y, ev, 0.0), entry_point(synapse.count_active, xf)
         if mode == ev:
-            def fn(t):
-                be.events += acc(x, wt, bias, y, ev, 0.0)
-            return fn
+            return kernel_call(be, synapse.accumulate, x, wt, bias, y, ev, 0.0, events=True)
 
         def fn(t):
             if count(xf) > limit:
@@ -107,8 +101,7 @@ class LIFOp(StatefulOp):
             args = (params.kernel_array(n.beta, shape, F32), params.kernel_array(n.threshold, shape, F32),
                     n.v_reset, n.alpha or 0.0, n.alpha is not None, n.refractory, n.reset == "zero")
             kernel = neuron.lif_update_per_neuron
-        k = entry_point(kernel, cur, v, isyn, ref, s, *args)
-        return lambda t: k(cur, v, isyn, ref, s, *args)
+        return kernel_call(self.be, kernel, cur, v, isyn, ref, s, *args)
 
 
 @implements("numba", snn.ALIF)
@@ -118,8 +111,7 @@ class ALIFOp(StatefulOp):
         cur, s, v, a = flat(self.ins(bufs)[0]), flat(bufs[self.name]), flat(st["v"]), flat(st["a"])
         args = tuple(params.kernel_array(p, shape, F32) for p in (n.beta, n.threshold, n.adapt, n.rho))
         args += (n.v_reset, n.reset == "zero")
-        k = entry_point(neuron.alif_update, cur, v, a, s, *args)
-        return lambda t: k(cur, v, a, s, *args)
+        return kernel_call(self.be, neuron.alif_update, cur, v, a, s, *args)
 
 
 @implements("numba", snn.LI)
@@ -128,8 +120,7 @@ class LIOp(StatefulOp):
         n = self.node
         cur, y, v = flat(self.ins(bufs)[0]), flat(bufs[self.name]), flat(self.state["v"])
         if params.is_scalar(n.beta):
-            k = entry_point(neuron.li_update, cur, v, n.beta, y)
-            return lambda t: k(cur, v, n.beta, y)
+            return kernel_call(self.be, neuron.li_update, cur, v, n.beta, y)
         beta = params.flat(n.beta, self.entry.shape, F32)
 
         def fn(t):
