@@ -1,8 +1,8 @@
 """Issue 14: the cost of Runtime.step around the kernels, side by side with a hand-written
 numba loop in the same run.
 
-    .venv/bin/python bench/bench_step.py            # or: w1 | reset
-    
+    .venv/bin/python bench/bench_step.py            # or: w1 | general | reset | w3
+
 W1 (700-256-256-20 LIF, beta 0.9, theta 1, subtract; 5 % Bernoulli input) at two activity
 levels -- the benchmark's weights (uniform x 4, hidden layers ~5-9 %) and normal weights
 (sigma 0.12 / 0.10 / 0.15, ~10-20 %) -- with every layer's spikes read as a graph output.
@@ -30,8 +30,9 @@ SIZES = [(700, 256), (256, 256), (256, 20)]
 SIGMAS = (0.12, 0.10, 0.15)
 
 
-def w1_graph(weights: str = "bench", observe_all: bool = True):
-    """W1; ``weights`` "bench" (bench_kernels.py's: PyTorch init x 4) or "normal"."""
+def w1_graph(weights: str = "bench", observe_all: bool = True, neuron=None):
+    """W1; ``weights`` "bench" (bench_kernels.py's: PyTorch init x 4) or "normal";
+    ``neuron`` a node factory instead of the LIF (e.g. an ALIF: a graph that is not fused)."""
     g = tr.Graph(name="w1")
     h = g.input("x", shape=(700,), domain="spike")
     rng = np.random.default_rng(7)
@@ -43,7 +44,8 @@ def w1_graph(weights: str = "bench", observe_all: bool = True):
         else:
             syn.weight *= 4.0
         h = g.add(syn, h, name=f"syn{i + 1}")
-        h = g.add(tr.snn.LIF(beta=0.9, threshold=1.0, reset="subtract"), h, name=f"lif{i + 1}")
+        lif = neuron() if neuron else tr.snn.LIF(beta=0.9, threshold=1.0, reset="subtract")
+        h = g.add(lif, h, name=f"lif{i + 1}")
         if observe_all or i == len(SIZES) - 1:
             g.output(f"s{i + 1}", h)
     return g
@@ -135,6 +137,61 @@ def bench_w1(T=200, repeat=15):
     return out
 
 
+def bench_general(T=200, repeat=15):
+    """W1 (normal weights, every layer observed) on the paths a general graph takes: the
+    per-op program (fuse=False: one Python call per op) and the compiled tick
+    (compiled=True: the six ops in one generated call), against the fused one-call step
+    and the hand loop; and an ALIF variant, which fusion does not cover."""
+    print(f"\n== General graphs: W1 per op, compiled tick, fused (batch 1, T = {T}, every layer observed) ==")
+    rng = np.random.default_rng(0)
+    X = (rng.random((T, 700)) < 0.05).astype(np.float32)
+    frames = [{"x": x} for x in X]
+    g = w1_graph("normal")
+    ws, vs, ss = hand_state(g)
+    rts = {"fused (default)": tr.Runtime(g, "numba"),
+           "per op (fuse=False)": tr.Runtime(g, "numba", fuse=False),
+           "compiled tick (fuse=False, compiled=True)": tr.Runtime(g, "numba", fuse=False, compiled=True)}
+    ga = w1_graph("normal", neuron=lambda: tr.snn.ALIF(beta=0.9, threshold=1.0, adapt=0.05, rho=0.95))
+    rts["ALIF variant, per op"] = tr.Runtime(ga, "numba")
+    rts["ALIF variant, compiled tick"] = tr.Runtime(ga, "numba", compiled=True)
+    fns = {}
+    for k, rt in rts.items():
+        rt.step(frames[0])
+        fns[k] = (lambda s: lambda: [s(f) for f in frames])(rt.step)
+    hand_w1(X[0], *ws, *vs, *ss)
+    fns["hand loop"] = lambda: [hand_w1(x, *ws, *vs, *ss) for x in X]
+    t = best_of(fns, repeat)
+    for k, v in t.items():
+        print(f"  {k:45s} {v / T * 1e6:7.2f} us/tick   {v / t['hand loop']:5.2f}x the hand loop")
+    return t
+
+
+def bench_w3(ticks=3000, repeat=5):
+    """W3 CUBA (bench_kernels.cuba_graph) on the per-op program and the compiled tick."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_kernels import cuba_graph
+    print(f"\n== W3 CUBA: per-op program vs compiled tick ({ticks} ticks, best of {repeat}, interleaved) ==")
+    g, drive, v0 = cuba_graph()
+    runs = {}
+    for comp in (False, True):
+        rt = tr.Runtime(g, "numba", compiled=comp)
+        st = rt.state()
+        st["lif/v"] = v0[None]
+        runs[comp] = (rt, st)
+        rt.load_state(st)
+        rt.step({"drive": drive})
+
+    def one(comp):
+        rt, st = runs[comp]
+        rt.load_state(st)
+        rt.run({"drive": drive}, ticks=ticks)
+    t = best_of({"per op": lambda: one(False), "compiled": lambda: one(True)}, repeat)
+    for k, v in t.items():
+        print(f"  {k:10s} {v / ticks * 1e6:7.2f} us/tick  ({v / ticks * 1e4:.3f} s per simulated second)")
+    print(f"  compiled / per op = {t['compiled'] / t['per op']:.2f}")
+    return t
+
+
 def bench_reset(T=50, repeat=15):
     print("\n== First step after reset() vs a normal step (W1, every layer observed) ==")
     g = w1_graph("normal")
@@ -163,13 +220,17 @@ def bench_reset(T=50, repeat=15):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("which", nargs="?", default="all", choices=["all", "w1", "reset"])
+    p.add_argument("which", nargs="?", default="all", choices=["all", "w1", "general", "w3", "reset"])
     a = p.parse_args(argv)
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} CPUs")
     if a.which in ("all", "w1"):
         bench_w1()
+    if a.which in ("all", "general"):
+        bench_general()
     if a.which in ("all", "reset"):
         bench_reset()
+    if a.which in ("all", "w3"):
+        bench_w3()
 
 
 if __name__ == "__main__":

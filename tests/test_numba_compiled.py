@@ -53,7 +53,7 @@ def test_compiled_snn_stack_unfused(seed, n_layers, alpha, refractory, reset, mo
     def make(b):
         shape = (8,) + ((b,) if b > 1 else ()) + (sizes[0],)
         return {"x": (rng.random(shape) < 0.4).astype(np.float32)}
-    check_same(g, make, expect_lowered=mode == "event", fuse=False, synapse_mode=mode)
+    check_same(g, make, fuse=False, synapse_mode=mode)
 
 
 def test_compiled_hybrid_every_node_type():

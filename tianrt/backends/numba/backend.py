@@ -27,7 +27,7 @@ from ..base import Backend
 from . import ops_ann, ops_bridges, ops_int, ops_snn  # noqa: F401  (register the op classes)
 from . import policy, tickgen
 from .base import ALWAYS, DECODER, F32, I32, entry_point, flat, kind_of
-from .direct import direct_step
+from .direct import copier, direct_step
 from .fusion import fuse
 from .ops_ann import EpilogueOp
 from .ops_snn import ChainOp
@@ -151,9 +151,15 @@ class NumbaBackend(Backend):
         self.delay_io = [(idx[d.name], bufs[d.name], self.nxt[d.name], d.name, bufs[d.source], idx[d.source])
                          for d in self.delays]
         self.slots = {e.name: (e.shape if not self.batched else (batch,) + e.shape,
-                               flat(bufs[e.name]), e.domain == "spike", idx[e.name]) for e in self.inputs_}
+                               flat(bufs[e.name]), e.domain == "spike", idx[e.name],
+                               entry_point(codec.check_copy, flat(bufs[e.name]), flat(bufs[e.name]),
+                                           e.domain == "spike")) for e in self.inputs_}
         self.outs = [(k, idx[src], bufs[src] if self.batched else bufs[src][0])
                      for k, src in self.plan.outputs.items()]
+        # outputs written by per-tick ops are fresh after every tick: copied by straight-line code
+        always = {idx[o] for op in self.ops if op.kind == ALWAYS for o in op.outs}
+        self.copy_outputs = (copier([(k, a) for k, _, a in self.outs])
+                             if all(oi in always for _, oi, _ in self.outs) else None)
         # The whole graph is one fused chain fed by its only (spike) input: step() then checks,
         # copies and runs the tick in a single kernel call.
         self.direct = None
@@ -259,7 +265,7 @@ class NumbaBackend(Backend):
                 slot = slots.get(k)
                 if (slot is not None and type(v) is np.ndarray and v.dtype == F32
                         and v.shape == slot[0] and v.flags.c_contiguous):
-                    if codec.check_copy(v.reshape(-1), slot[1], slot[2]):
+                    if slot[4](v.reshape(-1), slot[1], slot[2]):
                         self._check_input(k, v)  # raises the same error as the base class
                 else:
                     a = self._check_input(k, v)
@@ -267,6 +273,8 @@ class NumbaBackend(Backend):
                 fr[slot[3]] = True
         self._run()
         self.t += 1
+        if self.copy_outputs is not None:
+            return self.copy_outputs()
         return {k: v.copy() for k, oi, v in self.outs if fr[oi]}
 
     def run(self, inputs: dict, ticks: int | None = None):

@@ -55,6 +55,10 @@ class SynapseOp(Op):
             return kernel_call(be, synapse.accumulate_csr, x, indptr, idx, data, bias, y, events=True)
         if mode == dn:
             return lambda t: blas(x, wt, y, False)
+        if mode == synapse.AUTO and y.shape[0] == 1 and be.compiled:
+            # compiled tick, batch 1: the kernel's own dense loop (same order as the event loop,
+            # so the same sums) instead of BLAS, to stay one lowerable call
+            return kernel_call(be, synapse.accumulate, x, wt, bias, y, mode, cross, events=True)
         acc, count = entry_point(synapse.accumulate, x, wt, bias, y, ev, 0.0), entry_point(synapse.count_active, xf)
         if mode == ev:
             return kernel_call(be, synapse.accumulate, x, wt, bias, y, ev, 0.0, events=True)
