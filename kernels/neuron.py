@@ -261,6 +261,14 @@ def _chain_batch1(x0, wb, ip, fp, st, refrac, m0):
 
 
 @njit(cache=True)
+def snn_chain_tick(x0, wb, ip, fp, st, refrac):
+    """snn_chain_step for a chain that never hands a layer back (batch 1): one tick, returns
+    the synaptic events (the form a compiled tick calls)."""
+    ev, _ = snn_chain_step(x0, wb, ip, fp, st, refrac, 0, False)
+    return ev
+
+
+@njit(cache=True)
 def snn_chain_step_input(src, x0, wb, ip, fp, st, refrac):
     """check_copy of a spike input into ``x0``, then snn_chain_step from layer 0, in one call
     (the streaming step of a graph that is one fused chain). Returns (check code, synaptic
