@@ -151,9 +151,8 @@ class NumbaBackend(Backend):
         self.delay_io = [(idx[d.name], bufs[d.name], self.nxt[d.name], d.name, bufs[d.source], idx[d.source])
                          for d in self.delays]
         self.slots = {e.name: (e.shape if not self.batched else (batch,) + e.shape,
-                               flat(bufs[e.name]), e.domain == "spike", idx[e.name],
-                               entry_point(codec.check_copy, flat(bufs[e.name]), flat(bufs[e.name]),
-                                           e.domain == "spike")) for e in self.inputs_}
+                               flat(bufs[e.name]), e.domain == "spike", idx[e.name], codec.check_copy)
+                      for e in self.inputs_}
         self.outs = [(k, idx[src], bufs[src] if self.batched else bufs[src][0])
                      for k, src in self.plan.outputs.items()]
         # outputs written by per-tick ops are fresh after every tick: copied by straight-line code
@@ -168,6 +167,9 @@ class NumbaBackend(Backend):
                 and self.inputs_[0].domain == "spike"):
             name = self.inputs_[0].name
             self.direct = direct_step(self, self.ops[0], name, self.slots[name][0], self.slots[name][1])
+        else:  # the general step checks and copies each input through check_copy's entry point
+            self.slots = {k: sl[:4] + (entry_point(codec.check_copy, sl[1], sl[1], sl[2]),)
+                          for k, sl in self.slots.items()}
 
     def state_of(self, name: str) -> dict:
         """The state arrays of plan entry ``name`` (for probes): owned by the op that runs it."""

@@ -210,7 +210,12 @@ class ChainOp(Op):
         x0 = flat(bufs[self.x_name])
         blas, n_layers = self.blas, len(self.pairs)
         args = (x0, self.wb, self.ip, self.fp, self.st, self.refrac)
-        be, k = self.be, entry_point(neuron.snn_chain_step, *args, 0, False)
+        be = self.be
+        self.args = args
+        if self.refrac.size > self.st.shape[1]:  # batch 1: never hands a layer back
+            self.finish = None
+            return kernel_call(be, neuron.snn_chain_tick, *args, events=True)
+        k = entry_point(neuron.snn_chain_step, *args, 0, False)
 
         def finish(ev, l):  # layers handed back for BLAS (batch > 1 only)
             while l < n_layers:
@@ -221,9 +226,7 @@ class ChainOp(Op):
                 ev += e
             be.events += ev
 
-        self.finish, self.args = finish, args
-        if self.refrac.size > self.st.shape[1]:  # batch 1: never hands a layer back
-            return kernel_call(be, neuron.snn_chain_tick, *args, events=True)
+        self.finish = finish
 
         def fn(t):
             finish(*k(*args, 0, False))
