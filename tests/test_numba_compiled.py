@@ -5,6 +5,8 @@ of every node kind, across resets, checkpoints and batch changes."""
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
+from tianrt.errors import InputError
+
 import tianrt as tr
 from int_graphs import int_graph_cases
 from test_numba_backend import dyadic, hybrid_graph, hybrid_inputs, snn_stack
@@ -108,3 +110,28 @@ def test_generated_source_is_readable_and_cached(tmp_path, monkeypatch):
     assert "@njit(cache=True)" in src and "# 'lif0'" in src and "accumulate(" in src
     files = list(tmp_path.glob("tianrt_tick_*.py"))
     assert len(files) == 1 and files[0].read_text() == src
+
+
+def test_whole_graph_lowered_takes_the_one_call_step_with_the_same_checks():
+    rng = np.random.default_rng(8)
+    g = snn_stack(rng, [12, 9, 5], 0.9, 1.0, "subtract", 0.75, 1, gain=2.0)
+    rt = tr.Runtime(g, "numba", compiled=True, fuse=False, synapse_mode="event")
+    x = (rng.random(12) < 0.5).astype(np.float32)
+    rt.step({"x": x})
+    be = rt._impl
+    assert len(be.prog) == 1 and be.direct is not None
+    st = rt.state()
+    bad = x.copy()
+    bad[3] = 0.5
+    try:
+        rt.step({"x": bad})
+    except InputError as exc:
+        assert "spike input" in str(exc)
+    else:
+        raise AssertionError("non-spike value accepted")
+    same_state(rt.state(), st)  # nothing ran
+    ref = tr.Runtime(g, "reference")
+    ref.step({"x": x})
+    a, b = ref.step({"x": x}), rt.step({"x": x})
+    for k in a:
+        assert np.array_equal(a[k], b[k]), k

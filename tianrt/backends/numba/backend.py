@@ -27,7 +27,7 @@ from ..base import Backend
 from . import ops_ann, ops_bridges, ops_int, ops_snn  # noqa: F401  (register the op classes)
 from . import policy, tickgen
 from .base import ALWAYS, DECODER, F32, I32, entry_point, flat, kind_of
-from .direct import copier, direct_step
+from .direct import copier, direct_step, single_step
 from .fusion import fuse
 from .ops_ann import EpilogueOp
 from .ops_snn import ChainOp
@@ -167,6 +167,11 @@ class NumbaBackend(Backend):
                 and self.inputs_[0].domain == "spike"):
             name = self.inputs_[0].name
             self.direct = direct_step(self, self.ops[0], name, self.slots[name][0], self.slots[name][1])
+        elif (len(self.prog) == 1 and self.prog[0][0] == ALWAYS and hasattr(self.prog[0][1], "ops")
+              and len(self.inputs_) == 1 and not self.delays and self.copy_outputs is not None):
+            name = self.inputs_[0].name  # a compiled tick that lowered the whole graph
+            sl = self.slots[name]
+            self.direct = single_step(self, name, sl[0], sl[1], sl[2], self.prog[0][1])
         else:  # the general step checks and copies each input through check_copy's entry point
             self.slots = {k: sl[:4] + (entry_point(codec.check_copy, sl[1], sl[1], sl[2]),)
                           for k, sl in self.slots.items()}

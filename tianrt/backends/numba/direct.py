@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...kernels import neuron
+from ...kernels import codec, neuron
 from .base import entry_point
 
 _F32_DTYPE = np.dtype(np.float32)
@@ -52,6 +52,35 @@ def direct_step(be, op, name: str, shape: tuple, x0: np.ndarray):
             be.events += ev
         else:
             finish(ev, layer)  # hand-back of dense layers to BLAS (batch > 1)
+        be.t += 1
+        return copy_outputs()
+    return step
+
+
+def single_step(be, name: str, shape: tuple, x0: np.ndarray, spike: bool, tick):
+    """The same one-call step for any program that is a single per-tick call ``tick(t)``
+    (a compiled tick that lowered the whole graph) fed by one input: check and copy the
+    input through check_copy's entry point, run the tick, copy the outputs."""
+    one_d = len(shape) == 1
+    example = np.zeros(shape, np.float32) if one_d else x0
+    chk = entry_point(codec.check_copy, example, x0, spike)
+    check = be._check_input
+    copy_outputs = copier([(o, a) for o, _, a in be.outs])
+    ndarray, f32 = np.ndarray, _F32_DTYPE
+
+    def step(inputs):
+        if inputs is None or len(inputs) != 1:
+            return None
+        v = inputs.get(name)
+        if type(v) is not ndarray or v.dtype is not f32 or v.shape != shape:
+            return None
+        flags = v.flags
+        if not (flags.c_contiguous and flags.aligned):
+            return None
+        if chk(v if one_d else v.reshape(-1), x0, spike):
+            check(name, v)  # raises the base class's error; nothing ran
+        be._clean = False
+        tick(be.t)
         be.t += 1
         return copy_outputs()
     return step

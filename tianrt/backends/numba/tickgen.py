@@ -76,9 +76,15 @@ def _lowerable(fn) -> bool:
     return all(isinstance(a, np.ndarray) or literal(a) is not None for a in call[1])
 
 
+def _addressable(a: np.ndarray) -> bool:
+    return a.ndim >= 1 and a.flags.c_contiguous and a.flags.aligned
+
+
 def source(calls: list, title: str) -> tuple[str, list]:
     """(module source, array arguments) of one generated function for ``calls``
-    [(node name, (kernel, args, events))]."""
+    [(node name, (kernel, args, events))]. The function takes one int64 array ``p`` of the
+    addresses of the C-contiguous buffers (kernels/arena.py), which it views again with
+    literal shape and dtype, and any other buffer as an argument of its own."""
     mods: dict[str, str] = {}
     arrays: list[np.ndarray] = []
     ids: dict[tuple, str] = {}  # views of the same memory as one argument
@@ -104,9 +110,14 @@ def source(calls: list, title: str) -> tuple[str, list]:
             f"# kernels: {fingerprint(tuple(mods))}",
             "import numpy as np", "from numba import njit"]
     head += [f"import {m} as {a}" for m, a in mods.items()]
-    params = ", ".join(f"a{i}" for i in range(len(arrays)))
-    body = ["", "", "@njit(cache=True)", f"def run({params}):", "    ev = 0", *lines, "    return ev", ""]
-    return "\n".join(head + body), arrays
+    head += ["from numba import carray", "from tianrt.kernels.arena import voidptr"]
+    by_addr = [i for i, a in enumerate(arrays) if _addressable(a)]
+    others = [i for i in range(len(arrays)) if i not in set(by_addr)]
+    views = [f"    a{i} = carray(voidptr(p[{j}]), {arrays[i].shape!r}, np.{arrays[i].dtype.name})"
+             for j, i in enumerate(by_addr)]
+    params = ", ".join(["p"] + [f"a{i}" for i in others])
+    body = ["", "", "@njit(cache=True)", f"def run({params}):", *views, "    ev = 0", *lines, "    return ev", ""]
+    return "\n".join(head + body), [arrays[i] for i in by_addr], [arrays[i] for i in others]
 
 
 def load(src: str):
@@ -137,13 +148,15 @@ def lower(be, prog: list, names: list) -> list:
         if len(run) < MIN_RUN:
             out.extend(e for e, _ in run)
         else:
-            src, arrays = source([(n, e[1].call) for e, n in run], be.plan.name)
+            src, by_addr, others = source([(n, e[1].call) for e, n in run], be.plan.name)
             be.tick_sources.append(src)
-            k = entry_point(load(src), *arrays)
+            # the buffers' addresses; the buffers are kept alive by this closure (and the backend)
+            args = (np.array([a.ctypes.data for a in by_addr], np.int64), *others)
+            k = entry_point(load(src), *args)
             last = run[-1][0]
 
-            def fn(t):
-                be.events += k(*arrays)
+            def fn(t, _keep=by_addr):
+                be.events += k(*args)
             fn.ops = [n for _, n in run]
             out.append((ALWAYS, fn, last[2], ()))
         run.clear()
