@@ -168,7 +168,8 @@ class NumbaBackend(Backend):
             name = self.inputs_[0].name
             self.direct = direct_step(self, self.ops[0], name, self.slots[name][0], self.slots[name][1])
         elif (len(self.prog) == 1 and self.prog[0][0] == ALWAYS and hasattr(self.prog[0][1], "ops")
-              and len(self.inputs_) == 1 and not self.delays and self.copy_outputs is not None):
+              and len(self.inputs_) == 1 and not self.delays and self.copy_outputs is not None
+              and hasattr(self.prog[0][1], "entry")):
             name = self.inputs_[0].name  # a compiled tick that lowered the whole graph
             sl = self.slots[name]
             self.direct = single_step(self, name, sl[0], sl[1], sl[2], self.prog[0][1])

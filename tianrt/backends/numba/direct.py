@@ -67,8 +67,9 @@ def single_step(be, name: str, shape: tuple, x0: np.ndarray, spike: bool, tick):
     check = be._check_input
     copy_outputs = copier([(o, a) for o, _, a in be.outs])
     ndarray, f32 = np.ndarray, _F32_DTYPE
+    k, args, keep = tick.entry  # the generated call itself (tickgen.lower), one Python frame less
 
-    def step(inputs):
+    def step(inputs, _keep=keep):
         if inputs is None or len(inputs) != 1:
             return None
         v = inputs.get(name)
@@ -80,7 +81,7 @@ def single_step(be, name: str, shape: tuple, x0: np.ndarray, spike: bool, tick):
         if chk(v if one_d else v.reshape(-1), x0, spike):
             check(name, v)  # raises the base class's error; nothing ran
         be._clean = False
-        tick(be.t)
+        be.events += k(*args)
         be.t += 1
         return copy_outputs()
     return step

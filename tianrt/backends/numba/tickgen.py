@@ -158,6 +158,7 @@ def lower(be, prog: list, names: list) -> list:
             def fn(t, _keep=by_addr):
                 be.events += k(*args)
             fn.ops = [n for _, n in run]
+            fn.entry = (k, args, by_addr)  # for a caller that makes the call itself (direct.py)
             out.append((ALWAYS, fn, last[2], ()))
         run.clear()
 
