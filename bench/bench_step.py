@@ -141,7 +141,7 @@ def bench_general(T=200, repeat=15):
     """W1 (normal weights, every layer observed) on the paths a general graph takes: the
     per-op program (fuse=False: one Python call per op) and the compiled tick
     (compiled=True: the six ops in one generated call), against the fused one-call step
-    and the hand loop; and an ALIF variant, which fusion does not cover."""
+    and the hand loop; and the same paths for an ALIF variant."""
     print(f"\n== General graphs: W1 per op, compiled tick, fused (batch 1, T = {T}, every layer observed) ==")
     rng = np.random.default_rng(0)
     X = (rng.random((T, 700)) < 0.05).astype(np.float32)
@@ -152,8 +152,9 @@ def bench_general(T=200, repeat=15):
            "per op (fuse=False)": tr.Runtime(g, "numba", fuse=False),
            "compiled tick (fuse=False, compiled=True)": tr.Runtime(g, "numba", fuse=False, compiled=True)}
     ga = w1_graph("normal", neuron=lambda: tr.snn.ALIF(beta=0.9, threshold=1.0, adapt=0.05, rho=0.95))
-    rts["ALIF variant, per op"] = tr.Runtime(ga, "numba")
-    rts["ALIF variant, compiled tick"] = tr.Runtime(ga, "numba", compiled=True)
+    rts["ALIF variant, fused (default)"] = tr.Runtime(ga, "numba")
+    rts["ALIF variant, per op (fuse=False)"] = tr.Runtime(ga, "numba", fuse=False)
+    rts["ALIF variant, compiled tick (fuse=False)"] = tr.Runtime(ga, "numba", fuse=False, compiled=True)
     fns = {}
     for k, rt in rts.items():
         rt.step(frames[0])

@@ -157,8 +157,10 @@ def li_update(cur, v, beta, out):
 
 
 # integer parameters of a chain layer (columns of ``ip``) and float ones (``fp``)
-N_IN, N_OUT, W_OFF, B_OFF, O_OFF, MODE, RESET_ZERO, REFRACTORY, HAS_ALPHA, BATCH = range(10)
-BETA, THR, V_RESET, ALPHA, CROSSOVER = range(5)
+N_IN, N_OUT, W_OFF, B_OFF, O_OFF, MODE, RESET_ZERO, REFRACTORY, HAS_ALPHA, BATCH, KIND = range(11)
+BETA, THR, V_RESET, ALPHA, CROSSOVER, ADAPT, RHO = range(7)
+# neuron of a chain layer (column KIND): LIF / IF, or ALIF (its ``a`` in row ISYN, scalar parameters)
+KIND_LIF, KIND_ALIF = 0, 1
 # rows of the chain's float32 state block ``st``
 CUR, V, ISYN, SPK = range(4)
 
@@ -194,10 +196,31 @@ def snn_chain_step(x0, wb, ip, fp, st, refrac, start, have_current):
                 return ev, l
             ev += e
         hi = ooff + batch * n_out
-        lif_block(cur[ooff:hi], v[ooff:hi], isyn[ooff:hi], refrac[ooff:hi], spk[ooff:hi],
-                  np.float32(fp[l, BETA]), np.float32(fp[l, THR]), np.float32(fp[l, V_RESET]),
-                  np.float32(fp[l, ALPHA]), ip[l, HAS_ALPHA] != 0, ip[l, REFRACTORY], ip[l, RESET_ZERO] != 0)
+        if ip[l, KIND] == KIND_ALIF:
+            _alif_block(cur[ooff:hi], v[ooff:hi], isyn[ooff:hi], spk[ooff:hi], fp[l], ip[l, RESET_ZERO] != 0)
+        else:
+            lif_block(cur[ooff:hi], v[ooff:hi], isyn[ooff:hi], refrac[ooff:hi], spk[ooff:hi],
+                      np.float32(fp[l, BETA]), np.float32(fp[l, THR]), np.float32(fp[l, V_RESET]),
+                      np.float32(fp[l, ALPHA]), ip[l, HAS_ALPHA] != 0, ip[l, REFRACTORY], ip[l, RESET_ZERO] != 0)
     return ev, ip.shape[0]
+
+
+@njit(cache=True)
+def _alif_block(cur, v, a, spk, f, reset_zero):
+    """alif_update's rule with the scalar parameters of chain layer row ``f`` of ``fp``
+    (as float32, like alif_update's parameter arrays): bit-identical to it."""
+    beta, thr, adapt, rho = np.float32(f[BETA]), np.float32(f[THR]), np.float32(f[ADAPT]), np.float32(f[RHO])
+    vr, one, zero = np.float32(f[V_RESET]), np.float32(1.0), np.float32(0.0)
+    for k in range(v.size):
+        ak = a[k]
+        vn = beta * v[k] + cur[k]
+        theta = thr + adapt * ak
+        s = vn >= theta
+        if s:
+            vn = vr if reset_zero else vn - theta
+        v[k] = vn
+        spk[k] = one if s else zero
+        a[k] = rho * ak + (one if s else zero)
 
 
 @njit(cache=True)
@@ -231,7 +254,11 @@ def _chain_batch1(x0, wb, ip, fp, st, refrac, m0):
                                   cur, ooff, n_out, ip[l, MODE], fp[l, CROSSOVER])
         hi = ooff + n_out
         beta, thr, v_reset = np.float32(fp[l, BETA]), np.float32(fp[l, THR]), np.float32(fp[l, V_RESET])
-        if ip[l, HAS_ALPHA] == 0 and ip[l, REFRACTORY] == 0:
+        if ip[l, KIND] == KIND_ALIF:
+            _alif_block(cur[ooff:hi], v[ooff:hi], isyn[ooff:hi], spk[ooff:hi], fp[l], ip[l, RESET_ZERO] != 0)
+            if l + 1 < n_layers:
+                m = active_list(spk, ooff, n_out, idx)
+        elif ip[l, HAS_ALPHA] == 0 and ip[l, REFRACTORY] == 0:
             # _lif_plain, listing the spikes for the next layer as they are emitted
             ob = np.uint64(ooff)
             m = 0

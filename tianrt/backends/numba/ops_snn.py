@@ -171,8 +171,8 @@ class ChainOp(Op):
         # refractory counters, then (batch 1) the scratch list of a layer's active inputs
         n_in_max = max(d.node.in_features for d, _ in self.pairs)
         self.refrac = np.zeros(total + (n_in_max if batch == 1 else 0), I32)
-        ip = np.zeros((len(self.pairs), 10), np.int64)
-        fp = np.zeros((len(self.pairs), 5), np.float64)
+        ip = np.zeros((len(self.pairs), 11), np.int64)
+        fp = np.zeros((len(self.pairs), 7), np.float64)
         parts, off, woff, spans = [], 0, 0, []
         self.state = {}
         for l, (d, lif) in enumerate(self.pairs):
@@ -182,9 +182,13 @@ class ChainOp(Op):
             bufs[lif.name] = spk[blk].reshape((batch, n_out))
             v[blk] = ln.v_init
             st = {"v": v[blk].reshape(batch, n_out)}
-            if ln.alpha is not None:
+            alif = type(ln) is snn.ALIF
+            alpha, refractory = getattr(ln, "alpha", None), getattr(ln, "refractory", 0)
+            if alif:  # the adaptation variable lives in the filtered-current row
+                st["a"] = isyn[blk].reshape(batch, n_out)
+            if alpha is not None:
                 st["i_syn"] = isyn[blk].reshape(batch, n_out)
-            if ln.refractory:
+            if refractory:
                 st["refrac"] = self.refrac[blk].reshape(batch, n_out)
             self.state[lif.name] = st
             n_w = dn.in_features * n_out
@@ -192,9 +196,10 @@ class ChainOp(Op):
             if batch > 1 and mode != synapse.EVENT:  # dense sums of a batch go to BLAS
                 mode = synapse.DENSE_CALLER if mode == synapse.DENSE else synapse.AUTO_CALLER
             ip[l] = (dn.in_features, n_out, woff, woff + n_w, off, mode,
-                     ln.reset == "zero", ln.refractory, ln.alpha is not None, batch)
-            fp[l] = (ln.beta, ln.threshold, ln.v_reset, ln.alpha or 0.0,
-                     self.be.crossover_for(batch, n_out))
+                     ln.reset == "zero", refractory, alpha is not None, batch,
+                     neuron.KIND_ALIF if alif else neuron.KIND_LIF)
+            fp[l] = (ln.beta, ln.threshold, ln.v_reset, alpha or 0.0, self.be.crossover_for(batch, n_out),
+                     ln.adapt if alif else 0.0, ln.rho if alif else 0.0)
             spans.append((self.x_name if l == 0 else self.pairs[l - 1][1].name, d.name, woff, n_w,
                           dn.in_features, n_out))
             parts += [dn.weight.T.reshape(-1), dn.bias]
