@@ -32,6 +32,14 @@ def cache_dir() -> str:
         nb = os.environ.get("NUMBA_CACHE_DIR")
         d = os.path.join(nb, "tianrt-ticks") if nb else os.path.join(os.path.expanduser("~"), ".cache",
                                                                     "tianrt", "ticks")
+    try:
+        os.makedirs(d, exist_ok=True)
+        if os.access(d, os.W_OK):
+            return d
+    except OSError:
+        pass
+    import tempfile  # a read-only home or cache: a private folder under the temp directory
+    d = os.path.join(tempfile.gettempdir(), f"tianrt-ticks-{os.getuid() if hasattr(os, 'getuid') else 0}")
     os.makedirs(d, exist_ok=True)
     return d
 
