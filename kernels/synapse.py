@@ -72,6 +72,40 @@ def _rows_dense(x, xoff, n_in, batch, wt, woff, out, ooff, n_out):
 
 
 @njit(cache=True)
+def active_list(x, xoff, n, idx):
+    """The indices of the non-zero entries of x[xoff:xoff + n], in order, into ``idx``
+    (branch-free: every index is written, the count advances on a non-zero); returns how many."""
+    m = 0
+    xo = np.uint64(xoff)
+    for j in range(np.uint64(n)):
+        idx[m] = j
+        m += x[xo + j] != 0
+    return m
+
+
+@njit(cache=True)
+def accumulate_list(x, xoff, idx, m, n_in, wt, woff, bias, boff, out, ooff, n_out, mode, crossover):
+    """accumulate_flat at batch 1 for an input whose ``m`` active indices are in ``idx``
+    (active_list, or written by the layer that produced x): the event loop visits only the
+    active rows, with no test per input (the scan's branch mispredicts at random spike
+    patterns). Same additions in the same order as accumulate_flat: bit-identical."""
+    nu, bo, ob = np.uint64(n_out), np.uint64(boff), np.uint64(ooff)
+    for o in range(nu):
+        out[ob + o] = bias[bo + o]
+    if mode == DENSE or (mode >= AUTO and m > crossover * n_in):
+        _rows_dense(x, xoff, n_in, 1, wt, woff, out, ooff, n_out)
+        return m * n_out
+    xo = np.uint64(xoff)
+    for a in range(m):
+        j = np.uint64(idx[a])
+        xv = x[xo + j]
+        r = np.uint64(woff) + j * nu
+        for o in range(nu):
+            out[ob + o] += xv * wt[r + o]
+    return m * n_out
+
+
+@njit(cache=True)
 def accumulate_flat(x, xoff, n_in, batch, wt, woff, bias, boff, out, ooff, n_out, mode, crossover):
     """out[b] = bias + sum_j x[b, j] wt[j] on flat buffers; returns the synaptic events
     done (active inputs x n_out), or HANDED_BACK (modes 3/4: the caller does the dense sum)."""

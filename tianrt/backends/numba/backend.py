@@ -21,18 +21,18 @@ import numpy as np
 
 from ...errors import BackendError, InputError
 from ...graph import Delay, Input, Plan
-from ...kernels import codec, neuron
+from ...kernels import codec
 from ...ops import find
 from .. import checks
 from ..base import Backend
 from . import ops_ann, ops_bridges, ops_int, ops_snn  # noqa: F401  (register the op classes)
-from . import policy
+from . import policy, tickgen
 from .base import ALWAYS, DECODER, F32, I32, entry_point, flat, kind_of
+from .direct import copier, direct_step, single_step
 from .fusion import fuse
 from .ops_ann import EpilogueOp
 from .ops_snn import ChainOp
 
-_F32_DTYPE = np.dtype(np.float32)
 
 
 def op_class(entry):
@@ -46,7 +46,8 @@ def op_class(entry):
 class NumbaBackend(Backend):
     """Fast backend on tianrt.kernels. Options: ``synapse_mode`` ("auto" | "event" | "dense",
     or a dict node name -> mode), ``crossover`` (input activity where auto switches from
-    event to dense), ``conv_mode`` ("auto" | "direct" | "im2col") and ``fuse`` (bool)."""
+    event to dense), ``conv_mode`` ("auto" | "direct" | "im2col") ``fuse`` (bool) and
+    ``compiled`` (bool: runs of per-tick kernel calls as generated compiled functions, tickgen.py)."""
 
     name = "numba"
     # integer mode: exact float GEMM for q.Conv2d/SynConv2d (and q.Dense/SynDense at batch
@@ -54,7 +55,7 @@ class NumbaBackend(Backend):
     int_gemm = True
 
     def __init__(self, plan: Plan, synapse_mode="auto", crossover: float | None = None,
-                 conv_mode: str = "auto", fuse: bool = True):
+                 conv_mode: str = "auto", fuse: bool = True, compiled: bool = False):
         from ...kernels._jit import HAVE_NUMBA
         if not HAVE_NUMBA:
             raise BackendError("backend 'numba' needs the numba package, which is not installed here "
@@ -67,6 +68,8 @@ class NumbaBackend(Backend):
         if conv_mode not in policy.CONV_MODES:
             raise BackendError(f"conv_mode = {conv_mode!r}; choose one of {', '.join(policy.CONV_MODES)}")
         self.conv_mode = conv_mode
+        self.compiled = bool(compiled)
+        self.tick_sources: list[str] = []  # generated code of the compiled tick (tickgen.py)
         self.conv_chosen: dict[str, str] = {}  # conv layer -> algorithm used (after the first input)
         self.events = 0
         self.index = {e.name: i for i, e in enumerate(plan.entries)}
@@ -108,6 +111,14 @@ class NumbaBackend(Backend):
 
     # -- state --------------------------------------------------------------------------------
     def _init_state(self, batch: int) -> None:
+        if self._bound == (batch, self.batched):  # same shapes: restore in place, keep the program
+            if not self._clean:
+                self._restore_initial()
+            return
+        self._build(batch)
+        self._snapshot()
+
+    def _build(self, batch: int) -> None:
         bufs: dict[str, np.ndarray] = {}
         for e in self.inputs_ + self.delays:
             bufs[e.name] = np.zeros((batch,) + e.shape, I32 if e.numeric == "int" else F32)
@@ -119,18 +130,22 @@ class NumbaBackend(Backend):
         self.once = [(e.name, bufs[e.name]) for e in self.inputs_ if not e.node.hold]
         idx = self.index
         self.fresh = [False] * len(self.plan.entries)
-        prog = []
+        prog, names = [], []
         for op in self.ops:
             fn = op.bind(bufs)
+            names.append(op.name)
             oi = idx[op.outs[-1]] if op.kind == DECODER else idx[op.name]
             if op.kind == ALWAYS:
                 for o in op.outs:
                     self.fresh[idx[o]] = True
                 if fn is not None:
                     prog.append((ALWAYS, fn, oi, ()))
+                else:
+                    names.pop()
             else:
                 prog.append((op.kind, fn, oi, tuple(idx[i] for i in op.entry.inputs)))
-        self.prog = prog
+        self.tick_sources = []
+        self.prog = tickgen.lower(self, prog, names) if self.compiled else prog
         for e in self.inputs_:
             if e.per_tick:
                 self.fresh[idx[e.name]] = True
@@ -138,9 +153,14 @@ class NumbaBackend(Backend):
         self.delay_io = [(idx[d.name], bufs[d.name], self.nxt[d.name], d.name, bufs[d.source], idx[d.source])
                          for d in self.delays]
         self.slots = {e.name: (e.shape if not self.batched else (batch,) + e.shape,
-                               flat(bufs[e.name]), e.domain == "spike", idx[e.name]) for e in self.inputs_}
+                               flat(bufs[e.name]), e.domain == "spike", idx[e.name], codec.check_copy)
+                      for e in self.inputs_}
         self.outs = [(k, idx[src], bufs[src] if self.batched else bufs[src][0])
                      for k, src in self.plan.outputs.items()]
+        # outputs written by per-tick ops are fresh after every tick: copied by straight-line code
+        always = {idx[o] for op in self.ops if op.kind == ALWAYS for o in op.outs}
+        self.copy_outputs = (copier([(k, a) for k, _, a in self.outs])
+                             if all(oi in always for _, oi, _ in self.outs) else None)
         # The whole graph is one fused chain fed by its only (spike) input: step() then checks,
         # copies and runs the tick in a single kernel call.
         self.direct = None
@@ -148,10 +168,16 @@ class NumbaBackend(Backend):
                 and not self.delays and self.ops[0].x_name == self.inputs_[0].name
                 and self.inputs_[0].domain == "spike"):
             name = self.inputs_[0].name
-            args = self.ops[0].args[1:]
-            x0 = self.slots[name][1]
-            k = entry_point(neuron.snn_chain_step_input, x0, x0, *args)
-            self.direct = (name, self.slots[name][0], args, self.ops[0].finish, x0, k, len(self.ops[0].pairs))
+            self.direct = direct_step(self, self.ops[0], name, self.slots[name][0], self.slots[name][1])
+        elif (len(self.prog) == 1 and self.prog[0][0] == ALWAYS and hasattr(self.prog[0][1], "ops")
+              and len(self.inputs_) == 1 and not self.delays and self.copy_outputs is not None
+              and hasattr(self.prog[0][1], "entry")):
+            name = self.inputs_[0].name  # a compiled tick that lowered the whole graph
+            sl = self.slots[name]
+            self.direct = single_step(self, name, sl[0], sl[1], sl[2], self.prog[0][1])
+        else:  # the general step checks and copies each input through check_copy's entry point
+            self.slots = {k: sl[:4] + (entry_point(codec.check_copy, sl[1], sl[1], sl[2]),)
+                          for k, sl in self.slots.items()}
 
     def state_of(self, name: str) -> dict:
         """The state arrays of plan entry ``name`` (for probes): owned by the op that runs it."""
@@ -200,6 +226,7 @@ class NumbaBackend(Backend):
                 buf.fill(0)
 
     def _run(self) -> None:
+        self._clean = False
         fr, t = self.fresh, self.t
         for di, val, nxt, dn, _, _ in self.delay_io:
             np.copyto(val, nxt)
@@ -236,23 +263,14 @@ class NumbaBackend(Backend):
     def step(self, inputs: dict | None = None) -> dict:
         """One tick. Same checks and return convention as Backend.step, with the input check
         and copy done by one kernel call per input."""
-        if self.batch is None or (inputs is not None and type(inputs) is not dict):
+        if (inputs is not None and type(inputs) is not dict) or (
+                self.batch is None and (self._bound is None or not self._rearm(inputs))):
             return Backend.step(self, inputs)
-        d = self.direct
-        if d is not None and inputs and len(inputs) == 1:
-            v = inputs.get(d[0])
-            if type(v) is np.ndarray and v.dtype is _F32_DTYPE and v.shape == d[1]:
-                flags = v.flags
-                if flags.c_contiguous and flags.aligned:
-                    code, ev, layer = d[5](v.reshape(-1), d[4], *d[2])
-                    if code:
-                        self._check_input(d[0], v)  # raises the base class's error
-                    if layer == d[6]:
-                        self.events += ev
-                    else:
-                        d[3](ev, layer)  # hand-back of dense layers (batch > 1)
-                    self.t += 1
-                    return {k: a.copy() for k, _, a in self.outs}
+        self._clean = False
+        if self.direct is not None:
+            out = self.direct(inputs)
+            if out is not None:
+                return out
         fr = self.fresh
         for i in self.tensor_inputs:
             fr[i] = False
@@ -265,7 +283,7 @@ class NumbaBackend(Backend):
                 slot = slots.get(k)
                 if (slot is not None and type(v) is np.ndarray and v.dtype == F32
                         and v.shape == slot[0] and v.flags.c_contiguous):
-                    if codec.check_copy(v.reshape(-1), slot[1], slot[2]):
+                    if slot[4](v.reshape(-1), slot[1], slot[2]):
                         self._check_input(k, v)  # raises the same error as the base class
                 else:
                     a = self._check_input(k, v)
@@ -274,6 +292,8 @@ class NumbaBackend(Backend):
         self._clear_once(inputs or ())
         self._run()
         self.t += 1
+        if self.copy_outputs is not None:
+            return self.copy_outputs()
         return {k: v.copy() for k, oi, v in self.outs if fr[oi]}
 
     def run(self, inputs: dict, ticks: int | None = None):
@@ -356,6 +376,73 @@ class NumbaBackend(Backend):
                     when[k].append(t)
         return self._stack(vals, when)
 
+    # -- reset in place ---------------------------------------------------------------------
+    # The program bound at the first input stays bound across reset(): reset restores every
+    # state, value and delay array to its initial contents in place (a copy of a few root
+    # arrays), and the next input of the same batch form runs at once on the fast path;
+    # only a different batch size (or batched / unbatched form) binds a new program.
+    _bound: tuple | None = None  # (batch, batched) of the bound program
+    _clean = False  # the bound arrays hold their initial contents (nothing ran since)
+
+    def _snapshot(self) -> None:
+        """Copies of the initial contents of every array the program writes between ticks:
+        the root arrays (``.base``) of the state, value and delay arrays, each once."""
+        roots: dict[int, np.ndarray] = {}
+        for op in self.ops:
+            for st in ([op.state] if not isinstance(op, ChainOp) else op.state.values()):
+                for a in st.values():
+                    r = _root(a)
+                    roots[id(r)] = r
+            if isinstance(op, ChainOp):
+                for r in (op.st, op.refrac):
+                    roots[id(r)] = r
+        for a in list(self.bufs.values()) + list(self.nxt.values()):
+            r = _root(a)
+            roots[id(r)] = r
+        self._initial = [(r, r.copy()) for r in roots.values()]
+        self._initial_extra = [(op, op.extra_state()) for op in self.ops if op.extra_state()]
+        self._initial_fresh = list(self.fresh)
+        self._bound = (self.batch, self.batched)
+        self._clean = True
+
+    def _restore_initial(self) -> None:
+        for a, a0 in self._initial:
+            np.copyto(a, a0)
+        for op, st in self._initial_extra:
+            op.load_extra_state(st)
+        self.fresh[:] = self._initial_fresh
+        for d in self.delays:
+            self.nxt_fresh[d.name] = d.per_tick  # tick 0: zeros, as the reference
+        self._clean = True
+
+    def _rearm(self, inputs) -> bool:
+        """After reset(): take the bound program again (already restored) when ``inputs``
+        have exactly its batch form; else leave it to Backend.step to bind anew."""
+        (batch, batched), slots = self._bound, self.slots
+        if inputs:
+            for k, v in inputs.items():
+                slot = slots.get(k)
+                if slot is None or type(v) is not np.ndarray or v.shape != slot[0]:
+                    return False
+        elif batched or batch != 1:
+            return False
+        self.batch, self.batched = batch, batched
+        return True
+
+    def load_state(self, state: dict) -> None:
+        try:
+            Backend.load_state(self, state)
+        finally:
+            self._clean = False
+
     def reset(self) -> None:
         super().reset()
         self.events = 0
+        if self._bound is not None and not self._clean:
+            self._restore_initial()
+
+
+def _root(a: np.ndarray) -> np.ndarray:
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a

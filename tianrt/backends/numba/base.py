@@ -24,6 +24,22 @@ def entry_point(kernel, *example):
         return kernel
 
 
+def kernel_call(be, kernel, *args, events: bool = False):
+    """fn(t) making the one call ``kernel(*args)`` through its compiled entry point (adding
+    the returned count to ``be.events`` when ``events``), with ``fn.call = (kernel, args,
+    events)``: a bound op that is one fixed kernel call per tick says so, and the compiled
+    tick (tickgen.py) makes that call from generated code instead of from Python."""
+    k = entry_point(kernel, *args)
+    if events:
+        def fn(t):
+            be.events += k(*args)
+    else:
+        def fn(t):
+            k(*args)
+    fn.call = (kernel, args, events)
+    return fn
+
+
 def flat(a: np.ndarray) -> np.ndarray:
     """A 1-D view (never a copy: kernels write through it into the value array)."""
     if not a.flags.c_contiguous:

@@ -32,6 +32,8 @@ def fusable_synapse(e) -> bool:
 
 def fusable_neuron(e) -> bool:
     n = e.node
+    if type(n) is snn.ALIF:
+        return all(params.is_scalar(p) for p in (n.beta, n.threshold, n.adapt, n.rho))
     return type(n) in (snn.LIF, snn.IF) and params.is_scalar(n.beta) and params.is_scalar(n.threshold)
 
 

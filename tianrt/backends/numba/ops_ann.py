@@ -7,7 +7,7 @@ import numpy as np
 from ... import ann, bridge
 from ...kernels import conv, elementwise, synapse
 from ...ops import implements
-from .base import F32, Op, entry_point, flat
+from .base import F32, Op, flat, kernel_call
 from .policy import SMALL_DENSE
 
 
@@ -24,8 +24,7 @@ class DenseOp(Op):
         wt, b = np.ascontiguousarray(self.node.weight.T), self.node.bias
         if x2.shape[0] == 1 and wt.size <= SMALL_DENSE:
             dn = synapse.DENSE
-            k = entry_point(synapse.accumulate, x2, wt, b, y, dn, 0.0)
-            return lambda t: k(x2, wt, b, y, dn, 0.0)
+            return kernel_call(self.be, synapse.accumulate, x2, wt, b, y, dn, 0.0)
 
         def fn(t):
             np.matmul(x2, wt, out=y)
@@ -99,10 +98,7 @@ class ConvOp(Op):
             xp3, wide3 = conv.conv3x3_scratch(C, O, x.shape[2], x.shape[3], ph, pw)
             p = bufs[self.pool] if self.pool is not None else y
             args = (x, w, b, ph, pw, xp3, wide3, y, r, self.relu is not None, p, self.pool is not None)
-            k = entry_point(conv.conv3x3_wide, *args)
-
-            def direct(t):
-                k(*args)
+            direct = kernel_call(self.be, conv.conv3x3_wide, *args)
             direct.fused_relu = direct.fused_pool = True
         else:
             def direct(t):
@@ -142,7 +138,7 @@ class MaxPoolOp(Op):
     def bind(self, bufs):
         (x,), y = self.ins(bufs), bufs[self.name]
         geo = _window(self.node)
-        return lambda t: conv.maxpool2d(x, *geo, y)
+        return kernel_call(self.be, conv.maxpool2d, x, *geo, y)
 
 
 @implements("numba", ann.AvgPool2d)
@@ -150,14 +146,14 @@ class AvgPoolOp(Op):
     def bind(self, bufs):
         (x,), y = self.ins(bufs), bufs[self.name]
         geo = _window(self.node)
-        return lambda t: conv.avgpool2d(x, *geo, y)
+        return kernel_call(self.be, conv.avgpool2d, x, *geo, y)
 
 
 @implements("numba", ann.GlobalAvgPool2d)
 class GapOp(Op):
     def bind(self, bufs):
         (x,), y = self.ins(bufs), bufs[self.name]
-        return lambda t: conv.global_avgpool(x, y)
+        return kernel_call(self.be, conv.global_avgpool, x, y)
 
 
 @implements("numba", ann.ReLU)
@@ -179,7 +175,7 @@ class ClippedReLUOp(Op):
 class SigmoidOp(Op):
     def bind(self, bufs):
         xf, yf = flat(self.ins(bufs)[0]), flat(bufs[self.name])
-        return lambda t: elementwise.sigmoid(xf, yf)
+        return kernel_call(self.be, elementwise.sigmoid, xf, yf)
 
 
 @implements("numba", ann.Tanh)
@@ -195,15 +191,14 @@ class BatchNormOp(Op):
         xf, yf = flat(self.ins(bufs)[0]), flat(bufs[self.name])
         scale, shift = self.node.scale_shift()
         inner = int(np.prod(self.entry.shape[1:], dtype=np.int64))
-        return lambda t: elementwise.channel_affine(xf, scale, shift, inner, yf)
+        return kernel_call(self.be, elementwise.channel_affine, xf, scale, shift, inner, yf)
 
 
 @implements("numba", bridge.DirectCurrent)
 class DirectCurrentOp(Op):
     def bind(self, bufs):
         xf, yf, g = flat(self.ins(bufs)[0]), flat(bufs[self.name]), self.node.gain
-        k = entry_point(elementwise.scale_copy, xf, g, yf)
-        return lambda t: k(xf, g, yf)
+        return kernel_call(self.be, elementwise.scale_copy, xf, g, yf)
 
 
 @implements("numba", ann.Flatten)
@@ -225,8 +220,7 @@ class AddOp(Op):
         first, rest = xs[0], xs[1:]
         if y.dtype == F32 and len(xs) in (2, 3):  # one pass instead of a copy and adds
             fl = [flat(x) for x in xs] + [flat(y)]
-            k = entry_point(elementwise.add2 if len(xs) == 2 else elementwise.add3, *fl)
-            return lambda t: k(*fl)
+            return kernel_call(self.be, elementwise.add2 if len(xs) == 2 else elementwise.add3, *fl)
 
         def fn(t):
             np.copyto(y, first)

@@ -7,15 +7,14 @@ from ... import bridge
 from ...kernels import codec
 from ...ops import implements
 from ...ops.encoders import pack_rng, unpack_rng
-from .base import DECODER, Op, StatefulOp, entry_point, flat
+from .base import DECODER, Op, StatefulOp, entry_point, flat, kernel_call
 
 
 @implements("numba", bridge.RateEncoder)
 class RateOp(StatefulOp):
     def bind(self, bufs):
         x, y, acc, sc = flat(self.ins(bufs)[0]), flat(bufs[self.name]), flat(self.state["acc"]), self.node.scale
-        k = entry_point(codec.rate_encode, x, sc, acc, y)
-        return lambda t: k(x, sc, acc, y)
+        return kernel_call(self.be, codec.rate_encode, x, sc, acc, y)
 
 
 @implements("numba", bridge.PoissonEncoder)

@@ -8,7 +8,7 @@ import numpy as np
 from ... import q
 from ...kernels import intmath, synapse
 from ...ops import alif as alif_family, implements, lif as lif_family, params
-from .base import DECODER, Op, StatefulOp, entry_point, flat
+from .base import DECODER, Op, StatefulOp, entry_point, flat, kernel_call
 from .intgemm import ExactGemm
 
 _I64 = np.int64
@@ -22,35 +22,35 @@ def _flat_state(st):
 class QuantizeOp(Op):
     def bind(self, bufs):
         x, y, sc = flat(self.ins(bufs)[0]), flat(bufs[self.name]), self.node.scale
-        return lambda t: intmath.quantize(x, sc, y)
+        return kernel_call(self.be, intmath.quantize, x, sc, y)
 
 
 @implements("numba", q.Dequantize)
 class DequantizeOp(Op):
     def bind(self, bufs):
         x, y, sc = flat(self.ins(bufs)[0]), flat(bufs[self.name]), self.node.scale
-        return lambda t: intmath.dequantize(x, sc, y)
+        return kernel_call(self.be, intmath.dequantize, x, sc, y)
 
 
 @implements("numba", q.Clamp)
 class ClampOp(Op):
     def bind(self, bufs):
         x, y, n = flat(self.ins(bufs)[0]), flat(bufs[self.name]), self.node
-        return lambda t: intmath.clamp_array(x, n.lo, n.hi, y)
+        return kernel_call(self.be, intmath.clamp_array, x, n.lo, n.hi, y)
 
 
 @implements("numba", q.Lookup)
 class LookupOp(Op):
     def bind(self, bufs):
         x, y, table = flat(self.ins(bufs)[0]), flat(bufs[self.name]), self.node.table
-        return lambda t: intmath.lookup(x, table, y)
+        return kernel_call(self.be, intmath.lookup, x, table, y)
 
 
 @implements("numba", q.DirectCurrent)
 class QDirectOp(Op):
     def bind(self, bufs):
         x, y, g = flat(self.ins(bufs)[0]), flat(bufs[self.name]), self.node.gain
-        return lambda t: intmath.direct_current(x, g, y)
+        return kernel_call(self.be, intmath.direct_current, x, g, y)
 
 
 @implements("numba", q.Add)
@@ -185,7 +185,7 @@ class QMembraneOp(StatefulOp):
 class QRateOp(StatefulOp):
     def bind(self, bufs):
         x, y, acc, d = flat(self.ins(bufs)[0]), flat(bufs[self.name]), flat(self.state["acc"]), self.node.full_scale
-        return lambda t: intmath.rate_encoder_step(x, acc, d, y)
+        return kernel_call(self.be, intmath.rate_encoder_step, x, acc, d, y)
 
 
 @implements("numba", q.LatencyEncoder)

@@ -7,7 +7,7 @@ import numpy as np
 from ... import snn
 from ...kernels import conv, neuron, synapse
 from ...ops import implements, params
-from .base import F32, I32, Op, StatefulOp, entry_point, flat
+from .base import F32, I32, Op, StatefulOp, entry_point, flat, kernel_call
 from .policy import CSR_DENSITY
 
 
@@ -52,18 +52,16 @@ class SynapseOp(Op):
             return fn
         if mode != dn and np.count_nonzero(wt) < CSR_DENSITY * wt.size:
             indptr, idx, data = synapse.to_csr(wt)
-            k = entry_point(synapse.accumulate_csr, x, indptr, idx, data, bias, y)
-
-            def fn(t):
-                be.events += k(x, indptr, idx, data, bias, y)
-            return fn
+            return kernel_call(be, synapse.accumulate_csr, x, indptr, idx, data, bias, y, events=True)
         if mode == dn:
             return lambda t: blas(x, wt, y, False)
+        if mode == synapse.AUTO and y.shape[0] == 1 and be.compiled:
+            # compiled tick, batch 1: the kernel's own dense loop (same order as the event loop,
+            # so the same sums) instead of BLAS, to stay one lowerable call
+            return kernel_call(be, synapse.accumulate, x, wt, bias, y, mode, cross, events=True)
         acc, count = entry_point(synapse.accumulate, x, wt, bias, y, ev, 0.0), entry_point(synapse.count_active, xf)
         if mode == ev:
-            def fn(t):
-                be.events += acc(x, wt, bias, y, ev, 0.0)
-            return fn
+            return kernel_call(be, synapse.accumulate, x, wt, bias, y, ev, 0.0, events=True)
 
         def fn(t):
             if count(xf) > limit:
@@ -107,8 +105,7 @@ class LIFOp(StatefulOp):
             args = (params.kernel_array(n.beta, shape, F32), params.kernel_array(n.threshold, shape, F32),
                     n.v_reset, n.alpha or 0.0, n.alpha is not None, n.refractory, n.reset == "zero")
             kernel = neuron.lif_update_per_neuron
-        k = entry_point(kernel, cur, v, isyn, ref, s, *args)
-        return lambda t: k(cur, v, isyn, ref, s, *args)
+        return kernel_call(self.be, kernel, cur, v, isyn, ref, s, *args)
 
 
 @implements("numba", snn.ALIF)
@@ -118,8 +115,7 @@ class ALIFOp(StatefulOp):
         cur, s, v, a = flat(self.ins(bufs)[0]), flat(bufs[self.name]), flat(st["v"]), flat(st["a"])
         args = tuple(params.kernel_array(p, shape, F32) for p in (n.beta, n.threshold, n.adapt, n.rho))
         args += (n.v_reset, n.reset == "zero")
-        k = entry_point(neuron.alif_update, cur, v, a, s, *args)
-        return lambda t: k(cur, v, a, s, *args)
+        return kernel_call(self.be, neuron.alif_update, cur, v, a, s, *args)
 
 
 @implements("numba", snn.LI)
@@ -128,9 +124,8 @@ class LIOp(StatefulOp):
         n = self.node
         cur, y, v = flat(self.ins(bufs)[0]), flat(bufs[self.name]), flat(self.state["v"])
         if params.is_scalar(n.beta):
-            k = entry_point(neuron.li_update, cur, v, n.beta, y)
-            return lambda t: k(cur, v, n.beta, y)
-        beta = params.flat(n.beta, bufs[self.name].shape, F32)
+            return kernel_call(self.be, neuron.li_update, cur, v, n.beta, y)
+        beta = params.flat(n.beta, bufs[self.name].shape, F32)  # per-neuron values repeat over the batch
 
         def fn(t):
             np.multiply(v, beta, out=v)
@@ -173,9 +168,11 @@ class ChainOp(Op):
         total = batch * sum(sizes)
         self.st = np.zeros((4, total), F32)  # rows: current, membrane, filtered current, spikes
         cur, v, isyn, spk = (self.st[r] for r in (neuron.CUR, neuron.V, neuron.ISYN, neuron.SPK))
-        self.refrac = np.zeros(total, I32)
-        ip = np.zeros((len(self.pairs), 10), np.int64)
-        fp = np.zeros((len(self.pairs), 5), np.float64)
+        # refractory counters, then (batch 1) the scratch list of a layer's active inputs
+        n_in_max = max(d.node.in_features for d, _ in self.pairs)
+        self.refrac = np.zeros(total + (n_in_max if batch == 1 else 0), I32)
+        ip = np.zeros((len(self.pairs), 11), np.int64)
+        fp = np.zeros((len(self.pairs), 7), np.float64)
         parts, off, woff, spans = [], 0, 0, []
         self.state = {}
         for l, (d, lif) in enumerate(self.pairs):
@@ -185,9 +182,13 @@ class ChainOp(Op):
             bufs[lif.name] = spk[blk].reshape((batch, n_out))
             v[blk] = ln.v_init
             st = {"v": v[blk].reshape(batch, n_out)}
-            if ln.alpha is not None:
+            alif = type(ln) is snn.ALIF
+            alpha, refractory = getattr(ln, "alpha", None), getattr(ln, "refractory", 0)
+            if alif:  # the adaptation variable lives in the filtered-current row
+                st["a"] = isyn[blk].reshape(batch, n_out)
+            if alpha is not None:
                 st["i_syn"] = isyn[blk].reshape(batch, n_out)
-            if ln.refractory:
+            if refractory:
                 st["refrac"] = self.refrac[blk].reshape(batch, n_out)
             self.state[lif.name] = st
             n_w = dn.in_features * n_out
@@ -195,9 +196,10 @@ class ChainOp(Op):
             if batch > 1 and mode != synapse.EVENT:  # dense sums of a batch go to BLAS
                 mode = synapse.DENSE_CALLER if mode == synapse.DENSE else synapse.AUTO_CALLER
             ip[l] = (dn.in_features, n_out, woff, woff + n_w, off, mode,
-                     ln.reset == "zero", ln.refractory, ln.alpha is not None, batch)
-            fp[l] = (ln.beta, ln.threshold, ln.v_reset, ln.alpha or 0.0,
-                     self.be.crossover_for(batch, n_out))
+                     ln.reset == "zero", refractory, alpha is not None, batch,
+                     neuron.KIND_ALIF if alif else neuron.KIND_LIF)
+            fp[l] = (ln.beta, ln.threshold, ln.v_reset, alpha or 0.0, self.be.crossover_for(batch, n_out),
+                     ln.adapt if alif else 0.0, ln.rho if alif else 0.0)
             spans.append((self.x_name if l == 0 else self.pairs[l - 1][1].name, d.name, woff, n_w,
                           dn.in_features, n_out))
             parts += [dn.weight.T.reshape(-1), dn.bias]
@@ -213,7 +215,12 @@ class ChainOp(Op):
         x0 = flat(bufs[self.x_name])
         blas, n_layers = self.blas, len(self.pairs)
         args = (x0, self.wb, self.ip, self.fp, self.st, self.refrac)
-        be, k = self.be, entry_point(neuron.snn_chain_step, *args, 0, False)
+        be = self.be
+        self.args = args
+        if self.refrac.size > self.st.shape[1]:  # batch 1: never hands a layer back
+            self.finish = None
+            return kernel_call(be, neuron.snn_chain_tick, *args, events=True)
+        k = entry_point(neuron.snn_chain_step, *args, 0, False)
 
         def finish(ev, l):  # layers handed back for BLAS (batch > 1 only)
             while l < n_layers:
@@ -224,7 +231,8 @@ class ChainOp(Op):
                 ev += e
             be.events += ev
 
+        self.finish = finish
+
         def fn(t):
             finish(*k(*args, 0, False))
-        self.finish, self.args = finish, args
         return fn
