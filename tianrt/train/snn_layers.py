@@ -138,6 +138,8 @@ class SpikingLayer(_TimeLayer):
         T, B, n = Z.shape
         beta, adapt, rho = (p.astype(np.float64) for p in (self.beta, self.adapt, self.rho))
         wr = self.params.get("weight_rec")
+        wr = None if wr is None else wr.astype(np.float64)
+        SG = self.surrogate.grad(U.astype(np.float64) - TH)  # all ticks at once
         gI = np.zeros((T, B, n))
         gv = np.zeros((B, n))
         ga = np.zeros((B, n))
@@ -148,7 +150,7 @@ class SpikingLayer(_TimeLayer):
                 gv[...] = 0.0
                 ga[...] = 0.0
                 gzr[...] = 0.0
-            u, th, z = U[t].astype(np.float64), TH[t].astype(np.float64), Z[t].astype(np.float64)
+            u, th, z = U[t], TH[t], Z[t]
             gz = gz_ext[t] + gzr
             if alif:
                 gz = gz + ga
@@ -162,7 +164,7 @@ class SpikingLayer(_TimeLayer):
                 gth = 0.0
                 if not self.detach_reset:
                     gz = gz + gv * (float(self.v_reset) - u)
-            gx = gz * self.surrogate.grad(u - th)
+            gx = gz * SG[t]
             gu = gu + gx
             gth = gth - gx
             gI[t] = gu
