@@ -19,11 +19,11 @@ from .data import CLASSES, targets_per_tick
 BG = CLASSES.index("background")
 
 
-def build_snn(n_in=32, hidden=128, seed=0, dt=0.01):
-    return T.SNN(T.SpikingLayer(n_in, hidden, neuron="alif", recurrent=True, beta=np.exp(-1 / 4),
-                                adapt=0.3, rho=np.exp(-1 / 30), surrogate="fast_sigmoid", init_gain=1.0),
+def build_snn(n_in=32, hidden=128, seed=0, dt=0.01, slope=2.0, gain=1.0):
+    return T.SNN(T.SpikingLayer(n_in, hidden, neuron="alif", recurrent=True, beta=np.exp(-1 / 5),
+                                adapt=0.3, rho=np.exp(-1 / 30), surrogate=T.FastSigmoid(slope), init_gain=1.0),
                  T.Readout(hidden, len(CLASSES), beta=np.exp(-1 / 6)),
-                 n_in=n_in, input="tensor", gain=0.5, loss="per_tick", seed=seed, dt=dt)
+                 n_in=n_in, input="tensor", gain=gain, loss="per_tick", seed=seed, dt=dt)
 
 
 def softmax(y, axis=-1):
@@ -54,7 +54,7 @@ def snn_accuracy(net, x, y, threshold=0.5, batch=256):
     return float((pred == y).mean()), pred
 
 
-def train_snn(d, epochs=20, hidden=128, seed=0, lr=3e-3, batch=64, log=print):
+def train_snn(d, epochs=20, hidden=128, seed=0, lr=5e-3, batch=64, log=print):
     net = build_snn(d["train_x"].shape[2], hidden, seed)
     ticks = d["train_x"].shape[1]
     tt = targets_per_tick(d["train_y"], d["train_end"], ticks)
@@ -66,12 +66,12 @@ def train_snn(d, epochs=20, hidden=128, seed=0, lr=3e-3, batch=64, log=print):
 
     for ep in range(epochs):
         opt.lr = lr * 0.5 * (1 + np.cos(np.pi * ep / epochs))
-        net.fit(d["train_x"], tt, epochs=1, batch_size=batch, optimizer=opt, seed=seed * 1000 + ep,
-                augment=aug)
+        h = net.fit(d["train_x"], tt, epochs=1, batch_size=batch, optimizer=opt, seed=seed * 1000 + ep,
+                    augment=aug, clip=None)
         va, _ = snn_accuracy(net, d["val_x"], d["val_y"])
         if va > best[0]:
             best = (va, net.get_weights())
-        log(f"snn epoch {ep + 1}/{epochs}: val acc {va:.3f}")
+        log(f"snn epoch {ep + 1}/{epochs}: loss {h['loss'][0]:.3f}, val acc {va:.3f}")
     net.set_weights(best[1])
     return net
 

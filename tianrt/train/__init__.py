@@ -14,9 +14,10 @@ from .model import History, Sequential
 from .optim import SGD, Adam, Optimizer
 from .snn import SNN
 from .snn_layers import Readout, SpikingLayer
+from .stdp import STDP
 from .surrogate import Arctan, FastSigmoid, Surrogate, Triangle
 
 __all__ = ["Layer", "Dense", "Conv2d", "AvgPool2d", "MaxPool2d", "GlobalAvgPool2d", "Flatten", "ReLU",
            "ClippedReLU", "Sigmoid", "Tanh", "BatchNorm", "Dropout", "CrossEntropyLoss", "MSELoss",
            "SGD", "Adam", "Optimizer", "Sequential", "History",
-           "SNN", "SpikingLayer", "Readout", "Surrogate", "FastSigmoid", "Arctan", "Triangle"]
+           "SNN", "SpikingLayer", "Readout", "STDP", "Surrogate", "FastSigmoid", "Arctan", "Triangle"]
