@@ -34,7 +34,7 @@ def poisson(x, ticks, rng, rate=0.5):
     return (rng.random((ticks,) + x.shape) < rate * x[None]).astype(np.float32)
 
 
-def build(weight, inhibition=3.0, adapt=0.3, rho=0.999):
+def build(weight, inhibition=3.0, adapt=0.3, rho=0.999, threshold=1.0, beta=0.8):
     """x (64 spikes) -> snn.Dense `syn` (plastic) + lateral inhibition -> ALIF `exc`."""
     n = weight.shape[0]
     g = tr.Graph(name="stdp-digits")
@@ -43,7 +43,7 @@ def build(weight, inhibition=3.0, adapt=0.3, rho=0.999):
     ff = g.add(tr.snn.Dense(64, n, weight=weight), x, name="syn")
     w_inh = -inhibition * (1.0 - np.eye(n, dtype=np.float32))
     inh = g.add(tr.snn.Dense(n, n, weight=w_inh), fb, name="inh")
-    s = g.add(tr.snn.ALIF(beta=0.8, threshold=1.0, adapt=adapt, rho=rho), g.add(tr.ann.Add(), ff, inh), name="exc")
+    s = g.add(tr.snn.ALIF(beta=beta, threshold=threshold, adapt=adapt, rho=rho), g.add(tr.ann.Add(), ff, inh), name="exc")
     g.connect(fb, s)
     g.output("pre", x)
     g.output("post", s)
@@ -56,7 +56,10 @@ def random_weights(n, rng, total=6.0):
 
 
 def counts(g, x, rng):
-    """Spike counts (samples, n) of the layer for each digit (no learning, fresh state)."""
+    """Spike counts (samples, n) for each digit of the learned (or random) weights used as
+    a feed-forward layer: the same neurons without lateral inhibition or adaptation, no
+    learning, fresh state."""
+    g = build(g["syn"].weight.copy(), inhibition=0.0, adapt=0.0, threshold=1.0, beta=0.8)
     rt = tr.Runtime(g, backend="reference")
     out = rt.run({"x": poisson(x, TICKS, rng)})
     return out["post"].sum(0)
