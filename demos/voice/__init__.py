@@ -92,6 +92,7 @@ def main(argv=None) -> int:
     p.add_argument("--model", default=str(SHIPPED), help="the SNN to load (or to write with --train)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--stream-seconds", type=float, default=600, help="background audio for false alarms")
     p.add_argument("--commands", type=int, default=60, help="commands in the streaming test")
@@ -113,7 +114,7 @@ def main(argv=None) -> int:
         d[k] = ((raw[k] - mean) / std).astype(np.float32)
     if a.train or not Path(a.model).exists():
         t0 = time.time()
-        net = M.train_snn(d, epochs=a.epochs, hidden=a.hidden, seed=a.seed, log=_log)
+        net = M.train_snn(d, epochs=a.epochs, hidden=a.hidden, seed=a.seed, lr=a.lr, log=_log)
         res["train_seconds_snn"] = round(time.time() - t0, 1)
         g = graph_of(net, mean, std, a.threshold)
         tr.save(g, a.model)

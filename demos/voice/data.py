@@ -186,6 +186,34 @@ def targets_per_tick(y, ends, ticks, after=30, before=5):
     return t
 
 
+def write_clips(folder, seed=0):
+    """The handful of shipped test clips: three commands by held-out voices and accents at
+    10 dB SNR and one background clip, 16-bit mono wav at 16 kHz, as demos/data/voice_*.wav
+    (voice_clips.json lists them)."""
+    import json
+    import wave
+    from pathlib import Path
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    bank = [utter(w, "en", "", rng) for w in UNKNOWN_TRAIN[:12]]
+    spec = [("left", "en-029", "m7"), ("stop", "en-gb-x-gbcwmd", "f5"), ("go", "en-us", "klatt3"),
+            ("background", None, None)]
+    listing = []
+    for word, accent, variant in spec:
+        label = CLASSES.index(word)
+        x, end = make_clip(label, word, accent, variant, rng, bank, snr_db=10.0)
+        name = f"voice_{word}.wav"
+        with wave.open(str(folder / name), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(SR)
+            w.writeframes((np.clip(x, -1, 1 - 1 / 32768) * 32768).astype("<i2").tobytes())
+        listing.append({"file": name, "label": word, "end_sample": int(end), "accent": accent, "variant": variant})
+    (folder / "voice_clips.json").write_text(json.dumps(listing, indent=1) + "\n")
+    return listing
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="voice-data.npz")

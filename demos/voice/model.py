@@ -54,7 +54,7 @@ def snn_accuracy(net, x, y, threshold=0.5, batch=256):
     return float((pred == y).mean()), pred
 
 
-def train_snn(d, epochs=20, hidden=128, seed=0, lr=5e-3, batch=64, log=print):
+def train_snn(d, epochs=20, hidden=128, seed=0, lr=3e-3, batch=64, clip=1.0, log=print):
     net = build_snn(d["train_x"].shape[2], hidden, seed)
     ticks = d["train_x"].shape[1]
     tt = targets_per_tick(d["train_y"], d["train_end"], ticks)
@@ -67,7 +67,7 @@ def train_snn(d, epochs=20, hidden=128, seed=0, lr=5e-3, batch=64, log=print):
     for ep in range(epochs):
         opt.lr = lr * 0.5 * (1 + np.cos(np.pi * ep / epochs))
         h = net.fit(d["train_x"], tt, epochs=1, batch_size=batch, optimizer=opt, seed=seed * 1000 + ep,
-                    augment=aug, clip=None)
+                    augment=aug, clip=clip)
         va, _ = snn_accuracy(net, d["val_x"], d["val_y"])
         if va > best[0]:
             best = (va, net.get_weights())
