@@ -4,8 +4,8 @@
     for chunk in chunks:                # 160 samples each (an AudioSource with chunk=160)
         f = fe.push(chunk)              # (32,) normalised log-mel energies of the last 25 ms
 
-``features(wav)`` computes the same frames for a whole clip at once (the training data);
-``push`` gives bit-for-bit the same values chunk by chunk (tests/test_voice.py). The frames
+``features(wav)`` computes the frames of a whole clip (the training data); ``push`` gives
+bit-for-bit the same values chunk by chunk (tests/test_voice.py). The frames
 feed the SNN as currents through ``bridge.DirectCurrent`` (the analog input the network
 was trained on); ``OnOff`` turns them into send-on-delta ON/OFF spikes instead.
 """
@@ -67,14 +67,12 @@ class LogMel:
         return self._frame(self.buf)
 
     def features(self, wav) -> np.ndarray:
-        """(frames, n_mels) of a clip, frame k ending at sample (k + 1) * HOP: the frames
-        ``push`` returns for the clip's chunks, from a zero history."""
+        """(frames, n_mels) of a clip, frame k ending at sample (k + 1) * HOP: exactly the
+        frames ``push`` returns for the clip's chunks, from a zero history."""
         wav = np.asarray(wav, np.float32)
         n = len(wav) // HOP
         x = np.concatenate([np.zeros(WIN - HOP, np.float32), wav[:n * HOP]])
-        idx = np.arange(n)[:, None] * HOP + np.arange(WIN)[None]
-        spec = np.abs(np.fft.rfft(x[idx] * self.window, NFFT, axis=1)) ** 2
-        return ((np.log(spec @ self.fb.T + LOG_FLOOR) - self.mean) / self.std).astype(np.float32)
+        return np.stack([self._frame(x[k * HOP:k * HOP + WIN]) for k in range(n)]).reshape(n, -1)
 
 
 class OnOff:
