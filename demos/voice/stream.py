@@ -30,11 +30,14 @@ class Detector:
         self.hist = []
         self.quiet = 0
         self.tick = 0
+        self.graph_seconds = 0.0  # time spent in the graph's ticks alone
 
     def push(self, chunk):
         """One 10 ms chunk; returns the detected class or None."""
         f = self.fe.push(chunk)
+        t0 = time.perf_counter()
         y = self.rt.step({"x": f[None]})["y"][0].astype(np.float64)
+        self.graph_seconds += time.perf_counter() - t0
         p = np.exp(y - y.max())
         p /= p.sum()
         self.hist.append(p)
