@@ -137,4 +137,6 @@ def test_shipped_model_on_shipped_clips_streams_as_it_classifies():
     w = wavs[0]
     ys = np.stack([rt.step({"x": fe.push(w[i * F.HOP:(i + 1) * F.HOP])[None]})["y"][0]
                    for i in range(len(w) // F.HOP)])
-    assert np.array_equal(ys, batch[:, 0])
+    one = tr.Runtime(g).run({"x": feats[:1].transpose(1, 0, 2)})["y"][:, 0]
+    assert np.array_equal(ys, one)                       # the same ticks, batch of one
+    np.testing.assert_allclose(ys, batch[:, 0], rtol=0, atol=0.05)  # BLAS rounds a batch of 4 differently
