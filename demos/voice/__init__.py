@@ -93,7 +93,10 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--threshold", type=float, default=0.5, help="clip decision threshold (5-tick smoothing)")
+    p.add_argument("--stream-threshold", type=float, default=0.7,
+                   help="streaming detector threshold (20-tick smoothing; docs/voice.md)")
+    p.add_argument("--stream-smoothing", type=int, default=20)
     p.add_argument("--stream-seconds", type=float, default=600, help="background audio for false alarms")
     p.add_argument("--commands", type=int, default=60, help="commands in the streaming test")
     p.add_argument("--seed", type=int, default=0)
@@ -145,12 +148,13 @@ def streaming(g, mean, std, a, S):
         backend = "numba"
     except tr.TianrtError:
         backend = "reference"
-    out = {"stream_backend": backend}
+    out = {"stream_backend": backend, "stream_threshold": a.stream_threshold,
+           "stream_smoothing_ticks": a.stream_smoothing}
     if not synth.available():
         out["streaming"] = "skipped: needs the voice extra (eSpeak NG) to synthesise the stream"
         return out
     bank = [D.utter(w, "en", "", rng) for w in D.UNKNOWN_TRAIN[:24]]
-    det = S.Detector(g, mean, std, a.threshold, backend=backend)
+    det = S.Detector(g, mean, std, a.stream_threshold, a.stream_smoothing, backend=backend)
     det.push(np.zeros(160, np.float32))  # compile / warm up
     bg = S.background_audio(a.stream_seconds, rng, bank)
     dets, secs = S.run(det, bg)
@@ -158,7 +162,7 @@ def streaming(g, mean, std, a, S):
     out["background_seconds"] = a.stream_seconds
     out["realtime_factor"] = round(a.stream_seconds / secs, 1)  # front end + graph + detector
     out["graph_realtime_factor"] = round(a.stream_seconds / det.graph_seconds, 1)
-    det = S.Detector(g, mean, std, a.threshold, backend=backend)
+    det = S.Detector(g, mean, std, a.stream_threshold, a.stream_smoothing, backend=backend)
     audio, events = S.command_audio(a.commands, rng, bank)
     dets, _ = S.run(det, audio)
     hits, lat, wrong = S.score(dets, events)
