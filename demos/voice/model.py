@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-import tianrt as tr
 from tianrt import train as T
 
 from .data import CLASSES, targets_per_tick
@@ -85,22 +84,3 @@ def train_ann(d, epochs=40, seed=0, log=print):
           validation=(d["val_x"], d["val_y"]), patience=8, progress=False)
     log(f"ann: val acc {m.accuracy(d['val_x'], d['val_y']):.3f}")
     return m
-
-
-def fake_int8(net):
-    """A copy of the weights rounded to int8 with one scale per matrix (what tr.quantize
-    does to a synapse), for the int8 accuracy of a recurrent network (docs/voice.md)."""
-    out = []
-    for layer in net.get_weights():
-        q = {}
-        for k, w in layer.items():
-            if k.startswith("weight"):
-                s = float(np.abs(w).max()) / 127.0
-                q[k] = (np.round(w / s).clip(-127, 127) * s).astype(np.float32)
-            else:
-                q[k] = w
-        out.append(q)
-    return out
-
-
-__all__ = ["build_snn", "train_snn", "train_ann", "decide", "snn_accuracy", "fake_int8", "tr"]
