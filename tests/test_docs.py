@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ["docs/semantics.md", "README.md"]
+DOCS = ["docs/semantics.md", "README.md", "docs/training.md"]
 
 
 def blocks(path):

@@ -1,0 +1,235 @@
+"""The voice-command data set, generated (never downloaded): eSpeak NG speaks the commands
+and other words, which are then varied and buried in noise. Deterministic from a seed.
+
+Classes: the 8 commands, ``unknown`` (any other word) and ``background`` (noise only).
+Split (docs/voice.md): the test set holds the held-out voice variants and the two held-out
+accents, never heard in training, and the confusable unknown words, never seen in
+training; the validation set holds one more voice variant.
+
+    python -m tianrt.demos.voice.data --out voice-data.npz      # (a minute or two)
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from . import synth
+from .frontend import HOP, SR, LogMel
+
+COMMANDS = ["left", "right", "straight", "faster", "slower", "stop", "go", "follow"]
+CLASSES = COMMANDS + ["unknown", "background"]
+UNKNOWN_TRAIN = ["bicycle", "house", "yellow", "water", "seven", "table", "green", "music",
+                 "happy", "window", "kitchen", "paper", "morning", "river", "number", "doctor",
+                 "bird", "cup", "zero", "three", "up", "down", "yes", "no", "wow", "dog", "tree",
+                 "learn", "visual", "forward", "backward", "on", "off", "one", "five", "six"]
+UNKNOWN_TEST = ["loft", "night", "fellow", "light", "slow", "stock", "gold", "bright"]
+ACCENTS_TRAIN = ["en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-us-nyc", "en-gb-x-gbclan"]
+ACCENTS_TEST = ["en-029", "en-gb-x-gbcwmd"]
+VARIANTS_TRAIN = ["", "m1", "m2", "m3", "m4", "m5", "f1", "f2", "f3", "klatt", "klatt2", "croak",
+                  "Andy", "max", "grandma", "iven", "Mike", "linda"]
+VARIANTS_VAL = ["m6", "f4"]
+VARIANTS_TEST = ["m7", "f5", "klatt3", "whisper", "Storm", "iven3"]
+CLIP = SR  # 1 s clips: 100 frames of 10 ms
+NOISES = ("white", "pink", "brown", "motor", "wind", "babble")
+
+
+def voice_name(accent, variant):
+    return accent if not variant else f"{accent}+{variant}"
+
+
+# -- noise -----------------------------------------------------------------------------------
+
+def _colored(n, rng, power):
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.arange(len(spec), dtype=np.float64)
+    f[0] = 1.0
+    x = np.fft.irfft(spec / f ** (power / 2.0), n)
+    return x / (np.std(x) + 1e-12)
+
+
+def noise(kind, n, rng, words=None):
+    """n samples of background noise of unit RMS: white, pink, brown, a motor's harmonics,
+    wind (low-passed, gusting) or babble (other words)."""
+    if kind == "white":
+        x = rng.standard_normal(n)
+    elif kind == "pink":
+        x = _colored(n, rng, 1.0)
+    elif kind == "brown":
+        x = _colored(n, rng, 2.0)
+    elif kind == "motor":
+        t = np.arange(n) / SR
+        f0 = rng.uniform(40, 160) * (1 + 0.03 * np.sin(2 * np.pi * rng.uniform(0.2, 2) * t))
+        ph = 2 * np.pi * np.cumsum(f0) / SR
+        x = sum(rng.uniform(0.2, 1.0) / k * np.sin(k * ph + rng.uniform(0, 6.3)) for k in range(1, 12))
+        x = x + 0.2 * _colored(n, rng, 1.0)
+    elif kind == "wind":
+        x = _colored(n, rng, 1.6)
+        gust = 0.5 + np.abs(np.cumsum(rng.standard_normal(n)) / np.sqrt(n) * 2)
+        x = x * gust
+    else:  # babble: several other words at once
+        x = np.zeros(n)
+        for _ in range(rng.integers(2, 5)):
+            w = place(words[rng.integers(len(words))], n, rng)  # words: a bank of utterances
+            x += w / (np.std(w) + 1e-9)
+        x += 0.05 * rng.standard_normal(n)
+    return (x / (np.sqrt(np.mean(x ** 2)) + 1e-12)).astype(np.float32)
+
+
+def place(wav, n, rng, start=None):
+    """The word at a random (or given) offset in n samples (cropped if longer)."""
+    out = np.zeros(n, np.float32)
+    wav = wav[:n]
+    if start is None:
+        start = int(rng.integers(0, max(1, n - len(wav) + 1)))
+    out[start:start + len(wav)] = wav[:n - start]
+    return out
+
+
+def reverb(x, rng):
+    """Convolution with an exponentially decaying noise impulse response (RT60 0.1-0.6 s)."""
+    rt60 = rng.uniform(0.1, 0.6)
+    n = int(rt60 * SR)
+    ir = rng.standard_normal(n) * np.exp(-6.9 * np.arange(n) / n)
+    ir[0] = 1.0 / rng.uniform(0.3, 1.0)  # direct sound
+    m = len(x) + n
+    y = np.fft.irfft(np.fft.rfft(x, m) * np.fft.rfft(ir, m), m)[:len(x)]
+    return (y / (np.max(np.abs(y)) + 1e-9) * np.max(np.abs(x))).astype(np.float32)
+
+
+# -- one utterance -------------------------------------------------------------------------------
+
+def utter(word, accent, variant, rng):
+    """The word spoken at a random rate and pitch, speed-perturbed, resampled to 16 kHz."""
+    wav, sr = synth.speak(word, voice_name(accent, variant), rate=int(rng.integers(120, 230)),
+                          pitch=int(rng.integers(20, 80)), pitch_range=int(rng.integers(20, 90)))
+    nz = np.nonzero(np.abs(wav) > 0.01)[0]
+    if len(nz):
+        wav = wav[nz[0]:nz[-1] + 1]
+    speed = rng.uniform(0.88, 1.12)
+    n = max(1, int(len(wav) * SR / sr / speed))
+    return np.interp(np.linspace(0, len(wav) - 1, n), np.arange(len(wav)), wav).astype(np.float32)
+
+
+def make_clip(label, word, accent, variant, rng, babble, snr_db=None):
+    """(1 s clip, end of speech in samples or -1) for one example."""
+    if label == CLASSES.index("background"):
+        x, end = np.zeros(CLIP, np.float32), -1
+        level = 0.0
+    else:
+        w = utter(word, accent, variant, rng)
+        if rng.random() < 0.5:
+            w = reverb(w, rng)
+        start = int(rng.integers(0, max(1, CLIP - len(w) - int(0.15 * SR)) + 1))
+        x = place(w, CLIP, rng, start)
+        end = min(CLIP, start + len(w))
+        level = np.sqrt(np.mean(w ** 2))
+    kind = NOISES[rng.integers(len(NOISES))]
+    nz = noise(kind, CLIP, rng, babble)
+    snr = rng.uniform(0, 20) if snr_db is None else snr_db
+    if level > 0:
+        x = x + nz * level / 10 ** (snr / 20)
+    else:
+        x = nz * 0.05 * 10 ** rng.uniform(-1, 1)
+    gain = 10 ** rng.uniform(-1, 0.5) * 0.3 / (np.max(np.abs(x)) + 1e-9)
+    return np.clip(x * gain, -1, 1).astype(np.float32), end
+
+
+def make_set(n_per_class, accents, variants, unknown_words, seed):
+    """Clips, labels, speech ends (samples) and (accent, variant) of a split."""
+    rng = np.random.default_rng(seed)
+    bank = [utter(UNKNOWN_TRAIN[rng.integers(len(UNKNOWN_TRAIN))], accents[rng.integers(len(accents))],
+                  variants[rng.integers(len(variants))], rng) for _ in range(48)]  # for babble
+    xs, ys, ends = [], [], []
+    for label, name in enumerate(CLASSES):
+        for _ in range(n_per_class):
+            accent, variant = accents[rng.integers(len(accents))], variants[rng.integers(len(variants))]
+            word = name if label < len(COMMANDS) else unknown_words[rng.integers(len(unknown_words))]
+            x, end = make_clip(label, word, accent, variant, rng, bank)
+            xs.append(x)
+            ys.append(label)
+            ends.append(end)
+    return np.stack(xs), np.array(ys, np.int64), np.array(ends, np.int64)
+
+
+def generate(n_train=400, n_val=60, n_test=150, seed=0):
+    """The three splits as arrays (train: train voices and accents; val: the validation
+    voices on the train accents; test: held-out voices on every accent, plus every voice on
+    the held-out accents, with the confusable unknown words)."""
+    tr = make_set(n_train, ACCENTS_TRAIN, VARIANTS_TRAIN, UNKNOWN_TRAIN, seed)
+    va = make_set(n_val, ACCENTS_TRAIN, VARIANTS_VAL, UNKNOWN_TRAIN, seed + 1)
+    half = n_test // 2
+    t1 = make_set(half, ACCENTS_TRAIN + ACCENTS_TEST, VARIANTS_TEST, UNKNOWN_TEST, seed + 2)
+    t2 = make_set(n_test - half, ACCENTS_TEST, VARIANTS_TRAIN + VARIANTS_TEST, UNKNOWN_TEST, seed + 3)
+    te = tuple(np.concatenate([a, b]) for a, b in zip(t1, t2))
+    return {"train": tr, "val": va, "test": te}
+
+
+def featurize(clips, fe=None):
+    fe = fe or LogMel()
+    return np.stack([fe.features(c) for c in clips])
+
+
+def targets_per_tick(y, ends, ticks, after=30, before=5):
+    """Per-tick targets for the streaming loss: background before the word, the class from
+    ``before`` frames before the end of speech to ``after`` frames after it, -1 (no target)
+    elsewhere; background clips are background throughout."""
+    bg = CLASSES.index("background")
+    t = np.full((len(y), ticks), -1, np.int64)
+    for i, (c, e) in enumerate(zip(y, ends)):
+        if c == bg or e < 0:
+            t[i] = bg
+            continue
+        fe = e // HOP
+        t[i, max(0, fe - before):min(ticks, fe + after)] = c
+    return t
+
+
+def write_clips(folder, seed=0):
+    """The handful of shipped test clips: three commands by held-out voices and accents at
+    10 dB SNR and one background clip, 16-bit mono wav at 16 kHz, as demos/data/voice_*.wav
+    (voice_clips.json lists them)."""
+    import json
+    import wave
+    from pathlib import Path
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    bank = [utter(w, "en", "", rng) for w in UNKNOWN_TRAIN[:12]]
+    spec = [("left", "en-029", "m7"), ("stop", "en-gb-x-gbcwmd", "f5"), ("go", "en-us", "klatt3"),
+            ("background", None, None)]
+    listing = []
+    for word, accent, variant in spec:
+        label = CLASSES.index(word)
+        x, end = make_clip(label, word, accent, variant, rng, bank, snr_db=10.0)
+        name = f"voice_{word}.wav"
+        with wave.open(str(folder / name), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(SR)
+            w.writeframes((np.clip(x, -1, 1 - 1 / 32768) * 32768).astype("<i2").tobytes())
+        listing.append({"file": name, "label": word, "end_sample": int(end), "accent": accent, "variant": variant})
+    (folder / "voice_clips.json").write_text(json.dumps(listing, indent=1) + "\n")
+    return listing
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="voice-data.npz")
+    p.add_argument("--train", type=int, default=400, help="train clips per class")
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    t0 = time.time()
+    d = generate(a.train, max(20, a.train // 6), max(40, a.train * 3 // 8), a.seed)
+    fe = LogMel()
+    arrays = {}
+    for k, (x, y, e) in d.items():
+        arrays[f"{k}_x"], arrays[f"{k}_y"], arrays[f"{k}_end"] = featurize(x, fe), y, e
+    np.savez_compressed(a.out, **arrays)
+    print(f"wrote {a.out} in {time.time() - t0:.0f} s: " + ", ".join(f"{k} {len(v[1])}" for k, v in d.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

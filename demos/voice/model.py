@@ -1,0 +1,86 @@
+"""The voice-command SNN and its ANN baseline, trained with ``tr.train``.
+
+SNN: 32 log-mel currents (``bridge.DirectCurrent``) -> a recurrent adaptive-LIF layer ->
+an ``snn.LI`` readout of 10 classes, one tick per 10 ms frame, trained by surrogate-gradient
+BPTT with a per-tick cross-entropy: background before the word, the class around the end
+of the word (data.targets_per_tick). The decision rule is the streaming detector's: a
+command (or unknown word) is detected when its readout probability, smoothed over a few
+ticks, exceeds a threshold; a clip without a detection is background.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tianrt import train as T
+
+from .data import CLASSES, targets_per_tick
+
+BG = CLASSES.index("background")
+
+
+def build_snn(n_in=32, hidden=128, seed=0, dt=0.01, slope=2.0, gain=1.0):
+    return T.SNN(T.SpikingLayer(n_in, hidden, neuron="alif", recurrent=True, beta=np.exp(-1 / 5),
+                                adapt=0.3, rho=np.exp(-1 / 30), surrogate=T.FastSigmoid(slope), init_gain=1.0),
+                 T.Readout(hidden, len(CLASSES), beta=np.exp(-1 / 6)),
+                 n_in=n_in, input="tensor", gain=gain, loss="per_tick", seed=seed, dt=dt)
+
+
+def softmax(y, axis=-1):
+    z = y - y.max(axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis, keepdims=True)
+
+
+def smooth(p, k=5):
+    """Moving average over the last k ticks along axis 0 (causal)."""
+    c = np.cumsum(np.concatenate([np.zeros((k,) + p.shape[1:]), p]), axis=0)
+    return (c[k:] - c[:-k]) / k
+
+
+def decide(trace, threshold=0.5, k=5):
+    """Clip decisions from readout traces (ticks, batch, classes): the class (not
+    background) with the highest smoothed probability if it exceeds ``threshold``, else
+    background."""
+    p = smooth(softmax(trace), k)
+    p[..., BG] = 0.0
+    best = p.max(0)                         # (batch, classes)
+    cls = best.argmax(1)
+    return np.where(best.max(1) >= threshold, cls, BG)
+
+
+def snn_accuracy(net, x, y, threshold=0.5, batch=256):
+    pred = np.concatenate([decide(net.forward(x[i:i + batch]), threshold) for i in range(0, len(x), batch)])
+    return float((pred == y).mean()), pred
+
+
+def train_snn(d, epochs=20, hidden=128, seed=0, lr=3e-3, batch=64, clip=1.0, log=print):
+    net = build_snn(d["train_x"].shape[2], hidden, seed)
+    ticks = d["train_x"].shape[1]
+    tt = targets_per_tick(d["train_y"], d["train_end"], ticks)
+    best = (-1.0, None)
+    opt = T.Adam(lr)
+
+    def aug(xb, rng):  # random gain (a level shift of the log energies) and channel noise
+        return xb + rng.normal(0, 0.3, (len(xb), 1, 1)) + rng.normal(0, 0.1, xb.shape)
+
+    for ep in range(epochs):
+        opt.lr = lr * 0.5 * (1 + np.cos(np.pi * ep / epochs))
+        h = net.fit(d["train_x"], tt, epochs=1, batch_size=batch, optimizer=opt, seed=seed * 1000 + ep,
+                    augment=aug, clip=clip)
+        va, _ = snn_accuracy(net, d["val_x"], d["val_y"])
+        if va > best[0]:
+            best = (va, net.get_weights())
+        log(f"snn epoch {ep + 1}/{epochs}: loss {h['loss'][0]:.3f}, val acc {va:.3f}")
+    net.set_weights(best[1])
+    return net
+
+
+def train_ann(d, epochs=40, seed=0, log=print):
+    """The baseline: an MLP on the flattened log-mel frames of the clip."""
+    n = int(np.prod(d["train_x"].shape[1:]))
+    m = T.Sequential(T.Flatten(), T.Dense(n, 256), T.ReLU(), T.Dropout(0.3), T.Dense(256, len(CLASSES)),
+                     input_shape=d["train_x"].shape[1:], seed=seed)
+    m.fit(d["train_x"], d["train_y"], epochs=epochs, batch_size=64, optimizer=T.Adam(1e-3, weight_decay=1e-3),
+          validation=(d["val_x"], d["val_y"]), patience=8, progress=False)
+    log(f"ann: val acc {m.accuracy(d['val_x'], d['val_y']):.3f}")
+    return m

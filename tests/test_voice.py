@@ -1,0 +1,142 @@
+"""The voice demo's front end against a reference filterbank computation, the data recipe
+(deterministic, split), and the detector's decision rule."""
+import numpy as np
+import pytest
+
+from tianrt.demos.voice import data as D
+from tianrt.demos.voice import frontend as F
+from tianrt.demos.voice import model as M
+
+
+def _reference_logmel(frame):
+    """One frame computed the long way: an explicit DFT and HTK mel triangles in loops."""
+    n = np.arange(F.WIN)
+    win = 0.5 - 0.5 * np.cos(2 * np.pi * (n + 1) / (F.WIN + 1))       # np.hanning(WIN+2)[1:-1]
+    x = np.zeros(F.NFFT)
+    x[:F.WIN] = frame * win
+    k = np.arange(F.NFFT // 2 + 1)
+    dft = np.exp(-2j * np.pi * np.outer(k, np.arange(F.NFFT)) / F.NFFT) @ x
+    power = np.abs(dft) ** 2
+    mel = lambda f: 2595 * np.log10(1 + f / 700)                        # noqa: E731
+    inv = lambda m: 700 * (10 ** (m / 2595) - 1)                        # noqa: E731
+    edges = [inv(mel(F.FMIN) + i * (mel(F.FMAX) - mel(F.FMIN)) / (F.N_MELS + 1)) for i in range(F.N_MELS + 2)]
+    out = []
+    for b in range(F.N_MELS):
+        lo, mid, hi = edges[b], edges[b + 1], edges[b + 2]
+        e = 0.0
+        for j, p in enumerate(power):
+            f = j * F.SR / F.NFFT
+            w = (f - lo) / (mid - lo) if lo <= f <= mid else (hi - f) / (hi - mid) if mid < f <= hi else 0.0
+            e += max(w, 0.0) * p
+        out.append(np.log(e + F.LOG_FLOOR))
+    return np.array(out)
+
+
+def test_logmel_matches_reference_filterbank():
+    rng = np.random.default_rng(0)
+    t = np.arange(F.SR // 4) / F.SR
+    wav = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(len(t))).astype(np.float32)
+    fe = F.LogMel()
+    feats = fe.features(wav)
+    assert feats.shape == (len(wav) // F.HOP, F.N_MELS)
+    k = 10  # frame k covers samples (k+1)*HOP - WIN .. (k+1)*HOP
+    frame = wav[(k + 1) * F.HOP - F.WIN:(k + 1) * F.HOP].astype(np.float64)
+    np.testing.assert_allclose(feats[k], _reference_logmel(frame), rtol=0, atol=2e-3)
+    # streaming: chunk by chunk equals the whole clip
+    fe.reset()
+    pushed = np.stack([fe.push(wav[i * F.HOP:(i + 1) * F.HOP]) for i in range(len(feats))])
+    assert np.array_equal(pushed, feats)
+    with pytest.raises(ValueError):
+        fe.push(np.zeros(100))
+
+
+def test_onoff_send_on_delta():
+    oo = F.OnOff(2, delta=0.5)
+    assert oo.push(np.array([0.6, -0.2])).tolist() == [1, 0, 0, 0]
+    assert oo.push(np.array([0.7, -0.6])).tolist() == [0, 0, 0, 1]
+    assert oo.push(np.array([0.0, -0.6])).tolist() == [0, 0, 1, 0]
+
+
+def test_noises_are_deterministic_unit_rms():
+    for kind in D.NOISES:
+        bank = [np.ones(800, np.float32)]
+        a = D.noise(kind, 16000, np.random.default_rng(3), bank)
+        b = D.noise(kind, 16000, np.random.default_rng(3), bank)
+        assert np.array_equal(a, b) and np.sqrt(np.mean(a.astype(np.float64) ** 2)) == pytest.approx(1.0, rel=1e-3)
+
+
+def test_split_keeps_test_voices_accents_and_words_out_of_training():
+    assert not set(D.VARIANTS_TEST) & set(D.VARIANTS_TRAIN + D.VARIANTS_VAL)
+    assert not set(D.ACCENTS_TEST) & set(D.ACCENTS_TRAIN) and len(D.ACCENTS_TEST) == 2
+    assert not set(D.UNKNOWN_TEST) & set(D.UNKNOWN_TRAIN + D.COMMANDS)
+    assert len(D.CLASSES) == 10
+
+
+def test_per_tick_targets_and_decision_rule():
+    t = D.targets_per_tick(np.array([2, 9]), np.array([50 * F.HOP, -1]), 100, after=10, before=5)
+    assert (t[0, 45:60] == 2).all() and (t[0, :45] == -1).all() and (t[0, 60:] == -1).all()
+    assert (t[1] == 9).all()
+    trace = np.zeros((20, 2, 10))
+    trace[10:, 0, 3] = 10.0   # sample 0: class 3 dominates from tick 10
+    assert M.decide(trace, 0.5).tolist() == [3, 9]
+
+
+_CLIP = """
+import hashlib, numpy as np
+from tianrt.demos.voice import data as D
+x, end = D.make_clip(0, "left", "en-us", "m3", np.random.default_rng(5), [np.ones(800, np.float32)])
+print(hashlib.sha256(x.tobytes()).hexdigest(), end, float(np.abs(x).max()))
+"""
+
+
+@pytest.mark.skipif(not __import__("tianrt.demos.voice.synth", fromlist=["x"]).available(),
+                    reason="needs the voice extra (espeakng-loader)")
+def test_generated_clips_are_deterministic():
+    """eSpeak carries state from one utterance to the next, so a clip is reproducible in
+    the same sequence of calls: here, the first call of a fresh process, twice."""
+    import subprocess
+    import sys
+    runs = [subprocess.run([sys.executable, "-c", _CLIP], capture_output=True, text=True, check=True).stdout
+            for _ in range(2)]
+    assert runs[0] == runs[1]
+    _, end, peak = runs[0].split()
+    assert 0 < int(end) <= D.CLIP and float(peak) > 0.01
+
+
+def _shipped():
+    import json
+    from pathlib import Path
+    import tianrt.demos as demos
+    data = Path(demos.__file__).resolve().parent / "data"
+    return data, json.loads((data / "voice_clips.json").read_text())
+
+
+def _read_wav(path):
+    import wave
+    with wave.open(str(path), "rb") as w:
+        assert w.getframerate() == F.SR and w.getnchannels() == 1 and w.getsampwidth() == 2
+        return np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768.0
+
+
+def test_shipped_model_on_shipped_clips_streams_as_it_classifies():
+    """The shipped voice SNN on the shipped clips: chunk-by-chunk streaming (LogMel.push +
+    Runtime.step) gives the readout of the batch run, and the decisions recorded when the
+    model was shipped (voice_clips.json)."""
+    import tianrt as tr
+    data, clips = _shipped()
+    g = tr.load(data / "voice_snn.tnr")
+    mean, std = np.array(g.metadata["logmel_mean"]), np.array(g.metadata["logmel_std"])
+    fe = F.LogMel(mean=mean, std=std)
+    wavs = [_read_wav(data / c["file"]) for c in clips]
+    feats = np.stack([fe.features(w) for w in wavs])
+    batch = tr.Runtime(g).run({"x": feats.transpose(1, 0, 2)})["y"]
+    decisions = M.decide(batch, g.metadata["threshold"])
+    assert [D.CLASSES[int(c)] for c in decisions] == [c["shipped_model_decision"] for c in clips]
+    fe.reset()
+    rt = tr.Runtime(g)
+    w = wavs[0]
+    ys = np.stack([rt.step({"x": fe.push(w[i * F.HOP:(i + 1) * F.HOP])[None]})["y"][0]
+                   for i in range(len(w) // F.HOP)])
+    one = tr.Runtime(g).run({"x": feats[:1].transpose(1, 0, 2)})["y"][:, 0]
+    assert np.array_equal(ys, one)                       # the same ticks, batch of one
+    np.testing.assert_allclose(ys, batch[:, 0], rtol=0, atol=0.05)  # BLAS rounds a batch of 4 differently

@@ -1,0 +1,254 @@
+"""Directly trained spiking networks: surrogate-gradient backpropagation through time in
+numpy (``tr.train.SNN``), batched and seeded. docs/training.md explains the method.
+
+    from tianrt import train as T
+    net = T.SNN(T.SpikingLayer(40, 64, neuron="alif", recurrent=True),
+                T.Readout(64, 10, beta=0.95), n_in=40, input="tensor", loss="mean", seed=0)
+    net.fit(x, y, epochs=20)         # x (samples, ticks, 40), y (samples,) class labels
+    g = net.to_graph()               # an ordinary tr.Graph: save, run, quantise, compile
+
+Inputs are ``(samples, ticks, features)``; ``input`` says what the graph's input is:
+``"spike"`` (0/1 per tick), ``"current"`` (a current per tick) or ``"tensor"`` (a value per
+tick through a ``bridge.DirectCurrent(gain)``, whose gradient is ``gain``). ``loss`` says how
+the output trace ``y`` (ticks, batch, classes) becomes logits for the cross-entropy:
+
+    "mean"     mean over ticks of y            (membrane readout, y from a Readout layer)
+    "max"      max over ticks of y             (max-over-time)
+    "last"     y at the last tick
+    "count"    count_scale * the number of spikes (last layer a SpikingLayer)
+    "per_tick" a cross-entropy at every tick, targets (samples, ticks), -1 = no target
+
+``truncate=K`` (fit) cuts the gradient through the neurons' state every K ticks
+(truncated BPTT); ``smooth=True`` (forward) replaces the spike step by the surrogate's
+primitive, the differentiable network whose exact gradient BPTT computes.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import bridge
+from ..errors import InputError
+from ..graph import Graph
+from .losses import CrossEntropyLoss
+from .optim import Adam
+from .snn_layers import Readout, SpikingLayer
+
+F32 = np.float32
+INPUTS = ("spike", "current", "tensor")
+LOSSES = ("mean", "max", "last", "count", "per_tick")
+
+
+class SNN:
+    """A feed-forward stack of ``SpikingLayer``s (each optionally recurrent) and an optional
+    ``Readout``, trained by BPTT with surrogate gradients."""
+
+    def __init__(self, *layers, n_in: int, input: str = "spike", gain: float = 1.0,
+                 loss: str = "mean", count_scale: float = 1.0, seed: int = 0, dt: float = 1e-3):
+        if not layers:
+            raise ValueError("train.SNN needs at least one layer")
+        if input not in INPUTS:
+            raise ValueError(f"train.SNN: input must be one of {INPUTS}, got {input!r}")
+        if loss not in LOSSES:
+            raise ValueError(f"train.SNN: loss must be one of {LOSSES}, got {loss!r}")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, (SpikingLayer, Readout)):
+                raise TypeError(f"train.SNN: item {i} is {layer!r}, not a SpikingLayer or Readout")
+            if isinstance(layer, Readout) and i != len(layers) - 1:
+                raise ValueError("train.SNN: a Readout can only be the last layer")
+        if loss == "count" and not isinstance(layers[-1], SpikingLayer):
+            raise ValueError("train.SNN: loss='count' needs a SpikingLayer as the last layer")
+        self.layers = list(layers)
+        self.n_in, self.input, self.gain = int(n_in), input, float(gain)
+        self.loss, self.count_scale = loss, float(count_scale)
+        self.seed, self.dt = int(seed), float(dt)
+        rng = np.random.default_rng(self.seed)
+        n = self.n_in
+        for layer in self.layers:
+            n = layer.init(n, rng)
+        self.n_out = n
+        self._ce = CrossEntropyLoss()
+
+    # -- compute ----------------------------------------------------------------------------
+    def _check_x(self, x, dtype=F32) -> np.ndarray:
+        x = np.asarray(x, dtype)
+        if x.ndim == 2:
+            x = x[None]
+        if x.ndim != 3 or x.shape[2] != self.n_in:
+            raise InputError(f"train.SNN: inputs of shape {x.shape}, expected (samples, ticks, {self.n_in})")
+        return x
+
+    def forward(self, x, train: bool = False, smooth: bool = False) -> np.ndarray:
+        """The output trace (ticks, batch, n_out) for inputs (batch, ticks, n_in): the
+        readout's membrane every tick, or the last layer's spikes."""
+        h = np.ascontiguousarray(self._check_x(x, np.float64 if smooth else F32).transpose(1, 0, 2))
+        if self.input == "tensor":
+            h = h * (self.gain if smooth else F32(self.gain))
+        for layer in self.layers:
+            h = layer.forward(h, train=train, smooth=smooth)
+        return h
+
+    def spikes(self, x) -> list[np.ndarray]:
+        """Every SpikingLayer's spikes (ticks, batch, n) for inputs (batch, ticks, n_in)."""
+        h = np.ascontiguousarray(self._check_x(x).transpose(1, 0, 2))
+        if self.input == "tensor":
+            h = (h * F32(self.gain)).astype(F32)
+        out = []
+        for layer in self.layers:
+            h = layer.forward(h)
+            if isinstance(layer, SpikingLayer):
+                out.append(h)
+        return out
+
+    def logits(self, y) -> np.ndarray:
+        """Logits (batch, classes) from an output trace, by the loss mode."""
+        if self.loss == "mean":
+            return y.mean(0)
+        if self.loss == "max":
+            return y.max(0)
+        if self.loss == "last":
+            return y[-1]
+        if self.loss == "count":
+            return self.count_scale * y.sum(0)
+        return y  # per_tick: (ticks, batch, classes)
+
+    def loss_and_grad(self, y, target):
+        """(loss value, dL/dy) for an output trace y (ticks, batch, classes)."""
+        T = y.shape[0]
+        if self.loss == "per_tick":
+            t = np.asarray(target)
+            if t.ndim == 1:
+                t = np.broadcast_to(t[:, None], (y.shape[1], T))
+            t = t.T  # (ticks, batch)
+            mask = t >= 0
+            z = y.astype(np.float64) - y.max(2, keepdims=True)
+            logp = z - np.log(np.exp(z).sum(2, keepdims=True))
+            oh = np.eye(y.shape[2])[np.where(mask, t, 0)] * mask[..., None]
+            n = max(int(mask.sum()), 1)
+            g = (np.exp(logp) * mask[..., None] - oh) / n
+            return float(-(oh * logp).sum() / n), g
+        value, gl = self._ce(self.logits(y).astype(np.float64), target)
+        gl = gl.astype(np.float64)
+        if self.loss == "mean":
+            g = np.broadcast_to(gl / T, y.shape).copy()
+        elif self.loss == "count":
+            g = np.broadcast_to(gl * self.count_scale, y.shape).copy()
+        elif self.loss == "last":
+            g = np.zeros(y.shape)
+            g[-1] = gl
+        else:  # max: the gradient goes to the tick of the maximum
+            g = np.zeros(y.shape)
+            idx = y.argmax(0)
+            b, c = np.indices(idx.shape)
+            g[idx, b, c] = gl
+        return value, g
+
+    def backward(self, g, truncate: int | None = None) -> np.ndarray:
+        """Gradients of every layer from dL/dy (ticks, batch, classes); returns dL/dx
+        (batch, ticks, n_in) for the graph's input (through the DirectCurrent gain)."""
+        for layer in reversed(self.layers):
+            g = layer.backward(g, truncate=truncate)
+        if self.input == "tensor":
+            g = g * self.gain
+        return g.transpose(1, 0, 2)
+
+    def predict(self, x, batch_size: int = 256) -> np.ndarray:
+        """Logits (samples, classes), or (samples, ticks, classes) for ``per_tick``."""
+        x = self._check_x(x)
+        outs = [self.logits(self.forward(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
+        if self.loss == "per_tick":
+            return np.concatenate([o.transpose(1, 0, 2) for o in outs])
+        return np.concatenate(outs)
+
+    def accuracy(self, x, y) -> float:
+        p = self.predict(x)
+        if self.loss == "per_tick":
+            p = p.mean(1)
+        return float((p.argmax(1) == np.asarray(y)).mean())
+
+    # -- weights ----------------------------------------------------------------------------
+    def get_weights(self) -> list[dict]:
+        return [{k: v.copy() for k, v in layer.params.items()} for layer in self.layers]
+
+    def set_weights(self, weights) -> None:
+        for layer, d in zip(self.layers, weights):
+            for k, v in d.items():
+                layer.params[k][...] = v
+
+    # -- training ---------------------------------------------------------------------------
+    def fit(self, x, y, *, epochs: int = 10, batch_size: int = 32, optimizer=None,
+            truncate: int | None = None, validation=None, lr_schedule: str | None = None,
+            augment=None, clip: float | None = 1.0, seed: int | None = None, progress: bool = False,
+            log=None) -> dict:
+        """Train with shuffled minibatches (seeded). ``validation=(xv, yv)`` keeps the
+        weights of the best validation accuracy; ``clip`` bounds the global gradient norm;
+        ``augment(xb, rng) -> xb`` transforms each minibatch; ``log(epoch, record)`` is
+        called after every epoch. Returns the history {loss, acc, val_acc, best_epoch}."""
+        x = self._check_x(x)
+        y = np.asarray(y)
+        if len(x) != len(y):
+            raise InputError(f"train.SNN.fit: {len(x)} inputs but {len(y)} targets")
+        if lr_schedule not in (None, "cosine"):
+            raise ValueError(f"train.SNN.fit: lr_schedule must be None or 'cosine', got {lr_schedule!r}")
+        rng = np.random.default_rng(self.seed if seed is None else seed)
+        opt = optimizer or Adam(1e-3)
+        base = opt.lr
+        hist = {"loss": [], "acc": [], "val_acc": [], "best_epoch": -1}
+        best, best_w = -1.0, None
+        for ep in range(epochs):
+            if lr_schedule == "cosine":
+                opt.lr = base * 0.5 * (1 + np.cos(np.pi * ep / epochs))
+            order = rng.permutation(len(x))
+            tot, correct = 0.0, 0
+            for i in range(0, len(x), batch_size):
+                b = order[i:i + batch_size]
+                xb = x[b] if augment is None else np.asarray(augment(x[b], rng), F32)
+                out = self.forward(xb, train=True)
+                value, g = self.loss_and_grad(out, y[b])
+                self.backward(g, truncate=truncate)
+                if clip:
+                    _clip(self.layers, clip)
+                opt.step(self.layers)
+                tot += value * len(b)
+                if self.loss != "per_tick":
+                    correct += int((self.logits(out).argmax(1) == y[b]).sum())
+            hist["loss"].append(tot / len(x))
+            hist["acc"].append(correct / len(x) if self.loss != "per_tick" else float("nan"))
+            if validation is not None:
+                va = self.accuracy(*validation)
+                hist["val_acc"].append(va)
+                if va > best:
+                    best, best_w, hist["best_epoch"] = va, self.get_weights(), ep
+            if log is not None:
+                log(ep, {k: (v[-1] if isinstance(v, list) and v else v) for k, v in hist.items()})
+        opt.lr = base
+        if best_w is not None:
+            self.set_weights(best_w)
+        return hist
+
+    # -- graphs -----------------------------------------------------------------------------
+    def to_graph(self, name: str = "snn", input_name: str = "x", output_name: str = "y") -> Graph:
+        """The network as a ``tr.Graph``: input -> (DirectCurrent) -> synapses and neurons
+        (delay edges for recurrence) -> ``snn.LI`` readout; the output ``y`` is the trace
+        the trainer's ``forward`` computes, tick by tick."""
+        g = Graph(dt=self.dt, name=name)
+        h = g.input(input_name, (self.n_in,), domain=self.input)
+        if self.input == "tensor":
+            h = g.add(bridge.DirectCurrent(gain=self.gain), h, name="direct")
+        k = 0
+        for layer in self.layers:
+            if isinstance(layer, SpikingLayer):
+                k += 1
+                h = layer.add_to(g, h, f"{layer.neuron}{k}")
+            else:
+                h = layer.add_to(g, h, "readout")
+        g.output(output_name, h)
+        return g
+
+
+def _clip(layers, max_norm):
+    sq = sum(float((g.astype(np.float64) ** 2).sum()) for layer in layers for g in layer.grads.values())
+    norm = np.sqrt(sq)
+    if norm > max_norm:
+        for layer in layers:
+            for k in layer.grads:
+                layer.grads[k] = (layer.grads[k] * (max_norm / norm)).astype(F32)
