@@ -40,6 +40,9 @@ def report(doc: dict, out=None) -> None:
     print(f"cache     {cache['signatures']} compiled signatures in {cache['index_files']} index files "
           f"({cpus}); {port}", file=out)
     print(f"          where: {', '.join(cache['dirs'])}", file=out)
+    if cache["signatures"] and nb["works"] and not cache["usable_here"]:
+        print(f"          none of it is used here: this process compiles for {nb['cpu_name']}"
+              + (" (set NUMBA_CPU_NAME=generic to use the portable cache)" if cache["portable"] else ""), file=out)
     prof = doc.get("profile")
     if not prof:
         return
@@ -81,7 +84,8 @@ def doctor(model: str | None = None, backends=None, ticks=None, seconds: float =
     from ..deploy import machine
     from ..deploy.profile import profile
 
-    doc = {"machine": machine.machine_info(), "numba": machine.numba_status(), "cache": machine.cache_state()}
+    nb = machine.numba_status()
+    doc = {"machine": machine.machine_info(), "numba": nb, "cache": machine.cache_state(nb["cpu_name"])}
     if model:
         if backends is None:
             backends = ["reference"] + (["numba"] if doc["numba"]["works"] else [])

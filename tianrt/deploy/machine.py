@@ -106,11 +106,11 @@ def cache_dirs() -> list[Path]:
     return dirs
 
 
-def cache_state() -> dict:
+def cache_state(cpu_name: str | None = None) -> dict:
     """How many kernel index files, for which CPUs. An index lists one entry per compiled
     signature, keyed by (LLVM triple, CPU name, CPU features): code built with
     NUMBA_CPU_NAME=generic has no features and runs on every core of its architecture."""
-    files, cpus, entries, unreadable = [], {}, 0, 0
+    files, cpus, entries, unreadable, usable = [], {}, 0, 0, 0
     for d in cache_dirs():
         if d.is_dir():
             # next to the sources: the index files themselves; NUMBA_CACHE_DIR and numba's user
@@ -123,11 +123,13 @@ def cache_state() -> dict:
             entries += 1
             key = f"{cpu} ({triple.split('-')[0]})" + (", host features" if features else "")
             cpus[key] = cpus.get(key, 0) + 1
+            usable += cpu == cpu_name
         if not keys:
             unreadable += 1
     portable = bool(cpus) and all(k.startswith("generic") for k in cpus)
     return {"dirs": [str(d) for d in cache_dirs()], "index_files": len(files), "signatures": entries,
-            "cpus": cpus, "portable": portable, "stale_or_unreadable": unreadable}
+            "cpus": cpus, "portable": portable, "unreadable": unreadable,
+            "usable_here": usable if cpu_name else None}
 
 
 def _index_keys(path: Path) -> list[tuple]:

@@ -123,6 +123,16 @@ def camera_frame() -> list:
     return [cv2.__version__, list(np.shape(img))]
 
 
+def doctor_check() -> dict:
+    from tianrt.commands.doctor import doctor
+
+    doc = doctor()
+    assert doc["numba"]["works"] and doc["numba"]["cpu_name"] == "generic", doc["numba"]
+    assert doc["cache"]["portable"] and doc["cache"]["usable_here"], doc["cache"]
+    assert all("aarch64" in k for k in doc["cache"]["cpus"]), doc["cache"]["cpus"]
+    return doc["cache"]["cpus"]
+
+
 def cache_stats() -> dict:
     """numba dispatchers of tianrt's modules: signatures loaded from / missed in the disk cache."""
     from numba.core.dispatcher import Dispatcher
@@ -173,7 +183,7 @@ def main(argv=None) -> int:
         finally:
             times[name] = round(time.perf_counter() - t, 2)
 
-    check("import tianrt", lambda: None)
+    check(f"import tianrt ({T_IMPORT:.1f} s under emulation)", lambda: None)
     check("README example (reference)", lambda: readme_example("reference"))
     check("backend auto is numba", lambda: tr.Runtime(readme_graph(), backend="auto")._impl.name == "numba"
           or (_ for _ in ()).throw(AssertionError("auto did not pick numba")))
@@ -181,6 +191,8 @@ def main(argv=None) -> int:
     values = check("numba == reference (float, fused chain, integer)", parity_values) or {}
     check("bicycle 2 s ride (numba, stream scheduler)", bicycle_ride)
     check("OpenCV camera frame", camera_frame)
+    if a.phase == "warm":
+        check("tianrt doctor: numba works, the cache is portable", doctor_check)
     out = {"phase": a.phase, "machine": machine(), "checks": checks, "problems": problems, "times": times,
            "values": values, "cache": cache_stats()}
     print(json.dumps(out))
