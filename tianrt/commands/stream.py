@@ -134,15 +134,8 @@ def _cmd_stream(args) -> int:
     return 0
 
 
-def register(sub) -> None:
-    q = sub.add_parser(
-        "stream", help="run a model live on a camera, wav files, serial devices or arrays",
-        description="Run a saved model live: each source flag binds to the graph input named INPUT, by "
-                    "default the input named after the flag (camera, audio, serial) or the only input "
-                    "that fits. Shows a status line and ends with a report (latency p50/p99, misses, "
-                    "drops, rejects) when the sources end, after --seconds/--ticks, or on Ctrl-C. "
-                    "See docs/streaming.md.")
-    q.add_argument("model", help="model file (.tnr)")
+def add_source_arguments(q, default_backend: str) -> None:
+    """The source, sink and backend options shared by ``tianrt stream`` and ``tianrt serve``."""
     q.add_argument("--camera", action="append", metavar="[INPUT=]0|FILE",
                    help="camera device index or video file (OpenCV)")
     q.add_argument("--audio", action="append", metavar="[INPUT=]FILE.wav",
@@ -158,7 +151,20 @@ def register(sub) -> None:
                    help="also write an output to a serial device")
     q.add_argument("--invalid", choices=("reject", "sanitise", "raise"), default="reject",
                    help="what to do with NaN/inf or wrong-shaped sensor values (default: reject)")
-    q.add_argument("--backend", default="reference", help="reference | numba | chip (default: reference)")
+    q.add_argument("--backend", default=default_backend,
+                   help=f"reference | numba | chip | auto (default: {default_backend})")
+
+
+def register(sub) -> None:
+    q = sub.add_parser(
+        "stream", help="run a model live on a camera, wav files, serial devices or arrays",
+        description="Run a saved model live: each source flag binds to the graph input named INPUT, by "
+                    "default the input named after the flag (camera, audio, serial) or the only input "
+                    "that fits. Shows a status line and ends with a report (latency p50/p99, misses, "
+                    "drops, rejects) when the sources end, after --seconds/--ticks, or on Ctrl-C. "
+                    "See docs/streaming.md.")
+    q.add_argument("model", help="model file (.tnr)")
+    add_source_arguments(q, default_backend="reference")
     q.add_argument("--clock", choices=("wall", "sim"), default="wall",
                    help="wall: real time (default); sim: as fast as possible (files only)")
     stop = q.add_mutually_exclusive_group()
