@@ -170,18 +170,21 @@ def run_smoke(qemu: str, cpu: str, sysroot: Path, sites: list[Path], numba_cache
            "QEMU_LD_PREFIX": str(sysroot)}
     cmd = [qemu, "-cpu", cpu, "-L", sysroot, sysroot / "usr/bin/python3.11", HERE / "smoke.py", "--phase", phase]
     t0 = time.perf_counter()
-    r = subprocess.run([str(c) for c in cmd], env=env, cwd=workdir, capture_output=True, text=True, timeout=1800)
+    lines, err = [], tempfile.TemporaryFile(mode="w+")
+    with subprocess.Popen([str(c) for c in cmd], env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=err,
+                          text=True) as p:
+        for ln in p.stdout:  # progress lines as they come; the JSON line last
+            lines.append(ln)
+            if not ln.startswith("{"):
+                print(f"    {ln.rstrip()}", flush=True)
     dt = time.perf_counter() - t0
-    sys.stderr.write(r.stderr[-4000:] if r.returncode else "")
-    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
-    if r.returncode or not lines:
-        print(r.stdout[-4000:])
-        sys.exit(f"smoke ({phase}) failed under qemu (exit {r.returncode}) after {dt:.1f} s")
-    res = json.loads(lines[-1])
+    js = [ln for ln in lines if ln.startswith("{")]
+    if p.returncode or not js:
+        err.seek(0)
+        sys.stderr.write(err.read()[-4000:])
+        sys.exit(f"smoke ({phase}) failed under qemu (exit {p.returncode}) after {dt:.1f} s")
+    res = json.loads(js[-1])
     res["wall_s"] = round(dt, 1)
-    for ln in r.stdout.splitlines():
-        if not ln.startswith("{"):
-            print(f"    {ln}")
     return res
 
 
