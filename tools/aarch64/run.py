@@ -98,7 +98,10 @@ def build_sysroot(cache: Path) -> Path:
     debs = cache / "debs"
     debs.mkdir(parents=True, exist_ok=True)
     log(f"apt-get download {len(DEBS)} arm64 packages")
-    sh(["apt-get", "download", "-qq", *[f"{d}:arm64" for d in DEBS]], cwd=debs, stdout=subprocess.DEVNULL)
+    # as root apt would hand the download to its sandbox user, who cannot write into this folder
+    sandbox = ["-o", "APT::Sandbox::User=root"] if os.geteuid() == 0 else []
+    sh(["apt-get", "download", "-qq", *sandbox, *[f"{d}:arm64" for d in DEBS]], cwd=debs,
+       stdout=subprocess.DEVNULL)
     if sysroot.exists():
         shutil.rmtree(sysroot)
     sysroot.mkdir(parents=True)
