@@ -20,6 +20,8 @@ What it does, each step cached under ``.cache/aarch64/`` (or ``$TIANRT_AARCH64_C
    numba cache: the first run compiles, the second must load every kernel from the cache.
    The smoke prints its results as JSON; the host then runs the same checks natively and
    compares the aarch64 numbers with x86's (integer mode bit for bit, float to 1e-5).
+5. Then tools/aarch64/armhf.py (unless ``--no-armhf``): the 32-bit ARM story on Debian's
+   armhf Python 3.11 and numpy 1.24, without numba, under ``qemu-arm-static``.
 
 Emulation checks correctness only, never speed. Exit status 0 when every check passed.
 """
@@ -58,8 +60,8 @@ def sh(cmd, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([str(c) for c in cmd], check=True, **kw)
 
 
-def find_qemu() -> str:
-    for name in ("qemu-aarch64-static", "qemu-aarch64"):
+def find_qemu(names=("qemu-aarch64-static", "qemu-aarch64")) -> str:
+    for name in names:
         path = shutil.which(name)
         if path:
             return path
@@ -67,45 +69,47 @@ def find_qemu() -> str:
         log("installing qemu-user-static (apt-get)")
         sh(["apt-get", "update", "-qq"], stdout=subprocess.DEVNULL)
         sh(["apt-get", "install", "-y", "-qq", "qemu-user-static"], stdout=subprocess.DEVNULL)
-        path = shutil.which("qemu-aarch64-static")
+        path = shutil.which(names[0])
         if path:
             return path
-    sys.exit("qemu-aarch64-static not found: install Debian's qemu-user-static (as root: "
+    sys.exit(f"{names[0]} not found: install Debian's qemu-user-static (as root: "
              "apt-get install qemu-user-static)")
 
 
-def build_sysroot(cache: Path) -> Path:
+def build_sysroot(cache: Path, arch: str = "arm64", debs_wanted=tuple(DEBS), arch_all=()) -> Path:
+    """Debian packages of ``arch`` (and the architecture-independent ``arch_all``) unpacked into
+    ``cache/sysroot``; rebuilt when the package list changes."""
     sysroot = cache / "sysroot"
-    want = hashlib.sha256(" ".join(DEBS).encode()).hexdigest()
+    want = hashlib.sha256(" ".join([arch, *debs_wanted, *arch_all]).encode()).hexdigest()
     stamp = sysroot / ".tianrt-sysroot"
     if stamp.exists() and stamp.read_text() == want:
         log(f"sysroot: cached ({sysroot})")
         return sysroot
     if not shutil.which("apt-get") or not shutil.which("dpkg"):
-        sys.exit("building the arm64 sysroot needs Debian's apt-get and dpkg")
+        sys.exit(f"building the {arch} sysroot needs Debian's apt-get and dpkg")
     archs = subprocess.run(["dpkg", "--print-foreign-architectures"], capture_output=True, text=True).stdout
-    need_update = "arm64" not in archs.split()
+    need_update = arch not in archs.split()
     if need_update:
         if os.geteuid() != 0:
-            sys.exit("run as root once (dpkg --add-architecture arm64 && apt-get update), or build the "
+            sys.exit(f"run as root once (dpkg --add-architecture {arch} && apt-get update), or build the "
                      "sysroot on a machine where that was done")
-        log("dpkg --add-architecture arm64")
-        sh(["dpkg", "--add-architecture", "arm64"])
-    pol = subprocess.run(["apt-cache", "policy", "python3.11:arm64"], capture_output=True, text=True).stdout
+        log(f"dpkg --add-architecture {arch}")
+        sh(["dpkg", "--add-architecture", arch])
+    pol = subprocess.run(["apt-cache", "policy", f"python3.11:{arch}"], capture_output=True, text=True).stdout
     if need_update or "Candidate: (none)" in pol or not pol.strip():
         log("apt-get update")
         sh(["apt-get", "update", "-qq"], stdout=subprocess.DEVNULL)
     debs = cache / "debs"
     debs.mkdir(parents=True, exist_ok=True)
-    log(f"apt-get download {len(DEBS)} arm64 packages")
+    log(f"apt-get download {len(debs_wanted) + len(arch_all)} {arch} packages")
     # as root apt would hand the download to its sandbox user, who cannot write into this folder
     sandbox = ["-o", "APT::Sandbox::User=root"] if os.geteuid() == 0 else []
-    sh(["apt-get", "download", "-qq", *sandbox, *[f"{d}:arm64" for d in DEBS]], cwd=debs,
+    sh(["apt-get", "download", "-qq", *sandbox, *[f"{d}:{arch}" for d in debs_wanted], *arch_all], cwd=debs,
        stdout=subprocess.DEVNULL)
     if sysroot.exists():
         shutil.rmtree(sysroot)
     sysroot.mkdir(parents=True)
-    for deb in sorted(debs.glob("*_arm64.deb")):
+    for deb in sorted([*debs.glob(f"*_{arch}.deb"), *debs.glob("*_all.deb")]):
         sh(["dpkg", "-x", deb, sysroot])
     stamp.write_text(want)
     log(f"sysroot: built ({sysroot})")
@@ -142,6 +146,11 @@ def build_site(cache: Path) -> tuple[Path, Path]:
         log(f"pip install --target {site.name} --platform {PLATFORM}: {', '.join(deps)}")
         pip_target(deps, site)
         (site / ".tianrt-site").write_text("\n".join(deps))
+    return site, build_app(cache)
+
+
+def build_app(cache: Path) -> Path:
+    """tianrt's wheel built from this tree, installed (no dependencies) into ``cache/app``."""
     wheels = cache / "wheel"
     shutil.rmtree(wheels, ignore_errors=True)
     log("building tianrt's wheel from this tree")
@@ -161,17 +170,18 @@ def build_site(cache: Path) -> tuple[Path, Path]:
     sh([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
         "--target", app, wheel])
     log(f"tianrt installed from {wheel.name}")
-    return site, app
+    return app
 
 
 def run_smoke(qemu: str, cpu: str, sysroot: Path, sites: list[Path], numba_cache: Path, phase: str,
-              workdir: Path) -> dict:
+              workdir: Path, mode: str = "numba") -> dict:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "LANG": "C.UTF-8",
            "PYTHONPATH": os.pathsep.join(str(s) for s in sites), "PYTHONNOUSERSITE": "1",
            "PYTHONDONTWRITEBYTECODE": "1", "NUMBA_CPU_NAME": "generic", "NUMBA_CACHE_DIR": str(numba_cache),
            "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
            "QEMU_LD_PREFIX": str(sysroot)}
-    cmd = [qemu, "-cpu", cpu, "-L", sysroot, sysroot / "usr/bin/python3.11", HERE / "smoke.py", "--phase", phase]
+    cmd = [qemu, "-cpu", cpu, "-L", sysroot, sysroot / "usr/bin/python3.11", HERE / "smoke.py", "--phase", phase,
+           "--mode", mode]
     t0 = time.perf_counter()
     lines, err = [], tempfile.TemporaryFile(mode="w+")
     with subprocess.Popen([str(c) for c in cmd], env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=err,
@@ -191,7 +201,7 @@ def run_smoke(qemu: str, cpu: str, sysroot: Path, sites: list[Path], numba_cache
     return res
 
 
-def compare_with_host(arm: dict) -> list[str]:
+def compare_with_host(arm: dict, label: str = "aarch64") -> list[str]:
     """Run the smoke's graphs natively (x86) and compare with the aarch64 values."""
     sys.path.insert(0, str(HERE))
     import smoke  # noqa: E402
@@ -202,13 +212,13 @@ def compare_with_host(arm: dict) -> list[str]:
     for key, want in host.items():
         got = arm["values"].get(key)
         if got is None:
-            problems.append(f"{key}: missing from the aarch64 run")
+            problems.append(f"{key}: missing from the {label} run")
             continue
         a, b = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
         exact = key.startswith("int/")
         if a.shape != b.shape or (exact and not np.array_equal(a, b)) or \
                 (not exact and not np.allclose(a, b, rtol=1e-5, atol=1e-5)):
-            problems.append(f"{key}: aarch64 differs from x86 (max abs diff "
+            problems.append(f"{key}: {label} differs from x86 numba (max abs diff "
                             f"{np.max(np.abs(a - b)) if a.shape == b.shape else 'shape'})")
     return problems
 
@@ -222,6 +232,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", default=os.environ.get("TIANRT_AARCH64_CACHE", str(ROOT / ".cache" / "aarch64")),
                     help="folder for the sysroot, wheels and target site (default .cache/aarch64)")
     ap.add_argument("--json", metavar="FILE", help="also write the results here")
+    ap.add_argument("--no-armhf", action="store_true", help="skip the 32-bit ARM check (tools/aarch64/armhf.py, "
+                    "~40 s: Debian's armhf Python and numpy, no numba)")
     a = ap.parse_args(argv)
     t_all = time.perf_counter()
     cache = Path(a.cache).resolve()
@@ -262,7 +274,12 @@ def main(argv=None) -> int:
         print("FAILED:\n  " + "\n  ".join(problems))
         return 1
     print("aarch64: all checks passed")
-    return 0
+    if a.no_armhf:
+        return 0
+    sys.path.insert(0, str(HERE))
+    import armhf  # noqa: E402
+    log("the 32-bit ARM check (numpy path): tools/aarch64/armhf.py")
+    return armhf.main([])
 
 
 if __name__ == "__main__":

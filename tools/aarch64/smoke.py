@@ -79,9 +79,9 @@ def int_graph():
     return g, {"x": np.linspace(0.1, 1.0, 6).astype(np.float32)}
 
 
-def parity_values() -> dict:
-    """Outputs of the numba backend on the smoke graphs (checked against the reference here;
-    the host compares them across machines)."""
+def parity_values(fast: str = "numba") -> dict:
+    """Outputs of the ``fast`` backend on the smoke graphs (checked against the reference here;
+    the host compares them with its own numba backend's)."""
     vals = {}
     frame = np.random.default_rng(0).random((1, 12, 16), dtype=np.float32)
     for name, (g, feeds, ticks) in {
@@ -90,7 +90,7 @@ def parity_values() -> dict:
             "int/tiny": (*int_graph(), 16)}.items():
         kw = {} if ticks is None else {"ticks": ticks}
         ref = tr.Runtime(g, backend="reference").run(feeds, **kw)
-        got = tr.Runtime(g, backend="numba").run(feeds, **kw)
+        got = tr.Runtime(g, backend=fast).run(feeds, **kw)
         for k in ref:
             assert np.array_equal(ref.ticks[k], got.ticks[k]), (name, k)
             if name.startswith("int/"):
@@ -154,7 +154,10 @@ def cache_stats() -> dict:
     return {"hits": hits, "misses": misses, "missed": sorted(missed)}
 
 
-def machine() -> dict:
+def machine(mode: str = "numba") -> dict:
+    if mode != "numba":
+        return {"machine": platform.machine(), "python": platform.python_version(), "numpy": np.__version__,
+                "numba": None, "tianrt": tr.__version__}
     import llvmlite.binding as llvm
     import numba
 
@@ -163,9 +166,49 @@ def machine() -> dict:
             "tianrt": tr.__version__}
 
 
+def numpy_path(a, checks, problems, times, check) -> int:
+    """The checks of tests/test_no_numba.py on a Python that really has no numba."""
+    from tianrt.kernels._jit import HAVE_NUMBA
+
+    def auto_is_reference():
+        assert not HAVE_NUMBA and "numba" not in sys.modules
+        assert tr.Runtime(readme_graph(), backend="auto")._impl.name == "reference"
+
+    def numba_says_why():
+        try:
+            tr.Runtime(readme_graph(), backend="numba")
+        except tr.BackendError as exc:
+            assert "backend='reference'" in str(exc), exc
+            return
+        raise AssertionError("backend='numba' did not raise BackendError")
+
+    def chip_inproc():  # the emulator on plain-Python kernels equals the reference
+        g, feeds = int_graph()
+        want = tr.Runtime(g, backend="reference").run(feeds, ticks=16)["y"]
+        got = tr.Runtime(g, backend="chip", port="inproc").run(feeds, ticks=16)["y"]
+        assert np.array_equal(want, got) and want.sum() > 0
+
+    def doctor_says_numpy():
+        from tianrt.commands.doctor import doctor
+        doc = doctor()
+        assert not doc["numba"]["works"] and doc["numba"]["auto_backend"] == "reference", doc["numba"]
+        return doc["machine"]["bits"]
+
+    check("backend auto is reference, numba not loaded", auto_is_reference)
+    check("backend numba says to use reference", numba_says_why)
+    values = check("reference on the smoke graphs", lambda: parity_values("reference")) or {}
+    check("chip emulator in process (plain-Python kernels) == reference", chip_inproc)
+    check("tianrt doctor: numba not usable, auto = reference", doctor_says_numpy)
+    print(json.dumps({"phase": a.phase, "mode": "numpy", "machine": machine("numpy"), "checks": checks,
+                      "problems": problems, "times": times, "values": values}))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--phase", default="cold")
+    ap.add_argument("--mode", choices=("numba", "numpy"), default="numba",
+                    help="numpy: a machine without numba (32-bit ARM): the reference backend's checks")
     a = ap.parse_args(argv)
     checks, problems, times = [], [], {"import_s": round(T_IMPORT, 2)}
     values = {}
@@ -185,6 +228,8 @@ def main(argv=None) -> int:
 
     check(f"import tianrt ({T_IMPORT:.1f} s under emulation)", lambda: None)
     check("README example (reference)", lambda: readme_example("reference"))
+    if a.mode == "numpy":
+        return numpy_path(a, checks, problems, times, check)
     check("backend auto is numba", lambda: tr.Runtime(readme_graph(), backend="auto")._impl.name == "numba"
           or (_ for _ in ()).throw(AssertionError("auto did not pick numba")))
     check("README example (numba)", lambda: readme_example("numba"))
