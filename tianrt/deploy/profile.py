@@ -7,7 +7,8 @@ service that starts on a board pays. Then ``ticks`` ticks are stepped with every
 fed at its declared rate (``graph.input(..., rate_hz=...)``; an input without a rate every
 tick), random values of the input's shape and domain, and the garbage collector frozen and
 disabled around the loop (as ``tianrt serve`` runs). Per tick: p50, p99, max; the *load*
-is the busy time per second of stream time (1.0 = one core's worth: the stream falls behind).
+is the process's CPU time per second of stream time (1.0 = one core's worth: the stream falls
+behind; CPU time, so that time the process spent preempted by other jobs is not counted).
 
 Scaling (docs/deploy.md): per core a Pi 4 is 9-12x and a Pi 5 3-4x slower than the
 development machine; the verdict uses the slow end. Only CPU time is scaled: a board's
@@ -92,17 +93,21 @@ def measure(path: str, backend: str, ticks: int, t_start: float, t_import: float
     gc.collect()
     gc.freeze()
     gc.disable()
+    # the first ticks after the first may still bind or compile a path (numba: the per-tick fast
+    # path); they are reported apart and left out of the steady-state figures
+    warm = min(10, ticks // 10)
+    cpu0 = time.process_time()
     try:
         for n, inputs in enumerate(plan):
+            if n == warm:
+                cpu0 = time.process_time()
             a = perf()
             step(inputs)
             times[n] = perf() - a
     finally:
+        cpu = time.process_time() - cpu0
         gc.enable()
         gc.unfreeze()
-    # the first ticks after the first may still bind or compile a path (numba: the per-tick fast
-    # path); they are reported apart and left out of the steady-state figures
-    warm = min(10, ticks // 10)
     warm_max = float(times[:warm].max()) if warm else 0.0
     times, ticks = times[warm:], ticks - warm
     per_input = {}
@@ -115,7 +120,10 @@ def measure(path: str, backend: str, ticks: int, t_start: float, t_import: float
             "warmup_ticks": warm, "warmup_max_ms": round(warm_max * 1e3, 4), "ticks": ticks,
             "tick_p50_ms": round(_pct(times, 50) * 1e3, 4), "tick_p99_ms": round(_pct(times, 99) * 1e3, 4),
             "tick_max_ms": round(float(times.max()) * 1e3, 4) if ticks else 0.0,
-            "load": round(float(times.sum()) / (ticks * g.dt), 5) if ticks else 0.0,
+            # load: CPU time per stream second (what scales with a slower core; time the process
+            # was preempted by other jobs is not its cost); load_wall: the wall-clock sum of ticks
+            "load": round(cpu / (ticks * g.dt), 5) if ticks else 0.0,
+            "load_wall": round(float(times.sum()) / (ticks * g.dt), 5) if ticks else 0.0,
             "rss_mb": _rss_mb(), "inputs": per_input}
 
 
@@ -187,13 +195,14 @@ def profile(path: str, backends=("reference", "numba"), ticks: int | None = None
 
 
 def _worker_main(argv) -> int:
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ.setdefault(var, "1")  # one thread, as a service runs (set before numpy loads)
     t_start = time.perf_counter()
     import tianrt  # noqa: F401 - timed: what a service pays
     import tianrt.modelfile  # noqa: F401
     import tianrt.runtime  # noqa: F401
     t_import = time.perf_counter() - t_start
     path, backend, ticks = argv[0], argv[1], int(argv[2])
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     print(json.dumps(measure(path, backend, ticks, t_start, t_import)))
     return 0
 
