@@ -64,3 +64,18 @@ def test_doctor_on_the_numpy_path():
     doc = json.loads(r.stdout)
     assert not doc["numba"]["works"] and doc["numba"]["auto_backend"] == "reference"
     assert list(doc["profile"]["backends"]) == ["reference"]
+
+
+def test_verdicts_scale_cpu_load_and_tick_p99():
+    from tianrt.deploy.profile import verdict
+
+    m = {"load": 0.03, "tick_p99_ms": 0.5, "start_s": 0.5,
+         "inputs": {"cam": {"period_ticks": 33, "tick_p99_ms": 2.0}}}
+    v = verdict(m, dt=0.001, factor=12)
+    assert v["load"] == 0.36 and v["tick_p99_ms"] == 6.0 and v["start_s"] == 6.0
+    assert v["keeps_up"] == "tight"  # load fits with headroom, but a tick overruns its 1 ms period
+    assert v["inputs"]["cam"] == {"tick_p99_ms": 24.0, "period_ms": 33.0, "met": True}
+    assert verdict(m, dt=0.01, factor=12)["keeps_up"] == "yes"
+    assert verdict(m, dt=0.01, factor=40)["keeps_up"] == "no"  # 1.2 cores: falls behind
+    assert verdict(m, dt=0.01, factor=20)["keeps_up"] == "tight"  # 60 % of a core: no headroom
+    assert not verdict(m, dt=0.001, factor=20)["inputs"]["cam"]["met"]
