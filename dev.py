@@ -4,7 +4,7 @@
     python3 dev.py demo     # create .venv, install tianrt, run the main demo
     python3 dev.py test     # create .venv, install tianrt with test extras, run pytest
     python3 dev.py test-aarch64   # the aarch64 install test under qemu (tools/aarch64/run.py;
-                                  # not part of `test`: ~2-3 min, needs Debian's apt-get and qemu)
+                                  # not part of `test`: 2-6 min, needs Debian's apt-get and qemu)
 
 Needs only Python >= 3.10 with pip and venv. Extra arguments are passed on
 (`python3 dev.py test -k lif`, `python3 dev.py demo digits`).

@@ -1,4 +1,4 @@
-"""The aarch64 install test (tools/aarch64/run.py) under qemu: slow (~2 min) and needs Debian's
+"""The aarch64 install test (tools/aarch64/run.py) under qemu: slow (2-6 min) and needs Debian's
 apt-get, dpkg and qemu-user-static, so it runs only when asked:
 
     TIANRT_TEST_AARCH64=1 python3 dev.py test tests/test_aarch64.py
