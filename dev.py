@@ -3,6 +3,8 @@
 
     python3 dev.py demo     # create .venv, install tianrt, run the main demo
     python3 dev.py test     # create .venv, install tianrt with test extras, run pytest
+    python3 dev.py test-aarch64   # the aarch64 install test under qemu (tools/aarch64/run.py;
+                                  # not part of `test`: 2-6 min, needs Debian's apt-get and qemu)
 
 Needs only Python >= 3.10 with pip and venv. Extra arguments are passed on
 (`python3 dev.py test -k lif`, `python3 dev.py demo digits`).
@@ -43,14 +45,16 @@ def ensure_env() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("demo", "test", "setup"):
+    if not argv or argv[0] not in ("demo", "test", "setup", "test-aarch64"):
         print(__doc__)
         return 2
     ensure_env()
     what, rest = argv[0], argv[1:]
     if what == "setup":
         return 0
-    if what == "demo":
+    if what == "test-aarch64":
+        cmd = [PY, ROOT / "tools" / "aarch64" / "run.py", *rest]
+    elif what == "demo":
         cmd = [BIN / "tianrt", "demo", *(rest or [DEFAULT_DEMO])]
     else:
         cmd = [PY, "-m", "pytest", "-q", *rest]

@@ -8,7 +8,9 @@ backend (numpy) is the fallback for running graphs (``Runtime(g, backend="auto")
 try:
     from numba import njit
     HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - exercised in a subprocess by tests/test_no_numba.py
+except (ImportError, OSError):  # pragma: no cover - exercised in subprocesses by tests/test_no_numba.py
+    # OSError: numba is installed but llvmlite's shared library does not load (a broken or
+    # foreign-architecture install): the same fallback as no numba at all
     HAVE_NUMBA = False
 
     def njit(*args, **kwargs):

@@ -26,7 +26,7 @@ from .params import BicycleParams, benchmark
 
 try:  # numba is a tianrt dependency, but the demo also runs (slowly) without it
     from numba import njit
-except ImportError:  # pragma: no cover - exercised only on machines without numba
+except (ImportError, OSError):  # pragma: no cover - no numba, or its llvmlite does not load
     def njit(*a, **k):
         return (lambda f: f) if not a or not callable(a[0]) else a[0]
 

@@ -93,7 +93,8 @@ def _build(args):
 
     g = load(args.model)
     rt = Runtime(g, backend=args.backend)
-    clock = args.clock or ("sim" if args.replay else "wall")
+    replay = getattr(args, "replay", None)  # tianrt serve has no --replay
+    clock = args.clock or ("sim" if replay else "wall")
     sched = Scheduler(rt, clock=clock, overrun=args.overrun, max_lateness=args.max_lateness)
     if args.record:
         sched.record(args.record)
@@ -106,10 +107,10 @@ def _build(args):
     if dup:
         raise StreamError(f"input {dup[0]!r} is bound by two source flags; each input takes one source")
     taken = set(named)
-    if args.replay:
+    if replay:
         if specs:
             raise StreamError("--replay feeds every input from the recording; give no source flags with it")
-        sched.replay(args.replay)
+        sched.replay(replay)
     elif not specs:
         raise StreamError("give at least one source: --camera, --audio, --serial, --array or --replay")
     per_input = {opt: _per_input(opt, getattr(args, opt.replace("-", "_")) or [], conv, inputs)
@@ -253,16 +254,8 @@ class _sigterm_stops_the_run:
             signal.signal(signal.SIGTERM, self.old)
 
 
-def register(sub) -> None:
-    q = sub.add_parser(
-        "stream", help="run a model live on a camera, wav files, serial devices or arrays",
-        description="Run a saved model live: each source flag binds to the graph input named INPUT, by "
-                    "default the input named after the flag (camera, audio, serial) or the only input "
-                    "that fits. Shows a status line and ends with a report (latency p50/p99, misses, "
-                    "drops, rejects) when the sources end, after --seconds/--ticks, or on Ctrl-C or "
-                    "SIGTERM. Exit codes: 0 ran to its end; 1 error; 3 a source failed; 4 every "
-                    "sample of a source was rejected; 130 Ctrl-C; 143 SIGTERM. See docs/streaming.md.")
-    q.add_argument("model", help="model file (.tnr)")
+def add_source_arguments(q, default_backend: str) -> None:
+    """The source, sink and backend options shared by ``tianrt stream`` and ``tianrt serve``."""
     q.add_argument("--camera", action="append", metavar="[INPUT=]0|FILE",
                    help="camera device index or video file (OpenCV)")
     q.add_argument("--audio", action="append", metavar="[INPUT=]FILE.wav",
@@ -299,10 +292,8 @@ def register(sub) -> None:
                    help="also write an output to a serial device")
     q.add_argument("--invalid", choices=("reject", "sanitise", "raise"), default="reject",
                    help="what to do with NaN/inf or wrong-shaped sensor values (default: reject)")
-    q.add_argument("--backend", default="reference", help="reference | numba | chip (default: reference)")
-    q.add_argument("--clock", choices=("wall", "sim"), default=None,
-                   help="wall: real time (default); sim: as fast as possible (files only; the "
-                        "default with --replay)")
+    q.add_argument("--backend", default=default_backend,
+                   help=f"reference | numba | chip | auto (default: {default_backend})")
     q.add_argument("--overrun", choices=("catch-up", "skip", "drop-stale"), default="catch-up",
                    help="when the model is slower than real time: run late ticks back to back "
                         "(catch-up, default), skip ticks to the present (skip), or drop samples older "
@@ -312,6 +303,22 @@ def register(sub) -> None:
     q.add_argument("--record", metavar="RUN.mcap",
                    help="record every sample (with its sensor time), what reached the network on "
                         "which tick, and every output, as MCAP (needs: pip install 'tianrt[record]')")
+
+
+def register(sub) -> None:
+    q = sub.add_parser(
+        "stream", help="run a model live on a camera, wav files, serial devices or arrays",
+        description="Run a saved model live: each source flag binds to the graph input named INPUT, by "
+                    "default the input named after the flag (camera, audio, serial) or the only input "
+                    "that fits. Shows a status line and ends with a report (latency p50/p99, misses, "
+                    "drops, rejects) when the sources end, after --seconds/--ticks, or on Ctrl-C or "
+                    "SIGTERM. Exit codes: 0 ran to its end; 1 error; 3 a source failed; 4 every "
+                    "sample of a source was rejected; 130 Ctrl-C; 143 SIGTERM. See docs/streaming.md.")
+    q.add_argument("model", help="model file (.tnr)")
+    add_source_arguments(q, default_backend="reference")
+    q.add_argument("--clock", choices=("wall", "sim"), default=None,
+                   help="wall: real time (default); sim: as fast as possible (files only; the "
+                        "default with --replay)")
     q.add_argument("--replay", metavar="RUN.mcap",
                    help="feed the model from a recording instead of devices: the same samples on the "
                         "same ticks, on the simulated clock (bit for bit)")

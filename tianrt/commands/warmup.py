@@ -121,15 +121,40 @@ def warmup(verbose: bool = True) -> float:
     return time.perf_counter() - t0
 
 
+def _portable(args) -> int:
+    """Re-run the warm-up in a child with NUMBA_CPU_NAME=generic: numba reads the variable when
+    it is first imported, and the code it then writes to the cache (keyed by CPU name and
+    features: generic has none) runs on every core of this architecture."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_CPU_NAME="generic")
+    env.pop("NUMBA_CPU_FEATURES", None)
+    cmd = [sys.executable, "-m", "tianrt.cli", "warmup"] + (["--quiet"] if args.quiet else [])
+    print("portable cache: compiling for NUMBA_CPU_NAME=generic (runs on any core of this architecture; "
+          "processes that use it must set NUMBA_CPU_NAME=generic too)")
+    return subprocess.run(cmd, env=env).returncode
+
+
 def _cmd(args) -> int:
+    import os
+
     from tianrt.errors import BackendError
     try:
         import numba
-    except ImportError:
+    except (ImportError, OSError):  # OSError: a broken llvmlite (its shared library does not load)
         raise BackendError("numba is not installed on this machine: there is nothing to precompile; "
                            "graphs run on backend='reference' (numpy)") from None
+    if args.portable and os.environ.get("NUMBA_CPU_NAME") != "generic":
+        if args.calibrate:
+            from tianrt.errors import UsageError
+            raise UsageError("--portable and --calibrate: calibrate on the board itself (the crossover "
+                             "is a property of the machine), without --portable")
+        return _portable(args)
 
-    print(f"compiling the numba kernels (numba {numba.__version__}; cache: "
+    cpu = numba.config.CPU_NAME or "this machine's CPU"
+    print(f"compiling the numba kernels (numba {numba.__version__}, for {cpu}; cache: "
           f"{numba.config.CACHE_DIR or 'next to the kernel sources, or the user cache dir if read-only'})")
     dt = warmup(verbose=not args.quiet)
     print(f"warm-up done in {dt:.2f} s (a second run reads the cache and is much faster)")
@@ -149,4 +174,7 @@ def register(subparsers) -> None:
     p.add_argument("--calibrate", action="store_true",
                    help="also measure the event/dense crossover of this machine and store it for the "
                         "numba backend ($TIANRT_CALIBRATION or ~/.cache/tianrt/numba-crossover.json)")
+    p.add_argument("--portable", action="store_true",
+                   help="compile for NUMBA_CPU_NAME=generic: a cache another board of the same architecture "
+                        "can reuse (it must run with NUMBA_CPU_NAME=generic too; docs/deploy.md)")
     p.set_defaults(func=_cmd)
