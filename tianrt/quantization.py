@@ -47,8 +47,9 @@ def quantize(graph: Graph, calibration: dict, *, per_channel: bool = True, metho
         if e.node.op.startswith("q."):
             raise GraphError(f"quantize: `{e.name}` is already an integer node ({e.node.op}); "
                              "quantize takes a float graph")
-        if isinstance(e.node, Delay):
-            raise GraphError(f"quantize: delay `{e.name}` (recurrence) is not supported by tr.quantize yet")
+        if isinstance(e.node, Delay) and e.domain != SPIKE:
+            raise GraphError(f"quantize: delay `{e.name}` carries a {e.domain} edge; tr.quantize takes "
+                             "delays of spikes (a layer's own spikes fed back, as snn.Recurrent reads them)")
     xs = _calibration(plan, calibration, max_samples)
     obs = _observe(graph, plan, xs, ticks)
     return _Builder(plan, obs, per_channel, method, float(percentile), name or f"{graph.name}-int8").run()
@@ -84,8 +85,13 @@ def _observe(graph, plan, xs, ticks):
     for e in plan.entries:
         if isinstance(e.node, Input):
             probe.input(e.name, e.shape, e.domain, hold=e.node.hold)
+        elif isinstance(e.node, Delay):
+            probe.delay(e.shape, e.domain, name=e.name, numeric=e.node.numeric)
         else:
             probe.add(e.node.copy(), *e.inputs, name=e.name)
+    for e in plan.entries:
+        if isinstance(e.node, Delay):
+            probe.connect(e.name, e.source)
     for e in plan.entries:
         if e.domain == TENSOR:
             probe.output(e.name, e.name)
@@ -167,7 +173,13 @@ class _Builder:
             if isinstance(e.node, Input):
                 self._input(e)
                 continue
+            if isinstance(e.node, Delay):  # spikes of the previous tick: connected below
+                self.map[e.name] = (self.g.delay(e.shape, SPIKE, name=e.name).name, "spike", 1.0)
+                continue
             self._node(e)
+        for e in self.plan.entries:
+            if isinstance(e.node, Delay):
+                self.g.connect(self.map[e.name][0], self.map[e.source][0])
         for out, src in self.plan.outputs.items():
             new, kind, scale = self.map[src]
             if kind in ("int", "current"):
@@ -197,15 +209,15 @@ class _Builder:
         """Quantise one node by the rule its op family registers (tianrt.ops)."""
         n, name = e.node, e.name
         src, kind, s_in = self.map[e.inputs[0]] if e.inputs else (None, None, None)
-        if len(e.inputs) > 1:
+        rule = find("quantize", n, None)
+        if len(e.inputs) > 1 and not getattr(rule, "multi_input", False):
             if isinstance(n, ann.Concat) and len({self.map[i][1] for i in e.inputs}) == 1 and \
                     self.map[e.inputs[0]][1] == "spike":
                 new = self.g.add(n.copy(), *[self.map[i][0] for i in e.inputs], name=name).name
                 self.map[name] = (new, "spike", 1.0)
                 return
             raise GraphError(f"quantize: `{name}` ({n.op}) joins several edges; only Concat of spikes "
-                             "is supported by tr.quantize in this version")
-        rule = find("quantize", n, None)
+                             "and snn.Recurrent are supported by tr.quantize in this version")
         if rule is None:
             if kind in ("spike", "current"):
                 raise GraphError(f"quantize: `{name}` ({n.op}) on a {kind} edge has no integer form")

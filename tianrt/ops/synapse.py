@@ -224,6 +224,44 @@ def quantize(qz, e, src, kind, s_in):
     qz.map[name] = (qz._add(node, src, name), "current", s_cur)
 
 
+MIN_FEEDFORWARD_LEVELS = 32  # below this many int8 levels a quantised recurrent layer is refused
+
+
+@implements("quantize", Recurrent)
+def quantize_recurrent(qz, e, src, kind, s_in):
+    """snn.Recurrent -> q.SynRecurrent: both products in one current unit s_cur (the
+    feed-forward weights scaled by s_cur / input scale, the recurrent ones by s_cur, as the
+    fed-back spikes are 0/1), chosen to make the neuron's threshold an exact integer; the
+    bias is rounded as it is (no rounding-drift correction for recurrent layers)."""
+    n, name = e.node, e.name
+    (x, kx, sx), (r, kr, _) = (qz.map[i] for i in e.inputs)
+    if kr != "spike" or kx not in ("spike", "current"):
+        raise GraphError(f"quantize: recurrent synapse `{name}` needs spikes or an integer current and its "
+                         f"layer's spikes through a delay, got {kx} and {kr}")
+    ux = 1.0 if kx == "spike" else sx
+    big = max(float(np.abs(n.weight).max(initial=0)) * ux, float(np.abs(n.weight_rec).max(initial=0)))
+    s_cur = big / qmath.WEIGHT_MAX if big > 0 else 1.0
+    theta = qz._threshold_of(name)
+    if theta is not None and int(np.floor(theta / s_cur)) >= 1:
+        s_cur = theta / int(np.floor(theta / s_cur))  # the integer threshold is exact
+    wq, _ = qmath.quantize_weights(n.weight, scale=s_cur / ux)
+    wrq, _ = qmath.quantize_weights(n.weight_rec, scale=s_cur)
+    kept = int(np.abs(wq.astype(np.int16)).max(initial=0))
+    if kx == "current" and 0 < kept < MIN_FEEDFORWARD_LEVELS:
+        # an int8 current and the 0/1 fed-back spikes share one accumulator and no shift: the
+        # feed-forward weights get the unit that the recurrent ones need, and too few levels
+        raise GraphError(f"quantize: recurrent synapse `{name}` reads an int8 current; in one integer "
+                         f"accumulator with its fed-back spikes its feed-forward weights would keep only "
+                         f"{kept} levels (of 127): feed it spikes (a RateEncoder, or a spiking layer "
+                         "before it), or scale the recurrent weights down")
+    node = SynRecurrent(n.in_features, n.out_features, weight=wq, weight_rec=wrq,
+                        bias=qmath.quantize_bias(n.bias, s_cur))
+    qz.map[name] = (qz.g.add(node, x, r, name=name).name, "current", s_cur)
+
+
+quantize_recurrent.multi_input = True  # reads both of its inputs' scales itself
+
+
 def mean_current(node, w, mean):
     """Mean current per output channel of a synapse with weights ``w`` on input ``mean``."""
     if isinstance(node, Dense):
