@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .collide import Collider
 from .control import GainSchedule, LQRTeacher, PathFollower, SpeedController
 from .sim import PHI, PSI, V, X, Y, Bicycle
 from .world import Scenario
@@ -68,6 +69,9 @@ class RunResult:
     real_time_factor: float
     delay_steps: int = 0
     camera_frames: int = 0
+    collisions: int = 0              # 1 if the ride ended in a crash (not a fall), else 0
+    crash_time: float | None = None
+    crashed_into: str | None = None  # "cone 3", "box 7" or "person"
     video: str | None = None
     stream: dict | None = None       # the scheduler's report (run_stream only)
     traces: dict = field(default_factory=dict, repr=False)
@@ -112,10 +116,12 @@ class ClosedLoop:
         self._obs = None
         self._t_obs = 0.0
         self.name = "controller"  # shown in the video
+        self.collider = Collider(sc)
+        self.crash = None         # (time, what) of the crash that ended the ride
 
     @property
     def done(self) -> bool:
-        return self.k >= self.n or self.bike.fallen
+        return self.k >= self.n or self.bike.fallen or self.crash is not None
 
     def observe(self) -> np.ndarray:
         """Sensors at step k, desired lean from the path loop; also camera and video frames."""
@@ -161,6 +167,11 @@ class ClosedLoop:
                 self.next_vid += 1.0 / self.video.fps
         bike.step(u, drive, self.dt)
         self.k += 1
+        if not bike.fallen:
+            hits = self.collider.hits(s[X], s[Y], s[PSI], self.k * self.dt)
+            if hits:
+                h = hits[0]
+                self.crash = (self.k * self.dt, h if h == "person" else f"{sc.obstacles[h].kind} {h}")
 
     def _video_frame(self, t, k):
         s, tr = self.bike.state, self.trace[:k + 1]
@@ -189,7 +200,9 @@ class ClosedLoop:
             latency_us={"mean": float(lat_us.mean()), "p50": float(np.percentile(lat_us, 50)),
                         "p99": float(np.percentile(lat_us, 99)), "max": float(lat_us.max())},
             wall_s=wall, real_time_factor=sim_t / wall if wall > 0 else math.inf, delay_steps=delay_steps,
-            camera_frames=self.frames, video=getattr(self.video, "path", None), stream=stream)
+            camera_frames=self.frames, video=getattr(self.video, "path", None), stream=stream,
+            collisions=int(self.crash is not None), crash_time=self.crash[0] if self.crash else None,
+            crashed_into=self.crash[1] if self.crash else None)
         if keep_traces and self.trace is not None:
             names = ("t", "lean", "steer", "torque", "lean_d", "path_error", "speed", "gust")
             res.traces = {k: self.trace[:m, i] for i, k in enumerate(names)}
