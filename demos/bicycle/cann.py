@@ -51,6 +51,7 @@ class CANNParams:
     rho: float = 0.99556      # adaptation decay per tick (tau = 375 ms)
     lam: float = 0.2456       # readout smoothing over frames
     boost: float = 3.0        # code gain when there is no bump yet (acquisition)
+    reacquire: int = 4        # frames of detections > 25 deg from the bump that restart the ring
 
     @property
     def bearings(self) -> np.ndarray:
@@ -110,12 +111,18 @@ class Tracker:
         self.strength = 0.0       # spikes in the last frame
         self.bearing = None
         self.bump = np.zeros(self.p.n)
+        self.mismatch = 0
 
     @property
     def confident(self) -> bool:
         return self.strength >= 1.0
 
     def update(self, detection) -> float | None:
+        if detection is not None and np.isfinite(detection) and self.bearing is not None and self.confident:
+            far = abs(float(wrap(detection - self.bearing))) > 25.0
+            self.mismatch = self.mismatch + 1 if far else 0
+            if self.mismatch >= self.p.reacquire:   # the person is elsewhere: let the ring start again
+                self.reset()
         gain = 1.0 if self.confident else self.p.boost
         x = code(detection, self.p, gain)
         out = self.rt.run({"code": x}, ticks=TICKS)

@@ -74,6 +74,9 @@ class RunResult:
     crashed_into: str | None = None  # "cone 3", "box 7" or "person"
     video: str | None = None
     stream: dict | None = None       # the scheduler's report (run_stream only)
+    target: dict | None = None       # follow rides: visible_fraction, lost_s, distance_rms_m, bearing errors
+    vision: dict | None = None       # rides with a navigator: latency_ms_p99 of the vision network
+    pose_drift_m: dict | None = None  # dead reckoning against the true pose
     traces: dict = field(default_factory=dict, repr=False)
 
     def summary(self) -> dict:
@@ -86,8 +89,10 @@ class ClosedLoop:
     control step, ``act(u)`` applies a steer torque for one step. Keeps the metrics."""
 
     def __init__(self, sc: Scenario, *, camera_hz: float = 0.0, camera=None, video=None,
-                 keep_traces: bool = False):
+                 keep_traces: bool = False, nav=None):
         self.sc = sc
+        self.nav = nav            # follow.Navigator: outer loops from perception and dead reckoning
+        self.v_ref = None
         self.dt = 1.0 / sc.control_hz
         self.bike = Bicycle(sc.bicycle, physics_hz=sc.physics_hz, limits=sc.limits, noise=sc.noise,
                             seed=sc.seed)
@@ -134,7 +139,11 @@ class ClosedLoop:
         self._active = [(end, tq) for end, tq in self._active if end > t + 1e-12]
         bike.gust_torque = sum(tq for _, tq in self._active)
         meas = bike.sense()
-        lean_d, lat, s0 = self.follower(s[X], s[Y], s[PSI], meas[4])
+        if self.nav is not None:
+            lean_d, self.v_ref = self.nav(t, s, meas[4], self.dt)
+            s0, lat = sc.path.project(s[X], s[Y])       # scored on the true pose
+        else:
+            lean_d, lat, s0 = self.follower(s[X], s[Y], s[PSI], meas[4])
         self.lat_err[k] = lat
         ph = sc.path.heading(s0)
         self.head_err[k] = math.atan2(math.sin(s[PSI] - ph), math.cos(s[PSI] - ph))
@@ -158,7 +167,7 @@ class ClosedLoop:
         self.latency[k] = latency if latency is not None else time.perf_counter() - self._t_obs
         if abs(u) >= sc.limits.steer_torque:
             self.sat += 1
-        drive = self.speed(self._obs[4], sc.target_speed(t), self.dt)
+        drive = self.speed(self._obs[4], sc.target_speed(t) if self.v_ref is None else self.v_ref, self.dt)
         if self.trace is not None:
             self.trace[k, :8] = (t, s[PHI], s[1], u, self._obs[5], self.lat_err[k], s[V], bike.gust_torque)
             self.trace[k, 8:] = self._obs
@@ -203,6 +212,9 @@ class ClosedLoop:
             camera_frames=self.frames, video=getattr(self.video, "path", None), stream=stream,
             collisions=int(self.crash is not None), crash_time=self.crash[0] if self.crash else None,
             crashed_into=self.crash[1] if self.crash else None)
+        if self.nav is not None:
+            for key, val in self.nav.metrics().items():
+                setattr(res, key, val)
         if keep_traces and self.trace is not None:
             names = ("t", "lean", "steer", "torque", "lean_d", "path_error", "speed", "gust")
             res.traces = {k: self.trace[:m, i] for i, k in enumerate(names)}
@@ -211,10 +223,10 @@ class ClosedLoop:
 
 
 def run(sc: Scenario, controller, name: str = "controller", *, camera_hz: float = 0.0, camera=None,
-        video=None, keep_traces: bool = False) -> RunResult:
+        video=None, keep_traces: bool = False, nav=None) -> RunResult:
     """Ride ``sc`` with ``controller(obs) -> steer torque``, obs = (lean, lean rate, steer, steer
     rate, speed, desired lean). A controller with ``delay_steps`` > 0 acts that many steps late."""
-    loop = ClosedLoop(sc, camera_hz=camera_hz, camera=camera, video=video, keep_traces=keep_traces)
+    loop = ClosedLoop(sc, camera_hz=camera_hz, camera=camera, video=video, keep_traces=keep_traces, nav=nav)
     loop.name = name
     delay = int(getattr(controller, "delay_steps", 0))
     if hasattr(controller, "reset"):
@@ -233,14 +245,14 @@ def run(sc: Scenario, controller, name: str = "controller", *, camera_hz: float 
 
 def run_stream(sc: Scenario, graph, backend: str = "reference", name: str | None = None, *,
                camera_hz: float = 0.0, camera=None, video=None, keep_traces: bool = False,
-               clock: str = "sim") -> RunResult:
+               clock: str = "sim", nav=None) -> RunResult:
     """Ride ``sc`` with a balance network in ``tr.stream.Scheduler``: the bicycle is a
     ``SimulationSource`` at the control rate feeding input ``obs``; the output ``torque`` goes
     to the steer motor through a sink. A command that appears at stream time t acts from the
     first control step that starts at or after t. ``clock="wall"`` rides in real time."""
     import tianrt as tr
 
-    loop = ClosedLoop(sc, camera_hz=camera_hz, camera=camera, video=video, keep_traces=keep_traces)
+    loop = ClosedLoop(sc, camera_hz=camera_hz, camera=camera, video=video, keep_traces=keep_traces, nav=nav)
     loop.name = name = name or f"{graph.name}/{backend}"
     dt = loop.dt
     ticks_per_step = int(round(dt / graph.dt))

@@ -120,14 +120,14 @@ def _make(kind, seed, duration):
             "world": _world(rng, path)}
 
 
-def _winding(rng, length: float, step: float = 1.0, max_kappa: float = 0.08):
+def _winding(rng, length: float, step: float = 1.0, max_kappa: float = 0.06):
     """A route of random gentle turns: curvature changes in random pieces of 10-25 m."""
     pts, x, y, h, s = [[0.0, 0.0]], 0.0, 0.0, 0.0, 0.0
     kappa, left = 0.0, 15.0
     while s < length:
         if left <= 0:
             kappa = float(rng.uniform(-max_kappa, max_kappa)) if rng.random() < 0.7 else 0.0
-            kappa -= 0.02 * h           # drift back towards +x so routes do not curl up
+            kappa = float(np.clip(kappa - 0.02 * h, -max_kappa, max_kappa))  # drift back towards +x
             left = float(rng.uniform(10, 25))
         h += kappa * step
         x, y = x + step * math.cos(h), y + step * math.sin(h)
@@ -143,13 +143,13 @@ def _follow(rng, seed, duration):
     route = _winding(rng, length)
     p = np.asarray(route)
     s_cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(p, axis=0).T))])
-    # timing: the person starts FOLLOW_DISTANCE + 2 m ahead, jogs, stops 1-1.5 s twice or three times
+    # timing: the person starts FOLLOW_DISTANCE + 2 m ahead, jogs, stops 0.6-1 s twice or three times
     knots, t, s = [[0.0, FOLLOW_DISTANCE + 2.0]], 0.0, FOLLOW_DISTANCE + 2.0
     for _ in range(int(rng.integers(2, 4))):
         run = float(rng.uniform(0.13, 0.3) * duration)
         t, s = t + run, s + v * run
         knots.append([round(t, 3), round(s, 3)])
-        t += float(rng.uniform(1.0, 1.5))
+        t += float(rng.uniform(0.6, 1.0))
         knots.append([round(t, 3), round(s, 3)])
     knots.append([round(t + duration + 10, 3), round(s + v * (duration + 10), 3)])
     # tall boxes beside the route on the inside of bends: they hide the person for a moment
