@@ -175,7 +175,7 @@ class Navigator:
             dist = np.array([q[4] for q in f])
             err = np.abs(cann.wrap(est - tb))
             have = np.isfinite(est)
-            occ = ~vis & (np.abs(tb) < 60)
+            occ = ~vis & (np.abs(tb) < 35)          # in the field of view but hidden
             out["target"] = {
                 "visible_fraction": float(vis.mean()),
                 "lost_s": float(self.lost_frames * self.period),

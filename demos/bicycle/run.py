@@ -190,7 +190,7 @@ class ClosedLoop:
                         ("torque/10", tr[:, 3] / 10, 0.6, (120, 255, 120)),
                         ("lean_d", tr[:, 4], 0.3, (200, 120, 255))],
                        self.trail[-400:], f"{self.name}  t={t:5.1f}s  v={s[V]:.2f}m/s  "
-                                          f"lean={math.degrees(s[PHI]):+.1f}deg")
+                                          f"lean={math.degrees(s[PHI]):+.1f}deg", nav=self.nav)
 
     def result(self, name: str, wall: float, delay_steps: int = 0, stream=None, keep_traces=False) -> RunResult:
         m = max(self.k, 1)

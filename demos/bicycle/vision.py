@@ -153,3 +153,24 @@ class Vision:
         out = self.rt.step({"frame": normalise(frame[None])[0]})
         self.latency.append(time.perf_counter() - t0)
         return decode(out["y"])
+
+
+def calibration_frames(n: int = 128, seed: int = 0) -> np.ndarray:
+    """Frames from training scenarios (train_vision's seeds), normalised, for tr.quantize."""
+    from . import suite, world
+    from .train_vision import poses
+
+    out = []
+    rng = np.random.default_rng([seed, 41])
+    for i, kind in enumerate(("follow", "obstacles") * 2):
+        sc = world.parse_scenario(suite.make(kind, 1000 + i, 60.0))
+        lab = Labeller(sc)
+        out += [lab.cam.frame(*p) for p in poses(sc, kind, n // 4, rng)]
+    return normalise(np.stack(out))
+
+
+def int8(graph):
+    """The CNN quantised to int8 (tr.quantize, per-channel weights, calibrated on training frames)."""
+    import tianrt as tr
+
+    return tr.quantize(graph, {"frame": calibration_frames()}, name="vision-cnn-int8")
