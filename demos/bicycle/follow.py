@@ -28,9 +28,11 @@ from .estimate import DeadReckoning, YawGyro
 from .sim import PHI, PSI, X, Y
 from .suite import FOLLOW_DISTANCE
 
-AVOID_RANGE = 0.45        # sector proximity (1 - d / 15 m) that triggers: closer than ~8 m
-AVOID_OFFSET = 2.3        # m to the side of the path
-AVOID_HOLD = 1.5          # s clear before returning to the path
+AVOID_RANGE = 0.2         # proximity (1 - d / 15 m) in the centre sector that triggers: closer than 12 m
+AVOID_SIDE = 0.5          # ... in the two sectors beside it (5-15 degrees): closer than 7.5 m
+AVOID_CLEAR = 0.3         # all of the five middle sectors below this: clear
+AVOID_OFFSET = 2.5        # m to the side of the path
+AVOID_HOLD = 2.0          # s clear before returning to the path (the obstacle is beside, out of view)
 V_MIN, V_MAX = 2.0, 6.0   # below ~2 m/s the 5 N m steer motor cannot hold the leans a person's turns need   # follow speed limits [m/s]
 
 
@@ -117,12 +119,15 @@ class Navigator:
 
     def _avoid_update(self, t, p):
         s = p.sectors
-        centre = s[2:5].max()
-        if centre >= AVOID_RANGE:
+        left, right = s[:3].sum(), s[4:].sum()
+        if s[3] >= AVOID_RANGE or max(s[2], s[4]) >= AVOID_SIDE:
             if self.offset == 0.0:
-                left, right = s[:3].sum(), s[4:].sum()
                 # y is to the right: a positive offset moves right; go where the sectors are emptier
                 self.offset = -AVOID_OFFSET if right > left else AVOID_OFFSET
+            elif s[2:5].max() < 0.6 and (right - left) * self.offset > 0.1 * AVOID_OFFSET:
+                self.offset = -self.offset     # still far: the other side turned out freer
+            self.clear_since = t
+        elif s[1:6].max() >= AVOID_CLEAR:
             self.clear_since = t
         elif self.offset != 0.0 and t - self.clear_since > AVOID_HOLD:
             self.offset = 0.0
@@ -130,7 +135,7 @@ class Navigator:
     def _path(self, x, y, h, v):
         path = self.sc.path
         s0, _ = path.project(x, y)
-        L = max(5.0, 2.0 * v)
+        L = max(5.0, 1.6 * v) if self.offset else max(5.0, 2.0 * v)
         px, py = path.point(s0 + L)
         if self.offset:
             ph = path.heading(s0 + L)

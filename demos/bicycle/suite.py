@@ -8,7 +8,7 @@ edited and read back with ``world.load_scenario``).
 - ``follow``: a person jogs ahead along a winding route (stops, turns) past tall boxes that hide
   them for a moment; the path is the person's route, the bicycle starts behind them.
 - ``obstacles``: a gently curving lane with boxes and cones on it and beside it, some in
-  clusters, always leaving a free side at least 2 m wide.
+  clusters (reaching at most ~1.5 m from the path), always leaving the other side free to 3.6 m.
 
 Every kind gets a seeded ``world.look`` (lighting, ground colour and texture, clothing).
 """
@@ -204,9 +204,9 @@ def _obstacles(rng, seed, duration):
             put("cone", s, -free * rng.uniform(0.0, 0.8))
         else:                                     # a cluster of 2-4 cones across one side
             for k in range(int(rng.integers(2, 5))):
-                put("cone", s + rng.uniform(-1.0, 1.0), -free * (0.6 * k - 0.3 + rng.uniform(-0.15, 0.15)))
+                put("cone", s + rng.uniform(-1.0, 1.0), -free * (0.45 * k - 0.2 + rng.uniform(-0.15, 0.15)))
         if rng.random() < 0.5:                    # something near the path on the far side
-            put("cone" if rng.random() < 0.6 else "box", s + rng.uniform(-3, 3), free * rng.uniform(3.8, 5.0))
+            put("cone" if rng.random() < 0.6 else "box", s + rng.uniform(-3, 3), free * rng.uniform(4.5, 5.5))
         s += float(rng.uniform(22, 35))
     return {"name": f"obstacles-{seed}", "duration": duration, "seed": seed, "bicycle": {"speed": v},
             "speed_profile": [[0.0, v]], "path": path, "gusts": {"rate_hz": 0.1, "impulse": [2.0, 6.0]},
