@@ -56,7 +56,7 @@ class Navigator:
         self.tracker = cann.Tracker(backend=backend) if mode == "follow" else None
         self.period = 1.0 / camera_hz
         self.next_frame = 0.0
-        self.offset, self.clear_since = 0.0, 0.0
+        self.offset, self.clear_since, self.flipped, self.lat_est = 0.0, 0.0, False, 0.0
         self.percept = None
         self.bearing, self.distance = None, FOLLOW_DISTANCE
         self.v_person = float(sc.initial["speed"])
@@ -79,7 +79,8 @@ class Navigator:
             lean, v_ref = self._follow(v)
         else:
             lean = self._path(x, y, h, v)
-            v_ref = self.sc.target_speed(t) if self.mode == "avoid" else V_MIN + 0.5
+            v_ref = (self.sc.target_speed(t) if self.mode == "avoid"
+                     else min(V_MAX, max(V_MIN, self.v_person)))   # lost: keep the person's last speed
         self.est.step(speed_meas, self.gyro.read(state), dt)
         return lean, v_ref
 
@@ -121,20 +122,40 @@ class Navigator:
         s = p.sectors
         left, right = s[:3].sum(), s[4:].sum()
         if s[3] >= AVOID_RANGE or max(s[2], s[4]) >= AVOID_SIDE:
+            diff = right - left
             if self.offset == 0.0:
-                # y is to the right: a positive offset moves right; go where the sectors are emptier
-                self.offset = -AVOID_OFFSET if right > left else AVOID_OFFSET
-            elif s[2:5].max() < 0.6 and (right - left) * self.offset > 0.1 * AVOID_OFFSET:
-                self.offset = -self.offset     # still far: the other side turned out freer
+                # commit to a side once the sectors tell the sides apart, or at the latest at ~8 m;
+                # y is to the right: a positive offset moves right, away from a left-heavy obstacle
+                if abs(self.lat_est) > 1.0:     # already beside the path (the last obstacle): stay there
+                    self.offset, self.flipped = math.copysign(AVOID_OFFSET, self.lat_est), True
+                elif abs(diff) > 0.05 or s[2:5].max() >= 0.45:
+                    self.offset = -AVOID_OFFSET if diff > 0 else AVOID_OFFSET
+                    self.flipped = False
+            elif (not self.flipped and s[2:5].max() < 0.5 and diff * self.offset > 0.3
+                  and abs(self.lat_est) < 1.0):
+                self.offset, self.flipped = -self.offset, True   # still far: the other side is clearly freer
             self.clear_since = t
         elif s[1:6].max() >= AVOID_CLEAR:
             self.clear_since = t
         elif self.offset != 0.0 and t - self.clear_since > AVOID_HOLD:
             self.offset = 0.0
 
+    def _repel(self) -> float:
+        """Following: a steering bias [rad] away from obstacles the CNN sees within ~8 m in the
+        five middle sectors (the person's route passes close to boxes on the inside of bends)."""
+        s = self.percept.sectors if self.percept is not None else np.zeros(7)
+        centres = 0.5 * (vision.SECTORS[:-1] + vision.SECTORS[1:])
+        bias = 0.0
+        for k in range(1, 6):
+            push = max(0.0, float(s[k]) - 0.45)
+            if push > 0:
+                side = -math.copysign(1.0, centres[k]) if centres[k] != 0 else (1.0 if s[:3].sum() > s[4:].sum() else -1.0)
+                bias += side * 1.2 * push
+        return max(-0.5, min(0.5, bias))
+
     def _path(self, x, y, h, v):
         path = self.sc.path
-        s0, _ = path.project(x, y)
+        s0, self.lat_est = path.project(x, y)
         L = max(5.0, 1.6 * v) if self.offset else max(5.0, 2.0 * v)
         px, py = path.point(s0 + L)
         if self.offset:
@@ -153,13 +174,13 @@ class Navigator:
     def _follow(self, v):
         b = math.radians(self.bearing)
         d = max(self.distance, 2.0)
-        alpha = b
-        if self.offset:   # an obstacle ahead: aim beside the person
-            alpha += math.atan2(self.offset, d)
-        kappa = 2.0 * math.sin(alpha) / d
+        alpha = b + self._repel()
+        # pure pursuit towards the person, with a look-ahead of at least 1.6 s of travel: aiming at a
+        # point only 5 m ahead at 4-6 m/s makes the loop (CANN, balance, lean) weave
+        kappa = 2.0 * math.sin(alpha) / max(d, 1.6 * v, 5.0)
         lean = self.schedule.lean_for_curvature(v, kappa)
         m = _max_lean(v)
-        v_ref = min(V_MAX, max(V_MIN, self.v_person + 0.6 * (self.distance - FOLLOW_DISTANCE)))
+        v_ref = min(V_MAX, max(V_MIN, self.v_person + 1.0 * (self.distance - FOLLOW_DISTANCE)))
         return max(-m, min(m, lean)), v_ref
 
     # metrics ----------------------------------------------------------------------------------
