@@ -131,22 +131,20 @@ class Navigator:
                 elif abs(diff) > 0.05 or s[2:5].max() >= 0.45:
                     self.offset = -AVOID_OFFSET if diff > 0 else AVOID_OFFSET
                     self.flipped = False
-            elif (not self.flipped and s[2:5].max() < 0.5 and diff * self.offset > 0.3
-                  and abs(self.lat_est) < 1.0):
-                self.offset, self.flipped = -self.offset, True   # still far: the other side is clearly freer
             self.clear_since = t
         elif s[1:6].max() >= AVOID_CLEAR:
             self.clear_since = t
         elif self.offset != 0.0 and t - self.clear_since > AVOID_HOLD:
             self.offset = 0.0
 
-    def _repel(self) -> float:
-        """Following: a steering bias [rad] away from obstacles the CNN sees within ~8 m in the
-        five middle sectors (the person's route passes close to boxes on the inside of bends)."""
+    def _repel(self, sectors=range(1, 6)) -> float:
+        """A steering bias [rad] away from obstacles the CNN sees within ~8 m in the given sectors
+        (following: the five middle ones, as the person's route passes close to boxes on the
+        inside of bends; avoiding: the two outer ones of those, the offset handles the middle)."""
         s = self.percept.sectors if self.percept is not None else np.zeros(7)
         centres = 0.5 * (vision.SECTORS[:-1] + vision.SECTORS[1:])
         bias = 0.0
-        for k in range(1, 6):
+        for k in sectors:
             push = max(0.0, float(s[k]) - 0.45)
             if push > 0:
                 side = -math.copysign(1.0, centres[k]) if centres[k] != 0 else (1.0 if s[:3].sum() > s[4:].sum() else -1.0)
@@ -161,10 +159,10 @@ class Navigator:
         if self.offset:
             ph = path.heading(s0 + L)
             px, py = px - self.offset * math.sin(ph), py + self.offset * math.cos(ph)
-        return self._pursue(px - x, py - y, h, v)
+        return self._pursue(px - x, py - y, h, v, self._repel((1, 5)))
 
-    def _pursue(self, dx, dy, h, v):
-        alpha = math.atan2(dy, dx) - h
+    def _pursue(self, dx, dy, h, v, bias: float = 0.0):
+        alpha = math.atan2(dy, dx) - h + bias
         alpha = math.atan2(math.sin(alpha), math.cos(alpha))
         kappa = 2.0 * math.sin(alpha) / max(math.hypot(dx, dy), 1e-6)
         lean = self.schedule.lean_for_curvature(v, kappa)
