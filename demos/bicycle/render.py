@@ -429,7 +429,9 @@ class VideoRecorder:
             raise OSError(f"cv2.VideoWriter could not open {path} for writing")
         self.path, self.frames = path, 0
 
-    def add(self, t, x, y, heading, lean, trace_t, series, trail, text: str = "", nav=None) -> None:
+    def add(self, t, x, y, heading, lean, trace_t, series, trail, text: str = "", overlay=None) -> None:
+        """One video frame; ``overlay(camera, debug, map, map_view, x, y, camera_spec)`` draws on
+        the panels before they are joined (panels.draw_nav: what the networks see and decide)."""
         cam = self.sensor.frame(x, y, heading, lean, t)
         cam_big = cv2.cvtColor(cv2.resize(cam, (320, 240), interpolation=cv2.INTER_NEAREST), cv2.COLOR_GRAY2BGR)
         cv2.putText(cam_big, f"camera {cam.shape[1]}x{cam.shape[0]} gray", (4, 232), cv2.FONT_HERSHEY_SIMPLEX,
@@ -437,9 +439,8 @@ class VideoRecorder:
         dbg = self.debug.render(x, y, heading, lean, t)
         cv2.putText(dbg, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (20, 20, 20), 1, cv2.LINE_AA)
         mp = self.map.render(x, y, heading, trail, t)
-        if nav is not None:
-            from .panels import draw_nav
-            draw_nav(cam_big, dbg, mp, self.map, nav, x, y, self.sensor.renderer.spec)
+        if overlay is not None:
+            overlay(cam_big, dbg, mp, self.map, x, y, self.sensor.renderer.spec)
         top = np.hstack([cam_big, dbg, mp])
         bottom = traces_panel(self.width, 140, trace_t, series)
         self.writer.write(np.vstack([top, bottom]))

@@ -182,6 +182,13 @@ class ClosedLoop:
                 h = hits[0]
                 self.crash = (self.k * self.dt, h if h == "person" else f"{sc.obstacles[h].kind} {h}")
 
+    def _overlay(self):
+        if self.nav is None:
+            return None
+        from .panels import draw_nav
+
+        return lambda cam, dbg, mp, mapview, x, y, spec: draw_nav(cam, dbg, mp, mapview, self.nav, x, y, spec)
+
     def _video_frame(self, t, k):
         s, tr = self.bike.state, self.trace[:k + 1]
         self.trail.append((s[X], s[Y]))
@@ -190,7 +197,7 @@ class ClosedLoop:
                         ("torque/10", tr[:, 3] / 10, 0.6, (120, 255, 120)),
                         ("lean_d", tr[:, 4], 0.3, (200, 120, 255))],
                        self.trail[-400:], f"{self.name}  t={t:5.1f}s  v={s[V]:.2f}m/s  "
-                                          f"lean={math.degrees(s[PHI]):+.1f}deg", nav=self.nav)
+                                          f"lean={math.degrees(s[PHI]):+.1f}deg", overlay=self._overlay())
 
     def result(self, name: str, wall: float, delay_steps: int = 0, stream=None, keep_traces=False) -> RunResult:
         m = max(self.k, 1)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -24,28 +23,6 @@ from . import suite, vision, world
 
 TRAIN_SEEDS = {"follow": range(1000, 1060), "obstacles": range(1000, 1040)}
 VAL_SEEDS = {"follow": range(2000, 2010), "obstacles": range(2000, 2010)}
-
-
-def poses(sc, kind: str, n: int, rng):
-    """n (x, y, heading, lean, t) camera poses for frames of scenario ``sc``."""
-    out = []
-    for _ in range(n):
-        lean = float(rng.uniform(-0.15, 0.15))
-        if kind == "follow":
-            t = float(rng.uniform(0, sc.duration))
-            s = sc.target.arc(t) - float(rng.uniform(2.0, 15.0))
-        else:
-            t = 0.0
-            s = float(rng.uniform(0, sc.path.total - 20))
-        x, y = sc.path.point(s)
-        h = sc.path.heading(s)
-        lat = float(rng.uniform(-1.5, 1.5) if kind == "follow" else rng.uniform(-2.5, 2.5))
-        x, y = x - lat * math.sin(h), y + lat * math.cos(h)
-        dh = float(rng.normal(0, math.radians(12)))
-        if rng.random() < 0.15:
-            dh = float(rng.choice([-1, 1]) * math.radians(rng.uniform(30, 70)))
-        out.append((x, y, h + dh, lean, t))
-    return out
 
 
 PER_SCENARIO = {"follow": 80, "obstacles": 50}
@@ -58,7 +35,7 @@ def dataset(seeds: dict, per_scenario: dict, seed: int):
             sc = world.parse_scenario(suite.make(kind, s, 60.0))
             lab = vision.Labeller(sc)
             rng = np.random.default_rng([seed, s, 0 if kind == "follow" else 1])
-            for p in poses(sc, kind, per_scenario[kind], rng):
+            for p in vision.poses(sc, kind, per_scenario[kind], rng):
                 f, y, _ = lab.sample(*p)
                 xs.append(f)
                 ys.append(y)

@@ -155,10 +155,31 @@ class Vision:
         return decode(out["y"])
 
 
+def poses(sc, kind: str, n: int, rng):
+    """n (x, y, heading, lean, t) camera poses for frames of scenario ``sc``."""
+    out = []
+    for _ in range(n):
+        lean = float(rng.uniform(-0.15, 0.15))
+        if kind == "follow":
+            t = float(rng.uniform(0, sc.duration))
+            s = sc.target.arc(t) - float(rng.uniform(2.0, 15.0))
+        else:
+            t = 0.0
+            s = float(rng.uniform(0, sc.path.total - 20))
+        x, y = sc.path.point(s)
+        h = sc.path.heading(s)
+        lat = float(rng.uniform(-1.5, 1.5) if kind == "follow" else rng.uniform(-2.5, 2.5))
+        x, y = x - lat * math.sin(h), y + lat * math.cos(h)
+        dh = float(rng.normal(0, math.radians(12)))
+        if rng.random() < 0.15:
+            dh = float(rng.choice([-1, 1]) * math.radians(rng.uniform(30, 70)))
+        out.append((x, y, h + dh, lean, t))
+    return out
+
+
 def calibration_frames(n: int = 128, seed: int = 0) -> np.ndarray:
     """Frames from training scenarios (train_vision's seeds), normalised, for tr.quantize."""
     from . import suite, world
-    from .train_vision import poses
 
     out = []
     rng = np.random.default_rng([seed, 41])
