@@ -17,7 +17,7 @@ def test_labels_code_and_sectors():
     assert np.argmax(c) == 9 and c.max() == 1.0 and not vision.bearing_code(10.0, False).any()
     sc = world.parse_scenario({"path": [[0, 0], [100, 0]], "world": {"obstacles": [{"kind": "cone", "x": 7.6, "y": 0.0}]}})
     s = vision.sectors_truth(sc.obstacles, 0.6, 0.0, 0.0)
-    assert s[3] == pytest.approx(1 - 7.0 / 15) and s[0] == 0 and s[6] == 0
+    assert s[3] == pytest.approx(2.0 / 7.0) and s[0] == 0 and s[6] == 0
 
 
 def test_cnn_accuracy_on_held_out_seeds(cnn):

@@ -28,9 +28,10 @@ from .estimate import DeadReckoning, YawGyro
 from .sim import PHI, PSI, X, Y
 from .suite import FOLLOW_DISTANCE
 
-AVOID_RANGE = 0.2         # proximity (1 - d / 15 m) in the centre sector that triggers: closer than 12 m
-AVOID_SIDE = 0.5          # ... in the two sectors beside it (5-15 degrees): closer than 7.5 m
-AVOID_CLEAR = 0.3         # all of the five middle sectors below this: clear
+AVOID_RANGE = vision.sector_value(12.0)   # centre sector nearness that triggers: closer than 12 m
+AVOID_SIDE = vision.sector_value(7.5)     # ... in the two sectors beside it (5-15 degrees)
+AVOID_CLEAR = vision.sector_value(10.5)   # all of the five middle sectors below this: clear
+NEAR_8M = vision.sector_value(8.0)
 AVOID_OFFSET = 2.5        # m to the side of the path
 AVOID_HOLD = 2.0          # s clear before returning to the path (the obstacle is beside, out of view)
 V_MIN, V_MAX = 2.0, 6.0   # below ~2 m/s the 5 N m steer motor cannot hold the leans a person's turns need   # follow speed limits [m/s]
@@ -128,7 +129,7 @@ class Navigator:
                 # y is to the right: a positive offset moves right, away from a left-heavy obstacle
                 if abs(self.lat_est) > 1.0:     # already beside the path (the last obstacle): stay there
                     self.offset, self.flipped = math.copysign(AVOID_OFFSET, self.lat_est), True
-                elif abs(diff) > 0.05 or s[2:5].max() >= 0.45:
+                elif abs(diff) > 0.05 or s[2:5].max() >= NEAR_8M:
                     self.offset = -AVOID_OFFSET if diff > 0 else AVOID_OFFSET
                     self.flipped = False
             self.clear_since = t
@@ -145,7 +146,7 @@ class Navigator:
         centres = 0.5 * (vision.SECTORS[:-1] + vision.SECTORS[1:])
         bias = 0.0
         for k in sectors:
-            push = max(0.0, float(s[k]) - 0.45)
+            push = max(0.0, float(s[k]) - NEAR_8M)
             if push > 0:
                 side = -math.copysign(1.0, centres[k]) if centres[k] != 0 else (1.0 if s[:3].sum() > s[4:].sum() else -1.0)
                 bias += side * 1.2 * push

@@ -57,7 +57,7 @@ def model(seed: int = 0):
 WEIGHTS = np.array([1.0] * 15 + [1.5, 3.0] + [3.0] * 7, np.float32)
 
 
-def train(per_scenario: dict = PER_SCENARIO, epochs: int = 60, seed: int = 0, log=print):
+def train(per_scenario: dict = PER_SCENARIO, epochs: int = 40, seed: int = 0, log=print):
     from tianrt import train as T
 
     t0 = time.time()
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(Path(__file__).with_name("data") / "vision_cnn.tnr"))
-    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     g = train(PER_SCENARIO, a.epochs, a.seed)

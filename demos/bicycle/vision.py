@@ -4,9 +4,10 @@ tracker and the obstacle avoider,
 - ``code``: the person's bearing as a population code over 15 angle bins (-35 to 35 degrees,
   5 degrees apart, Gaussian of 5 degrees, zero when the person is not visible);
 - ``visible``: 1 when at least ``MIN_PIXELS`` pixels of the person are in the frame;
-- ``distance``: the person's distance / 20 m;
-- ``sectors``: obstacle proximity over 7 angular sectors of 10 degrees ahead: 1 - d / 15 m for
-  the nearest obstacle whose angular extent overlaps the sector (0 when none within 15 m).
+- ``distance``: the person's nearness min(1, 2.5 m / d) (0 when not visible): inverse distance,
+  proportional to the person's size in the image, so a CNN can read it;
+- ``sectors``: obstacle nearness over 7 angular sectors of 10 degrees ahead: min(1, 2 m / d)
+  for the nearest obstacle whose angular extent overlaps the sector (0 when none within 15 m).
 
 Labels come from the simulator's ground truth (``labels``); "visible" is measured in the
 renderer itself: the pixels that change when the person is removed from the scene, so an
@@ -27,7 +28,18 @@ BINS = np.arange(-35.0, 35.01, 5.0)        # bearing code centres [deg]
 CODE_SIGMA = 5.0
 SECTORS = np.arange(-35.0, 35.01, 10.0)    # sector edges [deg] (7 sectors)
 SECTOR_RANGE = 15.0
-DIST_SCALE = 20.0
+SECTOR_NEAR = 2.0                          # sector value = min(1, SECTOR_NEAR / d)
+DIST_NEAR = 2.5                            # distance value = min(1, DIST_NEAR / d)
+DIST_SCALE = 20.0                          # the distance reported when nothing is seen [m]
+
+
+def nearness(d: float, near: float) -> float:
+    return min(1.0, near / max(d, 1e-6))
+
+
+def sector_value(d: float) -> float:
+    """The sector label of an obstacle at d metres (thresholds in follow.py use this)."""
+    return nearness(d, SECTOR_NEAR)
 MIN_PIXELS = 4
 N_OUT = len(BINS) + 2 + len(SECTORS) - 1   # 24
 SLICES = {"code": slice(0, 15), "visible": slice(15, 16), "distance": slice(16, 17), "sectors": slice(17, 24)}
@@ -61,7 +73,7 @@ def sectors_truth(obstacles, cx, cy, heading, xy=None) -> np.ndarray:
         lo, hi = b - half, b + half
         for k in range(len(out)):
             if hi >= SECTORS[k] and lo <= SECTORS[k + 1]:
-                out[k] = max(out[k], 1.0 - d / SECTOR_RANGE)
+                out[k] = max(out[k], sector_value(d))
     return out
 
 
@@ -94,7 +106,7 @@ class Labeller:
         b, d, pix = self.person(x, y, heading, lean, t, frame)
         vis = pix >= MIN_PIXELS
         cx, cy = camera_xy(self.spec, x, y, heading)
-        y_ = np.concatenate([bearing_code(b, vis), [float(vis)], [min(d, DIST_SCALE) / DIST_SCALE if vis else 1.0],
+        y_ = np.concatenate([bearing_code(b, vis), [float(vis)], [nearness(d, DIST_NEAR) if vis else 0.0],
                              sectors_truth(self.sc.obstacles, cx, cy, heading, self.xy)]).astype(np.float32)
         return frame, y_, (b, d, pix)
 
@@ -126,7 +138,8 @@ def decode(y: np.ndarray, threshold: float = 0.5) -> Percept:
         lo, hi = max(0, k - 1), min(len(BINS), k + 2)
         w = np.clip(code[lo:hi], 0, None)
         bearing = float((w * BINS[lo:hi]).sum() / max(w.sum(), 1e-9))
-    return Percept(vis, bearing, float(y[16]) * DIST_SCALE, np.clip(y[SLICES["sectors"]], 0, 1), code)
+    dist = min(DIST_SCALE, DIST_NEAR / max(float(y[16]), DIST_NEAR / DIST_SCALE))
+    return Percept(vis, bearing, dist, np.clip(y[SLICES["sectors"]], 0, 1), code)
 
 
 def load(path=None):
