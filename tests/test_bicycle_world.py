@@ -73,6 +73,11 @@ def test_suite_scenarios_parse_and_roundtrip_through_json(kind, duration):
     d = suite.make(kind, 5, duration)
     sc = parse_scenario(json.loads(json.dumps(d)))
     assert sc.duration == duration and sc.seed == 5
+    assert sc.look["light"] > 0 and sc.look["texture"] > 0
+    if kind in ("follow", "obstacles"):
+        assert sc.path.total > sc.speed_profile[:, 1].max() * duration
+        assert (sc.target is not None) == (kind == "follow") and len(sc.obstacles) > 0
+        return
     speeds = sc.speed_profile[:, 1]
     assert speeds.min() >= 3.0 and speeds.max() <= 7.0
     assert sc.path.total > speeds.max() * duration  # the path outlasts the ride

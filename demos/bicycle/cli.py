@@ -63,12 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--camera-hz", type=_bounded(float, 0.0, 1000.0, "a frame rate"), default=30.0,
                     help="camera frame rate (0: no rendering)")
     ap.add_argument("--no-teacher", action="store_true", help="skip the LQR comparison ride")
+    ap.add_argument("--nav", default="auto", choices=("auto", "waypoints", "avoid", "follow"),
+                    help="outer loop: waypoints from the true pose, or from perception and the dead-reckoned "
+                         "pose: avoid obstacles, follow the person (auto: follow for --kind follow, avoid for "
+                         "--kind obstacles, waypoints otherwise)")
+    ap.add_argument("--vision", default="float", choices=("float", "int8", "truth"),
+                    help="the vision CNN in float or int8 (tr.quantize), or the ground-truth labels (a diagnostic)")
     ap.add_argument("--write-scenario", metavar="FILE.json", help="write the scenario used as JSON and exit")
     return ap
 
 
 def main(argv=None) -> int:
-    """Exit status: 0 the ride ended upright, 1 the bicycle fell, 2 bad usage or a bad scenario
+    """Exit status: 0 the ride ended upright, 1 the bicycle fell or crashed, 2 bad usage or a bad scenario
     or model file (nothing is ridden or written), 3 the ride could not run (a backend that is
     not available, a network that fails), 130 interrupted."""
     args = build_parser().parse_args(argv)
@@ -138,17 +144,23 @@ def _main(args) -> int:
     video = None if args.no_video else VideoRecorder(out / f"bicycle-{sc.name}-{args.controller}.mp4", scene)
     print(f"scenario {sc.name}: {sc.duration:g} s, control {sc.control_hz:g} Hz, physics {sc.physics_hz:g} Hz, "
           f"{len(sc.obstacles)} obstacles, target {'yes' if sc.target else 'no'}")
+    nav = _navigator(args, sc)
     try:
-        res = _ride(args, sc, graph, camera, video)
+        res = _ride(args, sc, graph, camera, video, nav)
     except (tr.TianrtError, ValueError) as exc:
         return _fail(EXIT_RUNTIME, f"the ride could not run: {exc}")
     finally:
         if video is not None:
             video.close()
     rides = [res.summary()]
-    if not args.no_teacher and args.controller != "lqr":
+    if not args.no_teacher and args.controller != "lqr" and nav is None:
         rides.append(run(sc, teacher_for(sc), "lqr").summary())
     for r in rides:
+        if r.get("collisions"):
+            print(f"  {r['controller']:>24s}: CRASHED into {r['crashed_into']} at {r['crash_time']:.1f} s")
+        if r.get("target"):
+            print(f"  {'':>24s}  target: " + ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
+                                                       for k, v in r["target"].items()))
         print(f"  {r['controller']:>24s}: {'FELL at %.1f s' % r['fall_time'] if r['fell'] else 'no fall'}, "
               f"max lean {r['max_lean_deg']:.1f} deg, RMS path error {r['rms_path_error']:.3f} m, "
               f"latency p50 {r['latency_us']['p50']:.0f} us, real-time factor {r['real_time_factor']:.0f}x")
@@ -158,15 +170,35 @@ def _main(args) -> int:
     path = out / f"bicycle-{sc.name}-summary.json"
     path.write_text(json.dumps(summary, indent=1))
     print(f"wrote {path}" + (f" and {res.video} ({video.frames} frames)" if video is not None else ""))
-    return EXIT_FELL if res.fell else EXIT_OK
+    return EXIT_FELL if res.fell or res.collisions else EXIT_OK
 
 
-def _ride(args, sc, graph, camera, video):
+def _navigator(args, sc):
+    mode = args.nav
+    if mode == "auto":
+        mode = {"follow": "follow", "obstacles": "avoid"}.get(args.kind if not args.scenario else "", "waypoints")
+    if mode == "waypoints":
+        return None
+    if mode == "follow" and sc.target is None:
+        raise SystemExit(_fail(EXIT_BAD, "--nav follow needs a scenario with a target person (world.target)"))
+    from . import follow, vision
+    from .run import schedule_for
+
+    perception = "truth"
+    if args.vision != "truth":
+        perception = vision.load()
+        if args.vision == "int8":
+            perception = vision.int8(perception)
+    return follow.Navigator(sc, mode, schedule_for(sc.bicycle, 1.0 / sc.control_hz), perception=perception,
+                            backend="reference" if args.backend == "auto" else args.backend)
+
+
+def _ride(args, sc, graph, camera, video, nav=None):
     if graph is None:
-        return run(sc, teacher_for(sc), "lqr", camera_hz=args.camera_hz, camera=camera, video=video)
+        return run(sc, teacher_for(sc), "lqr", camera_hz=args.camera_hz, camera=camera, video=video, nav=nav)
     if args.direct:
         return run(sc, policy.NetworkPolicy(graph, args.backend), f"{args.controller}/{args.backend}",
-                   camera_hz=args.camera_hz, camera=camera, video=video)
+                   camera_hz=args.camera_hz, camera=camera, video=video, nav=nav)
     return run_stream(sc, graph, args.backend, f"{args.controller}/{args.backend}/stream",
                       camera_hz=args.camera_hz, camera=camera, video=video,
-                      clock="wall" if args.realtime else "sim")
+                      clock="wall" if args.realtime else "sim", nav=nav)

@@ -86,6 +86,35 @@ class Scene:
         self.obstacles = list(scenario.obstacles)
         self.target = scenario.target
         self.scenario = scenario
+        from .world import LOOK_DEFAULT
+        self.look = {**LOOK_DEFAULT, **(getattr(scenario, "look", None) or {})}
+        lk = self.look
+        self.ground = tuple(float(c) for c in lk["ground"])
+        self.clothing = tuple(float(c) for c in lk["clothing"])
+        rng = np.random.default_rng([int(lk["texture_seed"]), 5])
+        az = rng.uniform(0, 2 * math.pi)
+        self.sun = np.array([math.cos(az), math.sin(az)])     # direction towards the sun, seen from above
+        self.patches, self.patch_col = self._patches(scenario, rng, lk["texture"])
+
+    def _patches(self, scenario, rng, texture):
+        """Ground texture: darker and lighter blobs (hexagons) scattered along the path."""
+        if texture <= 0:
+            return np.zeros((0, 6, 2)), np.zeros((0, 3))
+        p = scenario.path.p
+        seg = np.diff(p, axis=0)
+        L = np.hypot(seg[:, 0], seg[:, 1])
+        s_cum = np.concatenate([[0.0], np.cumsum(L)])
+        s = np.arange(0.0, s_cum[-1], 1.5)
+        idx = np.clip(np.searchsorted(s_cum, s, side="right") - 1, 0, len(L) - 1)
+        base = p[idx] + seg[idx] / L[idx, None] * (s - s_cum[idx])[:, None]
+        n = len(base) * 3
+        centre = np.repeat(base, 3, axis=0) + rng.uniform(-14, 14, size=(n, 2))
+        r = rng.uniform(0.4, 1.8, size=n)
+        ang = np.linspace(0, 2 * math.pi, 7)[:-1] + rng.uniform(0, 1, size=(n, 1))
+        hexes = centre[:, None, :] + r[:, None, None] * np.stack([np.cos(ang), np.sin(ang)], axis=2)
+        shade = 1.0 + texture * rng.uniform(-1, 1, size=n)
+        col = np.clip(np.asarray(self.ground)[None, :] * shade[:, None], 0, 255)
+        return hexes, col
 
     @staticmethod
     def _split(a, b, max_len):
@@ -176,7 +205,8 @@ class CameraRenderer:
         near = 0.2
         R, C = camera_pose(spec, x, y, heading, lean)
         img = np.empty((spec.height, spec.width, 3), np.uint8)
-        img[:] = GROUND
+        img[:] = self.scene.ground
+        self._draw_patches(img, R, C, f, cx, cy, near)
         sky = _horizon_polygon(spec, R)
         if len(sky) >= 3:
             cv2.fillPoly(img, [self._px(sky)], SKY, self.line, self.SHIFT)
@@ -219,7 +249,27 @@ class CameraRenderer:
             drawn.append((dist, ox, oy, obj))
         for dist, ox, oy, obj in sorted(drawn, key=lambda q: -q[0]):
             self._draw_object(img, R, C, f, cx, cy, ox, oy, obj, near)
+        light = self.scene.look["light"]
+        if light != 1.0:
+            img = cv2.convertScaleAbs(img, alpha=light)
         return img
+
+    def _draw_patches(self, img, R, C, f, cx, cy, near):
+        hexes = self.scene.patches
+        if not len(hexes):
+            return
+        c = hexes.mean(axis=1)
+        rel = c - C[:2]
+        close = np.flatnonzero(np.hypot(rel[:, 0], rel[:, 1]) < min(self.spec.max_range, 40.0))
+        if not len(close):
+            return
+        pts = hexes[close].reshape(-1, 2)
+        cam = _to_camera(R, C, np.hstack([pts, np.zeros((len(pts), 1))])).reshape(len(close), 6, 3)
+        ok = np.all(cam[:, :, 2] >= near, axis=1)
+        uv = np.stack([f * cam[..., 0] / np.maximum(cam[..., 2], near) + cx,
+                       f * cam[..., 1] / np.maximum(cam[..., 2], near) + cy], axis=2)
+        for i in np.flatnonzero(ok)[::-1]:   # roughly far to near (they are flat; order barely matters)
+            cv2.fillConvexPoly(img, self._px(uv[i]), tuple(self.scene.patch_col[close[i]]), self.line, self.SHIFT)
 
     def _project(self, R, C, f, cx, cy, pts, near):
         c = _to_camera(R, C, pts)
@@ -236,7 +286,9 @@ class CameraRenderer:
             w = 0.45
             body = [(-w / 2, -0.8), (w / 2, -0.8), (w / 2, -(h - 0.3)), (-w / 2, -(h - 0.3))]
             legs = [(-w / 3, 0.0), (w / 3, 0.0), (w / 3, -0.8), (-w / 3, -0.8)]
-            for quad, col in ((legs, (80, 60, 60)), (body, PERSON)):
+            lit = self._lit(-view)
+            body_col = tuple(c * lit for c in self.scene.clothing)
+            for quad, col in ((legs, (80, 60, 60)), (body, body_col)):
                 pts = np.array([[ox + side[0] * s, oy + side[1] * s, z] for s, z in quad])
                 p = self._project(R, C, f, cx, cy, pts, near)
                 if p is not None:
@@ -256,6 +308,11 @@ class CameraRenderer:
             p = self._project(R, C, f, cx, cy, pts, near)
             if p is not None:
                 cv2.fillConvexPoly(img, self._px(p), CONE, self.line, self.SHIFT)
+                if self.scene.look["shading"] > 0:   # the white reflective band of a traffic cone
+                    band = p[:2] + (p[2] - p[:2]) * 0.45
+                    band2 = p[:2] + (p[2] - p[:2]) * 0.65
+                    cv2.fillConvexPoly(img, self._px(np.vstack([band, band2[::-1]])), (235, 235, 235),
+                                       self.line, self.SHIFT)
             return
         s = obj.size / 2
         cy_, sy_ = math.cos(obj.yaw), math.sin(obj.yaw)
@@ -264,9 +321,29 @@ class CameraRenderer:
             for z in (0.0, -obj.height):
                 corners.append([ox + dx * cy_ - dy * sy_, oy + dx * sy_ + dy * cy_, z])
         p = self._project(R, C, f, cx, cy, np.array(corners), near)
-        if p is not None:
-            hull = cv2.convexHull(p.astype(np.float32)).reshape(-1, 2)
-            cv2.fillConvexPoly(img, self._px(hull), BOX, self.line, self.SHIFT)
+        if p is None:
+            return
+        hull = cv2.convexHull(p.astype(np.float32)).reshape(-1, 2)
+        cv2.fillConvexPoly(img, self._px(hull), BOX, self.line, self.SHIFT)
+        if self.scene.look["shading"] <= 0:
+            return
+        # shaded faces: the vertical faces that face the camera, each lit by the sun, then the top
+        for k in range(4):
+            a, b = 2 * k, 2 * ((k + 1) % 4)
+            mid = (np.array(corners[a][:2]) + np.array(corners[b][:2])) / 2
+            nrm = mid - (ox, oy)
+            nrm /= max(np.hypot(*nrm), 1e-9)
+            if nrm @ (C[:2] - mid) <= 0:
+                continue
+            quad = p[[a, b, b + 1, a + 1]]
+            cv2.fillConvexPoly(img, self._px(quad), tuple(c * self._lit(nrm) for c in BOX), self.line, self.SHIFT)
+        top = p[[1, 3, 5, 7]]
+        cv2.fillConvexPoly(img, self._px(top), tuple(min(255.0, c * 1.25) for c in BOX), self.line, self.SHIFT)
+
+    def _lit(self, normal) -> float:
+        """Brightness of a vertical surface with this (horizontal) normal under the scene's sun."""
+        k = self.scene.look["shading"]
+        return 1.0 - k + k * (0.5 + 0.5 * float(np.dot(normal, self.scene.sun)))
 
 
 class SensorCamera:
@@ -352,7 +429,9 @@ class VideoRecorder:
             raise OSError(f"cv2.VideoWriter could not open {path} for writing")
         self.path, self.frames = path, 0
 
-    def add(self, t, x, y, heading, lean, trace_t, series, trail, text: str = "") -> None:
+    def add(self, t, x, y, heading, lean, trace_t, series, trail, text: str = "", overlay=None) -> None:
+        """One video frame; ``overlay(camera, debug, map, map_view, x, y, camera_spec)`` draws on
+        the panels before they are joined (panels.draw_nav: what the networks see and decide)."""
         cam = self.sensor.frame(x, y, heading, lean, t)
         cam_big = cv2.cvtColor(cv2.resize(cam, (320, 240), interpolation=cv2.INTER_NEAREST), cv2.COLOR_GRAY2BGR)
         cv2.putText(cam_big, f"camera {cam.shape[1]}x{cam.shape[0]} gray", (4, 232), cv2.FONT_HERSHEY_SIMPLEX,
@@ -360,6 +439,8 @@ class VideoRecorder:
         dbg = self.debug.render(x, y, heading, lean, t)
         cv2.putText(dbg, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (20, 20, 20), 1, cv2.LINE_AA)
         mp = self.map.render(x, y, heading, trail, t)
+        if overlay is not None:
+            overlay(cam_big, dbg, mp, self.map, x, y, self.sensor.renderer.spec)
         top = np.hstack([cam_big, dbg, mp])
         bottom = traces_panel(self.width, 140, trace_t, series)
         self.writer.write(np.vstack([top, bottom]))

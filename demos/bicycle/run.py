@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .collide import Collider
 from .control import GainSchedule, LQRTeacher, PathFollower, SpeedController
 from .sim import PHI, PSI, V, X, Y, Bicycle
 from .world import Scenario
@@ -68,8 +69,14 @@ class RunResult:
     real_time_factor: float
     delay_steps: int = 0
     camera_frames: int = 0
+    collisions: int = 0              # 1 if the ride ended in a crash (not a fall), else 0
+    crash_time: float | None = None
+    crashed_into: str | None = None  # "cone 3", "box 7" or "person"
     video: str | None = None
     stream: dict | None = None       # the scheduler's report (run_stream only)
+    target: dict | None = None       # follow rides: visible_fraction, lost_s, distance_rms_m, bearing errors
+    vision: dict | None = None       # rides with a navigator: latency_ms_p99 of the vision network
+    pose_drift_m: dict | None = None  # dead reckoning against the true pose
     traces: dict = field(default_factory=dict, repr=False)
 
     def summary(self) -> dict:
@@ -82,8 +89,10 @@ class ClosedLoop:
     control step, ``act(u)`` applies a steer torque for one step. Keeps the metrics."""
 
     def __init__(self, sc: Scenario, *, camera_hz: float = 0.0, camera=None, video=None,
-                 keep_traces: bool = False):
+                 keep_traces: bool = False, nav=None):
         self.sc = sc
+        self.nav = nav            # follow.Navigator: outer loops from perception and dead reckoning
+        self.v_ref = None
         self.dt = 1.0 / sc.control_hz
         self.bike = Bicycle(sc.bicycle, physics_hz=sc.physics_hz, limits=sc.limits, noise=sc.noise,
                             seed=sc.seed)
@@ -112,10 +121,12 @@ class ClosedLoop:
         self._obs = None
         self._t_obs = 0.0
         self.name = "controller"  # shown in the video
+        self.collider = Collider(sc)
+        self.crash = None         # (time, what) of the crash that ended the ride
 
     @property
     def done(self) -> bool:
-        return self.k >= self.n or self.bike.fallen
+        return self.k >= self.n or self.bike.fallen or self.crash is not None
 
     def observe(self) -> np.ndarray:
         """Sensors at step k, desired lean from the path loop; also camera and video frames."""
@@ -128,7 +139,11 @@ class ClosedLoop:
         self._active = [(end, tq) for end, tq in self._active if end > t + 1e-12]
         bike.gust_torque = sum(tq for _, tq in self._active)
         meas = bike.sense()
-        lean_d, lat, s0 = self.follower(s[X], s[Y], s[PSI], meas[4])
+        if self.nav is not None:
+            lean_d, self.v_ref = self.nav(t, s, meas[4], self.dt)
+            s0, lat = sc.path.project(s[X], s[Y])       # scored on the true pose
+        else:
+            lean_d, lat, s0 = self.follower(s[X], s[Y], s[PSI], meas[4])
         self.lat_err[k] = lat
         ph = sc.path.heading(s0)
         self.head_err[k] = math.atan2(math.sin(s[PSI] - ph), math.cos(s[PSI] - ph))
@@ -152,7 +167,7 @@ class ClosedLoop:
         self.latency[k] = latency if latency is not None else time.perf_counter() - self._t_obs
         if abs(u) >= sc.limits.steer_torque:
             self.sat += 1
-        drive = self.speed(self._obs[4], sc.target_speed(t), self.dt)
+        drive = self.speed(self._obs[4], sc.target_speed(t) if self.v_ref is None else self.v_ref, self.dt)
         if self.trace is not None:
             self.trace[k, :8] = (t, s[PHI], s[1], u, self._obs[5], self.lat_err[k], s[V], bike.gust_torque)
             self.trace[k, 8:] = self._obs
@@ -161,6 +176,18 @@ class ClosedLoop:
                 self.next_vid += 1.0 / self.video.fps
         bike.step(u, drive, self.dt)
         self.k += 1
+        if not bike.fallen:
+            hits = self.collider.hits(s[X], s[Y], s[PSI], self.k * self.dt)
+            if hits:
+                h = hits[0]
+                self.crash = (self.k * self.dt, h if h == "person" else f"{sc.obstacles[h].kind} {h}")
+
+    def _overlay(self):
+        if self.nav is None:
+            return None
+        from .panels import draw_nav
+
+        return lambda cam, dbg, mp, mapview, x, y, spec: draw_nav(cam, dbg, mp, mapview, self.nav, x, y, spec)
 
     def _video_frame(self, t, k):
         s, tr = self.bike.state, self.trace[:k + 1]
@@ -170,7 +197,7 @@ class ClosedLoop:
                         ("torque/10", tr[:, 3] / 10, 0.6, (120, 255, 120)),
                         ("lean_d", tr[:, 4], 0.3, (200, 120, 255))],
                        self.trail[-400:], f"{self.name}  t={t:5.1f}s  v={s[V]:.2f}m/s  "
-                                          f"lean={math.degrees(s[PHI]):+.1f}deg")
+                                          f"lean={math.degrees(s[PHI]):+.1f}deg", overlay=self._overlay())
 
     def result(self, name: str, wall: float, delay_steps: int = 0, stream=None, keep_traces=False) -> RunResult:
         m = max(self.k, 1)
@@ -189,7 +216,12 @@ class ClosedLoop:
             latency_us={"mean": float(lat_us.mean()), "p50": float(np.percentile(lat_us, 50)),
                         "p99": float(np.percentile(lat_us, 99)), "max": float(lat_us.max())},
             wall_s=wall, real_time_factor=sim_t / wall if wall > 0 else math.inf, delay_steps=delay_steps,
-            camera_frames=self.frames, video=getattr(self.video, "path", None), stream=stream)
+            camera_frames=self.frames, video=getattr(self.video, "path", None), stream=stream,
+            collisions=int(self.crash is not None), crash_time=self.crash[0] if self.crash else None,
+            crashed_into=self.crash[1] if self.crash else None)
+        if self.nav is not None:
+            for key, val in self.nav.metrics().items():
+                setattr(res, key, val)
         if keep_traces and self.trace is not None:
             names = ("t", "lean", "steer", "torque", "lean_d", "path_error", "speed", "gust")
             res.traces = {k: self.trace[:m, i] for i, k in enumerate(names)}
@@ -198,10 +230,10 @@ class ClosedLoop:
 
 
 def run(sc: Scenario, controller, name: str = "controller", *, camera_hz: float = 0.0, camera=None,
-        video=None, keep_traces: bool = False) -> RunResult:
+        video=None, keep_traces: bool = False, nav=None) -> RunResult:
     """Ride ``sc`` with ``controller(obs) -> steer torque``, obs = (lean, lean rate, steer, steer
     rate, speed, desired lean). A controller with ``delay_steps`` > 0 acts that many steps late."""
-    loop = ClosedLoop(sc, camera_hz=camera_hz, camera=camera, video=video, keep_traces=keep_traces)
+    loop = ClosedLoop(sc, camera_hz=camera_hz, camera=camera, video=video, keep_traces=keep_traces, nav=nav)
     loop.name = name
     delay = int(getattr(controller, "delay_steps", 0))
     if hasattr(controller, "reset"):
@@ -220,14 +252,14 @@ def run(sc: Scenario, controller, name: str = "controller", *, camera_hz: float 
 
 def run_stream(sc: Scenario, graph, backend: str = "reference", name: str | None = None, *,
                camera_hz: float = 0.0, camera=None, video=None, keep_traces: bool = False,
-               clock: str = "sim") -> RunResult:
+               clock: str = "sim", nav=None) -> RunResult:
     """Ride ``sc`` with a balance network in ``tr.stream.Scheduler``: the bicycle is a
     ``SimulationSource`` at the control rate feeding input ``obs``; the output ``torque`` goes
     to the steer motor through a sink. A command that appears at stream time t acts from the
     first control step that starts at or after t. ``clock="wall"`` rides in real time."""
     import tianrt as tr
 
-    loop = ClosedLoop(sc, camera_hz=camera_hz, camera=camera, video=video, keep_traces=keep_traces)
+    loop = ClosedLoop(sc, camera_hz=camera_hz, camera=camera, video=video, keep_traces=keep_traces, nav=nav)
     loop.name = name = name or f"{graph.name}/{backend}"
     dt = loop.dt
     ticks_per_step = int(round(dt / graph.dt))

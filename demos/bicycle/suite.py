@@ -5,6 +5,12 @@ edited and read back with ``world.load_scenario``).
 - ``s_curve``: sinuous waypoints (curvature kept rideable at the speed), gusts.
 - ``speed_changes``: straight-ish path, the target speed stepping between 3 and 7 m/s.
 - ``gust_suite``: the acceptance set: S-curves, speed changes within 3-7 m/s and gusts.
+- ``follow``: a person jogs ahead along a winding route (stops, turns) past tall boxes that hide
+  them for a moment; the path is the person's route, the bicycle starts behind them.
+- ``obstacles``: a gently curving lane with boxes and cones on it and beside it, some in
+  clusters (reaching at most ~1.5 m from the path), always leaving the other side free to 3.6 m.
+
+Every kind gets a seeded ``world.look`` (lighting, ground colour and texture, clothing).
 """
 from __future__ import annotations
 
@@ -12,7 +18,21 @@ import math
 
 import numpy as np
 
-KINDS = ("straight", "s_curve", "speed_changes", "gust_suite", "demo")
+KINDS = ("straight", "s_curve", "speed_changes", "gust_suite", "demo", "follow", "obstacles")
+FOLLOW_DISTANCE = 5.0   # the follower's set distance to the person [m]
+
+
+def look(seed: int) -> dict:
+    """A seeded appearance: light, ground colour and texture, clothing (world.look)."""
+    rng = np.random.default_rng([seed, 11])
+    g = rng.uniform(70, 140)
+    ground = [g * rng.uniform(0.85, 1.05), g * rng.uniform(0.95, 1.15), g * rng.uniform(0.85, 1.05)]
+    clothing = [rng.uniform(0, 255) for _ in range(3)]
+    if rng.random() < 0.5:   # dark or light clothes, half the time
+        clothing = [c * 0.35 for c in clothing] if rng.random() < 0.5 else [150 + c * 0.4 for c in clothing]
+    return {"light": round(float(rng.uniform(0.6, 1.3)), 3), "ground": [round(float(c), 1) for c in ground],
+            "clothing": [round(float(c), 1) for c in clothing], "texture": round(float(rng.uniform(0.1, 0.5)), 3),
+            "texture_seed": int(rng.integers(0, 2 ** 31)), "shading": round(float(rng.uniform(0.3, 0.7)), 3)}
 
 
 def _s_path(rng, length: float, amp: float, wavelength: float, step: float = 2.0):
@@ -54,7 +74,17 @@ def make(kind: str, seed: int = 0, duration: float = 60.0) -> dict:
     """One scenario as a dict (see world.parse_scenario)."""
     if kind not in KINDS:
         raise ValueError(f"unknown scenario kind {kind!r}; choose one of {', '.join(KINDS)}")
+    d = _make(kind, seed, duration)
+    d.setdefault("world", {})["look"] = look(seed)
+    return d
+
+
+def _make(kind, seed, duration):
     rng = np.random.default_rng([seed, 7])
+    if kind == "follow":
+        return _follow(rng, seed, duration)
+    if kind == "obstacles":
+        return _obstacles(rng, seed, duration)
     if kind == "straight":
         v = float(rng.uniform(3, 7))
         length = v * duration + 60
@@ -88,3 +118,96 @@ def make(kind: str, seed: int = 0, duration: float = 60.0) -> dict:
     return {"name": f"speed-changes-{seed}", "duration": duration, "seed": seed, "bicycle": {"speed": 3.0},
             "speed_profile": knots, "path": path, "gusts": {"rate_hz": 0.2, "impulse": [4.0, 10.0]},
             "world": _world(rng, path)}
+
+
+def _winding(rng, length: float, step: float = 1.0, max_kappa: float = 0.06):
+    """A route of random gentle turns: curvature changes in random pieces of 10-25 m."""
+    pts, x, y, h, s = [[0.0, 0.0]], 0.0, 0.0, 0.0, 0.0
+    kappa, left = 0.0, 15.0
+    while s < length:
+        if left <= 0:
+            kappa = float(rng.uniform(-max_kappa, max_kappa)) if rng.random() < 0.7 else 0.0
+            kappa = float(np.clip(kappa - 0.02 * h, -max_kappa, max_kappa))  # drift back towards +x
+            left = float(rng.uniform(10, 25))
+        h += kappa * step
+        x, y = x + step * math.cos(h), y + step * math.sin(h)
+        pts.append([round(x, 3), round(y, 3)])
+        s += step
+        left -= step
+    return pts
+
+
+def _follow(rng, seed, duration):
+    v = float(rng.uniform(3.0, 4.0))              # jogging speed; the bicycle keeps its distance
+    length = v * duration + 80
+    route = _winding(rng, length)
+    p = np.asarray(route)
+    s_cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(p, axis=0).T))])
+    # timing: the person starts FOLLOW_DISTANCE + 2 m ahead, jogs, stops 0.6-1 s twice or three times
+    knots, t, s = [[0.0, FOLLOW_DISTANCE + 2.0]], 0.0, FOLLOW_DISTANCE + 2.0
+    for _ in range(int(rng.integers(2, 4))):
+        run = float(rng.uniform(0.13, 0.3) * duration)
+        t, s = t + run, s + v * run
+        knots.append([round(t, 3), round(s, 3)])
+        t += float(rng.uniform(0.6, 1.0))
+        knots.append([round(t, 3), round(s, 3)])
+    knots.append([round(t + duration + 10, 3), round(s + v * (duration + 10), 3)])
+    # tall boxes beside the route on the inside of bends: they hide the person for a moment
+    obstacles, last = [], -30.0
+    d = np.gradient(p, axis=0)
+    nrm = np.stack([-d[:, 1], d[:, 0]], axis=1) / np.hypot(d[:, 0], d[:, 1])[:, None]
+    head = np.unwrap(np.arctan2(d[:, 1], d[:, 0]))
+    curv = np.gradient(head) / np.maximum(np.gradient(s_cum), 1e-9)
+    for i in range(40, len(p) - 5):
+        if s_cum[i] - last < 35 or abs(curv[i]) < 0.03:
+            continue
+        side = float(np.sign(curv[i]))              # the inside of the bend
+        off = float(rng.uniform(2.2, 3.0))
+        x, y = p[i] + nrm[i] * side * off
+        obstacles.append({"kind": "box", "x": round(float(x), 2), "y": round(float(y), 2), "size": 1.4,
+                          "height": 2.2, "yaw": round(float(rng.uniform(0, 90)), 1)})
+        last = s_cum[i]
+    for _ in range(6):                            # cones well off the route, for the scenery
+        j = int(rng.integers(10, len(p) - 1))
+        x, y = p[j] + nrm[j] * rng.choice([-1, 1]) * rng.uniform(4.0, 7.0)
+        obstacles.append({"kind": "cone", "x": round(float(x), 2), "y": round(float(y), 2)})
+    world = {"lanes": [{"points": route, "width": 4.0}], "obstacles": obstacles,
+             "target": {"path": route, "speed": v, "timing": knots}}
+    return {"name": f"follow-{seed}", "duration": duration, "seed": seed, "bicycle": {"speed": v},
+            "speed_profile": [[0.0, v]], "path": route, "gusts": {"rate_hz": 0.1, "impulse": [2.0, 6.0]},
+            "world": world}
+
+
+def _obstacles(rng, seed, duration):
+    v = float(rng.uniform(3.0, 4.5))
+    length = v * duration + 80
+    path = _s_path(rng, length, float(rng.uniform(1, 3)), float(rng.uniform(80, 140)))
+    p = np.asarray(path)
+    s_cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(p, axis=0).T))])
+    d = np.gradient(p, axis=0)
+    nrm = np.stack([-d[:, 1], d[:, 0]], axis=1) / np.hypot(d[:, 0], d[:, 1])[:, None]
+    obstacles = []
+
+    def put(kind, s, lat, **kw):
+        j = min(int(np.searchsorted(s_cum, s)), len(p) - 1)
+        x, y = p[j] + nrm[j] * lat
+        obstacles.append({"kind": kind, "x": round(float(x), 2), "y": round(float(y), 2), **kw})
+
+    s = 35.0
+    while s < length - 20:
+        what = rng.random()
+        free = rng.choice([-1.0, 1.0])            # the side left free
+        if what < 0.35:                           # a box on the path
+            put("box", s, -free * rng.uniform(0.0, 0.6), size=round(float(rng.uniform(0.8, 1.2)), 2),
+                height=round(float(rng.uniform(0.8, 1.4)), 2), yaw=round(float(rng.uniform(0, 90)), 1))
+        elif what < 0.65:                         # a single cone on the path
+            put("cone", s, -free * rng.uniform(0.0, 0.8))
+        else:                                     # a cluster of 2-4 cones across one side
+            for k in range(int(rng.integers(2, 5))):
+                put("cone", s + rng.uniform(-1.0, 1.0), -free * (0.45 * k - 0.2 + rng.uniform(-0.15, 0.15)))
+        if rng.random() < 0.5:                    # something near the path on the far side
+            put("cone" if rng.random() < 0.6 else "box", s + rng.uniform(-3, 3), free * rng.uniform(4.5, 5.5))
+        s += float(rng.uniform(22, 35))
+    return {"name": f"obstacles-{seed}", "duration": duration, "seed": seed, "bicycle": {"speed": v},
+            "speed_profile": [[0.0, v]], "path": path, "gusts": {"rate_hz": 0.1, "impulse": [2.0, 6.0]},
+            "world": {"lanes": [{"points": path, "width": 6.0}], "obstacles": obstacles}}

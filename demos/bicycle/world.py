@@ -172,15 +172,24 @@ class Obstacle:
 
 @dataclass
 class Target:
-    """A person walking along a polyline at constant speed, starting at ``start`` seconds."""
+    """A person walking along a polyline at constant speed, starting at ``start`` seconds; or,
+    with ``timing`` ([[t, s], ...] knots, s non-decreasing), at arc length s(t), linear between
+    knots (equal s at two knots: the person stands still)."""
     path: Polyline
     speed: float
     start: float = 0.0
     height: float = 1.75
+    timing: np.ndarray | None = None
+
+    def arc(self, t: float) -> float:
+        if self.timing is not None:
+            s = float(np.interp(t, self.timing[:, 0], self.timing[:, 1]))
+        else:
+            s = max(0.0, t - self.start) * self.speed
+        return min(s, self.path.total)
 
     def position(self, t: float) -> tuple[float, float, float]:
-        s = max(0.0, t - self.start) * self.speed
-        s = min(s, self.path.total)
+        s = self.arc(t)
         x, y = self.path.point(s)
         return x, y, self.path.heading(s)
 
@@ -228,6 +237,7 @@ class Scenario:
     obstacles: list
     target: Target | None
     source: str = "<dict>"
+    look: dict = field(default_factory=dict)   # world.look: lighting, colours, ground texture
 
     def target_speed(self, t: float) -> float:
         sp = self.speed_profile
@@ -333,7 +343,8 @@ def _parse(d, source) -> Scenario:
                                                 hi=MAX_FALL_LEAN_DEG, why="the linearised model's range")))
 
     w = _obj(d, "world", "")
-    _known(w, ("lanes", "obstacles", "target"), "world")
+    _known(w, ("lanes", "obstacles", "target", "look"), "world")
+    look = _look(_obj(w, "look", "world"))
     lanes = []
     raw_lanes = w.get("lanes", "path")
     if raw_lanes == "path":
@@ -371,13 +382,43 @@ def _parse(d, source) -> Scenario:
     if t is not None:
         if not isinstance(t, dict):
             raise ScenarioError("field 'world.target' must be an object with 'path' and 'speed'")
-        _known(t, ("path", "speed", "start", "height"), "world.target")
+        _known(t, ("path", "speed", "start", "height", "timing"), "world.target")
+        timing = None
+        if "timing" in t:
+            timing = _points(t["timing"], "world.target.timing", 2, pair="[t, s]")
+            if np.any(np.diff(timing[:, 0]) <= 0) or np.any(np.diff(timing[:, 1]) < 0) or timing[0, 1] < 0:
+                raise ScenarioError("field 'world.target.timing' must have strictly increasing times and "
+                                    "non-decreasing arc lengths >= 0")
         target = Target(Polyline(_points(t.get("path"), "world.target.path"), "world.target.path"),
-                        _num(t, "speed", "world.target", 1.3, lo=0.0, hi=5.0),
+                        _num(t, "speed", "world.target", 1.3, lo=0.0, hi=10.0),
                         _num(t, "start", "world.target", 0.0, lo=0.0, hi=MAX_DURATION),
-                        _num(t, "height", "world.target", 1.75, lo=0.5, hi=2.5))
+                        _num(t, "height", "world.target", 1.75, lo=0.5, hi=2.5), timing)
     return Scenario(name, duration, int(seed), control_hz, physics_hz, bp, initial, spa, pl, gusts, noise,
-                    limits, lanes, obstacles, target, source)
+                    limits, lanes, obstacles, target, source, look)
+
+
+LOOK_DEFAULT = {"light": 1.0, "ground": [96, 112, 96], "clothing": [60, 40, 200], "texture": 0.0,
+                "texture_seed": 0, "shading": 0.0}
+
+
+def _look(d: dict) -> dict:
+    """world.look: ``light`` (brightness factor 0.3-2), ``ground`` and ``clothing`` (BGR 0-255),
+    ``texture`` (contrast of ground patches, 0-1), ``texture_seed`` (where they lie and where
+    the sun is) and ``shading`` (0-1: how much box faces and the person are shaded by the sun)."""
+    _known(d, tuple(LOOK_DEFAULT), "world.look")
+    out = {"light": _num(d, "light", "world.look", 1.0, lo=0.3, hi=2.0),
+           "texture": _num(d, "texture", "world.look", 0.0, lo=0.0, hi=1.0),
+           "shading": _num(d, "shading", "world.look", 0.0, lo=0.0, hi=1.0)}
+    seed = d.get("texture_seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 63:
+        raise ScenarioError(f"field 'world.look.texture_seed' must be an integer in [0, 2**63), got {seed!r}")
+    out["texture_seed"] = seed
+    for k in ("ground", "clothing"):
+        v = d.get(k, LOOK_DEFAULT[k])
+        if not (isinstance(v, list) and len(v) == 3 and all(_is_num(c) and 0 <= c <= 255 for c in v)):
+            raise ScenarioError(f"field 'world.look.{k}' must be a [b, g, r] colour of numbers 0-255, got {v!r}")
+        out[k] = [float(c) for c in v]
+    return out
 
 
 def read_scenario_file(path):

@@ -1,0 +1,127 @@
+"""Evaluation of the seeing bicycle: the vision CNN's accuracy on held-out scenario seeds, and
+follow / obstacles rides from perception (float and int8 CNN), over ``--first-seed/--n``.
+
+    python -m tianrt.demos.bicycle.evaluate_nav --accuracy                 # CNN on seeds 0-19
+    python -m tianrt.demos.bicycle.evaluate_nav --kind follow --n 20 --vision float,int8
+    python -m tianrt.demos.bicycle.evaluate_nav --kind obstacles --n 20
+
+Every ride: the balance MLP through tr.stream's scheduler, the outer loops from the CNN (and,
+following, the CANN) and the dead-reckoned pose. Pass (issue 15): no falls, no collisions,
+and following, ``target.lost_s`` <= 2 s and ``target.distance_rms_m`` <= 1.0 m in every ride.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import follow, policy, suite, train_vision, vision, world
+from .run import run, run_stream, schedule_for, teacher_for
+
+
+def accuracy(graph, seeds=range(20), per_scenario=None, seed: int = 7) -> dict:
+    """The CNN on frames of scenario seeds never used in training (poses as in training)."""
+    import tianrt as tr
+
+    per = per_scenario or {"follow": 20, "obstacles": 10}
+    x, y = train_vision.dataset({"follow": seeds, "obstacles": seeds}, per, seed)
+    out = tr.Runtime(graph).run({"frame": vision.normalise(x)}, ticks=1)["y"]
+    out = np.asarray(out).reshape(len(x), -1)
+    ps = [vision.decode(o) for o in out]
+    ts = [vision.decode(t) for t in y]
+    vis_t = y[:, 15] > 0.5
+    vis_p = np.array([p.visible >= 0.5 for p in ps])
+    both = [i for i in range(len(x)) if ts[i].bearing is not None and ps[i].bearing is not None]
+    b_err = np.array([abs(ps[i].bearing - ts[i].bearing) for i in both])
+    d_err = np.array([abs(ps[i].distance - ts[i].distance) for i in both])
+    sec_t, sec_p = y[:, 17:] >= follow.AVOID_RANGE, out[:, 17:] >= follow.AVOID_RANGE
+    return {"frames": int(len(x)), "visible_frames": int(vis_t.sum()),
+            "visible_accuracy": float((vis_t == vis_p).mean()),
+            "bearing_mae_deg": float(b_err.mean()) if len(b_err) else None,
+            "bearing_p95_deg": float(np.percentile(b_err, 95)) if len(b_err) else None,
+            "distance_mae_m": float(d_err.mean()) if len(d_err) else None,
+            "sector_mae": float(np.abs(out[:, 17:] - y[:, 17:]).mean()),
+            "sector_trigger_accuracy": float((sec_t == sec_p).mean()),
+            "sector_trigger_recall": float((sec_t & sec_p).sum() / max(sec_t.sum(), 1))}
+
+
+def rides(kind: str, n: int, first_seed: int, duration: float, perception, controller: str = "mlp",
+          backend: str = "reference", log=print) -> list:
+    ann = policy.load() if controller == "mlp" else None
+    rows = []
+    for seed in range(first_seed, first_seed + n):
+        sc = world.parse_scenario(suite.make(kind, seed, duration))
+        nav = follow.Navigator(sc, "follow" if kind == "follow" else "avoid",
+                               schedule_for(sc.bicycle, 1.0 / sc.control_hz), perception=perception, backend=backend)
+        t0 = time.time()
+        if ann is None:
+            r = run(sc, teacher_for(sc), "lqr", nav=nav)
+        else:
+            r = run_stream(sc, ann, backend, f"mlp/{backend}/stream", nav=nav)
+        s = r.summary()
+        rows.append(s)
+        tgt = s.get("target") or {}
+        log(f"  {kind} seed {seed}: fell {s['fell']}, collisions {s['collisions']} ({s['crashed_into']}), "
+            f"lost {tgt.get('lost_s', 0):.2f} s, distance RMS {tgt.get('distance_rms_m', 0):.2f} m, "
+            f"pose drift {s['pose_drift_m']['final']:.2f} m, {time.time() - t0:.0f} s")
+    return rows
+
+
+def summarise(rows: list) -> dict:
+    tg = [r["target"] for r in rows if r.get("target")]
+    out = {"rides": len(rows), "falls": int(sum(r["fell"] for r in rows)),
+           "collisions": int(sum(r["collisions"] for r in rows)),
+           "pose_drift_final_m_max": float(max(r["pose_drift_m"]["final"] for r in rows)),
+           "vision_latency_ms_p99_max": float(max(r["vision"]["latency_ms_p99"] for r in rows))}
+    if tg:
+        def col(k):
+            return np.array([t[k] for t in tg if t.get(k) is not None], float)
+        out.update(lost_s_max=float(col("lost_s").max()), distance_rms_m_mean=float(col("distance_rms_m").mean()),
+                   distance_rms_m_max=float(col("distance_rms_m").max()),
+                   visible_fraction_mean=float(col("visible_fraction").mean()),
+                   bearing_error_deg_mean=float(col("bearing_error_deg").mean()),
+                   bearing_error_occluded_deg_mean=(float(col("bearing_error_occluded_deg").mean())
+                                                    if len(col("bearing_error_occluded_deg")) else None))
+        out["passed"] = bool(out["falls"] == 0 and out["collisions"] == 0 and out["lost_s_max"] <= 2.0
+                             and out["distance_rms_m_max"] <= 1.0)
+    else:
+        out["passed"] = bool(out["falls"] == 0 and out["collisions"] == 0)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tianrt.demos.bicycle.evaluate_nav", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--accuracy", action="store_true", help="the CNN's accuracy on held-out seeds")
+    ap.add_argument("--kind", choices=("follow", "obstacles"))
+    ap.add_argument("--n", type=int, default=20)
+    ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--duration", type=float, default=60.0)
+    ap.add_argument("--vision", default="float", help="comma list of float, int8, truth")
+    ap.add_argument("--controller", default="mlp", choices=("mlp", "lqr"))
+    ap.add_argument("--backend", default="reference")
+    ap.add_argument("--json")
+    a = ap.parse_args(argv)
+    g = vision.load()
+    res = {}
+    if a.accuracy:
+        res["accuracy"] = {"float": accuracy(g, range(a.first_seed, a.first_seed + a.n)),
+                           "int8": accuracy(vision.int8(g), range(a.first_seed, a.first_seed + a.n))}
+        print(json.dumps(res["accuracy"], indent=1))
+    if a.kind:
+        for v in a.vision.split(","):
+            perception = {"float": g, "int8": vision.int8(g) if v == "int8" else None, "truth": "truth"}[v]
+            rows = rides(a.kind, a.n, a.first_seed, a.duration, perception, a.controller, a.backend)
+            res[v] = {"summary": summarise(rows), "rides": rows}
+            print(v, json.dumps(res[v]["summary"]))
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps(res, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,212 @@
+"""Control from perception: the outer loops that read the camera (through the vision CNN and
+the CANN tracker) and the dead-reckoned pose instead of the true state.
+
+``Navigator(sc, mode)`` is called once per control step with the noisy sensors and returns the
+desired lean (for the balance network) and the target speed (for the speed loop):
+
+- every mode rides from the *estimated* pose (``estimate.DeadReckoning``); the true pose is
+  passed in only to render the camera frame (that is the sensor) and to score;
+- ``avoid`` (the ``obstacles`` kind and any waypoint ride): pure pursuit on the path, shifted
+  sideways by ``AVOID_OFFSET`` towards the freer side when the CNN's central sectors see an
+  obstacle closer than ``AVOID_RANGE``; back on the path once they have been clear for a while;
+- ``follow``: pure pursuit on the person's estimated position (the CANN's bearing, the CNN's
+  distance), the speed loop keeping ``suite.FOLLOW_DISTANCE``; when there is no estimate the
+  bicycle rides the path from its estimated pose at a low speed (``lost`` time).
+
+The perception is the CNN graph (float or int8) in a tr.Runtime at the camera rate, or
+``perception="truth"`` (the labels themselves: a diagnostic that separates control from vision).
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from . import cann, vision
+from .estimate import DeadReckoning, YawGyro
+from .sim import PHI, PSI, X, Y
+from .suite import FOLLOW_DISTANCE
+
+AVOID_RANGE = vision.sector_value(12.0)   # centre sector nearness that triggers: closer than 12 m
+AVOID_SIDE = vision.sector_value(7.5)     # ... in the two sectors beside it (5-15 degrees)
+AVOID_CLEAR = vision.sector_value(10.5)   # all of the five middle sectors below this: clear
+NEAR_8M = vision.sector_value(8.0)
+AVOID_OFFSET = 2.5        # m to the side of the path
+AVOID_HOLD = 2.0          # s clear before returning to the path (the obstacle is beside, out of view)
+V_MIN, V_MAX = 2.0, 6.0   # below ~2 m/s the 5 N m steer motor cannot hold the leans a person's turns need   # follow speed limits [m/s]
+
+
+def _max_lean(v: float) -> float:
+    """Desired-lean limit: 15 degrees from 3 m/s, down to 8 at 2 m/s (slow leans saturate the steer)."""
+    return math.radians(8.0 + 7.0 * min(1.0, max(0.0, v - 2.0)))
+
+
+class Navigator:
+    def __init__(self, sc, mode: str, schedule, *, perception="truth", backend: str = "reference",
+                 camera_hz: float = 30.0):
+        if mode not in ("avoid", "follow"):
+            raise ValueError(f"navigator mode must be 'avoid' or 'follow', got {mode!r}")
+        self.sc, self.mode, self.schedule = sc, mode, schedule
+        self.est = DeadReckoning(sc.initial["x"], sc.initial["y"], sc.initial["heading"], sc.seed)
+        from .sim import Bicycle  # noqa: F401  (the gyro uses the bicycle's linear model)
+        from .model import matrices
+        self.gyro = YawGyro(matrices(sc.bicycle), sc.seed)
+        self.labeller = vision.Labeller(sc)
+        self.vision = None if perception == "truth" else vision.Vision(perception, backend)
+        self.tracker = cann.Tracker(backend=backend) if mode == "follow" else None
+        self.period = 1.0 / camera_hz
+        self.next_frame = 0.0
+        self.offset, self.clear_since, self.flipped, self.lat_est = 0.0, 0.0, False, 0.0
+        self.percept = None
+        self.bearing, self.distance = None, FOLLOW_DISTANCE
+        self.v_person = float(sc.initial["speed"])
+        self.last_d = None
+        self.frames = []          # per frame: t, true bearing, visible, estimate (or nan), true distance
+        self.pose_err = []
+        self.lost_frames = 0
+        self.latency = []
+
+    # one control step -------------------------------------------------------------------------
+    def __call__(self, t: float, state, speed_meas: float, dt: float) -> tuple[float, float]:
+        x, y, h = self.est.pose
+        self.pose_err.append(math.hypot(x - state[X], y - state[Y]))
+        self.v_now = speed_meas
+        if t >= self.next_frame - 1e-9:
+            self._frame(t, state)
+            self.next_frame += self.period
+        v = max(speed_meas, 0.5)
+        if self.mode == "follow" and self.bearing is not None:
+            lean, v_ref = self._follow(v)
+        else:
+            lean = self._path(x, y, h, v)
+            v_ref = (self.sc.target_speed(t) if self.mode == "avoid"
+                     else min(V_MAX, max(V_MIN, self.v_person)))   # lost: keep the person's last speed
+        self.est.step(speed_meas, self.gyro.read(state), dt)
+        return lean, v_ref
+
+    def _frame(self, t, state):
+        lab = self.labeller
+        frame = lab.cam.frame(state[X], state[Y], state[PSI], state[PHI], t)
+        truth = None
+        if self.vision is None:
+            _, y_true, truth = lab.sample(state[X], state[Y], state[PSI], state[PHI], t, frame)
+            p = vision.decode(y_true)
+        else:
+            t0 = time.perf_counter()
+            p = self.vision(frame)
+            self.latency.append(time.perf_counter() - t0)
+        self.percept = p
+        self._avoid_update(t, p)
+        if self.tracker is None:
+            return
+        tb, td, pix = truth or lab.person(state[X], state[Y], state[PSI], state[PHI], t, frame)
+        est = self.tracker.update(p.bearing)
+        if not self.tracker.confident:
+            est = None
+        if est is not None and abs(est) > 90:   # the ring says "behind": not a usable target
+            est = None
+        self.bearing = est
+        if p.bearing is not None:   # distance filtered; the person's speed from its rate of change
+            prev = self.distance
+            self.distance += 0.3 * (p.distance - self.distance)
+            if self.last_d is not None:
+                self.v_person += 0.08 * (self.v_now + (self.distance - prev) / self.period - self.v_person)
+            self.last_d = self.distance
+        if est is None:
+            self.lost_frames += 1
+        self.frames.append((t, tb, pix >= vision.MIN_PIXELS, np.nan if est is None else est, td))
+
+    v_now = 0.0
+
+    def _avoid_update(self, t, p):
+        s = p.sectors
+        left, right = s[:3].sum(), s[4:].sum()
+        if s[3] >= AVOID_RANGE or max(s[2], s[4]) >= AVOID_SIDE:
+            diff = right - left
+            if self.offset == 0.0:
+                # commit to a side once the sectors tell the sides apart, or at the latest at ~8 m;
+                # y is to the right: a positive offset moves right, away from a left-heavy obstacle
+                if abs(self.lat_est) > 1.0:     # already beside the path (the last obstacle): stay there
+                    self.offset, self.flipped = math.copysign(AVOID_OFFSET, self.lat_est), True
+                elif abs(diff) > 0.05 or s[2:5].max() >= NEAR_8M:
+                    self.offset = -AVOID_OFFSET if diff > 0 else AVOID_OFFSET
+                    self.flipped = False
+            self.clear_since = t
+        elif s[1:6].max() >= AVOID_CLEAR:
+            self.clear_since = t
+        elif self.offset != 0.0 and t - self.clear_since > AVOID_HOLD:
+            self.offset = 0.0
+
+    def _repel(self, sectors=range(1, 6)) -> float:
+        """A steering bias [rad] away from obstacles the CNN sees within ~8 m in the given sectors
+        (following: the five middle ones, as the person's route passes close to boxes on the
+        inside of bends; avoiding: the two outer ones of those, the offset handles the middle)."""
+        s = self.percept.sectors if self.percept is not None else np.zeros(7)
+        centres = 0.5 * (vision.SECTORS[:-1] + vision.SECTORS[1:])
+        bias = 0.0
+        for k in sectors:
+            push = max(0.0, float(s[k]) - NEAR_8M)
+            if push > 0:
+                side = -math.copysign(1.0, centres[k]) if centres[k] != 0 else (1.0 if s[:3].sum() > s[4:].sum() else -1.0)
+                bias += side * 1.2 * push
+        return max(-0.5, min(0.5, bias))
+
+    def _path(self, x, y, h, v):
+        path = self.sc.path
+        s0, self.lat_est = path.project(x, y)
+        L = max(5.0, 1.6 * v) if self.offset else max(5.0, 2.0 * v)
+        px, py = path.point(s0 + L)
+        if self.offset:
+            ph = path.heading(s0 + L)
+            px, py = px - self.offset * math.sin(ph), py + self.offset * math.cos(ph)
+        return self._pursue(px - x, py - y, h, v, self._repel((1, 5)))
+
+    def _pursue(self, dx, dy, h, v, bias: float = 0.0):
+        alpha = math.atan2(dy, dx) - h + bias
+        alpha = math.atan2(math.sin(alpha), math.cos(alpha))
+        kappa = 2.0 * math.sin(alpha) / max(math.hypot(dx, dy), 1e-6)
+        lean = self.schedule.lean_for_curvature(v, kappa)
+        m = _max_lean(v)
+        return max(-m, min(m, lean))
+
+    def _follow(self, v):
+        b = math.radians(self.bearing)
+        d = max(self.distance, 2.0)
+        alpha = b + self._repel()
+        # pure pursuit towards the person, with a look-ahead of at least 1.6 s of travel: aiming at a
+        # point only 5 m ahead at 4-6 m/s makes the loop (CANN, balance, lean) weave
+        kappa = 2.0 * math.sin(alpha) / max(d, 1.6 * v, 5.0)
+        lean = self.schedule.lean_for_curvature(v, kappa)
+        m = _max_lean(v)
+        v_ref = min(V_MAX, max(V_MIN, self.v_person + 1.0 * (self.distance - FOLLOW_DISTANCE)))
+        return max(-m, min(m, lean)), v_ref
+
+    # metrics ----------------------------------------------------------------------------------
+    def metrics(self) -> dict:
+        out = {"pose_drift_m": {"final": float(self.pose_err[-1]) if self.pose_err else 0.0,
+                                "max": float(max(self.pose_err, default=0.0))}}
+        if self.latency:
+            lat = np.array(self.latency) * 1e3
+            out["vision"] = {"latency_ms_p99": float(np.percentile(lat, 99)),
+                             "latency_ms_p50": float(np.percentile(lat, 50)), "frames": len(lat)}
+        else:
+            out["vision"] = {"latency_ms_p99": 0.0, "latency_ms_p50": 0.0, "frames": 0}
+        if self.tracker is not None and self.frames:
+            f = self.frames
+            vis = np.array([q[2] for q in f], bool)
+            tb = np.array([q[1] for q in f])
+            est = np.array([q[3] for q in f])
+            dist = np.array([q[4] for q in f])
+            err = np.abs(cann.wrap(est - tb))
+            have = np.isfinite(est)
+            occ = ~vis & (np.abs(tb) < 35)          # in the field of view but hidden
+            out["target"] = {
+                "visible_fraction": float(vis.mean()),
+                "lost_s": float(self.lost_frames * self.period),
+                "distance_rms_m": float(np.sqrt(np.mean((dist - FOLLOW_DISTANCE) ** 2))),
+                "bearing_error_deg": float(err[vis & have].mean()) if np.any(vis & have) else None,
+                "bearing_error_occluded_deg": float(err[occ & have].mean()) if np.any(occ & have) else None,
+                "occluded_s": float(occ.sum() * self.period),
+            }
+        return out

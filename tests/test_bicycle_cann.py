@@ -1,0 +1,40 @@
+"""The CANN tracker (a spiking ring attractor in tianrt) on a synthetic moving stimulus with
+false detections and an occlusion: it beats holding the last detection and a moving average."""
+import numpy as np
+
+from tianrt.demos.bicycle import cann
+
+
+def test_task_is_seeded_and_has_the_gap():
+    a, b = cann.task(3), cann.task(3)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1], equal_nan=True)
+    truth, det, occ = a
+    assert len(truth) == 180 and occ.sum() == 15 and np.all(np.isnan(det[occ]))
+
+
+def test_graph_is_a_spiking_ring_with_alif_and_recurrence():
+    g = cann.build_graph()
+    ops = {e.node.op for e in g.build().entries}
+    assert {"snn.Recurrent", "snn.ALIF", "bridge.SpikeCount"} <= ops
+    w = cann.recurrent_weights(cann.CANNParams())
+    assert w[0, 0] > 0 > w[0, 36]           # Mexican hat: excitation near, inhibition far
+
+
+def test_tracks_through_occlusion_and_false_detections():
+    res = cann.measure(seeds=range(3))
+    c, h, m = res["CANN (spiking, tianrt)"], res["hold last detection"], res["moving average (EMA 0.3)"]
+    assert c["overall_deg"] < 3.5 and c["occluded_deg"] < 4.5
+    assert c["overall_deg"] < 0.5 * m["overall_deg"] < h["overall_deg"]
+    assert c["occluded_deg"] < 0.5 * m["occluded_deg"]
+
+
+def test_bump_holds_without_input_and_ignores_a_false_detection():
+    tr_ = cann.Tracker()
+    for _ in range(10):
+        tr_.update(40.0)
+    assert tr_.confident and abs(cann.wrap(tr_.bearing - 40.0)) < 5
+    tr_.update(-120.0)                       # one false detection far away
+    assert abs(cann.wrap(tr_.bearing - 40.0)) < 10
+    for _ in range(6):
+        tr_.update(None)                     # 0.2 s of nothing: the bump survives
+    assert tr_.confident

@@ -1,0 +1,40 @@
+"""The shipped vision CNN on a small held-out set (scenario seeds never used in training), in
+float and int8; labels from the renderer (an occluded person is not visible)."""
+import numpy as np
+import pytest
+
+import tianrt as tr
+from tianrt.demos.bicycle import evaluate_nav, suite, vision, world
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    return vision.load()
+
+
+def test_labels_code_and_sectors():
+    c = vision.bearing_code(10.0, True)
+    assert np.argmax(c) == 9 and c.max() == 1.0 and not vision.bearing_code(10.0, False).any()
+    sc = world.parse_scenario({"path": [[0, 0], [100, 0]], "world": {"obstacles": [{"kind": "cone", "x": 7.6, "y": 0.0}]}})
+    s = vision.sectors_truth(sc.obstacles, 0.6, 0.0, 0.0)
+    assert s[3] == pytest.approx(2.0 / 7.0) and s[0] == 0 and s[6] == 0
+
+
+def test_cnn_accuracy_on_held_out_seeds(cnn):
+    acc = evaluate_nav.accuracy(cnn, seeds=range(2), per_scenario={"follow": 12, "obstacles": 6})
+    assert acc["frames"] == 36 and acc["visible_frames"] > 5
+    assert acc["visible_accuracy"] >= 0.75
+    assert acc["bearing_mae_deg"] <= 8.0
+    assert acc["sector_mae"] <= 0.12
+
+
+def test_int8_network_agrees_with_float(cnn):
+    q = tr.quantize(cnn, {"frame": vision.calibration_frames(32)}, name="vision-int8")
+    sc = world.parse_scenario(suite.make("follow", 3, 20.0))
+    lab = vision.Labeller(sc)
+    tx, ty, th = sc.target.position(5.0)
+    frame = lab.cam.frame(tx - 6 * np.cos(th), ty - 6 * np.sin(th), th, 0.0, 5.0)
+    x = vision.normalise(frame[None])[0]
+    a = np.asarray(tr.Runtime(cnn).step({"frame": x})["y"]).reshape(-1)
+    b = np.asarray(tr.Runtime(q).step({"frame": x})["y"]).reshape(-1)
+    assert np.abs(a - b).max() < 0.15
