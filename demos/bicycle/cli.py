@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "--kind obstacles, waypoints otherwise)")
     ap.add_argument("--vision", default="float", choices=("float", "int8", "truth"),
                     help="the vision CNN in float or int8 (tr.quantize), or the ground-truth labels (a diagnostic)")
+    ap.add_argument("--record", metavar="RIDE.mcap",
+                    help="record the ride as MCAP (IMU and encoder samples, network outputs, camera "
+                         "frames, steer torque, true state; needs pip install 'tianrt[record]'); "
+                         "the network ride through the scheduler only")
     ap.add_argument("--write-scenario", metavar="FILE.json", help="write the scenario used as JSON and exit")
     return ap
 
@@ -90,15 +94,18 @@ def _fail(code: int, message: str) -> int:
 
 
 def _main(args) -> int:
-    for opt, p in (("--out", args.out), ("--write-scenario", args.write_scenario)):
+    if args.record and (args.direct or args.controller == "lqr"):
+        return _fail(2, "--record records the network's ride through the scheduler: use --controller "
+                        "mlp or snn, without --direct")
+    for opt, p in (("--out", args.out), ("--write-scenario", args.write_scenario), ("--record", args.record)):
         if p is None:
             continue
         p = Path(p)
         if opt == "--out" and p.exists() and not p.is_dir():
             return _fail(EXIT_BAD, f"--out {p}: exists and is not a folder")
-        if opt == "--write-scenario" and (p.is_dir() or not p.parent.is_dir()):
-            return _fail(EXIT_BAD, f"--write-scenario {p}: " + ("is a folder" if p.is_dir() else
-                                                                 f"folder {p.parent} does not exist"))
+        if opt != "--out" and (p.is_dir() or not p.parent.is_dir()):
+            return _fail(EXIT_BAD, f"{opt} {p}: " + ("is a folder" if p.is_dir() else
+                                                     f"folder {p.parent} does not exist"))
     try:
         if args.scenario:
             sc_dict = world.read_scenario_file(args.scenario)  # checks the file; errors name the field
@@ -201,4 +208,4 @@ def _ride(args, sc, graph, camera, video, nav=None):
                    camera_hz=args.camera_hz, camera=camera, video=video, nav=nav)
     return run_stream(sc, graph, args.backend, f"{args.controller}/{args.backend}/stream",
                       camera_hz=args.camera_hz, camera=camera, video=video,
-                      clock="wall" if args.realtime else "sim", nav=nav)
+                      clock="wall" if args.realtime else "sim", nav=nav, record=args.record)

@@ -152,7 +152,7 @@ class ClosedLoop:
         obs = np.array((meas[0], meas[1], meas[2], meas[3], meas[4], lean_d))
         if t >= self.next_cam - 1e-12:
             if self.camera is not None:
-                self.camera.frame(s[X], s[Y], s[PSI], s[PHI], t)
+                self.last_frame = (t, self.camera.frame(s[X], s[Y], s[PSI], s[PHI], t))
                 self.frames += 1
             self.next_cam += self.cam_period
         self._obs = obs
@@ -252,11 +252,14 @@ def run(sc: Scenario, controller, name: str = "controller", *, camera_hz: float 
 
 def run_stream(sc: Scenario, graph, backend: str = "reference", name: str | None = None, *,
                camera_hz: float = 0.0, camera=None, video=None, keep_traces: bool = False,
-               clock: str = "sim", nav=None) -> RunResult:
+               clock: str = "sim", nav=None, record=None) -> RunResult:
     """Ride ``sc`` with a balance network in ``tr.stream.Scheduler``: the bicycle is a
     ``SimulationSource`` at the control rate feeding input ``obs``; the output ``torque`` goes
     to the steer motor through a sink. A command that appears at stream time t acts from the
-    first control step that starts at or after t. ``clock="wall"`` rides in real time."""
+    first control step that starts at or after t. ``clock="wall"`` rides in real time.
+    ``record``: an MCAP path; the scheduler records the IMU/encoder samples and the network's
+    outputs, and the ride adds its camera frames, the steer torque applied and the true state
+    (docs/bicycle.md)."""
     import tianrt as tr
 
     loop = ClosedLoop(sc, camera_hz=camera_hz, camera=camera, video=video, keep_traces=keep_traces, nav=nav)
@@ -278,9 +281,16 @@ def run_stream(sc: Scenario, graph, backend: str = "reference", name: str | None
             while commands and commands[0][0] <= t_begin + 1e-9:
                 _, state["u"], state["latency"] = commands.popleft()
             loop.act(state["u"], state["latency"])
+            if rec is not None:
+                rec.log("/bicycle/steer_torque", [state["u"]], t_begin)
         if loop.done:
             return tr.stream.END
         obs = loop.observe()
+        if rec is not None:
+            rec.log("/bicycle/true_state", np.asarray(loop.bike.state, np.float64), t)
+            ft = getattr(loop, "last_frame", None)
+            if ft is not None and abs(ft[0] - t) < 1e-9:
+                rec.log("/bicycle/camera", ft[1], t)
         reads.append((t, time.perf_counter()))
         return obs
 
@@ -291,6 +301,7 @@ def run_stream(sc: Scenario, graph, backend: str = "reference", name: str | None
 
     rt = tr.Runtime(graph, backend=backend)
     sched = tr.stream.Scheduler(rt, clock=clock)
+    rec = sched.record(record) if record else None
     sched.add_source(tr.stream.SimulationSource(advance, rate_hz=sc.control_hz, name="bicycle"), to="obs")
     sched.add_sink("torque", motor)
     wall0 = time.perf_counter()
