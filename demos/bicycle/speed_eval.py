@@ -66,10 +66,11 @@ def main(argv=None) -> int:
     ap.add_argument("--speeds", default="3,5,7,8")
     ap.add_argument("--n", type=int, default=20)
     ap.add_argument("--duration", type=float, default=30.0)
+    ap.add_argument("--T", type=int, default=16, help="SNN ticks per control step")
     ap.add_argument("--model", help="balance model file (default: the shipped one)")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
-    res = evaluate([float(s) for s in args.speeds.split(",")], args.n, args.duration, model=args.model)
+    res = evaluate([float(s) for s in args.speeds.split(",")], args.n, args.duration, T=args.T, model=args.model)
     print(markdown(res))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
