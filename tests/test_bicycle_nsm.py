@@ -128,6 +128,15 @@ def test_enables_follow_the_state():
         assert np.array_equal(out[f"enable:{k}"][1:], np.isin(st[:-1], idx).astype(np.int8)), k
 
 
+def test_float_machine_runs_the_same_on_numba():
+    rng = np.random.default_rng(95)
+    schedules = [jittered(rng, list(rng.choice(nsm.EVENTS, 10))) for _ in range(4)]
+    g = nsm.build()
+    ref, seqs = run_batch(g, schedules, 4.5, 96)
+    nb, seqs_nb = run_batch(g, schedules, 4.5, 96, backend="numba")
+    assert seqs == seqs_nb and np.array_equal(ref, nb)
+
+
 def test_quantized_machine_is_exact_and_bit_exact_on_reference_and_numba():
     g, q = nsm.build(), nsm.quantized()
     syn = q["nsm_syn"]
