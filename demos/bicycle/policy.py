@@ -63,7 +63,8 @@ def with_dt(g: tr.Graph, dt: float, name: str | None = None) -> tr.Graph:
 
 def to_snn(ann: tr.Graph, calibration: np.ndarray, T: int = 16, tau: float | None = 0.125,
            **convert_kw) -> tr.Graph:
-    """Convert the balance MLP to a spiking graph whose T ticks fit in one control period;
+    """Convert the balance MLP (threshold balancing per neuron unless ``per_channel=False``)
+    to a spiking graph whose T ticks fit in one control period;
     its torque therefore acts one control step after the sensor read (``delay_steps`` = 1).
 
     ``tau`` [s]: membrane time constant of the LIF neurons (beta = exp(-tick / tau)); None
@@ -72,6 +73,9 @@ def to_snn(ann: tr.Graph, calibration: np.ndarray, T: int = 16, tau: float | Non
     control_hz = float(ann.metadata.get("control_hz", 1.0 / ann.dt))
     tick = 1.0 / (control_hz * T)
     fast = with_dt(ann, tick)
+    # one threshold-balancing scale per hidden neuron: finer steps for the quieter neurons, less
+    # chatter in the torque than one scale per layer (docs/bicycle.md, Speed envelope)
+    convert_kw.setdefault("per_channel", True)
     if tau is not None:
         convert_kw.setdefault("neuron", "lif")
         convert_kw.setdefault("beta", float(np.exp(-tick / tau)))
