@@ -15,7 +15,7 @@ from pathlib import Path
 
 import tianrt as tr
 
-from . import policy, suite, world
+from . import envelope, policy, suite, world
 from .run import run, run_stream, teacher_for
 
 
@@ -131,6 +131,8 @@ def _main(args) -> int:
             graph = policy.load(args.model)
         except (OSError, tr.TianrtError) as exc:
             return _fail(EXIT_BAD, f"cannot load the balance model: {exc}")
+        if msg := envelope.message(envelope.scenario_speeds(sc), f"scenario {sc.name}", envelope.trained_speeds(graph)):
+            print(f"warning: {msg}", file=sys.stderr)  # a ride outside the trained speeds
         try:
             tr.Runtime(graph, backend=args.backend).close()  # a backend that cannot run says so now
             if args.controller == "snn":

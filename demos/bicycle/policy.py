@@ -63,7 +63,8 @@ def with_dt(g: tr.Graph, dt: float, name: str | None = None) -> tr.Graph:
 
 def to_snn(ann: tr.Graph, calibration: np.ndarray, T: int = 16, tau: float | None = 0.125,
            **convert_kw) -> tr.Graph:
-    """Convert the balance MLP to a spiking graph whose T ticks fit in one control period;
+    """Convert the balance MLP (threshold balancing per neuron unless ``per_channel=False``)
+    to a spiking graph whose T ticks fit in one control period;
     its torque therefore acts one control step after the sensor read (``delay_steps`` = 1).
 
     ``tau`` [s]: membrane time constant of the LIF neurons (beta = exp(-tick / tau)); None
@@ -72,6 +73,9 @@ def to_snn(ann: tr.Graph, calibration: np.ndarray, T: int = 16, tau: float | Non
     control_hz = float(ann.metadata.get("control_hz", 1.0 / ann.dt))
     tick = 1.0 / (control_hz * T)
     fast = with_dt(ann, tick)
+    # one threshold-balancing scale per hidden neuron: finer steps for the quieter neurons, less
+    # chatter in the torque than one scale per layer (docs/bicycle.md, Speed envelope)
+    convert_kw.setdefault("per_channel", True)
     if tau is not None:
         convert_kw.setdefault("neuron", "lif")
         convert_kw.setdefault("beta", float(np.exp(-tick / tau)))
@@ -83,13 +87,19 @@ def to_snn(ann: tr.Graph, calibration: np.ndarray, T: int = 16, tau: float | Non
     return snn
 
 
-def calibration_data(n_seconds: float = 20.0) -> np.ndarray:
-    """Observations from a teacher ride on a training scenario (seed 1000), for conversion."""
-    from . import suite, world
+def calibration_data(n_seconds: float = 20.0, speeds=None) -> np.ndarray:
+    """Observations for the conversion's threshold balancing, over the whole speed envelope:
+    a teacher ride on a training gust scenario (seed 1000, 3-7 m/s) and one constant-speed
+    teacher ride of ``n_seconds`` at each of ``speeds`` (default
+    ``envelope.CALIBRATION_SPEEDS``, 2.5-8.5 m/s; training seeds 1001+). Calibrating on one
+    3.85-6.93 m/s ride alone left the SNN's torque gain at 0.69 at 7 m/s and 0.40 at 8 m/s."""
+    from . import envelope, suite, world
     from .run import run, teacher_for
 
-    cal = world.parse_scenario(suite.make("gust_suite", 1000, n_seconds))
-    return run(cal, teacher_for(cal), keep_traces=True).traces["obs"][::4]
+    scs = [world.parse_scenario(suite.make("gust_suite", 1000, n_seconds))]
+    for i, v in enumerate(envelope.CALIBRATION_SPEEDS if speeds is None else speeds):
+        scs.append(world.parse_scenario(envelope.fixed_speed(1001 + i, float(v), n_seconds)))
+    return np.concatenate([run(sc, teacher_for(sc), keep_traces=True).traces["obs"][::4] for sc in scs])
 
 
 def load(path=None) -> tr.Graph:

@@ -4,10 +4,11 @@
     python -m tianrt.demos.bicycle.train_balance [--out demos/bicycle/data/balance_mlp.tnr]
 
 Data (all seeded, training scenarios use seeds 1000+, never the evaluation seeds 0-19):
-1. teacher rollouts on gust scenarios at 3-7 m/s, with a random torque disturbance added to
+1. teacher rollouts on gust scenarios at 3-7 m/s and on constant-speed S-curves at the two
+   ends of the speed envelope (envelope.TRAINED_SPEEDS, 2.5 and 8.5 m/s), with a random torque disturbance added to
    what the motor applies (so the data covers states off the teacher's own path), each
    observation labelled with the clean teacher torque;
-2. observations drawn uniformly from the operating box (lean, rates, steer, 2.5-7.5 m/s,
+2. observations drawn uniformly from the operating box (lean, rates, steer, 2.5-8.5 m/s,
    desired lean), labelled by the teacher;
 3. DAgger rounds: the student rides the training scenarios in tr.Runtime; the teacher labels
    the states the student visits; retrain on everything.
@@ -25,13 +26,13 @@ import numpy as np
 import tianrt as tr
 from tianrt import train as T
 
-from . import policy, suite, world
+from . import envelope, policy, suite, world
 from .run import run, teacher_for
 
 HIDDEN = (32, 32)
 BOX_LO = np.array([-0.30, -1.5, -0.5, -3.0, 2.5, -0.27])
 BOX_HI = -BOX_LO
-BOX_HI[4], BOX_LO[4] = 7.5, 2.5
+BOX_LO[4], BOX_HI[4] = envelope.TRAINED_SPEEDS
 
 
 class Noisy:
@@ -98,6 +99,8 @@ def main(argv=None) -> int:
     t0 = time.time()
     rng = np.random.default_rng(args.seed)
     scs = [world.parse_scenario(suite.make("gust_suite", 1000 + i, args.duration)) for i in range(args.scenarios)]
+    scs += [world.parse_scenario(envelope.fixed_speed(1100 + i, v, args.duration))
+            for i, v in enumerate(envelope.TRAINED_SPEEDS)]
     teacher = teacher_for(scs[0])
     control_hz = scs[0].control_hz
     x_roll = collect_teacher(scs, 0.6, rng)
@@ -111,7 +114,7 @@ def main(argv=None) -> int:
     hist = fit(model, x, teacher.batch(x), mean, std, args.epochs, args.seed, 3e-3)
     print(f"fit: val MSE {min(hist.val_loss) * 25:.5f} (N m)^2 after {len(hist.loss)} epochs ({time.time() - t0:.0f} s)")
     info = {"trained_by": "tianrt.demos.bicycle.train_balance", "teacher": "LQR gain-scheduled on speed",
-            "hidden": list(HIDDEN), "seed": args.seed}
+            "hidden": list(HIDDEN), "seed": args.seed, "trained_speeds": list(envelope.TRAINED_SPEEDS)}
     g = graph_of(model, mean, std, control_hz, info)
     for r in range(args.dagger):
         x_new, res = collect_student(scs, g)
