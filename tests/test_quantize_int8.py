@@ -121,7 +121,7 @@ def test_quantize_errors():
     ann = m.to_graph()
     with pytest.raises(tr.InputError, match=r"calibration data for `x` has shape \(4, 3\), expected \(N, 16\)"):
         tr.quantize(ann, {"x": np.ones((4, 3))})
-    with pytest.raises(tr.InputError, match=r"one array per tensor input \(x\)"):
+    with pytest.raises(tr.InputError, match=r"one array per tensor or current input \(x\)"):
         tr.quantize(ann, {"y": x})
     qg = tr.quantize(ann, {"x": x})
     with pytest.raises(tr.GraphError, match="`x_quant` is already an integer node"):

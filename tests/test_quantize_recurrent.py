@@ -65,3 +65,22 @@ def test_only_spike_delays_are_quantized():
     g.output("y", g.add(tr.bridge.MembraneReadout(window=2), c))
     with pytest.raises(tr.GraphError, match="delays of spikes"):
         tr.quantize(g, calibration={"x": np.ones((2, 3), np.float32)})
+
+
+def test_a_current_graph_input_is_quantized_as_an_int8_current():
+    """A current input (e.g. a population code) goes through q.Quantize on the host and stays
+    a current; the integer graph tracks the float one and runs bit for bit on the chip."""
+    rng = np.random.default_rng(6)
+    g = tr.Graph(name="cur_in")
+    x = g.input("code", (16,), domain="current")
+    s = g.add(tr.snn.LIF(beta=0.9, threshold=1.0), g.add(tr.snn.Dense(16, 10, weight=rng.uniform(-0.3, 0.5, (10, 16))), x))
+    g.output("count", g.add(tr.bridge.SpikeCount(window=T), s))
+    cal = rng.random((32, 16)).astype(np.float32)
+    q = tr.quantize(g, calibration={"code": cal}, ticks=T)
+    assert q.entries["code_quant"].domain == "current" and q.entries["code_quant"].numeric == "int"
+    xs = rng.random((5, 16)).astype(np.float32)
+    f = tr.Runtime(g).run({"code": xs}, ticks=T)["count"][-1]
+    i = tr.Runtime(q, "numba").run({"code": xs}, ticks=T)["count"][-1]
+    assert f.sum() > 50 and np.abs(f - i).max() <= 2
+    with tr.Runtime(q, "chip", port="inproc") as chip:
+        assert np.array_equal(chip.run({"code": xs}, ticks=T)["count"][-1], i)

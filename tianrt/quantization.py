@@ -16,7 +16,7 @@ import numpy as np
 from . import ann, bridge, q, qmath
 from .ops import find
 from .ops.synapse import mean_current
-from .domains import SPIKE, TENSOR
+from .domains import CURRENT, SPIKE, TENSOR
 from .errors import GraphError, InputError
 from .graph import Delay, Graph, Input
 
@@ -56,10 +56,10 @@ def quantize(graph: Graph, calibration: dict, *, per_channel: bool = True, metho
 
 
 def _calibration(plan, calibration, max_samples):
-    tensor_inputs = {n: i for n, i in plan.inputs.items() if i.domain == TENSOR}
+    tensor_inputs = {n: i for n, i in plan.inputs.items() if i.domain in (TENSOR, CURRENT)}
     if not isinstance(calibration, dict) or set(calibration) != set(tensor_inputs):
         got = sorted(calibration) if isinstance(calibration, dict) else type(calibration).__name__
-        raise InputError(f"quantize: calibration must be a dict with one array per tensor input "
+        raise InputError(f"quantize: calibration must be a dict with one array per tensor or current input "
                          f"({', '.join(tensor_inputs)}), got {got}")
     out = {}
     for k, spec in tensor_inputs.items():
@@ -93,7 +93,7 @@ def _observe(graph, plan, xs, ticks):
         if isinstance(e.node, Delay):
             probe.connect(e.name, e.source)
     for e in plan.entries:
-        if e.domain == TENSOR:
+        if e.domain == TENSOR or isinstance(e.node, Input) and e.domain == CURRENT:
             probe.output(e.name, e.name)
         elif e.domain == SPIKE and not isinstance(e.node, Input):
             # mean rates of spike edges, for the bias correction of the synapses they feed
@@ -192,10 +192,10 @@ class _Builder:
         if e.domain == SPIKE:
             self.map[e.name] = (h, "spike", 1.0)
             return
-        if e.domain != TENSOR:
-            raise GraphError(f"quantize: input `{e.name}` of domain {e.domain} is not supported")
         s = self.want_scale.get(e.name) or _grid_scale(self.obs[e.name]) or self._act_scale(e.name)
-        self.map[e.name] = (self._add(q.Quantize(s), h, f"{e.name}_quant"), "int", s)
+        # a current input becomes an int8 current (the host quantises it, as a tensor input)
+        self.map[e.name] = (self._add(q.Quantize(s), h, f"{e.name}_quant"),
+                            "current" if e.domain == CURRENT else "int", s)
 
     def _fuse_act(self, e):
         """The ReLU/ClippedReLU that directly and only follows ``e``, if any."""

@@ -117,9 +117,12 @@ class QAdd(QNode):
 @register
 @dataclass(eq=False)
 class Quantize(Node):
-    """float -> int8: clamp(round_half_away(x / scale), -128, 127), computed in float64."""
+    """float -> int8: clamp(round_half_away(x / scale), -128, 127), computed in float64 (a
+    tensor, or a current graph input, which stays a current)."""
     op = "q.Quantize"
     prefix = "quant"
+    in_domains = (TENSOR, CURRENT)
+    out_domain = None
     in_numeric = "float"
     out_numeric = "int"
     scale: float = 1.0
