@@ -63,8 +63,9 @@ def is_scalar(value) -> bool:
 
 
 def kernel_array(value, shape, dtype) -> np.ndarray:
-    """A parameter for the kernels: size 1 for a scalar (the kernels then read element 0),
-    one value per neuron otherwise."""
+    """A parameter for the kernels, for state arrays of ``shape`` (batch axis included): size
+    1 for a scalar (the kernels then read element 0), else one value per state element (the
+    per-neuron values repeated over the batch)."""
     if is_scalar(value):
         return np.full(1, value, dtype=dtype)
     return flat(value, shape, dtype)
