@@ -84,3 +84,32 @@ def test_a_current_graph_input_is_quantized_as_an_int8_current():
     assert f.sum() > 50 and np.abs(f - i).max() <= 2
     with tr.Runtime(q, "chip", port="inproc") as chip:
         assert np.array_equal(chip.run({"code": xs}, ticks=T)["count"][-1], i)
+
+
+def feature_graph(rng):
+    """A sensor vector whose features differ 100-fold in range (an angle beside a speed)."""
+    g = tr.Graph(name="features")
+    x = g.input("obs", (4,))
+    s = g.add(tr.snn.Dense(4, 12, weight=rng.normal(0, 1, (12, 4)) * [4.0, 3.0, 2.0, 0.05]),
+              g.add(tr.bridge.DirectCurrent(), x))
+    g.output("count", g.add(tr.bridge.SpikeCount(window=T), g.add(tr.snn.LIF(beta=0.95), s)))
+    return g, (rng.normal(0, 1, (400, 4)) * [0.03, 0.05, 0.1, 6.0]).astype(np.float32)
+
+
+def test_features_of_very_different_ranges_get_one_input_scale_each(monkeypatch):
+    import tianrt.quantization as Q
+    rng = np.random.default_rng(8)
+    g, obs = feature_graph(rng)
+    x = obs[::20]
+    f = tr.Runtime(g).run({"obs": x}, ticks=T)["count"][-1]
+    q = tr.quantize(g, calibration={"obs": obs})
+    assert q["obs_quant"].scale.shape == (4,)
+    err = np.abs(tr.Runtime(q).run({"obs": x}, ticks=T)["count"][-1] - f).mean()
+    with tr.Runtime(q, "chip", port="inproc") as chip:  # the host quantises per feature too
+        assert np.array_equal(chip.run({"obs": x}, ticks=T)["count"], tr.Runtime(q, "numba").run(
+            {"obs": x}, ticks=T)["count"])
+    monkeypatch.setattr(Q, "FEATURE_SCALE_SPREAD", float("inf"))  # one scale for the vector
+    q1 = tr.quantize(g, calibration={"obs": obs})
+    assert np.ndim(q1["obs_quant"].scale) == 0
+    err1 = np.abs(tr.Runtime(q1).run({"obs": x}, ticks=T)["count"][-1] - f).mean()
+    assert err < 0.5 * err1, (err, err1)

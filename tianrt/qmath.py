@@ -60,8 +60,9 @@ def round_half_away(y):
 
 
 def quantize(x, scale, lo=INT8_MIN, hi=INT8_MAX):
-    """q.Quantize: clamp(round_half_away(float64(x) / scale), lo, hi) as int32; NaN gives 0."""
-    y = np.asarray(x, dtype=np.float64) / float(scale)
+    """q.Quantize: clamp(round_half_away(float64(x) / scale), lo, hi) as int32; NaN gives 0.
+    ``scale``: a number, or one per feature (broadcast against x's trailing axes)."""
+    y = np.asarray(x, dtype=np.float64) / np.asarray(scale, dtype=np.float64)
     y = np.where(np.isnan(y), 0.0, y)
     y = np.clip(y, lo - 1.0, hi + 1.0)  # keep huge or infinite quotients representable
     return np.clip(round_half_away(y), lo, hi).astype(np.int32)

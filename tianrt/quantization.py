@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import ann, bridge, q, qmath
+from . import ann, bridge, q, qmath, snn
 from .ops import find
 from .ops.synapse import mean_current
 from .domains import CURRENT, SPIKE, TENSOR
@@ -104,6 +104,7 @@ def _observe(graph, plan, xs, ticks):
 
 
 _RATE = "__rate__:"
+FEATURE_SCALE_SPREAD = 4.0  # feature ranges further apart than this get one scale each
 
 
 def _grid_scale(x) -> float | None:
@@ -192,10 +193,33 @@ class _Builder:
         if e.domain == SPIKE:
             self.map[e.name] = (h, "spike", 1.0)
             return
-        s = self.want_scale.get(e.name) or _grid_scale(self.obs[e.name]) or self._act_scale(e.name)
+        s = self.want_scale.get(e.name) or _grid_scale(self.obs[e.name])
+        if s is None:
+            s = self._feature_scales(e)
+        if s is None:
+            s = self._act_scale(e.name)
         # a current input becomes an int8 current (the host quantises it, as a tensor input)
         self.map[e.name] = (self._add(q.Quantize(s), h, f"{e.name}_quant"),
                             "current" if e.domain == CURRENT else "int", s)
+
+    def _feature_scales(self, e):
+        """One int8 scale per feature for a vector input whose features have very different
+        ranges (e.g. a lean angle of 0.03 rad beside a speed of 8 m/s, where one scale would
+        leave the angle a level or two) when it only feeds spiking dense synapses directly or
+        through DirectCurrent (their weight columns absorb the scales); else None."""
+        if len(e.shape) != 1 or e.name in self.plan.outputs.values():
+            return None
+        feeds = list(self.users[e.name])
+        for u in list(feeds):
+            if isinstance(self.entry[u].node, bridge.DirectCurrent) and u not in self.plan.outputs.values():
+                feeds.remove(u)
+                feeds += self.users[u]
+        if not feeds or not all(type(self.entry[u].node) is snn.Dense for u in feeds):
+            return None
+        peak = np.abs(np.asarray(self.obs[e.name], np.float64)).reshape(-1, e.shape[0]).max(axis=0)
+        if not np.all(peak > 0) or peak.max() <= FEATURE_SCALE_SPREAD * peak.min():
+            return None
+        return peak / 127
 
     def _fuse_act(self, e):
         """The ReLU/ClippedReLU that directly and only follows ``e``, if any."""

@@ -119,7 +119,8 @@ class _Builder:
                 b = self.buffer(e.name, size, "input")
                 self.chip_inputs.append({"name": e.name, "shape": list(e.shape), "dtype": "int32",
                                          "buffer": b, "per_tick": False})
-                self.host_inputs.append({"input": src, "chip_input": e.name, "scale": n.scale})
+                self.host_inputs.append({"input": src, "chip_input": e.name,  # a list: one per feature
+                                         "scale": n.scale.tolist() if isinstance(n.scale, np.ndarray) else n.scale})
                 self.src[e.name] = Src.of_buffer(b, size)
                 continue
             if isinstance(n, q.Dequantize):

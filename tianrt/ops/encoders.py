@@ -275,7 +275,7 @@ def quantize_latency(qz, e, src, kind, s_in):
 @implements("quantize", DirectCurrent)
 def quantize_direct(qz, e, src, kind, s_in):
     qz._need(e, kind, "int")
-    qz.map[e.name] = (qz._add(QDirectCurrent(gain=1), src, e.name), "current", s_in * float(e.node.gain))
+    qz.map[e.name] = (qz._add(QDirectCurrent(gain=1), src, e.name), "current", s_in * e.node.gain)
 
 
 @implements("quantize", PoissonEncoder)

@@ -88,6 +88,7 @@ def conv_params(node):
 
 
 def positive_scale(node):
-    if not float(node.scale) > 0:
-        raise GraphError(f"{node.op}: scale must be > 0, got {node.scale}")
-    node.scale = float(node.scale)
+    """A scale > 0: a number, or (q.Quantize of a vector input) one per feature."""
+    node.scale = params.number(node, "scale", node.scale, above=0.0)
+    if isinstance(node.scale, np.ndarray):
+        node.scale = node.scale.astype(np.float64)

@@ -205,17 +205,25 @@ def quantize(qz, e, src, kind, s_in):
     if kind not in ("spike", "current"):
         raise GraphError(f"quantize: synapse `{name}` needs spikes or an integer current, got {kind}")
     s_unit = 1.0 if kind == "spike" else s_in
-    s_w = float(qmath.symmetric_scale(n.weight))
     theta = qz._threshold_of(name)
-    if theta is not None:
-        # make the integer threshold exact: theta / s_cur = K, an integer (a rounded
-        # threshold would change the gain of every neuron of the layer alike)
-        k = int(np.floor(theta / (s_unit * s_w)))
-        if k >= 1:
-            s_w = theta / (s_unit * k)
-    wq, _ = qmath.quantize_weights(n.weight, scale=s_w)
-    s_cur = s_w * s_unit
-    bias = qmath.quantize_bias(n.bias - qz._rounding_drift(e, wq * s_w), s_cur)
+    if np.ndim(s_unit):  # one input scale per feature (a vector input): the columns absorb them
+        w_eff = np.asarray(n.weight, np.float64) * s_unit
+        s_cur = float(qmath.symmetric_scale(w_eff))
+        if theta is not None and int(np.floor(theta / s_cur)) >= 1:
+            s_cur = theta / int(np.floor(theta / s_cur))  # the integer threshold is exact
+        wq, _ = qmath.quantize_weights(w_eff, scale=s_cur)
+        w_rounded = wq * s_cur / s_unit
+    else:
+        s_w = float(qmath.symmetric_scale(n.weight))
+        if theta is not None:
+            # make the integer threshold exact: theta / s_cur = K, an integer (a rounded
+            # threshold would change the gain of every neuron of the layer alike)
+            k = int(np.floor(theta / (s_unit * s_w)))
+            if k >= 1:
+                s_w = theta / (s_unit * k)
+        wq, _ = qmath.quantize_weights(n.weight, scale=s_w)
+        s_cur, w_rounded = s_w * s_unit, wq * s_w
+    bias = qmath.quantize_bias(n.bias - qz._rounding_drift(e, w_rounded), s_cur)
     if isinstance(n, Dense):
         node = SynDense(n.in_features, n.out_features, weight=wq, bias=bias)
     else:

@@ -125,9 +125,15 @@ class Quantize(Node):
     out_domain = None
     in_numeric = "float"
     out_numeric = "int"
-    scale: float = 1.0
+    scale: float | np.ndarray = 1.0
 
     __post_init__ = positive_scale
+
+    def out_shape(self, in_shapes):
+        shape = tuple(in_shapes[0])
+        if isinstance(self.scale, np.ndarray) and self.scale.shape != shape[-1:]:
+            raise ShapeError(f"{self.op}: one scale per feature needs {shape[-1:]} scales, got {self.scale.shape}")
+        return shape
 
 
 @register
