@@ -133,14 +133,35 @@ def cache_state(cpu_name: str | None = None) -> dict:
 
 
 def _index_keys(path: Path) -> list[tuple]:
-    """(triple, cpu, features) of each entry of a numba cache index (empty if unreadable)."""
-    import pickle
+    """(triple, cpu, features) of each entry of a numba cache index (empty if unreadable).
+
+    The index is a pickle, and a cache folder is not trusted input: it is never unpickled.
+    Its opcodes are only scanned (``pickletools.genops`` builds no object) for the strings it
+    holds, following the memo for repeated ones; each entry's key is the target triple
+    followed by the CPU name and its feature string."""
+    import io
+    import pickletools
+    import re
 
     try:
-        import numba  # noqa: F401 - the index pickles numba types
-        with open(path, "rb") as f:
-            pickle.load(f)  # numba's version
-            _stamp, overloads = pickle.loads(f.read())
-        return [tuple(key[1]) for key in overloads]
-    except Exception:  # noqa: BLE001 - another numba version, a partial file, no numba
+        data = path.read_bytes()
+        end = max(pos for _, _, pos in pickletools.genops(io.BytesIO(data))) + 1  # numba's version
+        strings, memo, last = [], {}, None
+        for op, arg, _ in pickletools.genops(io.BytesIO(data[end:])):
+            if isinstance(arg, str) and "UNICODE" in op.name:
+                last = arg
+                strings.append(arg)
+            elif op.name == "MEMOIZE":
+                memo[len(memo)] = last
+            elif op.name in ("BINPUT", "LONG_BINPUT", "PUT"):
+                memo[int(arg)] = last
+            elif op.name in ("BINGET", "LONG_BINGET", "GET"):
+                last = memo.get(int(arg))
+                if isinstance(last, str):
+                    strings.append(last)
+            else:
+                last = None
+    except Exception:  # noqa: BLE001 - a partial or foreign file
         return []
+    triple = re.compile(r"^[a-z0-9_]+(-[a-z0-9_]+){2,3}$")
+    return [tuple(strings[i:i + 3]) for i in range(len(strings) - 2) if triple.match(strings[i])]
