@@ -233,13 +233,8 @@ class _Builder:
         """Quantise one node by the rule its op family registers (tianrt.ops)."""
         n, name = e.node, e.name
         src, kind, s_in = self.map[e.inputs[0]] if e.inputs else (None, None, None)
-        rule = find("quantize", n, None)
-        if len(e.inputs) > 1 and not getattr(rule, "multi_input", False):
-            if isinstance(n, ann.Concat) and len({self.map[i][1] for i in e.inputs}) == 1 and \
-                    self.map[e.inputs[0]][1] == "spike":
-                new = self.g.add(n.copy(), *[self.map[i][0] for i in e.inputs], name=name).name
-                self.map[name] = (new, "spike", 1.0)
-                return
+        rule = find("quantize", n, None)  # a node of several inputs reads them from self.map
+        if rule is None and len(e.inputs) > 1:
             raise GraphError(f"quantize: `{name}` ({n.op}) joins several edges; only Concat of spikes "
                              "and snn.Recurrent are supported by tr.quantize in this version")
         if rule is None:

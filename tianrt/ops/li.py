@@ -34,9 +34,7 @@ class _Integrator(Node):
     per_neuron = ()
 
     def out_shape(self, in_shapes):
-        shape = tuple(in_shapes[0])
-        params.check_shapes(self, self.per_neuron, shape)
-        return shape
+        return params.neuron_shape(self, in_shapes)
 
 
 @register

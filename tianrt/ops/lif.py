@@ -54,9 +54,7 @@ class NeuronNode(Node):
     per_neuron = ()  # names of parameters that may hold one value per neuron
 
     def out_shape(self, in_shapes):
-        shape = tuple(in_shapes[0])
-        params.check_shapes(self, self.per_neuron, shape)
-        return shape
+        return params.neuron_shape(self, in_shapes)
 
 
 @register

@@ -208,13 +208,13 @@ def conv2d(x, w, b, stride, padding):
     return (y + b[None, :, None, None]).astype(F32, copy=False)
 
 
-@implements("reference", Dense)
+@implements("reference", DenseLayout)  # ANN layers and synapses: the same product
 def dense_step(n, st, xs, t):
     x = xs[0]
     return dense(x.reshape(x.shape[0], -1), n.weight, n.bias)
 
 
-@implements("reference", Conv2d)
+@implements("reference", ConvLayout)
 def conv_step(n, st, xs, t):
     return conv2d(xs[0], n.weight, n.bias, n.stride, n.padding)
 

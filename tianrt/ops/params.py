@@ -53,6 +53,14 @@ def check_shapes(node, names, shape) -> None:
                 raise ShapeError(f"{node.op}: {name} has more axes ({v.shape}) than the neurons {tuple(shape)}")
 
 
+def neuron_shape(node, in_shapes) -> tuple:
+    """The out_shape of an elementwise neuron-like node: its input's shape, once its
+    per-neuron parameters (``node.per_neuron``) are checked against it."""
+    shape = tuple(in_shapes[0])
+    check_shapes(node, node.per_neuron, shape)
+    return shape
+
+
 def flat(value, shape, dtype) -> np.ndarray:
     """The parameter as a contiguous 1-D array of one value per neuron."""
     return np.ascontiguousarray(np.broadcast_to(np.asarray(value, dtype=dtype), tuple(shape)).reshape(-1))

@@ -21,7 +21,7 @@ from ..errors import GraphError, ShapeError
 from ..node import Node, as_array, init_uniform, register
 from .arrays import F32, I32, I64
 from .exact import conv_acc, dense_acc, exact_matmul
-from .linear import ConvLayout, DenseLayout, QConvLayout, QDenseLayout, conv2d, dense
+from .linear import ConvLayout, DenseLayout, QConvLayout, QDenseLayout, conv2d
 from .qnode import QNode, bias_param, int8_param
 from .registry import implements
 
@@ -147,16 +147,7 @@ class SynRecurrent(_QSynapse):
 
 # -- reference rules -------------------------------------------------------------------------------
 
-@implements("reference", Dense)
-def dense_step(n, st, xs, t):
-    x = xs[0]
-    return dense(x.reshape(x.shape[0], -1), n.weight, n.bias)
-
-
-@implements("reference", Conv2d)
-def conv_step(n, st, xs, t):
-    return conv2d(xs[0], n.weight, n.bias, n.stride, n.padding)
-
+# snn.Dense / snn.Conv2d: the reference rule of their layout (ops.linear), found through it
 
 @implements("reference", Recurrent)
 def recurrent_step(n, st, xs, t):
@@ -265,9 +256,6 @@ def quantize_recurrent(qz, e, src, kind, s_in):
     node = SynRecurrent(n.in_features, n.out_features, weight=wq, weight_rec=wrq,
                         bias=qmath.quantize_bias(n.bias, s_cur))
     qz.map[name] = (qz.g.add(node, x, r, name=name).name, "current", s_cur)
-
-
-quantize_recurrent.multi_input = True  # reads both of its inputs' scales itself
 
 
 def mean_current(node, w, mean):

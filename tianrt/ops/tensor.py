@@ -185,6 +185,17 @@ def dequantize_step(n, st, xs, t):
     return qmath.dequantize(xs[0], n.scale)
 
 
+@implements("quantize", Concat)
+def quantize_concat(qz, e, src, kind, s_in):
+    """A concatenation of spike edges stays one (tensor joins would need a common scale)."""
+    kinds = {qz.map[i][1] for i in e.inputs}
+    if kinds != {"spike"}:
+        raise GraphError(f"quantize: `{e.name}` ({e.node.op}) joins {', '.join(sorted(kinds))} edges; "
+                         "tr.quantize joins spike edges only in this version")
+    new = qz.g.add(e.node.copy(), *[qz.map[i][0] for i in e.inputs], name=e.name).name
+    qz.map[e.name] = (new, "spike", 1.0)
+
+
 @implements("quantize", Flatten)
 def quantize_flatten(qz, e, src, kind, s_in):
     qz.map[e.name] = (qz._add(e.node.copy(), src, e.name), kind, s_in)
