@@ -96,7 +96,7 @@ def accuracy(graph, x, y, ticks: int, backend: str) -> tuple[float, object]:
 
 
 def sweep(name: str, ann, x_tr, x_te, y_te, ticks, backend: str, method: str, int8: bool,
-          report=None, per_channel: bool = False) -> list[dict]:
+          report=None, per_channel: bool = True) -> list[dict]:
     prep = MODELS[name][1]
     xc, xt = prep(x_tr), prep(x_te)
     ann_acc, _ = accuracy(ann, xt, y_te, 1, "reference")
@@ -218,7 +218,8 @@ def main(argv=None) -> int:
     ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     ap.add_argument("--method", default="robust", choices=["max", "percentile", "robust"],
                     help="threshold balancing (default: robust = 99.9th percentile of non-zero activations)")
-    ap.add_argument("--per-channel", action="store_true", help="one activation scale per channel")
+    ap.add_argument("--per-layer", dest="per_channel", action="store_false",
+                    help="one activation scale per layer (default: one per channel)")
     ap.add_argument("--backend", default="auto", help="reference | numba | auto (numba if it works)")
     ap.add_argument("--no-int8", action="store_true", help="skip the int8 (integer mode) columns")
     ap.add_argument("--plot", default="digits_accuracy.png", metavar="FILE.png", help="where to write the plot")
@@ -234,7 +235,7 @@ def main(argv=None) -> int:
     x_tr, x_te, y_tr, y_te = load_split(0)
     models = get_models(args.retrain, x_tr, y_tr, seed=args.seed, act=args.act, names=args.models)
     print(f"{len(x_tr)} training / {len(x_te)} test digits; backend {backend}; threshold balancing "
-          f"{args.method}{' per channel' if args.per_channel else ''}; hidden activation {args.act}")
+          f"{args.method} {'per channel' if args.per_channel else 'per layer'}; hidden activation {args.act}")
     rows = []
     t0 = time.perf_counter()
     print()

@@ -265,8 +265,8 @@ class StatefulNode:
 
     def reset(self):
         n, shape = self.n, self.shape
-        if isinstance(n, tr.q.LIF):
-            self.st = full(shape, (n.v_init, 0, 0))
+        if isinstance(n, tr.q.LIF):  # v_init may be one value per neuron
+            self.st = emap(lambda v: (v, 0, 0), per_neuron(n, ("v_init",), shape)[0])
         elif isinstance(n, tr.q.ALIF):
             self.st = full(shape, (n.v_init, 0))
         elif isinstance(n, tr.q.LI):

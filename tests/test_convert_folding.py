@@ -32,7 +32,7 @@ def test_pool_then_dense_fold_is_exact(c, h, w, k, s, p, seed):
     g = _net(c, h, w, pool, [tr.ann.Flatten(), dense])
     rng = np.random.default_rng(seed)
     x = rng.random((8, 1, h, w)).astype(np.float32)
-    snn = tr.convert(g, {"x": x}, T=2, method="max")
+    snn = tr.convert(g, {"x": x}, T=2, method="max", per_channel=False)
     lam = snn.metadata["conversion"]["lambda"]["conv1"]
     spikes = (rng.random((4, c, h, w)) < 0.5).astype(np.float32)
     got = spikes.reshape(4, -1) @ (snn["dense1"].weight / lam).T + snn["dense1"].bias
@@ -54,7 +54,7 @@ def test_tiling_pool_then_conv_fold_is_exact(c, q, n, k, stride, pad, seed):
     g2.output("y", g2.add(tr.ann.Dense(shape[0], 2, seed=seed + 1), x2))
     rng = np.random.default_rng(seed)
     x = rng.random((8, 1, h, w)).astype(np.float32)
-    snn = tr.convert(g2, {"x": x}, T=2, method="max")
+    snn = tr.convert(g2, {"x": x}, T=2, method="max", per_channel=False)
     lam = snn.metadata["conversion"]["lambda"]
     folded = snn["conv2"]
     assert folded.kernel_size == (k * q, k * q) and folded.stride == (stride * q,) * 2

@@ -31,7 +31,7 @@ def test_mlp_conversion_structure_and_metadata():
 def test_threshold_balancing_scales_weights_by_lambda():
     m, x, _ = trained_mlp()
     ann = m.to_graph()
-    snn = tr.convert(ann, {"x": x}, T=4, method="max")
+    snn = tr.convert(ann, {"x": x}, T=4, method="max", per_channel=False)
     lam = snn.metadata["conversion"]["lambda"]
     h1 = np.maximum(x @ ann["dense1"].weight.T + ann["dense1"].bias, 0)
     assert lam["dense1"] == pytest.approx(float(h1.max()), rel=1e-5)
@@ -39,11 +39,13 @@ def test_threshold_balancing_scales_weights_by_lambda():
     assert np.allclose(snn["dense2"].weight, ann["dense2"].weight * lam["dense1"] / lam["dense2"], rtol=1e-5)
     assert np.allclose(snn["dense2"].bias, ann["dense2"].bias / lam["dense2"], rtol=1e-5)
     assert np.allclose(snn["dense3"].weight, ann["dense3"].weight * lam["dense2"], rtol=1e-5)
-    p = tr.convert(ann, {"x": x}, T=4, method="percentile", percentile=50).metadata["conversion"]["lambda"]
-    r = tr.convert(ann, {"x": x}, T=4, method="robust", percentile=50).metadata["conversion"]["lambda"]
+    p = tr.convert(ann, {"x": x}, T=4, method="percentile", percentile=50,
+                   per_channel=False).metadata["conversion"]["lambda"]
+    r = tr.convert(ann, {"x": x}, T=4, method="robust", percentile=50,
+                   per_channel=False).metadata["conversion"]["lambda"]
     assert p["dense1"] == pytest.approx(float(np.percentile(h1, 50)), rel=1e-5)
     assert r["dense1"] == pytest.approx(float(np.percentile(h1[h1 > 0], 50)), rel=1e-5)
-    pc = tr.convert(ann, {"x": x}, T=4, method="max", per_channel=True).metadata["conversion"]["lambda"]
+    pc = tr.convert(ann, {"x": x}, T=4, method="max").metadata["conversion"]["lambda"]  # per channel: the default
     want = h1.max(0)
     want = np.where(want <= 1e-6, h1.max(), np.maximum(want, 0.01 * h1.max()))  # silent: the layer's
     assert np.allclose(pc["dense1"], want, rtol=1e-5)
@@ -57,7 +59,7 @@ def test_per_channel_scales_of_silent_neurons_do_not_break_int8():
     g = tr.Sequential(dead, *[ann[n].copy() for n in ("relu1", "dense2", "relu2", "dense3")], input_shape=(16,))
     snn = tr.convert(g, {"x": x}, T=8, per_channel=True)
     lam = np.asarray(snn.metadata["conversion"]["lambda"]["dense1"])
-    assert np.allclose(lam[:3], tr.convert(g, {"x": x}, T=8).metadata["conversion"]["lambda"]["dense1"])
+    assert np.allclose(lam[:3], tr.convert(g, {"x": x}, T=8, per_channel=False).metadata["conversion"]["lambda"]["dense1"])
     f = tr.Runtime(snn).run({"x": x}, ticks=8)["y"][-1]
     i = tr.Runtime(tr.quantize(snn, {"x": x})).run({"x": x}, ticks=8)["y"][-1]
     assert abs((f.argmax(1) == y).mean() - (i.argmax(1) == y).mean()) <= 0.03
@@ -98,7 +100,7 @@ def test_lif_neurons_and_rate_encoding_are_options():
 def test_cnn_avgpool_is_folded_into_the_next_synapse():
     m, x, y = trained_cnn()
     ann = m.to_graph()
-    snn = tr.convert(ann, {"x": x}, T=32, method="max")
+    snn = tr.convert(ann, {"x": x}, T=32, method="max", per_channel=False)
     assert not any(isinstance(n.node, tr.ann.AvgPool2d) for n in snn.entries.values())
     conv2, conv2_ann = snn["conv2"], ann["conv2"]
     assert conv2.kernel_size == (6, 6) and conv2.stride == (2, 2) and conv2.padding == (2, 2)
@@ -123,7 +125,7 @@ def test_avgpool_before_dense_folds_by_the_adjoint():
                 tr.ann.Flatten(), tr.ann.Dense(48, 5, seed=2))
     g.output("y", h)
     x = np.random.default_rng(1).random((30, 2, 4, 4)).astype(np.float32)
-    snn = tr.convert(g, {"x": x}, T=4, method="max")
+    snn = tr.convert(g, {"x": x}, T=4, method="max", per_channel=False)
     lam = snn.metadata["conversion"]["lambda"]["conv1"]
     w = snn["dense1"].weight * 1.0 / lam  # readout: lambda_out = 1
     assert w.shape == (5, 48)

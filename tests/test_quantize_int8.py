@@ -50,7 +50,7 @@ def test_quantized_ann_with_pools_and_lookup_activations():
 def test_quantized_snn_has_exact_integer_thresholds():
     m, x, y = trained_mlp()
     snn = tr.convert(m.to_graph(), {"x": x}, T=16)
-    qg = tr.quantize(snn, {"x": x})
+    qg = tr.quantize(snn, {"x": x}, per_channel=False)
     assert _ops(qg) == ["graph.Input", "q.Quantize", "q.DirectCurrent", "q.SynDense", "q.LIF", "q.SynDense",
                         "q.LIF", "q.SynDense", "q.MembraneReadout", "q.Dequantize"]
     lif = qg["relu2"]
@@ -63,6 +63,27 @@ def test_quantized_snn_has_exact_integer_thresholds():
     assert np.abs(w * k).max() <= 127.5
     assert qg["x_quant"].scale == pytest.approx(float(np.abs(x).max()) / 127)
     assert qg["dense3_readout"].window == 16
+
+
+def test_per_channel_spiking_synapses_give_each_neuron_its_own_exact_threshold():
+    """With per_channel (the default) a synapse feeding one IF/LIF population takes one weight
+    scale per output row: row j keeps ~127 levels, its neuron's integer threshold K_j is exact
+    (W_q[j] = round(W'[j] * K_j)), and its initial membrane is round(K_j / 2)."""
+    m, x, y = trained_mlp()
+    snn = tr.convert(m.to_graph(), {"x": x}, T=16, per_channel=True)
+    qg = tr.quantize(snn, {"x": x})
+    lif = qg["relu2"]
+    k = np.asarray(lif.threshold, np.float64)
+    assert k.shape == (snn["dense2"].out_features,) and np.unique(k).size > 1
+    np.testing.assert_array_equal(lif.v_init, qmath.round_half_away(k / 2))
+    w = snn["dense2"].weight.astype(np.float64)
+    assert np.abs(qg["dense2"].weight - w * k[:, None]).max() <= 0.5 + 1e-6
+    levels = np.abs(qg["dense2"].weight.astype(np.int16)).max(axis=1)
+    assert levels.max() <= 127 and np.median(levels) >= 64  # each row uses its own range
+    # the readout synapse feeds a MembraneReadout (one scale for its Dequantize): per layer
+    assert np.ndim(qg["dense3"].weight) == 2 and np.abs(qg["dense3"].weight.astype(np.int16)).max() == 127
+    f, i = _run(snn, x, 16), _run(qg, x, 16)
+    assert (f.argmax(1) != i.argmax(1)).mean() <= 0.01
 
 
 def test_int8_snn_accuracy_close_to_float_snn():
@@ -144,12 +165,12 @@ def test_bias_correction_keeps_the_mean_current_of_every_neuron():
     xq = qmath.quantize(x, s_x).astype(np.float64)
     cur_int = (xq @ qg["dense1"].weight.astype(np.float64).T + qg["dense1"].bias) * s_cur
     cur_float = x.astype(np.float64) @ snn["dense1"].weight.T + snn["dense1"].bias
-    drift = np.abs(cur_int.mean(0) - cur_float.mean(0))
-    assert drift.max() <= s_cur  # only the bias's own rounding (s_cur / 2) and input rounding remain
+    drift = np.abs(cur_int.mean(0) - cur_float.mean(0)) / s_cur  # in each neuron's current units
+    assert drift.max() <= 1  # only the bias's own rounding (half a unit) and input rounding remain
     # without correction the rounding of 16 weights per neuron drifts further for some neuron
     raw = (xq @ qg["dense1"].weight.astype(np.float64).T
            + qmath.quantize_bias(snn["dense1"].bias, s_cur)) * s_cur
-    assert np.abs(raw.mean(0) - cur_float.mean(0)).max() > drift.max()
+    assert (np.abs(raw.mean(0) - cur_float.mean(0)) / s_cur).max() > drift.max()
 
 
 def test_submodule_import_does_not_shadow_the_functions():

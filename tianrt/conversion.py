@@ -39,7 +39,7 @@ class _Unit:
 
 
 def convert(graph: Graph, calibration: dict, T: int = 16, *, layers=None, method: str = "robust",
-            percentile: float = 99.9, per_channel: bool = False, neuron: str = "if", beta: float = 1.0,
+            percentile: float = 99.9, per_channel: bool = True, neuron: str = "if", beta: float = 1.0,
             v_init: float = 0.5, encoding: str = "direct", maxpool: str = "avg",
             name: str | None = None) -> Graph:
     """Convert a trained ANN graph into a spiking (or hybrid) graph; returns a new graph.
@@ -55,7 +55,7 @@ def convert(graph: Graph, calibration: dict, T: int = 16, *, layers=None, method
         an encoder; layers after it stay ANN and are fed by a ``SpikeCount`` rate decoder.
     method: "max", "percentile" (the ``percentile``-th of all activations) or "robust"
         (the ``percentile``-th of the non-zero activations, as snn_toolbox); ``per_channel``
-        gives every output channel its own scale.
+        (default) gives every output channel its own scale, ``False`` one per layer.
     neuron: "if" (default) or "lif" with leak ``beta``; ``v_init`` is the initial membrane
         as a fraction of the threshold (0.5: theta/2).
     encoding: "direct" (the analog value as a current into the first synapse, best) or

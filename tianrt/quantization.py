@@ -15,6 +15,7 @@ import numpy as np
 
 from . import ann, bridge, q, qmath, snn
 from .ops import find
+from .ops.probe import Probe
 from .ops.synapse import mean_current
 from .domains import CURRENT, SPIKE, TENSOR
 from .errors import GraphError, InputError
@@ -30,8 +31,9 @@ def quantize(graph: Graph, calibration: dict, *, per_channel: bool = True, metho
 
     calibration: ``{input_name: X}`` (X with a leading sample axis) for every tensor input;
         the float graph is run on (up to ``max_samples`` of) it to measure activation ranges.
-    per_channel: per-output-channel weight scales for ANN layers (spiking layers always use
-        one scale per layer, because a neuron population has one integer threshold).
+    per_channel: per-output-channel weight scales for ANN layers, and for spiking synapses
+        that feed one LIF/IF population (each neuron then gets its own exact integer
+        threshold and initial membrane); other spiking synapses use one scale per layer.
     method: "max" (max |x| / 127) or "percentile" (that percentile of |x|, clipping rare
         outliers) for activation scales.
     ticks: how many ticks to run the calibration for (default: the longest decoder window,
@@ -273,6 +275,22 @@ class _Builder:
             mean_q = mean_f = np.asarray(v, np.float64).reshape((-1,) + tuple(shape)).mean(axis=0)
         wr = np.asarray(w_rounded, np.float64)
         return (mean_current(e.node, wr, mean_q) - mean_current(e.node, w, mean_f)).astype(F32)
+
+    def _per_neuron_scales(self, name):
+        """Whether synapse ``name`` may take one weight scale per output channel: with
+        ``per_channel``, when it feeds exactly one LIF/IF population (one threshold for the
+        layer, reset by subtraction or to 0) that no probe reads, and is not itself an output.
+        Its current unit is then per neuron, and q.LIF takes per-neuron thresholds and
+        initial membranes; every other reader of a current needs one scale."""
+        users = self.users[name]
+        if not self.per_channel or len(users) != 1 or name in self.plan.outputs.values():
+            return False
+        neuron = self.entry[users[0]].node
+        if type(neuron) not in (snn.LIF, snn.IF) or not isinstance(neuron.threshold, float):
+            return False
+        if neuron.reset == "zero" and neuron.v_reset != 0.0:
+            return False
+        return not any(isinstance(self.entry[u].node, Probe) for u in self.users[users[0]])
 
     def _threshold_of(self, name):
         """The threshold of the one neuron a synapse feeds (None: several users, or one

@@ -75,7 +75,11 @@ def register(sub) -> None:
                    help="weight layers to convert: names 'conv2,dense1' or a slice '1:' (default: all)")
     p.add_argument("--method", default="robust", choices=["max", "percentile", "robust"])
     p.add_argument("--percentile", type=float, default=99.9)
-    p.add_argument("--per-channel", action="store_true", help="one activation scale per channel")
+    scale = p.add_mutually_exclusive_group()
+    scale.add_argument("--per-channel", dest="per_channel", action="store_true", default=True,
+                       help="one activation scale per channel (the default)")
+    scale.add_argument("--per-layer", dest="per_channel", action="store_false",
+                       help="one activation scale per layer")
     p.add_argument("--neuron", default="if", choices=["if", "lif"])
     p.add_argument("--beta", type=float, default=1.0, help="leak of --neuron lif")
     p.add_argument("--v-init", type=float, default=0.5, help="initial membrane as a fraction of the threshold")
@@ -88,7 +92,8 @@ def register(sub) -> None:
                        description="Post-training int8 quantisation following docs/integer.md.")
     p.add_argument("model", help="float model file (.tnr): ANN, converted SNN or hybrid")
     p.add_argument("--calibration", required=True, metavar="CAL.npz", help="one array (N, ...) per tensor input")
-    p.add_argument("--per-layer", action="store_true", help="one weight scale per ANN layer (default: per channel)")
+    p.add_argument("--per-layer", action="store_true", help="one weight scale per layer (default: per output channel, for ANN layers and for "
+                   "spiking synapses feeding one IF/LIF population)")
     p.add_argument("--method", default="max", choices=["max", "percentile"])
     p.add_argument("--ticks", type=int, default=None, help="calibration ticks (default: the conversion's T)")
     p.add_argument("-o", "--output", required=True, metavar="OUT.tnr")

@@ -117,12 +117,13 @@ class IF(LIF):
 class QLIF(NeuronNode):
     """Integer LIF: leak v*leak_mult >> leak_shift (rounded), integer threshold; IF is
     leak_mult=1, leak_shift=0. Optional current filter alpha_mult/alpha_shift (None: off).
-    ``threshold``, ``leak_mult`` and ``leak_shift`` are a number or one value per neuron."""
+    ``threshold``, ``leak_mult``, ``leak_shift`` and ``v_init`` are a number or one value per
+    neuron (a per-neuron ``v_init`` comes with per-neuron current scales, see tr.quantize)."""
     op = "q.LIF"
     prefix = "qlif"
     in_numeric = "int"
     out_numeric = "int"
-    per_neuron = ("threshold", "leak_mult", "leak_shift")
+    per_neuron = ("threshold", "leak_mult", "leak_shift", "v_init")
     threshold: int | np.ndarray = 1
     leak_mult: int | np.ndarray = 1
     leak_shift: int | np.ndarray = 0
@@ -131,7 +132,7 @@ class QLIF(NeuronNode):
     refractory: int = 0
     alpha_mult: int | None = None
     alpha_shift: int = 0
-    v_init: int = 0
+    v_init: int | np.ndarray = 0
 
     def __post_init__(self):
         check_reset(self)
@@ -139,7 +140,8 @@ class QLIF(NeuronNode):
         if self.alpha_mult is not None:
             check_mult_shift(self, "alpha_mult", "alpha_shift")
         self.threshold = params.number(self, "threshold", self.threshold, 1, INT32_MAX, integer=True)
-        check_int32(self, "v_reset", "v_init")
+        self.v_init = params.number(self, "v_init", self.v_init, INT32_MIN, INT32_MAX, integer=True)
+        check_int32(self, "v_reset")
         self.refractory = int(self.refractory)
         if self.refractory < 0:
             raise GraphError(f"{self.op}: refractory must be >= 0 ticks")
@@ -243,24 +245,37 @@ def quantize_leak(beta):
 
 
 def quantize_threshold(theta, scale):
-    if params.is_scalar(theta):
+    """The integer threshold theta / scale (rounded, >= 1); a number when both are numbers,
+    else one value per neuron (either may be per neuron: a per-neuron current scale comes
+    from a synapse with one weight scale per output channel)."""
+    if params.is_scalar(theta) and params.is_scalar(scale):
         return qmath.quantize_threshold(theta, scale)
-    return np.array([qmath.quantize_threshold(float(x), scale) for x in theta.reshape(-1)],
-                    np.int32).reshape(theta.shape)
+    th, sc = np.broadcast_arrays(np.asarray(theta, np.float64), np.asarray(scale, np.float64))
+    return np.array([qmath.quantize_threshold(float(x), float(s)) for x, s in zip(th.reshape(-1), sc.reshape(-1))],
+                    np.int32).reshape(th.shape)
 
 
 @implements("quantize", LIF)
 def quantize(qz, e, src, kind, s_in):
-    """snn.LIF -> q.LIF on the current scale s_in of its synapse."""
+    """snn.LIF -> q.LIF on the current scale s_in of its synapse (a number, or one per
+    neuron, when the synapse chose a weight scale per output channel: the thresholds and
+    the initial membranes are then per neuron too)."""
     n, name = e.node, e.name
     if kind != "current":
         raise GraphError(f"quantize: neuron `{name}` needs an integer current input, got {kind}")
     lm, ls = quantize_leak(n.beta)
     am, ash = (None, 0) if n.alpha is None else qmath.quantize_leak(n.alpha)
-    rnd = lambda v: int(qmath.round_half_away(v / s_in))  # noqa: E731
+    if params.is_scalar(s_in):
+        v_init, v_reset = int(qmath.round_half_away(n.v_init / s_in)), int(qmath.round_half_away(n.v_reset / s_in))
+    else:
+        if n.v_reset != 0.0 and n.reset == "zero":
+            raise GraphError(f"quantize: neuron `{name}` resets to v_reset = {n.v_reset:g}, one integer for the "
+                             "layer, but its synapse has one current scale per neuron")
+        v_init = qmath.round_half_away(np.asarray(n.v_init / s_in, np.float64)).astype(np.int32)
+        v_reset = 0
     node = QLIF(threshold=quantize_threshold(n.threshold, s_in), leak_mult=lm, leak_shift=ls,
-                reset=n.reset, v_reset=rnd(n.v_reset), refractory=n.refractory,
-                alpha_mult=am, alpha_shift=ash, v_init=rnd(n.v_init))
+                reset=n.reset, v_reset=v_reset, refractory=n.refractory,
+                alpha_mult=am, alpha_shift=ash, v_init=v_init)
     qz.map[name] = (qz._add(node, src, name), "spike", 1.0)
 
 
@@ -275,7 +290,7 @@ def record(node, shape, sel, arr) -> dict:
     return {"op": RECORD_OP, "threshold": put(node.threshold), "leak_mult": put(node.leak_mult),
             "leak_shift": put(node.leak_shift), "reset_zero": node.reset == "zero", "v_reset": node.v_reset,
             "refractory": node.refractory, "alpha_mult": node.alpha_mult, "alpha_shift": node.alpha_shift,
-            "v_init": node.v_init}
+            "v_init": put(node.v_init)}
 
 
 def from_record(rec: dict, arrays, n: int) -> QLIF:
@@ -287,4 +302,4 @@ def from_record(rec: dict, arrays, n: int) -> QLIF:
                 reset="zero" if records.get_bool(rec, "reset_zero") else "subtract",
                 v_reset=g("v_reset", INT32_MIN, INT32_MAX), refractory=g("refractory", 0, INT32_MAX),
                 alpha_mult=g("alpha_mult", 0, MULT_LIMIT - 1, optional=True),
-                alpha_shift=g("alpha_shift", 0, SHIFT_LIMIT), v_init=g("v_init", INT32_MIN, INT32_MAX))
+                alpha_shift=g("alpha_shift", 0, SHIFT_LIMIT), v_init=pn("v_init", INT32_MIN, INT32_MAX))

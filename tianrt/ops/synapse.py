@@ -189,9 +189,11 @@ def conv_macs(node, out_shape) -> int:
 
 @implements("quantize", Dense, Conv2d)
 def quantize(qz, e, src, kind, s_in):
-    """One weight scale per layer (the neurons that follow have one integer threshold),
-    chosen so that the threshold is an exact integer number of current units; the bias
-    absorbs the mean drift that rounding the weights adds (bias correction)."""
+    """One weight scale per layer, chosen so that the threshold is an exact integer number of
+    current units; or, when the neurons that follow take one integer threshold per neuron
+    (``qz._per_neuron_scales``), one weight scale per output channel, each row keeping its
+    127 levels and its own exact integer threshold. The bias absorbs the mean drift that
+    rounding the weights adds (bias correction)."""
     n, name = e.node, e.name
     if kind not in ("spike", "current"):
         raise GraphError(f"quantize: synapse `{name}` needs spikes or an integer current, got {kind}")
@@ -204,6 +206,13 @@ def quantize(qz, e, src, kind, s_in):
             s_cur = theta / int(np.floor(theta / s_cur))  # the integer threshold is exact
         wq, _ = qmath.quantize_weights(w_eff, scale=s_cur)
         w_rounded = wq * s_cur / s_unit
+    elif theta is not None and qz._per_neuron_scales(name):
+        s_cur = _row_scales(n.weight, theta, s_unit)
+        s_w = s_cur / s_unit
+        wq, _ = qmath.quantize_weights(n.weight, scale=s_w, axis=0)
+        w_rounded = wq * s_w.reshape((-1,) + (1,) * (n.weight.ndim - 1))
+        if isinstance(n, Conv2d):
+            s_cur = s_cur.reshape(-1, 1, 1)  # one scale per channel, for the (C, H, W) neurons
     else:
         s_w = float(qmath.symmetric_scale(n.weight))
         if theta is not None:
@@ -214,13 +223,23 @@ def quantize(qz, e, src, kind, s_in):
                 s_w = theta / (s_unit * k)
         wq, _ = qmath.quantize_weights(n.weight, scale=s_w)
         s_cur, w_rounded = s_w * s_unit, wq * s_w
-    bias = qmath.quantize_bias(n.bias - qz._rounding_drift(e, w_rounded), s_cur)
+    bias = qmath.quantize_bias(n.bias - qz._rounding_drift(e, w_rounded), np.reshape(s_cur, -1))
     if isinstance(n, Dense):
         node = SynDense(n.in_features, n.out_features, weight=wq, bias=bias)
     else:
         node = SynConv2d(n.in_channels, n.out_channels, n.kernel_size, n.stride, n.padding,
                          weight=wq, bias=bias)
     qz.map[name] = (qz._add(node, src, name), "current", s_cur)
+
+
+def _row_scales(weight, theta, s_unit):
+    """One current unit per output channel: each row's largest |w| takes (about) 127 levels
+    and theta / s_cur is an exact integer K_j = floor(theta / (s_unit * max|w_j| / 127)).
+    A row of zeros keeps the unit of the largest row."""
+    w = np.abs(np.asarray(weight, np.float64)).reshape(len(weight), -1).max(axis=1) * s_unit
+    w = np.where(w > 0, w, w.max(initial=0.0) or 1.0)
+    k = np.maximum(np.floor(theta / (w / qmath.WEIGHT_MAX)), 1.0)
+    return theta / k
 
 
 MIN_FEEDFORWARD_LEVELS = 32  # below this many int8 levels a quantised recurrent layer is refused
