@@ -3,6 +3,7 @@ synaptic scaling with the event/dense crossover, a converted SNN over growing ba
 start-up time.
 
     .venv/bin/python bench/bench_kernels.py all        # or: w1 | w2 | w3 | scaling | batch | startup
+    .venv/bin/python bench/bench_kernels.py w2 --peer-python PEER/bin/python --baseline-tree /path/to/other/tree
 
 Every figure is measured in this process run, side by side with its baselines (reference
 backend, plain numpy, BLAS), and printed with the ratio. Peer libraries (snnTorch, Norse,
@@ -164,26 +165,82 @@ def w2_graph():
     return g
 
 
-def peer_ort_w2(g, img, y, python):
-    """ONNX Runtime on W2 in another interpreter (bench/peer_ort_w2.py), same weights and
-    image; returns seconds per inference, or None (reported) if that fails."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "w2.npz")
-        np.savez(path, img=img, **{f"w{i}": g[f"conv{i}"].weight for i in (1, 2, 3)},
-                 **{f"b{i}": g[f"conv{i}"].bias for i in (1, 2, 3)}, wd=g["dense1"].weight, bd=g["dense1"].bias)
-        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peer_ort_w2.py")
+def w2_weights(g, img, path):
+    np.savez(path, img=img, **{f"w{i}": g[f"conv{i}"].weight for i in (1, 2, 3)},
+             **{f"b{i}": g[f"conv{i}"].bias for i in (1, 2, 3)}, wd=g["dense1"].weight, bd=g["dense1"].bias)
+
+
+class Server:
+    """A timing process answering ``N`` with microseconds per inference of N calls (the
+    ``serve`` modes of peer_ort_w2.py and of this file): its rounds are interleaved with
+    ours, so both are measured under the same load on a shared machine."""
+
+    def __init__(self, cmd, env=None):
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                  env=dict(os.environ if env is None else env, OMP_NUM_THREADS="1"))
+        self.head = self.p.stdout.readline().split()
+        if not self.head:
+            self.close()
+            raise RuntimeError(f"{cmd[:2]} did not start")
+
+    def time(self, n):
+        self.p.stdin.write(f"{n}\n")
+        self.p.stdin.flush()
+        return float(self.p.stdout.readline()) * 1e-6
+
+    def close(self):
         try:
-            out = subprocess.check_output([python, script, path], env=dict(os.environ, OMP_NUM_THREADS="1"),
-                                          stderr=subprocess.STDOUT).decode().split()
-            t, y_ort, ver = float(out[0]) * 1e-6, np.array(out[1:5], np.float64), out[-1]
-        except (OSError, subprocess.CalledProcessError, ValueError, IndexError) as exc:
-            print(f"  ONNX Runtime via {python}: failed ({type(exc).__name__}: {exc})")
-            return None
-    print(f"  (ONNX Runtime {ver} in {python}; max abs diff vs numba {np.abs(y_ort - y).max():.1e})")
-    return t
+            self.p.stdin.write("\n")
+            self.p.stdin.flush()
+        except OSError:
+            pass
+        self.p.wait(timeout=30)
 
 
-def bench_w2(n=200, repeat=7, peer_python=None):
+def serve_w2():
+    """``bench_kernels.py w2-serve``: the numba backend's W2 (default options) as a Server,
+    for a baseline tree put first on PYTHONPATH (``--baseline-tree``)."""
+    g, img = w2_graph(), np.random.default_rng(1).random((1, 48, 64)).astype(np.float32)
+    rt = tr.Runtime(g, backend="numba")
+    feed = {"img": img}
+    y = rt.step(feed)["y"]
+    print(" ".join(f"{v:.9g}" for v in y.ravel()), os.path.dirname(tr.__file__), flush=True)
+    while True:
+        line = sys.stdin.readline()
+        if not line.strip():
+            break
+        n = int(line)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            rt.step(feed)
+        print(f"{(time.perf_counter() - t0) / n * 1e6:.3f}", flush=True)
+
+
+def w2_side_by_side(rt, feed, servers, n=100, rounds=31):
+    """Interleaved rounds: ours, then each server's, ``rounds`` times; per row the best
+    round and the median, and per server the median over rounds of (its time / ours)."""
+    ts = {"numba (this tree)": []} | {k: [] for k in servers}
+    ratios = {k: [] for k in servers}
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            rt.step(feed)
+        ours = (time.perf_counter() - t0) / n
+        ts["numba (this tree)"].append(ours)
+        for k, s in servers.items():
+            t = s.time(n)
+            ts[k].append(t)
+            ratios[k].append(t / ours)
+    print(f"  interleaved: {rounds} rounds of {n} inferences each, one thread everywhere")
+    for k, v in ts.items():
+        print(f"    {k:34s} best {min(v) * 1e6:7.1f} us   median {np.median(v) * 1e6:7.1f} us")
+    for k, r in ratios.items():
+        print(f"    {k} / numba (this tree): best/best {min(ts[k]) / min(ts['numba (this tree)']):5.2f}x, "
+              f"median of per-round ratios {np.median(r):5.2f}x  (> 1: this tree is faster)")
+    return ts
+
+
+def bench_w2(n=200, repeat=7, peer_python=None, baseline_tree=None):
     print("\n== W2 batch-1 CNN: 1x48x64, conv3x3(8)-ReLU-pool, conv3x3(16)-ReLU-pool, conv3x3(32)-ReLU, GAP, "
           "dense 32->4 ==")
     g = w2_graph()
@@ -202,12 +259,33 @@ def bench_w2(n=200, repeat=7, peer_python=None):
     for k in ("auto", "direct", "im2col"):
         print(f"  numba step, conv {k:7s} {res[k] * 1e6:9.1f} us/inference   vs reference {t_ref / res[k]:5.1f}x")
     print(f"  reference step          {t_ref * 1e6:9.1f} us/inference")
-    if peer_python:
-        y = tr.Runtime(g, backend="numba").step(feed)["y"]
-        t = peer_ort_w2(g, img, y, peer_python)
-        if t is not None:
-            print(f"  {'ONNX Runtime (1 thread)':23s} {t * 1e6:9.1f} us/inference   numba (auto) is "
-                  f"{t / res['auto']:5.2f}x as fast")
+    rt = tr.Runtime(g, backend="numba")
+    y = rt.step(feed)["y"]
+    servers = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "w2.npz")
+        w2_weights(g, img, path)
+        here = os.path.dirname(os.path.abspath(__file__))
+        if peer_python:
+            try:
+                s = Server([peer_python, os.path.join(here, "peer_ort_w2.py"), path, "serve"])
+                print(f"  ONNX Runtime {s.head[-1]} in {peer_python}; max abs diff vs numba "
+                      f"{np.abs(np.array(s.head[:4], np.float64) - y).max():.1e}")
+                servers["ONNX Runtime (1 thread)"] = s
+            except (OSError, RuntimeError, ValueError) as exc:
+                print(f"  ONNX Runtime via {peer_python}: failed ({type(exc).__name__}: {exc})")
+        if baseline_tree:
+            env = dict(os.environ, PYTHONPATH=baseline_tree)
+            s = Server([sys.executable, os.path.abspath(__file__), "w2-serve"], env)
+            print(f"  baseline: numba backend of {s.head[-1]}; max abs diff vs this tree "
+                  f"{np.abs(np.array(s.head[:4], np.float64) - y).max():.1e}")
+            servers["numba (baseline tree)"] = s
+        if servers:
+            try:
+                w2_side_by_side(rt, feed, servers)
+            finally:
+                for s in servers.values():
+                    s.close()
     if peers("torch")["torch"]:
         import peers as pr
         for name, t in pr.w2_torch_and_onnx(g, img, lambda f: best(f, repeat)).items():
@@ -215,8 +293,8 @@ def bench_w2(n=200, repeat=7, peer_python=None):
                 print(f"  (ONNX Runtime vs torch output, max abs diff {t:.1e})")
                 continue
             print(f"  {name:23s} {t * 1e6:9.1f} us/inference   numba (auto) is {t / res['auto']:5.2f}x as fast")
-    else:
-        print("  torch: not installed" + ("" if peer_python else " (ONNX Runtime without torch: --peer-python)"))
+    elif not peer_python:
+        print("  torch: not installed (ONNX Runtime without torch: --peer-python)")
     print("  target: no slower than ONNX Runtime with one thread")
     return res
 
@@ -469,14 +547,19 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--peer-python", help="an interpreter with onnxruntime + onnx: W2's ONNX Runtime figure "
                    "is measured there in a subprocess (bench/peer_ort_w2.py), in this run")
-    p.add_argument("which", nargs="?", default="all", choices=["all", "w1", "w2", "w3", "scaling", "batch", "startup"])
+    p.add_argument("--baseline-tree", help="W2: also time the numba backend of another source tree (e.g. "
+                   "the main checkout) in a subprocess, interleaved with this tree's rounds")
+    p.add_argument("which", nargs="?", default="all",
+                   choices=["all", "w1", "w2", "w3", "scaling", "batch", "startup", "w2-serve"])
     a = p.parse_args(argv)
+    if a.which == "w2-serve":
+        return serve_w2()
     print(f"numba backend benchmarks; python {sys.version.split()[0]}, numpy {np.__version__}, "
           f"{os.cpu_count()} CPUs")
     if a.which in ("all", "w1"):
         bench_w1()
     if a.which in ("all", "w2"):
-        bench_w2(peer_python=a.peer_python)
+        bench_w2(peer_python=a.peer_python, baseline_tree=a.baseline_tree)
     if a.which in ("all", "scaling"):
         bench_scaling()
         bench_scaling(batch=32, reps=40)
