@@ -4,6 +4,7 @@ start-up time.
 
     .venv/bin/python bench/bench_kernels.py all        # or: w1 | w2 | w3 | scaling | batch | startup
     .venv/bin/python bench/bench_kernels.py w2 --peer-python PEER/bin/python --baseline-tree /path/to/other/tree
+    .venv/bin/python bench/bench_kernels.py w3-side --peer-python PEER/bin/python --baseline-tree /path/to/other/tree
 
 Every figure is measured in this process run, side by side with its baselines (reference
 backend, plain numpy, BLAS), and printed with the ratio. Peer libraries (snnTorch, Norse,
@@ -171,9 +172,10 @@ def w2_weights(g, img, path):
 
 
 class Server:
-    """A timing process answering ``N`` with microseconds per inference of N calls (the
-    ``serve`` modes of peer_ort_w2.py and of this file): its rounds are interleaved with
-    ours, so both are measured under the same load on a shared machine."""
+    """A timing process answering ``N`` with microseconds per inference of N calls, wall and
+    process CPU time (the ``serve`` modes of peer_ort_w2.py and of this file): its rounds
+    are interleaved with ours, so both are measured under the same load on a shared
+    machine."""
 
     def __init__(self, cmd, env=None):
         self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -184,9 +186,11 @@ class Server:
             raise RuntimeError(f"{cmd[:2]} did not start")
 
     def time(self, n):
+        """(wall, cpu) seconds per call."""
         self.p.stdin.write(f"{n}\n")
         self.p.stdin.flush()
-        return float(self.p.stdout.readline()) * 1e-6
+        wall, cpu = self.p.stdout.readline().split()
+        return float(wall) * 1e-6, float(cpu) * 1e-6
 
     def close(self):
         try:
@@ -210,33 +214,37 @@ def serve_w2():
         if not line.strip():
             break
         n = int(line)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(n):
             rt.step(feed)
-        print(f"{(time.perf_counter() - t0) / n * 1e6:.3f}", flush=True)
+        t1, c1 = time.perf_counter(), time.process_time()
+        print(f"{(t1 - t0) / n * 1e6:.3f} {(c1 - c0) / n * 1e6:.3f}", flush=True)
 
 
 def w2_side_by_side(rt, feed, servers, n=100, rounds=31):
     """Interleaved rounds: ours, then each server's, ``rounds`` times; per row the best
-    round and the median, and per server the median over rounds of (its time / ours)."""
-    ts = {"numba (this tree)": []} | {k: [] for k in servers}
-    ratios = {k: [] for k in servers}
+    and median round (wall time and process CPU time: under load the CPU time is the one
+    that preemption by other jobs does not inflate), and per server the median over rounds
+    of (its time / ours)."""
+    me = "numba (this tree)"
+    ts = {me: []} | {k: [] for k in servers}
     for _ in range(rounds):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(n):
             rt.step(feed)
-        ours = (time.perf_counter() - t0) / n
-        ts["numba (this tree)"].append(ours)
+        ts[me].append(((time.perf_counter() - t0) / n, (time.process_time() - c0) / n))
         for k, s in servers.items():
-            t = s.time(n)
-            ts[k].append(t)
-            ratios[k].append(t / ours)
-    print(f"  interleaved: {rounds} rounds of {n} inferences each, one thread everywhere")
+            ts[k].append(s.time(n))
+    print(f"  interleaved: {rounds} rounds of {n} inferences each, one thread everywhere (us per inference)")
     for k, v in ts.items():
-        print(f"    {k:34s} best {min(v) * 1e6:7.1f} us   median {np.median(v) * 1e6:7.1f} us")
-    for k, r in ratios.items():
-        print(f"    {k} / numba (this tree): best/best {min(ts[k]) / min(ts['numba (this tree)']):5.2f}x, "
-              f"median of per-round ratios {np.median(r):5.2f}x  (> 1: this tree is faster)")
+        w, c = np.array(v).T * 1e6
+        print(f"    {k:26s} wall best {w.min():7.1f} median {np.median(w):7.1f} | "
+              f"cpu best {c.min():7.1f} median {np.median(c):7.1f}")
+    mine = np.array(ts[me])
+    for k in servers:
+        r = np.array(ts[k]) / mine
+        print(f"    {k} / {me}: wall {np.median(r[:, 0]):5.2f}x, cpu {np.median(r[:, 1]):5.2f}x "
+              f"(medians of per-round ratios; > 1: this tree is faster)")
     return ts
 
 
@@ -380,6 +388,88 @@ def bench_w3():
         print("  brian2: not installed")
     print("  targets: faster than Brian2's Cython loop, within 1.5x of cpp_standalone's")
     return {"w3_s": t_run, "spikes": spikes}
+
+
+def _w3_runtime(**opts):
+    g, drive, v0 = cuba_graph()
+    rt = tr.Runtime(g, backend="numba", **opts)
+    st = rt.state()
+    st["lif/v"] = v0[None]
+    rt.load_state(st)
+    rt.step({"drive": drive})
+
+    def second():  # the simulated second from t = 0, as Brian2's loop: (wall s, cpu s), spikes
+        rt.load_state(st)
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = rt.run({"drive": drive}, ticks=10_000)
+        return (time.perf_counter() - t0, time.process_time() - c0), int(out["count"].sum())
+    return second
+
+
+def serve_w3():
+    """``bench_kernels.py w3-serve``: W3's simulated second on the numba backend (default
+    options) as a Server, for a baseline tree put first on PYTHONPATH."""
+    second = _w3_runtime()
+    print(second()[1], os.path.dirname(tr.__file__), flush=True)
+    while True:
+        line = sys.stdin.readline()
+        if not line.strip():
+            break
+        w, c = second()[0]
+        print(f"{w * 1e6:.3f} {c * 1e6:.3f}", flush=True)
+
+
+def bench_w3_side_by_side(peer_python=None, baseline_tree=None, rounds=7):
+    """W3's simulated second interleaved: this tree per op and compiled, Brian2's compiled
+    cpp_standalone binary (built once, re-run each round), and a baseline tree's numba
+    backend; per row the best and median round, per pair the median of per-round ratios."""
+    print(f"\n== W3 CUBA side by side: {rounds} interleaved rounds of the simulated second (10,000 ticks) ==")
+    rows = {"numba per op (this tree)": _w3_runtime(), "numba compiled tick (this tree)": _w3_runtime(compiled=True)}
+    spikes = {k: f() for k, f in rows.items()}
+    print("  spikes in the second: " + ", ".join(f"{k} {v[1]:,}" for k, v in spikes.items()))
+    servers, tmp = {}, tempfile.TemporaryDirectory()
+    try:
+        if baseline_tree:
+            env = dict(os.environ, PYTHONPATH=baseline_tree)
+            s = Server([sys.executable, os.path.abspath(__file__), "w3-serve"], env)
+            print(f"  baseline: numba backend of {s.head[-1]} ({int(s.head[0]):,} spikes)")
+            rows["numba per op (baseline tree)"] = lambda s=s: (s.time(1), 0)
+            servers["baseline"] = s
+        if peer_python or peers("brian2")["brian2"]:
+            import peers as pr
+            t0 = time.perf_counter()
+            try:
+                brian = pr.w3_brian2_binary(tmp.name, peer_python)
+                print(f"  Brian2 cpp_standalone built in {time.perf_counter() - t0:.1f} s")
+                rows["Brian2 cpp_standalone"] = lambda: ((float("nan"), brian()), 0)
+            except Exception as exc:  # reported, not fatal
+                print(f"  Brian2 cpp_standalone: failed ({type(exc).__name__}: {str(exc)[-300:]})")
+        ts = {k: [] for k in rows}
+        for _ in range(rounds):
+            for k, f in rows.items():
+                ts[k].append(f()[0])
+        print("  seconds for the simulated second; Brian2 reports its loop's CPU time (std::clock), so the "
+              "ratios use CPU time (process_time) on both sides")
+        for k, v in ts.items():
+            w, c = np.array(v).T
+            wall = f"wall best {np.nanmin(w):.4f} median {np.median(w):.4f} | " if not np.isnan(w).all() else " " * 36
+            print(f"    {k:32s} {wall}cpu best {c.min():.4f} median {np.median(c):.4f} ({c.min() * 100:.2f} us/tick)")
+        cpu = {k: np.array(v)[:, 1] for k, v in ts.items()}
+        if "Brian2 cpp_standalone" in cpu:
+            b = cpu["Brian2 cpp_standalone"]
+            for k in rows:
+                if k != "Brian2 cpp_standalone":
+                    print(f"    {k} / Brian2 cpp_standalone (cpu): best/best {cpu[k].min() / b.min():.2f}x, "
+                          f"median of per-round ratios {np.median(cpu[k] / b):.2f}x  (target <= 1.2x)")
+        if "numba per op (baseline tree)" in cpu:
+            base = cpu["numba per op (baseline tree)"]
+            for k in ("numba per op (this tree)", "numba compiled tick (this tree)"):
+                print(f"    baseline / {k} (cpu): median of per-round ratios {np.median(base / cpu[k]):.2f}x")
+    finally:
+        for s in servers.values():
+            s.close()
+        tmp.cleanup()
+    return ts
 
 
 # -- scaling ----------------------------------------------------------------------------------
@@ -545,15 +635,18 @@ def bench_startup():
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--peer-python", help="an interpreter with onnxruntime + onnx: W2's ONNX Runtime figure "
-                   "is measured there in a subprocess (bench/peer_ort_w2.py), in this run")
-    p.add_argument("--baseline-tree", help="W2: also time the numba backend of another source tree (e.g. "
+    p.add_argument("--peer-python", help="an interpreter with onnxruntime + onnx (W2) or brian2 (w3-side): "
+                   "the peer is measured there in a subprocess, interleaved with this run")
+    p.add_argument("--baseline-tree", help="W2, W3 (w3-side): also time the numba backend of another source tree (e.g. "
                    "the main checkout) in a subprocess, interleaved with this tree's rounds")
     p.add_argument("which", nargs="?", default="all",
-                   choices=["all", "w1", "w2", "w3", "scaling", "batch", "startup", "w2-serve"])
+                   choices=["all", "w1", "w2", "w3", "w3-side", "scaling", "batch", "startup", "w2-serve",
+                            "w3-serve"])
     a = p.parse_args(argv)
     if a.which == "w2-serve":
         return serve_w2()
+    if a.which == "w3-serve":
+        return serve_w3()
     print(f"numba backend benchmarks; python {sys.version.split()[0]}, numpy {np.__version__}, "
           f"{os.cpu_count()} CPUs")
     if a.which in ("all", "w1"):
@@ -567,6 +660,8 @@ def main(argv=None):
         bench_batch()
     if a.which in ("all", "w3"):
         bench_w3()
+    if a.which in ("all", "w3-side"):
+        bench_w3_side_by_side(a.peer_python, a.baseline_tree)
     if a.which in ("all", "startup"):
         bench_startup()
 

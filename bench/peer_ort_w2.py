@@ -8,8 +8,8 @@ graph is built with onnx.helper (Conv-Relu-MaxPool x2, Conv-Relu, GlobalAverageP
 
 prints: microseconds per inference (best of the repeats, 200 calls each), the four
 outputs, the onnxruntime version. With ``serve`` it prints the outputs and version, then
-answers each line ``N`` on stdin with the microseconds per inference of N calls (an empty
-line ends it): bench_kernels.py interleaves those rounds with its own, so that both are
+answers each line ``N`` on stdin with the microseconds per inference of N calls, wall and
+process CPU time (an empty line ends it): bench_kernels.py interleaves those rounds with its own, so that both are
 measured under the same load."""
 import sys
 import time
@@ -65,10 +65,11 @@ def main():
             if not line.strip():
                 break
             n = int(line)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(n):
                 sess.run(None, feed)
-            print(f"{(time.perf_counter() - t0) / n * 1e6:.3f}", flush=True)
+            t1, c1 = time.perf_counter(), time.process_time()
+            print(f"{(t1 - t0) / n * 1e6:.3f} {(c1 - c0) / n * 1e6:.3f}", flush=True)
         return
     repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 7
     n, ts = 200, []

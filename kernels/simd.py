@@ -11,8 +11,9 @@ each operation to the target's vectors: one zmm register on AVX-512, two ymm on 
 q registers on NEON; results are the same on every target, except that ``vfma`` is fused
 where the target has an FMA instruction (``llvm.fmuladd``) and rounded twice elsewhere.
 
-The arrays are C-contiguous 1-D float32 arrays (typing rejects others); callers
-guarantee the bounds (``i + LANES <= len``): nothing is checked. Without numba
+The arrays are 1-D float32 arrays of unit stride: C-contiguous ones, or others whose
+stride the caller has checked (``a.strides[0] == 4``); callers guarantee the bounds
+(``i + LANES <= len``): nothing is checked. Without numba
 (kernels/_jit.py) the same names are plain numpy functions, so a kernel using them still
 runs as Python (with separate rounding of the product in ``vfma``).
 """
@@ -44,16 +45,21 @@ if HAVE_NUMBA:
             super().__init__(dmm, fe_type, _VT)
 
     def _is_f32_array(a):
-        # contiguous 1-D arrays only (rows of C-contiguous arrays, flat views): unit stride
-        return isinstance(a, types.Array) and a.dtype == types.float32 and a.ndim == 1 and a.layout == "C"
+        return isinstance(a, types.Array) and a.dtype == types.float32 and a.ndim == 1
 
     def _vec_ptr(context, builder, aty, arr, idx):
         a = context.make_array(aty)(context, builder, arr)
-        return builder.bitcast(builder.gep(a.data, [idx]), _VT.as_pointer())
+        if aty.layout == "C":
+            return builder.bitcast(builder.gep(a.data, [idx]), _VT.as_pointer())
+        # other layouts: the address of arr[idx] through the stride (the caller checked that
+        # it is the item size, so that the LANES values from there are arr[idx:idx + LANES])
+        stride = cgutils.unpack_tuple(builder, a.strides, 1)[0]
+        p = builder.gep(builder.bitcast(a.data, cgutils.int8_t.as_pointer()), [builder.mul(idx, stride)])
+        return builder.bitcast(p, _VT.as_pointer())
 
     @intrinsic
     def vload(typingctx, arr, i):
-        """arr[i:i + LANES] as a vector (arr a C-contiguous 1-D float32 array)."""
+        """arr[i:i + LANES] as a vector (arr a 1-D float32 array of unit stride)."""
         if not (_is_f32_array(arr) and isinstance(i, types.Integer)):
             return None
 
@@ -98,6 +104,18 @@ if HAVE_NUMBA:
             fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.fmuladd.v{LANES}f32")
             return builder.call(fn, args)
         return f32vec(a, b, c), codegen
+
+    @intrinsic
+    def vany(typingctx, v):
+        """True when any lane of ``v`` is not 0 (NaN counts as not 0, as in ``x != 0``)."""
+        if v != f32vec:
+            return None
+
+        def codegen(context, builder, sig, args):
+            ne = builder.fcmp_unordered("!=", args[0], ir.Constant(_VT, [0.0] * LANES))
+            bits = builder.bitcast(ne, ir.IntType(LANES))
+            return builder.icmp_unsigned("!=", bits, ir.Constant(ir.IntType(LANES), 0))
+        return types.boolean(v), codegen
 
     @intrinsic
     def vlane(typingctx, v, j):
@@ -163,6 +181,9 @@ else:  # pragma: no cover - exercised without numba only
     def vlane(v, j):
         return v[j]
 
+    def vany(v):
+        return bool(np.any(v != 0))
+
     def vmax(a, b):
         return np.where(b > a, b, a)
 
@@ -176,4 +197,4 @@ def round_up(n: int) -> int:
     return -(-n // LANES) * LANES
 
 
-__all__ = ["LANES", "vload", "vstore", "vsplat", "vfma", "vrelu", "vlane", "vmax", "vpairmax", "round_up"]
+__all__ = ["LANES", "vload", "vstore", "vsplat", "vfma", "vrelu", "vlane", "vany", "vmax", "vpairmax", "round_up"]
