@@ -87,8 +87,8 @@ def conv3x3_wide(x, w, bias, ph, pw, xpad, wide, out, relu, has_relu, pool, has_
     ``pool`` must be C-contiguous (the backend's value arrays are)."""
     B, C, H, W = x.shape
     O = w.shape[0]
-    Wp = W + 2 * pw
-    Ho, Wo = H + 2 * ph - 2, Wp - 2
+    Ho, Wo = H + 2 * ph - 2, W + 2 * pw - 2
+    Wp = (W + 2 * pw + LANES - 1) // LANES * LANES  # xpad's row stride: rows start on a vector boundary
     Wr, rl = wide.shape[1] // Ho, xpad.shape[1]
     if not (x.flags.c_contiguous and out.flags.c_contiguous and relu.flags.c_contiguous
             and pool.flags.c_contiguous):
@@ -221,11 +221,20 @@ def _conv3x3_one(xp, rl, w, bias, o, wf, of, rf, has_relu, b, Ho, Wo, Wp, Wr):
 
 def conv3x3_scratch(c: int, o: int, h: int, w: int, ph: int, pw: int):
     """Zeroed (xpad, wide) scratch arrays for conv3x3_wide on a (c, h, w) input: padded rows
-    with the slack a vector row may read past the last column, and partial sums on rows
-    rounded up to LANES."""
-    wp, hp = w + 2 * pw, h + 2 * ph
-    ho, wr = hp - 2, round_up(wp - 2)
-    return np.zeros((c, (hp - 1) * wp + wr + 2), np.float32), np.zeros((o, max(ho, 1) * wr), np.float32)
+    of a stride rounded up to LANES with the slack a vector row may read past the last
+    column, and partial sums on rows rounded up to LANES; both start on a 64-byte boundary,
+    so that the kx = 0 input loads and the partial-sum loads and stores are aligned (an
+    unaligned 64-byte load spans two cache lines)."""
+    wp, hp = round_up(w + 2 * pw), h + 2 * ph
+    ho, wr = hp - 2, round_up(w + 2 * pw - 2)
+    return _aligned_zeros((c, round_up((hp - 1) * wp + wr + 2))), _aligned_zeros((o, max(ho, 1) * wr))
+
+
+def _aligned_zeros(shape):
+    n = int(np.prod(shape))
+    buf = np.zeros(n + LANES, np.float32)
+    off = (-buf.ctypes.data % 64) // 4
+    return buf[off:off + n].reshape(shape)
 
 
 @njit(cache=True)
