@@ -73,7 +73,8 @@ def conv2d_wide(x, w, bias, ph, pw, xpad, wide, out):
 @njit(cache=True)
 def conv3x3_wide(x, w, bias, ph, pw, xpad, wide, out, relu, has_relu, pool, has_pool):
     """Stride-1 3x3 convolution in explicit SIMD vectors (kernels/simd.py), row by row: the
-    sample is laid out zero-padded in ``xpad`` rows (C, Hp*Wp + slack) and each output row
+    sample is laid out zero-padded in ``xpad`` (C, Hp*Wp + slack; the row stride Wp is the
+    padded width rounded up to LANES, conv3x3_scratch's layout) and each output row
     computed in vectors of LANES outputs, two output channels per pass with the 18 weights
     of an input channel held in vector registers: per vector of outputs 9 loads, 2
     load/stores and 18 multiply-adds (FMA-bound). The first input channel starts from the

@@ -1,6 +1,8 @@
 """Explicit SIMD for numba kernels: a vector of ``LANES`` float32 values as a numba value
-(LLVM ``<16 x float>``), with unaligned loads and stores at an index of a 1-D float32
-array, a broadcast, and a multiply-add.
+(LLVM ``<16 x float>``) and intrinsics on it: unaligned load and store at an index of a 1-D
+float32 array (``vload``, ``vstore``), broadcast (``vsplat``), multiply-add (``vfma``),
+ReLU, max and pairwise max with numba's scalar ``max`` semantics (``vrelu``, ``vmax``,
+``vpairmax``), one lane (``vlane``) and "any lane non-zero" (``vany``).
 
 Why: numba gives no control over LLVM's loop vectoriser. On Intel CPUs with AVX-512 it
 picks 256-bit vectors (the CPU model's "prefer 256 bit" tuning), it may not contract a
@@ -13,9 +15,10 @@ where the target has an FMA instruction (``llvm.fmuladd``) and rounded twice els
 
 The arrays are 1-D float32 arrays of unit stride: C-contiguous ones, or others whose
 stride the caller has checked (``a.strides[0] == 4``); callers guarantee the bounds
-(``i + LANES <= len``): nothing is checked. Without numba
-(kernels/_jit.py) the same names are plain numpy functions, so a kernel using them still
-runs as Python (with separate rounding of the product in ``vfma``).
+(``i + LANES <= len``): nothing is checked. Without numba (kernels/_jit.py) the same
+names are plain numpy functions, so a kernel using them still runs as Python (with
+separate rounding of the product in ``vfma``). numba's cache of a kernel does not follow
+this file (the intrinsics are inlined): after editing it, delete kernels/__pycache__/*.nb*.
 """
 import numpy as np
 
