@@ -382,7 +382,8 @@ def bench_w3():
                 print(f"  brian2 {target}: failed ({type(exc).__name__}: {str(exc)[-300:]})")
                 continue
             extra = f" (build + run {total:.1f} s)" if total else ""
-            print(f"  brian2 {target:15s} loop {loop:.3f} s, {n_sp:,} spikes{extra}; "
+            clock = " (its CPU time, std::clock; ours is wall time: see w3-side)" if target == "cpp_standalone" else ""
+            print(f"  brian2 {target:15s} loop {loop:.3f} s{clock}, {n_sp:,} spikes{extra}; "
                   f"numba's loop is {loop / t_run:.2f}x as fast")
     else:
         print("  brian2: not installed")
