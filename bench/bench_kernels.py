@@ -3,6 +3,8 @@ synaptic scaling with the event/dense crossover, a converted SNN over growing ba
 start-up time.
 
     .venv/bin/python bench/bench_kernels.py all        # or: w1 | w2 | w3 | scaling | batch | startup
+    .venv/bin/python bench/bench_kernels.py w2 --peer-python PEER/bin/python --baseline-tree /path/to/other/tree
+    .venv/bin/python bench/bench_kernels.py w3-side --peer-python PEER/bin/python --baseline-tree /path/to/other/tree
 
 Every figure is measured in this process run, side by side with its baselines (reference
 backend, plain numpy, BLAS), and printed with the ratio. Peer libraries (snnTorch, Norse,
@@ -164,26 +166,89 @@ def w2_graph():
     return g
 
 
-def peer_ort_w2(g, img, y, python):
-    """ONNX Runtime on W2 in another interpreter (bench/peer_ort_w2.py), same weights and
-    image; returns seconds per inference, or None (reported) if that fails."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "w2.npz")
-        np.savez(path, img=img, **{f"w{i}": g[f"conv{i}"].weight for i in (1, 2, 3)},
-                 **{f"b{i}": g[f"conv{i}"].bias for i in (1, 2, 3)}, wd=g["dense1"].weight, bd=g["dense1"].bias)
-        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peer_ort_w2.py")
+def w2_weights(g, img, path):
+    np.savez(path, img=img, **{f"w{i}": g[f"conv{i}"].weight for i in (1, 2, 3)},
+             **{f"b{i}": g[f"conv{i}"].bias for i in (1, 2, 3)}, wd=g["dense1"].weight, bd=g["dense1"].bias)
+
+
+class Server:
+    """A timing process answering ``N`` with microseconds per inference of N calls, wall and
+    process CPU time (the ``serve`` modes of peer_ort_w2.py and of this file): its rounds
+    are interleaved with ours, so both are measured under the same load on a shared
+    machine."""
+
+    def __init__(self, cmd, env=None):
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                  env=dict(os.environ if env is None else env, OMP_NUM_THREADS="1"))
+        self.head = self.p.stdout.readline().split()
+        if not self.head:
+            self.close()
+            raise RuntimeError(f"{cmd[:2]} did not start")
+
+    def time(self, n):
+        """(wall, cpu) seconds per call."""
+        self.p.stdin.write(f"{n}\n")
+        self.p.stdin.flush()
+        wall, cpu = self.p.stdout.readline().split()
+        return float(wall) * 1e-6, float(cpu) * 1e-6
+
+    def close(self):
         try:
-            out = subprocess.check_output([python, script, path], env=dict(os.environ, OMP_NUM_THREADS="1"),
-                                          stderr=subprocess.STDOUT).decode().split()
-            t, y_ort, ver = float(out[0]) * 1e-6, np.array(out[1:5], np.float64), out[-1]
-        except (OSError, subprocess.CalledProcessError, ValueError, IndexError) as exc:
-            print(f"  ONNX Runtime via {python}: failed ({type(exc).__name__}: {exc})")
-            return None
-    print(f"  (ONNX Runtime {ver} in {python}; max abs diff vs numba {np.abs(y_ort - y).max():.1e})")
-    return t
+            self.p.stdin.write("\n")
+            self.p.stdin.flush()
+        except OSError:
+            pass
+        self.p.wait(timeout=30)
 
 
-def bench_w2(n=200, repeat=7, peer_python=None):
+def serve_w2():
+    """``bench_kernels.py w2-serve``: the numba backend's W2 (default options) as a Server,
+    for a baseline tree put first on PYTHONPATH (``--baseline-tree``)."""
+    g, img = w2_graph(), np.random.default_rng(1).random((1, 48, 64)).astype(np.float32)
+    rt = tr.Runtime(g, backend="numba")
+    feed = {"img": img}
+    y = rt.step(feed)["y"]
+    print(" ".join(f"{v:.9g}" for v in y.ravel()), os.path.dirname(tr.__file__), flush=True)
+    while True:
+        line = sys.stdin.readline()
+        if not line.strip():
+            break
+        n = int(line)
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(n):
+            rt.step(feed)
+        t1, c1 = time.perf_counter(), time.process_time()
+        print(f"{(t1 - t0) / n * 1e6:.3f} {(c1 - c0) / n * 1e6:.3f}", flush=True)
+
+
+def w2_side_by_side(rt, feed, servers, n=100, rounds=31):
+    """Interleaved rounds: ours, then each server's, ``rounds`` times; per row the best
+    and median round (wall time and process CPU time: under load the CPU time is the one
+    that preemption by other jobs does not inflate), and per server the median over rounds
+    of (its time / ours)."""
+    me = "numba (this tree)"
+    ts = {me: []} | {k: [] for k in servers}
+    for _ in range(rounds):
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(n):
+            rt.step(feed)
+        ts[me].append(((time.perf_counter() - t0) / n, (time.process_time() - c0) / n))
+        for k, s in servers.items():
+            ts[k].append(s.time(n))
+    print(f"  interleaved: {rounds} rounds of {n} inferences each, one thread everywhere (us per inference)")
+    for k, v in ts.items():
+        w, c = np.array(v).T * 1e6
+        print(f"    {k:26s} wall best {w.min():7.1f} median {np.median(w):7.1f} | "
+              f"cpu best {c.min():7.1f} median {np.median(c):7.1f}")
+    mine = np.array(ts[me])
+    for k in servers:
+        r = np.array(ts[k]) / mine
+        print(f"    {k} / {me}: wall {np.median(r[:, 0]):5.2f}x, cpu {np.median(r[:, 1]):5.2f}x "
+              f"(medians of per-round ratios; > 1: this tree is faster)")
+    return ts
+
+
+def bench_w2(n=200, repeat=7, peer_python=None, baseline_tree=None):
     print("\n== W2 batch-1 CNN: 1x48x64, conv3x3(8)-ReLU-pool, conv3x3(16)-ReLU-pool, conv3x3(32)-ReLU, GAP, "
           "dense 32->4 ==")
     g = w2_graph()
@@ -202,12 +267,33 @@ def bench_w2(n=200, repeat=7, peer_python=None):
     for k in ("auto", "direct", "im2col"):
         print(f"  numba step, conv {k:7s} {res[k] * 1e6:9.1f} us/inference   vs reference {t_ref / res[k]:5.1f}x")
     print(f"  reference step          {t_ref * 1e6:9.1f} us/inference")
-    if peer_python:
-        y = tr.Runtime(g, backend="numba").step(feed)["y"]
-        t = peer_ort_w2(g, img, y, peer_python)
-        if t is not None:
-            print(f"  {'ONNX Runtime (1 thread)':23s} {t * 1e6:9.1f} us/inference   numba (auto) is "
-                  f"{t / res['auto']:5.2f}x as fast")
+    rt = tr.Runtime(g, backend="numba")
+    y = rt.step(feed)["y"]
+    servers = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "w2.npz")
+        w2_weights(g, img, path)
+        here = os.path.dirname(os.path.abspath(__file__))
+        if peer_python:
+            try:
+                s = Server([peer_python, os.path.join(here, "peer_ort_w2.py"), path, "serve"])
+                print(f"  ONNX Runtime {s.head[-1]} in {peer_python}; max abs diff vs numba "
+                      f"{np.abs(np.array(s.head[:4], np.float64) - y).max():.1e}")
+                servers["ONNX Runtime (1 thread)"] = s
+            except (OSError, RuntimeError, ValueError) as exc:
+                print(f"  ONNX Runtime via {peer_python}: failed ({type(exc).__name__}: {exc})")
+        if baseline_tree:
+            env = dict(os.environ, PYTHONPATH=baseline_tree)
+            s = Server([sys.executable, os.path.abspath(__file__), "w2-serve"], env)
+            print(f"  baseline: numba backend of {s.head[-1]}; max abs diff vs this tree "
+                  f"{np.abs(np.array(s.head[:4], np.float64) - y).max():.1e}")
+            servers["numba (baseline tree)"] = s
+        if servers:
+            try:
+                w2_side_by_side(rt, feed, servers)
+            finally:
+                for s in servers.values():
+                    s.close()
     if peers("torch")["torch"]:
         import peers as pr
         for name, t in pr.w2_torch_and_onnx(g, img, lambda f: best(f, repeat)).items():
@@ -215,8 +301,8 @@ def bench_w2(n=200, repeat=7, peer_python=None):
                 print(f"  (ONNX Runtime vs torch output, max abs diff {t:.1e})")
                 continue
             print(f"  {name:23s} {t * 1e6:9.1f} us/inference   numba (auto) is {t / res['auto']:5.2f}x as fast")
-    else:
-        print("  torch: not installed" + ("" if peer_python else " (ONNX Runtime without torch: --peer-python)"))
+    elif not peer_python:
+        print("  torch: not installed (ONNX Runtime without torch: --peer-python)")
     print("  target: no slower than ONNX Runtime with one thread")
     return res
 
@@ -296,12 +382,95 @@ def bench_w3():
                 print(f"  brian2 {target}: failed ({type(exc).__name__}: {str(exc)[-300:]})")
                 continue
             extra = f" (build + run {total:.1f} s)" if total else ""
-            print(f"  brian2 {target:15s} loop {loop:.3f} s, {n_sp:,} spikes{extra}; "
+            clock = " (its CPU time, std::clock; ours is wall time: see w3-side)" if target == "cpp_standalone" else ""
+            print(f"  brian2 {target:15s} loop {loop:.3f} s{clock}, {n_sp:,} spikes{extra}; "
                   f"numba's loop is {loop / t_run:.2f}x as fast")
     else:
         print("  brian2: not installed")
     print("  targets: faster than Brian2's Cython loop, within 1.5x of cpp_standalone's")
     return {"w3_s": t_run, "spikes": spikes}
+
+
+def _w3_runtime(**opts):
+    g, drive, v0 = cuba_graph()
+    rt = tr.Runtime(g, backend="numba", **opts)
+    st = rt.state()
+    st["lif/v"] = v0[None]
+    rt.load_state(st)
+    rt.step({"drive": drive})
+
+    def second():  # the simulated second from t = 0, as Brian2's loop: (wall s, cpu s), spikes
+        rt.load_state(st)
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = rt.run({"drive": drive}, ticks=10_000)
+        return (time.perf_counter() - t0, time.process_time() - c0), int(out["count"].sum())
+    return second
+
+
+def serve_w3():
+    """``bench_kernels.py w3-serve``: W3's simulated second on the numba backend (default
+    options) as a Server, for a baseline tree put first on PYTHONPATH."""
+    second = _w3_runtime()
+    print(second()[1], os.path.dirname(tr.__file__), flush=True)
+    while True:
+        line = sys.stdin.readline()
+        if not line.strip():
+            break
+        w, c = second()[0]
+        print(f"{w * 1e6:.3f} {c * 1e6:.3f}", flush=True)
+
+
+def bench_w3_side_by_side(peer_python=None, baseline_tree=None, rounds=7):
+    """W3's simulated second interleaved: this tree per op and compiled, Brian2's compiled
+    cpp_standalone binary (built once, re-run each round), and a baseline tree's numba
+    backend; per row the best and median round, per pair the median of per-round ratios."""
+    print(f"\n== W3 CUBA side by side: {rounds} interleaved rounds of the simulated second (10,000 ticks) ==")
+    rows = {"numba per op (this tree)": _w3_runtime(), "numba compiled tick (this tree)": _w3_runtime(compiled=True)}
+    spikes = {k: f() for k, f in rows.items()}
+    print("  spikes in the second: " + ", ".join(f"{k} {v[1]:,}" for k, v in spikes.items()))
+    servers, tmp = {}, tempfile.TemporaryDirectory()
+    try:
+        if baseline_tree:
+            env = dict(os.environ, PYTHONPATH=baseline_tree)
+            s = Server([sys.executable, os.path.abspath(__file__), "w3-serve"], env)
+            print(f"  baseline: numba backend of {s.head[-1]} ({int(s.head[0]):,} spikes)")
+            rows["numba per op (baseline tree)"] = lambda s=s: (s.time(1), 0)
+            servers["baseline"] = s
+        if peer_python or peers("brian2")["brian2"]:
+            import peers as pr
+            t0 = time.perf_counter()
+            try:
+                brian = pr.w3_brian2_binary(tmp.name, peer_python)
+                print(f"  Brian2 cpp_standalone built in {time.perf_counter() - t0:.1f} s")
+                rows["Brian2 cpp_standalone"] = lambda: ((float("nan"), brian()), 0)
+            except Exception as exc:  # reported, not fatal
+                print(f"  Brian2 cpp_standalone: failed ({type(exc).__name__}: {str(exc)[-300:]})")
+        ts = {k: [] for k in rows}
+        for _ in range(rounds):
+            for k, f in rows.items():
+                ts[k].append(f()[0])
+        print("  seconds for the simulated second; Brian2 reports its loop's CPU time (std::clock), so the "
+              "ratios use CPU time (process_time) on both sides")
+        for k, v in ts.items():
+            w, c = np.array(v).T
+            wall = f"wall best {np.nanmin(w):.4f} median {np.median(w):.4f} | " if not np.isnan(w).all() else " " * 36
+            print(f"    {k:32s} {wall}cpu best {c.min():.4f} median {np.median(c):.4f} ({c.min() * 100:.2f} us/tick)")
+        cpu = {k: np.array(v)[:, 1] for k, v in ts.items()}
+        if "Brian2 cpp_standalone" in cpu:
+            b = cpu["Brian2 cpp_standalone"]
+            for k in rows:
+                if k != "Brian2 cpp_standalone":
+                    print(f"    {k} / Brian2 cpp_standalone (cpu): best/best {cpu[k].min() / b.min():.2f}x, "
+                          f"median of per-round ratios {np.median(cpu[k] / b):.2f}x  (target <= 1.2x)")
+        if "numba per op (baseline tree)" in cpu:
+            base = cpu["numba per op (baseline tree)"]
+            for k in ("numba per op (this tree)", "numba compiled tick (this tree)"):
+                print(f"    baseline / {k} (cpu): median of per-round ratios {np.median(base / cpu[k]):.2f}x")
+    finally:
+        for s in servers.values():
+            s.close()
+        tmp.cleanup()
+    return ts
 
 
 # -- scaling ----------------------------------------------------------------------------------
@@ -467,16 +636,24 @@ def bench_startup():
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--peer-python", help="an interpreter with onnxruntime + onnx: W2's ONNX Runtime figure "
-                   "is measured there in a subprocess (bench/peer_ort_w2.py), in this run")
-    p.add_argument("which", nargs="?", default="all", choices=["all", "w1", "w2", "w3", "scaling", "batch", "startup"])
+    p.add_argument("--peer-python", help="an interpreter with onnxruntime + onnx (W2) or brian2 (w3-side): "
+                   "the peer is measured there in a subprocess, interleaved with this run")
+    p.add_argument("--baseline-tree", help="W2, W3 (w3-side): also time the numba backend of another source tree (e.g. "
+                   "the main checkout) in a subprocess, interleaved with this tree's rounds")
+    p.add_argument("which", nargs="?", default="all",
+                   choices=["all", "w1", "w2", "w3", "w3-side", "scaling", "batch", "startup", "w2-serve",
+                            "w3-serve"])
     a = p.parse_args(argv)
+    if a.which == "w2-serve":
+        return serve_w2()
+    if a.which == "w3-serve":
+        return serve_w3()
     print(f"numba backend benchmarks; python {sys.version.split()[0]}, numpy {np.__version__}, "
           f"{os.cpu_count()} CPUs")
     if a.which in ("all", "w1"):
         bench_w1()
     if a.which in ("all", "w2"):
-        bench_w2(peer_python=a.peer_python)
+        bench_w2(peer_python=a.peer_python, baseline_tree=a.baseline_tree)
     if a.which in ("all", "scaling"):
         bench_scaling()
         bench_scaling(batch=32, reps=40)
@@ -484,6 +661,8 @@ def main(argv=None):
         bench_batch()
     if a.which in ("all", "w3"):
         bench_w3()
+    if a.which in ("all", "w3-side"):
+        bench_w3_side_by_side(a.peer_python, a.baseline_tree)
     if a.which in ("all", "startup"):
         bench_startup()
 

@@ -4,9 +4,13 @@ subprocess on the same weights and image (an .npz), in the same benchmark run. T
 graph is built with onnx.helper (Conv-Relu-MaxPool x2, Conv-Relu, GlobalAveragePool, Gemm).
 
     python bench/peer_ort_w2.py weights.npz [repeats]
+    python bench/peer_ort_w2.py weights.npz serve
 
 prints: microseconds per inference (best of the repeats, 200 calls each), the four
-outputs, the onnxruntime version."""
+outputs, the onnxruntime version. With ``serve`` it prints the outputs and version, then
+answers each line ``N`` on stdin with the microseconds per inference of N calls, wall and
+process CPU time (an empty line ends it): bench_kernels.py interleaves those rounds with its own, so that both are
+measured under the same load."""
 import sys
 import time
 
@@ -47,7 +51,6 @@ def build(d):
 
 def main():
     d = np.load(sys.argv[1])
-    repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 7
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
@@ -55,6 +58,20 @@ def main():
     sess = ort.InferenceSession(build(d).SerializeToString(), so, providers=["CPUExecutionProvider"])
     feed = {"img": d["img"][None].astype(np.float32)}
     y = sess.run(None, feed)[0]
+    if sys.argv[2:3] == ["serve"]:
+        print(" ".join(f"{v:.9g}" for v in y.ravel()), ort.__version__, flush=True)
+        while True:
+            line = sys.stdin.readline()
+            if not line.strip():
+                break
+            n = int(line)
+            t0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(n):
+                sess.run(None, feed)
+            t1, c1 = time.perf_counter(), time.process_time()
+            print(f"{(t1 - t0) / n * 1e6:.3f} {(c1 - c0) / n * 1e6:.3f}", flush=True)
+        return
+    repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 7
     n, ts = 200, []
     for _ in range(repeats):
         t0 = time.perf_counter()

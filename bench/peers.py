@@ -142,7 +142,11 @@ Ci = Synapses(P, P, on_pre='gi += wi')
 Ce.connect('i<3200', p=0.02)
 Ci.connect('i>=3200', p=0.02)
 s_mon = SpikeMonitor(P)
-if target == "cpp_standalone":
+if target == "cpp_standalone" and sys.argv[3:4] == ["build"]:  # compile only: w3_brian2_binary
+    run(1 * second)
+    device.build(directory=sys.argv[2], run=False, compile=True)
+    print("RESULT 0 0 0")
+elif target == "cpp_standalone":
     t0 = time.perf_counter()
     run(1 * second)
     device.build(directory=sys.argv[2], run=True, compile=True)
@@ -171,3 +175,26 @@ def w3_brian2(target: str):
             _, loop, spikes, total = line.split()
             return float(loop), int(spikes), float(total)
     raise RuntimeError(out.stderr[-800:])
+
+
+def w3_brian2_binary(directory: str, python: str | None = None):
+    """Build Brian2's cpp_standalone CUBA (the same script) in ``directory`` without running
+    it, with ``python`` (an interpreter that has brian2; default this one). Returns a
+    function that runs the compiled binary once and returns its loop time in seconds (as
+    Brian2 reports it: results/last_run_info.txt), so that runs can be interleaved with
+    another program's under the same load."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    out = subprocess.run([python or sys.executable, "-c", BRIAN_CUBA, "cpp_standalone", directory, "build"],
+                         capture_output=True, text=True, env=env, timeout=900)
+    if "RESULT" not in out.stdout:
+        raise RuntimeError(out.stderr[-800:])
+
+    def run_once() -> float:
+        subprocess.run([os.path.join(directory, "main")], cwd=directory, check=True, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(os.path.join(directory, "results", "last_run_info.txt")) as f:
+            return float(f.read().split()[0])
+    return run_once

@@ -3,6 +3,7 @@ pooling on (B, C, H, W) float32 arrays, PyTorch layout and semantics (cross-corr
 zero padding; max pooling pads with -inf, average pooling counts the padding)."""
 import numpy as np
 from ._jit import njit
+from .simd import LANES, round_up, vfma, vlane, vload, vmax, vpairmax, vrelu, vsplat, vstore
 
 
 @njit(cache=True)
@@ -70,98 +71,171 @@ def conv2d_wide(x, w, bias, ph, pw, xpad, wide, out):
 
 
 @njit(cache=True)
-def _taps3(w, o, c):
-    return (w[o, c, 0, 0], w[o, c, 0, 1], w[o, c, 0, 2], w[o, c, 1, 0], w[o, c, 1, 1], w[o, c, 1, 2],
-            w[o, c, 2, 0], w[o, c, 2, 1], w[o, c, 2, 2])
-
-
-@njit(cache=True)
 def conv3x3_wide(x, w, bias, ph, pw, xpad, wide, out, relu, has_relu, pool, has_pool):
-    """Stride-1 3x3 convolution, arithmetic bound: the sample is laid out zero-padded in
-    ``xpad`` rows (C, >= wide.shape[1] + 2*Wp + 2) and the output computed on the padded
-    width Wp in ``wide`` (O, n >= Ho*Wp), two output channels per pass with all nine taps of an input
-    channel in one vectorised loop: 9 loads, 2 load/stores and 18 FMAs per vector of
-    outputs, against one load/store per FMA for an axpy per tap. The first input channel
-    stores instead of accumulating. The epilogue drops the padded-width columns, adds the
-    bias and, with ``has_relu``, also writes max(., 0) to ``relu`` and, with ``has_pool``
-    too, the 2x2/2 max pooling of that to ``pool``.
+    """Stride-1 3x3 convolution in explicit SIMD vectors (kernels/simd.py), row by row: the
+    sample is laid out zero-padded in ``xpad`` (C, Hp*Wp + slack; the row stride Wp is the
+    padded width rounded up to LANES, conv3x3_scratch's layout) and each output row
+    computed in vectors of LANES outputs, two output channels per pass with the 18 weights
+    of an input channel held in vector registers: per vector of outputs 9 loads, 2
+    load/stores and 18 multiply-adds (FMA-bound). The first input channel starts from the
+    bias; partial sums of the others go to ``wide`` (O, Ho*Wr), rows rounded up to Wr, a
+    multiple of LANES; the last input channel writes ``out`` (and, with ``has_relu``,
+    max(., 0) to ``relu``) directly, so there is no separate epilogue pass. With
+    ``has_pool`` too, the 2x2/2 max pooling of ``relu`` goes to ``pool``.
 
     ``xpad``'s padding must be zero on entry (allocate it zeroed): only the interior is
-    written. More than two output channels per pass needs more runtime alias checks than
-    LLVM allows in one loop, and the loop stops vectorising (measured)."""
+    written. conv3x3_scratch allocates both scratch arrays. ``x``, ``out``, ``relu`` and
+    ``pool`` must be C-contiguous (the backend's value arrays are)."""
     B, C, H, W = x.shape
     O = w.shape[0]
-    Wp = W + 2 * pw
-    Ho, Wo = H + 2 * ph - 2, Wp - 2
-    n = np.uint64(wide.shape[1])
-    one, two = np.uint64(1), np.uint64(2)
-    w1, w2 = np.uint64(Wp), np.uint64(2 * Wp)
-    zero = np.float32(0.0)
+    Ho, Wo = H + 2 * ph - 2, W + 2 * pw - 2
+    Wp = (W + 2 * pw + LANES - 1) // LANES * LANES  # xpad's row stride: rows start on a vector boundary
+    Wr, rl = wide.shape[1] // Ho, xpad.shape[1]
+    if not (x.flags.c_contiguous and out.flags.c_contiguous and relu.flags.c_contiguous
+            and pool.flags.c_contiguous):
+        raise ValueError("conv3x3_wide: x, out, relu and pool must be C-contiguous")
+    # flat views, rows addressed by offset: an array view made (or passed) per row or per
+    # channel costs two atomic reference-count updates, more than a row of arithmetic
+    xf, of, rf = x.reshape(B * C * H * W), out.reshape(B * O * Ho * Wo), relu.reshape(relu.size)
+    xp, wf = xpad.reshape(xpad.size), wide.reshape(wide.size)
+    m = W - W % LANES
     for b in range(B):
         for c in range(C):
             for y in range(H):
-                base = (y + ph) * Wp + pw
-                for z in range(W):
-                    xpad[c, base + z] = x[b, c, y, z]
+                si, di = ((b * C + c) * H + y) * W, c * rl + (y + ph) * Wp + pw
+                for z in range(0, m, LANES):
+                    vstore(xp, di + z, vload(xf, si + z))
+                for z in range(m, W):
+                    xp[di + z] = xf[si + z]
         for o0 in range(0, O - 1, 2):
-            o1 = o0 + 1
-            d0, d1 = wide[o0], wide[o1]
-            for c in range(C):
-                r = xpad[c]
-                a0, a1, a2, a3, a4, a5, a6, a7, a8 = _taps3(w, o0, c)
-                e0, e1, e2, e3, e4, e5, e6, e7, e8 = _taps3(w, o1, c)
-                if c == 0:
-                    for i in range(n):
-                        u0, u1, u2 = r[i], r[i + one], r[i + two]
-                        v0, v1, v2 = r[i + w1], r[i + w1 + one], r[i + w1 + two]
-                        t0, t1, t2 = r[i + w2], r[i + w2 + one], r[i + w2 + two]
-                        d0[i] = (a0 * u0 + a1 * u1 + a2 * u2) + (a3 * v0 + a4 * v1 + a5 * v2) + \
-                            (a6 * t0 + a7 * t1 + a8 * t2)
-                        d1[i] = (e0 * u0 + e1 * u1 + e2 * u2) + (e3 * v0 + e4 * v1 + e5 * v2) + \
-                            (e6 * t0 + e7 * t1 + e8 * t2)
-                else:
-                    for i in range(n):
-                        u0, u1, u2 = r[i], r[i + one], r[i + two]
-                        v0, v1, v2 = r[i + w1], r[i + w1 + one], r[i + w1 + two]
-                        t0, t1, t2 = r[i + w2], r[i + w2 + one], r[i + w2 + two]
-                        d0[i] += (a0 * u0 + a1 * u1 + a2 * u2) + (a3 * v0 + a4 * v1 + a5 * v2) + \
-                            (a6 * t0 + a7 * t1 + a8 * t2)
-                        d1[i] += (e0 * u0 + e1 * u1 + e2 * u2) + (e3 * v0 + e4 * v1 + e5 * v2) + \
-                            (e6 * t0 + e7 * t1 + e8 * t2)
+            _conv3x3_pair(xp, rl, w, bias, o0, wf, of, rf, has_relu, b, Ho, Wo, Wp, Wr)
         if O % 2:  # the last channel of an odd count, alone
-            o0 = O - 1
-            d0 = wide[o0]
-            d0[:] = zero
-            for c in range(C):
-                r = xpad[c]
-                a0, a1, a2, a3, a4, a5, a6, a7, a8 = _taps3(w, o0, c)
-                for i in range(n):
-                    d0[i] += (a0 * r[i] + a1 * r[i + one] + a2 * r[i + two]) + \
-                        (a3 * r[i + w1] + a4 * r[i + w1 + one] + a5 * r[i + w1 + two]) + \
-                        (a6 * r[i + w2] + a7 * r[i + w2 + one] + a8 * r[i + w2 + two])
-        for o in range(O):
-            bo = bias[o]
-            for oy in range(Ho):
-                src = wide[o, oy * Wp:oy * Wp + Wo]
-                dst = out[b, o, oy]
-                if has_relu:
-                    rd = relu[b, o, oy]
-                    for z in range(Wo):
-                        v = src[z] + bo
-                        dst[z] = v
-                        rd[z] = max(v, zero)
+            _conv3x3_one(xp, rl, w, bias, O - 1, wf, of, rf, has_relu, b, Ho, Wo, Wp, Wr)
+    if has_pool:
+        _maxpool2x2_flat(rf, pool.reshape(pool.size), B * O, Ho, Wo, pool.shape[2], pool.shape[3])
+
+
+@njit(cache=True)
+def _maxpool2x2_flat(xf, of, planes, H, W, Ho, Wo):
+    """2x2/2 max pooling of ``planes`` (H, W) planes in the flat xf into (Ho, Wo) planes in
+    the flat of, in vectors: each output vector from two input vectors of each of the two
+    rows. The same comparisons in the same order as _maxpool2x2 (bit-identical)."""
+    m = Wo - Wo % LANES
+    for p in range(planes):
+        for oy in range(Ho):
+            r0, r1, d = (p * H + 2 * oy) * W, (p * H + 2 * oy + 1) * W, (p * Ho + oy) * Wo
+            for ox in range(0, m, LANES):
+                a = vpairmax(vload(xf, r0 + 2 * ox), vload(xf, r0 + 2 * ox + LANES))
+                e = vpairmax(vload(xf, r1 + 2 * ox), vload(xf, r1 + 2 * ox + LANES))
+                vstore(of, d + ox, vmax(a, e))
+            for ox in range(m, Wo):
+                a = max(xf[r0 + 2 * ox], xf[r0 + 2 * ox + 1])
+                e = max(xf[r1 + 2 * ox], xf[r1 + 2 * ox + 1])
+                of[d + ox] = max(a, e)
+
+
+@njit(cache=True)
+def _conv3x3_pair(xp, rl, w, bias, o0, wf, of, rf, has_relu, b, Ho, Wo, Wp, Wr):
+    """Output channels o0, o0 + 1 of sample b (see conv3x3_wide); flat arrays."""
+    o1, C = o0 + 1, w.shape[1]
+    w2, plane = 2 * Wp, Ho * Wo
+    d0, d1 = o0 * Ho * Wr, o1 * Ho * Wr
+    obase = (b * w.shape[0] + o0) * plane
+    for c in range(C):
+        r = c * rl
+        first, last = c == 0, c == C - 1
+        a0, a1, a2 = vsplat(w[o0, c, 0, 0]), vsplat(w[o0, c, 0, 1]), vsplat(w[o0, c, 0, 2])
+        a3, a4, a5 = vsplat(w[o0, c, 1, 0]), vsplat(w[o0, c, 1, 1]), vsplat(w[o0, c, 1, 2])
+        a6, a7, a8 = vsplat(w[o0, c, 2, 0]), vsplat(w[o0, c, 2, 1]), vsplat(w[o0, c, 2, 2])
+        e0, e1, e2 = vsplat(w[o1, c, 0, 0]), vsplat(w[o1, c, 0, 1]), vsplat(w[o1, c, 0, 2])
+        e3, e4, e5 = vsplat(w[o1, c, 1, 0]), vsplat(w[o1, c, 1, 1]), vsplat(w[o1, c, 1, 2])
+        e6, e7, e8 = vsplat(w[o1, c, 2, 0]), vsplat(w[o1, c, 2, 1]), vsplat(w[o1, c, 2, 2])
+        b0, b1 = vsplat(bias[o0]), vsplat(bias[o1])
+        for oy in range(Ho):
+            for ox in range(0, Wo, LANES):
+                i, j = r + oy * Wp + ox, oy * Wr + ox
+                if first:
+                    s0, s1 = b0, b1
                 else:
-                    for z in range(Wo):
-                        dst[z] = src[z] + bo
-    if has_pool:  # a separate loop nest: inside the channel loop it stopped the taps loops vectorising
-        _maxpool2x2(relu, pool)
+                    s0, s1 = vload(wf, d0 + j), vload(wf, d1 + j)
+                u = vload(xp, i)
+                s0, s1 = vfma(a0, u, s0), vfma(e0, u, s1)
+                u = vload(xp, i + 1)
+                s0, s1 = vfma(a1, u, s0), vfma(e1, u, s1)
+                u = vload(xp, i + 2)
+                s0, s1 = vfma(a2, u, s0), vfma(e2, u, s1)
+                u = vload(xp, i + Wp)
+                s0, s1 = vfma(a3, u, s0), vfma(e3, u, s1)
+                u = vload(xp, i + Wp + 1)
+                s0, s1 = vfma(a4, u, s0), vfma(e4, u, s1)
+                u = vload(xp, i + Wp + 2)
+                s0, s1 = vfma(a5, u, s0), vfma(e5, u, s1)
+                u = vload(xp, i + w2)
+                s0, s1 = vfma(a6, u, s0), vfma(e6, u, s1)
+                u = vload(xp, i + w2 + 1)
+                s0, s1 = vfma(a7, u, s0), vfma(e7, u, s1)
+                u = vload(xp, i + w2 + 2)
+                s0, s1 = vfma(a8, u, s0), vfma(e8, u, s1)
+                if not last:
+                    vstore(wf, d0 + j, s0)
+                    vstore(wf, d1 + j, s1)
+                    continue
+                k = obase + oy * Wo + ox  # the sums are complete: write the values
+                if ox + LANES <= Wo:
+                    vstore(of, k, s0)
+                    vstore(of, k + plane, s1)
+                    if has_relu:
+                        vstore(rf, k, vrelu(s0))
+                        vstore(rf, k + plane, vrelu(s1))
+                else:
+                    for q in range(Wo - ox):
+                        v0, v1 = vlane(s0, q), vlane(s1, q)
+                        of[k + q], of[k + plane + q] = v0, v1
+                        if has_relu:
+                            rf[k + q] = v0 if not v0 < 0 else np.float32(0.0)
+                            rf[k + plane + q] = v1 if not v1 < 0 else np.float32(0.0)
+
+
+@njit(cache=True)
+def _conv3x3_one(xp, rl, w, bias, o, wf, of, rf, has_relu, b, Ho, Wo, Wp, Wr):
+    """Output channel o alone (the last of an odd count); flat arrays."""
+    C = w.shape[1]
+    d, obase = o * Ho * Wr, (b * w.shape[0] + o) * Ho * Wo
+    for c in range(C):
+        for oy in range(Ho):
+            for ox in range(0, Wo, LANES):
+                i, j = c * rl + oy * Wp + ox, d + oy * Wr + ox
+                s = vsplat(bias[o]) if c == 0 else vload(wf, j)
+                for ky in range(3):
+                    for kx in range(3):
+                        s = vfma(vsplat(w[o, c, ky, kx]), vload(xp, i + ky * Wp + kx), s)
+                if c < C - 1:
+                    vstore(wf, j, s)
+                    continue
+                k = obase + oy * Wo + ox
+                for q in range(min(LANES, Wo - ox)):
+                    v0 = vlane(s, q)
+                    of[k + q] = v0
+                    if has_relu:
+                        rf[k + q] = v0 if not v0 < 0 else np.float32(0.0)
 
 
 def conv3x3_scratch(c: int, o: int, h: int, w: int, ph: int, pw: int):
-    """Zeroed (xpad, wide) scratch arrays for conv3x3_wide on a (c, h, w) input."""
-    wp = w + 2 * pw
-    n = (h + 2 * ph - 2) * wp
-    return np.zeros((c, n + 2 * wp + 2), np.float32), np.zeros((o, n), np.float32)
+    """Zeroed (xpad, wide) scratch arrays for conv3x3_wide on a (c, h, w) input: padded rows
+    of a stride rounded up to LANES with the slack a vector row may read past the last
+    column, and partial sums on rows rounded up to LANES; both start on a 64-byte boundary,
+    so that the kx = 0 input loads and the partial-sum loads and stores are aligned (an
+    unaligned 64-byte load spans two cache lines)."""
+    wp, hp = round_up(w + 2 * pw), h + 2 * ph
+    ho, wr = hp - 2, round_up(w + 2 * pw - 2)
+    return _aligned_zeros((c, round_up((hp - 1) * wp + wr + 2))), _aligned_zeros((o, max(ho, 1) * wr))
+
+
+def _aligned_zeros(shape):
+    n = int(np.prod(shape))
+    buf = np.zeros(n + LANES, np.float32)
+    off = (-buf.ctypes.data % 64) // 4
+    return buf[off:off + n].reshape(shape)
 
 
 @njit(cache=True)

@@ -106,14 +106,14 @@ def test_conv_forms_match_the_reference(seed, c, o, h, w, k, s, p):
         assert np.array_equal(out4, want)
         if k == 3 and h + 2 * p >= 3 and w + 2 * p >= 3:
             xp3, wide3 = conv.conv3x3_scratch(c, o, h, w, p, p)
-            out5, relu5 = np.full_like(want, np.nan), np.full_like(want, np.nan)
+            out5, relu5 = np.full(want.shape, np.nan, np.float32), np.full(want.shape, np.nan, np.float32)
             for _ in range(2):  # the scratch is reused: its padding must stay zero
                 pool5 = np.full((2, o, want.shape[2] // 2, want.shape[3] // 2), np.nan, np.float32)
                 conv.conv3x3_wide(x, wt, b, p, p, xp3, wide3, out5, relu5, True, pool5, True)
                 assert np.array_equal(out5, want) and np.array_equal(relu5, np.maximum(want, 0))
                 if min(want.shape[2:]) >= 2:
                     assert np.array_equal(pool5, ref_maxpool(relu5, (2, 2), (2, 2), (0, 0)))
-            out6 = np.zeros_like(want)
+            out6 = np.zeros(want.shape, np.float32)
             conv.conv3x3_wide(x, wt, b, p, p, xp3, wide3, out6, out6, False, out6, False)
             assert np.array_equal(out6, want)
 
