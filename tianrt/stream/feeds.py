@@ -48,6 +48,7 @@ class RuntimeSlot:
     def __init__(self, name, rt, stride):
         self.name, self.rt, self.stride = name, rt, stride
         self.step = rt.step
+        self.advance = getattr(rt, "advance", None)  # step, then ticks without samples in one call
         g = rt.graph
         self.inputs = {k: (tuple(v.shape), v.domain) for k, v in g.inputs.items()}
         self.outputs = list(g.outputs)

@@ -13,6 +13,12 @@ F32, I32 = np.float32, np.int32
 ALWAYS, DECODER, ON_EVENT = 0, 1, 2  # run every tick / emit at window ends / run on a new input
 
 
+class TickExpr(str):
+    """An argument of a bound op's call (``fn.call``) that follows the tick: its source text
+    in terms of ``t`` (e.g. ``"(t + 1) % 16 == 0"``), for generated loops over ticks
+    (quiet.py); the per-op path computes the same value in Python."""
+
+
 def entry_point(kernel, *example):
     """numba's compiled entry point of ``kernel`` for the types of ``example`` (loaded from
     the cache or compiled now). Calling it skips the dispatcher's per-call type resolution,
