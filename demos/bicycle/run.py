@@ -252,14 +252,14 @@ def run(sc: Scenario, controller, name: str = "controller", *, camera_hz: float 
 
 def run_stream(sc: Scenario, graph, backend: str = "reference", name: str | None = None, *,
                camera_hz: float = 0.0, camera=None, video=None, keep_traces: bool = False,
-               clock: str = "sim", nav=None, record=None) -> RunResult:
+               clock: str = "sim", nav=None, record=None, options: dict | None = None) -> RunResult:
     """Ride ``sc`` with a balance network in ``tr.stream.Scheduler``: the bicycle is a
     ``SimulationSource`` at the control rate feeding input ``obs``; the output ``torque`` goes
     to the steer motor through a sink. A command that appears at stream time t acts from the
     first control step that starts at or after t. ``clock="wall"`` rides in real time.
     ``record``: an MCAP path; the scheduler records the IMU/encoder samples and the network's
     outputs, and the ride adds its camera frames, the steer torque applied and the true state
-    (docs/bicycle.md)."""
+    (docs/bicycle.md). ``options``: the backend's options (``{"compiled": True}`` on numba)."""
     import tianrt as tr
 
     loop = ClosedLoop(sc, camera_hz=camera_hz, camera=camera, video=video, keep_traces=keep_traces, nav=nav)
@@ -299,7 +299,7 @@ def run_stream(sc: Scenario, graph, backend: str = "reference", name: str | None
         src = next((p for ts, p in reversed(reads) if ts <= t + 1e-9), now)  # the read it answers
         commands.append((t, float(value[0]), now - src))
 
-    rt = tr.Runtime(graph, backend=backend)
+    rt = tr.Runtime(graph, backend=backend, **(options or {}))
     sched = tr.stream.Scheduler(rt, clock=clock)
     rec = sched.record(record) if record else None
     sched.add_source(tr.stream.SimulationSource(advance, rate_hz=sc.control_hz, name="bicycle"), to="obs")
