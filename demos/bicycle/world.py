@@ -116,6 +116,28 @@ def _project_window(p, u, length, arc, x, y, lo, hi):
     return arc[bk] + ba, sign * math.sqrt(best), bk
 
 
+def interp(x: float, xp: list, fp: list) -> float:
+    """``np.interp(x, xp, fp)`` for one float x and increasing knots given as lists: the same
+    steps as numpy's (the value at a knot, else the slope times the offset from the knot
+    below plus its value), so the same result, without numpy's call overhead."""
+    if x != x:
+        return x
+    if x > xp[-1]:
+        return float(fp[-1])
+    if x < xp[0]:
+        return float(fp[0])
+    j = bisect.bisect_right(xp, x) - 1
+    if j == len(xp) - 1 or xp[j] == x:
+        return float(fp[j])
+    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+    r = slope * (x - xp[j]) + fp[j]
+    if r != r:  # numpy tries from the other knot, then a flat segment
+        r = slope * (x - xp[j + 1]) + fp[j + 1]
+        if r != r and fp[j] == fp[j + 1]:
+            r = fp[j]
+    return float(r)
+
+
 # -- scenario fields ---------------------------------------------------------------------------
 
 # Ranges of the scenario fields (docs/bicycle.md, docs/limits.md). The physics is the
@@ -261,8 +283,11 @@ class Scenario:
     look: dict = field(default_factory=dict)   # world.look: lighting, colours, ground texture
 
     def target_speed(self, t: float) -> float:
-        sp = self.speed_profile
-        return float(np.interp(t, sp[:, 0], sp[:, 1]))
+        knots = self.__dict__.get("_knots")
+        if knots is None or knots[0] is not self.speed_profile:
+            sp = self.speed_profile
+            knots = self.__dict__["_knots"] = (sp, sp[:, 0].tolist(), sp[:, 1].tolist())
+        return interp(t, knots[1], knots[2])
 
 
 TOP = ("name", "duration", "seed", "control_hz", "physics_hz", "bicycle", "speed_profile", "path", "gusts",
