@@ -157,3 +157,26 @@ def test_scheduler_hands_quiet_ticks_to_advance_and_keeps_its_report():
         assert rep["step_s"]["count"] == rep["ticks"] == rt.tick
         lat = rep["outputs"]["y"]["latency_s"]
         assert lat["count"] == len(obs) and abs(lat["max"] - 4 / 500) < 1e-9  # sample at tick 5k, value at 5k+4
+
+
+def test_scheduler_runs_long_gaps_in_pieces_and_misses_no_sample():
+    """Samples seconds apart on a 1 ms tick: the ticks between them go to advance in pieces of
+    at most LONGEST, and every sample lands on its own tick."""
+    from tianrt.stream.tickloop import LONGEST
+
+    g = tr.Graph(dt=1e-3, name="gaps")
+    x = g.input("x", shape=(2,))
+    g.output("y", g.add(tr.ann.Dense(2, 1, weight=[[1.0, -1.0]], bias=[0.0]), x))
+    times = [0.0, 0.003, 1.5, 2.9, 4.2]
+    rt = tr.Runtime(g, "numba")
+    calls = []
+    inner = rt.advance
+    rt.advance = lambda inputs, m: calls.append(m) or inner(inputs, m)
+    s = tr.stream.Scheduler(rt)
+    s.add_source(tr.stream.ArraySource(np.arange(10.0).reshape(5, 2), times=times, name="x"), to="x")
+    trace = s.add_sink("y", tr.stream.ArraySink())
+    rep = s.run(seconds=5.0)
+    assert trace.ticks.tolist() == [round(t * 1000) for t in times]
+    assert np.allclose(trace.values[:, 0], -1.0)
+    assert rep["sources"]["x"]["received"] == 5 and rep["ticks"] == 5000 == rt.tick
+    assert max(calls) == LONGEST and rep["step_s"]["count"] == 5000

@@ -8,7 +8,7 @@ import time
 from .base import EPS
 from .clocks import SimClock
 
-LONGEST = 1 << 30  # ticks in one Runtime.advance call, at most
+LONGEST = 1024  # ticks in one Runtime.advance call, at most (status callbacks, Ctrl-C stay prompt)
 
 
 def quiet_ticks(feeds, n: int, end, dt: float, until_end: bool) -> int:
@@ -24,7 +24,7 @@ def quiet_ticks(feeds, n: int, end, dt: float, until_end: bool) -> int:
         if ended and f.state not in ("ended", "failed"):
             ended = False
         w = f.wake
-        if w < LONGEST * dt:
+        if w < (n + lim) * dt:  # due within the run (an ended source waits forever: inf)
             j = n + 1  # the first tick j > n with j * dt >= w is the next one that polls f
             if j * dt < w:
                 j = max(j, int(w / dt) - 1)
@@ -140,7 +140,13 @@ def tick_loop(self, end, until_end, on_status, status_every):
                 a = perf()
                 m = quiet_ticks(feeds, n, end, dt, until_end) if runs else 1
                 if m > 1:
-                    m, res = r.advance(inputs, m)
+                    t_rt = r.rt.tick
+                    try:
+                        m, res = r.advance(inputs, m)
+                    except BaseException:  # interrupted inside the run: count the ticks that ran
+                        n += max(r.rt.tick - t_rt, 0)
+                        self.tick = n
+                        raise
                     if m > 1:  # the ticks up to the one that answered ran in that call
                         n += m - 1
                         t = n * dt
