@@ -32,6 +32,9 @@ from .direct import copier, direct_step, single_step
 from .fusion import fuse
 from .ops_ann import EpilogueOp
 from .ops_snn import ChainOp
+from .quickload import install_all
+
+install_all()  # cached kernels load without numba's context refresh (quickload.py)
 
 
 
