@@ -1,7 +1,11 @@
 """Real-time factor of the bicycle closed loop on one core: simulated seconds per wall second,
 headless (no rendering) and with the 64x48 camera rendered at 30 Hz, for the LQR teacher and
 the balance network in tianrt through tr.stream's scheduler (MLP and its SNN conversion, on
-the reference and numba backends). Targets (issue 6): >= 50x headless, >= 10x with camera.
+the reference and numba backends). Targets (issue 6): >= 50x headless, >= 10x with camera;
+issue 14: the SNN through the scheduler on numba >= 200x headless. The "brain" rows take the
+bicycle out: the SNN stepped on the observations of a recorded ride, through the scheduler
+(a SimulationSource replaying them, a sink) and through Runtime.advance alone, as real-time
+factors of that part of the loop.
 
     .venv/bin/python bench/bench_bicycle.py [--seconds 30] [--repeat 3]
 
@@ -25,7 +29,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=30.0, help="simulated seconds per ride")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--rows", default="all", help="comma list of row names to run (default: all)")
+    ap.add_argument("--rows", default="all", help="';'-separated parts of row names to run (default: all)")
     args = ap.parse_args(argv)
     try:
         cpu = sorted(os.sched_getaffinity(0))[0]
@@ -51,14 +55,43 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         for _ in range(int(args.seconds * 100)):
             b.step(0.0, 0.0, 0.01)
-        return args.seconds / (time.perf_counter() - t0)
+        return args.seconds / (time.perf_counter() - t0), args.seconds
 
-    def closed(kind, backend=None, camera=False):
+    def closed(kind, backend=None, camera=False, **options):
         kw = {"camera_hz": 30.0, "camera": cam} if camera else {}
         def go():
             if kind == "lqr":
-                return run(sc, teacher_for(sc), "lqr", **kw).real_time_factor
-            return run_stream(sc, ann if kind == "mlp" else snn, backend, **kw).real_time_factor
+                r = run(sc, teacher_for(sc), "lqr", **kw)
+            else:
+                try:
+                    r = run_stream(sc, ann if kind == "mlp" else snn, backend, options=options, **kw)
+                except TypeError:  # a tree from before run_stream took options (a "before" run)
+                    if options:
+                        raise
+                    r = run_stream(sc, ann if kind == "mlp" else snn, backend, **kw)
+            return r.real_time_factor, r.duration
+        return go
+
+    obs = run(sc, teacher_for(sc), keep_traces=True).traces["obs"].astype(np.float32)
+
+    def brain(scheduler, **options):
+        import tianrt as tr
+
+        def go():
+            rt = tr.Runtime(snn, backend="numba", **options)
+            ticks = int(snn.metadata["ticks_per_step"])
+            if not scheduler:
+                t0 = time.perf_counter()
+                for x in obs:
+                    rt.advance({"obs": x}, ticks)
+                return len(obs) / 100.0 / (time.perf_counter() - t0), len(obs) / 100.0
+            it = iter(obs)
+            s = tr.stream.Scheduler(rt)
+            s.add_source(tr.stream.SimulationSource(lambda t: next(it, tr.stream.END), rate_hz=100.0), to="obs")
+            s.add_sink("torque", lambda v, t: None)
+            t0 = time.perf_counter()
+            s.run(until_end=True)
+            return len(obs) / 100.0 / (time.perf_counter() - t0), len(obs) / 100.0
         return go
 
     rows = [("physics only (RK4 1 kHz, 100 Hz steps)", physics, None)]
@@ -69,20 +102,38 @@ def main(argv=None) -> int:
                  (f"MLP stream reference, {tag}", closed("mlp", "reference", camera), target),
                  (f"MLP stream numba, {tag}", closed("mlp", "numba", camera), target),
                  (f"SNN T=16 stream reference, {tag}", closed("snn", "reference", camera), target),
-                 (f"SNN T=16 stream numba, {tag}", closed("snn", "numba", camera), target)]
-    if args.rows != "all":
-        want = [w.strip() for w in args.rows.split(",")]
+                 (f"SNN T=16 stream numba, {tag}", closed("snn", "numba", camera), target),
+                 (f"SNN T=16 stream numba compiled, {tag}", closed("snn", "numba", camera, compiled=True),
+                  200.0 if not camera else target)]
+    rows += [("brain: SNN scheduler, no bicycle, numba", brain(True), None),
+             ("brain: SNN scheduler, no bicycle, numba compiled", brain(True, compiled=True), None),
+             ("brain: SNN Runtime.advance alone, numba", brain(False), None),
+             ("brain: SNN Runtime.advance alone, numba compiled", brain(False, compiled=True), None)]
+    if args.rows != "all":  # ';'-separated substrings of row names
+        want = [w.strip() for w in args.rows.split(";")]
         rows = [r for r in rows if any(w in r[0] for w in want)]
 
     print(f"bicycle closed loop, {args.seconds:g} s gust scenario, control 100 Hz, physics 1 kHz; "
           f"{platform.machine()}, Python {platform.python_version()}, {pinned}")
-    print(f"{'configuration':44s} {'real-time factor':>17s} {'target':>8s}  ok")
+    print(f"load average before: {os.getloadavg()[0]:.1f}")
+    print(f"{'configuration':50s} {'real-time factor':>17s} {'(CPU time)':>11s} {'target':>8s}  ok")
     for name, fn, target in rows:
-        fn()  # warm-up (numba compile, caches)
-        best = max(fn() for _ in range(args.repeat))
+        try:
+            fn()  # warm-up (numba compile, caches)
+        except (TypeError, AttributeError) as exc:  # an older tree without advance / options
+            print(f"{name:50s} {'n/a':>17s}  ({type(exc).__name__}: {exc})", flush=True)
+            continue
+        best = cpu_best = 0.0
+        for _ in range(args.repeat):
+            c = time.process_time()
+            rtf, sim_s = fn()
+            c = time.process_time() - c
+            best, cpu_best = max(best, rtf), max(cpu_best, sim_s / c if c > 0 else 0.0)
         ok = "" if target is None else ("yes" if best >= target else "NO")
         tgt = "" if target is None else f">= {target:g}x"
-        print(f"{name:44s} {best:16.1f}x {tgt:>8s}  {ok}", flush=True)
+        print(f"{name:50s} {best:16.1f}x {cpu_best:10.1f}x {tgt:>8s}  {ok}", flush=True)
+    print(f"load average after: {os.getloadavg()[0]:.1f}; real-time factor = simulated seconds per wall second "
+          "(CPU time: per CPU second of this process, less sensitive to other jobs)")
     return 0
 
 

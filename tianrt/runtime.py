@@ -50,10 +50,19 @@ class Runtime:
         self._impl = get_backend(backend)(graph.build(), **options)
         # Bound directly so that a streaming step costs one Python call into the backend.
         self.step = self._impl.step
+        self.advance = self._impl.advance
 
     def step(self, inputs: dict | None = None) -> dict:  # replaced per instance in __init__
         """Advance one tick; returns the outputs that produced a value at this tick."""
         return self._impl.step(inputs)
+
+    def advance(self, inputs: dict | None = None, max_ticks: int = 1) -> tuple[int, dict]:  # bound in __init__
+        """``step(inputs)``, then up to ``max_ticks - 1`` further ticks without new inputs,
+        stopping after the first tick whose outputs have a value. Returns (ticks run, that
+        tick's outputs or {}). Equal to as many ``step`` calls; the numba backend runs the
+        ticks after the first in one loop (tr.stream's scheduler hands it the ticks between
+        samples this way)."""
+        return self._impl.advance(inputs, max_ticks)
 
     def run(self, inputs: dict, ticks: int | None = None) -> RunResult:
         """Many ticks: with ``ticks`` (an int >= 1), values are presented at the first tick

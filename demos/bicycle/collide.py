@@ -32,6 +32,8 @@ class Collider:
         self.sin = np.array([math.sin(o.yaw) for o in obs], float)
         self.target = scenario.target
         self.reach = self.front + self.back + HALF_WIDTH   # bound for a quick distance filter
+        # the filter per obstacle on plain floats: (x, y, distance within which it is checked)
+        self._near = [(float(px), float(py), float(self.reach + h * 1.5)) for (px, py), h in zip(self.xy, self.half)]
 
     def axis(self, x: float, y: float, heading: float) -> np.ndarray:
         """(SAMPLES, 2) points on the footprint's axis."""
@@ -43,10 +45,10 @@ class Collider:
         """Indices of the obstacles the footprint touches at this pose, plus ``"person"`` if it
         touches the target at time t."""
         out = []
-        if len(self.xy):
-            near = np.flatnonzero(np.hypot(self.xy[:, 0] - x, self.xy[:, 1] - y)
-                                  < self.reach + self.half * 1.5)
-            if len(near):
+        if self._near:
+            # a filter with room to spare (reach + 1.5 half sizes): the exact test below decides
+            near = [i for i, (px, py, r) in enumerate(self._near) if math.hypot(px - x, py - y) < r]
+            if near:
                 pts = self.axis(x, y, heading)
                 for i in near:
                     d = pts - self.xy[i]

@@ -139,17 +139,19 @@ class ClosedLoop:
         self._active = [(end, tq) for end, tq in self._active if end > t + 1e-12]
         bike.gust_torque = sum(tq for _, tq in self._active)
         meas = bike.sense()
+        m = meas.tolist()  # plain floats from here on: the same values, cheaper arithmetic
+        st = s.tolist()
         if self.nav is not None:
             lean_d, self.v_ref = self.nav(t, s, meas[4], self.dt)
-            s0, lat = sc.path.project(s[X], s[Y])       # scored on the true pose
+            s0, lat = sc.path.project(st[X], st[Y])     # scored on the true pose
         else:
-            lean_d, lat, s0 = self.follower(s[X], s[Y], s[PSI], meas[4])
+            lean_d, lat, s0 = self.follower(st[X], st[Y], st[PSI], m[4])
         self.lat_err[k] = lat
         ph = sc.path.heading(s0)
-        self.head_err[k] = math.atan2(math.sin(s[PSI] - ph), math.cos(s[PSI] - ph))
-        self.lean_err[k] = s[PHI] - lean_d
-        self.speed_sum += s[V]
-        obs = np.array((meas[0], meas[1], meas[2], meas[3], meas[4], lean_d))
+        self.head_err[k] = math.atan2(math.sin(st[PSI] - ph), math.cos(st[PSI] - ph))
+        self.lean_err[k] = st[PHI] - lean_d
+        self.speed_sum += st[V]
+        obs = np.array((m[0], m[1], m[2], m[3], m[4], lean_d))
         if t >= self.next_cam - 1e-12:
             if self.camera is not None:
                 self.last_frame = (t, self.camera.frame(s[X], s[Y], s[PSI], s[PHI], t))
@@ -167,7 +169,7 @@ class ClosedLoop:
         self.latency[k] = latency if latency is not None else time.perf_counter() - self._t_obs
         if abs(u) >= sc.limits.steer_torque:
             self.sat += 1
-        drive = self.speed(self._obs[4], sc.target_speed(t) if self.v_ref is None else self.v_ref, self.dt)
+        drive = self.speed(float(self._obs[4]), sc.target_speed(t) if self.v_ref is None else self.v_ref, self.dt)
         if self.trace is not None:
             self.trace[k, :8] = (t, s[PHI], s[1], u, self._obs[5], self.lat_err[k], s[V], bike.gust_torque)
             self.trace[k, 8:] = self._obs
@@ -177,7 +179,8 @@ class ClosedLoop:
         bike.step(u, drive, self.dt)
         self.k += 1
         if not bike.fallen:
-            hits = self.collider.hits(s[X], s[Y], s[PSI], self.k * self.dt)
+            st = s.tolist()
+            hits = self.collider.hits(st[X], st[Y], st[PSI], self.k * self.dt)
             if hits:
                 h = hits[0]
                 self.crash = (self.k * self.dt, h if h == "person" else f"{sc.obstacles[h].kind} {h}")
@@ -252,14 +255,16 @@ def run(sc: Scenario, controller, name: str = "controller", *, camera_hz: float 
 
 def run_stream(sc: Scenario, graph, backend: str = "reference", name: str | None = None, *,
                camera_hz: float = 0.0, camera=None, video=None, keep_traces: bool = False,
-               clock: str = "sim", nav=None, record=None) -> RunResult:
+               clock: str = "sim", nav=None, record=None, options: dict | None = None) -> RunResult:
     """Ride ``sc`` with a balance network in ``tr.stream.Scheduler``: the bicycle is a
     ``SimulationSource`` at the control rate feeding input ``obs``; the output ``torque`` goes
     to the steer motor through a sink. A command that appears at stream time t acts from the
     first control step that starts at or after t. ``clock="wall"`` rides in real time.
     ``record``: an MCAP path; the scheduler records the IMU/encoder samples and the network's
     outputs, and the ride adds its camera frames, the steer torque applied and the true state
-    (docs/bicycle.md)."""
+    (docs/bicycle.md). ``options``: the backend's options; default on numba ``compiled=True``,
+    whose generated loop runs the 16 SNN ticks of a control step in one call (compiled once per
+    graph and machine, then cached; docs/numba-backend.md)."""
     import tianrt as tr
 
     loop = ClosedLoop(sc, camera_hz=camera_hz, camera=camera, video=video, keep_traces=keep_traces, nav=nav)
@@ -299,7 +304,9 @@ def run_stream(sc: Scenario, graph, backend: str = "reference", name: str | None
         src = next((p for ts, p in reversed(reads) if ts <= t + 1e-9), now)  # the read it answers
         commands.append((t, float(value[0]), now - src))
 
-    rt = tr.Runtime(graph, backend=backend)
+    if options is None:
+        options = {"compiled": True} if backend == "numba" else {}
+    rt = tr.Runtime(graph, backend=backend, **options)
     sched = tr.stream.Scheduler(rt, clock=clock)
     rec = sched.record(record) if record else None
     sched.add_source(tr.stream.SimulationSource(advance, rate_hz=sc.control_hz, name="bicycle"), to="obs")

@@ -77,6 +77,19 @@ class Backend:
         self._start(b)
         return self._advance(xs)
 
+    def advance(self, inputs: dict | None = None, max_ticks: int = 1) -> tuple[int, dict]:
+        """``step(inputs)``, then up to ``max_ticks - 1`` more ticks without new inputs, stopping
+        after the first tick whose outputs have a value -> (ticks run, that tick's outputs, or
+        {} when none had a value). The same as calling ``step`` that many times; a backend
+        may run the ticks after the first in one loop (the streaming scheduler's runs of
+        ticks between samples)."""
+        out = self.step(inputs)
+        n = 1
+        while not out and n < max_ticks:
+            out = self.step({})
+            n += 1
+        return n, out
+
     def _advance(self, xs: dict) -> dict:
         """One tick on checked, batched inputs (the state already sized)."""
         out = self._tick(xs)

@@ -31,6 +31,19 @@ class Stat:
         if x > self.max:
             self.max = x
 
+    def add_many(self, x: float, m: int) -> None:
+        """``add(x)`` ``m`` times."""
+        i = self.n & (WINDOW - 1)
+        if i + m <= WINDOW:
+            self._ring[i:i + m] = x
+        else:
+            self._ring[i:] = x
+            self._ring[:min(i + m - WINDOW, WINDOW)] = x
+        self.n += m
+        self.total += x * m
+        if x > self.max:
+            self.max = x
+
     def summary(self, last: int = WINDOW) -> dict:
         """Count, mean, max of the whole series; p50 and p99 over its ``last`` values."""
         if not self.n:

@@ -26,12 +26,15 @@ from ...ops import find
 from .. import checks
 from ..base import Backend
 from . import ops_ann, ops_bridges, ops_int, ops_snn  # noqa: F401  (register the op classes)
-from . import policy, tickgen
+from . import policy, quiet, tickgen
 from .base import ALWAYS, DECODER, F32, I32, entry_point, flat, kind_of
 from .direct import copier, direct_step, single_step
 from .fusion import fuse
 from .ops_ann import EpilogueOp
 from .ops_snn import ChainOp
+from .quickload import install_all
+
+install_all()  # cached kernels load without numba's context refresh (quickload.py)
 
 
 
@@ -50,6 +53,9 @@ class NumbaBackend(Backend):
     ``compiled`` (bool: runs of per-tick kernel calls as generated compiled functions, tickgen.py)."""
 
     name = "numba"
+    quiet = None  # the generated loop over ticks without new inputs (quiet.py), when built
+    quiet_first = False  # ... and it may run the tick that takes the inputs too
+    _unlowered = None  # (program, op names) of the bound program until the loop is built
     # integer mode: exact float GEMM for q.Conv2d/SynConv2d (and q.Dense/SynDense at batch
     # > 1) when its bound holds (intgemm.py); False keeps the int64 kernels (benchmarks)
     int_gemm = True
@@ -157,6 +163,8 @@ class NumbaBackend(Backend):
                       for e in self.inputs_}
         self.outs = [(k, idx[src], bufs[src] if self.batched else bufs[src][0])
                      for k, src in self.plan.outputs.items()]
+        self.quiet, self.quiet_first = None, False  # built at the first advance (quiet.py)
+        self._unlowered = (prog, names) if self.compiled else None
         # outputs written by per-tick ops are fresh after every tick: copied by straight-line code
         always = {idx[o] for op in self.ops if op.kind == ALWAYS for o in op.outs}
         self.copy_outputs = (copier([(k, a) for k, _, a in self.outs])
@@ -271,6 +279,17 @@ class NumbaBackend(Backend):
             out = self.direct(inputs)
             if out is not None:
                 return out
+        self._take(inputs)
+        self._run()
+        self.t += 1
+        if self.copy_outputs is not None:
+            return self.copy_outputs()
+        fr = self.fresh
+        return {k: v.copy() for k, oi, v in self.outs if fr[oi]}
+
+    def _take(self, inputs) -> None:
+        """The inputs of a tick checked (all before any is copied) and copied into their value
+        arrays, each by one kernel call when it is a C-contiguous float32 array of its shape."""
         fr = self.fresh
         for i in self.tensor_inputs:
             fr[i] = False
@@ -290,11 +309,32 @@ class NumbaBackend(Backend):
                     np.copyto(self.bufs[k], a)
                 fr[slot[3]] = True
         self._clear_once(inputs or ())
-        self._run()
-        self.t += 1
+
+    def advance(self, inputs: dict | None = None, max_ticks: int = 1):
+        """Backend.advance: the first tick through ``step``'s checks, the ticks after it without
+        new inputs in one loop (quiet.py; generated with ``compiled=True``, and then, when the
+        tick that takes the inputs runs the same ops as the others, all of them in one call)."""
+        if self._unlowered is not None and self.batch is not None and max_ticks > 1:
+            prog, names = self._unlowered  # the generated loop, built once per bound program
+            self._unlowered = None
+            self.quiet = quiet.build(self, prog, names)
+            self.quiet_first = self.quiet is not None and quiet.takes_first_tick(self, prog)
+        if (self.quiet_first and self.batch is not None and self.direct is None
+                and (inputs is None or type(inputs) is dict)):
+            self._take(inputs)
+            self._clean = False
+            n = self.quiet(max(int(max_ticks), 1))
+            return n, {k: v.copy() for k, oi, v in self.outs if self.fresh[oi]}
+        out = self.step(inputs)
+        if out or max_ticks <= 1:
+            return 1, out
+        limit = int(max_ticks) - 1
+        self._clear_once(())  # inputs presented once are zero from the second tick on
+        n = self.quiet(limit) if self.quiet is not None else quiet.python_loop(self, limit)
+        fr = self.fresh
         if self.copy_outputs is not None:
-            return self.copy_outputs()
-        return {k: v.copy() for k, oi, v in self.outs if fr[oi]}
+            return n + 1, self.copy_outputs()
+        return n + 1, {k: v.copy() for k, oi, v in self.outs if fr[oi]}
 
     def run(self, inputs: dict, ticks: int | None = None):
         """Many ticks. With a time axis, the whole sequence is checked in one kernel call

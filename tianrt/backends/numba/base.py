@@ -7,9 +7,16 @@ import numpy as np
 
 from ...errors import BackendError
 from ...ops.decoders import DECODERS
+from .quickload import compile_cached
 
 F32, I32 = np.float32, np.int32
 ALWAYS, DECODER, ON_EVENT = 0, 1, 2  # run every tick / emit at window ends / run on a new input
+
+
+class TickExpr(str):
+    """An argument of a bound op's call (``fn.call``) that follows the tick: its source text
+    in terms of ``t`` (e.g. ``"(t + 1) % 16 == 0"``), for generated loops over ticks
+    (quiet.py); the per-op path computes the same value in Python."""
 
 
 def entry_point(kernel, *example):
@@ -17,9 +24,10 @@ def entry_point(kernel, *example):
     the cache or compiled now). Calling it skips the dispatcher's per-call type resolution,
     about 0.1 us per argument, which adds up at ~10 kernel calls per tick. Every later call
     must pass arguments of exactly these types (the bound arrays, and per-tick scalars of
-    fixed Python types)."""
+    fixed Python types). A cached signature is loaded without numba's context refresh
+    (quickload.py)."""
     try:
-        return kernel.compile(tuple(kernel.typeof_pyval(a) for a in example))
+        return compile_cached(kernel, tuple(kernel.typeof_pyval(a) for a in example))
     except Exception:  # an unusual argument type: keep the dispatcher
         return kernel
 

@@ -7,7 +7,7 @@ from ... import bridge
 from ...kernels import codec
 from ...ops import implements
 from ...ops.encoders import pack_rng, unpack_rng
-from .base import DECODER, Op, StatefulOp, entry_point, flat, kernel_call
+from .base import DECODER, Op, StatefulOp, TickExpr, entry_point, flat, kernel_call
 
 
 @implements("numba", bridge.RateEncoder)
@@ -48,7 +48,9 @@ class LatencyOp(Op):
     def bind(self, bufs):
         x, y, n = flat(self.ins(bufs)[0]), flat(bufs[self.name]), self.node
         k = entry_point(codec.latency_encode, x, n.scale, n.window, 0, y)
-        return lambda t: k(x, n.scale, n.window, t % n.window, y)
+        fn = lambda t: k(x, n.scale, n.window, t % n.window, y)  # noqa: E731
+        fn.call = (codec.latency_encode, (x, n.scale, n.window, TickExpr(f"t % {n.window}"), y), False)
+        return fn
 
 
 @implements("numba", bridge.SpikeCount)
@@ -62,9 +64,14 @@ class SpikeCountOp(StatefulOp):
         if n.mode == "sliding":
             ring = flat(self.state["ring"])
             k = entry_point(codec.count_sliding, s, ring, 0, c, div, True, y)
-            return lambda t: k(s, ring, t % w, c, div, t >= w - 1, y)
+            fn = lambda t: k(s, ring, t % w, c, div, t >= w - 1, y)  # noqa: E731
+            fn.call = (codec.count_sliding, (s, ring, TickExpr(f"t % {w}"), c, div, TickExpr(f"t >= {w - 1}"),
+                                             y), False)
+            return fn
         k = entry_point(codec.count_tumbling, s, c, div, True, y)
-        return lambda t: k(s, c, div, (t + 1) % w == 0, y)
+        fn = lambda t: k(s, c, div, (t + 1) % w == 0, y)  # noqa: E731
+        fn.call = (codec.count_tumbling, (s, c, div, TickExpr(f"(t + 1) % {w} == 0"), y), False)
+        return fn
 
 
 @implements("numba", bridge.MembraneReadout)
@@ -76,7 +83,9 @@ class MembraneOp(StatefulOp):
         x, y, v, w = flat(self.ins(bufs)[0]), flat(bufs[self.name]), flat(self.state["v"]), n.window
         md = float(w) if n.mean else 0.0
         k = entry_point(codec.membrane_window, x, v, n.beta, True, md, y)
-        return lambda t: k(x, v, n.beta, (t + 1) % w == 0, md, y)
+        fn = lambda t: k(x, v, n.beta, (t + 1) % w == 0, md, y)  # noqa: E731
+        fn.call = (codec.membrane_window, (x, v, n.beta, TickExpr(f"(t + 1) % {w} == 0"), md, y), False)
+        return fn
 
 
 @implements("numba", bridge.FirstSpike)
@@ -86,4 +95,6 @@ class FirstSpikeOp(StatefulOp):
     def bind(self, bufs):
         s, y, f, w = flat(self.ins(bufs)[0]), flat(bufs[self.name]), flat(self.state["first"]), self.node.window
         k = entry_point(codec.first_spike, s, f, w, 0, y)
-        return lambda t: k(s, f, w, t % w, y)
+        fn = lambda t: k(s, f, w, t % w, y)  # noqa: E731
+        fn.call = (codec.first_spike, (s, f, w, TickExpr(f"t % {w}"), y), False)
+        return fn
