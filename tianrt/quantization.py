@@ -30,7 +30,8 @@ def quantize(graph: Graph, calibration: dict, *, per_channel: bool = True, metho
     """Quantise ``graph`` to integer (chip) mode; returns a new graph of ``tr.q`` nodes.
 
     calibration: ``{input_name: X}`` (X with a leading sample axis) for every tensor input;
-        the float graph is run on (up to ``max_samples`` of) it to measure activation ranges.
+        the float graph is run on it (on ``max_samples`` evenly spaced samples of a larger
+        set) to measure activation ranges.
     per_channel: per-output-channel weight scales for ANN layers, and for spiking synapses
         that feed one LIF/IF population (each neuron then gets its own exact integer
         threshold and initial membrane); other spiking synapses use one scale per layer.
@@ -71,7 +72,11 @@ def _calibration(plan, calibration, max_samples):
                              f"(N, {', '.join(map(str, spec.shape))}) with N >= 1 samples")
         if not np.isfinite(x).all():
             raise InputError(f"quantize: calibration data for `{k}` holds NaN or inf")
-        out[k] = x[:max_samples]
+        # an evenly spaced subset, not the first rows: calibration sets are often rides or
+        # recordings concatenated in order (e.g. one per speed), and the first rows alone
+        # would miss the ranges of the later ones
+        out[k] = x[np.unique(np.linspace(0, len(x) - 1, max_samples).round().astype(np.int64))] \
+            if len(x) > max_samples else x
     return out
 
 

@@ -201,11 +201,16 @@ def quantize(qz, e, src, kind, s_in):
     theta = qz._threshold_of(name)
     if np.ndim(s_unit):  # one input scale per feature (a vector input): the columns absorb them
         w_eff = np.asarray(n.weight, np.float64) * s_unit
-        s_cur = float(qmath.symmetric_scale(w_eff))
-        if theta is not None and int(np.floor(theta / s_cur)) >= 1:
-            s_cur = theta / int(np.floor(theta / s_cur))  # the integer threshold is exact
-        wq, _ = qmath.quantize_weights(w_eff, scale=s_cur)
-        w_rounded = wq * s_cur / s_unit
+        if theta is not None and qz._per_neuron_scales(name):  # a dense synapse: rows are neurons
+            s_cur = _row_scales(w_eff, theta, 1.0)
+            wq, _ = qmath.quantize_weights(w_eff, scale=s_cur, axis=0)
+            w_rounded = wq * s_cur[:, None] / s_unit
+        else:
+            s_cur = float(qmath.symmetric_scale(w_eff))
+            if theta is not None and int(np.floor(theta / s_cur)) >= 1:
+                s_cur = theta / int(np.floor(theta / s_cur))  # the integer threshold is exact
+            wq, _ = qmath.quantize_weights(w_eff, scale=s_cur)
+            w_rounded = wq * s_cur / s_unit
     elif theta is not None and qz._per_neuron_scales(name):
         s_cur = _row_scales(n.weight, theta, s_unit)
         s_w = s_cur / s_unit
