@@ -11,7 +11,7 @@ import pytest
 import tianrt as tr
 from tianrt.demos import voice
 from tianrt.demos.bicycle import brain as B
-from tianrt.demos.bicycle import policy, render, suite, sweep, world
+from tianrt.demos.bicycle import policy, render, speech, suite, sweep, world
 from tianrt.demos.bicycle.run import run_stream
 
 DUR = 3.0
@@ -62,18 +62,27 @@ def test_every_network_runs_at_its_rate_and_balance_is_undisturbed(setup):
     assert a == b
 
 
-def test_spoken_go_then_stop_drive_the_state_machine(setup):
-    go, stop = _wav("voice_go.wav"), _wav("voice_stop.wav")
-    audio = np.zeros(int(DUR * 16000), np.float32)
-    t_go, t_stop = 0.3, 1.8       # the detector is deaf for 1 s after a detection
-    audio[int(t_go * 16000):int(t_go * 16000) + len(go)] += go
-    audio[int(t_stop * 16000):int(t_stop * 16000) + len(stop)] += stop
-    r = _ride(setup, audio)
+@pytest.mark.parametrize("snr_db", [None, 15.0])
+def test_spoken_go_then_stop_drive_the_state_machine(setup, snr_db):
+    """The scenario's timed commands (speech field), the shipped clips, alone or in the motor's
+    and the wind's noise at 15 dB SNR."""
+    sc, snn, nets = setup
+    d = suite.make("follow", 2, DUR)
+    d["speech"] = {"commands": [[0.3, "go"], [1.8, "stop"]], "noise": [] if snr_db is None else ["motor", "wind"],
+                   **({} if snr_db is None else {"snr_db": snr_db})}      # the detector is deaf 1 s after a word
+    sc = world.parse_scenario(d)
+    audio, said = speech.track(sc.speech, sc.duration, sc.seed)
+    assert [s["word"] for s in said] == ["go", "stop"]
+    if snr_db is None:   # the clips as shipped, nothing else
+        go = _wav("voice_go.wav")
+        np.testing.assert_array_equal(audio[4800:4800 + len(go)], go)
+        assert said[0]["end"] == pytest.approx(0.3 + _clip_end("voice_go.wav"))
+    r = _ride((sc, snn, nets), audio)
     heard = r.brain["commands"]["heard"]
     assert [w for _, w in heard] == ["go", "stop"]
-    for (t, _), t0, name in zip(heard, (t_go, t_stop), ("voice_go.wav", "voice_stop.wav")):
+    for (t, _), s in zip(heard, said):
         # heard within 0.3 s of the word's end (or a little before it: "stop" is known by its vowel)
-        assert -0.1 <= t - (t0 + _clip_end(name)) <= 0.3
+        assert -0.1 <= t - s["end"] <= 0.3
     # go: idle -> ride, and the person in view -> follow; stop: stop-requested, then idle
     assert r.brain["nsm"]["states"] == ["idle", "ride", "follow", "stop_requested", "idle"]
     changes = dict((s, t) for t, s in r.brain["nsm"]["changes"])
