@@ -78,3 +78,22 @@ def test_cli_rejects_bad_workers(capsys):
     with pytest.raises(SystemExit) as e:
         speed_eval.main(["--workers", "-1"])
     assert e.value.code == 2
+
+
+def test_cli_on_a_dask_scheduler_over_tcp_equals_serial(tmp_path):
+    """`python -m ... --dask tcp://HOST:PORT`: the module runs as __main__, yet its tasks reach
+    the workers by name (sweep.importable), and the results are the serial ones."""
+    import json
+    import subprocess
+
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
+                                  dashboard_address=None) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://")
+        out = tmp_path / "se.json"
+        p = subprocess.run([sys.executable, "-m", "tianrt.demos.bicycle.speed_eval", "--speeds", "5", "--n", "2",
+                            "--duration", "0.5", "--json", str(out), "--dask", cluster.scheduler_address],
+                           capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr[-2000:]
+    serial = speed_eval.evaluate(speeds=(5.0,), n=2, duration=0.5, log=_quiet, workers=1)
+    assert json.loads(out.read_text()) == json.loads(json.dumps(serial))

@@ -13,8 +13,10 @@ when ``--dask`` is given. The workers must have tianrt (the same version) instal
 """
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 
 # wall-clock fields of a ride summary (run.RunResult.summary) and the scheduler's report
@@ -55,11 +57,25 @@ def _client(dask):
         raise RuntimeError(f"--dask {dask}: cannot reach a dask scheduler there ({exc})") from None
 
 
+def importable(fn):
+    """``fn`` as its module's attribute on another interpreter: a function of a module run as
+    ``python -m pkg.mod`` lives in ``__main__``, which a worker cannot import (and dask would
+    pickle it by value, with the module's globals): it is taken from ``pkg.mod`` instead."""
+    if getattr(fn, "__module__", None) != "__main__":
+        return fn
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    if spec is None or not spec.name:
+        return fn
+    return getattr(importlib.import_module(spec.name), fn.__qualname__)
+
+
 def run_tasks(fn, tasks, workers: int = 1, dask=None) -> list:
     """``[fn(*t) for t in tasks]``, in that order: serially (``workers`` 1), on ``workers``
     spawned local processes, or on a dask.distributed scheduler (``dask``: an address such as
     ``tcp://10.0.0.5:8786``, or a ``distributed.Client``). ``fn`` must be a module-level function."""
     tasks = [tuple(t) for t in tasks]
+    if dask is not None or (workers > 1 and len(tasks) > 1):
+        fn = importable(fn)
     if dask is not None:
         client, own = _client(dask)
         try:
