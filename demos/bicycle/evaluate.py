@@ -4,6 +4,11 @@ tianrt through ``tr.stream``'s scheduler: the MLP (ANN) and its SNN conversion, 
 reference and numba backends. Prints a markdown table (for docs/bicycle.md) and writes JSON.
 
     python -m tianrt.demos.bicycle.evaluate --n 20 --duration 60 --json out/bicycle-eval.json
+    python -m tianrt.demos.bicycle.evaluate --workers 2             # rides on 2 local processes
+    python -m tianrt.demos.bicycle.evaluate --dask tcp://HOST:8786  # rides on a dask scheduler
+
+The rides run in parallel (``sweep.run_tasks``: by default one local process per CPU) with
+results identical to a serial run (``--workers 1``), seed for seed.
 
 Pass criteria per network controller: no fall in any scenario, and RMS path error at most
 1.5x the teacher's (checked per scenario).
@@ -11,38 +16,61 @@ Pass criteria per network controller: no fall in any scenario, and RMS path erro
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-from . import policy, suite, world
+from . import policy, suite, sweep, world
 from .run import run, run_stream, teacher_for
 
 CONTROLLERS = ("lqr", "mlp/reference", "mlp/numba", "snn/reference", "snn/numba")
 
 
-def evaluate(n: int = 20, duration: float = 60.0, controllers=CONTROLLERS, T: int = 16, model=None,
-             first_seed: int = 0, tau: float | None = 0.125, log=print) -> dict:
+_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=8)
+def _network(kind: str, model, T: int, tau):
+    """The balance MLP or its SNN conversion (built once per process: a worker's rides share it)."""
     ann = policy.load(model)
-    snn = (policy.to_snn(ann, policy.calibration_data(), T=T, tau=tau)
-           if any(c.startswith("snn") for c in controllers) else None)
-    scs = [world.parse_scenario(suite.make("gust_suite", first_seed + i, duration)) for i in range(n)]
-    results: dict[str, list] = {}
-    for c in controllers:
-        t0 = time.time()
-        rows = []
-        for sc in scs:
-            if c == "lqr":
-                r = run(sc, teacher_for(sc), "lqr")
-            else:
-                kind, backend = c.split("/")
-                r = run_stream(sc, ann if kind == "mlp" else snn, backend, c)
-            rows.append(r.summary())
-        results[c] = rows
-        log(f"{c}: {n} rides in {time.time() - t0:.0f} s, falls {sum(r['fell'] for r in rows)}")
-    return {"n": n, "duration_s": duration, "T": T, "tau_s": tau, "seeds": [sc.seed for sc in scs], "results": results,
+    return ann if kind == "mlp" else policy.to_snn(ann, policy.calibration_data(), T=T, tau=tau)
+
+
+def ride(controller: str, seed: int, duration: float, T: int = 16, tau: float | None = 0.125,
+         model=None) -> dict:
+    """One ride of the evaluation: the ``gust_suite`` scenario of ``seed`` with ``controller``
+    (one of CONTROLLERS); its summary. A top-level function, so worker processes can run it."""
+    sc = world.parse_scenario(suite.make("gust_suite", seed, duration))
+    if controller == "lqr":
+        return run(sc, teacher_for(sc), "lqr").summary()
+    kind, backend = controller.split("/")
+    with _LOCK:   # threads of one dask worker share the cache
+        graph = _network(kind, None if model is None else str(model), int(T), tau)
+    return run_stream(sc, graph, backend, controller).summary()
+
+
+def evaluate(n: int = 20, duration: float = 60.0, controllers=CONTROLLERS, T: int = 16, model=None,
+             first_seed: int = 0, tau: float | None = 0.125, log=print, workers: int = 1, dask=None) -> dict:
+    """The rides of ``controllers`` on seeds first_seed .. first_seed + n - 1, serially
+    (``workers`` 1), on local processes or on a dask scheduler (``sweep.run_tasks``)."""
+    bad = [c for c in controllers if c not in CONTROLLERS]
+    if bad:
+        raise ValueError(f"unknown controller(s) {', '.join(bad)}; choose from {', '.join(CONTROLLERS)}")
+    seeds = [first_seed + i for i in range(n)]
+    model = None if model is None else str(model)
+    tasks = [(c, s, float(duration), int(T), tau, model) for c in controllers for s in seeds]
+    t0 = time.time()
+    rows = sweep.run_tasks(ride, tasks, workers=workers, dask=dask)
+    results: dict[str, list] = {c: rows[i * n:(i + 1) * n] for i, c in enumerate(controllers)}
+    for c, rs in results.items():
+        log(f"{c}: {n} rides, falls {sum(r['fell'] for r in rs)}")
+    where = f"dask {dask}" if dask is not None else f"{workers} worker(s)"
+    log(f"{len(tasks)} rides in {time.time() - t0:.0f} s on {where}")
+    return {"n": n, "duration_s": duration, "T": T, "tau_s": tau, "seeds": seeds, "results": results,
             "table": table(results)}
 
 
@@ -93,13 +121,18 @@ def main(argv=None) -> int:
                     "leak-free IF neurons (default 0.125)")
     ap.add_argument("--model", help="balance model file (default: the shipped one)")
     ap.add_argument("--json", help="write all results here")
+    sweep.add_arguments(ap)
     args = ap.parse_args(argv)
     ctrls = [c.strip() for c in args.controllers.split(",") if c.strip()]
     bad = [c for c in ctrls if c not in CONTROLLERS]
     if bad:
         ap.error(f"unknown controller(s) {', '.join(bad)}; choose from {', '.join(CONTROLLERS)}")
     tau = None if args.tau.lower() == "if" else float(args.tau)
-    res = evaluate(args.n, args.duration, ctrls, args.T, args.model, args.first_seed, tau)
+    try:
+        par = sweep.options(args)
+    except ValueError as exc:
+        ap.error(str(exc))
+    res = evaluate(args.n, args.duration, ctrls, args.T, args.model, args.first_seed, tau, **par)
     print(markdown(res["table"]))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

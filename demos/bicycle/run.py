@@ -74,6 +74,7 @@ class RunResult:
     crashed_into: str | None = None  # "cone 3", "box 7" or "person"
     video: str | None = None
     stream: dict | None = None       # the scheduler's report (run_stream only)
+    brain: dict | None = None        # rides with the whole brain (brain.Brain.summary)
     target: dict | None = None       # follow rides: visible_fraction, lost_s, distance_rms_m, bearing errors
     vision: dict | None = None       # rides with a navigator: latency_ms_p99 of the vision network
     pose_drift_m: dict | None = None  # dead reckoning against the true pose
@@ -255,7 +256,8 @@ def run(sc: Scenario, controller, name: str = "controller", *, camera_hz: float 
 
 def run_stream(sc: Scenario, graph, backend: str = "reference", name: str | None = None, *,
                camera_hz: float = 0.0, camera=None, video=None, keep_traces: bool = False,
-               clock: str = "sim", nav=None, record=None, options: dict | None = None) -> RunResult:
+               clock: str = "sim", nav=None, record=None, options: dict | None = None,
+               brain=None) -> RunResult:
     """Ride ``sc`` with a balance network in ``tr.stream.Scheduler``: the bicycle is a
     ``SimulationSource`` at the control rate feeding input ``obs``; the output ``torque`` goes
     to the steer motor through a sink. A command that appears at stream time t acts from the
@@ -264,7 +266,9 @@ def run_stream(sc: Scenario, graph, backend: str = "reference", name: str | None
     outputs, and the ride adds its camera frames, the steer torque applied and the true state
     (docs/bicycle.md). ``options``: the backend's options; default on numba ``compiled=True``,
     whose generated loop runs the 16 SNN ticks of a control step in one call (compiled once per
-    graph and machine, then cached; docs/numba-backend.md)."""
+    graph and machine, then cached; docs/numba-backend.md). ``brain``: a ``brain.Brain`` whose
+    networks the same scheduler serves at their own rates (its tick then is the brain's); the
+    bicycle source also gives them the camera frames."""
     import tianrt as tr
 
     loop = ClosedLoop(sc, camera_hz=camera_hz, camera=camera, video=video, keep_traces=keep_traces, nav=nav)
@@ -297,7 +301,12 @@ def run_stream(sc: Scenario, graph, backend: str = "reference", name: str | None
             if ft is not None and abs(ft[0] - t) < 1e-9:
                 rec.log("/bicycle/camera", ft[1], t)
         reads.append((t, time.perf_counter()))
-        return obs
+        if brain is None:
+            return obs
+        ft = getattr(loop, "last_frame", None)
+        if ft is not None and abs(ft[0] - t) < 1e-9:
+            return {"obs": obs, **brain.frame_input(ft[1])}
+        return {"obs": obs}
 
     def motor(value, t):
         now = time.perf_counter()
@@ -307,12 +316,21 @@ def run_stream(sc: Scenario, graph, backend: str = "reference", name: str | None
     if options is None:
         options = {"compiled": True} if backend == "numba" else {}
     rt = tr.Runtime(graph, backend=backend, **options)
-    sched = tr.stream.Scheduler(rt, clock=clock)
+    if brain is None:
+        sched = tr.stream.Scheduler(rt, clock=clock)
+    else:
+        sched = tr.stream.Scheduler({"balance": rt, **brain.runtimes}, clock=clock, dt=brain.dt)
     rec = sched.record(record) if record else None
-    sched.add_source(tr.stream.SimulationSource(advance, rate_hz=sc.control_hz, name="bicycle"), to="obs")
+    sched.add_source(tr.stream.SimulationSource(advance, rate_hz=sc.control_hz, name="bicycle"),
+                     to="obs" if brain is None else {"obs": "balance.obs", "frame": "vision.frame"})
     sched.add_sink("torque", motor)
+    if brain is not None:
+        brain.attach(sched, ended=lambda: loop.done)
     wall0 = time.perf_counter()
     report = sched.run(until_end=True)
     wall = time.perf_counter() - wall0
     rep = {k: report[k] for k in ("ticks", "time_s", "step_s", "overhead_per_tick_s", "outputs") if k in report}
-    return loop.result(name, wall, delay, stream=json.loads(json.dumps(rep, default=float)), keep_traces=keep_traces)
+    res = loop.result(name, wall, delay, stream=json.loads(json.dumps(rep, default=float)), keep_traces=keep_traces)
+    if brain is not None:
+        res.brain = json.loads(json.dumps(brain.summary(), default=float))
+    return res

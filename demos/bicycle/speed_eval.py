@@ -7,36 +7,61 @@ rides seeded S-curves with gusts (the ``s_curve`` suite, seeds 0..n-1) at each c
 speed with the LQR teacher, the MLP and its SNN conversion (numba backend), and prints per
 speed and controller: falls, the RMS path error against the teacher's (mean / max of the
 per-seed ratio), and the chatter (RMS step-to-step change of the steer torque, N m).
+The scenarios run in parallel (``--workers N``, default one process per CPU, or ``--dask
+tcp://HOST:PORT``) with results identical to ``--workers 1``.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-from . import policy, world
+from . import policy, sweep, world
 from .envelope import chatter, fixed_speed
 from .run import run, teacher_for
 
+_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=4)
+def _networks(model, T: int):
+    """The balance MLP and its SNN conversion (built once per process)."""
+    ann = policy.load(model)
+    return ann, policy.to_snn(ann, policy.calibration_data(), T=T)
+
+
+def ride(speed: float, seed: int, duration: float = 30.0, T: int = 16, model=None,
+         backend: str = "numba") -> dict:
+    """The ``fixed_speed`` scenario of ``seed`` at ``speed`` ridden by the teacher, the MLP and
+    the SNN: {controller: {fell, rms_path_error, chatter}}. A top-level function (worker processes)."""
+    with _LOCK:
+        ann, snn = _networks(model, int(T))
+    sc = world.parse_scenario(fixed_speed(seed, speed, duration))
+    out = {}
+    for name, ctrl in (("lqr", teacher_for(sc)), ("mlp", policy.NetworkPolicy(ann, backend)),
+                       ("snn", policy.NetworkPolicy(snn, backend))):
+        r = run(sc, ctrl, name, keep_traces=True)
+        out[name] = {"fell": bool(r.fell), "rms_path_error": r.rms_path_error, "chatter": chatter(r.traces["torque"])}
+    return out
+
 
 def evaluate(speeds=(3.0, 5.0, 7.0, 8.0), n: int = 20, duration: float = 30.0, T: int = 16,
-             model=None, backend: str = "numba", log=print) -> dict:
-    ann = policy.load(model)
-    snn = policy.to_snn(ann, policy.calibration_data(), T=T)
+             model=None, backend: str = "numba", log=print, workers: int = 1, dask=None) -> dict:
+    """Per speed and controller: falls, path error ratio to the teacher's, chatter. The rides
+    run serially (``workers`` 1), on local processes or on a dask scheduler (``sweep.run_tasks``)."""
+    model = None if model is None else str(model)
+    speeds = [float(v) for v in speeds]
+    t0 = time.time()
+    rides = sweep.run_tasks(ride, [(v, seed, float(duration), int(T), model, backend)
+                                   for v in speeds for seed in range(n)], workers=workers, dask=dask)
     out = {}
-    for v in speeds:
-        rows = {"lqr": [], "mlp": [], "snn": []}
-        t0 = time.time()
-        for seed in range(n):
-            sc = world.parse_scenario(fixed_speed(seed, v, duration))
-            for name, ctrl in (("lqr", teacher_for(sc)), ("mlp", policy.NetworkPolicy(ann, backend)),
-                               ("snn", policy.NetworkPolicy(snn, backend))):
-                r = run(sc, ctrl, name, keep_traces=True)
-                rows[name].append({"fell": bool(r.fell), "rms_path_error": r.rms_path_error,
-                                   "chatter": chatter(r.traces["torque"])})
+    for i, v in enumerate(speeds):
+        rows = {name: [r[name] for r in rides[i * n:(i + 1) * n]] for name in ("lqr", "mlp", "snn")}
         teacher = np.array([r["rms_path_error"] for r in rows["lqr"]])
         summary = {}
         for name, rs in rows.items():
@@ -46,7 +71,8 @@ def evaluate(speeds=(3.0, 5.0, 7.0, 8.0), n: int = 20, duration: float = 30.0, T
                              "rms_path_error_mean": float(np.mean([r["rms_path_error"] for r in rs])),
                              "chatter_Nm": float(np.mean([r["chatter"] for r in rs]))}
         out[f"{v:g}"] = summary
-        log(f"{v:g} m/s: {n} seeds in {time.time() - t0:.0f} s: " + json.dumps(summary))
+        log(f"{v:g} m/s: {n} seeds: " + json.dumps(summary))
+    log(f"{len(rides)} scenarios in {time.time() - t0:.0f} s")
     return out
 
 
@@ -69,8 +95,14 @@ def main(argv=None) -> int:
     ap.add_argument("--T", type=int, default=16, help="SNN ticks per control step")
     ap.add_argument("--model", help="balance model file (default: the shipped one)")
     ap.add_argument("--json")
+    sweep.add_arguments(ap)
     args = ap.parse_args(argv)
-    res = evaluate([float(s) for s in args.speeds.split(",")], args.n, args.duration, T=args.T, model=args.model)
+    try:
+        par = sweep.options(args)
+    except ValueError as exc:
+        ap.error(str(exc))
+    res = evaluate([float(s) for s in args.speeds.split(",")], args.n, args.duration, T=args.T, model=args.model,
+                   **par)
     print(markdown(res))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

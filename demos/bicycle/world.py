@@ -23,6 +23,7 @@ import numpy as np
 from tianrt import TianrtError
 
 from . import params as params_mod
+from . import speech as speech_mod
 from .sim import Limits, Noise, njit
 
 
@@ -281,6 +282,7 @@ class Scenario:
     target: Target | None
     source: str = "<dict>"
     look: dict = field(default_factory=dict)   # world.look: lighting, colours, ground texture
+    speech: object = None                      # speech.Speech: timed spoken commands (or None)
 
     def target_speed(self, t: float) -> float:
         knots = self.__dict__.get("_knots")
@@ -291,7 +293,7 @@ class Scenario:
 
 
 TOP = ("name", "duration", "seed", "control_hz", "physics_hz", "bicycle", "speed_profile", "path", "gusts",
-       "noise", "limits", "world")
+       "noise", "limits", "world", "speech")
 
 
 def parse_scenario(d, source: str = "<dict>") -> Scenario:
@@ -439,8 +441,12 @@ def _parse(d, source) -> Scenario:
                         _num(t, "speed", "world.target", 1.3, lo=0.0, hi=10.0),
                         _num(t, "start", "world.target", 0.0, lo=0.0, hi=MAX_DURATION),
                         _num(t, "height", "world.target", 1.75, lo=0.5, hi=2.5), timing)
+    try:
+        spoken = speech_mod.parse(d.get("speech"), duration)
+    except speech_mod.SpeechError as exc:
+        raise ScenarioError(str(exc)) from None
     return Scenario(name, duration, int(seed), control_hz, physics_hz, bp, initial, spa, pl, gusts, noise,
-                    limits, lanes, obstacles, target, source, look)
+                    limits, lanes, obstacles, target, source, look, spoken)
 
 
 LOOK_DEFAULT = {"light": 1.0, "ground": [96, 112, 96], "clothing": [60, 40, 200], "texture": 0.0,

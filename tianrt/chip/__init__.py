@@ -2,6 +2,7 @@
 
     image, report = tr.chip.compile(qgraph, tr.chip.ChipSpec())
     print(report)
+    part = tr.chip.compile_many({"a": qgraph_a, "b": qgraph_b}, tr.chip.ChipSpec())  # one region each
 
 Light on import: the compiler (and with it the graph modules) loads on first use, so that
 the emulator can import ``tianrt.chip.image_format`` / ``tianrt.chip.protocol`` cheaply.
@@ -14,6 +15,8 @@ from .spec import ChipSpec, SpecError
 
 _LAZY = {
     "compile": ("tianrt.chip.compiler", "compile"),
+    "compile_many": ("tianrt.chip.partition", "compile_many"),
+    "Partition": ("tianrt.chip.partition", "Partition"),
     "CompileError": ("tianrt.chip.errors", "CompileError"),
     "CapacityError": ("tianrt.chip.errors", "CapacityError"),
     "MappingReport": ("tianrt.chip.report", "MappingReport"),

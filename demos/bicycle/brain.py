@@ -1,0 +1,213 @@
+"""The bicycle's brain as one deployable unit served by one ``tr.stream.Scheduler``: the
+balance network, the neural state machine, the vision CNN, the CANN tracker and the voice SNN,
+each a ``tr.Runtime`` stepped at its own tick, fed by sources at the sensors' rates, with the
+host glue between them.
+
+    brain = Brain(audio=track)                    # audio: 16 kHz samples, e.g. speech.mix(...)
+    r = run_stream(sc, balance, "numba", camera_hz=30, camera=cam, brain=brain)
+    r.brain["nsm"]["states"], r.brain["commands"]["heard"]
+
+Rates (ticks per second): balance SNN 1600 (T = 16 per 10 ms control step), NSM 1000, CANN 600
+(20 per camera frame), voice SNN 100 (10 ms frames), vision CNN 1000 (it computes only when a
+frame arrives, 30 per second). The scheduler's tick is 1/24000 s, the largest that all of these
+are whole multiples of (15, 24, 40, 240 ticks).
+
+Sources: the bicycle (100 Hz: the balance network's observation, and the camera frame on the
+control steps where one is rendered), the microphone (100 Hz: a 10 ms chunk of ``audio``
+through the voice network's log-mel front end), the tracker's detection (30 Hz, 1/600 s after
+each frame: ``cann.code`` of the CNN's decoded bearing, zeros when it sees nobody) and the
+state machine's events (1 kHz: one spike per tick on each event channel while that event is
+asserted). Glue on the outputs: the voice readout goes through the voice demo's streaming
+decision rule (``voice.stream.Detector``); a detected "go" or "stop" asserts that event for
+``EVENT_S``; the CNN's percept asserts "person" (seen in 3 frames running after not being
+seen), "lost" (unseen for 0.5 s after being seen), "obstacle" (the centre sector nearer than
+``follow.AVOID_RANGE``) and "done" (the five middle sectors clear for ``follow.AVOID_HOLD`` after
+an obstacle); the CANN's population vector gives the tracked bearing; the NSM's spikes give
+the state. What the state enables is recorded, not yet acted on: the outer loop is the
+waypoint follower (docs/bicycle.md, One brain in the scheduler).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import tianrt as tr
+
+from . import cann, follow, nsm, vision
+
+TICK = 1.0 / 24000.0
+CAMERA_HZ = 30.0
+EVENT_S = 0.1                 # how long a detected event is asserted to the NSM [s]
+SEEN_FRAMES, LOST_S = 3, 0.5
+VOICE_THRESHOLD, VOICE_SMOOTHING = 0.7, 20    # the voice demo's streaming settings (docs/voice.md)
+
+
+class _Readout:
+    """A stand-in runtime for the voice Detector: its step returns the readout the scheduler
+    produced, so that the Detector's decision rule (its one home) judges the scheduler's ticks."""
+
+    def __init__(self):
+        self.y = None
+
+    def step(self, inputs=None):
+        return {"y": self.y[None]}
+
+
+class _NoFrontEnd:
+    def push(self, chunk):
+        return np.zeros(1, np.float32)
+
+
+def graphs(integer: bool = False) -> dict:
+    """The brain's networks besides the balance network (name -> graph): float, or with the
+    NSM and the CNN in integer mode (the CANN and the voice SNN do not quantise yet)."""
+    from tianrt.demos import voice
+
+    g = {"nsm": nsm.quantized() if integer else nsm.build(),
+         "vision": vision.int8(vision.load()) if integer else vision.load(),
+         "cann": cann.build_graph(), "voice": tr.load(str(voice.SHIPPED))}
+    return g
+
+
+class Brain:
+    """The non-balance networks of the brain and their glue, for ``run.run_stream(..., brain=)``."""
+
+    def __init__(self, audio=None, backend: str = "numba", nets: dict | None = None):
+        from tianrt.demos.voice.frontend import HOP, LogMel
+        from tianrt.demos.voice.stream import Detector
+
+        self.graphs = nets if nets is not None else graphs()
+        self.runtimes = {k: tr.Runtime(g, backend=backend) for k, g in self.graphs.items()}
+        self.dt = TICK
+        vg = self.graphs["voice"]
+        self.classes = list(vg.metadata["classes"])
+        self.hop = HOP
+        self.audio = np.zeros(0, np.float32) if audio is None else np.asarray(audio, np.float32).reshape(-1)
+        self.fe = LogMel(mean=vg.metadata["logmel_mean"], std=vg.metadata["logmel_std"])
+        self.decider = Detector(vg, vg.metadata["logmel_mean"], vg.metadata["logmel_std"], VOICE_THRESHOLD,
+                                VOICE_SMOOTHING, backend="reference")
+        self.decider.rt, self.decider.fe = _Readout(), _NoFrontEnd()
+        self.assert_until = np.full(len(nsm.EVENTS), -1.0)
+        self.heard, self.events, self.states, self.bearings = [], [], [], []
+        self.frames = self.visible_frames = 0
+        self._seen_run, self._last_seen, self._obstacle, self._clear_since = 0, None, False, None
+        self._on = set()
+        self.percept = None
+        self._state, self._enables = None, None
+        self.ended = lambda: False   # the ride's end (run_stream sets it): the brain's sources end with it
+
+    # -- sources -------------------------------------------------------------------------------
+    def _mic(self, t):
+        if self.ended():
+            return tr.stream.END
+        k = int(round(t * 100))
+        chunk = self.audio[k * self.hop:(k + 1) * self.hop]
+        if len(chunk) < self.hop:
+            chunk = np.concatenate([chunk, np.zeros(self.hop - len(chunk), np.float32)])
+        return self.fe.push(chunk)
+
+    def _detection(self, t):
+        if self.ended():
+            return tr.stream.END
+        b = self.percept.bearing if self.percept is not None else None
+        return cann.code(b)
+
+    def _events(self, t):
+        if self.ended():
+            return tr.stream.END
+        return (self.assert_until > t - 1e-9).astype(np.float32)
+
+    def _assert(self, event: str, t: float) -> None:
+        self.assert_until[nsm.EVENTS.index(event)] = t + EVENT_S
+        self.events.append((round(t, 4), event))
+
+    # -- sinks ---------------------------------------------------------------------------------
+    def _voice(self, y, t):
+        self.decider.rt.y = np.asarray(y, np.float64).reshape(-1)
+        c = self.decider.push(None)
+        if c is not None:
+            word = self.classes[c]
+            self.heard.append((round(t, 4), word))
+            if word in ("go", "stop"):
+                self._assert(word, t)
+
+    def _level(self, event: str, on: bool, t: float) -> None:
+        """A condition the NSM sees as an event held while it lasts (and ``EVENT_S`` after)."""
+        if on:
+            if event not in self._on:
+                self.events.append((round(t, 4), event))
+            self.assert_until[nsm.EVENTS.index(event)] = t + EVENT_S
+            self._on.add(event)
+        else:
+            self._on.discard(event)
+
+    def _vision(self, y, t):
+        p = vision.decode(y)
+        self.percept = p
+        self.frames += 1
+        seen = p.visible >= 0.5
+        self.visible_frames += int(seen)
+        self._seen_run = self._seen_run + 1 if seen else 0
+        if seen:
+            self._last_seen = t
+        self._level("person", self._seen_run >= SEEN_FRAMES, t)
+        self._level("lost", not seen and self._last_seen is not None and t - self._last_seen >= LOST_S - 1e-9, t)
+        s = p.sectors
+        near = s[3] >= follow.AVOID_RANGE
+        self._level("obstacle", near, t)
+        if near:
+            self._obstacle, self._clear_since = True, None
+        elif self._obstacle:
+            if np.max(s[1:6]) < follow.AVOID_CLEAR:
+                self._clear_since = t if self._clear_since is None else self._clear_since
+                if t - self._clear_since >= follow.AVOID_HOLD - 1e-9:
+                    self._obstacle = False
+                    self._assert("done", t)
+            else:
+                self._clear_since = None
+
+    def _cann(self, pv, t):
+        pv = np.asarray(pv, np.float64).reshape(-1)
+        if np.hypot(*pv) > 0:
+            self.bearings.append((round(t, 4), math.degrees(math.atan2(pv[1], pv[0]))))
+
+    def _nsm(self, spikes, t):
+        d = nsm.decode(np.asarray(spikes).reshape(1, -1))
+        s = int(d["state"][0])
+        name = nsm.STATES[s] if s >= 0 else ("none" if s == -1 else "several")
+        if name != self._state:
+            self.states.append((round(t, 4), name))
+            self._state = name
+        self._enables = {k: int(d[f"enable:{k}"][0]) for k in nsm.ENABLES}
+
+    # -- wiring --------------------------------------------------------------------------------
+    def attach(self, sched, ended=None) -> None:
+        """Add the brain's sources and sinks to a scheduler built with ``self.runtimes``;
+        ``ended()`` says when the ride is over (the brain's sources end then)."""
+        if ended is not None:
+            self.ended = ended
+        S = tr.stream.SimulationSource
+        sched.add_source(S(self._mic, rate_hz=100.0, name="microphone"), to="voice.x")
+        sched.add_source(S(self._detection, rate_hz=CAMERA_HZ, start=1.0 / 600.0, name="detection"),
+                         to="cann.code")
+        sched.add_source(S(self._events, rate_hz=1.0 / self.graphs["nsm"].dt, name="events"), to="nsm.events")
+        sched.add_sink("voice.y", self._voice)
+        sched.add_sink("vision.y", self._vision)
+        sched.add_sink("pv", self._cann)
+        sched.add_sink("nsm", self._nsm)
+
+    def frame_input(self, frame) -> dict:
+        """The bicycle source's extra value on a control step with a new camera frame."""
+        return {"frame": vision.normalise(frame[None])[0]}
+
+    def summary(self) -> dict:
+        out = {"commands": {"heard": self.heard},
+               "nsm": {"states": [s for _, s in self.states], "changes": self.states, "enables": self._enables},
+               "events": self.events,
+               "vision": {"frames": self.frames, "visible_fraction": self.visible_frames / max(self.frames, 1)},
+               "cann": {"bearings": len(self.bearings),
+                        "last_bearing_deg": self.bearings[-1][1] if self.bearings else None},
+               "tick_s": self.dt}
+        return out
+

@@ -1,0 +1,199 @@
+"""The bicycle's whole brain on one Tianjic-like chip: every network quantised and compiled
+together onto one ChipSpec (one region of the mesh each, ``tr.chip.compile_many``), with a
+mapping report per network and per control step.
+
+    python -m tianrt.demos.bicycle.brain_chip                       # the default 12x13 preset
+    python -m tianrt.demos.bicycle.brain_chip --preset tianjic-sram  # 22 KiB of weights per core
+    python -m tianrt.demos.bicycle.brain_chip --json out/brain-chip.json
+
+The networks and how each becomes an integer graph:
+
+- ``balance``: the balance MLP converted to an SNN (T = 16), ``tr.quantize`` on its calibration
+  rides; 16 ticks of 0.625 ms per 10 ms control step;
+- ``nsm``: the neural state machine (integer by construction, ``nsm.quantized``); 1 ms tick;
+- ``vision``: the CNN, ``vision.int8``; one inference per camera frame (30 Hz);
+- ``cann`` and ``voice``: ``tr.quantize`` refuses both as they are (their recurrent layer reads
+  an int8 current that shares one accumulator with the fed-back spikes; its feed-forward
+  weights would keep too few levels). They are mapped as *spike-fed* twins — the same layers,
+  weights and neurons, with the current input replaced by a spike input of the same width,
+  which the quantiser accepts — so their cores, routes, cycles and energy are those of their
+  layers; they are mapped, not run (their behaviour with a spike-coded input is not measured).
+
+Per control step (10 ms): a region's cycles are its ticks in the step times its cycles per
+tick (the report's upper bound: every axon active); regions run side by side, so the chip's
+step takes as long as its slowest region; energy adds up.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+import tianrt as tr
+
+CONTROL_HZ = 100.0
+CAMERA_HZ = 30.0
+KINDS = {"balance": "SNN (converted MLP)", "nsm": "SNN (state machine)", "vision": "CNN (ANN)",
+         "cann": "SNN (ring attractor)", "voice": "SNN (recurrent ALIF)"}
+
+
+def spike_fed(graph: tr.Graph, name: str | None = None) -> tr.Graph:
+    """A copy of a graph whose non-spike inputs become spike inputs of the same width, with a
+    ``bridge.DirectCurrent`` right after an input dropped (its readers read the spikes): the
+    same layers, for mapping a recurrent layer ``tr.quantize`` refuses to feed an int8 current."""
+    plan = graph.build()
+    out = tr.Graph(dt=graph.dt, name=name or f"{graph.name}-spike-fed")
+    alias, delays = {}, []
+    for n, e in graph.entries.items():
+        node = e.node
+        if n in graph.inputs:
+            out.input(n, e.shape, "spike")
+            alias[n] = n
+        elif node.op == "graph.Delay":
+            out.delay(e.shape, e.domain, name=n, numeric=node.numeric)
+            alias[n] = n
+            delays.append((n, plan.entry(n).source))
+        elif node.op == "bridge.DirectCurrent" and e.inputs[0] in graph.inputs:
+            alias[n] = alias[e.inputs[0]]
+        else:
+            out.add(node.copy(), *[alias[i] for i in e.inputs], name=n)
+            alias[n] = n
+    for d, src in delays:
+        out.connect(d, alias[src])
+    for k, v in graph.outputs.items():
+        out.output(k, alias[v])
+    out.metadata = dict(graph.metadata)
+    return out
+
+
+def networks(which=tuple(KINDS)) -> dict:
+    """name -> (integer graph, ticks per control step, ticks per inference, how it was made)."""
+    from . import cann, nsm, policy, vision
+
+    out = {}
+    if "balance" in which:
+        snn = policy.to_snn(policy.load(), policy.calibration_data())
+        T = int(snn.metadata["T"])
+        q = tr.quantize(snn, {policy.INPUT: policy.calibration_data().astype(np.float32)},
+                        name="balance-snn-int8")
+        out["balance"] = (q, T, T, "tr.quantize of policy.to_snn (runs: numba integer / chip)")
+    if "nsm" in which:
+        g = nsm.quantized()
+        out["nsm"] = (g, round(1.0 / (CONTROL_HZ * g.dt)), 1, "nsm.quantized (runs)")
+    if "vision" in which:
+        out["vision"] = (vision.int8(vision.load()), 1, 1, "vision.int8 (runs)")
+    if "cann" in which:
+        g = cann.build_graph()
+        tw = spike_fed(g, "cann-spike-fed")
+        q = tr.quantize(tw, {}, name="cann-spike-fed-int8")
+        per_frame = int(g.metadata["ticks_per_frame"])
+        out["cann"] = (q, round(1.0 / (CONTROL_HZ * g.dt)), per_frame,
+                       "spike-fed twin (mapped, not run: tr.quantize refuses the current-fed ring)")
+    if "voice" in which:
+        from tianrt.demos import voice
+
+        g = tr.load(str(voice.SHIPPED))
+        tw = spike_fed(g, "voice-snn-spike-fed")
+        q = tr.quantize(tw, {}, name="voice-snn-spike-fed-int8")
+        out["voice"] = (q, max(1, round(1.0 / (CONTROL_HZ * g.dt))), 1,
+                        "spike-fed twin (mapped, not run: tr.quantize refuses the current-fed ALIF layer)")
+    return out
+
+
+def per_step(name: str, rep, ticks_per_step: int, clock_hz: float) -> dict:
+    """One network's costs per 10 ms control step: the vision CNN runs once per camera frame
+    (in 3 of every 10 steps; the worst step has one frame), the SNNs every tick."""
+    if name == "vision":
+        worst_cyc, worst_nj = rep.cycles_per_tick, rep.energy_per_inference_nj
+        mean_nj = worst_nj * CAMERA_HZ / CONTROL_HZ
+    else:
+        worst_cyc, worst_nj = rep.cycles_per_tick * ticks_per_step, rep.energy_per_tick_nj * ticks_per_step
+        mean_nj = worst_nj
+    return {"ticks_per_step": ticks_per_step, "cycles_per_step": worst_cyc,
+            "latency_us_per_step": worst_cyc / clock_hz * 1e6, "energy_nj_per_step": worst_nj,
+            "energy_nj_per_step_mean": mean_nj}
+
+
+def brain_on_chip(spec: tr.chip.ChipSpec | None = None, which=tuple(KINDS), nets: dict | None = None) -> dict:
+    """Compile the brain's networks together onto ``spec``: the partition and per-network rows."""
+    nets = nets if nets is not None else networks(which)
+    spec = spec or tr.chip.ChipSpec()
+    part = tr.chip.compile_many({k: v[0] for k, v in nets.items()}, spec,
+                                ticks_per_inference={k: v[2] for k, v in nets.items()})
+    rows = {}
+    for r in part.regions:
+        rep = r.report
+        _, tps, _, how = nets[r.name]
+        rows[r.name] = {"kind": KINDS[r.name], "how": how, "region": [r.row, r.col, r.rows, r.cols],
+                        "cores": rep.cores_used, "neuron_util": rep.neuron_util, "axon_util": rep.axon_util,
+                        "weight_util": rep.weight_util, "rounds_per_tick": rep.rounds_per_tick,
+                        "hops_per_tick": rep.hops_per_tick, "host_extra_hops_per_tick": r.host_extra_hops,
+                        "worst_link_packets": rep.worst_link_packets, "cycles_per_tick": rep.cycles_per_tick,
+                        "energy_nj_per_tick": rep.energy_per_tick_nj, **per_step(r.name, rep, tps, spec.clock_hz)}
+    step_us = max(x["latency_us_per_step"] for x in rows.values())
+    return {"spec": spec.to_dict(), "partition": part, "networks": rows,
+            "total": {"cores": part.cores_used, "cores_reserved": part.cores_reserved, "cores_chip": spec.n_cores,
+                      "step_latency_us": step_us, "energy_nj_per_step": sum(x["energy_nj_per_step"]
+                                                                           for x in rows.values()),
+                      "energy_nj_per_step_mean": sum(x["energy_nj_per_step_mean"] for x in rows.values())}}
+
+
+def markdown(res: dict) -> str:
+    lines = ["| network | kind | cores (region) | util neurons / axons / weights | rounds per tick | "
+             "hops per tick (+ host) | ticks per step | cycles per step | µs per step | nJ per step (mean) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in res["networks"].items():
+        lines.append(f"| {name} | {r['kind']} | {r['cores']} ({r['region'][2]}x{r['region'][3]} at "
+                     f"{r['region'][0]},{r['region'][1]}) | {r['neuron_util']:.0%} / {r['axon_util']:.0%} / "
+                     f"{r['weight_util']:.1%} | {r['rounds_per_tick']} | {r['hops_per_tick']:,} "
+                     f"(+{r['host_extra_hops_per_tick']:,}) | {r['ticks_per_step']} | {r['cycles_per_step']:,.0f} | "
+                     f"{r['latency_us_per_step']:.2f} | {r['energy_nj_per_step']:.1f} "
+                     f"({r['energy_nj_per_step_mean']:.1f}) |")
+    t = res["total"]
+    lines.append(f"| **whole brain** | | **{t['cores']} of {t['cores_chip']}** ({t['cores_reserved']} reserved) | "
+                 f"| | | | | **{t['step_latency_us']:.2f}** (regions in parallel) | **{t['energy_nj_per_step']:.1f}** "
+                 f"({t['energy_nj_per_step_mean']:.1f}) |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tianrt.demos.bicycle.brain_chip", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="default", help="ChipSpec preset: default or tianjic-sram")
+    ap.add_argument("--mesh", help="another mesh, ROWSxCOLS (default: the preset's 12x13)")
+    ap.add_argument("--networks", default=",".join(KINDS), help=f"comma list of {', '.join(KINDS)}")
+    ap.add_argument("--reports", action="store_true", help="print each network's full mapping report")
+    ap.add_argument("--json", help="write the results here")
+    a = ap.parse_args(argv)
+    which = [w.strip() for w in a.networks.split(",") if w.strip()]
+    bad = [w for w in which if w not in KINDS]
+    if bad:
+        ap.error(f"unknown network(s) {bad}; choose from {', '.join(KINDS)}")
+    try:
+        spec = tr.chip.ChipSpec.preset(a.preset)
+        if a.mesh:
+            spec = spec.with_mesh(a.mesh)
+    except tr.chip.SpecError as exc:
+        ap.error(str(exc))
+    try:
+        res = brain_on_chip(spec, which)
+    except tr.chip.CapacityError as exc:
+        print(f"does not fit: {exc}")
+        return 1
+    print(res["partition"])
+    if a.reports:
+        for r in res["partition"].regions:
+            print(f"\n[{r.name}]\n{r.report}")
+    print(markdown(res))
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        out = {k: v for k, v in res.items() if k != "partition"}
+        out["partition"] = res["partition"].to_dict()
+        Path(a.json).write_text(json.dumps(out, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

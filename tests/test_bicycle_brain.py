@@ -1,0 +1,98 @@
+"""One brain served by one scheduler (demos/bicycle/brain.py): the balance SNN, the neural
+state machine, the vision CNN, the CANN and the voice SNN stepped by one tr.stream.Scheduler at
+their own rates in the closed loop; the balance loop is unchanged by the company; spoken
+commands mixed into the audio drive the state machine through the voice network."""
+import json
+import wave
+
+import numpy as np
+import pytest
+
+import tianrt as tr
+from tianrt.demos import voice
+from tianrt.demos.bicycle import brain as B
+from tianrt.demos.bicycle import policy, render, speech, suite, sweep, world
+from tianrt.demos.bicycle.run import run_stream
+
+DUR = 3.0
+
+
+def _wav(name):
+    with wave.open(str(voice.SHIPPED.parent / name)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768.0
+
+
+def _clip_end(name):
+    clips = json.loads((voice.SHIPPED.parent / "voice_clips.json").read_text())
+    return next(c["end_sample"] for c in clips if c["file"] == name) / 16000.0
+
+
+@pytest.fixture(scope="module")
+def setup():
+    # seed 2: no collision within 3 s (the waypoint follower does not look)
+    sc = world.parse_scenario(suite.make("follow", 2, DUR))
+    snn = policy.to_snn(policy.load(), policy.calibration_data())
+    return sc, snn, B.graphs()
+
+
+def _ride(setup, audio):
+    sc, snn, nets = setup
+    cam = render.SensorCamera(render.Scene(sc))
+    return run_stream(sc, snn, "numba", camera_hz=30.0, camera=cam, brain=B.Brain(audio=audio, nets=nets))
+
+
+def test_every_network_runs_at_its_rate_and_balance_is_undisturbed(setup):
+    r = _ride(setup, None)
+    outs = {k: v["values"] for k, v in r.stream["outputs"].items()}
+    # per second: control 100, NSM ticks 1000, CANN ticks 600 (20 per frame), voice 100, frames 30
+    assert r.duration == pytest.approx(DUR) and r.collisions == 0
+    assert outs["torque"] == 100 * DUR
+    assert abs(outs["nsm"] - 1000 * DUR) <= 2 and abs(outs["spikes"] - 600 * DUR) <= 2
+    assert abs(outs["voice.y"] - 100 * DUR) <= 1
+    assert outs["vision.y"] == outs["pv"] == 30 * DUR == r.brain["vision"]["frames"]
+    assert r.stream["ticks"] >= 24000 * DUR            # the brain's tick: 1/24000 s
+    assert r.brain["commands"]["heard"] == [] and r.brain["nsm"]["states"] == ["idle"]
+    assert r.brain["vision"]["visible_fraction"] > 0.9 and r.brain["cann"]["bearings"] == 30 * DUR
+    # the balance SNN alone in its own scheduler rides the same ride, bit for bit
+    sc, snn, _ = setup
+    alone = run_stream(sc, snn, "numba", camera_hz=30.0, camera=render.SensorCamera(render.Scene(sc)))
+    a, b = (sweep.deterministic(x.summary()) for x in (r, alone))
+    for d in (a, b):
+        d.pop("brain"), d.pop("stream")
+    assert a == b
+
+
+@pytest.mark.parametrize("snr_db", [None, 15.0])
+def test_spoken_go_then_stop_drive_the_state_machine(setup, snr_db):
+    """The scenario's timed commands (speech field), the shipped clips, alone or in the motor's
+    and the wind's noise at 15 dB SNR."""
+    sc, snn, nets = setup
+    d = suite.make("follow", 2, DUR)
+    d["speech"] = {"commands": [[0.3, "go"], [1.8, "stop"]], "noise": [] if snr_db is None else ["motor", "wind"],
+                   **({} if snr_db is None else {"snr_db": snr_db})}      # the detector is deaf 1 s after a word
+    sc = world.parse_scenario(d)
+    audio, said = speech.track(sc.speech, sc.duration, sc.seed)
+    assert [s["word"] for s in said] == ["go", "stop"]
+    if snr_db is None:   # the clips as shipped, nothing else
+        go = _wav("voice_go.wav")
+        np.testing.assert_array_equal(audio[4800:4800 + len(go)], go)
+        assert said[0]["end"] == pytest.approx(0.3 + _clip_end("voice_go.wav"))
+    r = _ride((sc, snn, nets), audio)
+    heard = r.brain["commands"]["heard"]
+    assert [w for _, w in heard] == ["go", "stop"]
+    for (t, _), s in zip(heard, said):
+        # heard within 0.3 s of the word's end (or a little before it: "stop" is known by its vowel)
+        assert -0.1 <= t - s["end"] <= 0.3
+    # go: idle -> ride, and the person in view -> follow; stop: stop-requested, then idle
+    assert r.brain["nsm"]["states"] == ["idle", "ride", "follow", "stop_requested", "idle"]
+    changes = dict((s, t) for t, s in r.brain["nsm"]["changes"])
+    assert 0 < changes["ride"] - heard[0][0] <= 0.05 and 0 < changes["stop_requested"] - heard[1][0] <= 0.05
+    assert r.brain["nsm"]["enables"]["brake"] == 1 and not r.fell
+
+
+def test_the_brain_tick_serves_every_rate():
+    for g in B.graphs().values():
+        k = g.dt / B.TICK
+        assert abs(k - round(k)) < 1e-9
+    with pytest.raises(tr.stream.StreamError, match="whole multiple"):
+        tr.stream.Scheduler([tr.Runtime(g) for g in B.graphs().values()])   # no common tick without it
