@@ -199,25 +199,21 @@ def quantize(qz, e, src, kind, s_in):
         raise GraphError(f"quantize: synapse `{name}` needs spikes or an integer current, got {kind}")
     s_unit = 1.0 if kind == "spike" else s_in
     theta = qz._threshold_of(name)
-    if np.ndim(s_unit):  # one input scale per feature (a vector input): the columns absorb them
+    if theta is not None and qz._per_neuron_scales(name):
+        # one current unit per output row (a vector s_unit, one input scale per feature of a
+        # dense synapse, is absorbed by the columns first)
         w_eff = np.asarray(n.weight, np.float64) * s_unit
-        if theta is not None and qz._per_neuron_scales(name):  # a dense synapse: rows are neurons
-            s_cur = _row_scales(w_eff, theta, 1.0)
-            wq, _ = qmath.quantize_weights(w_eff, scale=s_cur, axis=0)
-            w_rounded = wq * s_cur[:, None] / s_unit
-        else:
-            s_cur = float(qmath.symmetric_scale(w_eff))
-            if theta is not None and int(np.floor(theta / s_cur)) >= 1:
-                s_cur = theta / int(np.floor(theta / s_cur))  # the integer threshold is exact
-            wq, _ = qmath.quantize_weights(w_eff, scale=s_cur)
-            w_rounded = wq * s_cur / s_unit
-    elif theta is not None and qz._per_neuron_scales(name):
-        s_cur = _row_scales(n.weight, theta, s_unit)
-        s_w = s_cur / s_unit
-        wq, _ = qmath.quantize_weights(n.weight, scale=s_w, axis=0)
-        w_rounded = wq * s_w.reshape((-1,) + (1,) * (n.weight.ndim - 1))
-        if isinstance(n, Conv2d):
-            s_cur = s_cur.reshape(-1, 1, 1)  # one scale per channel, for the (C, H, W) neurons
+        s_row = _row_scales(w_eff, theta)
+        wq, _ = qmath.quantize_weights(w_eff, scale=s_row, axis=0)
+        w_rounded = wq * s_row.reshape((-1,) + (1,) * (wq.ndim - 1)) / s_unit
+        s_cur = s_row.reshape(-1, 1, 1) if isinstance(n, Conv2d) else s_row  # broadcasts to the neurons
+    elif np.ndim(s_unit):  # one input scale per feature (a vector input): the columns absorb them
+        w_eff = np.asarray(n.weight, np.float64) * s_unit
+        s_cur = float(qmath.symmetric_scale(w_eff))
+        if theta is not None and int(np.floor(theta / s_cur)) >= 1:
+            s_cur = theta / int(np.floor(theta / s_cur))  # the integer threshold is exact
+        wq, _ = qmath.quantize_weights(w_eff, scale=s_cur)
+        w_rounded = wq * s_cur / s_unit
     else:
         s_w = float(qmath.symmetric_scale(n.weight))
         if theta is not None:
@@ -237,11 +233,12 @@ def quantize(qz, e, src, kind, s_in):
     qz.map[name] = (qz._add(node, src, name), "current", s_cur)
 
 
-def _row_scales(weight, theta, s_unit):
-    """One current unit per output channel: each row's largest |w| takes (about) 127 levels
-    and theta / s_cur is an exact integer K_j = floor(theta / (s_unit * max|w_j| / 127)).
-    A row of zeros keeps the unit of the largest row."""
-    w = np.abs(np.asarray(weight, np.float64)).reshape(len(weight), -1).max(axis=1) * s_unit
+def _row_scales(w_eff, theta):
+    """One current unit per output row of the weights in current units ``w_eff``: each row's
+    largest |w| takes (about) 127 levels and theta / s_j is an exact integer
+    K_j = floor(theta / (max|w_j| / 127)), at least 1. A row of zeros keeps the unit of the
+    largest row."""
+    w = np.abs(np.asarray(w_eff, np.float64)).reshape(len(w_eff), -1).max(axis=1)
     w = np.where(w > 0, w, w.max(initial=0.0) or 1.0)
     k = np.maximum(np.floor(theta / (w / qmath.WEIGHT_MAX)), 1.0)
     return theta / k
