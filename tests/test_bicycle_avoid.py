@@ -46,16 +46,16 @@ def test_plan_steps_to_the_free_side_with_clearance_and_returns():
     path = world.Polyline([[0, 0], [200, 0]])
     left = np.array([[10.0, -0.4]])    # y < 0: left of the path's direction
     traj = avoid.trajectories(path, 0.0, 0.0, 4.0)
-    off, pen = avoid.plan(left, traj, 0.0)
-    assert off > 0 and pen == 0.0
+    off, pen, in_way = avoid.plan(left, traj, 0.0)
+    assert off > 0 and pen == 0.0 and in_way > 0
     ride = traj[list(avoid.OFFSETS).index(off)]
     assert np.hypot(ride[:, 0] - 10.0, ride[:, 1] + 0.4).min() >= avoid.CLEARANCE
-    off, pen = avoid.plan(np.array([[10.0, 0.4]]), traj, 0.0)
+    off, pen, _ = avoid.plan(np.array([[10.0, 0.4]]), traj, 0.0)
     assert off < 0 and pen == 0.0
-    assert avoid.plan(np.zeros((0, 2)), traj, 1.5) == (0.0, 0.0)
+    assert avoid.plan(np.zeros((0, 2)), traj, 1.5) == (0.0, 0.0, 0.0)
     far = np.array([[100.0, 0.0]])
     assert avoid.plan(far, traj, 0.0)[0] == 0.0
     # the smallest offset that clears, from wherever the bicycle is; back on the path once passed
-    off, pen = avoid.plan(left, avoid.trajectories(path, 0.0, 2.0, 4.0), 2.0)
+    off, pen, _ = avoid.plan(left, avoid.trajectories(path, 0.0, 2.0, 4.0), 2.0)
     assert math.isclose(off, 0.75) and pen == 0.0
-    assert avoid.plan(left, avoid.trajectories(path, 12.0, 2.0, 4.0), 2.0) == (0.0, 0.0)
+    assert avoid.plan(left, avoid.trajectories(path, 12.0, 2.0, 4.0), 2.0) == (0.0, 0.0, 0.0)

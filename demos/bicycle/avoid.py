@@ -12,8 +12,8 @@ obstacle relative to the bicycle; it only shifts the whole scene against the tru
 ``plan`` chooses a lateral offset from the path (in the same frame) by scoring candidate
 trajectories — from the bicycle's lateral position, blending to the offset over a few metres —
 against the occupied cells with a clearance ``CLEARANCE``: penetration costs most, then the
-size of the offset, then changing it. It also says whether the chosen trajectory is clear, so
-the speed loop slows down when it is not.
+size of the offset, then changing it. It also says whether the chosen trajectory is clear and
+whether staying on the path would be, so the speed loop slows down while something is in the way.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from . import vision
 
 CELL = 0.25            # grid cell [m]
 SIZE = 48.0            # side of the (rolling) map square [m]
-L_OCC, L_FREE = 0.9, 0.5   # log-odds added per frame by a detection / removed by free space
+L_OCC, L_FREE = 0.9, 0.2   # log-odds added per frame by a detection / removed by free space
 L_MIN, L_MAX = -2.0, 4.0
 THRESHOLD = 1.6        # occupied above this (two consistent frames)
 FREE_RANGE = 13.0      # a sector reporting nothing is free up to here [m]
@@ -35,7 +35,7 @@ SATURATED = 0.97       # a sector value this high says only "nearer than SECTOR_
 CLEARANCE = 1.15       # wanted distance from the footprint's axis to an occupied cell centre [m]
 OFFSETS = np.arange(-3.0, 3.01, 0.25)
 HORIZON = 14.0         # metres of path scored ahead
-SWITCH = 6.0           # cost of moving to the other side of the path
+SWITCH = 20.0          # cost of moving to the other side of the path
 LAG, SHIFT = 0.6, 2.0  # s of travel before a new offset moves the bicycle, and to reach it
 
 
@@ -133,8 +133,9 @@ def trajectories(path, s0: float, lat: float, v: float, slope: float = 0.0, offs
     return pts[None] + lats[..., None] * nrm[None]
 
 
-def plan(obstacles: np.ndarray, traj: np.ndarray, previous: float, offsets=OFFSETS) -> tuple[float, float]:
-    """(offset, penetration [m]) of the best candidate; penetration 0 means clear by CLEARANCE."""
+def plan(obstacles: np.ndarray, traj: np.ndarray, previous: float, offsets=OFFSETS) -> tuple[float, float, float]:
+    """(offset, penetration [m]) of the best candidate — penetration 0 means clear by
+    CLEARANCE — and the penetration of staying on the path (offset 0): something in the way."""
     if len(obstacles):   # only cells that can come within CLEARANCE of some trajectory
         lo, hi = traj.reshape(-1, 2).min(0) - CLEARANCE, traj.reshape(-1, 2).max(0) + CLEARANCE
         obstacles = obstacles[np.all((obstacles >= lo) & (obstacles <= hi), axis=1)]
@@ -150,4 +151,4 @@ def plan(obstacles: np.ndarray, traj: np.ndarray, previous: float, offsets=OFFSE
     switch = SWITCH * ((np.sign(offsets) * np.sign(previous)) < 0)
     cost = 100.0 * pen + 1.0 * np.abs(offsets) + 0.6 * np.abs(offsets - previous) + switch
     k = int(np.argmin(cost))
-    return float(offsets[k]), float(pen[k])
+    return float(offsets[k]), float(pen[k]), float(pen[int(np.argmin(np.abs(offsets)))])

@@ -30,7 +30,8 @@ from .suite import FOLLOW_DISTANCE
 
 AVOID_RANGE = vision.sector_value(12.0)   # a sector reporting an obstacle closer than 12 m (accuracy metric)
 NEAR_8M = vision.sector_value(8.0)        # following: boxes closer than this push the steering away
-V_BLOCKED = 2.5           # m/s while the planned trajectory is not clear
+REPEL_GAIN = 2.4 / vision.SECTOR_NEAR     # rad per unit of sector value above NEAR_8M (1.2 when it was 2 m / d)
+V_BLOCKED = 2.5           # m/s while something is in the way (the planned trajectory or the path)
 V_MIN, V_MAX = 2.0, 6.0   # below ~2 m/s the 5 N m steer motor cannot hold the leans a person's turns need   # follow speed limits [m/s]
 
 
@@ -57,7 +58,7 @@ class Navigator:
         self.offset, self.lat_est = 0.0, 0.0
         self.percept = None
         self.map = avoid.ObstacleMap() if mode == "avoid" else None
-        self.blocked = 0.0        # the planned trajectory's penetration of the clearance [m]
+        self.blocked = 0.0        # penetration of the clearance by the planned trajectory or the path [m]
         self.bearing, self.distance = None, FOLLOW_DISTANCE
         self.v_person = float(sc.initial["speed"])
         self.last_d = None
@@ -79,7 +80,7 @@ class Navigator:
             lean, v_ref = self._follow(v)
         else:
             lean = self._path(x, y, h, v)
-            if self.mode == "avoid":   # slower while the planned trajectory is not clear
+            if self.mode == "avoid":   # slower while something is in the way or the plan is not clear
                 v_ref = self.sc.target_speed(t) if self.blocked <= 0 else min(self.sc.target_speed(t), V_BLOCKED)
             else:
                 v_ref = min(V_MAX, max(V_MIN, self.v_person))   # lost: keep the person's last speed
@@ -131,20 +132,22 @@ class Navigator:
         rel = h - self.sc.path.heading(s0)
         slope = math.tan(max(-0.5, min(0.5, math.atan2(math.sin(rel), math.cos(rel)))))
         traj = avoid.trajectories(self.sc.path, s0, lat, max(self.v_now, 1.0), slope)
-        self.offset, self.blocked = avoid.plan(obst, traj, self.offset)
+        self.offset, self.blocked, in_way = avoid.plan(obst, traj, self.offset)
+        self.blocked = max(self.blocked, in_way)   # slow down while anything is in the way
 
     def _repel(self, sectors=range(1, 6)) -> float:
         """A steering bias [rad] away from obstacles the CNN sees within ~8 m in the given sectors
         (following: the five middle ones, as the person's route passes close to boxes on the
-        inside of bends; avoiding: the two outer ones of those, the offset handles the middle)."""
+        inside of bends). A saturated sector (nearer than SECTOR_NEAR) counts as 2 m away."""
         s = self.percept.sectors if self.percept is not None else np.zeros(7)
+        s = np.where(s >= avoid.SATURATED, vision.SECTOR_NEAR / 2.0, s)   # the unclipped value at 2 m
         centres = 0.5 * (vision.SECTORS[:-1] + vision.SECTORS[1:])
         bias = 0.0
         for k in sectors:
             push = max(0.0, float(s[k]) - NEAR_8M)
             if push > 0:
                 side = -math.copysign(1.0, centres[k]) if centres[k] != 0 else (1.0 if s[:3].sum() > s[4:].sum() else -1.0)
-                bias += side * 1.2 * push
+                bias += side * REPEL_GAIN * push
         return max(-0.5, min(0.5, bias))
 
     def _path(self, x, y, h, v):
