@@ -76,17 +76,22 @@ def code(bearing_deg, p: CANNParams = CANNParams(), gain: float = 1.0) -> np.nda
     return (gain * p.A * np.exp(-wrap(p.bearings - bearing_deg) ** 2 / (2 * p.si ** 2))).astype(np.float32)
 
 
-def build_graph(p: CANNParams = CANNParams()):
+def build_graph(p: CANNParams = CANNParams(), spike_input: bool = True):
     """The tracker as a tianrt graph: input ``code`` (tensor, N; rate-encoded into spikes),
     outputs ``spikes`` (N, every tick) and ``pv`` (cos and sin sums of the frame's spike counts,
-    once per frame)."""
+    once per frame). ``spike_input=False``: the code enters the synapse as a current (float
+    only: ``tr.quantize`` refuses it; the rides use it, see docs/bicycle.md)."""
     import tianrt as tr
 
     g = tr.Graph(dt=1.0 / (FPS * TICKS), name="cann")
-    x = g.input("code", (p.n,))
-    enc = g.add(tr.bridge.RateEncoder(scale=INPUT_SCALE), x, name="encode")
+    if spike_input:
+        x = g.input("code", (p.n,))
+        enc = g.add(tr.bridge.RateEncoder(scale=INPUT_SCALE), x, name="encode")
+        w_in = (INPUT_SCALE * np.eye(p.n)).astype(np.float32)
+    else:
+        enc = g.input("code", (p.n,), domain="current")
+        w_in = np.eye(p.n, dtype=np.float32)
     fb = g.delay((p.n,), "spike")
-    w_in = (INPUT_SCALE * np.eye(p.n)).astype(np.float32)
     i = g.add(tr.snn.Recurrent(p.n, p.n, weight=w_in, weight_rec=recurrent_weights(p),
                                bias=np.zeros(p.n, np.float32)), enc, fb, name="ring_syn")
     s = g.add(tr.snn.ALIF(beta=p.beta, threshold=p.threshold, adapt=p.adapt, rho=p.rho), i, name="ring")

@@ -52,7 +52,10 @@ class Navigator:
         self.gyro = YawGyro(matrices(sc.bicycle), sc.seed)
         self.labeller = vision.Labeller(sc)
         self.vision = None if perception == "truth" else vision.Vision(perception, backend)
-        self.tracker = cann.Tracker(backend=backend) if mode == "follow" else None
+        # the CANN with its detection code as a current: in the rides it tracks the (noise-free,
+        # slow) bearings better than the spiking-input graph that quantises (docs/bicycle.md)
+        self.tracker = (cann.Tracker(backend=backend, graph=cann.build_graph(spike_input=False))
+                        if mode == "follow" else None)
         self.period = 1.0 / camera_hz
         self.next_frame = 0.0
         self.offset, self.lat_est = 0.0, 0.0

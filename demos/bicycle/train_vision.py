@@ -2,12 +2,12 @@
 labels from its ground truth. Seeded and deterministic: the data set is regenerated every run
 (it is not committed) and the shipped weights are reproduced.
 
-    python -m tianrt.demos.bicycle.train_vision            # ~15 minutes on this (shared) machine
+    python -m tianrt.demos.bicycle.train_vision            # 35 minutes at nice 10 on the loaded 2-core machine
 
 Data: frames from ``follow`` scenarios (seeds 1000-1059, 80 frames each) seen from poses behind the person
 (2-15 m, off the route by up to 1.5 m, heading off by 12 degrees RMS, sometimes by 30-70
-degrees so the person leaves the frame), and from ``obstacles`` scenarios (seeds 1000-1039)
-anywhere along the lane. Validation: seeds 2000-2009 of both kinds. The evaluation seeds 0-19
+degrees so the person leaves the frame), and from ``obstacles`` scenarios (seeds 1000-1059,
+80 each: 70 % before an obstacle, the rest anywhere along the lane). Validation: seeds 2000-2009 of both kinds. The evaluation seeds 0-19
 are never used here (``evaluate_vision``).
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@ tracker and the obstacle avoider,
 - ``visible``: 1 when at least ``MIN_PIXELS`` pixels of the person are in the frame;
 - ``distance``: the person's nearness min(1, 2.5 m / d) (0 when not visible): inverse distance,
   proportional to the person's size in the image, so a CNN can read it;
-- ``sectors``: obstacle nearness over 7 angular sectors of 10 degrees ahead: min(1, 2 m / d)
+- ``sectors``: obstacle nearness over 7 angular sectors of 10 degrees ahead: min(1, 4 m / d)
   for the nearest obstacle whose angular extent overlaps the sector (0 when none within 15 m).
 
 Labels come from the simulator's ground truth (``labels``); "visible" is measured in the
