@@ -25,7 +25,7 @@ from . import vision
 
 CELL = 0.25            # grid cell [m]
 SIZE = 48.0            # side of the (rolling) map square [m]
-L_OCC, L_FREE = 0.9, 0.2   # log-odds added per frame by a detection / removed by free space
+L_OCC, L_FREE = 0.9, 0.35  # log-odds added per frame by a detection / removed by free space
 L_MIN, L_MAX = -2.0, 4.0
 THRESHOLD = 1.6        # occupied above this (two consistent frames)
 FREE_RANGE = 13.0      # a sector reporting nothing is free up to here [m]
