@@ -6,9 +6,10 @@ desired lean (for the balance network) and the target speed (for the speed loop)
 
 - every mode rides from the *estimated* pose (``estimate.DeadReckoning``); the true pose is
   passed in only to render the camera frame (that is the sensor) and to score;
-- ``avoid`` (the ``obstacles`` kind and any waypoint ride): pure pursuit on the path, shifted
-  sideways by ``AVOID_OFFSET`` towards the freer side when the CNN's central sectors see an
-  obstacle closer than ``AVOID_RANGE``; back on the path once they have been clear for a while;
+- ``avoid`` (the ``obstacles`` kind and any waypoint ride): every frame the CNN's sectors go
+  into an occupancy map in the estimated frame and a planner chooses a lateral offset from the
+  path with clearance (``avoid.py``); pure pursuit on the path shifted by that offset, slower
+  while something is in the way;
 - ``follow``: pure pursuit on the person's estimated position (the CANN's bearing, the CNN's
   distance), the speed loop keeping ``suite.FOLLOW_DISTANCE``; when there is no estimate the
   bicycle rides the path from its estimated pose at a low speed (``lost`` time).
