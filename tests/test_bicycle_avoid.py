@@ -59,3 +59,24 @@ def test_plan_steps_to_the_free_side_with_clearance_and_returns():
     off, pen, _ = avoid.plan(left, avoid.trajectories(path, 0.0, 2.0, 4.0), 2.0)
     assert math.isclose(off, 0.75) and pen == 0.0
     assert avoid.plan(left, avoid.trajectories(path, 12.0, 2.0, 4.0), 2.0) == (0.0, 0.0, 0.0)
+
+
+def test_ride_passes_a_cone_cluster_from_labels():
+    """obstacles seed 6 within 24 s: a cluster of three cones across the path at ~68 m (a
+    planner without the lag model and the side commitment flip-flopped into it); labels as
+    perception, the LQR balance."""
+    from tianrt.demos.bicycle import follow, run, suite
+
+    sc = world.parse_scenario(suite.make("obstacles", 6, 24.0))
+    nav = follow.Navigator(sc, "avoid", run.schedule_for(sc.bicycle, 1.0 / sc.control_hz))
+    offsets = []
+    orig = nav._plan
+
+    def plan(p):
+        orig(p)
+        offsets.append(nav.offset)
+
+    nav._plan = plan
+    r = run.run(sc, run.teacher_for(sc), "lqr", nav=nav)
+    assert not r.fell and r.collisions == 0 and r.duration > 23.9
+    assert max(abs(o) for o in offsets) >= 1.5      # it stepped aside
