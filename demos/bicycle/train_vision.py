@@ -2,7 +2,7 @@
 labels from its ground truth. Seeded and deterministic: the data set is regenerated every run
 (it is not committed) and the shipped weights are reproduced.
 
-    python -m tianrt.demos.bicycle.train_vision            # 35 minutes at nice 10 on the loaded 2-core machine
+    python -m tianrt.demos.bicycle.train_vision            # 11 min here (35 at load ~10, nice 10)
 
 Data: frames from ``follow`` scenarios (seeds 1000-1059, 80 frames each) seen from poses behind the person
 (2-15 m, off the route by up to 1.5 m, heading off by 12 degrees RMS, sometimes by 30-70
