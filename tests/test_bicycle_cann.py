@@ -38,3 +38,13 @@ def test_bump_holds_without_input_and_ignores_a_false_detection():
     for _ in range(6):
         tr_.update(None)                     # 0.2 s of nothing: the bump survives
     assert tr_.confident
+
+
+def test_quantised_cann_tracks_on_the_chip_path():
+    q = cann.quantized()
+    ops = {e.node.op for e in q.build().entries}
+    assert "snn.Recurrent" not in ops and any(op.startswith("q.") for op in ops)
+    res = cann.measure(seeds=range(3), int8=True)
+    c, m = res["CANN int8 (tr.quantize)"], res["moving average (EMA 0.3)"]
+    assert c["overall_deg"] < 3.5 and c["occluded_deg"] < 4.5
+    assert c["overall_deg"] < 0.6 * m["overall_deg"]

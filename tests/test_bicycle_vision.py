@@ -17,7 +17,7 @@ def test_labels_code_and_sectors():
     assert np.argmax(c) == 9 and c.max() == 1.0 and not vision.bearing_code(10.0, False).any()
     sc = world.parse_scenario({"path": [[0, 0], [100, 0]], "world": {"obstacles": [{"kind": "cone", "x": 7.6, "y": 0.0}]}})
     s = vision.sectors_truth(sc.obstacles, 0.6, 0.0, 0.0)
-    assert s[3] == pytest.approx(2.0 / 7.0) and s[0] == 0 and s[6] == 0
+    assert s[3] == pytest.approx(vision.SECTOR_NEAR / 7.0) and s[0] == 0 and s[6] == 0
 
 
 def test_cnn_accuracy_on_held_out_seeds(cnn):
@@ -25,7 +25,7 @@ def test_cnn_accuracy_on_held_out_seeds(cnn):
     assert acc["frames"] == 36 and acc["visible_frames"] > 5
     assert acc["visible_accuracy"] >= 0.75
     assert acc["bearing_mae_deg"] <= 8.0
-    assert acc["sector_mae"] <= 0.12
+    assert acc["sector_mae"] <= 0.2 and acc["sector_trigger_recall"] >= 0.4
 
 
 def test_int8_network_agrees_with_float(cnn):

@@ -2,8 +2,12 @@
 activity over the bearing of the tracked person, through occlusions and false detections.
 
 N = 72 adaptive LIF neurons (``tr.snn.ALIF``) with preferred bearings every 5 degrees round the
-circle. Each frame's detection arrives as a population code over angle (a Gaussian bump of
-current, ``code()``), held for the T = 20 ticks of a camera frame (30 fps, tick 1/600 s).
+circle. Each frame's detection arrives as a population code over angle (a Gaussian bump,
+``code()``), held for the T = 20 ticks of a camera frame (30 fps, tick 1/600 s) and turned into
+spikes by a deterministic rate encoder (``bridge.RateEncoder``, full rate at ``INPUT_SCALE``),
+each input spike weighing ``INPUT_SCALE``: on average the same current as the code itself, but
+as spikes, so the recurrent synapse sums spikes only and ``tr.quantize`` can map it to the
+chip's one integer accumulator (``quantized()``).
 The recurrent weights (``tr.snn.Recurrent`` fed the layer's own spikes of the previous tick by
 a ``Graph.delay`` edge) are a Mexican hat: local excitation ``Je exp(-d^2 / 2 se^2)`` minus a
 global inhibition ``Ji``, so one bump survives and a false detection far from it is suppressed.
@@ -30,6 +34,7 @@ import numpy as np
 
 FPS = 30.0
 TICKS = 20                    # graph ticks per camera frame
+INPUT_SCALE = 1.2             # code value of the full input spike rate, and an input spike's weight
 
 
 def wrap(a):
@@ -71,16 +76,24 @@ def code(bearing_deg, p: CANNParams = CANNParams(), gain: float = 1.0) -> np.nda
     return (gain * p.A * np.exp(-wrap(p.bearings - bearing_deg) ** 2 / (2 * p.si ** 2))).astype(np.float32)
 
 
-def build_graph(p: CANNParams = CANNParams()):
-    """The tracker as a tianrt graph: input ``code`` (current, N), outputs ``spikes`` (N, every
-    tick) and ``pv`` (cos and sin sums of the frame's spike counts, once per frame)."""
+def build_graph(p: CANNParams = CANNParams(), spike_input: bool = True):
+    """The tracker as a tianrt graph: input ``code`` (tensor, N; rate-encoded into spikes),
+    outputs ``spikes`` (N, every tick) and ``pv`` (cos and sin sums of the frame's spike counts,
+    once per frame). ``spike_input=False``: the code enters the synapse as a current (float
+    only: ``tr.quantize`` refuses it; the rides use it, see docs/bicycle.md)."""
     import tianrt as tr
 
     g = tr.Graph(dt=1.0 / (FPS * TICKS), name="cann")
-    x = g.input("code", (p.n,), domain="current")
+    if spike_input:
+        x = g.input("code", (p.n,))
+        enc = g.add(tr.bridge.RateEncoder(scale=INPUT_SCALE), x, name="encode")
+        w_in = (INPUT_SCALE * np.eye(p.n)).astype(np.float32)
+    else:
+        enc = g.input("code", (p.n,), domain="current")
+        w_in = np.eye(p.n, dtype=np.float32)
     fb = g.delay((p.n,), "spike")
-    i = g.add(tr.snn.Recurrent(p.n, p.n, weight=np.eye(p.n, dtype=np.float32), weight_rec=recurrent_weights(p),
-                               bias=np.zeros(p.n, np.float32)), x, fb, name="ring_syn")
+    i = g.add(tr.snn.Recurrent(p.n, p.n, weight=w_in, weight_rec=recurrent_weights(p),
+                               bias=np.zeros(p.n, np.float32)), enc, fb, name="ring_syn")
     s = g.add(tr.snn.ALIF(beta=p.beta, threshold=p.threshold, adapt=p.adapt, rho=p.rho), i, name="ring")
     g.connect(fb, s)
     g.output("spikes", s)
@@ -91,6 +104,18 @@ def build_graph(p: CANNParams = CANNParams()):
     g.output("pv", pv)
     g.metadata.update({"cann": asdict(p), "ticks_per_frame": TICKS, "frame_hz": FPS})
     return g
+
+
+def calibration_codes(p: CANNParams = CANNParams()) -> np.ndarray:
+    """Inputs for tr.quantize: detections round the ring, at the normal and the acquisition gain."""
+    return np.stack([code(b, p, gain) for b in np.linspace(-180, 180, 32, endpoint=False) for gain in (1.0, p.boost)])
+
+
+def quantized(p: CANNParams = CANNParams()):
+    """The CANN quantised for the chip (``tr.quantize``: int8 weights, integer neurons)."""
+    import tianrt as tr
+
+    return tr.quantize(build_graph(p), {"code": calibration_codes(p)}, name="cann-int8")
 
 
 class Tracker:
@@ -175,10 +200,12 @@ def ema(det, alpha: float = 0.3):
     return out
 
 
-def measure(seeds=range(20), speed: float = TASK_SPEED, backend: str = "reference") -> dict:
-    """Mean absolute bearing error [deg] overall and during the gap, per method, over seeds."""
-    tracker = Tracker(backend=backend)
-    rows = {"hold last detection": [], "moving average (EMA 0.3)": [], "CANN (spiking, tianrt)": []}
+def measure(seeds=range(20), speed: float = TASK_SPEED, backend: str = "reference", int8: bool = False) -> dict:
+    """Mean absolute bearing error [deg] overall and during the gap, per method, over seeds
+    (``int8``: the CANN from ``quantized()``)."""
+    tracker = Tracker(backend=backend, graph=quantized() if int8 else None)
+    rows = {"hold last detection": [], "moving average (EMA 0.3)": [],
+            "CANN int8 (tr.quantize)" if int8 else "CANN (spiking, tianrt)": []}
     for seed in seeds:
         truth, det, occ = task(seed, speed)
         tracker.reset()
@@ -198,6 +225,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--backend", default="reference")
     ap.add_argument("--speeds", default="30", help="comma-separated target speeds [deg/s]")
+    ap.add_argument("--int8", action="store_true", help="also measure the quantised CANN")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     res = {}
@@ -205,6 +233,8 @@ def main(argv=None) -> int:
     print("|---|---|---|---|")
     for sp in (float(s) for s in a.speeds.split(",")):
         res[sp] = measure(range(a.seeds), sp, a.backend)
+        if a.int8:
+            res[sp].update(list(measure(range(a.seeds), sp, a.backend, int8=True).items())[-1:])
         for k, v in res[sp].items():
             print(f"| {sp:g} deg/s | {k} | {v['overall_deg']:.2f} | {v['occluded_deg']:.2f} |")
     if a.json:

@@ -6,9 +6,10 @@ desired lean (for the balance network) and the target speed (for the speed loop)
 
 - every mode rides from the *estimated* pose (``estimate.DeadReckoning``); the true pose is
   passed in only to render the camera frame (that is the sensor) and to score;
-- ``avoid`` (the ``obstacles`` kind and any waypoint ride): pure pursuit on the path, shifted
-  sideways by ``AVOID_OFFSET`` towards the freer side when the CNN's central sectors see an
-  obstacle closer than ``AVOID_RANGE``; back on the path once they have been clear for a while;
+- ``avoid`` (the ``obstacles`` kind and any waypoint ride): every frame the CNN's sectors go
+  into an occupancy map in the estimated frame and a planner chooses a lateral offset from the
+  path with clearance (``avoid.py``); pure pursuit on the path shifted by that offset, slower
+  while something is in the way;
 - ``follow``: pure pursuit on the person's estimated position (the CANN's bearing, the CNN's
   distance), the speed loop keeping ``suite.FOLLOW_DISTANCE``; when there is no estimate the
   bicycle rides the path from its estimated pose at a low speed (``lost`` time).
@@ -23,17 +24,15 @@ import time
 
 import numpy as np
 
-from . import cann, vision
+from . import avoid, cann, vision
 from .estimate import DeadReckoning, YawGyro
 from .sim import PHI, PSI, X, Y
 from .suite import FOLLOW_DISTANCE
 
-AVOID_RANGE = vision.sector_value(12.0)   # centre sector nearness that triggers: closer than 12 m
-AVOID_SIDE = vision.sector_value(7.5)     # ... in the two sectors beside it (5-15 degrees)
-AVOID_CLEAR = vision.sector_value(10.5)   # all of the five middle sectors below this: clear
-NEAR_8M = vision.sector_value(8.0)
-AVOID_OFFSET = 2.5        # m to the side of the path
-AVOID_HOLD = 2.0          # s clear before returning to the path (the obstacle is beside, out of view)
+AVOID_RANGE = vision.sector_value(12.0)   # a sector reporting an obstacle closer than 12 m (accuracy metric)
+NEAR_8M = vision.sector_value(8.0)        # following: boxes closer than this push the steering away
+REPEL_GAIN = 2.4 / vision.SECTOR_NEAR     # rad per unit of sector value above NEAR_8M (1.2 when it was 2 m / d)
+V_BLOCKED = 2.5           # m/s while something is in the way (the planned trajectory or the path)
 V_MIN, V_MAX = 2.0, 6.0   # below ~2 m/s the 5 N m steer motor cannot hold the leans a person's turns need   # follow speed limits [m/s]
 
 
@@ -54,11 +53,16 @@ class Navigator:
         self.gyro = YawGyro(matrices(sc.bicycle), sc.seed)
         self.labeller = vision.Labeller(sc)
         self.vision = None if perception == "truth" else vision.Vision(perception, backend)
-        self.tracker = cann.Tracker(backend=backend) if mode == "follow" else None
+        # the CANN with its detection code as a current: in the rides it tracks the (noise-free,
+        # slow) bearings better than the spiking-input graph that quantises (docs/bicycle.md)
+        self.tracker = (cann.Tracker(backend=backend, graph=cann.build_graph(spike_input=False))
+                        if mode == "follow" else None)
         self.period = 1.0 / camera_hz
         self.next_frame = 0.0
-        self.offset, self.clear_since, self.flipped, self.lat_est = 0.0, 0.0, False, 0.0
+        self.offset, self.lat_est = 0.0, 0.0
         self.percept = None
+        self.map = avoid.ObstacleMap() if mode == "avoid" else None
+        self.blocked = 0.0        # penetration of the clearance by the planned trajectory or the path [m]
         self.bearing, self.distance = None, FOLLOW_DISTANCE
         self.v_person = float(sc.initial["speed"])
         self.last_d = None
@@ -80,8 +84,10 @@ class Navigator:
             lean, v_ref = self._follow(v)
         else:
             lean = self._path(x, y, h, v)
-            v_ref = (self.sc.target_speed(t) if self.mode == "avoid"
-                     else min(V_MAX, max(V_MIN, self.v_person)))   # lost: keep the person's last speed
+            if self.mode == "avoid":   # slower while something is in the way or the plan is not clear
+                v_ref = self.sc.target_speed(t) if self.blocked <= 0 else min(self.sc.target_speed(t), V_BLOCKED)
+            else:
+                v_ref = min(V_MAX, max(V_MIN, self.v_person))   # lost: keep the person's last speed
         self.est.step(speed_meas, self.gyro.read(state), dt)
         return lean, v_ref
 
@@ -97,7 +103,8 @@ class Navigator:
             p = self.vision(frame)
             self.latency.append(time.perf_counter() - t0)
         self.percept = p
-        self._avoid_update(t, p)
+        if self.map is not None:
+            self._plan(p)
         if self.tracker is None:
             return
         tb, td, pix = truth or lab.person(state[X], state[Y], state[PSI], state[PHI], t, frame)
@@ -119,37 +126,32 @@ class Navigator:
 
     v_now = 0.0
 
-    def _avoid_update(self, t, p):
-        s = p.sectors
-        left, right = s[:3].sum(), s[4:].sum()
-        if s[3] >= AVOID_RANGE or max(s[2], s[4]) >= AVOID_SIDE:
-            diff = right - left
-            if self.offset == 0.0:
-                # commit to a side once the sectors tell the sides apart, or at the latest at ~8 m;
-                # y is to the right: a positive offset moves right, away from a left-heavy obstacle
-                if abs(self.lat_est) > 1.0:     # already beside the path (the last obstacle): stay there
-                    self.offset, self.flipped = math.copysign(AVOID_OFFSET, self.lat_est), True
-                elif abs(diff) > 0.05 or s[2:5].max() >= NEAR_8M:
-                    self.offset = -AVOID_OFFSET if diff > 0 else AVOID_OFFSET
-                    self.flipped = False
-            self.clear_since = t
-        elif s[1:6].max() >= AVOID_CLEAR:
-            self.clear_since = t
-        elif self.offset != 0.0 and t - self.clear_since > AVOID_HOLD:
-            self.offset = 0.0
+    def _plan(self, p):
+        """Map this frame's sectors from the estimated camera pose; re-plan the path offset."""
+        x, y, h = self.est.pose
+        cx, cy = vision.camera_xy(self.labeller.spec, x, y, h)
+        self.map.update(cx, cy, h, p.sectors)
+        s0, lat = self.sc.path.project(x, y)
+        obst = self.map.occupied(x, y, avoid.HORIZON + 2.0)
+        rel = h - self.sc.path.heading(s0)
+        slope = math.tan(max(-0.5, min(0.5, math.atan2(math.sin(rel), math.cos(rel)))))
+        traj = avoid.trajectories(self.sc.path, s0, lat, max(self.v_now, 1.0), slope)
+        self.offset, self.blocked, in_way = avoid.plan(obst, traj, self.offset)
+        self.blocked = max(self.blocked, in_way)   # slow down while anything is in the way
 
     def _repel(self, sectors=range(1, 6)) -> float:
         """A steering bias [rad] away from obstacles the CNN sees within ~8 m in the given sectors
         (following: the five middle ones, as the person's route passes close to boxes on the
-        inside of bends; avoiding: the two outer ones of those, the offset handles the middle)."""
+        inside of bends). A saturated sector (nearer than SECTOR_NEAR) counts as 2 m away."""
         s = self.percept.sectors if self.percept is not None else np.zeros(7)
+        s = np.where(s >= avoid.SATURATED, vision.SECTOR_NEAR / 2.0, s)   # the unclipped value at 2 m
         centres = 0.5 * (vision.SECTORS[:-1] + vision.SECTORS[1:])
         bias = 0.0
         for k in sectors:
             push = max(0.0, float(s[k]) - NEAR_8M)
             if push > 0:
                 side = -math.copysign(1.0, centres[k]) if centres[k] != 0 else (1.0 if s[:3].sum() > s[4:].sum() else -1.0)
-                bias += side * 1.2 * push
+                bias += side * REPEL_GAIN * push
         return max(-0.5, min(0.5, bias))
 
     def _path(self, x, y, h, v):
@@ -160,7 +162,7 @@ class Navigator:
         if self.offset:
             ph = path.heading(s0 + L)
             px, py = px - self.offset * math.sin(ph), py + self.offset * math.cos(ph)
-        return self._pursue(px - x, py - y, h, v, self._repel((1, 5)))
+        return self._pursue(px - x, py - y, h, v)
 
     def _pursue(self, dx, dy, h, v, bias: float = 0.0):
         alpha = math.atan2(dy, dx) - h + bias

@@ -5,7 +5,8 @@
   CANN's tracked bearing (a green line);
 - on the debug view: the CANN's ring of 72 neurons, each dot's brightness its spike count in
   the last frame, the population vector as a needle (straight up = straight ahead);
-- on the map: the dead-reckoned pose (magenta) next to the true one (yellow) with its trail.
+- on the map: the dead-reckoned pose (magenta) next to the true one (yellow) with its trail, and
+  (avoiding) the occupied cells of the obstacle map (red dots) and the planned offset.
 """
 from __future__ import annotations
 
@@ -62,3 +63,9 @@ def draw_nav(cam, dbg, mp, mapview, nav, x, y, spec):
                     [ex - c + 0.8 * s, ey - s - 0.8 * c]])
     cv2.polylines(mp, [mapview._px(tri, x, y)], True, (255, 0, 255), 1, cv2.LINE_AA, 4)
     cv2.putText(mp, "estimated pose", (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 0, 255), 1, cv2.LINE_AA)
+    if getattr(nav, "map", None) is not None:   # the avoider's occupied cells (estimated frame)
+        occ = nav.map.occupied(ex, ey, 20.0)
+        for u, v in mapview._px(occ, x, y).reshape(-1, 2) if len(occ) else ():
+            cv2.circle(mp, (int(u), int(v)), 16, (0, 0, 255), -1, cv2.LINE_AA, 4)
+        cv2.putText(mp, f"avoid offset {nav.offset:+.2f} m", (4, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
+                    (0, 0, 255), 1, cv2.LINE_AA)

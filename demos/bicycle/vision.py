@@ -6,7 +6,7 @@ tracker and the obstacle avoider,
 - ``visible``: 1 when at least ``MIN_PIXELS`` pixels of the person are in the frame;
 - ``distance``: the person's nearness min(1, 2.5 m / d) (0 when not visible): inverse distance,
   proportional to the person's size in the image, so a CNN can read it;
-- ``sectors``: obstacle nearness over 7 angular sectors of 10 degrees ahead: min(1, 2 m / d)
+- ``sectors``: obstacle nearness over 7 angular sectors of 10 degrees ahead: min(1, 4 m / d)
   for the nearest obstacle whose angular extent overlaps the sector (0 when none within 15 m).
 
 Labels come from the simulator's ground truth (``labels``); "visible" is measured in the
@@ -28,7 +28,8 @@ BINS = np.arange(-35.0, 35.01, 5.0)        # bearing code centres [deg]
 CODE_SIGMA = 5.0
 SECTORS = np.arange(-35.0, 35.01, 10.0)    # sector edges [deg] (7 sectors)
 SECTOR_RANGE = 15.0
-SECTOR_NEAR = 2.0                          # sector value = min(1, SECTOR_NEAR / d)
+SECTOR_NEAR = 4.0                          # sector value = min(1, SECTOR_NEAR / d)
+OBSTACLE_AHEAD = 0.7                       # share of ``obstacles`` training poses placed before an obstacle
 DIST_NEAR = 2.5                            # distance value = min(1, DIST_NEAR / d)
 DIST_SCALE = 20.0                          # the distance reported when nothing is seen [m]
 
@@ -176,6 +177,11 @@ def poses(sc, kind: str, n: int, rng):
         if kind == "follow":
             t = float(rng.uniform(0, sc.duration))
             s = sc.target.arc(t) - float(rng.uniform(2.0, 15.0))
+        elif sc.obstacles and rng.random() < OBSTACLE_AHEAD:
+            # in front of an obstacle, as an avoider approaching it sees it (the rare, important case)
+            o = sc.obstacles[int(rng.integers(len(sc.obstacles)))]
+            t = 0.0
+            s = float(sc.path.s[np.argmin(np.hypot(sc.path.p[:, 0] - o.x, sc.path.p[:, 1] - o.y))]) - float(rng.uniform(1.5, 15.0))
         else:
             t = 0.0
             s = float(rng.uniform(0, sc.path.total - 20))

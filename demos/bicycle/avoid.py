@@ -1,0 +1,154 @@
+"""Obstacle avoidance from the vision network's sectors: a local occupancy map and a planner.
+
+``ObstacleMap`` accumulates the sector evidence of every camera frame in a log-odds grid in
+the *estimated* world frame (the dead-reckoned pose): a sector that reports its nearest
+obstacle at d metres marks the cells of that sector at d (within a tolerance) as occupied and
+the cells nearer than d as free; a sector that reports nothing marks its cells free up to
+``FREE_RANGE``. A single false detection does not reach the occupied threshold; a missed frame
+does not erase an obstacle seen before. Because detections and the bicycle's pose live in the
+same estimated frame, the drift of the dead reckoning (metres over a ride) does not misplace an
+obstacle relative to the bicycle; it only shifts the whole scene against the true path.
+
+``plan`` chooses a lateral offset from the path (in the same frame) by scoring candidate
+trajectories — from the bicycle's lateral position, blending to the offset over a few metres —
+against the occupied cells with a clearance ``CLEARANCE``: penetration costs most, then the
+size of the offset, then changing it. It also says whether the chosen trajectory is clear and
+whether staying on the path would be, so the speed loop slows down while something is in the way.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import vision
+
+CELL = 0.25            # grid cell [m]
+SIZE = 48.0            # side of the (rolling) map square [m]
+L_OCC, L_FREE = 0.9, 0.35  # log-odds added per frame by a detection / removed by free space
+L_MIN, L_MAX = -2.0, 4.0
+THRESHOLD = 1.6        # occupied above this (two consistent frames)
+FREE_RANGE = 13.0      # a sector reporting nothing is free up to here [m]
+MIN_VALUE = vision.sector_value(14.0)   # sector values below this report nothing
+SATURATED = 0.97       # a sector value this high says only "nearer than SECTOR_NEAR": no update
+
+CLEARANCE = 1.15       # wanted distance from the footprint's axis to an occupied cell centre [m]
+OFFSETS = np.arange(-3.0, 3.01, 0.25)
+HORIZON = 14.0         # metres of path scored ahead
+SWITCH = 20.0          # cost of moving to the other side of the path
+LAG, SHIFT = 0.6, 2.0  # s of travel before a new offset moves the bicycle, and to reach it
+
+
+class ObstacleMap:
+    def __init__(self, cell: float = CELL, size: float = SIZE):
+        self.cell = cell
+        self.n = int(round(size / cell))
+        self.logodds = np.zeros((self.n, self.n), np.float32)
+        self.origin = None            # world (x, y) of cell [0, 0]'s corner
+
+    def _recentre(self, x: float, y: float) -> None:
+        half = self.n * self.cell / 2
+        if self.origin is None:
+            self.origin = np.array([x - half, y - half])
+            return
+        centre = self.origin + half
+        if max(abs(x - centre[0]), abs(y - centre[1])) < half / 2:
+            return
+        shift = np.round((np.array([x, y]) - centre) / self.cell).astype(int)
+        new = np.zeros_like(self.logodds)
+        sx, sy = shift
+        src = self.logodds[max(0, sx):self.n + min(0, sx), max(0, sy):self.n + min(0, sy)]
+        new[max(0, -sx):max(0, -sx) + src.shape[0], max(0, -sy):max(0, -sy) + src.shape[1]] = src
+        self.logodds = new
+        self.origin = self.origin + shift * self.cell
+
+    def centres(self, i, j):
+        return self.origin[0] + (np.asarray(i) + 0.5) * self.cell, self.origin[1] + (np.asarray(j) + 0.5) * self.cell
+
+    def update(self, cx: float, cy: float, heading: float, sectors) -> None:
+        """One frame's sectors (values as ``vision.sectors_truth``) seen from the camera at
+        (cx, cy) with this heading (estimated frame)."""
+        self._recentre(cx, cy)
+        r = vision.SECTOR_RANGE + 1.0    # the cells of the bounding box of the field of view
+        a = heading + np.radians([vision.SECTORS[0], 0.5 * vision.SECTORS[0], 0.0,
+                                  0.5 * vision.SECTORS[-1], vision.SECTORS[-1]])
+        fx, fy = np.append(cx + r * np.cos(a), cx), np.append(cy + r * np.sin(a), cy)
+        i0 = max(0, int((fx.min() - self.origin[0]) / self.cell))
+        i1 = min(self.n, int((fx.max() - self.origin[0]) / self.cell) + 1)
+        j0 = max(0, int((fy.min() - self.origin[1]) / self.cell))
+        j1 = min(self.n, int((fy.max() - self.origin[1]) / self.cell) + 1)
+        if i0 >= i1 or j0 >= j1:
+            return
+        gx, gy = self.centres(np.arange(i0, i1)[:, None], np.arange(j0, j1)[None, :])
+        dx, dy = gx - cx, gy - cy
+        d = np.hypot(dx, dy)
+        b = np.degrees(np.arctan2(dy, dx) - heading)
+        b = (b + 180.0) % 360.0 - 180.0
+        edges = vision.SECTORS
+        k = np.searchsorted(edges, b) - 1                 # sector index per cell (-1 / 7: outside)
+        inside = (k >= 0) & (k < len(edges) - 1) & (d > 0.5)
+        s = np.clip(np.asarray(sectors, float), 0.0, 1.0)
+        dk = np.where(s >= MIN_VALUE, vision.SECTOR_NEAR / np.maximum(s, 1e-6), np.inf)
+        ks = np.clip(k, 0, len(edges) - 2)
+        dsec = dk[ks]
+        sat = (s >= SATURATED)[ks]
+        seen = np.isfinite(dsec)
+        tol = np.maximum(0.6, 0.08 * np.where(seen, dsec, 0.0))
+        occ = inside & ~sat & seen & (np.abs(d - np.where(seen, dsec, 0.0)) <= tol)
+        free = inside & ~sat & (d < np.minimum(np.where(seen, dsec - tol, np.inf), FREE_RANGE))
+        L = self.logodds[i0:i1, j0:j1]
+        L[occ] += L_OCC
+        L[free] -= L_FREE
+        np.clip(L, L_MIN, L_MAX, out=L)
+
+    def occupied(self, x: float, y: float, radius: float) -> np.ndarray:
+        """(m, 2) centres of the occupied cells within ``radius`` of (x, y)."""
+        if self.origin is None:
+            return np.zeros((0, 2))
+        i, j = np.nonzero(self.logodds > THRESHOLD)
+        if not len(i):
+            return np.zeros((0, 2))
+        px, py = self.centres(i, j)
+        near = np.hypot(px - x, py - y) <= radius
+        return np.stack([px[near], py[near]], axis=1)
+
+
+def trajectories(path, s0: float, lat: float, v: float, slope: float = 0.0, offsets=OFFSETS) -> np.ndarray:
+    """(len(offsets), m, 2) points of candidate trajectories along the path from s0: the bicycle
+    keeps its lateral direction (``slope``: d lat / d s, from its heading against the path's)
+    for ``LAG`` s of travel — a bicycle must lean before it turns, and first steers the other
+    way — then blends to each offset over ``SHIFT`` s of travel (at least 5 m), as the pursuit
+    loop rides it (measured: about 2.5 s from the step of the offset to reaching it)."""
+    steps = np.arange(0.5, HORIZON + 0.01, 0.5)
+    lag = LAG * max(v, 1.0)
+    base = lat + slope * np.minimum(steps, lag)
+    blend = np.clip((steps - lag) / max(5.0, SHIFT * v), 0.0, 1.0)
+    blend = blend * blend * (3 - 2 * blend)
+    ss = s0 + steps        # Polyline.point / heading, vectorised (beyond the ends: straight on)
+    i = np.clip(np.searchsorted(path.s, ss, side="right") - 1, 0, len(path.len) - 1)
+    u = path.unit[i]
+    pts = path.p[i] + u * (ss - path.s[i])[:, None]
+    nrm = np.stack([-u[:, 1], u[:, 0]], axis=1)
+    lats = base[None, :] + (np.asarray(offsets)[:, None] - base[None, :]) * blend[None, :]
+    return pts[None] + lats[..., None] * nrm[None]
+
+
+def plan(obstacles: np.ndarray, traj: np.ndarray, previous: float, offsets=OFFSETS) -> tuple[float, float, float]:
+    """(offset, penetration [m]) of the best candidate — penetration 0 means clear by
+    CLEARANCE — and the penetration of staying on the path (offset 0): something in the way."""
+    if len(obstacles):   # only cells that can come within CLEARANCE of some trajectory
+        lo, hi = traj.reshape(-1, 2).min(0) - CLEARANCE, traj.reshape(-1, 2).max(0) + CLEARANCE
+        obstacles = obstacles[np.all((obstacles >= lo) & (obstacles <= hi), axis=1)]
+    if len(obstacles) == 0:
+        pen = np.zeros(len(offsets))
+    else:
+        d = np.hypot(traj[..., None, 0] - obstacles[None, None, :, 0], traj[..., None, 1] - obstacles[None, None, :, 1])
+        short = np.clip(CLEARANCE - d.min(axis=2), 0.0, None)      # (offsets, points)
+        pen = short.sum(axis=1)
+    # committing to a side: crossing over to the other one costs SWITCH (the bicycle needs a
+    # second or more to change its lateral direction; flip-flopping between sides runs it into
+    # the middle)
+    switch = SWITCH * ((np.sign(offsets) * np.sign(previous)) < 0)
+    cost = 100.0 * pen + 1.0 * np.abs(offsets) + 0.6 * np.abs(offsets - previous) + switch
+    k = int(np.argmin(cost))
+    return float(offsets[k]), float(pen[k]), float(pen[int(np.argmin(np.abs(offsets)))])
