@@ -78,3 +78,25 @@ def test_label_smoothing_loss_and_gradient(loss):
         assert g[idx] == pytest.approx(fd, abs=1e-6)
     with pytest.raises(ValueError):
         T.SNN(T.Readout(3, 4), n_in=3, label_smoothing=1.0)
+
+
+def test_fit_keeps_the_weights_of_the_best_validation_score():
+    """fit(validation=score) calls score(net) after every epoch and restores the weights
+    of the best one; the augment callable sees every minibatch."""
+    rng = np.random.default_rng(0)
+    x = rng.random((16, 6, 3)).astype(np.float32)
+    y = np.arange(16) % 2
+    net = T.SNN(T.SpikingLayer(3, 5, neuron="alif", recurrent=True), T.Readout(5, 2), n_in=3,
+                input="tensor", loss="mean", seed=0)
+    scores, seen, snapshots = iter([0.2, 0.9, 0.5, 0.1]), [], []
+
+    def score(n):
+        snapshots.append(n.get_weights())
+        return next(scores)
+
+    hist = net.fit(x, y, epochs=4, batch_size=8, optimizer=T.Adam(1e-2), validation=score,
+                   lr_schedule="cosine", augment=lambda xb, r: seen.append(len(xb)) or xb)
+    assert hist["best_epoch"] == 1 and hist["val_acc"] == [0.2, 0.9, 0.5, 0.1]
+    assert seen == [8] * 8
+    assert all(np.array_equal(a[k], b[k]) for a, b in zip(net.get_weights(), snapshots[1]) for k in a)
+    assert not all(np.array_equal(a[k], b[k]) for a, b in zip(snapshots[3], snapshots[1]) for k in a)
