@@ -76,9 +76,15 @@ def test_per_tick_targets_and_decision_rule():
     t = D.targets_per_tick(np.array([2, 9]), np.array([50 * F.HOP, -1]), 100, after=10, before=5)
     assert (t[0, 45:60] == 2).all() and (t[0, :45] == -1).all() and (t[0, 60:] == -1).all()
     assert (t[1] == 9).all()
+    u = D.targets_per_tick(np.array([8, 2]), np.array([50 * F.HOP] * 2), 100, after=10, before=5, unknown_before=30)
+    assert (u[0, 20:60] == 8).all() and (u[0, :20] == -1).all() and (u[1, :45] == -1).all()
     trace = np.zeros((20, 2, 10))
     trace[10:, 0, 3] = 10.0   # sample 0: class 3 dominates from tick 10
     assert M.decide(trace, 0.5).tolist() == [3, 9]
+    trace[10:, 1, 8] = 10.0   # sample 1: unknown dominates from tick 10
+    assert M.decide(trace, 0.5).tolist() == [3, 8]
+    trace[15:, 1, 5] = 12.0   # ... then a command: commands come first
+    assert M.decide(trace, 0.5).tolist() == [3, 5]
 
 
 _CLIP = """
@@ -140,3 +146,28 @@ def test_shipped_model_on_shipped_clips_streams_as_it_classifies():
     one = tr.Runtime(g).run({"x": feats[:1].transpose(1, 0, 2)})["y"][:, 0]
     assert np.array_equal(ys, one)                       # the same ticks, batch of one
     np.testing.assert_allclose(ys, batch[:, 0], rtol=0, atol=0.05)  # BLAS rounds a batch of 4 differently
+
+
+def test_detection_rule_scan_equals_the_online_detector():
+    """Rule.scan over a recording's probabilities gives the detections Detector.push
+    reports chunk by chunk (threshold, smoothing, hold, refractory), on the shipped model
+    and clips; and the hold and refractory periods do what they say on a made-up trace."""
+    import tianrt as tr
+    from tianrt.demos.voice import stream as S
+    data, clips = _shipped()
+    g = tr.load(data / "voice_snn.tnr")
+    mean, std = np.array(g.metadata["logmel_mean"]), np.array(g.metadata["logmel_std"])
+    audio = np.concatenate([_read_wav(data / c["file"]) for c in clips] * 2)
+    probs, _, _ = S.probs_of(g, mean, std, audio, backend="reference")
+    for rule in (S.Rule(0.3, 5, 1, 50), S.Rule(0.4, 3, 4, 120), S.Rule(0.2, 10, 2, 10)):
+        det = S.Detector(g, mean, std, rule, backend="reference")
+        online, _ = S.run(det, audio)
+        assert online == rule.scan(probs) and len(online) > 0
+    p = np.zeros((40, 10))
+    p[:, D.CLASSES.index("background")] = 1.0
+    p[5:9, 2], p[5:9, 9] = 1.0, 0.0      # 4 ticks of class 2
+    p[20:30, 3], p[20:30, 9] = 1.0, 0.0  # 10 ticks of class 3
+    assert S.Rule(0.5, 1, 5, 0).scan(p) == [(3, 24), (3, 29)]   # class 2 too short; the hold counts anew
+    assert S.Rule(0.5, 1, 1, 0).scan(p) == [(2, t) for t in range(5, 9)] + [(3, t) for t in range(20, 30)]
+    assert S.Rule(0.5, 1, 1, 14).scan(p) == [(2, 5), (3, 20)]          # refractory after each
+    assert S.Rule(0.5, 1, 2, 16).scan(p) == [(2, 6), (3, 23)]

@@ -23,7 +23,11 @@ CLASSES = COMMANDS + ["unknown", "background"]
 UNKNOWN_TRAIN = ["bicycle", "house", "yellow", "water", "seven", "table", "green", "music",
                  "happy", "window", "kitchen", "paper", "morning", "river", "number", "doctor",
                  "bird", "cup", "zero", "three", "up", "down", "yes", "no", "wow", "dog", "tree",
-                 "learn", "visual", "forward", "backward", "on", "off", "one", "five", "six"]
+                 "learn", "visual", "forward", "backward", "on", "off", "one", "five", "six",
+                 # near misses of the commands (hard negatives; none is a test word or a homophone)
+                 "lift", "let", "leaf", "ride", "white", "fight", "kite", "state", "stay", "great",
+                 "master", "fast", "after", "lower", "flower", "sober", "shop", "top", "step",
+                 "stuff", "grow", "goat", "toe", "coat", "hollow", "swallow", "hello", "soft"]
 UNKNOWN_TEST = ["loft", "night", "fellow", "light", "slow", "stock", "gold", "bright"]
 ACCENTS_TRAIN = ["en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-us-nyc", "en-gb-x-gbclan"]
 ACCENTS_TEST = ["en-029", "en-gb-x-gbcwmd"]
@@ -136,14 +140,15 @@ def make_clip(label, word, accent, variant, rng, babble, snr_db=None):
     return np.clip(x * gain, -1, 1).astype(np.float32), end
 
 
-def make_set(n_per_class, accents, variants, unknown_words, seed):
-    """Clips, labels, speech ends (samples) and (accent, variant) of a split."""
+def make_set(n_per_class, accents, variants, unknown_words, seed, negatives=1):
+    """Clips, labels and speech ends (samples) of a split; ``unknown`` and ``background``
+    get ``negatives`` times as many clips as a command."""
     rng = np.random.default_rng(seed)
     bank = [utter(UNKNOWN_TRAIN[rng.integers(len(UNKNOWN_TRAIN))], accents[rng.integers(len(accents))],
                   variants[rng.integers(len(variants))], rng) for _ in range(48)]  # for babble
     xs, ys, ends = [], [], []
     for label, name in enumerate(CLASSES):
-        for _ in range(n_per_class):
+        for _ in range(n_per_class * (negatives if label >= len(COMMANDS) else 1)):
             accent, variant = accents[rng.integers(len(accents))], variants[rng.integers(len(variants))]
             word = name if label < len(COMMANDS) else unknown_words[rng.integers(len(unknown_words))]
             x, end = make_clip(label, word, accent, variant, rng, bank)
@@ -153,11 +158,11 @@ def make_set(n_per_class, accents, variants, unknown_words, seed):
     return np.stack(xs), np.array(ys, np.int64), np.array(ends, np.int64)
 
 
-def generate(n_train=400, n_val=60, n_test=150, seed=0):
+def generate(n_train=400, n_val=60, n_test=150, seed=0, negatives=2):
     """The three splits as arrays (train: train voices and accents; val: the validation
     voices on the train accents; test: held-out voices on every accent, plus every voice on
     the held-out accents, with the confusable unknown words)."""
-    tr = make_set(n_train, ACCENTS_TRAIN, VARIANTS_TRAIN, UNKNOWN_TRAIN, seed)
+    tr = make_set(n_train, ACCENTS_TRAIN, VARIANTS_TRAIN, UNKNOWN_TRAIN, seed, negatives)
     va = make_set(n_val, ACCENTS_TRAIN, VARIANTS_VAL, UNKNOWN_TRAIN, seed + 1)
     half = n_test // 2
     t1 = make_set(half, ACCENTS_TRAIN + ACCENTS_TEST, VARIANTS_TEST, UNKNOWN_TEST, seed + 2)
@@ -171,18 +176,20 @@ def featurize(clips, fe=None):
     return np.stack([fe.features(c) for c in clips])
 
 
-def targets_per_tick(y, ends, ticks, after=30, before=5):
+def targets_per_tick(y, ends, ticks, after=30, before=5, unknown_before=None):
     """Per-tick targets for the streaming loss: background before the word, the class from
-    ``before`` frames before the end of speech to ``after`` frames after it, -1 (no target)
-    elsewhere; background clips are background throughout."""
-    bg = CLASSES.index("background")
+    ``before`` frames before the end of speech (``unknown_before`` for unknown words, so
+    that most of an unknown word is taught as unknown) to ``after`` frames after it, -1 (no
+    target) elsewhere; background clips are background throughout."""
+    bg, unk = CLASSES.index("background"), CLASSES.index("unknown")
     t = np.full((len(y), ticks), -1, np.int64)
     for i, (c, e) in enumerate(zip(y, ends)):
         if c == bg or e < 0:
             t[i] = bg
             continue
         fe = e // HOP
-        t[i, max(0, fe - before):min(ticks, fe + after)] = c
+        b = unknown_before if (c == unk and unknown_before is not None) else before
+        t[i, max(0, fe - b):min(ticks, fe + after)] = c
     return t
 
 
@@ -219,9 +226,11 @@ def main(argv=None):
     p.add_argument("--out", default="voice-data.npz")
     p.add_argument("--train", type=int, default=400, help="train clips per class")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--negatives", type=int, default=2,
+                   help="training clips of unknown words and of background, per command clip")
     a = p.parse_args(argv)
     t0 = time.time()
-    d = generate(a.train, max(20, a.train // 6), max(40, a.train * 3 // 8), a.seed)
+    d = generate(a.train, max(20, a.train // 6), max(40, a.train * 3 // 8), a.seed, a.negatives)
     fe = LogMel()
     arrays = {}
     for k, (x, y, e) in d.items():

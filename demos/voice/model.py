@@ -16,13 +16,15 @@ from tianrt import train as T
 from .data import CLASSES, targets_per_tick
 
 BG = CLASSES.index("background")
+UNK = CLASSES.index("unknown")
 
 
-def build_snn(n_in=32, hidden=128, seed=0, dt=0.01, slope=2.0, gain=1.0):
+def build_snn(n_in=32, hidden=128, seed=0, dt=0.01, slope=2.0, gain=1.0, label_smoothing=0.0):
     return T.SNN(T.SpikingLayer(n_in, hidden, neuron="alif", recurrent=True, beta=np.exp(-1 / 5),
                                 adapt=0.3, rho=np.exp(-1 / 30), surrogate=T.FastSigmoid(slope), init_gain=1.0),
                  T.Readout(hidden, len(CLASSES), beta=np.exp(-1 / 6)),
-                 n_in=n_in, input="tensor", gain=gain, loss="per_tick", seed=seed, dt=dt)
+                 n_in=n_in, input="tensor", gain=gain, loss="per_tick", label_smoothing=label_smoothing,
+                 seed=seed, dt=dt)
 
 
 def softmax(y, axis=-1):
@@ -38,14 +40,13 @@ def smooth(p, k=5):
 
 
 def decide(trace, threshold=0.5, k=5):
-    """Clip decisions from readout traces (ticks, batch, classes): the class (not
-    background) with the highest smoothed probability if it exceeds ``threshold``, else
-    background."""
+    """Clip decisions from readout traces (ticks, batch, classes), the streaming rule's
+    priorities: the command with the highest smoothed probability if it reaches
+    ``threshold``; else ``unknown`` if its smoothed probability does; else background."""
     p = smooth(softmax(trace), k)
-    p[..., BG] = 0.0
     best = p.max(0)                         # (batch, classes)
-    cls = best.argmax(1)
-    return np.where(best.max(1) >= threshold, cls, BG)
+    cmd = best[:, :UNK]
+    return np.where(cmd.max(1) >= threshold, cmd.argmax(1), np.where(best[:, UNK] >= threshold, UNK, BG))
 
 
 def snn_accuracy(net, x, y, threshold=0.5, batch=256):
@@ -53,25 +54,24 @@ def snn_accuracy(net, x, y, threshold=0.5, batch=256):
     return float((pred == y).mean()), pred
 
 
-def train_snn(d, epochs=20, hidden=128, seed=0, lr=3e-3, batch=64, clip=1.0, log=print):
-    net = build_snn(d["train_x"].shape[2], hidden, seed)
+def train_snn(d, epochs=60, hidden=256, seed=0, lr=3e-3, batch=64, clip=1.0, unknown_before=5,
+              augment=None, label_smoothing=0.0, log=print):
+    """Train the voice SNN by BPTT (tr.train.SNN.fit): per-tick targets, Adam with cosine
+    decay, gradient clipping, ``augment`` (default: tr.train.SpecAugment with only a level
+    shift and channel noise), the weights of the best validation clip accuracy kept."""
+    net = build_snn(d["train_x"].shape[2], hidden, seed, label_smoothing=label_smoothing)
     ticks = d["train_x"].shape[1]
-    tt = targets_per_tick(d["train_y"], d["train_end"], ticks)
-    best = (-1.0, None)
-    opt = T.Adam(lr)
+    tt = targets_per_tick(d["train_y"], d["train_end"], ticks, unknown_before=unknown_before)
+    aug = augment or T.SpecAugment(0, 0, 0, 0, level=0.3, noise=0.1)
 
-    def aug(xb, rng):  # random gain (a level shift of the log energies) and channel noise
-        return xb + rng.normal(0, 0.3, (len(xb), 1, 1)) + rng.normal(0, 0.1, xb.shape)
+    def val(net):
+        return snn_accuracy(net, d["val_x"], d["val_y"])[0]
 
-    for ep in range(epochs):
-        opt.lr = lr * 0.5 * (1 + np.cos(np.pi * ep / epochs))
-        h = net.fit(d["train_x"], tt, epochs=1, batch_size=batch, optimizer=opt, seed=seed * 1000 + ep,
-                    augment=aug, clip=clip)
-        va, _ = snn_accuracy(net, d["val_x"], d["val_y"])
-        if va > best[0]:
-            best = (va, net.get_weights())
-        log(f"snn epoch {ep + 1}/{epochs}: loss {h['loss'][0]:.3f}, val acc {va:.3f}")
-    net.set_weights(best[1])
+    def report(ep, r):
+        log(f"snn epoch {ep + 1}/{epochs}: loss {r['loss']:.3f}, val acc {r['val_acc']:.3f}")
+
+    net.fit(d["train_x"], tt, epochs=epochs, batch_size=batch, optimizer=T.Adam(lr), lr_schedule="cosine",
+            validation=val, augment=aug, clip=clip, seed=seed, log=report)
     return net
 
 

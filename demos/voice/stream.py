@@ -1,11 +1,16 @@
 """The streaming detector: audio in 10 ms chunks -> log-mel frame -> one tick of the voice
-graph -> smoothed readout probabilities -> a detection when a command's probability
-crosses the threshold (then a refractory second). Measured on continuous audio: commands
-embedded in background noise (hits, latency from the end of the command) and background
-alone (false alarms per hour), and the real-time factor of front end + graph."""
+graph -> readout probabilities -> the detection rule (``Rule``) -> a command or nothing.
+Measured on continuous audio: commands embedded in background noise (hits, latency from
+the end of the command) and background alone (false alarms per hour), and the real-time
+factor of front end + graph.
+
+The rule's settings are calibrated (``calibrate``) on streams made of training material
+only — background whose babble is spoken by training voices, and commands by the
+validation voices — and then reported on held-out streams (docs/voice.md)."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,42 +23,95 @@ BG = D.CLASSES.index("background")
 UNKNOWN = D.CLASSES.index("unknown")
 
 
-class Detector:
-    """Per tick: p = softmax(readout), smoothed over ``k`` ticks; a detection of class c
-    (a command, not unknown or background) when p_c >= threshold, then ``refractory``
-    ticks without detections."""
+@dataclass(frozen=True)
+class Rule:
+    """Per tick: p = softmax(readout) averaged over the last ``k`` ticks (fewer at the
+    start); the best command c (``unknown`` and ``background`` are never reported) is a
+    candidate when p_c >= ``threshold``; it is detected when it has been the candidate for
+    ``hold`` consecutive ticks; then ``refractory`` ticks without detections (the
+    probabilities keep being averaged)."""
+    threshold: float = 0.7
+    k: int = 20
+    hold: int = 1
+    refractory: int = 100
 
-    def __init__(self, graph, mean, std, threshold=0.5, k=5, refractory=100, backend="numba"):
+    def scan(self, probs) -> list[tuple[int, int]]:
+        """Detections [(class, tick)] on probabilities (ticks, classes): what ``Detector``
+        reports tick by tick, computed over a whole recording."""
+        p = np.asarray(probs, np.float64)
+        c = np.cumsum(np.concatenate([np.zeros((1, p.shape[1])), p]), axis=0)
+        t = np.arange(len(p))
+        lo = np.maximum(0, t + 1 - self.k)
+        ps = (c[t + 1] - c[lo]) / (t + 1 - lo)[:, None]
+        ps[:, [BG, UNKNOWN]] = 0.0
+        best = ps.argmax(1)
+        above = ps[t, best] >= self.threshold
+        out, run, prev, quiet_until = [], 0, -1, -1
+        last = -2
+        for i in np.flatnonzero(above):
+            cls = int(best[i])
+            run = run + 1 if (i == last + 1 and cls == prev) else 1
+            prev, last = cls, i
+            if i <= quiet_until:
+                continue
+            if run >= self.hold:
+                out.append((cls, int(i)))
+                quiet_until = i + self.refractory
+                run = 0
+        return out
+
+
+class Detector:
+    """The rule, online: ``push(chunk)`` -> the detected class or None."""
+
+    def __init__(self, graph, mean, std, rule: Rule = Rule(), backend="numba"):
         self.rt = tr.Runtime(graph, backend=backend)
         self.fe = LogMel(mean=mean, std=std)
-        self.threshold, self.k, self.refractory = float(threshold), int(k), int(refractory)
+        self.rule = rule
         self.hist = []
+        self.run = 0
+        self.prev = -1
         self.quiet = 0
         self.tick = 0
         self.graph_seconds = 0.0  # time spent in the graph's ticks alone
 
-    def push(self, chunk):
-        """One 10 ms chunk; returns the detected class or None."""
+    def probs(self, chunk):
+        """One 10 ms chunk -> the readout's softmax (classes,)."""
         f = self.fe.push(chunk)
         t0 = time.perf_counter()
         y = self.rt.step({"x": f[None]})["y"][0].astype(np.float64)
         self.graph_seconds += time.perf_counter() - t0
         p = np.exp(y - y.max())
-        p /= p.sum()
-        self.hist.append(p)
-        if len(self.hist) > self.k:
+        return p / p.sum()
+
+    def push(self, chunk):
+        r = self.rule
+        self.hist.append(self.probs(chunk))
+        if len(self.hist) > r.k:
             self.hist.pop(0)
         self.tick += 1
+        ps = np.sum(self.hist, axis=0) / len(self.hist)
+        ps[BG] = ps[UNKNOWN] = 0.0
+        c = int(ps.argmax())
+        if ps[c] < r.threshold:
+            self.run = 0
+            self.quiet = max(0, self.quiet - 1)
+            return None
+        self.run = self.run + 1 if c == self.prev else 1
+        self.prev = c
         if self.quiet > 0:
             self.quiet -= 1
             return None
-        ps = np.mean(self.hist, axis=0)
-        ps[BG] = ps[UNKNOWN] = 0.0
-        c = int(ps.argmax())
-        if ps[c] >= self.threshold:
-            self.quiet = self.refractory
+        if self.run >= r.hold:
+            self.quiet, self.run = r.refractory, 0
             return c
         return None
+
+
+def babble_bank(accents, variants, words, n, rng):
+    """n utterances of the words by the given voices (for babble noise)."""
+    return [D.utter(words[rng.integers(len(words))], accents[rng.integers(len(accents))],
+                    variants[rng.integers(len(variants))], rng) for _ in range(n)]
 
 
 def background_audio(seconds, rng, bank):
@@ -66,7 +124,7 @@ def background_audio(seconds, rng, bank):
 
 
 def command_audio(n, rng, bank, accents=D.ACCENTS_TEST, variants=D.VARIANTS_TEST):
-    """n commands by held-out voices, one every 3 s over background noise at 0-20 dB SNR;
+    """n commands by the given voices, one every 3 s over background noise at 0-20 dB SNR;
     returns (audio, [(class, end sample)])."""
     bgs = background_audio(3 * n, rng, bank)
     events = []
@@ -93,6 +151,15 @@ def run(det, audio):
     return out, time.perf_counter() - t0
 
 
+def probs_of(graph, mean, std, audio, backend="numba"):
+    """The readout probabilities (ticks, classes) of a recording, chunk by chunk as the
+    Detector computes them, and the seconds it took (front end + graph)."""
+    det = Detector(graph, mean, std, backend=backend)
+    t0 = time.perf_counter()
+    p = np.stack([det.probs(audio[k * HOP:(k + 1) * HOP]) for k in range(len(audio) // HOP)])
+    return p, time.perf_counter() - t0, det.graph_seconds
+
+
 def score(detections, events, window_s=1.0):
     """Hits (right class within window_s after the end), latencies (ms), wrong detections."""
     lat, hits, used = [], 0, set()
@@ -106,3 +173,24 @@ def score(detections, events, window_s=1.0):
                     lat.append(max(0, (k + 1) * HOP - end) * 1000.0 / SR)
                 break
     return hits, lat, len(detections) - len(used)
+
+
+GRID = {"k": (5, 10, 20), "hold": (1, 5, 10, 20), "threshold": (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)}
+
+
+def calibrate(bg_probs, bg_seconds, cmd_probs, events, max_fa_per_hour=1.0, refractory=100):
+    """The rule with the most hits on the calibration commands among those with at most
+    ``max_fa_per_hour`` false alarms on the calibration background (ties: fewer false
+    alarms, then the lower threshold). Returns (rule, table of every setting tried)."""
+    table = []
+    for k in GRID["k"]:
+        for hold in GRID["hold"]:
+            for thr in GRID["threshold"]:
+                r = Rule(thr, k, hold, refractory)
+                fa = len(r.scan(bg_probs)) * 3600.0 / bg_seconds
+                hits, _, wrong = score(r.scan(cmd_probs), events)
+                table.append({"k": k, "hold": hold, "threshold": thr, "fa_per_hour": fa,
+                              "hit_rate": hits / max(1, len(events)), "wrong": wrong})
+    ok = [t for t in table if t["fa_per_hour"] <= max_fa_per_hour] or table
+    best = max(ok, key=lambda t: (t["hit_rate"], -t["fa_per_hour"], -t["threshold"]))
+    return Rule(best["threshold"], best["k"], best["hold"], refractory), table

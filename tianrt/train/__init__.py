@@ -14,10 +14,12 @@ from .model import History, Sequential
 from .optim import SGD, Adam, Optimizer
 from .snn import SNN
 from .snn_layers import Readout, SpikingLayer
+from . import augment
+from .augment import SpecAugment
 from .stdp import STDP
 from .surrogate import Arctan, FastSigmoid, Surrogate, Triangle
 
 __all__ = ["Layer", "Dense", "Conv2d", "AvgPool2d", "MaxPool2d", "GlobalAvgPool2d", "Flatten", "ReLU",
            "ClippedReLU", "Sigmoid", "Tanh", "BatchNorm", "Dropout", "CrossEntropyLoss", "MSELoss",
            "SGD", "Adam", "Optimizer", "Sequential", "History",
-           "SNN", "SpikingLayer", "Readout", "STDP", "Surrogate", "FastSigmoid", "Arctan", "Triangle"]
+           "SNN", "SpikingLayer", "Readout", "SpecAugment", "STDP", "Surrogate", "FastSigmoid", "Arctan", "Triangle"]

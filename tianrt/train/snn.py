@@ -43,7 +43,8 @@ class SNN:
     ``Readout``, trained by BPTT with surrogate gradients."""
 
     def __init__(self, *layers, n_in: int, input: str = "spike", gain: float = 1.0,
-                 loss: str = "mean", count_scale: float = 1.0, seed: int = 0, dt: float = 1e-3):
+                 loss: str = "mean", count_scale: float = 1.0, label_smoothing: float = 0.0,
+                 seed: int = 0, dt: float = 1e-3):
         if not layers:
             raise ValueError("train.SNN needs at least one layer")
         if input not in INPUTS:
@@ -66,7 +67,10 @@ class SNN:
         for layer in self.layers:
             n = layer.init(n, rng)
         self.n_out = n
-        self._ce = CrossEntropyLoss()
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"train.SNN: label_smoothing must be in [0, 1), got {label_smoothing}")
+        self.label_smoothing = float(label_smoothing)
+        self._ce = CrossEntropyLoss(label_smoothing=self.label_smoothing)
 
     # -- compute ----------------------------------------------------------------------------
     def _check_x(self, x, dtype=F32) -> np.ndarray:
@@ -122,7 +126,10 @@ class SNN:
             mask = t >= 0
             z = y.astype(np.float64) - y.max(2, keepdims=True)
             logp = z - np.log(np.exp(z).sum(2, keepdims=True))
-            oh = np.eye(y.shape[2])[np.where(mask, t, 0)] * mask[..., None]
+            oh = np.eye(y.shape[2])[np.where(mask, t, 0)]
+            if self.label_smoothing:
+                oh = oh * (1 - self.label_smoothing) + self.label_smoothing / y.shape[2]
+            oh = oh * mask[..., None]
             n = max(int(mask.sum()), 1)
             g = (np.exp(logp) * mask[..., None] - oh) / n
             return float(-(oh * logp).sum() / n), g
@@ -180,7 +187,9 @@ class SNN:
             augment=None, clip: float | None = 1.0, seed: int | None = None, progress: bool = False,
             log=None) -> dict:
         """Train with shuffled minibatches (seeded). ``validation=(xv, yv)`` keeps the
-        weights of the best validation accuracy; ``clip`` bounds the global gradient norm;
+        weights of the best validation accuracy (or ``validation=score``, a callable
+        ``score(net) -> float``, higher is better); ``lr_schedule="cosine"`` anneals the
+        learning rate to zero over ``epochs``; ``clip`` bounds the global gradient norm;
         ``augment(xb, rng) -> xb`` transforms each minibatch; ``log(epoch, record)`` is
         called after every epoch. Returns the history {loss, acc, val_acc, best_epoch}."""
         x = self._check_x(x)
@@ -214,7 +223,7 @@ class SNN:
             hist["loss"].append(tot / len(x))
             hist["acc"].append(correct / len(x) if self.loss != "per_tick" else float("nan"))
             if validation is not None:
-                va = self.accuracy(*validation)
+                va = float(validation(self)) if callable(validation) else self.accuracy(*validation)
                 hist["val_acc"].append(va)
                 if va > best:
                     best, best_w, hist["best_epoch"] = va, self.get_weights(), ep

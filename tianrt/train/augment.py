@@ -1,0 +1,75 @@
+"""Data augmentation for sequences of features ``(batch, ticks, features)`` — log-mel
+frames, say — as callables ``augment(xb, rng) -> xb`` for ``fit(augment=...)`` of
+``train.SNN`` and ``train.Sequential``. Seeded through the ``rng`` the trainer passes.
+
+    aug = T.SpecAugment(freq_masks=2, freq_width=4, time_masks=2, time_width=8,
+                        freq_shift=2, level=0.3, noise=0.1)
+    net.fit(x, y, augment=aug)
+
+``SpecAugment`` (Park et al. 2019), per example:
+
+- ``freq_masks`` bands of up to ``freq_width`` adjacent features set to ``fill``;
+- ``time_masks`` spans of up to ``time_width`` ticks set to ``fill``;
+- ``freq_shift``: the features moved by a random whole number of channels in
+  ``[-freq_shift, freq_shift]``, the edge channel repeated (on a mel axis, a crude vocal
+  tract length perturbation: a speaker with a longer or shorter vocal tract);
+- ``level``: a random offset of standard deviation ``level`` added to every feature (a gain
+  change, on log energies); ``noise``: independent Gaussian noise of that standard deviation.
+
+It never moves anything in time, so per-tick targets stay aligned with the inputs.
+With ``fill=0`` on features normalised to zero mean, a mask is the average frame.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+F32 = np.float32
+
+
+class SpecAugment:
+    """Frequency and time masking, channel shift, level and noise (module docstring)."""
+
+    def __init__(self, freq_masks: int = 2, freq_width: int = 4, time_masks: int = 2,
+                 time_width: int = 8, freq_shift: int = 0, level: float = 0.0, noise: float = 0.0,
+                 fill: float = 0.0):
+        for name, v in (("freq_masks", freq_masks), ("freq_width", freq_width), ("time_masks", time_masks),
+                        ("time_width", time_width), ("freq_shift", freq_shift)):
+            if int(v) != v or v < 0:
+                raise ValueError(f"SpecAugment: {name} must be a whole number >= 0, got {v!r}")
+        if level < 0 or noise < 0:
+            raise ValueError(f"SpecAugment: level and noise must be >= 0, got {level}, {noise}")
+        self.freq_masks, self.freq_width = int(freq_masks), int(freq_width)
+        self.time_masks, self.time_width = int(time_masks), int(time_width)
+        self.freq_shift, self.level, self.noise, self.fill = int(freq_shift), float(level), float(noise), float(fill)
+
+    def __call__(self, xb, rng) -> np.ndarray:
+        x = np.array(xb, F32)  # a copy: the training set is never modified
+        if x.ndim != 3:
+            raise ValueError(f"SpecAugment: inputs of shape {x.shape}, expected (batch, ticks, features)")
+        B, T, F = x.shape
+        if self.freq_shift:
+            s = rng.integers(-self.freq_shift, self.freq_shift + 1, B)
+            idx = np.clip(np.arange(F)[None, :] - s[:, None], 0, F - 1)     # (B, F)
+            x = np.take_along_axis(x, idx[:, None, :].repeat(T, 1), axis=2)
+        for _ in range(self.freq_masks):
+            _mask(x, rng, self.freq_width, F, axis=2, fill=self.fill)
+        for _ in range(self.time_masks):
+            _mask(x, rng, self.time_width, T, axis=1, fill=self.fill)
+        if self.level:
+            x += rng.normal(0.0, self.level, (B, 1, 1)).astype(F32)
+        if self.noise:
+            x += rng.normal(0.0, self.noise, x.shape).astype(F32)
+        return x
+
+
+def _mask(x, rng, width, size, axis, fill):
+    """One mask per example: a span of 0..width positions along ``axis`` set to ``fill``."""
+    B = x.shape[0]
+    w = rng.integers(0, width + 1, B)
+    start = rng.integers(0, np.maximum(size - w, 0) + 1)
+    pos = np.arange(size)[None, :]
+    m = (pos >= start[:, None]) & (pos < (start + w)[:, None])               # (B, size)
+    if axis == 1:
+        x[m[:, :, None].repeat(x.shape[2], 2)] = fill
+    else:
+        x[m[:, None, :].repeat(x.shape[1], 1)] = fill
