@@ -18,7 +18,7 @@ through the voice network's log-mel front end), the tracker's detection (30 Hz, 
 each frame: ``cann.code`` of the CNN's decoded bearing, zeros when it sees nobody) and the
 state machine's events (1 kHz: one spike per tick on each event channel while that event is
 asserted). Glue on the outputs: the voice readout goes through the voice demo's streaming
-decision rule (``voice.stream.Detector``); a detected "go" or "stop" asserts that event for
+decision rule (``voice.stream.Online``, what the voice demo's ``Detector`` applies); a detected "go" or "stop" asserts that event for
 ``EVENT_S``; the CNN's percept asserts "person" (seen in 3 frames running after not being
 seen), "lost" (unseen for 0.5 s after being seen), "obstacle" (the centre sector nearer than
 ``follow.AVOID_RANGE``) and "done" (the five middle sectors clear for ``follow.AVOID_HOLD`` after
@@ -43,30 +43,14 @@ SEEN_FRAMES, LOST_S = 3, 0.5
 VOICE_THRESHOLD, VOICE_SMOOTHING = 0.7, 20    # the voice demo's streaming settings (docs/voice.md)
 
 
-class _Readout:
-    """A stand-in runtime for the voice Detector: its step returns the readout the scheduler
-    produced, so that the Detector's decision rule (its one home) judges the scheduler's ticks."""
-
-    def __init__(self):
-        self.y = None
-
-    def step(self, inputs=None):
-        return {"y": self.y[None]}
-
-
-class _NoFrontEnd:
-    def push(self, chunk):
-        return np.zeros(1, np.float32)
-
-
 def graphs(integer: bool = False) -> dict:
     """The brain's networks besides the balance network (name -> graph): float, or with the
-    NSM and the CNN in integer mode (the CANN and the voice SNN do not quantise yet)."""
+    NSM, the CNN and the CANN in integer mode (the voice SNN does not quantise yet)."""
     from tianrt.demos import voice
 
     g = {"nsm": nsm.quantized() if integer else nsm.build(),
          "vision": vision.int8(vision.load()) if integer else vision.load(),
-         "cann": cann.build_graph(), "voice": tr.load(str(voice.SHIPPED))}
+         "cann": cann.quantized() if integer else cann.build_graph(), "voice": tr.load(str(voice.SHIPPED))}
     return g
 
 
@@ -75,7 +59,7 @@ class Brain:
 
     def __init__(self, audio=None, backend: str = "numba", nets: dict | None = None):
         from tianrt.demos.voice.frontend import HOP, LogMel
-        from tianrt.demos.voice.stream import Detector
+        from tianrt.demos.voice.stream import Online, Rule, softmax
 
         self.graphs = nets if nets is not None else graphs()
         self.runtimes = {k: tr.Runtime(g, backend=backend) for k, g in self.graphs.items()}
@@ -85,9 +69,8 @@ class Brain:
         self.hop = HOP
         self.audio = np.zeros(0, np.float32) if audio is None else np.asarray(audio, np.float32).reshape(-1)
         self.fe = LogMel(mean=vg.metadata["logmel_mean"], std=vg.metadata["logmel_std"])
-        self.decider = Detector(vg, vg.metadata["logmel_mean"], vg.metadata["logmel_std"], VOICE_THRESHOLD,
-                                VOICE_SMOOTHING, backend="reference")
-        self.decider.rt, self.decider.fe = _Readout(), _NoFrontEnd()
+        self.decider = Online(Rule(threshold=VOICE_THRESHOLD, k=VOICE_SMOOTHING))
+        self._softmax = softmax
         self.assert_until = np.full(len(nsm.EVENTS), -1.0)
         self.heard, self.events, self.states, self.bearings = [], [], [], []
         self.frames = self.visible_frames = 0
@@ -124,8 +107,7 @@ class Brain:
 
     # -- sinks ---------------------------------------------------------------------------------
     def _voice(self, y, t):
-        self.decider.rt.y = np.asarray(y, np.float64).reshape(-1)
-        c = self.decider.push(None)
+        c = self.decider.update(self._softmax(np.asarray(y).reshape(-1)))
         if c is not None:
             word = self.classes[c]
             self.heard.append((round(t, 4), word))

@@ -61,32 +61,22 @@ class Rule:
         return out
 
 
-class Detector:
-    """The rule, online: ``push(chunk)`` -> the detected class or None."""
+class Online:
+    """The rule applied tick by tick: ``update(probs)`` -> the detected class or None. Its
+    one home, used by ``Detector`` on audio and by any loop that already has the readout
+    (e.g. the bicycle's brain, where the scheduler steps the graph)."""
 
-    def __init__(self, graph, mean, std, rule: Rule = Rule(), backend="numba"):
-        self.rt = tr.Runtime(graph, backend=backend)
-        self.fe = LogMel(mean=mean, std=std)
+    def __init__(self, rule: Rule = Rule()):
         self.rule = rule
         self.hist = []
         self.run = 0
         self.prev = -1
         self.quiet = 0
         self.tick = 0
-        self.graph_seconds = 0.0  # time spent in the graph's ticks alone
 
-    def probs(self, chunk):
-        """One 10 ms chunk -> the readout's softmax (classes,)."""
-        f = self.fe.push(chunk)
-        t0 = time.perf_counter()
-        y = self.rt.step({"x": f[None]})["y"][0].astype(np.float64)
-        self.graph_seconds += time.perf_counter() - t0
-        p = np.exp(y - y.max())
-        return p / p.sum()
-
-    def push(self, chunk):
+    def update(self, probs):
         r = self.rule
-        self.hist.append(self.probs(chunk))
+        self.hist.append(np.asarray(probs, np.float64))
         if len(self.hist) > r.k:
             self.hist.pop(0)
         self.tick += 1
@@ -97,6 +87,44 @@ class Detector:
             self.run = 0
             self.quiet = max(0, self.quiet - 1)
             return None
+        self.run = self.run + 1 if c == self.prev else 1
+        self.prev = c
+        if self.quiet > 0:
+            self.quiet -= 1
+            return None
+        if self.run >= r.hold:
+            self.quiet, self.run = r.refractory, 0
+            return c
+        return None
+
+
+def softmax(y):
+    """The readout (classes,) as probabilities."""
+    y = np.asarray(y, np.float64)
+    p = np.exp(y - y.max())
+    return p / p.sum()
+
+
+class Detector:
+    """The rule, online on audio: ``push(chunk)`` -> the detected class or None."""
+
+    def __init__(self, graph, mean, std, rule: Rule = Rule(), backend="numba"):
+        self.rt = tr.Runtime(graph, backend=backend)
+        self.fe = LogMel(mean=mean, std=std)
+        self.rule = rule
+        self.online = Online(rule)
+        self.graph_seconds = 0.0  # time spent in the graph's ticks alone
+
+    def probs(self, chunk):
+        """One 10 ms chunk -> the readout's softmax (classes,)."""
+        f = self.fe.push(chunk)
+        t0 = time.perf_counter()
+        y = self.rt.step({"x": f[None]})["y"][0]
+        self.graph_seconds += time.perf_counter() - t0
+        return softmax(y)
+
+    def push(self, chunk):
+        return self.online.update(self.probs(chunk))
         self.run = self.run + 1 if c == self.prev else 1
         self.prev = c
         if self.quiet > 0:
