@@ -125,15 +125,6 @@ class Detector:
 
     def push(self, chunk):
         return self.online.update(self.probs(chunk))
-        self.run = self.run + 1 if c == self.prev else 1
-        self.prev = c
-        if self.quiet > 0:
-            self.quiet -= 1
-            return None
-        if self.run >= r.hold:
-            self.quiet, self.run = r.refractory, 0
-            return c
-        return None
 
 
 def babble_bank(accents, variants, words, n, rng):
