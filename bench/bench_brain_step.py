@@ -10,8 +10,8 @@ voice SNN 1 tick (10 ms) after its log-mel front end (160 samples), and the visi
 the steps where a 30 Hz camera frame is due (3 steps in 10). Inputs are real: observations of
 a teacher ride, rendered camera frames, bearing bumps of a moving target, the NSM's event
 spikes, the shipped voice clips. Two brains side by side: float (every network as trained) and
-integer (the balance SNN, NSM and CNN in numba's integer mode, as the chip runs them; the
-CANN and the voice SNN stay float: tr.quantize refuses them, docs/bicycle.md).
+integer (the balance SNN, NSM, CNN and CANN in numba's integer mode, as the chip runs them;
+the voice SNN stays float: tr.quantize refuses it, docs/bicycle.md).
 
 Pins itself to one CPU, one numba and BLAS thread; the GC is frozen and disabled while timing
 (``--gc on`` keeps it running). Every network is warmed up (compiled) before timing. Besides
@@ -66,11 +66,11 @@ def brains():
     from tianrt.demos.bicycle import brain_chip, cann, nsm, policy, vision
 
     snn = policy.to_snn(policy.load(), policy.calibration_data())
-    ints = brain_chip.networks(("balance", "nsm", "vision"))
-    common = {"cann": cann.build_graph(), "voice": tr.load(str(voice.SHIPPED))}
-    return {"float": {"balance": snn, "nsm": nsm.build(), "vision": vision.load(), **common},
-            "integer": {"balance": ints["balance"][0], "nsm": ints["nsm"][0], "vision": ints["vision"][0],
-                        **common}}
+    ints = brain_chip.networks(("balance", "nsm", "vision", "cann"))
+    voice_snn = tr.load(str(voice.SHIPPED))
+    return {"float": {"balance": snn, "nsm": nsm.build(), "vision": vision.load(), "cann": cann.build_graph(),
+                      "voice": voice_snn},
+            "integer": {k: ints[k][0] for k in ("balance", "nsm", "vision", "cann")} | {"voice": voice_snn}}
 
 
 def run_brain(graphs: dict, data: dict, steps: int, warm: int = 50):
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
           f"load average {os.getloadavg()[0]:.1f}")
     print("| network (ticks per step) | float p50 / p99 / max [ms] | integer p50 / p99 / max [ms] |")
     print("|---|---|---|")
-    label = {"balance": "balance SNN (16)", "nsm": "NSM (10)", "cann": "CANN (6; float in both)",
+    label = {"balance": "balance SNN (16)", "nsm": "NSM (10)", "cann": "CANN (6)",
              "voice": "voice SNN (1) + log-mel (float in both)", "vision": "vision CNN (1 per frame, 3 steps in 10)",
              "total": "**whole step** (wall)", "total_cpu": "whole step, CPU time of the thread"}
     for k in ("balance", "nsm", "cann", "voice", "vision", "total", "total_cpu"):
