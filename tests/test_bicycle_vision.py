@@ -26,6 +26,9 @@ def test_cnn_accuracy_on_held_out_seeds(cnn):
     assert acc["visible_accuracy"] >= 0.75
     assert acc["bearing_mae_deg"] <= 8.0
     assert acc["sector_mae"] <= 0.2 and acc["sector_trigger_recall"] >= 0.4
+    by_range = acc["distance_by_range_m"]
+    assert list(by_range) == ["2-6", "6-10", "10-15"] and by_range["2-6"]["frames"] > 0
+    assert sum(r["frames"] for r in by_range.values()) <= acc["visible_frames"]
 
 
 def test_int8_network_agrees_with_float(cnn):

@@ -22,6 +22,11 @@ from . import follow, policy, suite, train_vision, vision, world
 from .run import run, run_stream, schedule_for, teacher_for
 
 
+# Ranges of the person's true distance [m] for the distance error by range (2-6 m: where the
+# follower stops behind the person).
+RANGE_BINS = ((2.0, 6.0), (6.0, 10.0), (10.0, 15.0))
+
+
 def accuracy(graph, seeds=range(20), per_scenario=None, seed: int = 7) -> dict:
     """The CNN on frames of scenario seeds never used in training (poses as in training)."""
     import tianrt as tr
@@ -37,12 +42,21 @@ def accuracy(graph, seeds=range(20), per_scenario=None, seed: int = 7) -> dict:
     both = [i for i in range(len(x)) if ts[i].bearing is not None and ps[i].bearing is not None]
     b_err = np.array([abs(ps[i].bearing - ts[i].bearing) for i in both])
     d_err = np.array([abs(ps[i].distance - ts[i].distance) for i in both])
+    d_true = np.array([ts[i].distance for i in both])
+    d_bias = np.array([ps[i].distance - ts[i].distance for i in both])
+    by_range = {}
+    for lo, hi in RANGE_BINS:
+        k = (d_true >= lo) & (d_true < hi)
+        by_range[f"{lo:g}-{hi:g}"] = {"frames": int(k.sum()),
+                                      "mae_m": float(d_err[k].mean()) if k.any() else None,
+                                      "bias_m": float(d_bias[k].mean()) if k.any() else None}
     sec_t, sec_p = y[:, 17:] >= follow.AVOID_RANGE, out[:, 17:] >= follow.AVOID_RANGE
     return {"frames": int(len(x)), "visible_frames": int(vis_t.sum()),
             "visible_accuracy": float((vis_t == vis_p).mean()),
             "bearing_mae_deg": float(b_err.mean()) if len(b_err) else None,
             "bearing_p95_deg": float(np.percentile(b_err, 95)) if len(b_err) else None,
             "distance_mae_m": float(d_err.mean()) if len(d_err) else None,
+            "distance_by_range_m": by_range,
             "sector_mae": float(np.abs(out[:, 17:] - y[:, 17:]).mean()),
             "sector_trigger_accuracy": float((sec_t == sec_p).mean()),
             "sector_trigger_recall": float((sec_t & sec_p).sum() / max(sec_t.sum(), 1))}

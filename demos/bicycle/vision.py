@@ -169,14 +169,15 @@ class Vision:
         return decode(out["y"])
 
 
-def poses(sc, kind: str, n: int, rng):
-    """n (x, y, heading, lean, t) camera poses for frames of scenario ``sc``."""
+def poses(sc, kind: str, n: int, rng, near: float = 0.0):
+    """n (x, y, heading, lean, t) camera poses for frames of scenario ``sc``. ``follow``: 2-15 m
+    behind the person, or with probability ``near`` 2-6 m (where a follower stops behind it)."""
     out = []
     for _ in range(n):
         lean = float(rng.uniform(-0.15, 0.15))
         if kind == "follow":
             t = float(rng.uniform(0, sc.duration))
-            s = sc.target.arc(t) - float(rng.uniform(2.0, 15.0))
+            s = sc.target.arc(t) - float(rng.uniform(2.0, 6.0) if near and rng.random() < near else rng.uniform(2.0, 15.0))
         elif sc.obstacles and rng.random() < OBSTACLE_AHEAD:
             # in front of an obstacle, as an avoider approaching it sees it (the rare, important case)
             o = sc.obstacles[int(rng.integers(len(sc.obstacles)))]
