@@ -20,6 +20,8 @@ import platform
 import sys
 import time
 
+from benchutil import pin_one_cpu
+
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -31,12 +33,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--rows", default="all", help="';'-separated parts of row names to run (default: all)")
     args = ap.parse_args(argv)
-    try:
-        cpu = sorted(os.sched_getaffinity(0))[0]
-        os.sched_setaffinity(0, {cpu})
-        pinned = f"pinned to CPU {cpu}"
-    except (AttributeError, OSError):
-        pinned = "not pinned"
+    pinned = pin_one_cpu()
 
     import numpy as np
 

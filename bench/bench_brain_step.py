@@ -28,6 +28,8 @@ import platform
 import sys
 import time
 
+from benchutil import pin_one_cpu
+
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -141,12 +143,7 @@ def main(argv=None) -> int:
     ap.add_argument("--gc", choices=("off", "on"), default="off")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
-    try:
-        cpu = sorted(os.sched_getaffinity(0))[0]
-        os.sched_setaffinity(0, {cpu})
-        pinned = f"pinned to CPU {cpu}"
-    except (AttributeError, OSError):
-        pinned = "not pinned"
+    pinned = pin_one_cpu()
     steps = int(round(a.seconds * CONTROL_HZ))
     data = inputs(steps)
     res = {}

@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 
+from benchutil import serve_steps
+
 # one thread, as the targets are stated (BLAS would otherwise use both cores)
 for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
@@ -208,17 +210,7 @@ def serve_w2():
     rt = tr.Runtime(g, backend="numba")
     feed = {"img": img}
     y = rt.step(feed)["y"]
-    print(" ".join(f"{v:.9g}" for v in y.ravel()), os.path.dirname(tr.__file__), flush=True)
-    while True:
-        line = sys.stdin.readline()
-        if not line.strip():
-            break
-        n = int(line)
-        t0, c0 = time.perf_counter(), time.process_time()
-        for _ in range(n):
-            rt.step(feed)
-        t1, c1 = time.perf_counter(), time.process_time()
-        print(f"{(t1 - t0) / n * 1e6:.3f} {(c1 - c0) / n * 1e6:.3f}", flush=True)
+    serve_steps(" ".join(f"{v:.9g}" for v in y.ravel()) + " " + os.path.dirname(tr.__file__), lambda: rt.step(feed))
 
 
 def w2_side_by_side(rt, feed, servers, n=100, rounds=31):

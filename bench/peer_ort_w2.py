@@ -18,6 +18,8 @@ import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+from benchutil import serve_steps
+
 
 def build(d):
     nodes, inits = [], []
@@ -59,17 +61,7 @@ def main():
     feed = {"img": d["img"][None].astype(np.float32)}
     y = sess.run(None, feed)[0]
     if sys.argv[2:3] == ["serve"]:
-        print(" ".join(f"{v:.9g}" for v in y.ravel()), ort.__version__, flush=True)
-        while True:
-            line = sys.stdin.readline()
-            if not line.strip():
-                break
-            n = int(line)
-            t0, c0 = time.perf_counter(), time.process_time()
-            for _ in range(n):
-                sess.run(None, feed)
-            t1, c1 = time.perf_counter(), time.process_time()
-            print(f"{(t1 - t0) / n * 1e6:.3f} {(c1 - c0) / n * 1e6:.3f}", flush=True)
+        serve_steps(" ".join(f"{v:.9g}" for v in y.ravel()) + " " + ort.__version__, lambda: sess.run(None, feed))
         return
     repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 7
     n, ts = 200, []
