@@ -12,7 +12,7 @@ from ..errors import GraphError, InputError
 from ..graph import Graph
 from . import layers as L
 from .losses import CrossEntropyLoss
-from .optim import Adam
+from .optim import Adam, cosine_lr, minibatches
 
 F32 = np.float32
 
@@ -136,12 +136,9 @@ class Sequential:
         bar = _progress(epochs, progress)
         for ep in range(epochs):
             if lr_schedule == "cosine":
-                opt.lr = base_lr * 0.5 * (1 + np.cos(np.pi * ep / epochs))
-            order = rng.permutation(len(x))
+                opt.lr = cosine_lr(base_lr, ep, epochs)
             tot, correct = 0.0, 0
-            for i in range(0, len(x), batch_size):
-                b = order[i:i + batch_size]
-                xb = x[b] if augment is None else np.asarray(augment(x[b], rng), F32)
+            for b, xb in minibatches(x, batch_size, rng, augment):
                 out = self.forward(xb, train=True)
                 value, g = loss_fn(out, y[b])
                 self.backward(g)

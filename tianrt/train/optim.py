@@ -68,3 +68,19 @@ class Adam(Optimizer):
         mhat = st["m"] / (1 - self.b1 ** st["t"])
         vhat = st["v"] / (1 - self.b2 ** st["t"])
         p -= (self.lr * mhat / (np.sqrt(vhat) + self.eps)).astype(p.dtype)
+
+
+def cosine_lr(base: float, epoch: int, epochs: int) -> float:
+    """The cosine schedule: base * (1 + cos(pi * epoch / epochs)) / 2 (base at epoch 0)."""
+    return base * 0.5 * (1 + np.cos(np.pi * epoch / epochs))
+
+
+def minibatches(x, batch_size: int, rng, augment=None):
+    """One epoch's shuffled minibatches: ``(indices, inputs)``, the inputs passed through
+    ``augment(xb, rng)`` (float32) when given. The fits of Sequential and SNN share it, so one
+    seed draws the same batches and augmentations in both."""
+    order = rng.permutation(len(x))
+    for i in range(0, len(x), batch_size):
+        b = order[i:i + batch_size]
+        yield b, (x[b] if augment is None else np.asarray(augment(x[b], rng), np.float32))
+

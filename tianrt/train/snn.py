@@ -30,7 +30,7 @@ from .. import bridge
 from ..errors import InputError
 from ..graph import Graph
 from .losses import CrossEntropyLoss
-from .optim import Adam
+from .optim import Adam, cosine_lr, minibatches
 from .snn_layers import Readout, SpikingLayer
 
 F32 = np.float32
@@ -205,12 +205,9 @@ class SNN:
         best, best_w = -1.0, None
         for ep in range(epochs):
             if lr_schedule == "cosine":
-                opt.lr = base * 0.5 * (1 + np.cos(np.pi * ep / epochs))
-            order = rng.permutation(len(x))
+                opt.lr = cosine_lr(base, ep, epochs)
             tot, correct = 0.0, 0
-            for i in range(0, len(x), batch_size):
-                b = order[i:i + batch_size]
-                xb = x[b] if augment is None else np.asarray(augment(x[b], rng), F32)
+            for b, xb in minibatches(x, batch_size, rng, augment):
                 out = self.forward(xb, train=True)
                 value, g = self.loss_and_grad(out, y[b])
                 self.backward(g, truncate=truncate)
