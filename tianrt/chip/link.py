@@ -432,12 +432,16 @@ class ChipLink(LinkBase):
         arrays = {name: self._as_int32(name, v) for name, v in inputs.items()}
         payload = self._pack(P.pack_step, arrays, ticks, self._sparse_in())
         blob = self._state_command(P.STEP, payload, ticks)
+        self._journal_segment(arrays, ticks)
+        return self._deliver(P.read_outputs(blob))
+
+    def _journal_segment(self, arrays: dict, ticks: int) -> None:
+        """An acknowledged step as the journal replays it: its pushes, then its run."""
         for name, a in arrays.items():
             push = P.pack_push(name, a, self._sparse_in())
             self._note_batch(name, a)
             self._journal_add(("push", push), len(push))
         self._journal_add(("run", ticks), 8)
-        return self._deliver(P.read_outputs(blob))
 
     def steps(self, segments: list) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Several steps in one exchange: ``segments`` is a list of (inputs dict, ticks);
@@ -450,11 +454,7 @@ class ChipLink(LinkBase):
         payload = self._pack(P.pack_steps, segs, self._sparse_in())
         blob = self._state_command(P.STEPS, payload, total)
         for arrays, ticks in segs:
-            for name, a in arrays.items():
-                push = P.pack_push(name, a, self._sparse_in())
-                self._note_batch(name, a)
-                self._journal_add(("push", push), len(push))
-            self._journal_add(("run", ticks), 8)
+            self._journal_segment(arrays, ticks)
         return self._deliver(P.read_outputs(blob))
 
     def pull_outputs(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
