@@ -60,11 +60,16 @@ def test_b_go_person_lost_person(graph):
           lambda s: s == ["idle", "ride", "follow", "ride", "follow"], 20)
 
 
+def test_b_spoken_follow_is_a_way_into_following(graph):
+    check(graph, ["go", "follow", "lost", "follow", "stop"],
+          lambda s: s == ["idle", "ride", "follow", "ride", "follow", "stop_requested", "idle"], 25)
+
+
 @pytest.mark.parametrize("prefix,state,ignored", [
-    ([], "idle", ["stop", "person", "lost", "obstacle", "done"]),
+    ([], "idle", ["stop", "person", "lost", "obstacle", "done", "follow"]),
     (["go"], "ride", ["go", "lost", "done"]),
-    (["go", "person"], "follow", ["go", "person", "done"]),
-    (["go", "obstacle"], "avoid", ["go", "person", "lost", "obstacle"]),
+    (["go", "person"], "follow", ["go", "person", "done", "follow"]),
+    (["go", "obstacle"], "avoid", ["go", "person", "lost", "obstacle", "follow"]),
 ])
 def test_c_events_irrelevant_to_the_state_are_ignored(graph, prefix, state, ignored):
     path = ["idle", "ride", "follow"][:len(prefix) + 1] if prefix != ["go", "obstacle"] else ["idle", "ride", "avoid"]
@@ -90,6 +95,7 @@ def test_e_go_obstacle_done_lost(graph):
 @pytest.mark.parametrize("prefix,event,path", [
     ([], "go", ["idle", "ride"]),
     (["go"], "person", ["idle", "ride", "follow"]),
+    (["go"], "follow", ["idle", "ride", "follow"]),
     (["go", "person"], "lost", ["idle", "ride", "follow", "ride"]),
     (["go"], "obstacle", ["idle", "ride", "avoid"]),
     (["go", "obstacle"], "done", ["idle", "ride", "avoid", "ride"]),

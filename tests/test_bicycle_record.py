@@ -11,7 +11,7 @@ mcap_reader = pytest.importorskip("mcap.reader")
 
 def test_a_ride_records_to_mcap(tmp_path):
     path = tmp_path / "ride.mcap"
-    assert main(["--duration", "2", "--no-video", "--no-teacher", "--camera-hz", "10",
+    assert main(["--kind", "demo", "--duration", "2", "--no-video", "--no-teacher", "--camera-hz", "10",
                  "--out", str(tmp_path), "--record", str(path)]) == 0
     with open(path, "rb") as f:
         topics = Counter(ch.topic for _, ch, _ in mcap_reader.make_reader(f).iter_messages())

@@ -78,6 +78,12 @@ def test_suite_scenarios_parse_and_roundtrip_through_json(kind, duration):
         assert sc.path.total > sc.speed_profile[:, 1].max() * duration
         assert (sc.target is not None) == (kind == "follow") and len(sc.obstacles) > 0
         return
+    if kind == "errand":   # a standing start, the person, the spoken words within the ride
+        assert sc.initial["speed"] == 0 and sc.target is not None and len(sc.obstacles) > 3
+        assert sc.path.total > 7.0 * duration and [w for _, w in sc.speech.commands][0] == "go"
+        assert all(t < duration for t, _ in sc.speech.commands)
+        assert len(sc.speech.commands) == (3 if duration >= 30 else 1 + (duration > 4.0))
+        return
     speeds = sc.speed_profile[:, 1]
     assert speeds.min() >= 3.0 and speeds.max() <= 7.0
     assert sc.path.total > speeds.max() * duration  # the path outlasts the ride

@@ -133,9 +133,11 @@ def trajectories(path, s0: float, lat: float, v: float, slope: float = 0.0, offs
     return pts[None] + lats[..., None] * nrm[None]
 
 
-def plan(obstacles: np.ndarray, traj: np.ndarray, previous: float, offsets=OFFSETS) -> tuple[float, float, float]:
+def plan(obstacles: np.ndarray, traj: np.ndarray, previous: float, offsets=OFFSETS,
+         centre: float = 0.0) -> tuple[float, float, float]:
     """(offset, penetration [m]) of the best candidate — penetration 0 means clear by
-    CLEARANCE — and the penetration of staying on the path (offset 0): something in the way."""
+    CLEARANCE — and the penetration of staying at ``centre`` (the path, or a lane beside it):
+    something in the way. The size of an offset is counted from ``centre``."""
     if len(obstacles):   # only cells that can come within CLEARANCE of some trajectory
         lo, hi = traj.reshape(-1, 2).min(0) - CLEARANCE, traj.reshape(-1, 2).max(0) + CLEARANCE
         obstacles = obstacles[np.all((obstacles >= lo) & (obstacles <= hi), axis=1)]
@@ -148,7 +150,7 @@ def plan(obstacles: np.ndarray, traj: np.ndarray, previous: float, offsets=OFFSE
     # committing to a side: crossing over to the other one costs SWITCH (the bicycle needs a
     # second or more to change its lateral direction; flip-flopping between sides runs it into
     # the middle)
-    switch = SWITCH * ((np.sign(offsets) * np.sign(previous)) < 0)
-    cost = 100.0 * pen + 1.0 * np.abs(offsets) + 0.6 * np.abs(offsets - previous) + switch
+    switch = SWITCH * ((np.sign(offsets - centre) * np.sign(previous - centre)) < 0)
+    cost = 100.0 * pen + 1.0 * np.abs(offsets - centre) + 0.6 * np.abs(offsets - previous) + switch
     k = int(np.argmin(cost))
-    return float(offsets[k]), float(pen[k]), float(pen[int(np.argmin(np.abs(offsets)))])
+    return float(offsets[k]), float(pen[k]), float(pen[int(np.argmin(np.abs(offsets - centre)))])

@@ -78,8 +78,8 @@ def code(bearing_deg, p: CANNParams = CANNParams(), gain: float = 1.0) -> np.nda
 
 def build_graph(p: CANNParams = CANNParams(), spike_input: bool = True):
     """The tracker as a tianrt graph: input ``code`` (tensor, N; rate-encoded into spikes),
-    outputs ``spikes`` (N, every tick) and ``pv`` (cos and sin sums of the frame's spike counts,
-    once per frame). ``spike_input=False``: the code enters the synapse as a current (float
+    outputs ``spikes`` (N, every tick), ``count`` (the frame's spike counts) and ``pv`` (their
+    cos and sin sums), once per frame. ``spike_input=False``: the code enters the synapse as a current (float
     only: ``tr.quantize`` refuses it; the rides use it, see docs/bicycle.md)."""
     import tianrt as tr
 
@@ -98,6 +98,7 @@ def build_graph(p: CANNParams = CANNParams(), spike_input: bool = True):
     g.connect(fb, s)
     g.output("spikes", s)
     cnt = g.add(tr.bridge.SpikeCount(window=TICKS), s, name="count")
+    g.output("count", cnt)
     rad = np.radians(p.bearings)
     pv = g.add(tr.ann.Dense(p.n, 2, weight=np.stack([np.cos(rad), np.sin(rad)]).astype(np.float32),
                             bias=np.zeros(2, np.float32)), cnt, name="popvec")
@@ -118,20 +119,23 @@ def quantized(p: CANNParams = CANNParams()):
     return tr.quantize(build_graph(p), {"code": calibration_codes(p)}, name="cann-int8")
 
 
-class Tracker:
-    """Steps the CANN graph one camera frame at a time: ``update(bearing or None)`` -> the
-    tracked bearing [deg] (or None before the first detection)."""
+class Readout:
+    """The tracker's host logic around the ring, one camera frame at a time, whoever steps the
+    graph (``Tracker`` itself, or a scheduler serving the graph at its tick):
 
-    def __init__(self, p: CANNParams = CANNParams(), backend: str = "reference", graph=None):
-        import tianrt as tr
+    - ``prepare(detection)`` -> (the code to feed this frame, whether to reset the ring first):
+      the code at the acquisition gain ``boost`` while there is no bump; a reset after
+      ``reacquire`` frames running of detections more than 25 degrees from the bump (the person
+      is elsewhere);
+    - ``absorb(counts, pv)`` with the frame's spike counts and population vector -> the tracked
+      bearing [deg] (None before the first bump): pv smoothed over frames by ``lam``.
+    """
 
+    def __init__(self, p: CANNParams = CANNParams()):
         self.p = p
-        self.graph = graph if graph is not None else build_graph(p)
-        self.rt = tr.Runtime(self.graph, backend=backend)
         self.reset()
 
     def reset(self) -> None:
-        self.rt.reset()
         self.trace = np.zeros(2)
         self.strength = 0.0       # spikes in the last frame
         self.bearing = None
@@ -142,23 +146,45 @@ class Tracker:
     def confident(self) -> bool:
         return self.strength >= 1.0
 
-    def update(self, detection) -> float | None:
+    def prepare(self, detection) -> tuple[np.ndarray, bool]:
+        restart = False
         if detection is not None and np.isfinite(detection) and self.bearing is not None and self.confident:
             far = abs(float(wrap(detection - self.bearing))) > 25.0
             self.mismatch = self.mismatch + 1 if far else 0
             if self.mismatch >= self.p.reacquire:   # the person is elsewhere: let the ring start again
                 self.reset()
+                restart = True
         gain = 1.0 if self.confident else self.p.boost
-        x = code(detection, self.p, gain)
-        out = self.rt.run({"code": x}, ticks=TICKS)
-        spikes = out["spikes"]
-        self.bump = spikes.reshape(len(spikes), -1).sum(axis=0)
+        return code(detection, self.p, gain), restart
+
+    def absorb(self, counts, pv) -> float | None:
+        self.bump = np.asarray(counts, np.float64).reshape(-1)
         self.strength = float(self.bump.sum())
-        pv = np.asarray(out["pv"]).reshape(-1, 2)[-1]
-        self.trace = self.p.lam * self.trace + pv
+        self.trace = self.p.lam * self.trace + np.asarray(pv, np.float64).reshape(-1)
         if np.hypot(*self.trace) > 1e-6:
             self.bearing = float(math.degrees(math.atan2(self.trace[1], self.trace[0])))
         return self.bearing
+
+
+class Tracker(Readout):
+    """Steps the CANN graph one camera frame at a time: ``update(bearing or None)`` -> the
+    tracked bearing [deg] (or None before the first detection)."""
+
+    def __init__(self, p: CANNParams = CANNParams(), backend: str = "reference", graph=None):
+        import tianrt as tr
+
+        self.graph = graph if graph is not None else build_graph(p)
+        self.rt = tr.Runtime(self.graph, backend=backend)
+        super().__init__(p)
+
+    def reset(self) -> None:
+        self.rt.reset()
+        super().reset()
+
+    def update(self, detection) -> float | None:
+        x, _ = self.prepare(detection)     # a restart has already reset the runtime (self.reset)
+        out = self.rt.run({"code": x}, ticks=TICKS)
+        return self.absorb(np.asarray(out["count"]).reshape(-1, self.p.n)[-1], np.asarray(out["pv"]).reshape(-1, 2)[-1])
 
 
 # -- the fixed tracking task (issue 15) ------------------------------------------------------------

@@ -1,9 +1,12 @@
 """``tianrt demo bicycle``: ride one scenario headless and write a JSON summary and a video.
 
-By default: the built-in demo scenario (S-curve, speed changes, gusts, lanes, cones, boxes
-and a walking target), 30 s, the shipped balance MLP running in tr.stream's scheduler on
-the reference backend, the LQR teacher on the same scenario for comparison, the 64x48
-camera rendered at 30 Hz, and a video of the network's ride.
+By default: the whole brain's scenario (``--kind errand``, 60 s): the bicycle waits on its
+stand for a spoken "go", rides a lane past a box and cones, hears "faster", follows a person
+who walks behind tall boxes, and stops on a spoken "stop" — every network in one scheduler
+(balance, neural state machine, vision CNN, CANN tracker, voice SNN), the state machine
+choosing the behaviour; a video shows each network's activity and the state.
+``--kind demo``: the earlier waypoint demo (S-curve, speed changes, gusts; 30 s) with the LQR
+teacher on the same scenario for comparison.
 """
 from __future__ import annotations
 
@@ -41,12 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="tianrt demo bicycle", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenario", metavar="FILE.json", help="scenario file (default: a built-in scenario)")
-    ap.add_argument("--kind", default="demo", choices=suite.KINDS, help="built-in scenario kind (default: demo)")
+    ap.add_argument("--kind", default="errand", choices=suite.KINDS,
+                    help="built-in scenario kind (default: errand, the whole brain's ride)")
     ap.add_argument("--seed", type=_bounded(int, 0, 2 ** 63 - 1, "an integer"), default=0,
                     help="seed of the built-in scenario")
     ap.add_argument("--duration", type=_bounded(float, world.MIN_DURATION, world.MAX_DURATION, "seconds"),
                     default=None, help=f"seconds, {world.MIN_DURATION:g} to {world.MAX_DURATION:g} "
-                                       "(default: 30, or the file's)")
+                                       "(default: 60 for errand, else 30, or the file's)")
     ap.add_argument("--controller", default="mlp", choices=("mlp", "snn", "lqr"),
                     help="balance controller: the MLP (ANN), the MLP converted to an SNN, or the LQR teacher")
     ap.add_argument("--backend", default="reference", choices=BACKENDS,
@@ -67,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="outer loop: waypoints from the true pose, or from perception and the dead-reckoned "
                          "pose: avoid obstacles, follow the person (auto: follow for --kind follow, avoid for "
                          "--kind obstacles, waypoints otherwise)")
+    ap.add_argument("--brain", default="auto", choices=("auto", "on", "off"),
+                    help="ride with the whole brain (state machine, voice, vision, CANN in one scheduler, "
+                         "acting on spoken commands); auto: for scenarios with spoken commands (errand)")
     ap.add_argument("--vision", default="float", choices=("float", "int8", "truth"),
                     help="the vision CNN in float or int8 (tr.quantize), or the ground-truth labels (a diagnostic)")
     ap.add_argument("--record", metavar="RIDE.mcap",
@@ -112,7 +119,8 @@ def _main(args) -> int:
             sc = world.parse_scenario(sc_dict, args.scenario)
         else:
             # built for at least 10 s so that its speed profile's knots stay distinct; ridden for --duration
-            sc_dict = suite.make(args.kind, args.seed, max(args.duration or 30.0, 10.0))
+            default = 60.0 if args.kind == "errand" else 30.0
+            sc_dict = suite.make(args.kind, args.seed, max(args.duration or default, 10.0))
             sc = world.parse_scenario(sc_dict, f"<built-in {args.kind} seed {args.seed}>")
         if args.duration:
             sc.duration = sc_dict["duration"] = float(args.duration)
@@ -140,6 +148,10 @@ def _main(args) -> int:
         except tr.TianrtError as exc:
             return _fail(EXIT_RUNTIME, f"cannot run the {args.controller} controller on backend "
                                        f"{args.backend!r}: {exc}")
+    try:
+        brain = _brain(args, sc, graph)
+    except ValueError as exc:
+        return _fail(EXIT_BAD, str(exc))
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -153,16 +165,16 @@ def _main(args) -> int:
     video = None if args.no_video else VideoRecorder(out / f"bicycle-{sc.name}-{args.controller}.mp4", scene)
     print(f"scenario {sc.name}: {sc.duration:g} s, control {sc.control_hz:g} Hz, physics {sc.physics_hz:g} Hz, "
           f"{len(sc.obstacles)} obstacles, target {'yes' if sc.target else 'no'}")
-    nav = _navigator(args, sc)
+    nav = _navigator(args, sc) if brain is None else _pilot(sc, brain)
     try:
-        res = _ride(args, sc, graph, camera, video, nav)
+        res = _ride(args, sc, graph, camera, video, nav, brain)
     except (tr.TianrtError, ValueError) as exc:
         return _fail(EXIT_RUNTIME, f"the ride could not run: {exc}")
     finally:
         if video is not None:
             video.close()
     rides = [res.summary()]
-    if not args.no_teacher and args.controller != "lqr" and nav is None:
+    if not args.no_teacher and args.controller != "lqr" and nav is None and brain is None:
         rides.append(run(sc, teacher_for(sc), "lqr").summary())
     for r in rides:
         if r.get("collisions"):
@@ -176,6 +188,13 @@ def _main(args) -> int:
     summary = {"scenario": sc.name, "source": sc.source, "duration_s": sc.duration, "rides": rides,
                "video": res.video, "camera": {"hz": args.camera_hz, "frames": res.camera_frames,
                                               "size": [CameraSpec().width, CameraSpec().height]}}
+    if res.brain is not None:
+        cmd, states = res.brain["commands"], res.brain["nsm"]["states"]
+        summary["commands"] = {"heard": cmd["heard"], "obeyed": cmd.get("obeyed", []),
+                               "not_obeyed": cmd.get("not_obeyed", [])}
+        summary["nsm"] = {"states": states, "changes": res.brain["nsm"]["changes"]}
+        print(f"  {'':>24s}  heard {', '.join(w for _, w in cmd['heard']) or 'nothing'}; obeyed "
+              f"{len(cmd.get('obeyed', []))} of {len(cmd['heard'])}; states {' > '.join(states)}")
     path = out / f"bicycle-{sc.name}-summary.json"
     path.write_text(json.dumps(summary, indent=1))
     print(f"wrote {path}" + (f" and {res.video} ({video.frames} frames)" if video is not None else ""))
@@ -202,7 +221,32 @@ def _navigator(args, sc):
                             backend="reference" if args.backend == "auto" else args.backend)
 
 
-def _ride(args, sc, graph, camera, video, nav=None):
+def _brain(args, sc, graph):
+    """The whole brain for this ride (brain.Brain hearing the scenario's speech), or None; a
+    ValueError says why this ride cannot have it."""
+    on = args.brain == "on" or (args.brain == "auto" and sc.speech is not None)
+    if not on:
+        return None
+    if graph is None or args.direct:
+        raise ValueError("the brain rides with a balance network in the scheduler: use --controller mlp or "
+                         "snn, without --direct (or --brain off)")
+    if args.camera_hz != 30.0:
+        raise ValueError("the brain's vision runs at the camera's 30 Hz: leave --camera-hz at 30 (or --brain off)")
+    from . import brain, speech
+
+    audio, _ = speech.track(sc.speech, sc.duration, sc.seed)   # a SpeechError is a ValueError
+    nets = brain.graphs(integer=args.vision == "int8")
+    return brain.Brain(audio=audio, backend="auto", nets=nets)
+
+
+def _pilot(sc, brain):
+    from . import pilot
+    from .run import schedule_for
+
+    return pilot.Pilot(sc, schedule_for(sc.bicycle, 1.0 / sc.control_hz), brain)
+
+
+def _ride(args, sc, graph, camera, video, nav=None, brain=None):
     if graph is None:
         return run(sc, teacher_for(sc), "lqr", camera_hz=args.camera_hz, camera=camera, video=video, nav=nav)
     if args.direct:
@@ -210,4 +254,4 @@ def _ride(args, sc, graph, camera, video, nav=None):
                    camera_hz=args.camera_hz, camera=camera, video=video, nav=nav)
     return run_stream(sc, graph, args.backend, f"{args.controller}/{args.backend}/stream",
                       camera_hz=args.camera_hz, camera=camera, video=video,
-                      clock="wall" if args.realtime else "sim", nav=nav, record=args.record)
+                      clock="wall" if args.realtime else "sim", nav=nav, record=args.record, brain=brain)

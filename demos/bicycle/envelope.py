@@ -69,8 +69,10 @@ def check_speeds(speeds, name: str = "scenario", strict: bool = False, trained=T
 
 
 def scenario_speeds(sc) -> list:
-    """A parsed scenario's initial and target speeds."""
-    return [sc.initial.get("speed", 0.0), *np.asarray(sc.speed_profile)[:, 1]]
+    """A parsed scenario's initial and target speeds (an initial speed of 0 is a standing start:
+    the brain's pilot launches from its stand, ``pilot.Pilot``)."""
+    v0 = sc.initial.get("speed", 0.0)
+    return [v0] * (v0 != 0) + [*np.asarray(sc.speed_profile)[:, 1]]
 
 
 def trained_speeds(graph=None) -> tuple:

@@ -126,8 +126,9 @@ class Navigator:
 
     v_now = 0.0
 
-    def _plan(self, p):
-        """Map this frame's sectors from the estimated camera pose; re-plan the path offset."""
+    def _plan(self, p, centre: float = 0.0):
+        """Map this frame's sectors from the estimated camera pose; re-plan the path offset
+        (``centre``: the offset wanted when nothing is in the way, e.g. a spoken lane)."""
         x, y, h = self.est.pose
         cx, cy = vision.camera_xy(self.labeller.spec, x, y, h)
         self.map.update(cx, cy, h, p.sectors)
@@ -136,7 +137,7 @@ class Navigator:
         rel = h - self.sc.path.heading(s0)
         slope = math.tan(max(-0.5, min(0.5, math.atan2(math.sin(rel), math.cos(rel)))))
         traj = avoid.trajectories(self.sc.path, s0, lat, max(self.v_now, 1.0), slope)
-        self.offset, self.blocked, in_way = avoid.plan(obst, traj, self.offset)
+        self.offset, self.blocked, in_way = avoid.plan(obst, traj, self.offset, centre=centre)
         self.blocked = max(self.blocked, in_way)   # slow down while anything is in the way
 
     def _repel(self, sectors=range(1, 6)) -> float:

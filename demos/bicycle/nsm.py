@@ -16,7 +16,7 @@ One tianrt graph, one recurrent spiking layer (``snn.Recurrent`` fed back throug
   turns its target state on (+127) and its source off (-30); gates inhibit each other for
   the following tick (so at most one transition per step), and when two gates of one
   state fire at the same tick the one of higher priority wins (stop > obstacle > lost >
-  person > avoidance done > go);
+  person > spoken follow > avoidance done > go);
 - **a stop timer**: a leaky integrator (tau 100 ms) of the stop-requested state that fires
   after 150 ms of it and moves the machine to idle (the bicycle has braked);
 - **enables**: OR neurons of the states, the outputs that switch the other networks on
@@ -34,7 +34,7 @@ import numpy as np
 
 import tianrt as tr
 
-EVENTS = ("go", "stop", "person", "lost", "obstacle", "done")
+EVENTS = ("go", "stop", "person", "lost", "obstacle", "done", "follow")   # "follow": the spoken command
 STATES = ("idle", "ride", "follow", "avoid", "stop_requested")
 ENABLES = {  # output -> the states in which it is on
     "balance": ("ride", "follow", "avoid", "stop_requested"),
@@ -53,6 +53,7 @@ TRANSITIONS = (
     ("follow", "obstacle", "avoid"),
     ("follow", "lost", "ride"),
     ("ride", "person", "follow"),
+    ("ride", "follow", "follow"),
     ("avoid", "done", "ride"),
     ("idle", "go", "ride"),
 )

@@ -6,7 +6,10 @@
 - on the debug view: the CANN's ring of 72 neurons, each dot's brightness its spike count in
   the last frame, the population vector as a needle (straight up = straight ahead);
 - on the map: the dead-reckoned pose (magenta) next to the true one (yellow) with its trail, and
-  (avoiding) the occupied cells of the obstacle map (red dots) and the planned offset.
+  (avoiding) the occupied cells of the obstacle map (red dots) and the planned offset;
+- rides with the whole brain (``pilot.Pilot``), on the debug view: the state machine's five
+  states (the current one lit), its enables, the stand, and the voice network's last heard
+  command and the cruise speed and lane it set.
 """
 from __future__ import annotations
 
@@ -54,6 +57,8 @@ def draw_nav(cam, dbg, mp, mapview, nav, x, y, spec):
             a = math.radians(nav.bearing)
             cv2.line(dbg, (cx, cy), (int(cx + r * math.sin(a)), int(cy - r * math.cos(a))), (0, 255, 0), 1)
         cv2.putText(dbg, "CANN", (cx - 16, cy + r + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 255, 0), 1, cv2.LINE_AA)
+    if getattr(nav, "brain", None) is not None:
+        _draw_brain(dbg, nav)
     ex, ey, eh = nav.est.pose
     nav.trail_est = getattr(nav, "trail_est", [])[-400:] + [(ex, ey)]
     if len(nav.trail_est) > 1:
@@ -69,3 +74,23 @@ def draw_nav(cam, dbg, mp, mapview, nav, x, y, spec):
             cv2.circle(mp, (int(u), int(v)), 16, (0, 0, 255), -1, cv2.LINE_AA, 4)
         cv2.putText(mp, f"avoid offset {nav.offset:+.2f} m", (4, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
                     (0, 0, 255), 1, cv2.LINE_AA)
+
+
+def _draw_brain(dbg, nav):
+    from .nsm import STATES
+
+    font, y0 = cv2.FONT_HERSHEY_SIMPLEX, 112
+    cv2.putText(dbg, "NSM", (6, y0), font, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+    for k, name in enumerate(STATES):
+        x = 40 + k * 62
+        on = name == nav.state
+        cv2.rectangle(dbg, (x, y0 - 11), (x + 58, y0 + 3), (0, 200, 255) if on else (60, 60, 60), -1 if on else 1)
+        cv2.putText(dbg, name.replace("stop_requested", "stop-req"), (x + 3, y0), font, 0.32,
+                    (0, 0, 0) if on else (170, 170, 170), 1, cv2.LINE_AA)
+    txt = " ".join(k for k, v in (nav.brain.enables or {}).items() if v) or "-"
+    cv2.putText(dbg, f"enables: {txt}   stand {'down' if nav.stand else 'up'}", (6, y0 + 16), font, 0.35,
+                (200, 200, 200), 1, cv2.LINE_AA)
+    heard = nav.brain.heard[-1] if nav.brain.heard else None
+    said = f"heard '{heard[1]}' at {heard[0]:.1f} s" if heard else "heard nothing yet"
+    cv2.putText(dbg, f"voice SNN: {said}   speed {nav.speed_offset:+.0f} m/s  lane {nav.lane:+.1f} m",
+                (6, y0 + 30), font, 0.35, (120, 255, 120), 1, cv2.LINE_AA)

@@ -157,6 +157,8 @@ class ClosedLoop:
             if self.camera is not None:
                 self.last_frame = (t, self.camera.frame(s[X], s[Y], s[PSI], s[PHI], t))
                 self.frames += 1
+                if hasattr(self.nav, "saw"):   # a navigator fed the ride's own frames (pilot.Pilot)
+                    self.nav.saw(t, s, self.last_frame[1])
             self.next_cam += self.cam_period
         self._obs = obs
         self._t_obs = time.perf_counter()
@@ -178,6 +180,8 @@ class ClosedLoop:
                 self._video_frame(t, k)
                 self.next_vid += 1.0 / self.video.fps
         bike.step(u, drive, self.dt)
+        if getattr(self.nav, "stand", False):   # the pilot's stand is down (pilot.Pilot)
+            bike.hold_upright(parked=self.v_ref is not None and self.v_ref <= 0)
         self.k += 1
         if not bike.fallen:
             st = s.tolist()
@@ -332,5 +336,8 @@ def run_stream(sc: Scenario, graph, backend: str = "reference", name: str | None
     rep = {k: report[k] for k in ("ticks", "time_s", "step_s", "overhead_per_tick_s", "outputs") if k in report}
     res = loop.result(name, wall, delay, stream=json.loads(json.dumps(rep, default=float)), keep_traces=keep_traces)
     if brain is not None:
-        res.brain = json.loads(json.dumps(brain.summary(), default=float))
+        summary = brain.summary()
+        if hasattr(nav, "commands"):   # a pilot acting on the brain: what it heard and obeyed
+            summary["commands"] = nav.commands()
+        res.brain = json.loads(json.dumps(summary, default=float))
     return res

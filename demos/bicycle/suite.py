@@ -9,6 +9,11 @@ edited and read back with ``world.load_scenario``).
   them for a moment; the path is the person's route, the bicycle starts behind them.
 - ``obstacles``: a gently curving lane with boxes and cones on it and beside it, some in
   clusters (reaching at most ~1.5 m from the path), always leaving the other side free to 3.6 m.
+- ``errand``: the whole brain's scenario (the default demo): the bicycle stands on its stand
+  until a spoken "go", rides a winding lane past a box and a cluster of cones on it, hears
+  "faster", comes up behind a person who waits on the lane and then jogs on (stopping now and
+  then, passing tall boxes at bends that hide them for a moment) and follows them, until a
+  spoken "stop" brings it back onto its stand.
 
 Every kind gets a seeded ``world.look`` (lighting, ground colour and texture, clothing).
 """
@@ -18,7 +23,7 @@ import math
 
 import numpy as np
 
-KINDS = ("straight", "s_curve", "speed_changes", "gust_suite", "demo", "follow", "obstacles")
+KINDS = ("straight", "s_curve", "speed_changes", "gust_suite", "demo", "follow", "obstacles", "errand")
 FOLLOW_DISTANCE = 5.0   # the follower's set distance to the person [m]
 
 
@@ -85,6 +90,8 @@ def _make(kind, seed, duration):
         return _follow(rng, seed, duration)
     if kind == "obstacles":
         return _obstacles(rng, seed, duration)
+    if kind == "errand":
+        return _errand(rng, seed, duration)
     if kind == "straight":
         v = float(rng.uniform(3, 7))
         length = v * duration + 60
@@ -211,3 +218,69 @@ def _obstacles(rng, seed, duration):
     return {"name": f"obstacles-{seed}", "duration": duration, "seed": seed, "bicycle": {"speed": v},
             "speed_profile": [[0.0, v]], "path": path, "gusts": {"rate_hz": 0.1, "impulse": [2.0, 6.0]},
             "world": {"lanes": [{"points": path, "width": 6.0}], "obstacles": obstacles}}
+
+
+ERRAND_WORDS = ("go", "faster", "stop")
+
+
+def _errand(rng, seed, duration):
+    """The timeline scales with ``duration`` (that of a 30 s ride for shorter ones, cut short): go at 0.8-1.5 s, faster at 9-13 %, the
+    person waits 75-85 m down the lane until 30 % of the ride, stop 7-9 s before the end; the
+    words in motor and wind noise at 10-20 dB SNR."""
+    ride_s, duration = float(duration), max(float(duration), 30.0)   # a shorter ride is cut from this one
+    cruise = float(rng.uniform(3.3, 3.8))
+    v = float(rng.uniform(3.0, 3.5))               # the person's jogging speed (as in ``follow``)
+    length = 7.0 * duration + 120
+    route = _winding(rng, length, max_kappa=0.045)
+    p = np.asarray(route)
+    s_cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(p, axis=0).T))])
+    d = np.gradient(p, axis=0)
+    nrm = np.stack([-d[:, 1], d[:, 0]], axis=1) / np.hypot(d[:, 0], d[:, 1])[:, None]
+    obstacles = []
+
+    def put(kind, s, lat, **kw):
+        j = min(int(np.searchsorted(s_cum, s)), len(p) - 1)
+        x, y = p[j] + nrm[j] * lat
+        obstacles.append({"kind": kind, "x": round(float(x), 2), "y": round(float(y), 2), **kw})
+
+    free = rng.choice([-1.0, 1.0])
+    put("box", float(rng.uniform(28, 34)), -free * rng.uniform(0.0, 0.5), size=1.0, height=1.1,
+        yaw=round(float(rng.uniform(0, 90)), 1))
+    s1, side = float(rng.uniform(50, 56)), rng.choice([-1.0, 1.0])
+    for k in range(int(rng.integers(2, 4))):
+        put("cone", s1 + rng.uniform(-0.8, 0.8), -side * (0.45 * k - 0.2 + rng.uniform(-0.1, 0.1)))
+    # the person: waits at s0, then jogs with one or two short stops
+    s0, t0 = float(rng.uniform(75, 85)), 0.3 * duration
+    knots, t, s = [[0.0, s0], [round(t0, 3), s0]], t0, s0
+    for _ in range(int(rng.integers(1, 3))):
+        run = float(rng.uniform(0.15, 0.25) * duration)
+        t, s = t + run, s + v * run
+        knots.append([round(t, 3), round(s, 3)])
+        t += float(rng.uniform(0.6, 1.0))
+        knots.append([round(t, 3), round(s, 3)])
+    knots.append([round(t + duration + 10, 3), round(s + v * (duration + 10), 3)])
+    head = np.unwrap(np.arctan2(d[:, 1], d[:, 0]))
+    curv = np.gradient(head) / np.maximum(np.gradient(s_cum), 1e-9)
+    last = s0
+    for i in range(len(p) - 5):                   # tall boxes inside bends beyond the person's start
+        if s_cum[i] < s0 + 20 or s_cum[i] - last < 35 or abs(curv[i]) < 0.03:
+            continue
+        off = float(rng.uniform(2.2, 3.0))
+        x, y = p[i] + nrm[i] * float(np.sign(curv[i])) * off
+        obstacles.append({"kind": "box", "x": round(float(x), 2), "y": round(float(y), 2), "size": 1.4,
+                          "height": 2.2, "yaw": round(float(rng.uniform(0, 90)), 1)})
+        last = s_cum[i]
+    for _ in range(6):                            # cones well off the lane, for the scenery
+        j = int(rng.integers(10, len(p) - 1))
+        x, y = p[j] + nrm[j] * rng.choice([-1, 1]) * rng.uniform(4.5, 7.0)
+        obstacles.append({"kind": "cone", "x": round(float(x), 2), "y": round(float(y), 2)})
+    t_go, t_faster = float(rng.uniform(0.8, 1.5)), float(rng.uniform(0.09, 0.13) * duration)
+    speech = {"commands": [[round(t_go, 2), "go"], [round(t_faster, 2), "faster"],
+                           [round(duration - float(rng.uniform(7.0, 9.0)), 2), "stop"]],
+              "snr_db": round(float(rng.uniform(10, 20)), 1), "noise": ["motor", "wind"]}
+    world = {"lanes": [{"points": route, "width": 4.0}], "obstacles": obstacles,
+             "target": {"path": route, "speed": v, "timing": knots}}
+    speech["commands"] = [c for c in speech["commands"] if c[0] < ride_s]
+    return {"name": f"errand-{seed}", "duration": ride_s, "seed": seed, "bicycle": {"speed": 0.0},
+            "speed_profile": [[0.0, round(cruise, 3)]], "path": route, "gusts": {"rate_hz": 0.1, "impulse": [2.0, 6.0]},
+            "world": world, "speech": speech}

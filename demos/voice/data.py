@@ -194,8 +194,8 @@ def targets_per_tick(y, ends, ticks, after=30, before=5, unknown_before=None):
 
 
 def write_clips(folder, seed=0):
-    """The handful of shipped test clips: three commands by held-out voices and accents at
-    10 dB SNR and one background clip, 16-bit mono wav at 16 kHz, as demos/data/voice_*.wav
+    """The handful of shipped test clips: commands by held-out voices and accents at 10 dB SNR
+    (go, stop, left first; then the bicycle's other commands) and one background clip, 16-bit mono wav at 16 kHz, as demos/data/voice_*.wav
     (voice_clips.json lists them)."""
     import json
     import wave
@@ -205,7 +205,10 @@ def write_clips(folder, seed=0):
     rng = np.random.default_rng(seed)
     bank = [utter(w, "en", "", rng) for w in UNKNOWN_TRAIN[:12]]
     spec = [("left", "en-029", "m7"), ("stop", "en-gb-x-gbcwmd", "f5"), ("go", "en-us", "klatt3"),
-            ("background", None, None)]
+            ("background", None, None),
+            # the bicycle's spoken commands (demos/bicycle/speech.py), also by held-out voices
+            ("faster", "en-gb-x-gbcwmd", "m7"), ("slower", "en-029", "klatt3"), ("right", "en-us", "f5"),
+            ("follow", "en-gb-x-rp", "m7"), ("straight", "en-029", "f5")]
     listing = []
     for word, accent, variant in spec:
         label = CLASSES.index(word)

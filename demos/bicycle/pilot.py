@@ -1,0 +1,229 @@
+"""The brain's decisions acted on: the outer loop of a ride with the whole brain.
+
+``Pilot(sc, schedule, brain)`` is a ``follow.Navigator`` whose perception is the brain's — the
+vision CNN and the CANN that the brain's scheduler serves (``brain.Brain``), not networks of its
+own — and whose behaviour is chosen each control step by the neural state machine's state:
+
+- **idle** at the start: the bicycle stands on its **stand** (a launcher that holds the frame
+  upright and the handlebar straight; the balance network's torque does nothing while it is
+  down). A bicycle cannot balance at rest, and the balance network is trained from 2.5 m/s;
+- **ride**: from the stand the drive accelerates to ``V_LAUNCH`` and the stand lets go; then
+  pure pursuit on the path shifted by the spoken lane (``left``/``right``: ``LANE`` metres
+  each, at most ``LANE_MAX``), keeping clear of what the obstacle map holds (``avoid.plan``
+  around that lane), at the cruise speed (the scenario's, ``SPEED_STEP`` up or down per spoken
+  ``faster``/``slower``, within ``CRUISE``);
+- **avoid**: the same planner, slowed to ``follow.V_BLOCKED`` (the careful mode the state
+  machine enters when something is in the way ahead);
+- **follow**: pursuit of the person at the CANN's bearing and the CNN's distance, keeping
+  ``suite.FOLLOW_DISTANCE``; while the tracker has no estimate, the path at the person's last
+  speed (the state machine leaves follow on "lost");
+- **stop-requested** and **idle** after riding (the ``brake`` enable): brake along the path;
+  below ``V_STAND`` the stand comes down and holds the bicycle until it rests (a later "go"
+  launches it again).
+
+``perception="truth"``: the brain's glue reads each frame's ground-truth labels instead of the
+CNN's output (the CNN still runs): a diagnostic that separates the behaviour from the vision, as
+``follow.Navigator``'s.
+
+What is heard and done is kept: ``commands()`` gives each heard command with the time it was
+obeyed — the state machine reached the state it asks for (go, stop, follow), or the pilot
+applied the set point (faster, slower, left, right) — or why not.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import vision
+from .brain import SEEN_ON
+from .follow import V_BLOCKED, V_MAX, V_MIN, Navigator
+from .nsm import STATES
+from .sim import PHI, PSI, X, Y
+from .suite import FOLLOW_DISTANCE
+
+V_LAUNCH = 3.0            # the stand lets go at this speed [m/s] (the balance network's envelope starts at 2.5)
+V_LAUNCH_REF = 3.6        # the speed loop's target while launching [m/s]
+V_STAND = 2.0             # braking: the stand comes down below this speed [m/s]
+LANE, LANE_MAX = 1.5, 3.0  # a spoken left/right moves the lane by LANE, at most LANE_MAX from the path [m]
+SPEED_STEP = 1.0          # a spoken faster/slower [m/s]
+CRUISE = (3.0, 7.0)       # cruise speeds a spoken command can set (within the trained envelope) [m/s]
+A_BRAKE = 1.0             # braking the speed loop can rely on [m/s^2] (40 N m on the rear wheel: ~1.3)
+DIST_VALID = 12.0         # the CNN's distance says little beyond this: the person's speed is measured nearer
+PERSON_MEMORY_S = 20.0    # how long a person seen ahead is kept in mind [s]
+OBEY_S = 0.5              # a command counts as obeyed when done within this of being heard [s]
+RIDING = ("ride", "follow", "avoid")
+NSM_WORDS = {"go": RIDING, "stop": ("stop_requested", "idle"), "follow": ("follow",)}
+SET_POINT_WORDS = ("faster", "slower", "left", "right")
+
+
+class Pilot(Navigator):
+    def __init__(self, sc, schedule, brain, perception: str = "cnn"):
+        if perception not in ("cnn", "truth"):
+            raise ValueError(f"pilot perception must be 'cnn' or 'truth', got {perception!r}")
+        super().__init__(sc, "avoid", schedule, perception="truth")
+        self.brain = brain
+        self.truth_labels = perception == "truth"
+        self._labels = None
+        if self.truth_labels:   # a diagnostic: the brain reads the frame's labels instead of its CNN's output
+            brain.percept_override = lambda: self._labels
+        self.tracker = brain.track          # the CANN's readout (panels and metrics read it)
+        self.stand = True
+        self.speed_offset, self.lane = 0.0, 0.0
+        self.state = "idle"
+        self._frames_seen, self._heard_seen = 0, 0
+        self._pending = []                  # (t heard, word, wanted states) for NSM words
+        self.log = []                       # {"t", "word", "obeyed_s", "note"} per heard command
+        self.stand_changes = []             # (t, "down" | "up")
+        self._truth = None                  # the labels of the last camera frame (scoring only)
+        self._person = None                 # (arc length along the path, time) where the person was last seen
+
+    # the ride's camera frame: truth for the metrics, taken where the frame was rendered
+    def saw(self, t: float, state, frame) -> None:
+        args = (state[X], state[Y], state[PSI], state[PHI], t, frame)
+        if self.truth_labels:
+            _, self._labels, self._truth = self.labeller.sample(*args)
+        else:
+            self._truth = self.labeller.person(*args)
+
+    def __call__(self, t: float, state, speed_meas: float, dt: float) -> tuple[float, float]:
+        b = self.brain
+        x, y, h = self.est.pose
+        self.pose_err.append(math.hypot(x - state[X], y - state[Y]))
+        self.v_now = speed_meas
+        if b.frames != self._frames_seen:
+            self._frames_seen = b.frames
+            self._perceive(t)
+        if b.state in STATES:                 # ("none"/"several" for a tick mid-transition: keep the last)
+            self.state = b.state
+        st = self.state
+        self._hear(t)
+        v = max(speed_meas, 0.5)
+        if st not in RIDING:                      # brake (idle after riding, stop-requested)
+            lean, v_ref = self._path(x, y, h, v), 0.0
+        elif st == "follow" and self.bearing is not None:
+            lean, v_ref = self._follow(v)
+            v_ref = min(v_ref, self._approach(self.distance))
+        else:
+            lean = self._path(x, y, h, v)
+            if st == "follow":                    # no estimate: the person's last speed
+                v_ref = min(V_MAX, max(V_MIN, self.v_person))
+            else:
+                v_ref = self.cruise(t)
+                if st == "avoid" or self.blocked > 0:
+                    v_ref = min(v_ref, V_BLOCKED)
+            v_ref = min(v_ref, self._keep_distance(t, x, y))
+        # the stand: down when the bicycle must go slower than it can balance, up from V_LAUNCH
+        if self.stand:
+            if v_ref >= V_MIN:
+                lean, v_ref = 0.0, max(v_ref, V_LAUNCH_REF)
+                if speed_meas >= V_LAUNCH:
+                    self._stand(t, False)
+            else:
+                lean, v_ref = 0.0, 0.0
+        elif v_ref < V_MIN and speed_meas <= V_STAND:
+            self._stand(t, True)
+        self.est.step(speed_meas, self.gyro.read(state), dt)
+        return lean, v_ref
+
+    def _keep_distance(self, t: float, x: float, y: float) -> float:
+        """A speed limit that keeps FOLLOW_DISTANCE behind the person last seen ahead, wherever
+        they are now by their last speed (the person may be hidden, or out of view on a bend):
+        riding and avoiding never run into someone the camera saw."""
+        if self._person is None or t - self._person[1] > PERSON_MEMORY_S:
+            return math.inf
+        s_p = self._person[0] + max(self.v_person, 0.0) * (t - self._person[1])
+        gap = s_p - self.sc.path.project(x, y)[0]
+        if not -2.0 < gap < 30.0:
+            return math.inf
+        return min(V_MAX, max(V_MIN, self.v_person + 1.0 * (gap - FOLLOW_DISTANCE)), self._approach(gap))
+
+    def _approach(self, gap: float) -> float:
+        """The fastest speed from which braking at A_BRAKE still stops closing in at
+        FOLLOW_DISTANCE behind a person moving at their measured speed; below V_MIN the
+        stand comes down (the bicycle waits behind a person who stops)."""
+        return max(self.v_person, 0.0) + math.sqrt(2.0 * A_BRAKE * max(0.0, gap - FOLLOW_DISTANCE))
+
+    def cruise(self, t: float) -> float:
+        lo, hi = CRUISE
+        return min(hi, max(lo, self.sc.target_speed(t) + self.speed_offset))
+
+    def _stand(self, t, down: bool) -> None:
+        self.stand = down
+        self.stand_changes.append((round(t, 3), "down" if down else "up"))
+        if down:
+            self.offset = 0.0
+
+    # perception from the brain ------------------------------------------------------------
+    def _perceive(self, t):
+        b = self.brain
+        p = self.percept = b.percept
+        self._plan(p, centre=self.lane)
+        est = b.track.bearing if b.track.confident else None
+        if est is not None and abs(est) > 90:   # the ring says "behind": not a usable target
+            est = None
+        self.bearing = est
+        if p.bearing is not None:
+            prev = self.distance
+            self.distance += 0.3 * (p.distance - self.distance)
+            if self.last_d is not None and max(prev, self.distance) < DIST_VALID:
+                self.v_person += 0.08 * (self.v_now + (self.distance - prev) / self.period - self.v_person)
+            self.last_d = self.distance
+        if est is None:
+            self.lost_frames += 1
+        elif p.bearing is not None and p.visible >= SEEN_ON:   # where the person is, along the path
+            x, y, h = self.est.pose
+            a = h + math.radians(est)
+            self._person = (self.sc.path.project(x + self.distance * math.cos(a), y + self.distance * math.sin(a))[0], t)
+        if self._truth is not None and self.sc.target is not None:
+            tb, td, pix = self._truth
+            self.frames.append((t, tb, pix >= vision.MIN_PIXELS, np.nan if est is None else est, td))
+
+    # commands -----------------------------------------------------------------------------
+    def _hear(self, t):
+        heard = self.brain.heard
+        while self._heard_seen < len(heard):
+            th, word = heard[self._heard_seen]
+            self._heard_seen += 1
+            rec = {"t": th, "word": word, "obeyed_s": None, "note": ""}
+            self.log.append(rec)
+            if word in NSM_WORDS:
+                self._pending.append(rec)
+            elif word in SET_POINT_WORDS:
+                self._set_point(rec, t)
+            else:
+                rec["note"] = "not a command"
+        for rec in list(self._pending):
+            if self.state in NSM_WORDS[rec["word"]]:
+                rec["obeyed_s"] = round(t - rec["t"], 4)
+                self._pending.remove(rec)
+            elif t - rec["t"] > OBEY_S:
+                rec["note"] = f"state stayed {self.state}"
+                self._pending.remove(rec)
+
+    def _set_point(self, rec, t):
+        word = rec["word"]
+        if word in ("faster", "slower"):
+            before = self.cruise(t)
+            self.speed_offset += SPEED_STEP if word == "faster" else -SPEED_STEP
+            lo, hi = CRUISE
+            base = self.sc.target_speed(t)
+            self.speed_offset = min(hi - base, max(lo - base, self.speed_offset))
+            rec["note"] = f"cruise {before:.1f} -> {self.cruise(t):.1f} m/s"
+        else:
+            before = self.lane
+            self.lane = max(-LANE_MAX, min(LANE_MAX, self.lane + (LANE if word == "left" else -LANE)))
+            rec["note"] = f"lane {before:+.1f} -> {self.lane:+.1f} m"
+        rec["obeyed_s"] = round(t - rec["t"], 4)
+
+    def commands(self) -> dict:
+        obeyed = [r for r in self.log if r["obeyed_s"] is not None and r["obeyed_s"] <= OBEY_S]
+        return {"heard": [[r["t"], r["word"]] for r in self.log],
+                "obeyed": [[r["t"], r["word"], r["obeyed_s"]] for r in obeyed],
+                "not_obeyed": [[r["t"], r["word"], r["note"]] for r in self.log if r not in obeyed],
+                "log": self.log}
+
+    def metrics(self) -> dict:
+        out = super().metrics()
+        out["pilot"] = {"stand": self.stand_changes, "lane_m": self.lane, "speed_offset": self.speed_offset}
+        return out

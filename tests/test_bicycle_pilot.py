@@ -1,0 +1,74 @@
+"""The brain acting (demos/bicycle/pilot.py): the neural state machine's state chooses the
+behaviour, spoken commands are obeyed, the stand holds the bicycle before "go" and after "stop";
+and ``tianrt demo bicycle``'s default ride (the errand scenario with the whole brain) writes the
+commands heard and obeyed and the state sequence in its summary."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from tianrt.demos.bicycle import brain as B
+from tianrt.demos.bicycle import cli, pilot, policy, render, speech, suite, world
+from tianrt.demos.bicycle.run import run_stream, schedule_for
+
+
+def _errand(commands, duration, seed=3):
+    d = suite.make("errand", seed, 30.0)
+    d["duration"] = duration
+    d["speech"] = {"commands": commands, "snr_db": 15, "noise": ["motor", "wind"]}
+    return world.parse_scenario(d)
+
+
+@pytest.fixture(scope="module")
+def ride():
+    sc = _errand([[0.3, "go"], [4.0, "faster"], [6.5, "right"], [8.0, "stop"]], 11.0)
+    audio, said = speech.track(sc.speech, sc.duration, sc.seed)
+    b = B.Brain(audio=audio)
+    pl = pilot.Pilot(sc, schedule_for(sc.bicycle, 1.0 / sc.control_hz), b)
+    cam = render.SensorCamera(render.Scene(sc))
+    r = run_stream(sc, policy.load(), "numba", camera_hz=30.0, camera=cam, nav=pl, brain=b, keep_traces=True)
+    return r, pl, said
+
+
+def test_every_spoken_command_is_heard_and_obeyed_in_time(ride):
+    r, pl, said = ride
+    cmd = r.brain["commands"]
+    assert [w for _, w in cmd["heard"]] == [x["word"] for x in said] == ["go", "faster", "right", "stop"]
+    for (t, w), x in zip(cmd["heard"], said):
+        assert x["t"] <= t <= x["end"] + 0.6, (w, t, x)
+    assert [w for _, w, _ in cmd["obeyed"]] == ["go", "faster", "right", "stop"] and not cmd["not_obeyed"]
+    assert all(dt <= pilot.OBEY_S for _, _, dt in cmd["obeyed"])
+    assert pl.speed_offset == pilot.SPEED_STEP and pl.lane == -pilot.LANE
+
+
+def test_the_state_machine_drives_and_the_stand_holds(ride):
+    r, pl, said = ride
+    assert not r.fell and r.collisions == 0
+    states = r.brain["nsm"]["states"]
+    assert states[:2] == ["idle", "ride"] and states[-2:] == ["stop_requested", "idle"]
+    t, v, lean = r.traces["t"], r.traces["speed"], r.traces["lean"]
+    go = r.brain["commands"]["heard"][0][0]
+    before = t < go
+    assert np.all(v[before] == 0) and np.all(lean[before] == 0), "on the stand until go is heard"
+    stand = pl.stand_changes
+    assert stand[0][1] == "up" and stand[-1][1] == "down" and stand[-1][0] > r.brain["commands"]["heard"][-1][0]
+    up = (t > stand[0][0]) & (t < stand[-1][0])
+    assert v[up].min() >= pilot.V_STAND - 0.3, "rides no slower than it can balance while off the stand"
+    end = t > stand[-1][0] + 1.0
+    assert np.all(lean[end] == 0) and v[-1] < v[up].max() / 2, "braked onto the stand after stop"
+
+
+def test_default_demo_is_the_brain_errand_and_reports_commands(tmp_path):
+    code = cli.main(["--duration", "4", "--no-video", "--out", str(tmp_path)])
+    summary = json.loads(next(tmp_path.glob("bicycle-errand-0-summary.json")).read_text())
+    assert code == 0
+    assert [w for _, w in summary["commands"]["heard"]] == ["go"]
+    assert [w for _, w, _ in summary["commands"]["obeyed"]] == ["go"]
+    assert summary["nsm"]["states"][:2] == ["idle", "ride"]
+    assert math.isclose(summary["duration_s"], 4.0)
+
+
+def test_lqr_cannot_ride_with_the_brain(tmp_path, capsys):
+    assert cli.main(["--controller", "lqr", "--no-video", "--duration", "2", "--out", str(tmp_path)]) == 2
+    assert "--brain off" in capsys.readouterr().err
