@@ -136,7 +136,12 @@ def recurrent(rng):
     cat = g.add(tr.ann.Concat(), add, b1)
     cur = g.add(q.DirectCurrent(gain=int(rng.integers(-40, 40))), cat)
     d = g.delay((n,), "spike")
-    i = g.add(q.SynRecurrent(16, n, weight=_w(rng, (n, 16)), weight_rec=_w(rng, (n, n)), bias=_bias(rng, n)), cur, d)
+    # half the time the feed-forward product is rescaled before the recurrent one is added
+    # (dendrite "rescale": on one core, or on partial-sum cores and a merge)
+    ff = (dict(ff_mult=rng.integers(0, 2 ** 15, n), ff_shift=rng.integers(0, 20, n)) if rng.random() < 0.5
+          else {})
+    i = g.add(q.SynRecurrent(16, n, weight=_w(rng, (n, 16)), weight_rec=_w(rng, (n, n)), bias=_bias(rng, n), **ff),
+              cur, d)
     s = g.add(_lif(rng), i)
     g.connect(d, s)
     g.output("s", s)
