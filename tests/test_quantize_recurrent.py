@@ -59,26 +59,27 @@ def test_a_current_fed_recurrent_layer_rescales_its_feed_forward_product(neuron)
     from tianrt.chip import ChipSpec, compile as chip_compile
     from tianrt.chip.image_format import unpack
 
-    rng = np.random.default_rng(4)
-    g = recurrent_graph(rng, neuron.copy(), current_input=True)
-    q = tr.quantize(g, calibration={"x": rng.random((32, 12)).astype(np.float32)}, ticks=T)
-    n = q["rsyn"]
-    assert n.rescaled and np.abs(n.weight.astype(int)).max(axis=1).min() == 127  # every row keeps 127 levels
-    xs = rng.random((6, 12)).astype(np.float32)
-    f = tr.Runtime(g).run({"x": xs}, ticks=T)["count"][-1]
-    ref = tr.Runtime(q).run({"x": xs}, ticks=T)
-    i = ref["count"][-1]
-    assert f.sum() > 100 and np.abs(f - i).mean() <= 1.0 and abs(f.sum() - i.sum()) <= 0.02 * f.sum()
-    nb = tr.Runtime(q, "numba").run({"x": xs}, ticks=T)
     small = ChipSpec(mesh_rows=8, mesh_cols=8, axons_per_core=24, neurons_per_core=16, weight_bytes_per_core=384)
-    for spec in (None, small):
-        with tr.Runtime(q, "chip", port="inproc", spec=spec) as chip:
-            ch = chip.run({"x": xs}, ticks=T)
-        for k in ref:
-            assert np.array_equal(ref[k], nb[k]) and np.array_equal(ref[k], ch[k]), (k, spec)
-    dendrites = [c["dendrite"] for c in unpack(chip_compile(q, small)[0]).meta["cores"] if c["layer"] == "rsyn"]
-    assert any(d["kind"] == "merge" and d["rescale"]["groups"] == 1 for d in dendrites)
-    assert any("rescale" in c["dendrite"] for c in unpack(chip_compile(q)[0]).meta["cores"])  # one core: mac
+    for n_in, where in ((12, "partial"), (40, "merge")):  # on small cores: the feed-forward sum rescaled in
+        rng = np.random.default_rng(4)                    # the partial core holding it, or in the merges
+        g = recurrent_graph(rng, neuron.copy(), n_in=n_in, current_input=True)
+        q = tr.quantize(g, calibration={"x": rng.random((32, n_in)).astype(np.float32)}, ticks=T)
+        n = q["rsyn"]
+        assert n.rescaled and np.abs(n.weight.astype(int)).max(axis=1).min() == 127  # every row: 127 levels
+        xs = rng.random((6, n_in)).astype(np.float32)
+        f = tr.Runtime(g).run({"x": xs}, ticks=T)["count"][-1]
+        ref = tr.Runtime(q).run({"x": xs}, ticks=T)
+        i = ref["count"][-1]
+        assert f.sum() > 100 and np.abs(f - i).mean() <= 1.0 and abs(f.sum() - i.sum()) <= 0.02 * f.sum()
+        nb = tr.Runtime(q, "numba").run({"x": xs}, ticks=T)
+        for spec in (None, small):
+            with tr.Runtime(q, "chip", port="inproc", spec=spec) as chip:
+                ch = chip.run({"x": xs}, ticks=T)
+            for k in ref:
+                assert np.array_equal(ref[k], nb[k]) and np.array_equal(ref[k], ch[k]), (k, spec)
+        cores = [c for c in unpack(chip_compile(q, small)[0]).meta["cores"] if c["layer"] == "rsyn"]
+        assert {c["role"] for c in cores if "rescale" in c["dendrite"]} == {where}
+        assert any("rescale" in c["dendrite"] for c in unpack(chip_compile(q)[0]).meta["cores"])  # one core
 
 
 def test_spike_fed_weights_far_smaller_than_the_recurrent_ones_are_rescaled_too():

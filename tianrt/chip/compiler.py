@@ -340,12 +340,15 @@ class _Builder:
                 if not w[o0:o1, a0:a1].any() and isinstance(lay.head, q.GlobalAvgPool2d):
                     continue
                 sl = np.arange(o0, o1)
-                self._core(lay, "partial", axons.take(np.arange(a0, a1)), sl, pb, sl,
-                           {"kind": "mac", "weight": self.arr(w[o0:o1, a0:a1], np.int8)}, [],
+                dend = {"kind": "mac", "weight": self.arr(w[o0:o1, a0:a1], np.int8)}
+                if rescale and a0 == 0 and a1 >= rescale[0]:  # the whole feed-forward sum is here
+                    dend["rescale"] = self._rescale(rescale, sl, "axons", rescale[0])
+                self._core(lay, "partial", axons.take(np.arange(a0, a1)), sl, pb, sl, dend, [],
                            (o1 - o0) * (a1 - a0), int(np.count_nonzero(w[o0:o1, a0:a1]))
                            if isinstance(lay.head, q.GlobalAvgPool2d) else (o1 - o0) * (a1 - a0),
                            wide_out=wide, axon_mode=common["axon_mode"], soma_mode="psum")
-        self._merges(lay, t.merge_blocks, psum, chan, common, rescale and (
+        whole = rescale and t.in_blocks[0][1] >= rescale[0]  # rescaled in the first partial core
+        self._merges(lay, t.merge_blocks, psum, chan, common, rescale and not whole and (
             rescale, sum(1 for _, a1 in t.in_blocks if a1 <= rescale[0])))
 
     def _merges(self, lay, blocks, psum, chan, common, rescale=None):
