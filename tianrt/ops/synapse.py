@@ -277,8 +277,9 @@ def quantize_recurrent(qz, e, src, kind, s_in):
     """snn.Recurrent -> q.SynRecurrent. The membrane's unit s_cur is the recurrent weights'
     (max |W_rec| / 127, nudged up so that the neuron's threshold is an exact integer).
 
-    - Spikes in, both weight matrices of a similar size: one accumulator, both products in
-      s_cur (the feed-forward weights scaled by s_cur too; bit-compatible with before).
+    - Spikes in, both weight matrices of a similar size (or weights that lie on the shared
+      grid, such as small integers): one accumulator, both products in s_cur (the feed-forward
+      weights scaled by s_cur too; bit-compatible with before).
     - A current in (int8 activations x int8 weights), or spikes whose weights would keep fewer
       than MIN_LEVELS levels in the shared unit: the feed-forward weights keep their own int8
       scale per output row, s_row = max_i |W[o, i] * s_x[i]| / 127, and their product is
@@ -299,7 +300,7 @@ def quantize_recurrent(qz, e, src, kind, s_in):
     theta = qz._threshold_of(name)
     shared = _exact_threshold(max(big_ff, big_rec) / qmath.WEIGHT_MAX or 1.0, theta)
     levels = [v / shared for v in (big_ff, big_rec) if v > 0]
-    if kx == "spike" and min(levels, default=qmath.WEIGHT_MAX) >= MIN_LEVELS:
+    if kx == "spike" and (min(levels, default=qmath.WEIGHT_MAX) >= MIN_LEVELS or _on_grid(w_eff, shared)):
         wq, _ = qmath.quantize_weights(w_eff, scale=shared)
         wrq, _ = qmath.quantize_weights(n.weight_rec, scale=shared)
         node = SynRecurrent(n.in_features, n.out_features, weight=wq, weight_rec=wrq,
@@ -333,6 +334,13 @@ def quantize_recurrent(qz, e, src, kind, s_in):
 
 MEMBRANE_MAX = 2 ** 24  # a threshold of at most this many membrane units leaves int32 room to spare
 RESCALE_MAX = 2 ** 14  # the rescale ratios tr.quantize writes stay below this (multipliers span 2**15)
+
+
+def _on_grid(w, unit) -> bool:
+    """Whether every weight is (to float precision) an integer number of ``unit`` in the int8
+    range: then one shared unit loses nothing (e.g. a state machine of small integer weights)."""
+    k = np.asarray(w, np.float64) / unit
+    return bool(np.abs(k).max(initial=0) <= qmath.WEIGHT_MAX and np.allclose(k, np.round(k), rtol=0, atol=1e-6))
 
 
 def _exact_threshold(s_cur, theta):
