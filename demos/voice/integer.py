@@ -38,8 +38,7 @@ def quantized(graph=None, calibration=None) -> tr.Graph:
     """The integer voice graph (``graph``: the float one, default the shipped model;
     ``calibration``: frames (n, 32), default ``clip_frames``)."""
     if graph is None:
-        from . import SHIPPED
-        graph = tr.load(str(SHIPPED))
+        graph = tr.load(str(DATA / "voice_snn.tnr"))  # voice.SHIPPED
     frames = clip_frames(graph) if calibration is None else np.asarray(calibration, np.float32)
     q = tr.quantize(graph, {"x": frames}, ticks=1, max_samples=len(frames), name=f"{graph.name}-int8")
     q.metadata.update({k: v for k, v in graph.metadata.items() if k not in q.metadata})
