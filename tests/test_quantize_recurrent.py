@@ -213,3 +213,16 @@ def test_images_of_format_1_2_still_load_and_a_bad_rescale_record_is_refused():
         with pytest.raises(EngineError, match=msg):
             Engine().load_image(F.pack(img.meta, [np.array(a) for a in img.arrays]))
         rescale.clear(), rescale.update(saved)
+
+
+def test_a_rescaled_recurrent_synapse_survives_a_model_file(tmp_path):
+    rng = np.random.default_rng(4)
+    g = recurrent_graph(rng, tr.snn.LIF(beta=0.9), current_input=True)
+    q = tr.quantize(g, calibration={"x": rng.random((8, 12)).astype(np.float32)}, ticks=T)
+    tr.save(q, tmp_path / "q.tnr")
+    r = tr.load(tmp_path / "q.tnr")
+    assert np.array_equal(r["rsyn"].ff_mult, q["rsyn"].ff_mult) and np.array_equal(r["rsyn"].ff_shift, q["rsyn"].ff_shift)
+    xs = rng.random((3, 12)).astype(np.float32)
+    assert np.array_equal(tr.Runtime(r).run({"x": xs}, ticks=T)["count"], tr.Runtime(q).run({"x": xs}, ticks=T)["count"])
+    with pytest.raises(tr.GraphError, match="ff_mult and ff_shift go together"):
+        tr.q.SynRecurrent(2, 2, ff_mult=[1, 1])
