@@ -11,6 +11,8 @@ import numpy as np
 
 from tianrt.kernels import intmath
 
+from tianrt.kernels.limits import MULT_LIMIT, SHIFT_LIMIT
+
 from .soma import BadRecord, array_of, make_stage, need  # noqa: F401 (BadRecord re-exported)
 
 I64 = np.int64
@@ -139,6 +141,7 @@ class CoreUnit:
             need(A == n, "a pass-through core has one axon per neuron")
         else:
             raise BadRecord(f"unknown dendrite kind {kind!r}")
+        self._rescale_field(d, arrays)
         need(self.weight_bytes <= spec["weight_bytes_per_core"],
               f"{self.weight_bytes} weight bytes exceed the core's {spec['weight_bytes_per_core']}")
         if self.kind in ("mac", "conv", "sumpool"):
@@ -147,6 +150,45 @@ class CoreUnit:
             self.fanout = np.full(A, n, I64)
         elif self.kind in ("conv", "sumpool", "maxpool"):
             self.fanout = self.mask.sum(0).astype(I64)
+
+    def _rescale_field(self, d: dict, arrays) -> None:
+        """A ``mac`` or ``merge`` dendrite's optional ``rescale``: the first ``axons`` axons
+        (``groups`` groups) sum apart and their sum is rescaled per neuron
+        (intmath.rescale) before the rest is added (a q.SynRecurrent's feed-forward product)."""
+        self.split = None
+        r = d.get("rescale")
+        if r is None:
+            return
+        need(isinstance(r, dict) and self.kind in ("mac", "merge"), "rescale: only a mac or merge dendrite has one")
+        key, top = ("axons", self.n_axons) if self.kind == "mac" else ("groups", self.groups)
+        count = _int(r.get(key), f"rescale {key}", 0, top)
+        self.r_mult = np.ascontiguousarray(array_of(arrays, r.get("mult"), np.int32, "rescale mult"))
+        self.r_shift = np.ascontiguousarray(array_of(arrays, r.get("shift"), np.int32, "rescale shift"))
+        need(self.r_mult.shape == (self.n,) and self.r_shift.shape == (self.n,),
+             "rescale mult and shift need one value per neuron")
+        need(bool((self.r_mult >= 0).all() and (self.r_mult < MULT_LIMIT).all() and (self.r_shift >= 0).all()
+                  and (self.r_shift <= SHIFT_LIMIT).all()), "rescale multiplier/shift out of range")
+        self.split = count * (1 if self.kind == "mac" else self.n)
+        if self.kind == "mac":
+            self.w_parts = (np.ascontiguousarray(self.w[:, :self.split]), np.ascontiguousarray(self.w[:, self.split:]))
+            self.wt_parts = (np.ascontiguousarray(self.w_parts[0].T), np.ascontiguousarray(self.w_parts[1].T))
+
+    def _mac(self, x, acc):
+        """The crossbar: acc += W x per sample (events in SNN axon mode); with ``rescale`` the
+        first axons' sum is rescaled into acc."""
+        add = intmath.acc_add_events if self.axon_mode == "snn" else intmath.acc_add_dense
+        if self.split is None:
+            w = self.wt if self.axon_mode == "snn" else self.w
+            for b in range(x.shape[0]):
+                add(x[b], w, acc[b])
+            return
+        ws = self.wt_parts if self.axon_mode == "snn" else self.w_parts
+        part = np.zeros(self.n, I64)
+        for b in range(x.shape[0]):
+            part[:] = 0
+            add(np.ascontiguousarray(x[b, :self.split]), ws[0], part)
+            intmath.acc_add_rescaled(part, self.r_mult, self.r_shift, acc[b])
+            add(np.ascontiguousarray(x[b, self.split:]), ws[1], acc[b])
 
     def init(self, B: int) -> None:
         self.held = np.zeros((B, self.n), I64)
@@ -172,13 +214,10 @@ class CoreUnit:
             acc = np.zeros((B, self.n), I64)
             k = self.kind
             if k in ("mac", "conv", "sumpool"):
+                self._mac(x, acc)
                 if self.axon_mode == "snn":
-                    for b in range(B):
-                        intmath.acc_add_events(x[b], self.wt, acc[b])
                     syn = int((((x != 0) & self.real) @ self.fanout).sum())
                 else:
-                    for b in range(B):
-                        intmath.acc_add_dense(x[b], self.w, acc[b])
                     macs = B * int(self.fanout[self.real].sum())
             elif k == "maxpool":
                 acc = x[:, self.win].max(axis=2)
@@ -187,7 +226,11 @@ class CoreUnit:
                 acc = (x.reshape(B, self.groups, self.n) * self.mult[None, :, None]).sum(1)
                 macs = B * self.n_axons
             elif k == "merge":
-                acc = x.reshape(B, self.groups, self.n).sum(1)
+                acc = x[:, self.split or 0:].reshape(B, -1, self.n).sum(1)
+                if self.split is not None:
+                    part = x[:, :self.split].reshape(B, -1, self.n).sum(1)
+                    for b in range(B):
+                        intmath.acc_add_rescaled(part[b], self.r_mult, self.r_shift, acc[b])
                 macs = B * self.n_axons
             else:
                 acc = x.astype(I64, copy=True)

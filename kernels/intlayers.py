@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from ._jit import njit
 
-from .intprim import INT8_MAX, INT8_MIN, INT32_MAX, INT32_MIN, _same_size, requant, sat32
+from .intprim import INT8_MAX, INT8_MIN, INT32_MAX, INT32_MIN, _same_size, requant, rescale, sat32
 
 
 # -- dense and synaptic accumulation ---------------------------------------------------------
@@ -142,6 +142,39 @@ def syn_recurrent_events(x, r, wt, wt_rec, bias, out, acc):
     for b in range(B):
         acc_set_bias(acc, bias)
         active += acc_add_events(x[b], wt, acc)
+        active += acc_add_events(r[b], wt_rec, acc)
+        acc_store_sat32(acc, out[b])
+    return active
+
+
+@njit(cache=True)
+def acc_add_rescaled(part, mult, shift, acc):
+    """acc[o] += rescale(part[o], mult[o], shift[o]) (int64): a product summed at its own
+    scale, moved to the accumulator's; mult/shift one per neuron (or one for all, size 1)."""
+    _same_size(part, acc)
+    one = mult.size == 1
+    if shift.size != mult.size or not (one or mult.size == acc.size):
+        raise ValueError("intmath.acc_add_rescaled: mult and shift must have size 1 or one per neuron")
+    for o in range(acc.size):
+        k = 0 if one else o
+        acc[o] += rescale(part[o], mult[k], shift[k])
+
+
+@njit(cache=True)
+def syn_recurrent_rescaled_events(x, r, wt, wt_rec, bias, mult, shift, out, acc, part):
+    """q.SynRecurrent with a rescaled feed-forward product, event-driven:
+    out[b] = sat32(rescale(W x[b], mult, shift) + W_rec r[b] + bias). ``part``: int64
+    scratch of n_out for the feed-forward sum. Returns the number of active inputs."""
+    B = x.shape[0]
+    n_out = wt.shape[1]
+    if r.shape[0] != B or out.shape[0] != B or out.shape[1] != n_out or part.size != n_out:
+        raise ValueError("intmath.syn_recurrent_rescaled_events: x, r, out and scratch disagree")
+    active = 0
+    for b in range(B):
+        part[:] = 0
+        active += acc_add_events(x[b], wt, part)
+        acc_set_bias(acc, bias)
+        acc_add_rescaled(part, mult, shift, acc)
         active += acc_add_events(r[b], wt_rec, acc)
         acc_store_sat32(acc, out[b])
     return active

@@ -23,9 +23,9 @@ import numpy as np
 from ._jit import njit
 
 from .intlayers import (  # noqa: F401 (re-exported: intmath is the one name callers use)
-    acc_set_bias, acc_add_events, acc_add_index_events, acc_add_dense, acc_store_sat32, dense_acc, dense, syn_dense_events, syn_recurrent_events, conv2d_acc, conv2d_events_acc, conv2d, maxpool2d, avgpool2d, global_avgpool, max_abs, to_float, im2col, gemm_acc, gemm_requant, gemm_nt)
+    acc_set_bias, acc_add_events, acc_add_index_events, acc_add_dense, acc_store_sat32, dense_acc, dense, syn_dense_events, syn_recurrent_events, acc_add_rescaled, syn_recurrent_rescaled_events, conv2d_acc, conv2d_events_acc, conv2d, maxpool2d, avgpool2d, global_avgpool, max_abs, to_float, im2col, gemm_acc, gemm_requant, gemm_nt)
 from .intprim import (  # noqa: F401 (re-exported)
-    INT8_MAX, INT8_MIN, INT32_MAX, INT32_MIN, sat32, round_shift, clamp, requant, round_half_away, latency_phase, rate_spike_count, _same_size)
+    INT8_MAX, INT8_MIN, INT32_MAX, INT32_MIN, sat32, round_shift, clamp, requant, rescale, round_half_away, latency_phase, rate_spike_count, _same_size)
 
 
 # -- elementwise (flat 1-D arrays) -------------------------------------------------------------

@@ -43,6 +43,14 @@ def requant(acc, m, n, lo, hi):
 
 
 @njit(cache=True)
+def rescale(acc, m, n):
+    """round_shift(sat32(acc) * m, n): an exact product sum moved to another scale (the
+    feed-forward product of a q.SynRecurrent, before the recurrent one is added), without a
+    clamp; 0 <= m < 2^15, 0 <= n <= 62, so the product stays below 2^46."""
+    return round_shift(sat32(acc) * np.int64(m), n)
+
+
+@njit(cache=True)
 def round_half_away(y):
     """A float64 rounded to the nearest integer, halves away from zero, exactly (no
     floor(y + 0.5) double rounding). |y| must be below 2^62."""

@@ -136,7 +136,17 @@ def recurrent(rng):
     cat = g.add(tr.ann.Concat(), add, b1)
     cur = g.add(q.DirectCurrent(gain=int(rng.integers(-40, 40))), cat)
     d = g.delay((n,), "spike")
-    i = g.add(q.SynRecurrent(16, n, weight=_w(rng, (n, 16)), weight_rec=_w(rng, (n, n)), bias=_bias(rng, n)), cur, d)
+    # half the time the feed-forward product is rescaled before the recurrent one is added
+    # (dendrite "rescale": on one core, or on partial-sum cores and a merge)
+    # (dendrite "rescale": on one core, on the partial-sum core holding all the feed-forward
+    # axons, or, when they are wider than a core (32 > 24 on SMALL), in the merges)
+    ff = (dict(ff_mult=rng.integers(0, 2 ** 15, n), ff_shift=rng.integers(0, 20, n)) if rng.random() < 0.5
+          else {})
+    if ff and rng.random() < 0.5:
+        cur = g.add(tr.ann.Concat(), cur, cur)
+    k = g.entries[cur.name].shape[0]
+    i = g.add(q.SynRecurrent(k, n, weight=_w(rng, (n, k)), weight_rec=_w(rng, (n, n)), bias=_bias(rng, n), **ff),
+              cur, d)
     s = g.add(_lif(rng), i)
     g.connect(d, s)
     g.output("s", s)

@@ -167,7 +167,11 @@ def _rec(p: Params):
     s1 = g.add(tr.ann.Flatten(), g.add(p.neuron(g.entries[c.name].shape), c))
     n, m = g.entries[s1.name].shape[0], p.int(1, 6)
     d = g.delay((m,), "spike")
-    r = g.add(Q.SynRecurrent(n, m, weight=p.weight((m, n)), weight_rec=p.weight((m, m)), bias=p.bias(m)), s1, d)
+    ff = {}
+    if p.rng.random() < 0.5:  # the feed-forward product rescaled (extreme: shift 0, saturating)
+        ff = dict(ff_mult=p.ints(m, 0, 2 ** 15 - 1), ff_shift=p.ints(m, 0, 0 if p.extreme else 20))
+    r = g.add(Q.SynRecurrent(n, m, weight=p.weight((m, n)), weight_rec=p.weight((m, m)), bias=p.bias(m), **ff),
+              s1, d)
     s2 = g.add(p.neuron((m,)), r)
     g.connect(d, s2)
     g.output("spikes", s2)

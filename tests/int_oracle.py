@@ -193,8 +193,10 @@ def ann_node(n, xs):
     if isinstance(n, tr.q.SynRecurrent):
         x, r = emap(as_int, xs[0]), emap(as_int, xs[1])
         w, wr, b = n.weight.tolist(), n.weight_rec.tolist(), n.bias.tolist()
-        return [sat32(sum(w[o][j] * x[j] for j in range(len(x))) + sum(wr[o][j] * r[j] for j in range(len(r)))
-                      + b[o]) for o in range(len(w))]
+        ff = [sum(w[o][j] * x[j] for j in range(len(x))) for o in range(len(w))]
+        if n.ff_mult is not None:  # the feed-forward product moved to the membrane's unit first
+            ff = [round_shift(sat32(f) * m, k) for f, m, k in zip(ff, n.ff_mult.tolist(), n.ff_shift.tolist())]
+        return [sat32(ff[o] + sum(wr[o][j] * r[j] for j in range(len(r))) + b[o]) for o in range(len(w))]
     if isinstance(n, tr.q.DirectCurrent):
         return emap(lambda v: sat32(as_int(v) * n.gain), xs[0])
     raise NotImplementedError(f"oracle has no {n.op}")

@@ -96,3 +96,17 @@ def test_the_brain_tick_serves_every_rate():
         assert abs(k - round(k)) < 1e-9
     with pytest.raises(tr.stream.StreamError, match="whole multiple"):
         tr.stream.Scheduler([tr.Runtime(g) for g in B.graphs().values()])   # no common tick without it
+
+
+def test_integer_graphs_include_the_quantised_voice_snn():
+    """graphs(integer=True): every network in integer mode, the voice SNN too (tr.quantize with
+    its feed-forward product rescaled), keeping what the brain's glue reads (classes, log-mel
+    statistics) and its float output."""
+    g = B.graphs(integer=True)
+    assert set(g) == {"nsm", "vision", "cann", "voice"}
+    v = g["voice"]
+    assert any(e.node.op == "q.SynRecurrent" and e.node.rescaled for e in v.entries.values())
+    assert not any(e.node.op.startswith("snn.") for e in v.entries.values())
+    assert v.metadata["classes"] == B.graphs()["voice"].metadata["classes"] and "logmel_mean" in v.metadata
+    y = tr.Runtime(v, backend="numba").run({"x": np.zeros((3, 1, 32), np.float32)})["y"]
+    assert y.dtype == np.float32 and y.shape == (3, 1, 10)

@@ -64,20 +64,28 @@ def test_regions_of_balance_and_nsm_run_bit_exact(nets):
             assert nsm.sequence(nsm.decode(a["nsm"])["state"])[-1] == "follow"
 
 
-def test_spike_fed_twin_keeps_the_layers():
+def test_voice_region_is_the_real_integer_voice_snn_and_runs_bit_exact(nets):
+    """The voice SNN on the chip is tr.quantize's integer graph of the shipped model (its
+    current-fed recurrent layer rescales the feed-forward product), not a twin: its region's
+    image runs a shipped clip bit for bit as the numba integer mode, and decides like float."""
     from tianrt.demos import voice
-    g = tr.load(str(voice.SHIPPED))
-    tw = brain_chip.spike_fed(g)
-    assert tw.inputs["x"].domain == "spike" and "direct" not in tw.entries
-    for n, e in g.entries.items():
-        if n in ("x", "direct"):
-            continue
-        assert tw.entries[n].node.op == e.node.op and tw.entries[n].shape == e.shape
-        for k in ("weight", "weight_rec"):
-            if hasattr(e.node, k):
-                np.testing.assert_array_equal(getattr(tw[n], k), getattr(e.node, k))
-    with pytest.raises(tr.TianrtError, match="reads an int8 current"):
-        tr.quantize(g, {"x": np.random.default_rng(0).normal(size=(64, 32)).astype(np.float32)})  # why the twin exists
+    from tianrt.demos.voice import integer
+    from tianrt.demos.voice.model import decide
+
+    g, tps = nets["voice"][0], nets["voice"][1]
+    syn = next(e.node for e in g.entries.values() if e.node.op == "q.SynRecurrent")
+    assert syn.rescaled and g.inputs["x"].domain == "tensor"
+    part = brain_chip.brain_on_chip(tr.chip.ChipSpec(), which=("voice", "nsm"),
+                                    nets={k: nets[k] for k in ("voice", "nsm")})["partition"]
+    r = part.region("voice")
+    sub = tr.chip.ChipSpec.from_dict({**tr.chip.ChipSpec().to_dict(), "mesh_rows": r.rows, "mesh_cols": r.cols})
+    assert tr.chip.compile(g, sub)[0] == r.image
+    frames = integer.clip_frames(g)[:100][:, None]          # 1 s of a shipped clip, one tick per frame
+    a = tr.Runtime(g, backend="chip", port="inproc", spec=sub).run({"x": frames})
+    b = tr.Runtime(g, backend="numba").run({"x": frames})
+    np.testing.assert_array_equal(a["y"], b["y"])
+    f = tr.Runtime(tr.load(str(voice.SHIPPED))).run({"x": frames})["y"]
+    assert decide(a["y"])[0] == decide(f)[0]
 
 
 def test_cli_says_by_how_much_a_small_chip_is_short(capsys):

@@ -48,3 +48,23 @@ def test_quantised_cann_tracks_on_the_chip_path():
     c, m = res["CANN int8 (tr.quantize)"], res["moving average (EMA 0.3)"]
     assert c["overall_deg"] < 3.5 and c["occluded_deg"] < 4.5
     assert c["overall_deg"] < 0.6 * m["overall_deg"]
+
+
+def test_current_input_cann_quantises_and_runs_bit_exact_on_the_chip():
+    """The rides' CANN (code as a current) quantises: the input product keeps its own int8
+    scale and is rescaled to the ring's membrane unit; it tracks within the task's targets and
+    the chip runs it bit for bit as the numba integer mode."""
+    import tianrt as tr
+
+    q = cann.quantized(spike_input=False)
+    assert q["ring_syn"].rescaled
+    res = cann.measure(seeds=range(3), int8=True, spike_input=False)
+    c = res["CANN int8 (tr.quantize)"]
+    assert c["overall_deg"] < 3.5 and c["occluded_deg"] < 4.5
+    codes = {"code": np.stack([cann.code(b) for b in (10.0, 15.0, 20.0)])}
+    nb = tr.Runtime(q, backend="numba").run(codes, ticks=cann.TICKS)
+    with tr.Runtime(q, backend="chip", port="inproc") as chip:
+        ch = chip.run(codes, ticks=cann.TICKS)
+    assert nb["spikes"].sum() > 0
+    for k in nb:
+        assert np.array_equal(nb[k], ch[k]), k

@@ -49,6 +49,13 @@ def requant(acc, m, n, lo=INT8_MIN, hi=INT8_MAX):
     return np.clip(round_shift(prod, n), lo, hi)
 
 
+def rescale(acc, m, n):
+    """round_shift(sat32(acc) * m, n): an exact product sum moved to another scale without a
+    clamp (the feed-forward product of a q.SynRecurrent, requantised to its membrane's
+    unit before the recurrent product is added). m in [0, 2**15), n in [0, 62]."""
+    return round_shift(sat32(acc) * np.asarray(m, dtype=I64), n)
+
+
 def round_half_away(y):
     """float64 -> int64, to nearest with halves away from zero, exactly (no y + 0.5 double
     rounding). |y| must be below 2**62."""

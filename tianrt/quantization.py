@@ -5,7 +5,10 @@ Scales: inputs and ANN activations are symmetric int8 with scales from calibrati
 (max of |x| / 127, or a percentile); ANN weights are int8 per output channel (or per
 layer), requantised by multiplier/shift; spiking synapses have one weight scale per
 layer (the threshold of a q.LIF is one integer), and every current, membrane and
-threshold of a spiking layer is an int32 in units of input scale * weight scale.
+threshold of a spiking layer is an int32 in units of input scale * weight scale. A recurrent
+layer fed an int8 current keeps one int8 scale per row for its feed-forward weights and
+rescales that product to the membrane's unit (the recurrent weights') before the fed-back
+spikes' product is added (ops.synapse.quantize_recurrent; docs/integer.md).
 A rate encoder's input is given the scale lambda / 127, so that its integer full scale
 D is 127. Details and the error budget: docs/conversion.md.
 """

@@ -51,13 +51,15 @@ VOICE_THRESHOLD, VOICE_SMOOTHING, VOICE_HOLD = 0.9, 20, 5
 
 
 def graphs(integer: bool = False) -> dict:
-    """The brain's networks besides the balance network (name -> graph): float, or with the
-    NSM, the CNN and the CANN in integer mode (the voice SNN does not quantise yet)."""
+    """The brain's networks besides the balance network (name -> graph): float, or all four
+    in integer mode (the voice SNN through ``voice.integer.quantized``)."""
     from tianrt.demos import voice
+    from tianrt.demos.voice import integer as voice_int
 
     g = {"nsm": nsm.quantized() if integer else nsm.build(),
          "vision": vision.int8(vision.load()) if integer else vision.load(),
-         "cann": cann.quantized() if integer else cann.build_graph(), "voice": tr.load(str(voice.SHIPPED))}
+         "cann": cann.quantized() if integer else cann.build_graph(),
+         "voice": voice_int.quantized() if integer else tr.load(str(voice.SHIPPED))}
     return g
 
 

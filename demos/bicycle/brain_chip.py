@@ -14,12 +14,10 @@ The networks and how each becomes an integer graph:
 - ``vision``: the CNN, ``vision.int8``; one inference per camera frame (30 Hz);
 - ``cann``: ``cann.quantized`` (its detection code enters as rate-coded spikes); 20 ticks per
   camera frame;
-- ``voice``: ``tr.quantize`` refuses it as it is (its recurrent layer reads an int8 current
-  that shares one accumulator with the fed-back spikes; its feed-forward weights would keep
-  too few levels). It is mapped as a *spike-fed* twin — the same layers, weights and neurons,
-  with the current input replaced by a spike input of the same width, which the quantiser
-  accepts — so its cores, routes, cycles and energy are those of its layers; it is mapped, not
-  run (its behaviour with a spike-coded input is not measured).
+- ``voice``: ``voice.integer.quantized`` (``tr.quantize`` calibrated on the shipped clips): its
+  recurrent ALIF layer reads the log-mel frames as an int8 current beside its own spikes, the
+  feed-forward product rescaled to the membrane's unit in the dendrite (``q.SynRecurrent``
+  ff_mult/ff_shift); one tick per 10 ms audio frame.
 
 Per control step (10 ms): a region's cycles are its ticks in the step times its cycles per
 tick (the report's upper bound: every axon active); regions run side by side, so the chip's
@@ -39,35 +37,6 @@ CONTROL_HZ = 100.0
 CAMERA_HZ = 30.0
 KINDS = {"balance": "SNN (converted MLP)", "nsm": "SNN (state machine)", "vision": "CNN (ANN)",
          "cann": "SNN (ring attractor)", "voice": "SNN (recurrent ALIF)"}
-
-
-def spike_fed(graph: tr.Graph, name: str | None = None) -> tr.Graph:
-    """A copy of a graph whose non-spike inputs become spike inputs of the same width, with a
-    ``bridge.DirectCurrent`` right after an input dropped (its readers read the spikes): the
-    same layers, for mapping a recurrent layer ``tr.quantize`` refuses to feed an int8 current."""
-    plan = graph.build()
-    out = tr.Graph(dt=graph.dt, name=name or f"{graph.name}-spike-fed")
-    alias, delays = {}, []
-    for n, e in graph.entries.items():
-        node = e.node
-        if n in graph.inputs:
-            out.input(n, e.shape, "spike")
-            alias[n] = n
-        elif node.op == "graph.Delay":
-            out.delay(e.shape, e.domain, name=n, numeric=node.numeric)
-            alias[n] = n
-            delays.append((n, plan.entry(n).source))
-        elif node.op == "bridge.DirectCurrent" and e.inputs[0] in graph.inputs:
-            alias[n] = alias[e.inputs[0]]
-        else:
-            out.add(node.copy(), *[alias[i] for i in e.inputs], name=n)
-            alias[n] = n
-    for d, src in delays:
-        out.connect(d, alias[src])
-    for k, v in graph.outputs.items():
-        out.output(k, alias[v])
-    out.metadata = dict(graph.metadata)
-    return out
 
 
 def networks(which=tuple(KINDS)) -> dict:
@@ -91,13 +60,11 @@ def networks(which=tuple(KINDS)) -> dict:
         per_frame = cann.TICKS
         out["cann"] = (q, round(1.0 / (CONTROL_HZ * q.dt)), per_frame, "cann.quantized (runs)")
     if "voice" in which:
-        from tianrt.demos import voice
+        from tianrt.demos.voice import integer
 
-        g = tr.load(str(voice.SHIPPED))
-        tw = spike_fed(g, "voice-snn-spike-fed")
-        q = tr.quantize(tw, {}, name="voice-snn-spike-fed-int8")
-        out["voice"] = (q, max(1, round(1.0 / (CONTROL_HZ * g.dt))), 1,
-                        "spike-fed twin (mapped, not run: tr.quantize refuses the current-fed ALIF layer)")
+        q = integer.quantized()
+        out["voice"] = (q, max(1, round(1.0 / (CONTROL_HZ * q.dt))), 1,
+                        "tr.quantize, feed-forward product rescaled (runs: numba integer / chip)")
     return out
 
 

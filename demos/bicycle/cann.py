@@ -6,8 +6,11 @@ circle. Each frame's detection arrives as a population code over angle (a Gaussi
 ``code()``), held for the T = 20 ticks of a camera frame (30 fps, tick 1/600 s) and turned into
 spikes by a deterministic rate encoder (``bridge.RateEncoder``, full rate at ``INPUT_SCALE``),
 each input spike weighing ``INPUT_SCALE``: on average the same current as the code itself, but
-as spikes, so the recurrent synapse sums spikes only and ``tr.quantize`` can map it to the
-chip's one integer accumulator (``quantized()``).
+as spikes, so the recurrent synapse sums spikes only and ``tr.quantize`` maps it to the
+chip's one integer accumulator (``quantized()``). With the code as a current
+(``build_graph(spike_input=False)``, what the rides use) ``tr.quantize`` gives the input
+product its own int8 scale and rescales it to the ring's membrane unit
+(``quantized(spike_input=False)``).
 The recurrent weights (``tr.snn.Recurrent`` fed the layer's own spikes of the previous tick by
 a ``Graph.delay`` edge) are a Mexican hat: local excitation ``Je exp(-d^2 / 2 se^2)`` minus a
 global inhibition ``Ji``, so one bump survives and a false detection far from it is suppressed.
@@ -79,8 +82,9 @@ def code(bearing_deg, p: CANNParams = CANNParams(), gain: float = 1.0) -> np.nda
 def build_graph(p: CANNParams = CANNParams(), spike_input: bool = True):
     """The tracker as a tianrt graph: input ``code`` (tensor, N; rate-encoded into spikes),
     outputs ``spikes`` (N, every tick), ``count`` (the frame's spike counts) and ``pv`` (their
-    cos and sin sums), once per frame. ``spike_input=False``: the code enters the synapse as a current (float
-    only: ``tr.quantize`` refuses it; the rides use it, see docs/bicycle.md)."""
+    cos and sin sums), once per frame. ``spike_input=False``: the code enters the synapse as a
+    current (the rides use it, see docs/bicycle.md); ``tr.quantize`` then rescales its
+    feed-forward product to the ring's membrane unit (``q.SynRecurrent`` ff_mult/ff_shift)."""
     import tianrt as tr
 
     g = tr.Graph(dt=1.0 / (FPS * TICKS), name="cann")
@@ -112,11 +116,13 @@ def calibration_codes(p: CANNParams = CANNParams()) -> np.ndarray:
     return np.stack([code(b, p, gain) for b in np.linspace(-180, 180, 32, endpoint=False) for gain in (1.0, p.boost)])
 
 
-def quantized(p: CANNParams = CANNParams()):
-    """The CANN quantised for the chip (``tr.quantize``: int8 weights, integer neurons)."""
+def quantized(p: CANNParams = CANNParams(), spike_input: bool = True):
+    """The CANN quantised for the chip (``tr.quantize``: int8 weights, integer neurons), with
+    its code rate-coded into spikes or (``spike_input=False``) entering as an int8 current."""
     import tianrt as tr
 
-    return tr.quantize(build_graph(p), {"code": calibration_codes(p)}, name="cann-int8")
+    return tr.quantize(build_graph(p, spike_input), {"code": calibration_codes(p)},
+                       name="cann-int8" if spike_input else "cann-current-int8")
 
 
 class Readout:
@@ -226,10 +232,12 @@ def ema(det, alpha: float = 0.3):
     return out
 
 
-def measure(seeds=range(20), speed: float = TASK_SPEED, backend: str = "reference", int8: bool = False) -> dict:
+def measure(seeds=range(20), speed: float = TASK_SPEED, backend: str = "reference", int8: bool = False,
+            spike_input: bool = True) -> dict:
     """Mean absolute bearing error [deg] overall and during the gap, per method, over seeds
-    (``int8``: the CANN from ``quantized()``)."""
-    tracker = Tracker(backend=backend, graph=quantized() if int8 else None)
+    (``int8``: the CANN from ``quantized()``; ``spike_input=False``: the current-input CANN)."""
+    tracker = Tracker(backend=backend, graph=quantized(spike_input=spike_input) if int8
+                      else build_graph(spike_input=spike_input))
     rows = {"hold last detection": [], "moving average (EMA 0.3)": [],
             "CANN int8 (tr.quantize)" if int8 else "CANN (spiking, tianrt)": []}
     for seed in seeds:
@@ -252,15 +260,17 @@ def main(argv=None) -> int:
     ap.add_argument("--backend", default="reference")
     ap.add_argument("--speeds", default="30", help="comma-separated target speeds [deg/s]")
     ap.add_argument("--int8", action="store_true", help="also measure the quantised CANN")
+    ap.add_argument("--current-input", action="store_true", help="the CANN whose code enters as a current")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     res = {}
     print("| target speed | method | mean abs error overall [deg] | during the 0.5 s gap [deg] |")
     print("|---|---|---|---|")
     for sp in (float(s) for s in a.speeds.split(",")):
-        res[sp] = measure(range(a.seeds), sp, a.backend)
+        res[sp] = measure(range(a.seeds), sp, a.backend, spike_input=not a.current_input)
         if a.int8:
-            res[sp].update(list(measure(range(a.seeds), sp, a.backend, int8=True).items())[-1:])
+            res[sp].update(list(measure(range(a.seeds), sp, a.backend, int8=True,
+                                        spike_input=not a.current_input).items())[-1:])
         for k, v in res[sp].items():
             print(f"| {sp:g} deg/s | {k} | {v['overall_deg']:.2f} | {v['occluded_deg']:.2f} |")
     if a.json:

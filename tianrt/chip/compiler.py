@@ -281,7 +281,8 @@ class _Builder:
         spec = self.spec
         if isinstance(n, (q.Dense, q.SynDense, q.SynRecurrent)):
             w = n.weight if not isinstance(n, q.SynRecurrent) else np.hstack([n.weight, n.weight_rec])
-            self._tile_matrix(lay, Src.cat(lay.inputs), w, common)
+            rescale = (n.in_features, n.ff_mult, n.ff_shift) if isinstance(n, q.SynRecurrent) and n.rescaled else None
+            self._tile_matrix(lay, Src.cat(lay.inputs), w, common, rescale)
             return
         if isinstance(n, q.GlobalAvgPool2d):
             C, H, W = self.entry(e0.inputs[0]).shape
@@ -307,17 +308,26 @@ class _Builder:
             self._core(lay, "full", src.take(sl), sl, lay.out_buf, sl, {"kind": "pass"},
                        self.stage_list(lay, sl, sl), 0, len(sl), **common)
 
-    def _tile_matrix(self, lay: Layer, axons: Src, w: np.ndarray, common):
+    def _rescale(self, rescale, sl, what, count):
+        """The dendrite's ``rescale`` field: the first ``count`` axons (mac) or groups (merge)
+        hold the feed-forward product, rescaled per neuron before the rest is added."""
+        _, mult, shift = rescale
+        return {what: int(count), "mult": self.arr(mult[sl], np.int32), "shift": self.arr(shift[sl], np.int32)}
+
+    def _tile_matrix(self, lay: Layer, axons: Src, w: np.ndarray, common, rescale=None):
         """A weight matrix (out, in) on crossbars; all-zero tiles of a fan-in split are left
-        out (their partial sums are zero)."""
-        t = tiling.dense_tiling(lay.name, w.shape[1], w.shape[0], self.spec)
+        out (their partial sums are zero). ``rescale`` (n_ff, ff_mult, ff_shift): a
+        q.SynRecurrent whose first n_ff axons' product is rescaled (dendrite ``rescale``)."""
+        t = tiling.dense_tiling(lay.name, w.shape[1], w.shape[0], self.spec, rescale and rescale[0])
         chan = np.arange(w.shape[0])
         bound = max(value_bound(self.plan, i) for i in lay.entries[0].inputs)
         if t.k == 1:
             for o0, o1 in t.out_blocks:
                 sl = np.arange(o0, o1)
-                self._core(lay, "full", axons, sl, lay.out_buf, sl,
-                           {"kind": "mac", "weight": self.arr(w[o0:o1], np.int8)},
+                dend = {"kind": "mac", "weight": self.arr(w[o0:o1], np.int8)}
+                if rescale:
+                    dend["rescale"] = self._rescale(rescale, sl, "axons", rescale[0])
+                self._core(lay, "full", axons, sl, lay.out_buf, sl, dend,
                            self.stage_list(lay, sl, chan[sl]), (o1 - o0) * w.shape[1], (o1 - o0) * w.shape[1],
                            **common)
             return
@@ -330,19 +340,26 @@ class _Builder:
                 if not w[o0:o1, a0:a1].any() and isinstance(lay.head, q.GlobalAvgPool2d):
                     continue
                 sl = np.arange(o0, o1)
-                self._core(lay, "partial", axons.take(np.arange(a0, a1)), sl, pb, sl,
-                           {"kind": "mac", "weight": self.arr(w[o0:o1, a0:a1], np.int8)}, [],
+                dend = {"kind": "mac", "weight": self.arr(w[o0:o1, a0:a1], np.int8)}
+                if rescale and a0 == 0 and a1 >= rescale[0]:  # the whole feed-forward sum is here
+                    dend["rescale"] = self._rescale(rescale, sl, "axons", rescale[0])
+                self._core(lay, "partial", axons.take(np.arange(a0, a1)), sl, pb, sl, dend, [],
                            (o1 - o0) * (a1 - a0), int(np.count_nonzero(w[o0:o1, a0:a1]))
                            if isinstance(lay.head, q.GlobalAvgPool2d) else (o1 - o0) * (a1 - a0),
                            wide_out=wide, axon_mode=common["axon_mode"], soma_mode="psum")
-        self._merges(lay, t.merge_blocks, psum, chan, common)
+        whole = rescale and t.in_blocks[0][1] >= rescale[0]  # rescaled in the first partial core
+        self._merges(lay, t.merge_blocks, psum, chan, common, rescale and not whole and (
+            rescale, sum(1 for _, a1 in t.in_blocks if a1 <= rescale[0])))
 
-    def _merges(self, lay, blocks, psum, chan, common):
+    def _merges(self, lay, blocks, psum, chan, common, rescale=None):
         k = len(psum)
         for o0, o1 in blocks:
             sl = np.arange(o0, o1)
             axons = Src.cat([Src(np.full(len(sl), pb, np.int64), sl.astype(np.int64)) for pb in psum])
-            self._core(lay, "merge", axons, sl, lay.out_buf, sl, {"kind": "merge", "groups": k},
+            dend = {"kind": "merge", "groups": k}
+            if rescale:
+                dend["rescale"] = self._rescale(rescale[0], sl, "groups", rescale[1])
+            self._core(lay, "merge", axons, sl, lay.out_buf, sl, dend,
                        self.stage_list(lay, sl, chan[sl]), 0, k * len(sl), axon_mode=common["axon_mode"],
                        soma_mode=common["soma_mode"])
 

@@ -31,7 +31,7 @@ import numpy as np
 
 MAGIC = b"TNRCHIP\0"
 VERSION_MAJOR = 1
-VERSION_MINOR = 2  # 1.1: per-neuron record parameters, "alif" stages, null for "no filter"; 1.2: per-neuron v_init of "lif"
+VERSION_MINOR = 3  # 1.1: per-neuron record parameters, "alif" stages, null for "no filter"; 1.2: per-neuron v_init of "lif"; 1.3: "rescale" of mac and merge dendrites
 HEADER = struct.Struct("<8sHHIQQII32s")
 HEADER_SIZE = HEADER.size  # 72
 ENTRY = struct.Struct("<BBH4IQQ4x")

@@ -58,12 +58,20 @@ def _merge_blocks(layer: str, n_out: int, k: int, spec) -> list:
     return _blocks(n_out, min(per, spec.neurons_per_core))
 
 
-def dense_tiling(layer: str, n_in: int, n_out: int, spec) -> DenseTiling:
-    """Tiles for a weight matrix (n_out, n_in)."""
+def dense_tiling(layer: str, n_in: int, n_out: int, spec, split: int | None = None) -> DenseTiling:
+    """Tiles for a weight matrix (n_out, n_in). ``split``: when the fan-in is split and the
+    first block does not hold all of axons 0..split-1, no block straddles axon ``split`` (the
+    feed-forward product of a q.SynRecurrent that is rescaled must be summed whole, in one
+    core or in a merge)."""
     A, N, M = spec.axons_per_core, spec.neurons_per_core, spec.weight_bytes_per_core
     k = ceil_div(n_in, A)
     size = ceil_div(n_in, k)
     in_blocks = _blocks(n_in, size)
+    if split is not None and k > 1 and in_blocks[0][1] < split < n_in:
+        a = _blocks(split, ceil_div(split, ceil_div(split, A)))
+        b = [(s + split, e + split) for s, e in _blocks(n_in - split, ceil_div(n_in - split, ceil_div(n_in - split, A)))]
+        in_blocks = a + b
+        size = max(e - s for s, e in in_blocks)
     k = len(in_blocks)
     per = min(N, M // size)
     if per < 1:

@@ -94,6 +94,11 @@ def _int_graphs():
     g.output("li", g.add(Q.LI(leak_mult=1), g.add(Q.SynDense(3, 2, weight=w(2, 3)), s2)))
     g.output("mem", g.add(Q.MembraneReadout(window=2), cur))
     g.output("count", g.add(tr.bridge.SpikeCount(window=2), s1))
+    dr = g.delay((4,), "spike")  # a current-fed recurrent layer: its feed-forward product rescaled
+    s3 = g.add(Q.ALIF(threshold=100, leak_mult=3, leak_shift=2), g.add(
+        Q.SynRecurrent(3, 4, weight=w(4, 3), weight_rec=w(4, 4), ff_mult=1 << 14, ff_shift=16), cur, dr))
+    g.connect(dr, s3)
+    g.output("rescaled", s3)
     sc = g.input("sc", shape=(1, 4, 4), domain="spike")
     g.output("first", g.add(tr.bridge.FirstSpike(window=2), g.add(tr.ann.Flatten(), g.add(
         Q.LIF(threshold=10), g.add(Q.SynConv2d(1, 2, 3, padding=1, weight=w(2, 1, 3, 3)), sc)))))

@@ -6,6 +6,11 @@ Float:    I = W s + b,  I = conv(W, s) + b,  I = W x + W_rec r + b   (r: the lay
           spikes of the previous tick, through a ``Graph.delay`` edge)
 Integer:  I = sat32(W s + bias) with int8 W, int32 bias, exact int64 sums (no requantisation:
           the current stays in units of input scale x weight scale)
+          q.SynRecurrent: I = sat32(F + W_rec r + bias), F = W x, or, with ff_mult/ff_shift
+          (one per neuron), F = rescale(W x) = round_shift(sat32(W x) * ff_mult, ff_shift):
+          the feed-forward product keeps its own weight scale and is requantised to the
+          membrane's unit (that of W_rec) before the recurrent product is added, as a
+          chip's dendrite would do with two axon groups
 
 The fast backends are event-driven: work follows the active inputs, not the fan-in.
 """
@@ -22,7 +27,8 @@ from ..node import Node, as_array, init_uniform, register
 from .arrays import F32, I32, I64
 from .exact import conv_acc, dense_acc, exact_matmul
 from .linear import ConvLayout, DenseLayout, QConvLayout, QDenseLayout, conv2d
-from .qnode import QNode, bias_param, int8_param
+from ..kernels.limits import MULT_LIMIT, SHIFT_LIMIT
+from .qnode import QNode, bias_param, int8_param, int_array
 from .registry import implements
 
 
@@ -125,7 +131,9 @@ class SynConv2d(_QSynapse, QConvLayout):
 @register
 @dataclass(eq=False)
 class SynRecurrent(_QSynapse):
-    """I = sat32(W x + W_rec r + bias), r the layer's previous-tick spikes via a delay edge."""
+    """I = sat32(F + W_rec r + bias), r the layer's previous-tick spikes via a delay edge;
+    F = W x, or with ``ff_mult``/``ff_shift`` (a number or one per neuron)
+    F = round_shift(sat32(W x) * ff_mult, ff_shift) (qmath.rescale)."""
     op = "q.SynRecurrent"
     prefix = "qrsyn"
     arity = 2
@@ -134,12 +142,27 @@ class SynRecurrent(_QSynapse):
     weight: np.ndarray | None = None
     weight_rec: np.ndarray | None = None
     bias: np.ndarray | None = None
+    ff_mult: np.ndarray | None = None
+    ff_shift: np.ndarray | None = None
 
     def __post_init__(self):
         n = self.out_features
         int8_param(self, "weight", (n, self.in_features))
         int8_param(self, "weight_rec", (n, n))
         bias_param(self, n)
+        if (self.ff_mult is None) != (self.ff_shift is None):
+            raise GraphError(f"{self.op}: ff_mult and ff_shift go together (both, or neither for an "
+                             "unscaled feed-forward product)")
+        if self.ff_mult is not None:
+            self.ff_mult = int_array(self, "ff_mult", np.broadcast_to(self.ff_mult, (n,)), (n,), np.int32,
+                                     0, MULT_LIMIT - 1)
+            self.ff_shift = int_array(self, "ff_shift", np.broadcast_to(self.ff_shift, (n,)), (n,), np.int32,
+                                      0, SHIFT_LIMIT)
+
+    @property
+    def rescaled(self) -> bool:
+        """Whether the feed-forward product is requantised before the recurrent one is added."""
+        return self.ff_mult is not None
 
     def out_shape(self, in_shapes):
         return recurrent_shape(self, in_shapes)
@@ -168,8 +191,10 @@ def qconv_step(n, st, xs, t):
 @implements("reference", SynRecurrent)
 def qrecurrent_step(n, st, xs, t):
     x, r = xs
-    return qmath.sat32(exact_matmul(x, n.weight) + exact_matmul(r, n.weight_rec)
-                       + n.bias.astype(I64)).astype(I32)
+    ff = exact_matmul(x, n.weight)
+    if n.rescaled:
+        ff = qmath.rescale(ff, n.ff_mult, n.ff_shift)
+    return qmath.sat32(ff + exact_matmul(r, n.weight_rec) + n.bias.astype(I64)).astype(I32)
 
 
 # -- op counts ---------------------------------------------------------------------------------------
@@ -244,39 +269,85 @@ def _row_scales(w_eff, theta):
     return theta / k
 
 
-MIN_FEEDFORWARD_LEVELS = 32  # below this many int8 levels a quantised recurrent layer is refused
+MIN_LEVELS = 32  # fewer int8 levels than this in a shared accumulator: the products get their own scales
 
 
 @implements("quantize", Recurrent)
 def quantize_recurrent(qz, e, src, kind, s_in):
-    """snn.Recurrent -> q.SynRecurrent: both products in one current unit s_cur (the
-    feed-forward weights scaled by s_cur / input scale, the recurrent ones by s_cur, as the
-    fed-back spikes are 0/1), chosen to make the neuron's threshold an exact integer; the
-    bias is rounded as it is (no rounding-drift correction for recurrent layers)."""
+    """snn.Recurrent -> q.SynRecurrent. The membrane's unit s_cur is the recurrent weights'
+    (max |W_rec| / 127, nudged up so that the neuron's threshold is an exact integer).
+
+    - Spikes in, both weight matrices of a similar size (or weights that lie on the shared
+      grid, such as small integers): one accumulator, both products in s_cur (the feed-forward
+      weights scaled by s_cur too; bit-compatible with before).
+    - A current in (int8 activations x int8 weights), or spikes whose weights would keep fewer
+      than MIN_LEVELS levels in the shared unit: the feed-forward weights keep their own int8
+      scale per output row, s_row = max_i |W[o, i] * s_x[i]| / 127, and their product is
+      rescaled to s_cur by ff_mult * 2**-ff_shift ~= s_row / s_cur (qmath.quantize_multipliers)
+      before the recurrent product is added: per tick and neuron the rescaled current is within
+      s_cur / 2 + 2**-15 |F| of the float current of the rounded weights (docs/integer.md).
+
+    The bias is rounded as it is (no rounding-drift correction for recurrent layers)."""
     n, name = e.node, e.name
     (x, kx, sx), (r, kr, _) = (qz.map[i] for i in e.inputs)
     if kr != "spike" or kx not in ("spike", "current"):
         raise GraphError(f"quantize: recurrent synapse `{name}` needs spikes or an integer current and its "
-                         f"layer's spikes through a delay, got {kx} and {kr}")
-    ux = 1.0 if kx == "spike" else sx
-    big = max(float(np.abs(n.weight).max(initial=0)) * ux, float(np.abs(n.weight_rec).max(initial=0)))
-    s_cur = big / qmath.WEIGHT_MAX if big > 0 else 1.0
+                         f"layer's spikes through a delay, got {kx} and {kr}: feed it spikes (a RateEncoder) "
+                         "or a current (bridge.DirectCurrent), and its own spikes through Graph.delay")
+    w_eff = np.asarray(n.weight, np.float64) * (1.0 if kx == "spike" else np.asarray(sx, np.float64))
+    big_ff = float(np.abs(w_eff).max(initial=0))
+    big_rec = float(np.abs(n.weight_rec).max(initial=0))
     theta = qz._threshold_of(name)
-    if theta is not None and int(np.floor(theta / s_cur)) >= 1:
-        s_cur = theta / int(np.floor(theta / s_cur))  # the integer threshold is exact
-    wq, _ = qmath.quantize_weights(n.weight, scale=s_cur / ux)
+    shared = _exact_threshold(max(big_ff, big_rec) / qmath.WEIGHT_MAX or 1.0, theta)
+    levels = [v / shared for v in (big_ff, big_rec) if v > 0]
+    if kx == "spike" and (min(levels, default=qmath.WEIGHT_MAX) >= MIN_LEVELS or _on_grid(w_eff, shared)):
+        wq, _ = qmath.quantize_weights(w_eff, scale=shared)
+        wrq, _ = qmath.quantize_weights(n.weight_rec, scale=shared)
+        node = SynRecurrent(n.in_features, n.out_features, weight=wq, weight_rec=wrq,
+                            bias=qmath.quantize_bias(n.bias, shared))
+        qz.map[name] = (qz.g.add(node, x, r, name=name).name, "current", shared)
+        return
+    s_row = qmath.symmetric_scale(w_eff, axis=0)                     # one int8 scale per output row
+    s_row = np.where(np.abs(w_eff).max(axis=1, initial=0) > 0, s_row, 0.0)
+    base = big_rec / qmath.WEIGHT_MAX if big_rec > 0 else (float(s_row.max()) or 1.0)
+    reach = float(s_row.max(initial=0)) / RESCALE_MAX               # the largest ratio a multiplier spans
+    s_cur = _exact_threshold(max(base, reach), theta)
+    if big_rec > 0 and big_rec / s_cur < MIN_LEVELS:
+        raise GraphError(f"quantize: recurrent synapse `{name}`: its feed-forward weights in current units "
+                         f"(max {big_ff:.3g}) are {big_ff / big_rec:.3g} times its recurrent ones (max "
+                         f"{big_rec:.3g}); rescaling the feed-forward product by at most {RESCALE_MAX} would "
+                         f"leave the recurrent weights {int(big_rec / s_cur)} levels (of 127): scale the "
+                         "input down (e.g. a smaller DirectCurrent gain) or the recurrent weights up, to "
+                         f"within {RESCALE_MAX * qmath.WEIGHT_MAX // MIN_LEVELS}x of each other")
+    if theta is not None and theta / s_cur > MEMBRANE_MAX:
+        raise GraphError(f"quantize: recurrent synapse `{name}`: its recurrent weights (max {big_rec:.3g}) "
+                         f"are so small beside the threshold {theta:g} that the membrane's unit makes the "
+                         f"threshold {theta / s_cur:.3g} units, beyond the {MEMBRANE_MAX} that leave an int32 "
+                         "membrane room: drop the recurrent weights (they round to nothing) or scale them up")
+    wq, _ = qmath.quantize_weights(w_eff, scale=np.where(s_row > 0, s_row, 1.0), axis=0)
     wrq, _ = qmath.quantize_weights(n.weight_rec, scale=s_cur)
-    kept = int(np.abs(wq.astype(np.int16)).max(initial=0))
-    if kx == "current" and 0 < kept < MIN_FEEDFORWARD_LEVELS:
-        # an int8 current and the 0/1 fed-back spikes share one accumulator and no shift: the
-        # feed-forward weights get the unit that the recurrent ones need, and too few levels
-        raise GraphError(f"quantize: recurrent synapse `{name}` reads an int8 current; in one integer "
-                         f"accumulator with its fed-back spikes its feed-forward weights would keep only "
-                         f"{kept} levels (of 127): feed it spikes (a RateEncoder, or a spiking layer "
-                         "before it), or scale the recurrent weights down")
+    mult, shift = qmath.quantize_multipliers(s_row / s_cur)
     node = SynRecurrent(n.in_features, n.out_features, weight=wq, weight_rec=wrq,
-                        bias=qmath.quantize_bias(n.bias, s_cur))
+                        bias=qmath.quantize_bias(n.bias, s_cur), ff_mult=mult, ff_shift=shift)
     qz.map[name] = (qz.g.add(node, x, r, name=name).name, "current", s_cur)
+
+
+MEMBRANE_MAX = 2 ** 24  # a threshold of at most this many membrane units leaves int32 room to spare
+RESCALE_MAX = 2 ** 14  # the rescale ratios tr.quantize writes stay below this (multipliers span 2**15)
+
+
+def _on_grid(w, unit) -> bool:
+    """Whether every weight is (to float precision) an integer number of ``unit`` in the int8
+    range: then one shared unit loses nothing (e.g. a state machine of small integer weights)."""
+    k = np.asarray(w, np.float64) / unit
+    return bool(np.abs(k).max(initial=0) <= qmath.WEIGHT_MAX and np.allclose(k, np.round(k), rtol=0, atol=1e-6))
+
+
+def _exact_threshold(s_cur, theta):
+    """``s_cur`` nudged up so that ``theta / s_cur`` is an exact integer (when it is >= 1)."""
+    if theta is not None and int(np.floor(theta / s_cur)) >= 1:
+        return theta / int(np.floor(theta / s_cur))
+    return s_cur
 
 
 def mean_current(node, w, mean):

@@ -116,6 +116,13 @@ class QSynOp(Op):
         if isinstance(n, q.SynRecurrent):
             wr = np.ascontiguousarray(n.weight_rec.T)
             r = xs[1]
+            if n.rescaled:
+                part = np.zeros(y.shape[1], _I64)
+
+                def fn(t):
+                    be.events += wt.shape[1] * intmath.syn_recurrent_rescaled_events(
+                        x, r, wt, wr, n.bias, n.ff_mult, n.ff_shift, y, acc, part)
+                return fn
 
             def fn(t):
                 be.events += wt.shape[1] * intmath.syn_recurrent_events(x, r, wt, wr, n.bias, y, acc)
