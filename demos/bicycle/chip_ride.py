@@ -49,10 +49,11 @@ class RecordingBrain(B.Brain):
 
 
 def scenario(seed: int, duration: float = 3.0) -> world.Scenario:
-    """A follow ride with "go" at 0.3 s and "stop" at 1.8 s (the voice detector is deaf for
-    1 s after a word), no noise: the state machine goes idle -> ride -> follow -> stop -> idle."""
+    """A follow ride with "go" at 0.3 s and, in rides of 2.8 s or more, "stop" at 1.8 s (the
+    voice detector is deaf for 1 s after a word; a word is heard ~0.5 s after it ends), no
+    noise: the state machine goes idle -> ride -> follow (-> stop_requested -> idle)."""
     d = suite.make("follow", seed, duration)
-    d["speech"] = {"commands": [[0.3, "go"], [min(1.8, duration - 1.0), "stop"]], "noise": []}
+    d["speech"] = {"commands": [[0.3, "go"]] + ([[1.8, "stop"]] if duration >= 2.8 else []), "noise": []}
     return world.parse_scenario(d)
 
 
