@@ -214,6 +214,8 @@ def test_session_refusals(two):
         tr.Runtime(gs["a"], backend="chip", session=chip, region="a").close()   # free again
     with pytest.raises(tr.chip.LinkError, match="session is closed"):
         chip.attach("a")
+    with pytest.raises(tr.chip.LinkError, match="BoardPort"):
+        tr.chip.open_many(part, port="inproc")
 
 
 def test_session_over_a_pty(two):

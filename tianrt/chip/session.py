@@ -123,6 +123,10 @@ class ChipSession:
 
     def __init__(self, partition, port="auto", **link_options):
         self.partition = partition
+        if port == "inproc":
+            raise LinkError("a chip session needs a board behind a link: port='auto' (firmware_sim on a "
+                            "pty), a device or pty path, a pyserial URL, or an in-process board "
+                            "(tianrt.firmware_sim.loopback.BoardPort(spec))")
         if port == "auto" and "spawn_args" not in link_options:   # a local board built to the spec
             link_options["spawn_args"] = ("--spec", json.dumps(partition.spec.to_dict()))
         layout = regionwire.pack_layout((r.name, r.row, r.col, r.rows, r.cols) for r in partition.regions)
