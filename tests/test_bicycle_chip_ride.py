@@ -45,6 +45,12 @@ def test_compare_catches_any_difference():
     assert not chip_ride.compare(a, {"x.y": a["x.y"]})["z.w"]["identical"]
 
 
+def test_a_mapped_only_twin_cannot_ride(parts):
+    twin = brain_chip.networks(("voice",))
+    with pytest.raises(ValueError, match="'voice' on the chip .* twin cannot ride"):
+        chip_ride.nets_and_partition(twin | {"balance": parts[0]["balance"]}, on_chip=("balance", "voice"))
+
+
 def test_ride_cli_refuses_a_too_short_ride(capsys):
     with pytest.raises(SystemExit):
         brain_chip.main(["--ride", "--duration", "1"])

@@ -16,8 +16,10 @@ identical torques applied, NSM state sequence and ride.
 
 The voice SNN stays on the host in numba float in both rides (``HOST``): ``tr.quantize``
 refuses its current-fed recurrent layer (docs/bicycle.md, The whole brain on one chip). Once it
-quantises, moving it onto the chip is adding "voice" to ``ON_CHIP`` (its integer graph then
-comes from ``brain_chip.networks``, like the others').
+quantises, moving it onto the chip is adding "voice" to ``ON_CHIP``; its integer graph comes
+from ``brain_chip.networks`` like the others' — which must then return the quantised voice
+graph rather than the spike-fed twin it maps today (``nets_and_partition`` refuses a graph
+whose inputs are not what the brain feeds).
 """
 from __future__ import annotations
 
@@ -57,24 +59,37 @@ def scenario(seed: int, duration: float = 3.0) -> world.Scenario:
     return world.parse_scenario(d)
 
 
-def nets_and_partition(networks: dict, spec=None):
-    """The integer graphs on the chip (name -> graph, from ``brain_chip.networks(ON_CHIP)``),
-    the host's graphs, and their partition of one chip."""
-    chip = {k: (v[0] if isinstance(v, tuple) else v) for k, v in networks.items() if k in ON_CHIP}
-    host = {k: v for k, v in B.graphs().items() if k in HOST}
+def nets_and_partition(networks: dict, spec=None, on_chip=ON_CHIP):
+    """The integer graphs on the chip (name -> graph, from ``brain_chip.networks(on_chip)``),
+    the host's graphs (the brain's others, float), and their partition of one chip."""
+    chip = {k: (v[0] if isinstance(v, tuple) else v) for k, v in networks.items() if k in on_chip}
+    missing = sorted(set(on_chip) - set(chip))
+    if missing:
+        raise ValueError(f"no integer graph given for {missing}")
+    brain = B.graphs()
+    for k, g in chip.items():     # a network on the chip takes what the brain's glue feeds it
+        if k in brain and _interface(g) != _interface(brain[k]):
+            raise ValueError(f"{k!r} on the chip would be graph {g.name!r} with inputs and outputs "
+                             f"{_interface(g)}, but the brain feeds {_interface(brain[k])} (a mapped-only "
+                             f"twin cannot ride: give brain_chip.networks its quantised graph)")
+    host = {k: v for k, v in brain.items() if k not in chip}
     part = tr.chip.compile_many(chip, spec or tr.chip.ChipSpec())
     return chip, host, part
+
+
+def _interface(g) -> tuple:
+    return (sorted((n, tuple(e.shape), e.domain) for n, e in g.inputs.items()), sorted(g.outputs))
 
 
 def ride(sc, chip_nets: dict, host_nets: dict, session=None):
     """One ride of the brain: the ON_CHIP networks on ``session`` (regions of one chip), or,
     without one, on numba's integer mode. Returns (RunResult, the brain's output log, wall s)."""
     audio, _ = speech.track(sc.speech, sc.duration, sc.seed)
-    nets = {k: chip_nets[k] for k in ON_CHIP if k != "balance"} | host_nets
+    nets = {k: g for k, g in chip_nets.items() if k != "balance"} | host_nets
     if session is None:
         rts, backend, options = {}, "numba", None
     else:
-        rts = {k: tr.Runtime(g, backend="chip", session=session, region=k) for k, g in nets.items() if k in ON_CHIP}
+        rts = {k: tr.Runtime(g, backend="chip", session=session, region=k) for k, g in nets.items() if k in chip_nets}
         backend, options = "chip", {"session": session, "region": "balance"}
     brain = RecordingBrain(audio=audio, nets=nets, runtimes=rts)
     cam = render.SensorCamera(render.Scene(sc))
@@ -111,8 +126,8 @@ def check(seed: int, parts: tuple, duration: float = 3.0, port="auto") -> dict:
     outputs = compare(ref_log, got_log)
     steps = int(round(got.duration * sc.control_hz))
     torque_same = bool(np.array_equal(ref.traces["torque"], got.traces["torque"]))
-    return {"seed": seed, "duration_s": got.duration, "control_steps": steps, "on_chip": list(ON_CHIP),
-            "on_host": list(HOST), "outputs": outputs, "torques_identical": torque_same,
+    return {"seed": seed, "duration_s": got.duration, "control_steps": steps, "on_chip": list(chip_nets),
+            "on_host": list(host_nets), "outputs": outputs, "torques_identical": torque_same,
             "nsm_states": got.brain["nsm"]["states"], "nsm_states_identical": ref.brain["nsm"] == got.brain["nsm"],
             "heard": got.brain["commands"]["heard"],
             "bit_exact": torque_same and ref.brain == got.brain and all(o["identical"] for o in outputs.values()),
