@@ -227,3 +227,50 @@ def test_session_over_a_pty(two):
         drive(rts, nb, gs, 10, 5)
         c = chip.counters()
         assert c["regions"] == 2 and c["cores_used"] == part.cores_used
+
+
+def test_a_region_step_the_host_gave_up_on_is_resynchronised_in_that_region_only(two):
+    """The reply to one REGION STEP is held back longer than the host waits: the user's retry
+    finds the region ahead, the region alone is reloaded and replayed, outputs do not shift."""
+    import time
+
+    from link_fault_board import FaultBoard
+
+    gs, part = two
+    seen = {"n": 0}
+
+    def stall(n, block):
+        f = P.decode_frame(block)
+        if f.cmd == P.REGION and f.kind == P.ACK:
+            seen["n"] += 1
+            if seen["n"] == 20:
+                time.sleep(0.6)
+        return b"\x00" + block + b"\x00"
+
+    board = FaultBoard(to_host=stall, engine_factory=lambda: Engine(SPEC.to_dict()))
+    try:
+        with tr.chip.open_many(part, port=board.url, timeout=0.1, retries=1) as chip:
+            rts = {k: tr.Runtime(g, backend="chip", session=chip, region=k) for k, g in gs.items()}
+            nb = {k: tr.Runtime(g, backend="numba") for k, g in gs.items()}
+            rng = np.random.default_rng(7)
+            failures = 0
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                for t in range(20):
+                    for k, g in gs.items():
+                        x = {"x": rng.random(g.inputs["x"].shape).astype(np.float32)}
+                        while True:
+                            try:
+                                a = rts[k].step(x)
+                                break
+                            except tr.chip.LinkError:
+                                failures += 1
+                                time.sleep(0.7)   # the board finishes the STEP the host gave up on
+                        b = nb[k].step(x)
+                        for o in b:
+                            np.testing.assert_array_equal(a[o], b[o])
+            assert failures == 1 and chip.link.stats["resyncs"] == 1
+            assert any("resynchronised" in str(w.message) for w in caught)
+            assert [rts[k].tick for k in gs] == [20, 20]
+    finally:
+        board.close()
