@@ -13,6 +13,9 @@ import traceback
 import zlib
 
 import tianrt.chip.protocol as P
+from tianrt.chip import regionwire
+
+from .regions import Regions
 
 FIRMWARE = "tianrt-firmware_sim/1"
 
@@ -69,6 +72,8 @@ class Server:
         """(Re)start the firmware: new engine, no session, no image. Returns the BOOT frame."""
         self.boots += 1
         self.engine = self.engine_factory()
+        self.regions: Regions | None = None   # the chip split into regions (LOAD_REGIONS)
+        self._active = None                   # the engine executing a command (for ABORT)
         self.session: int | None = None
         self.sparse = False                 # the host reads sparse outputs (HELLO flag)
         # (body of the last request, its reply); one tuple so that the read loop never sees
@@ -89,6 +94,8 @@ class Server:
         outputs, uploads and cached replies are dropped (the image stays loaded, as a
         flashed board's would); the next command must be a HELLO."""
         self.engine.reset()     # (the transport has stopped any command still running first)
+        if self.regions is not None:
+            self.regions.reset()
         self.session = None
         self._last = None
         self._upload = None
@@ -189,6 +196,10 @@ class Server:
     # -- commands ----------------------------------------------------------------------------------
     def dispatch(self, cmd: int, payload: bytes) -> bytes:
         eng = self.engine
+        if cmd in P.REGION_COMMANDS:
+            if self.regions is None:
+                return self._engine_command(eng, cmd, payload)
+            return self._whole_chip(cmd, payload)
         if cmd == P.HELLO:
             version, nonce, flags, proof = P.read_hello_full(payload)
             if version != self.protocol_version:
@@ -201,15 +212,23 @@ class Server:
             return P.pack_json({"protocol": self.protocol_version, "firmware": self.firmware,
                                 "boot": self.boots, "max_payload": self.max_payload,
                                 "max_upload": P.MAX_UPLOAD, "max_run_ticks": P.MAX_RUN_TICKS,
-                                "sparse_inputs": True,
-                                "image": eng.info(), "spec": getattr(eng, "spec", None)})
-        if cmd == P.INFO:
-            self._empty(payload, "INFO")
-            return P.pack_json(eng.info())
-        if cmd == P.RESET:
-            self._empty(payload, "RESET")
-            eng.reset()
-            return b""
+                                "sparse_inputs": True, "max_regions": P.MAX_REGIONS,
+                                "image": eng.info(), "spec": getattr(eng, "spec", None),
+                                "regions": self.regions.describe() if self.regions is not None else None})
+        if cmd == P.LOAD_REGIONS:
+            spec = getattr(eng, "spec", None)
+            if not isinstance(spec, dict):
+                raise P.ProtocolError(P.E_CAPACITY, "LOAD_REGIONS: this board's engine has no chip spec "
+                                      "and cannot be split into regions")
+            regions = Regions(payload, spec, type(eng))   # checked in full before anything changes
+            self.engine, self.regions = self.engine_factory(), regions   # the whole-chip image goes
+            return P.pack_json({"regions": regions.describe()})
+        if cmd == P.REGION:
+            if self.regions is None:
+                raise P.ProtocolError(P.E_NO_IMAGE, "REGION: the chip is not split into regions; "
+                                      "LOAD_REGIONS first")
+            index, inner, body = regionwire.read_call(payload, len(self.regions))
+            return self._engine_command(self.regions.engines[index], inner, body)
         if cmd == P.UPLOAD_BEGIN:
             target, total, crc = P.read_upload_begin(payload)
             if target not in P.UPLOAD_TARGETS:
@@ -238,6 +257,70 @@ class Server:
                 raise P.ProtocolError(P.E_UPLOAD_CHECKSUM, f"uploaded {up.total} bytes have CRC-32 "
                                       f"{crc:#010x}, UPLOAD_BEGIN announced {up.crc:#010x}; discarded")
             return self.dispatch(up.target, bytes(up.buf))
+        if cmd == P.ABORT:
+            return self.abort(payload)
+        if cmd == P.FETCH:
+            offset, length = P.read_fetch(payload)
+            if self._outbox is None:
+                raise P.ProtocolError(P.E_UPLOAD_STATE, "FETCH with no PAGED result pending")
+            if offset > len(self._outbox):
+                raise P.ProtocolError(P.E_BAD_PAYLOAD, f"FETCH at offset {offset} of a "
+                                      f"{len(self._outbox)}-byte result", 0)
+            length = min(length, self.max_payload)    # a host may ask before it knows our limit
+            return self._outbox[offset:offset + length]
+        if cmd == P.REBOOT:
+            self._empty(payload, "REBOOT")
+            self._reboot_after_reply = True
+            return b""
+        raise P.ProtocolError(P.E_UNKNOWN_COMMAND, f"command {cmd:#04x} cannot be executed here")
+
+    def _whole_chip(self, cmd: int, payload: bytes) -> bytes:
+        """A command not addressed to a region while the chip is split into regions: INFO,
+        RESET and the counters act on all of them, LOAD_IMAGE replaces them by a whole-chip
+        image, the rest is refused (it must name a region)."""
+        regions = self.regions
+        if cmd == P.INFO:
+            self._empty(payload, "INFO")
+            return P.pack_json({"regions": regions.describe()})
+        if cmd == P.RESET:
+            self._empty(payload, "RESET")
+            regions.reset()
+            return b""
+        if cmd == P.COUNTERS:
+            self._empty(payload, "COUNTERS")
+            return P.pack_json({**regions.counters(), **self.stats})
+        if cmd == P.RESET_COUNTERS:
+            self._empty(payload, "RESET_COUNTERS")
+            regions.reset_counters()
+            self._reset_stats()
+            return b""
+        if cmd == P.LOAD_IMAGE:
+            info = self.engine.load_image(payload)    # a refused image leaves the regions running
+            self.regions = None
+            return P.pack_json(info)
+        regions.refuse(cmd)
+
+    def _reset_stats(self) -> None:
+        for k in self.stats:
+            if k != "link_boots":
+                self.stats[k] = 0
+
+    def _engine_command(self, eng, cmd: int, payload: bytes) -> bytes:
+        """One of REGION_COMMANDS on one engine (the whole chip's, or a region's)."""
+        self._active = eng
+        try:
+            return self._on_engine(eng, cmd, payload)
+        finally:
+            self._active = None
+
+    def _on_engine(self, eng, cmd: int, payload: bytes) -> bytes:
+        if cmd == P.INFO:
+            self._empty(payload, "INFO")
+            return P.pack_json(eng.info())
+        if cmd == P.RESET:
+            self._empty(payload, "RESET")
+            eng.reset()
+            return b""
         if cmd == P.LOAD_IMAGE:
             return P.pack_json(eng.load_image(payload))
         if cmd == P.PUSH_INPUT:
@@ -256,18 +339,18 @@ class Server:
             if ticks > P.MAX_RUN_TICKS:
                 raise P.ProtocolError(P.E_CAPACITY, f"STEP of {ticks} ticks; at most "
                                       f"{P.MAX_RUN_TICKS} per command")
-            self._check_inputs(inputs)
+            self._check_inputs(eng, inputs)
             for name, values in inputs:
                 eng.push_input(name, values)
             eng.run(ticks)
-            return self._pull()
+            return self._pull(eng)
         if cmd == P.STEPS:
             segments = P.read_steps(payload)
             total = sum(t for _, t in segments)
             if total > P.MAX_RUN_TICKS:
                 raise P.ProtocolError(P.E_CAPACITY, f"STEPS of {total} ticks; at most {P.MAX_RUN_TICKS}")
             for inputs, _ in segments:      # everything is checked before anything runs
-                self._check_inputs(inputs)
+                self._check_inputs(eng, inputs)
             prog = getattr(eng, "prog", None)
             if prog is not None:
                 ndim = {x["name"]: len(x["shape"]) for x in eng.info()["inputs"]}
@@ -281,41 +364,23 @@ class Server:
                 for name, values in inputs:
                     eng.push_input(name, values)
                 eng.run(ticks)
-            return self._pull()
+            return self._pull(eng)
         if cmd == P.PULL_OUTPUTS:
             self._empty(payload, "PULL_OUTPUTS")
-            return self._pull()
-        if cmd == P.ABORT:
-            return self.abort(payload)
-        if cmd == P.FETCH:
-            offset, length = P.read_fetch(payload)
-            if self._outbox is None:
-                raise P.ProtocolError(P.E_UPLOAD_STATE, "FETCH with no PAGED result pending")
-            if offset > len(self._outbox):
-                raise P.ProtocolError(P.E_BAD_PAYLOAD, f"FETCH at offset {offset} of a "
-                                      f"{len(self._outbox)}-byte result", 0)
-            length = min(length, self.max_payload)    # a host may ask before it knows our limit
-            return self._outbox[offset:offset + length]
+            return self._pull(eng)
         if cmd == P.COUNTERS:
             self._empty(payload, "COUNTERS")
             return P.pack_json({**eng.counters(), **self.stats})
         if cmd == P.RESET_COUNTERS:
             self._empty(payload, "RESET_COUNTERS")
             eng.reset_counters()
-            for k in self.stats:
-                if k != "link_boots":
-                    self.stats[k] = 0
-            return b""
-        if cmd == P.REBOOT:
-            self._empty(payload, "REBOOT")
-            self._reboot_after_reply = True
+            self._reset_stats()
             return b""
         raise P.ProtocolError(P.E_UNKNOWN_COMMAND, f"command {cmd:#04x} cannot be executed here")
 
-    def _pull(self) -> bytes:
+    def _pull(self, eng) -> bytes:
         """The outputs, encoded before they are cleared: outputs that cannot be delivered
         stay on the board."""
-        eng = self.engine
         if not hasattr(eng, "peek_outputs"):
             return P.pack_outputs(eng.pull_outputs(), self.sparse)
         blob = P.pack_outputs(eng.peek_outputs(), self.sparse)
@@ -327,14 +392,20 @@ class Server:
         at its next tick boundary with NAK ABORTED; the reply says what was running."""
         self._empty(payload, "ABORT")
         if running is not None:
-            self.engine.abort = True
+            self.stop_running()
+        eng = self._active or self.engine
         return P.pack_json({"running": P.COMMAND_NAMES.get(running) if running is not None else None,
-                            "tick": getattr(self.engine, "t", None)})
+                            "tick": getattr(eng, "t", None)})
 
-    def _check_inputs(self, inputs) -> None:
+    def stop_running(self) -> None:
+        """Stop the engine executing a command (the whole chip's or a region's) at its next
+        tick boundary (called from the transport's reader thread)."""
+        (self._active or self.engine).abort = True
+
+    def _check_inputs(self, eng, inputs) -> None:
         """Names and shapes of a STEP's inputs, checked before any is pushed, so that a
         refused STEP changes nothing."""
-        info = self.engine.info()
+        info = eng.info()
         if not info:
             raise P.ProtocolError(P.E_NO_IMAGE, "STEP: no image is loaded; upload one first")
         specs = {i["name"]: tuple(i["shape"]) for i in info.get("inputs", [])}

@@ -74,7 +74,7 @@ class Pump:
                 if item is not None:
                     self.inflight.discard(item[1])
             if self.running is not None:         # the running one stops at its next tick
-                self.server.engine.abort = True
+                self.server.stop_running()
             self.write(self.server.boot())
 
     def reset_stream(self) -> None:
@@ -255,7 +255,7 @@ def _stop_running(pump: Pump, limit: float = 5.0) -> None:
     """Abort the command the worker executes for the previous host and wait for it."""
     deadline = time.monotonic() + limit
     if pump.running is not None:
-        pump.server.engine.abort = True
+        pump.server.stop_running()
     while pump.running is not None and time.monotonic() < deadline:
         time.sleep(0.005)
 

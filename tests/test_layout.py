@@ -42,7 +42,7 @@ def test_kernels_import_only_numpy_and_numba():
 
 
 FIRMWARE_OK = ("tianrt.kernels", "tianrt.firmware_sim", "tianrt.chip.image_format", "tianrt.chip.protocol", "tianrt.ops",
-               "tianrt.chip.spec", "tianrt.chip.timing", "tianrt.chip.wire",
+               "tianrt.chip.spec", "tianrt.chip.timing", "tianrt.chip.wire", "tianrt.chip.regionwire",
                "tianrt.qmath")
 
 

@@ -66,12 +66,14 @@ def graphs(integer: bool = False) -> dict:
 class Brain:
     """The non-balance networks of the brain and their glue, for ``run.run_stream(..., brain=)``."""
 
-    def __init__(self, audio=None, backend: str = "numba", nets: dict | None = None):
+    def __init__(self, audio=None, backend: str = "numba", nets: dict | None = None, runtimes: dict | None = None):
         from tianrt.demos.voice.frontend import HOP, LogMel
         from tianrt.demos.voice.stream import Online, Rule, softmax
 
         self.graphs = nets if nets is not None else graphs()
-        self.runtimes = {k: tr.Runtime(g, backend=backend) for k, g in self.graphs.items()}
+        # runtimes: prebuilt ones (name -> tr.Runtime of that graph, e.g. regions of one chip)
+        given = dict(runtimes or {})
+        self.runtimes = {k: given[k] if k in given else tr.Runtime(g, backend=backend) for k, g in self.graphs.items()}
         self.dt = TICK
         vg = self.graphs["voice"]
         self.classes = list(vg.metadata["classes"])

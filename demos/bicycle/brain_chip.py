@@ -5,6 +5,10 @@ mapping report per network and per control step.
     python -m tianrt.demos.bicycle.brain_chip                       # the default 12x13 preset
     python -m tianrt.demos.bicycle.brain_chip --preset tianjic-sram  # 22 KiB of weights per core
     python -m tianrt.demos.bicycle.brain_chip --json out/brain-chip.json
+    python -m tianrt.demos.bicycle.brain_chip --ride --seed 1 --port auto   # the brain in the loop on it
+
+``--ride``: the whole brain rides in the closed loop on one chip over one serial link, checked
+bit for bit against numba's integer mode on the same ride (chip_ride.py).
 
 The networks and how each becomes an integer graph:
 
@@ -132,7 +136,15 @@ def main(argv=None) -> int:
     ap.add_argument("--networks", default=",".join(KINDS), help=f"comma list of {', '.join(KINDS)}")
     ap.add_argument("--reports", action="store_true", help="print each network's full mapping report")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--ride", action="store_true", help="ride the brain in the closed loop on the chip and "
+                    "check it bit for bit against numba integer on the same ride")
+    ap.add_argument("--seed", type=int, default=1, help="--ride: the scenario's seed")
+    ap.add_argument("--seeds", help="--ride: several seeds, comma separated (instead of --seed)")
+    ap.add_argument("--duration", type=float, default=3.0, help="--ride: seconds of ride (>= 2)")
+    ap.add_argument("--port", default="auto", help="--ride: the board (auto: firmware_sim on a pty)")
     a = ap.parse_args(argv)
+    if a.ride:
+        return _ride(a, ap)
     which = [w.strip() for w in a.networks.split(",") if w.strip()]
     bad = [w for w in which if w not in KINDS]
     if bad:
@@ -159,6 +171,34 @@ def main(argv=None) -> int:
         out["partition"] = res["partition"].to_dict()
         Path(a.json).write_text(json.dumps(out, indent=1, default=float))
     return 0
+
+
+def _ride(a, ap) -> int:
+    from . import chip_ride
+
+    if a.duration < 2.0:
+        ap.error("--duration: at least 2 s (the spoken go and stop)")
+    try:
+        seeds = [int(x) for x in a.seeds.split(",")] if a.seeds else [a.seed]
+    except ValueError:
+        ap.error(f"--seeds: comma separated integers, got {a.seeds!r}")
+    parts = chip_ride.nets_and_partition(networks(chip_ride.ON_CHIP), tr.chip.ChipSpec.preset(a.preset))
+    results, ok = [], True
+    for seed in seeds:
+        r = chip_ride.check(seed, parts, a.duration, a.port)
+        results.append(r)
+        ok &= r["bit_exact"]
+        bad = [k for k, v in r["outputs"].items() if not v["identical"]]
+        print(f"seed {seed}: {r['duration_s']:.2f} s, {r['control_steps']} control steps, "
+              f"{'BIT-EXACT' if r['bit_exact'] else 'DIFFERENT: ' + ', '.join(bad or ['summary'])} "
+              f"(on the chip: {', '.join(r['on_chip'])}; host: {', '.join(r['on_host']) or 'none'}); "
+              f"NSM {' -> '.join(r['nsm_states'])}; heard {[w for _, w in r['heard']]}; "
+              f"{r['ms_per_control_step']['chip']:.1f} ms per control step on the chip "
+              f"({r['chip_frames']} frames), {r['ms_per_control_step']['numba']:.1f} on numba")
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps(results, indent=1, default=float))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -6,6 +6,11 @@ the outputs run on the host. ``port`` is a serial device or pty path, a pyserial
 (``socket://127.0.0.1:PORT``), ``"auto"`` (start a local firmware_sim on a pty) or
 ``"inproc"`` (the emulator's Engine in this process, no link: for tests and tools).
 Options: ``spec`` (a ChipSpec), ``seed``; any other option goes to ChipLink.
+
+``Runtime(qgraph, backend="chip", session=chip, region=name)``: the graph runs in region
+``name`` of a chip shared with other networks (``chip = tr.chip.open_many(partition, port)``):
+its image is the partition's, its commands go over the session's one link addressed to its
+region (docs/chip.md, One chip, several networks).
 """
 from __future__ import annotations
 
@@ -100,16 +105,22 @@ class ChipBackend(Backend):
 
     name = "chip"
 
-    def __init__(self, plan, port: str = "auto", spec=None, seed: int = 0, **link_options):
+    def __init__(self, plan, port: str = "auto", spec=None, seed: int = 0, session=None,
+                 region: str | None = None, **link_options):
         super().__init__(plan)
         from ..chip.compiler import compile as chip_compile
         from ..chip.spec import ChipSpec
         from ..chip.image_format import unpack
 
-        self.spec = ChipSpec() if spec is None else spec
-        self.image, self.report = chip_compile(plan, self.spec, seed=seed)
+        if session is not None or region is not None:
+            self._in_region(plan, session, region, port, spec, seed, link_options)
+        else:
+            self.spec = ChipSpec() if spec is None else spec
+            self.image, self.report = chip_compile(plan, self.spec, seed=seed)
         self.host = unpack(self.image).meta["host"]
-        if port == "inproc":
+        if session is not None:
+            self.link = session.attach(region)
+        elif port == "inproc":
             if link_options:
                 raise BackendError(f"chip backend: port='inproc' takes no link options {sorted(link_options)}")
             self.link = _InProcess(self.spec.to_dict())
@@ -131,6 +142,30 @@ class ChipBackend(Backend):
         self.once = [k for k, spec in self.input_specs.items() if not spec.hold]
         self.live: set = set()
         self.shapes = {k: tuple(plan.entry(v).shape) for k, v in plan.outputs.items()}
+
+    def _in_region(self, plan, session, region, port, spec, seed, link_options) -> None:
+        """The partition's image of ``region``, checked to be this graph's."""
+        from ..chip.image_format import unpack
+
+        if session is None or region is None:
+            raise BackendError("chip backend: session= and region= go together (a region of a chip "
+                               "opened with tr.chip.open_many)")
+        if port != "auto" or spec is not None or seed != 0 or link_options:
+            raise BackendError(f"chip backend: a region of a session takes no port, spec, seed or link "
+                               f"options (the session has them); got region={region!r} with "
+                               f"{sorted(['port'] * (port != 'auto') + ['spec'] * (spec is not None) + ['seed'] * (seed != 0) + list(link_options))}")
+        try:
+            r = session.partition.region(region)
+        except KeyError as exc:
+            raise BackendError(f"chip backend: {exc.args[0]}") from None
+        meta = unpack(r.image).meta
+        have = (sorted(meta["host"]["graph_inputs"]), sorted(h["name"] for h in meta["host"]["outputs"]))
+        want = (sorted(plan.inputs), sorted(plan.outputs))
+        if meta["name"] != plan.name or have != want:
+            raise BackendError(f"chip backend: region {region!r} holds graph {meta['name']!r} (inputs {have[0]}, "
+                               f"outputs {have[1]}), not {plan.name!r} (inputs {want[0]}, outputs {want[1]})")
+        self.spec = session.region_spec(region)
+        self.image, self.report = r.image, r.report
 
     # -- host side of the boundary ---------------------------------------------------------
     def _to_chip(self, xs: dict) -> dict[str, np.ndarray]:

@@ -46,6 +46,14 @@ class LinkBase:
         local_board.stop(proc)
 
     def _connect(self) -> None:
+        if not isinstance(self.port, str):   # an open port object (pyserial's Serial API)
+            self._where = str(getattr(self.port, "name", None) or type(self.port).__name__)
+            if not getattr(self.port, "is_open", True):
+                self.port.open()
+            self._ser = self.port
+            self._rx = P.Deframer()
+            self._frames.clear()
+            return
         if self.port == "auto":
             if self._proc is None or self._proc.poll() is not None:
                 self._stop_proc()

@@ -31,8 +31,9 @@ class ChipLink(LinkBase):
     """Host side of the protocol; mirrors firmware_sim's Engine API over a serial port.
 
     port: a device or pty path ("/dev/ttyUSB0", "/dev/pts/3"), a pyserial URL
-    ("socket://127.0.0.1:5555"), or "auto" to start ``python -m tianrt.firmware_sim --pty``
-    here (stopped again by close()). ``timeout`` is how long the board may stay silent per
+    ("socket://127.0.0.1:5555"), "auto" to start ``python -m tianrt.firmware_sim --pty``
+    here (stopped again by close()), or a port object with pyserial's Serial methods (an
+    in-process board, ``tianrt.firmware_sim.loopback.BoardPort``). ``timeout`` is how long the board may stay silent per
     try, ``retries`` how many times a frame is sent again before giving up. A command that
     takes long (a long RUN) is fine: the board answers the host's repeats with BUSY, for up
     to ``busy_timeout`` seconds. After a board reset the link tries to reconnect for

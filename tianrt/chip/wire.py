@@ -37,13 +37,20 @@ REBOOT = 0x0E          # firmware restart (drops image and session); replies ACK
 STEP = 0x0F            # u16 n, n x (name, array), u32 ticks: push, run, pull in one exchange
 ABORT = 0x10           # stop the command being executed at its next tick boundary (answered at once)
 STEPS = 0x11           # u16 m, m x STEP bodies: several pushes and runs, one pull, one exchange
+LOAD_REGIONS = 0x12    # u16 n, n x (name, u16 row, col, rows, cols): split the chip into regions
+REGION = 0x13          # u8 region, u8 command, its payload: a command addressed to one region
 COMMAND_NAMES = {HELLO: "HELLO", INFO: "INFO", RESET: "RESET", UPLOAD_BEGIN: "UPLOAD_BEGIN",
                  UPLOAD_CHUNK: "UPLOAD_CHUNK", UPLOAD_COMMIT: "UPLOAD_COMMIT",
                  LOAD_IMAGE: "LOAD_IMAGE", PUSH_INPUT: "PUSH_INPUT", RUN: "RUN",
                  PULL_OUTPUTS: "PULL_OUTPUTS", FETCH: "FETCH", COUNTERS: "COUNTERS",
                  RESET_COUNTERS: "RESET_COUNTERS", REBOOT: "REBOOT", STEP: "STEP", ABORT: "ABORT",
-                 STEPS: "STEPS"}
-UPLOAD_TARGETS = (LOAD_IMAGE, PUSH_INPUT, STEP, STEPS)   # commands whose payload may arrive chunked
+                 STEPS: "STEPS", LOAD_REGIONS: "LOAD_REGIONS", REGION: "REGION"}
+# commands whose payload may arrive chunked
+UPLOAD_TARGETS = (LOAD_IMAGE, PUSH_INPUT, STEP, STEPS, LOAD_REGIONS, REGION)
+# commands a REGION frame may carry (to the region's own engine)
+REGION_COMMANDS = (INFO, RESET, LOAD_IMAGE, PUSH_INPUT, RUN, STEP, STEPS, PULL_OUTPUTS, COUNTERS,
+                   RESET_COUNTERS)
+MAX_REGIONS = 64
 
 # -- error codes (the u16 of a NAK; also EngineError.code) -------------------------------------
 E_BAD_FRAME = 1        # not COBS, too short, length field disagrees (truncated), wrong kind
@@ -210,7 +217,8 @@ def _cobs_decode_vector(enc: bytes) -> bytes:
 __all__ = ['PROTOCOL_VERSION', 'REQUEST', 'ACK', 'NAK', 'PAGED', 'BOOT', 'BUSY', 'KIND_NAMES',
            'HELLO', 'INFO', 'RESET', 'UPLOAD_BEGIN', 'UPLOAD_CHUNK', 'UPLOAD_COMMIT', 'LOAD_IMAGE',
            'PUSH_INPUT', 'RUN', 'PULL_OUTPUTS', 'FETCH', 'COUNTERS', 'RESET_COUNTERS', 'REBOOT',
-           'STEP', 'ABORT', 'STEPS', 'COMMAND_NAMES', 'UPLOAD_TARGETS', 'E_BAD_FRAME', 'E_BAD_CRC',
+           'STEP', 'ABORT', 'STEPS', 'LOAD_REGIONS', 'REGION', 'COMMAND_NAMES', 'UPLOAD_TARGETS',
+           'REGION_COMMANDS', 'MAX_REGIONS', 'E_BAD_FRAME', 'E_BAD_CRC',
            'E_FRAME_TOO_LARGE', 'E_UNKNOWN_COMMAND', 'E_BAD_PAYLOAD', 'E_VERSION', 'E_NO_SESSION',
            'E_UPLOAD_STATE', 'E_UPLOAD_CHECKSUM', 'E_BAD_IMAGE', 'E_CAPACITY', 'E_NO_IMAGE',
            'E_BAD_INPUT', 'E_ENGINE', 'E_INTERNAL', 'E_BUSY', 'E_ABORTED', 'E_AUTH', 'ERROR_NAMES', 'TRANSIENT_ERRORS', 'HEADER',
