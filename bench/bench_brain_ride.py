@@ -132,9 +132,9 @@ def main(argv=None) -> int:
         tr.stream.Scheduler.per_tick = per_tick
         try:
             cam = render.SensorCamera(render.Scene(sc))
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             r = run_stream(sc, snn, "numba", camera_hz=30.0, camera=cam, brain=B.Brain(audio=audio, nets=nets))
-            return time.perf_counter() - t0, r
+            return time.perf_counter() - t0, time.thread_time() - c0, r
         finally:
             tr.stream.Scheduler.per_tick = False
 
@@ -143,12 +143,14 @@ def main(argv=None) -> int:
           f"load average {os.getloadavg()[0]:.2f}")
     ride(False)  # warm-up: compiles
     walls = {True: [], False: []}
+    cpus = {True: [], False: []}
     loops = {True: [], False: []}
     summaries, info = {}, {}
     for _ in range(args.repeat):
         for per_tick in (True, False):
-            w, r = ride(per_tick)
+            w, c, r = ride(per_tick)
             walls[per_tick].append(w)
+            cpus[per_tick].append(c)
             summaries[per_tick] = sweep.deterministic(r.summary())
             info[per_tick] = r.stream["ticks"]
             sk = skeleton(args.seconds, per_tick)
@@ -161,6 +163,9 @@ def main(argv=None) -> int:
     wt, wj = statistics.median(walls[True]), statistics.median(walls[False])
     print(f"{'ride wall time [s]':44s} {wt:14.3f} {wj:14.3f} {wt / wj:6.2f}x")
     print(f"{'ride real-time factor':44s} {secs / wt:13.2f}x {secs / wj:13.2f}x")
+    ct, cj = statistics.median(cpus[True]), statistics.median(cpus[False])
+    print(f"{'ride CPU time of the thread [s]':44s} {ct:14.3f} {cj:14.3f} {ct / cj:6.2f}x")
+    print(f"{'ride real-time factor in CPU time':44s} {secs / ct:13.2f}x {secs / cj:13.2f}x")
     lt, lj = statistics.median(loops[True]), statistics.median(loops[False])
     print(f"{'scheduler alone: loop time per sim. s [ms]':44s} {lt / secs * 1e3:14.1f} {lj / secs * 1e3:14.1f} "
           f"{lt / lj:6.2f}x")
