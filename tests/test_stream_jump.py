@@ -23,11 +23,11 @@ DT = 1e-3
 WALL_KEYS = ("wall_s", "ticks_per_s", "overhead_per_tick_s", "jumped_ticks", "start_unix_s")
 
 
-def net(stride: int, window: int, seed: int, name: str) -> tr.Graph:
+def net(stride: int, window: int, seed: int, name: str, dt: float = DT) -> tr.Graph:
     """Inputs a (2,) and b (3,); outputs a_out and b_out repeat them (what reached the runtime,
     and when), count is a spiking layer's spike count every ``window`` ticks (its state
     depends on every step)."""
-    g = tr.Graph(dt=stride * DT, name=name)
+    g = tr.Graph(dt=stride * dt, name=name)
     a, b = g.input("a", shape=(2,)), g.input("b", shape=(3,))
     g.output("a_out", g.add(tr.ann.ReLU(), a))
     g.output("b_out", g.add(tr.ann.ReLU(), b))
@@ -59,12 +59,14 @@ case = st.fixed_dictionaries({
     "sync": st.booleans(),
     "runs": st.lists(st.integers(1, 300), min_size=0, max_size=2),  # [] : until every source ends
     "record": st.booleans(),
+    "tick": st.sampled_from([DT, 1 / 24000]),   # 1/24000 s: the bicycle brain's, inexact in binary
 })
 
 
 def build(c, per_tick: bool, path=None):
-    rts = {f"r{i}": tr.Runtime(net(s, c["windows"][i], i, f"r{i}")) for i, s in enumerate(c["strides"])}
-    sched = Scheduler(rts, dt=DT)
+    dt = c["tick"]
+    rts = {f"r{i}": tr.Runtime(net(s, c["windows"][i], i, f"r{i}", dt)) for i, s in enumerate(c["strides"])}
+    sched = Scheduler(rts, dt=dt)
     sched.per_tick = per_tick
     if path is not None:
         sched.record(path)
@@ -74,12 +76,14 @@ def build(c, per_tick: bool, path=None):
         rng = np.random.default_rng(s["seed"])
         shape = (2,) if s["input"] == "a" else (3,)
         vals = rng.random((s["n"],) + shape).astype(np.float32)
-        kw = {"name": f"s{j}", "policy": s["policy"], "delay": s["delay"],
+        scale = dt / DT  # times, rates and delays in ticks alike on either tick
+        kw = {"name": f"s{j}", "policy": s["policy"], "delay": s["delay"] * scale,
               **({"capacity": 3} if s["policy"] == "queue" else {})}
+        start = s["start"] * scale
         if s["kind"] == "rate":
-            src = ArraySource(vals, rate_hz=s["rate"], start=s["start"], **kw)
+            src = ArraySource(vals, rate_hz=s["rate"] / scale, start=start, **kw)
         elif s["kind"] == "times":
-            times = np.sort(rng.integers(0, 400, s["n"]) * 2.5e-4 + s["start"])
+            times = np.sort(rng.integers(0, 400, s["n"]) * 2.5e-4 * scale + start)
             src = ArraySource(vals, times=times, **kw)
         else:
             def fn(t, j=j, s=s, vals=vals, count=[0]):
@@ -93,7 +97,7 @@ def build(c, per_tick: bool, path=None):
                 if s["silent_every"] and k % s["silent_every"] == s["silent_every"] - 1:
                     return None
                 return {"v": vals[k]} if s["keyed"] else vals[k]
-            src = SimulationSource(fn, rate_hz=s["rate"], start=s["start"], **kw)
+            src = SimulationSource(fn, rate_hz=s["rate"] / scale, start=start, **kw)
         r = s["runtime"]
         to = s["input"] if r < 0 or r >= len(rts) else f"r{r}.{s['input']}"
         if s["kind"] == "sim" and s["keyed"]:  # a feed bound by keys delivers on any tick
@@ -101,7 +105,7 @@ def build(c, per_tick: bool, path=None):
         sched.add_source(src, to=to)
         names.append(src.name)
     if c["sync"] and len(names) >= 2:
-        sched.synchronise(names[:2], tolerance=0.002)
+        sched.synchronise(names[:2], tolerance=0.002 * dt / DT)
     sinks = {o: sched.add_sink(o, ArraySink()) for o in sched.outs}
     seen = []
     first = next(iter(sched.outs))
@@ -149,7 +153,7 @@ def messages(path):
     return out
 
 
-@settings(derandomize=True, deadline=None, max_examples=60)
+@settings(derandomize=True, deadline=None, max_examples=80)
 @given(c=case)
 def test_jumping_over_empty_ticks_changes_nothing(c):
     with tempfile.TemporaryDirectory() as d:
