@@ -13,6 +13,7 @@ from .base import EPS, NEVER_DROP_LIMIT, Source, StreamError
 from .metrics import SourceStats, Stat
 
 SMALL = 64  # values checked one by one in Python rather than by numpy (cheaper up to here)
+BINARY = frozenset((0.0, 1.0))  # the values of a spike (-0.0 is 0.0)
 MISS_SLACK = 1.5  # periods of silence before the first miss is counted
 STALL = 3.0  # periods of silence after which a running source is reported as stalled
 
@@ -173,7 +174,8 @@ class Feed:
             problem = f"shape {a.shape}, expected {tgt.shape}"
         if problem is None:
             # a few values (sensor vectors): Python's isfinite on a list is 3x cheaper than numpy's
-            if a.size <= SMALL and all(map(math.isfinite, a.reshape(-1).tolist())):
+            vals = a.reshape(-1).tolist() if a.size <= SMALL else None
+            if vals is not None and all(map(math.isfinite, vals)):
                 finite = None
             else:
                 finite = np.isfinite(a)
@@ -185,7 +187,9 @@ class Feed:
                 else:
                     bad = tuple(int(i) for i in np.argwhere(~finite)[0])
                     problem = f"NaN or inf at index {bad}"
-            if problem is None and tgt.domain == SPIKE and not np.isin(a, (0.0, 1.0)).all():
+            if problem is None and tgt.domain == SPIKE and not (
+                    BINARY.issuperset(vals) if finite is None  # a few values, as read: all finite
+                    else ((a == 0.0) | (a == 1.0)).all()):
                 problem = "a spike input needs values 0 or 1"
         if problem is not None:
             if src.invalid == "raise":

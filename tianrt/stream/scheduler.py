@@ -13,6 +13,10 @@ Each tick n (stream time t = n * dt), in this order:
 4. outputs go to their sinks; each output's latency is its time minus the sensor time of the
    newest sample of *its own* inputs (the graph inputs it depends on) consumed since that
    output's previous value.
+
+A tick on which none of this happens (no source due, nothing to deliver, no runtime's tick)
+changes nothing: the loop jumps over such ticks to the next one with work (due.py), on either
+clock, and counts them as ticks all the same (``Scheduler.per_tick`` visits them).
 """
 from __future__ import annotations
 
@@ -46,7 +50,13 @@ class Scheduler:
     ``on_overrun(behind, lateness_s, tick)`` is called when it falls behind (``behind=True``)
     and when it has caught up again - where an application degrades (a cheaper model, a lower
     camera rate) and restores.
+
+    ``per_tick`` (class attribute, or per instance before ``run``): visit every tick, also the
+    ticks on which nothing is due, as the loop did before it jumped over them; the results are
+    the same, only slower (for benchmarks and as the tests' oracle).
     """
+
+    per_tick = False
 
     def __init__(self, runtimes, clock="sim", *, dt: float | None = None, overrun: str = "catch-up",
                  max_lateness: float | None = None, on_overrun=None):
@@ -116,6 +126,7 @@ class Scheduler:
         self.behind = 0.0  # lateness of the latest tick (wall clock)
         self.wall = self.step_total = self.wait_total = 0.0
         self.ticks_run = 0
+        self.jumped_ticks = 0  # ticks with nothing due, which the loop did not visit
         self.stopped = "not started"
 
     # -- binding ------------------------------------------------------------------------------
@@ -439,6 +450,7 @@ class Scheduler:
         return Report({
             "clock": self.clock.kind, "dt": self.dt, "ticks": n, "time_s": t, "wall_s": wall,
             "ticks_per_s": n / wall if wall > 0 else 0.0, "stopped": self.stopped,
+            "jumped_ticks": self.jumped_ticks,
             "start_unix_s": None if self.start_unix_ns is None else self.start_unix_ns * 1e-9,
             "step_s": self.step_stat.summary(last), "overhead_per_tick_s": overhead,
             "lateness_s": self.late.summary(last) if self.clock.realtime else None,

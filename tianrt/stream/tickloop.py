@@ -1,12 +1,14 @@
 """The scheduler's tick loop, apart from its set-up (scheduler.py): per tick, poll the due
 sources, deliver queued samples, step the runtimes, hand outputs to their sinks, keep the
-statistics, and handle wall-clock overruns (docs/streaming.md)."""
+statistics, and handle wall-clock overruns; then jump to the next tick with work (due.py),
+over the ticks on which nothing is due (docs/streaming.md)."""
 from __future__ import annotations
 
 import time
 
 from .base import EPS
 from .clocks import SimClock
+from .due import NextDue
 
 LONGEST = 1024  # ticks in one Runtime.advance call, at most (status callbacks, Ctrl-C stay prompt)
 
@@ -54,6 +56,12 @@ def tick_loop(self, end, until_end, on_status, status_every):
     runs = (type(clock) is SimClock and len(rts) == 1 and rts[0].stride == 1 and not replay_skips
             and rts[0].advance is not None)
     step_many = self.step_stat.add_many
+    # the ticks between two ticks with work are jumped over (Scheduler.per_tick: visit them),
+    # unless some runtime steps every tick anyway
+    due = None
+    if not self.per_tick and min(r.stride for r in rts) > 1:
+        due = NextDue([r.stride for r in rts], feeds, groups, dt, stale=stale, skips=replay_skips)
+    jumped = 0
     w0 = perf()
     next_status = w0 + status_every
     n = self.tick
@@ -191,9 +199,19 @@ def tick_loop(self, end, until_end, on_status, status_every):
                     self.wall += w - w0
                     w0 = w
                     on_status(self.report(live=True))
+            if due is not None:
+                j = due(n, end)
+                if j > n:  # nothing is due before tick j: as if ticks n .. j-1 ran empty
+                    step_many(0.0, j - n)  # (each counts a step time of 0, as when visited)
+                    jumped += j - n
+                    n = j
+                    self.tick = n
         else:
             self.stopped = "ticks"
+            if not realtime and n > 0:
+                clock.wait_until((n - 1) * dt)  # where the last tick, visited or not, left it
     finally:
         self.wall += perf() - w0
         self.ticks_run = n
+        self.jumped_ticks += jumped
 
