@@ -72,3 +72,21 @@ def test_default_demo_is_the_brain_errand_and_reports_commands(tmp_path):
 def test_lqr_cannot_ride_with_the_brain(tmp_path, capsys):
     assert cli.main(["--controller", "lqr", "--no-video", "--duration", "2", "--out", str(tmp_path)]) == 2
     assert "--brain off" in capsys.readouterr().err
+
+
+def test_demo_rides_the_whole_brain_on_the_chip_over_a_pty(tmp_path):
+    """``--chip``: every network quantised onto one 156-core chip (firmware_sim on a pty), the
+    pilot obeying the state machine that runs there; the summary says how many cores."""
+    code = cli.main(["--chip", "--controller", "snn", "--duration", "2.5", "--no-video", "--out", str(tmp_path)])
+    summary = json.loads(next(tmp_path.glob("bicycle-errand-0-summary.json")).read_text())
+    assert code == 0 and summary["chip"]["cores"] <= summary["chip"]["cores_chip"] == 156
+    assert summary["chip"]["networks"] == ["balance", "nsm", "vision", "cann", "voice"]
+    assert [c[1] for c in summary["commands"]["obeyed"]] == ["go"] and summary["nsm"]["states"][:2] == ["idle", "ride"]
+
+
+@pytest.mark.parametrize("argv,why", [(["--chip"], "--controller snn"),
+                                      (["--chip", "--controller", "snn", "--brain", "off", "--kind", "demo"], "whole brain"),
+                                      (["--chip", "--controller", "snn", "--vision", "truth"], "diagnostic")])
+def test_chip_demo_refuses_what_cannot_run_there(tmp_path, capsys, argv, why):
+    assert cli.main([*argv, "--no-video", "--duration", "2", "--out", str(tmp_path)]) == 2
+    assert why in capsys.readouterr().err

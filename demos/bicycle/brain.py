@@ -89,6 +89,7 @@ class Brain:
         self._on = set()
         self.track = cann.Readout()
         self.percept_override = None
+        self._nsm_last = None
         self._frame_out = {}
         self.percept = None
         self._state, self._enables = None, None
@@ -187,6 +188,10 @@ class Brain:
             self.bearings.append((round(t, 4), b))
 
     def _nsm(self, spikes, t):
+        key = np.asarray(spikes).tobytes()
+        if key == self._nsm_last:    # the same spikes as the last tick: the same state and enables
+            return
+        self._nsm_last = key
         d = nsm.decode(np.asarray(spikes).reshape(1, -1))
         s = int(d["state"][0])
         name = nsm.STATES[s] if s >= 0 else ("none" if s == -1 else "several")

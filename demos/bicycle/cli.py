@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--brain", default="auto", choices=("auto", "on", "off"),
                     help="ride with the whole brain (state machine, voice, vision, CANN in one scheduler, "
                          "acting on spoken commands); auto: for scenarios with spoken commands (errand)")
+    ap.add_argument("--chip", metavar="PORT", nargs="?", const="auto",
+                    help="the whole brain on one emulated Tianjic-like chip over a serial link: every network "
+                         "quantised, compiled onto one 156-core chip and run there (PORT: a serial device, or auto: "
+                         "firmware_sim on a pseudo-terminal); the summary adds chip.cores")
     ap.add_argument("--vision", default="float", choices=("float", "int8", "truth"),
                     help="the vision CNN in float or int8 (tr.quantize), or the ground-truth labels (a diagnostic)")
     ap.add_argument("--record", metavar="RIDE.mcap",
@@ -148,10 +152,15 @@ def _main(args) -> int:
         except tr.TianrtError as exc:
             return _fail(EXIT_RUNTIME, f"cannot run the {args.controller} controller on backend "
                                        f"{args.backend!r}: {exc}")
+    chip = None
     try:
         brain = _brain(args, sc, graph)
+        if args.chip is not None:
+            chip, graph = _on_chip(args, brain)
     except ValueError as exc:
         return _fail(EXIT_BAD, str(exc))
+    except tr.TianrtError as exc:
+        return _fail(EXIT_RUNTIME, f"the chip could not be reached or loaded: {exc}")
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -167,12 +176,16 @@ def _main(args) -> int:
           f"{len(sc.obstacles)} obstacles, target {'yes' if sc.target else 'no'}")
     nav = _navigator(args, sc) if brain is None else _pilot(sc, brain)
     try:
-        res = _ride(args, sc, graph, camera, video, nav, brain)
+        res = _ride(args, sc, graph, camera, video, nav, brain, chip)
     except (tr.TianrtError, ValueError) as exc:
         return _fail(EXIT_RUNTIME, f"the ride could not run: {exc}")
     finally:
         if video is not None:
             video.close()
+        if chip is not None:
+            for rt in brain.runtimes.values():
+                rt.close()
+            chip["session"].close()
     rides = [res.summary()]
     if not args.no_teacher and args.controller != "lqr" and nav is None and brain is None:
         rides.append(run(sc, teacher_for(sc), "lqr").summary())
@@ -193,6 +206,11 @@ def _main(args) -> int:
         summary["commands"] = {"heard": cmd["heard"], "obeyed": cmd.get("obeyed", []),
                                "not_obeyed": cmd.get("not_obeyed", [])}
         summary["nsm"] = {"states": states, "changes": res.brain["nsm"]["changes"]}
+    if chip is not None:
+        summary["chip"] = {"cores": chip["partition"].cores_used, "cores_chip": chip["partition"].spec.n_cores,
+                           "port": args.chip, "networks": [r.name for r in chip["partition"].regions]}
+        print(f"  {'':>24s}  on the chip: {', '.join(summary['chip']['networks'])} on "
+              f"{summary['chip']['cores']} of {summary['chip']['cores_chip']} cores")
         print(f"  {'':>24s}  heard {', '.join(w for _, w in cmd['heard']) or 'nothing'}; obeyed "
               f"{len(cmd.get('obeyed', []))} of {len(cmd['heard'])}; states {' > '.join(states)}")
     path = out / f"bicycle-{sc.name}-summary.json"
@@ -239,6 +257,33 @@ def _brain(args, sc, graph):
     return brain.Brain(audio=audio, backend="auto", nets=nets)
 
 
+def _on_chip(args, brain):
+    """Every network of ``brain`` and the balance network quantised, compiled onto one chip and
+    opened over one serial link; the brain's networks then run in the chip's regions. Returns
+    ({"session", "partition"}, the integer balance graph)."""
+    if brain is None:
+        raise ValueError("--chip runs the whole brain on the chip: a scenario with spoken commands (the "
+                         "default errand) or --brain on")
+    if args.controller != "snn":
+        raise ValueError("--chip: the balance network on the chip is the spiking one: add --controller snn")
+    if args.vision == "truth":
+        raise ValueError("--chip: the vision network runs on the chip; --vision truth is a host-side diagnostic")
+    from . import brain_chip, chip_ride
+
+    nets, _, part = chip_ride.nets_and_partition(brain_chip.networks(chip_ride.ON_CHIP))
+    session = tr.chip.open_many(part, port=args.chip)
+    try:
+        for k, g in nets.items():
+            if k != "balance":
+                brain.runtimes[k].close()
+                brain.graphs[k] = g
+                brain.runtimes[k] = tr.Runtime(g, backend="chip", session=session, region=k)
+    except BaseException:
+        session.close()
+        raise
+    return {"session": session, "partition": part}, nets["balance"]
+
+
 def _pilot(sc, brain):
     from . import pilot
     from .run import schedule_for
@@ -246,12 +291,16 @@ def _pilot(sc, brain):
     return pilot.Pilot(sc, schedule_for(sc.bicycle, 1.0 / sc.control_hz), brain)
 
 
-def _ride(args, sc, graph, camera, video, nav=None, brain=None):
+def _ride(args, sc, graph, camera, video, nav=None, brain=None, chip=None):
     if graph is None:
         return run(sc, teacher_for(sc), "lqr", camera_hz=args.camera_hz, camera=camera, video=video, nav=nav)
     if args.direct:
         return run(sc, policy.NetworkPolicy(graph, args.backend), f"{args.controller}/{args.backend}",
                    camera_hz=args.camera_hz, camera=camera, video=video, nav=nav)
+    if chip is not None:
+        return run_stream(sc, graph, "chip", f"{args.controller}/chip/stream", camera_hz=args.camera_hz,
+                          camera=camera, video=video, clock="wall" if args.realtime else "sim", nav=nav,
+                          record=args.record, brain=brain, options={"session": chip["session"], "region": "balance"})
     return run_stream(sc, graph, args.backend, f"{args.controller}/{args.backend}/stream",
                       camera_hz=args.camera_hz, camera=camera, video=video,
                       clock="wall" if args.realtime else "sim", nav=nav, record=args.record, brain=brain)
