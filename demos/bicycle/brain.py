@@ -22,10 +22,10 @@ asserted). Glue on the outputs: the voice readout goes through the voice demo's 
 "go", "stop" or "follow" asserts that event for ``EVENT_S`` (the other words are set points for
 the pilot); the CNN's percept asserts "person" (visibility >= SEEN_ON in SEEN_FRAMES frames
 running), "lost" (below SEEN_OFF for LOST_S after being seen), "obstacle" (the centre sector
-nearer than ``follow.AVOID_RANGE``) and "done" (the five middle sectors clear of DONE_CLEAR for
-DONE_HOLD after an obstacle); the CANN's frame outputs (``count``, ``pv``) go through
-``cann.Readout`` for the tracked bearing; the NSM's spikes give the state. ``pilot.Pilot`` acts
-on the state (docs/bicycle.md, The brain decides).
+nearer than ``follow.AVOID_RANGE`` in NEAR_FRAMES frames running) and "done" (the five middle
+sectors clear of DONE_CLEAR for DONE_HOLD after an obstacle); the CANN's frame outputs
+(``count``, ``pv``) go through ``cann.Readout`` for the tracked bearing; the NSM's spikes give
+the state. ``pilot.Pilot`` acts on the state (docs/bicycle.md, The brain decides).
 """
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ SEEN_FRAMES, LOST_S = 5, 0.5
 SEEN_ON = 0.7         # "person": the CNN's visibility at least this for SEEN_FRAMES frames running ...
 SEEN_OFF = 0.5        # ... "lost": below this for LOST_S after being seen (hysteresis: the CNN reads
                       # 0.4-0.65 on empty lanes stretching far ahead, docs/bicycle.md)
+NEAR_FRAMES = 3       # "obstacle": the centre sector nearer than 12 m in this many frames running
 DONE_CLEAR = vision.sector_value(10.0)   # "done": the five middle sectors report nothing nearer than 10 m ...
 DONE_HOLD = 1.0                          # ... for this long [s] after an obstacle
 # the voice rule on the bicycle (voice.stream.Rule): on the audio of errand seeds 0-9 (30 spoken
@@ -90,6 +91,7 @@ class Brain:
         self.track = cann.Readout()
         self.percept_override = None
         self._nsm_last = None
+        self._near_run = 0
         self._frame_out = {}
         self.percept = None
         self._state, self._enables = None, None
@@ -156,7 +158,8 @@ class Brain:
         self._level("person", self._seen_run >= SEEN_FRAMES, t)
         self._level("lost", not seen and self._last_seen is not None and t - self._last_seen >= LOST_S - 1e-9, t)
         s = p.sectors
-        near = s[3] >= follow.AVOID_RANGE
+        self._near_run = self._near_run + 1 if s[3] >= follow.AVOID_RANGE else 0
+        near = self._near_run >= NEAR_FRAMES
         self._level("obstacle", near, t)
         if near:
             self._obstacle, self._clear_since = True, None
