@@ -58,6 +58,10 @@ SET_POINT_WORDS = ("faster", "slower", "left", "right")
 
 
 class Pilot(Navigator):
+    """The outer loop of a ride with ``brain`` (module docstring): called once per control step
+    like a Navigator, (t, true state for the camera and scoring, measured speed, dt) -> (desired
+    lean, target speed); ``stand`` says whether the stand holds the bicycle."""
+
     def __init__(self, sc, schedule, brain, perception: str = "cnn"):
         if perception not in ("cnn", "truth"):
             raise ValueError(f"pilot perception must be 'cnn' or 'truth', got {perception!r}")
@@ -72,7 +76,7 @@ class Pilot(Navigator):
         self.speed_offset, self.lane = 0.0, 0.0
         self.state = "idle"
         self._frames_seen, self._heard_seen = 0, 0
-        self._pending = []                  # (t heard, word, wanted states) for NSM words
+        self._pending = []                  # records of heard go/stop/follow not yet obeyed
         self.log = []                       # {"t", "word", "obeyed_s", "note"} per heard command
         self.stand_changes = []             # (t, "down" | "up")
         self._truth = None                  # the labels of the last camera frame (scoring only)
