@@ -6,6 +6,7 @@ mapping report per network and per control step.
     python -m tianrt.demos.bicycle.brain_chip --preset tianjic-sram  # 22 KiB of weights per core
     python -m tianrt.demos.bicycle.brain_chip --json out/brain-chip.json
     python -m tianrt.demos.bicycle.brain_chip --ride --seed 1 --port auto   # the brain in the loop on it
+    python -m tianrt.demos.bicycle.brain_chip --ride --kind errand --seeds 0,1,2 --duration 60   # the pilot too
 
 ``--ride``: the whole brain rides in the closed loop on one chip over one serial link, checked
 bit for bit against numba's integer mode on the same ride (chip_ride.py).
@@ -142,6 +143,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", help="--ride: several seeds, comma separated (instead of --seed)")
     ap.add_argument("--duration", type=float, default=3.0, help="--ride: seconds of ride (>= 2)")
     ap.add_argument("--port", default="auto", help="--ride: the board (auto: firmware_sim on a pty)")
+    ap.add_argument("--kind", default="follow", choices=("follow", "errand"),
+                    help="--ride: a short follow ride with go/stop (the waypoint follower), or the errand "
+                         "scenario ridden by the pilot acting on the state machine")
     a = ap.parse_args(argv)
     if a.ride:
         return _ride(a, ap)
@@ -185,7 +189,7 @@ def _ride(a, ap) -> int:
     parts = chip_ride.nets_and_partition(networks(chip_ride.ON_CHIP), tr.chip.ChipSpec.preset(a.preset))
     results, ok = [], True
     for seed in seeds:
-        r = chip_ride.check(seed, parts, a.duration, a.port)
+        r = chip_ride.check(seed, parts, a.duration, a.port, a.kind)
         results.append(r)
         ok &= r["bit_exact"]
         bad = [k for k, v in r["outputs"].items() if not v["identical"]]
@@ -193,6 +197,7 @@ def _ride(a, ap) -> int:
               f"{'BIT-EXACT' if r['bit_exact'] else 'DIFFERENT: ' + ', '.join(bad or ['summary'])} "
               f"(on the chip: {', '.join(r['on_chip'])}; host: {', '.join(r['on_host']) or 'none'}); "
               f"NSM {' -> '.join(r['nsm_states'])}; heard {[w for _, w in r['heard']]}; "
+              f"{'fell, ' if r['fell'] else ''}{'crashed, ' if r['collisions'] else ''}"
               f"{r['ms_per_control_step']['chip']:.1f} ms per control step on the chip "
               f"({r['chip_frames']} frames), {r['ms_per_control_step']['numba']:.1f} on numba")
     if a.json:

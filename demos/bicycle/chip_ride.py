@@ -49,10 +49,14 @@ class RecordingBrain(B.Brain):
             sched.add_sink(key, lambda v, t, _k=key: self.log[_k].append((round(t / self.dt), np.array(v))))
 
 
-def scenario(seed: int, duration: float = 3.0) -> world.Scenario:
-    """A follow ride with "go" at 0.3 s and, in rides of 2.8 s or more, "stop" at 1.8 s (the
-    voice detector is deaf for 1 s after a word; a word is heard ~0.5 s after it ends), no
-    noise: the state machine goes idle -> ride -> follow (-> stop_requested -> idle)."""
+def scenario(seed: int, duration: float = 3.0, kind: str = "follow") -> world.Scenario:
+    """``follow``: a follow ride with "go" at 0.3 s and, in rides of 2.8 s or more, "stop" at
+    1.8 s (the voice detector is deaf for 1 s after a word; a word is heard ~0.5 s after it
+    ends), no noise: the state machine goes idle -> ride -> follow (-> stop_requested -> idle),
+    ridden by the waypoint follower. ``errand``: the whole brain's scenario as it is (its
+    speech in noise), ridden by the pilot that acts on the state machine (pilot.Pilot)."""
+    if kind == "errand":
+        return world.parse_scenario(suite.make("errand", seed, duration))
     d = suite.make("follow", seed, duration)
     d["speech"] = {"commands": [[0.3, "go"]] + ([[1.8, "stop"]] if duration >= 2.8 else []), "noise": []}
     return world.parse_scenario(d)
@@ -92,10 +96,16 @@ def ride(sc, chip_nets: dict, host_nets: dict, session=None):
         backend, options = "chip", {"session": session, "region": "balance"}
     brain = RecordingBrain(audio=audio, nets=nets, runtimes=rts)
     cam = render.SensorCamera(render.Scene(sc))
+    nav = None
+    if sc.name.startswith("errand"):   # the pilot acts on the state machine (the same on both sides)
+        from .pilot import Pilot
+        from .run import schedule_for
+
+        nav = Pilot(sc, schedule_for(sc.bicycle, 1.0 / sc.control_hz), brain)
     t0 = time.perf_counter()
     try:
         r = run_stream(sc, chip_nets["balance"], backend, camera_hz=B.CAMERA_HZ, camera=cam, brain=brain,
-                       keep_traces=True, options=options)
+                       keep_traces=True, options=options, nav=nav)
     finally:
         for rt in rts.values():
             rt.close()
@@ -113,11 +123,11 @@ def compare(a_log: dict, b_log: dict) -> dict:
     return out
 
 
-def check(seed: int, parts: tuple, duration: float = 3.0, port="auto") -> dict:
-    """Ride ``seed`` on numba integer and on the chip (over ``port``); the comparison.
-    ``parts``: what ``nets_and_partition`` returns."""
+def check(seed: int, parts: tuple, duration: float = 3.0, port="auto", kind: str = "follow") -> dict:
+    """Ride ``seed`` (``scenario``'s kind) on numba integer and on the chip (over ``port``); the
+    comparison. ``parts``: what ``nets_and_partition`` returns."""
     chip_nets, host_nets, part = parts
-    sc = scenario(seed, duration)
+    sc = scenario(seed, duration, kind)
     ref, ref_log, ref_wall = ride(sc, chip_nets, host_nets)
     with tr.chip.open_many(part, port=port) as chip:
         got, got_log, wall = ride(sc, chip_nets, host_nets, session=chip)
@@ -130,7 +140,8 @@ def check(seed: int, parts: tuple, duration: float = 3.0, port="auto") -> dict:
             "nsm_states": got.brain["nsm"]["states"], "nsm_states_identical": ref.brain["nsm"] == got.brain["nsm"],
             "heard": got.brain["commands"]["heard"],
             "bit_exact": torque_same and ref.brain == got.brain and all(o["identical"] for o in outputs.values()),
-            "fell": got.fell, "collisions": got.collisions,
+            "fell": got.fell, "collisions": got.collisions, "kind": kind,
+            "obeyed": got.brain["commands"].get("obeyed"),
             "wall_s": {"numba": ref_wall, "chip": wall},
             "ms_per_control_step": {"numba": 1e3 * ref_wall / steps, "chip": 1e3 * wall / steps},
             "chip_cores": part.cores_used, "chip_frames": int(counters.get("link_frames", 0)),
