@@ -59,8 +59,9 @@ def test_the_state_machine_drives_and_the_stand_holds(ride):
     assert np.all(lean[end] == 0) and v[-1] < v[up].max() / 2, "braked onto the stand after stop"
 
 
-def test_default_demo_is_the_brain_errand_and_reports_commands(tmp_path):
+def test_default_demo_is_the_brain_errand_and_reports_commands(tmp_path, capsys):
     code = cli.main(["--duration", "4", "--no-video", "--out", str(tmp_path)])
+    assert "heard go; obeyed 1 of 1; states idle > ride" in capsys.readouterr().out
     summary = json.loads(next(tmp_path.glob("bicycle-errand-0-summary.json")).read_text())
     assert code == 0
     assert [w for _, w in summary["commands"]["heard"]] == ["go"]

@@ -206,13 +206,13 @@ def _main(args) -> int:
         summary["commands"] = {"heard": cmd["heard"], "obeyed": cmd.get("obeyed", []),
                                "not_obeyed": cmd.get("not_obeyed", [])}
         summary["nsm"] = {"states": states, "changes": res.brain["nsm"]["changes"]}
+        print(f"  {'':>24s}  heard {', '.join(w for _, w in cmd['heard']) or 'nothing'}; obeyed "
+              f"{len(cmd.get('obeyed', []))} of {len(cmd['heard'])}; states {' > '.join(states)}")
     if chip is not None:
         summary["chip"] = {"cores": chip["partition"].cores_used, "cores_chip": chip["partition"].spec.n_cores,
                            "port": args.chip, "networks": [r.name for r in chip["partition"].regions]}
         print(f"  {'':>24s}  on the chip: {', '.join(summary['chip']['networks'])} on "
               f"{summary['chip']['cores']} of {summary['chip']['cores_chip']} cores")
-        print(f"  {'':>24s}  heard {', '.join(w for _, w in cmd['heard']) or 'nothing'}; obeyed "
-              f"{len(cmd.get('obeyed', []))} of {len(cmd['heard'])}; states {' > '.join(states)}")
     path = out / f"bicycle-{sc.name}-summary.json"
     path.write_text(json.dumps(summary, indent=1))
     print(f"wrote {path}" + (f" and {res.video} ({video.frames} frames)" if video is not None else ""))
