@@ -2,13 +2,14 @@
 labels from its ground truth. Seeded and deterministic: the data set is regenerated every run
 (it is not committed) and the shipped weights are reproduced.
 
-    python -m tianrt.demos.bicycle.train_vision            # 4 min here on a quiet machine
+    python -m tianrt.demos.bicycle.train_vision            # ~16 min at nice 10 on the loaded 2-core machine
 
-Data: frames from ``follow`` scenarios (seeds 1000-1059, 80 frames each) seen from poses behind the person
-(2-15 m, 40 % of them 2-6 m (``NEAR``), off the route by up to 1.5 m, heading off by 12
-degrees RMS, sometimes by 30-70 degrees so the person leaves the frame), and from ``obstacles`` scenarios (seeds 1000-1059,
-80 each: 70 % before an obstacle, the rest anywhere along the lane). Validation: seeds 2000-2009 of both kinds. The evaluation seeds 0-19
-are never used here (``evaluate_vision``).
+Data: frames from ``follow`` scenarios (seeds 1000-1479, 20 frames each: every seed has its own
+look) seen from poses behind the person (2-15 m, half of them 2-6 m (``NEAR``), off the route
+by up to 1.5 m, heading off by 12 degrees RMS, sometimes by 30-70 degrees so the person leaves
+the frame), and from ``obstacles`` scenarios (seeds 1000-1239, 20 each: 70 % before an
+obstacle, the rest anywhere along the lane). Validation: seeds 2000-2059 of both kinds. The
+evaluation seeds (0-19, 100-119) are never used here (``evaluate_nav --accuracy``).
 """
 from __future__ import annotations
 
