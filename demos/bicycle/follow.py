@@ -34,6 +34,12 @@ NEAR_8M = vision.sector_value(8.0)        # following: boxes closer than this pu
 REPEL_GAIN = 2.4 / vision.SECTOR_NEAR     # rad per unit of sector value above NEAR_8M (1.2 when it was 2 m / d)
 V_BLOCKED = 2.5           # m/s while something is in the way (the planned trajectory or the path)
 V_MIN, V_MAX = 2.0, 6.0   # below ~2 m/s the 5 N m steer motor cannot hold the leans a person's turns need   # follow speed limits [m/s]
+D_ALPHA, D_BETA = 0.3, 0.02  # alpha-beta filter of the person's distance [per frame] and speed [per frame, over the period]
+V_PERSON_MAX = 6.0        # a running person [m/s]
+K_FAR, K_NEAR = 0.8, 1.5  # speed set point per metre of distance error, too far / too near [1/s]
+STOP_S, REACT_S = 1.0, 0.2   # the longest stop to allow for [s]; seeing it and starting to brake [s]
+BRAKE = 1.1               # the hub motor's braking [m/s^2] (40 N m on the rear wheel)
+STOP_GAP = 1.8            # camera-to-person distance to keep after such a stop [m] (contact at ~1.4 m)
 
 
 def _max_lean(v: float) -> float:
@@ -108,23 +114,36 @@ class Navigator:
         if self.tracker is None:
             return
         tb, td, pix = truth or lab.person(state[X], state[Y], state[PSI], state[PHI], t, frame)
-        est = self.tracker.update(p.bearing)
+        # the ring tracks the person's bearing in the (estimated) world frame: the camera's own
+        # turning — the bicycle weaves and leans into bends — then does not move the stimulus,
+        # and the bump only has to follow the person's motion (slow: metres at 5 m)
+        hd = math.degrees(self.est.pose[2])
+        est = self.tracker.update(None if p.bearing is None else cann.wrap(p.bearing + hd))
+        if est is not None:
+            est = float(cann.wrap(est - hd))
         if not self.tracker.confident:
             est = None
         if est is not None and abs(est) > 90:   # the ring says "behind": not a usable target
             est = None
         self.bearing = est
-        if p.bearing is not None:   # distance filtered; the person's speed from its rate of change
-            prev = self.distance
-            self.distance += 0.3 * (p.distance - self.distance)
+        self.heading_at_frame = hd
+        # the person's distance and speed: an alpha-beta filter on the CNN's distance, predicting
+        # with the bicycle's own measured speed (d' = v_person - v), so only the person's speed
+        # is estimated; without a measurement (unseen) it only predicts
+        self.distance += (self.v_person - self.v_now) * self.period
+        if p.bearing is not None:
+            res = p.distance - self.distance
+            self.distance += D_ALPHA * res
             if self.last_d is not None:
-                self.v_person += 0.08 * (self.v_now + (self.distance - prev) / self.period - self.v_person)
+                self.v_person = min(V_PERSON_MAX, max(0.0, self.v_person + D_BETA * res / self.period))
             self.last_d = self.distance
+        self.distance = max(0.5, self.distance)
         if est is None:
             self.lost_frames += 1
         self.frames.append((t, tb, pix >= vision.MIN_PIXELS, np.nan if est is None else est, td))
 
     v_now = 0.0
+    heading_at_frame = 0.0   # the estimated heading [deg] when self.bearing was measured
 
     def _plan(self, p, centre: float = 0.0):
         """Map this frame's sectors from the estimated camera pose; re-plan the path offset
@@ -174,7 +193,8 @@ class Navigator:
         return max(-m, min(m, lean))
 
     def _follow(self, v):
-        b = math.radians(self.bearing)
+        # the bearing of the last frame, turned by the heading change since (world-fixed)
+        b = math.radians(self.bearing) - (self.est.pose[2] - math.radians(self.heading_at_frame))
         d = max(self.distance, 2.0)
         alpha = b + self._repel()
         # pure pursuit towards the person, with a look-ahead of at least 1.6 s of travel: aiming at a
@@ -182,8 +202,28 @@ class Navigator:
         kappa = 2.0 * math.sin(alpha) / max(d, 1.6 * v, 5.0)
         lean = self.schedule.lean_for_curvature(v, kappa)
         m = _max_lean(v)
-        v_ref = min(V_MAX, max(V_MIN, self.v_person + 1.0 * (self.distance - FOLLOW_DISTANCE)))
-        return max(-m, min(m, lean)), v_ref
+        return max(-m, min(m, lean)), self._follow_speed()
+
+    def _follow_speed(self) -> float:
+        """The speed set point: the person's estimated speed plus a gain on the distance error,
+        stronger when too near than when too far (a bicycle brakes at only ~1.2 m/s^2 with its
+        hub motor and cannot ride slower than V_MIN, so a person who stops costs it 2.5-3 m), and
+        never faster than the speed from which such a stop leaves STOP_GAP to the person."""
+        e = self.distance - FOLLOW_DISTANCE
+        v = self.v_person + (K_FAR * e if e > 0 else K_NEAR * e)
+        return min(V_MAX, max(V_MIN, min(v, self._v_safe())))
+
+    def _v_safe(self) -> float:
+        """The largest speed from which, if the person stopped now for STOP_S, the bicycle
+        (reaction REACT_S, then braking at BRAKE down to V_MIN) keeps STOP_GAP to them."""
+        room = self.distance - STOP_GAP
+        lo, hi = 0.0, V_MAX
+        for _ in range(20):
+            v = 0.5 * (lo + hi)
+            tb = min(STOP_S - REACT_S, max(0.0, (v - V_MIN) / BRAKE))
+            travel = v * REACT_S + v * tb - 0.5 * BRAKE * tb * tb + max(0.0, STOP_S - REACT_S - tb) * max(V_MIN, v - BRAKE * tb)
+            lo, hi = (v, hi) if travel <= room else (lo, v)
+        return lo
 
     # metrics ----------------------------------------------------------------------------------
     def metrics(self) -> dict:

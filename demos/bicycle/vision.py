@@ -4,8 +4,10 @@ tracker and the obstacle avoider,
 - ``code``: the person's bearing as a population code over 15 angle bins (-35 to 35 degrees,
   5 degrees apart, Gaussian of 5 degrees, zero when the person is not visible);
 - ``visible``: 1 when at least ``MIN_PIXELS`` pixels of the person are in the frame;
-- ``distance``: the person's nearness min(1, 2.5 m / d) (0 when not visible): inverse distance,
-  proportional to the person's size in the image, so a CNN can read it;
+- ``distance``: the person's log-distance log2(d / 5 m) / 2, clipped to [-1, 1] (1.25-20 m;
+  1 when not visible, a label the training does not weigh): an error of a given size is the
+  same *relative* error at every range, and the regression is not pulled towards "far" by the
+  frames without a person (``train_vision`` masks them);
 - ``sectors``: obstacle nearness over 7 angular sectors of 10 degrees ahead: min(1, 4 m / d)
   for the nearest obstacle whose angular extent overlaps the sector (0 when none within 15 m).
 
@@ -30,12 +32,23 @@ SECTORS = np.arange(-35.0, 35.01, 10.0)    # sector edges [deg] (7 sectors)
 SECTOR_RANGE = 15.0
 SECTOR_NEAR = 4.0                          # sector value = min(1, SECTOR_NEAR / d)
 OBSTACLE_AHEAD = 0.7                       # share of ``obstacles`` training poses placed before an obstacle
-DIST_NEAR = 2.5                            # distance value = min(1, DIST_NEAR / d)
+DIST_REF = 5.0                             # distance value = log2(d / DIST_REF) / DIST_OCTAVES
+DIST_OCTAVES = 2.0                         # ... clipped to [-1, 1]: DIST_REF / 4 to DIST_REF * 4
 DIST_SCALE = 20.0                          # the distance reported when nothing is seen [m]
 
 
 def nearness(d: float, near: float) -> float:
     return min(1.0, near / max(d, 1e-6))
+
+
+def distance_value(d: float) -> float:
+    """The person's distance label for d metres (log scale, clipped to [-1, 1])."""
+    return float(min(1.0, max(-1.0, math.log2(max(d, 1e-6) / DIST_REF) / DIST_OCTAVES)))
+
+
+def distance_from_value(u: float) -> float:
+    """Inverse of ``distance_value`` (metres; the output clipped to the label's range)."""
+    return DIST_REF * 2.0 ** (DIST_OCTAVES * min(1.0, max(-1.0, float(u))))
 
 
 def sector_value(d: float) -> float:
@@ -107,7 +120,7 @@ class Labeller:
         b, d, pix = self.person(x, y, heading, lean, t, frame)
         vis = pix >= MIN_PIXELS
         cx, cy = camera_xy(self.spec, x, y, heading)
-        y_ = np.concatenate([bearing_code(b, vis), [float(vis)], [nearness(d, DIST_NEAR) if vis else 0.0],
+        y_ = np.concatenate([bearing_code(b, vis), [float(vis)], [distance_value(d) if vis else 1.0],
                              sectors_truth(self.sc.obstacles, cx, cy, heading, self.xy)]).astype(np.float32)
         return frame, y_, (b, d, pix)
 
@@ -139,7 +152,7 @@ def decode(y: np.ndarray, threshold: float = 0.5) -> Percept:
         lo, hi = max(0, k - 1), min(len(BINS), k + 2)
         w = np.clip(code[lo:hi], 0, None)
         bearing = float((w * BINS[lo:hi]).sum() / max(w.sum(), 1e-9))
-    dist = min(DIST_SCALE, DIST_NEAR / max(float(y[16]), DIST_NEAR / DIST_SCALE))
+    dist = distance_from_value(y[16])
     return Percept(vis, bearing, dist, np.clip(y[SLICES["sectors"]], 0, 1), code)
 
 
