@@ -127,20 +127,25 @@ class Navigator:
             est = None
         self.bearing = est
         self.heading_at_frame = hd
-        # the person's distance and speed: an alpha-beta filter on the CNN's distance, predicting
-        # with the bicycle's own measured speed (d' = v_person - v), so only the person's speed
-        # is estimated; without a measurement (unseen) it only predicts
+        self._range(p)
+        if est is None:
+            self.lost_frames += 1
+        self.frames.append((t, tb, pix >= vision.MIN_PIXELS, np.nan if est is None else est, td))
+
+    def _range(self, p, speed_within: float = math.inf) -> None:
+        """The person's distance and speed from this frame's percept: an alpha-beta filter on the
+        CNN's distance, predicting with the bicycle's own measured speed (d' = v_person - v), so
+        only the person's speed is estimated; without a measurement (unseen) it only predicts.
+        Readings at or beyond ``speed_within`` move the distance but not the speed (a reading
+        saturated at the CNN's range says nothing of how the person moves)."""
         self.distance += (self.v_person - self.v_now) * self.period
         if p.bearing is not None:
             res = p.distance - self.distance
             self.distance += D_ALPHA * res
-            if self.last_d is not None:
+            if self.last_d is not None and p.distance < speed_within:
                 self.v_person = min(V_PERSON_MAX, max(0.0, self.v_person + D_BETA * res / self.period))
             self.last_d = self.distance
         self.distance = max(0.5, self.distance)
-        if est is None:
-            self.lost_frames += 1
-        self.frames.append((t, tb, pix >= vision.MIN_PIXELS, np.nan if est is None else est, td))
 
     v_now = 0.0
     heading_at_frame = 0.0   # the estimated heading [deg] when self.bearing was measured

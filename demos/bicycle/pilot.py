@@ -167,12 +167,8 @@ class Pilot(Navigator):
         if est is not None and abs(est) > 90:   # the ring says "behind": not a usable target
             est = None
         self.bearing = est
-        if p.bearing is not None:
-            prev = self.distance
-            self.distance += 0.3 * (p.distance - self.distance)
-            if self.last_d is not None and max(prev, self.distance) < DIST_VALID:
-                self.v_person += 0.08 * (self.v_now + (self.distance - prev) / self.period - self.v_person)
-            self.last_d = self.distance
+        self.heading_at_frame = math.degrees(self.est.pose[2])
+        self._range(p, speed_within=DIST_VALID)
         if est is None:
             self.lost_frames += 1
         elif p.bearing is not None and p.visible >= SEEN_ON:   # where the person is, along the path
