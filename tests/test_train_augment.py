@@ -1,4 +1,4 @@
-"""tr.train.SpecAugment (masks, channel shift, level, noise) and label smoothing in the
+"""tr.train.SpecAugment (masks, channel shift, frequency warp, tilt, level, noise) and label smoothing in the
 SNN trainer's losses, through the public API."""
 import numpy as np
 import pytest
@@ -37,6 +37,37 @@ def test_frequency_shift_moves_channels_and_repeats_the_edge():
         assert -2 <= s <= 2
         assert np.array_equal(y[i, 0], np.clip(np.arange(8) - s, 0, 7).astype(np.float32))
         assert np.array_equal(y[i, 0], y[i, 2])                    # the same at every tick
+
+
+def test_frequency_warp_resamples_each_example_at_scaled_centres():
+    """On a feature axis whose value is the centre frequency itself (kHz), a warp by ``a``
+    gives centre / a (the interpolation is linear in frequency, so exact here), the edge
+    held outside the axis."""
+    c = 100.0 * 1.25 ** np.arange(12)                               # geometric centres (Hz)
+    x = np.tile((c / 1000).astype(np.float32), (50, 4, 1))
+    y = T.SpecAugment(0, 0, 0, 0, warp=0.2, centres=c)(x, np.random.default_rng(5))
+    assert y.shape == x.shape and y.dtype == np.float32
+    a = x[:, 0, 6] / y[:, 0, 6]                                    # the scale of each example
+    assert np.all((a >= 0.8 - 1e-4) & (a <= 1.2 + 1e-4)) and a.std() > 0.05
+    for i in range(len(x)):
+        want = np.clip(c / a[i], c[0], c[-1]) / 1000
+        assert np.allclose(y[i], want[None], rtol=1e-4)           # every tick the same
+    same = T.SpecAugment(0, 0, 0, 0, warp=0.2, centres=c)(x, np.random.default_rng(5))
+    assert np.array_equal(y, same)                                  # seeded
+    with pytest.raises(ValueError):
+        T.SpecAugment(warp=1.0)
+    with pytest.raises(ValueError):
+        T.SpecAugment(warp=0.1, centres=[3.0, 2.0, 1.0])
+    with pytest.raises(ValueError):
+        T.SpecAugment(0, 0, 0, 0, warp=0.1, centres=c[:5])(x, np.random.default_rng(0))
+
+
+def test_tilt_adds_one_random_slope_per_example():
+    x = np.zeros((300, 5, 9), np.float32)
+    y = T.SpecAugment(0, 0, 0, 0, tilt=0.4)(x, np.random.default_rng(2))
+    t = y[:, 0, -1]                                                 # the slope's value at the top band
+    assert np.allclose(y, t[:, None, None] * np.linspace(-1, 1, 9)[None, None, :], atol=1e-6)
+    assert np.std(t) == pytest.approx(0.4, rel=0.15)
 
 
 def test_level_and_noise_are_seeded_and_sized():

@@ -122,6 +122,10 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--unknown-before", type=int, default=40,
                    help="ticks before the end of an unknown word from which it is taught as unknown")
+    p.add_argument("--warp", type=float, default=0.0,
+                   help="training augmentation: vocal-tract-length warp of the mel axis, up to this fraction")
+    p.add_argument("--tilt", type=float, default=0.0,
+                   help="training augmentation: random spectral tilt, standard deviation (normalised units)")
     p.add_argument("--threshold", type=float, default=0.5, help="clip decision threshold (5-tick smoothing)")
     p.add_argument("--stream-seconds", type=float, default=3600,
                    help="background audio for calibrating the detector and for counting false alarms")
@@ -143,10 +147,11 @@ def main(argv=None) -> int:
         mean, std = np.array(g.metadata["logmel_mean"]), np.array(g.metadata["logmel_std"])
     for k in raw:
         d[k] = ((raw[k] - mean) / std).astype(np.float32)
+    aug = M.augmentation(d["train_x"].shape[2], a.warp, a.tilt)   # both networks train with it
     if a.train or not Path(a.model).exists():
         t0, c0 = time.time(), time.process_time()
         net = M.train_snn(d, epochs=a.epochs, hidden=a.hidden, seed=a.seed, lr=a.lr,
-                          unknown_before=a.unknown_before, log=_log)
+                          unknown_before=a.unknown_before, augment=aug, log=_log)
         res["train_seconds_snn"] = round(time.time() - t0, 1)          # wall clock
         res["train_cpu_seconds_snn"] = round(time.process_time() - c0, 1)  # one thread: the single-core figure
         g = graph_of(net, mean, std, a.threshold)
@@ -157,7 +162,7 @@ def main(argv=None) -> int:
     res.update(integer_accuracy(g, d, a.threshold, a.seed, pred))
     res["recall_per_class"] = {c: float((pred[d["test_y"] == i] == i).mean()) for i, c in enumerate(D.CLASSES)}
     t0 = time.time()
-    ann = M.train_ann(d, seed=a.seed, log=_log)
+    ann = M.train_ann(d, seed=a.seed, augment=aug, log=_log)
     res["accuracy_ann_baseline"] = ann.accuracy(d["test_x"], d["test_y"])
     res["train_seconds_ann"] = round(time.time() - t0, 1)
     _log(f"ANN baseline test accuracy {res['accuracy_ann_baseline']:.3f}")

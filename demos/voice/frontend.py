@@ -42,6 +42,11 @@ def mel_matrix(n_mels: int = N_MELS, nfft: int = NFFT, sr: int = SR, fmin: float
     return np.maximum(0.0, np.minimum(up, down)).astype(np.float32)
 
 
+def mel_centres(n_mels: int = N_MELS, fmin: float = FMIN, fmax: float = FMAX) -> np.ndarray:
+    """The centre frequencies (Hz) of ``mel_matrix``'s triangles."""
+    return mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))[1:-1]
+
+
 class LogMel:
     """Streaming log-mel: ``push(chunk of HOP samples)`` -> one frame (n_mels,)."""
 

@@ -14,6 +14,7 @@ import numpy as np
 from tianrt import train as T
 
 from .data import CLASSES, targets_per_tick
+from .frontend import mel_centres
 
 BG = CLASSES.index("background")
 UNK = CLASSES.index("unknown")
@@ -54,15 +55,24 @@ def snn_accuracy(net, x, y, threshold=0.5, batch=256):
     return float((pred == y).mean()), pred
 
 
+def augmentation(n_mels=32, warp=0.0, tilt=0.0):
+    """The training augmentation of both networks: ``tr.train.SpecAugment`` with a level
+    shift (0.3) and channel noise (0.1) of the normalised log energies, a vocal-tract-length
+    warp of the mel axis by up to ``warp`` (on the filters' centre frequencies) and a
+    spectral ``tilt``; no masks."""
+    return T.SpecAugment(0, 0, 0, 0, level=0.3, noise=0.1, warp=warp, tilt=tilt, centres=mel_centres(n_mels))
+
+
 def train_snn(d, epochs=60, hidden=256, seed=0, lr=3e-3, batch=64, clip=1.0, unknown_before=5,
-              augment=None, label_smoothing=0.0, log=print):
+              augment=None, label_smoothing=0.0, warp=0.0, tilt=0.0, log=print):
     """Train the voice SNN by BPTT (tr.train.SNN.fit): per-tick targets, Adam with cosine
     decay, gradient clipping, ``augment`` (default: tr.train.SpecAugment with only a level
-    shift and channel noise), the weights of the best validation clip accuracy kept."""
+    shift and channel noise, plus a vocal-tract-length warp of up to ``warp`` on the mel
+    centres and a spectral ``tilt``), the weights of the best validation clip accuracy kept."""
     net = build_snn(d["train_x"].shape[2], hidden, seed, label_smoothing=label_smoothing)
     ticks = d["train_x"].shape[1]
     tt = targets_per_tick(d["train_y"], d["train_end"], ticks, unknown_before=unknown_before)
-    aug = augment or T.SpecAugment(0, 0, 0, 0, level=0.3, noise=0.1)
+    aug = augment or augmentation(d["train_x"].shape[2], warp, tilt)
 
     def val(net):
         return snn_accuracy(net, d["val_x"], d["val_y"])[0]
@@ -75,12 +85,13 @@ def train_snn(d, epochs=60, hidden=256, seed=0, lr=3e-3, batch=64, clip=1.0, unk
     return net
 
 
-def train_ann(d, epochs=40, seed=0, log=print):
-    """The baseline: an MLP on the flattened log-mel frames of the clip."""
+def train_ann(d, epochs=40, seed=0, augment=None, log=print):
+    """The baseline: an MLP on the flattened log-mel frames of the clip, trained with the
+    SNN's ``augment`` when given (the same SpecAugment: it applies to the frames alike)."""
     n = int(np.prod(d["train_x"].shape[1:]))
     m = T.Sequential(T.Flatten(), T.Dense(n, 256), T.ReLU(), T.Dropout(0.3), T.Dense(256, len(CLASSES)),
                      input_shape=d["train_x"].shape[1:], seed=seed)
     m.fit(d["train_x"], d["train_y"], epochs=epochs, batch_size=64, optimizer=T.Adam(1e-3, weight_decay=1e-3),
-          validation=(d["val_x"], d["val_y"]), patience=8, progress=False)
+          validation=(d["val_x"], d["val_y"]), patience=8, progress=False, augment=augment)
     log(f"ann: val acc {m.accuracy(d['val_x'], d['val_y']):.3f}")
     return m
