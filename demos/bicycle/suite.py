@@ -185,20 +185,31 @@ def _follow(rng, seed, duration):
             "world": world}
 
 
-def _obstacles(rng, seed, duration):
-    v = float(rng.uniform(3.0, 4.5))
-    length = v * duration + 80
-    path = _s_path(rng, length, float(rng.uniform(1, 3)), float(rng.uniform(80, 140)))
+def _frame(path):
+    """(points, arc length at each, tangents, unit left normals) of a polyline's points."""
     p = np.asarray(path)
     s_cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(p, axis=0).T))])
     d = np.gradient(p, axis=0)
     nrm = np.stack([-d[:, 1], d[:, 0]], axis=1) / np.hypot(d[:, 0], d[:, 1])[:, None]
-    obstacles = []
+    return p, s_cum, d, nrm
 
+
+def _placer(p, s_cum, nrm, obstacles):
+    """put(kind, s, lat, **fields): an obstacle at arc length s, lat metres left of the path."""
     def put(kind, s, lat, **kw):
         j = min(int(np.searchsorted(s_cum, s)), len(p) - 1)
         x, y = p[j] + nrm[j] * lat
         obstacles.append({"kind": kind, "x": round(float(x), 2), "y": round(float(y), 2), **kw})
+    return put
+
+
+def _obstacles(rng, seed, duration):
+    v = float(rng.uniform(3.0, 4.5))
+    length = v * duration + 80
+    path = _s_path(rng, length, float(rng.uniform(1, 3)), float(rng.uniform(80, 140)))
+    p, s_cum, d, nrm = _frame(path)
+    obstacles = []
+    put = _placer(p, s_cum, nrm, obstacles)
 
     s = 35.0
     while s < length - 20:
@@ -232,16 +243,9 @@ def _errand(rng, seed, duration):
     v = float(rng.uniform(3.0, 3.5))               # the person's jogging speed (as in ``follow``)
     length = 7.0 * duration + 120
     route = _winding(rng, length, max_kappa=0.045)
-    p = np.asarray(route)
-    s_cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(p, axis=0).T))])
-    d = np.gradient(p, axis=0)
-    nrm = np.stack([-d[:, 1], d[:, 0]], axis=1) / np.hypot(d[:, 0], d[:, 1])[:, None]
+    p, s_cum, d, nrm = _frame(route)
     obstacles = []
-
-    def put(kind, s, lat, **kw):
-        j = min(int(np.searchsorted(s_cum, s)), len(p) - 1)
-        x, y = p[j] + nrm[j] * lat
-        obstacles.append({"kind": kind, "x": round(float(x), 2), "y": round(float(y), 2), **kw})
+    put = _placer(p, s_cum, nrm, obstacles)
 
     free = rng.choice([-1.0, 1.0])
     put("box", float(rng.uniform(28, 34)), -free * rng.uniform(0.0, 0.5), size=1.0, height=1.1,
