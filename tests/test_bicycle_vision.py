@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import tianrt as tr
-from tianrt.demos.bicycle import evaluate_nav, suite, vision, world
+from tianrt.demos.bicycle import evaluate_nav, suite, train_vision, vision, world
 
 
 @pytest.fixture(scope="module")
@@ -41,3 +41,18 @@ def test_int8_network_agrees_with_float(cnn):
     a = np.asarray(tr.Runtime(cnn).step({"frame": x})["y"]).reshape(-1)
     b = np.asarray(tr.Runtime(q).step({"frame": x})["y"]).reshape(-1)
     assert np.abs(a - b).max() < 0.15
+
+
+def test_training_scenes_break_the_lane_shortcut():
+    """Mixed training scenes hold a person and obstacles in the same frames, and every training
+    lane gets its own width (a network that read the scene's kind from the lane took a box on a
+    follow route for the person); evaluation scenes keep the suite's widths."""
+    x, y = train_vision.dataset({"mixed": range(3000, 3004)}, {"mixed": 10}, 0)
+    person, obstacle = y[:, 15] > 0.5, (y[:, vision.SLICES["sectors"]] > 0.3).any(axis=1)
+    assert x.shape == (40, 48, 64) and (person & obstacle).mean() >= 0.2
+    assert (person & ~obstacle).any() and (obstacle & ~person).any()
+    widths = [train_vision.scene("follow", s).lanes[0].width for s in range(1000, 1006)]
+    assert len(set(widths)) == 6 and all(train_vision.LANE_WIDTH[0] <= w <= train_vision.LANE_WIDTH[1] for w in widths)
+    assert train_vision.scene("follow", 1000, vary=False).lanes[0].width == 4.0
+    on_route = train_vision.scene("mixed", 3000).obstacles
+    assert len(on_route) > len(train_vision.scene("follow", 3000).obstacles)

@@ -32,7 +32,7 @@ def accuracy(graph, seeds=range(20), per_scenario=None, seed: int = 7) -> dict:
     import tianrt as tr
 
     per = per_scenario or {"follow": 20, "obstacles": 10}
-    x, y = train_vision.dataset({"follow": seeds, "obstacles": seeds}, per, seed)
+    x, y = train_vision.dataset({"follow": seeds, "obstacles": seeds}, per, seed, vary=False)
     out = tr.Runtime(graph).run({"frame": vision.normalise(x)}, ticks=1)["y"]
     out = np.asarray(out).reshape(len(x), -1)
     ps = [vision.decode(o) for o in out]

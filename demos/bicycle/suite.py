@@ -203,16 +203,10 @@ def _placer(p, s_cum, nrm, obstacles):
     return put
 
 
-def _obstacles(rng, seed, duration):
-    v = float(rng.uniform(3.0, 4.5))
-    length = v * duration + 80
-    path = _s_path(rng, length, float(rng.uniform(1, 3)), float(rng.uniform(80, 140)))
-    p, s_cum, d, nrm = _frame(path)
-    obstacles = []
-    put = _placer(p, s_cum, nrm, obstacles)
-
-    s = 35.0
-    while s < length - 20:
+def _lane_obstacles(rng, put, s: float, end: float) -> None:
+    """Every 22-35 m from s to end: a box, a cone or a cluster of cones on the lane (one side left
+    free to 3.6 m), and half the time something beside it on the free side."""
+    while s < end:
         what = rng.random()
         free = rng.choice([-1.0, 1.0])            # the side left free
         if what < 0.35:                           # a box on the path
@@ -226,9 +220,29 @@ def _obstacles(rng, seed, duration):
         if rng.random() < 0.5:                    # something near the path on the far side
             put("cone" if rng.random() < 0.6 else "box", s + rng.uniform(-3, 3), free * rng.uniform(4.5, 5.5))
         s += float(rng.uniform(22, 35))
+
+
+def _obstacles(rng, seed, duration):
+    v = float(rng.uniform(3.0, 4.5))
+    length = v * duration + 80
+    path = _s_path(rng, length, float(rng.uniform(1, 3)), float(rng.uniform(80, 140)))
+    p, s_cum, d, nrm = _frame(path)
+    obstacles = []
+    put = _placer(p, s_cum, nrm, obstacles)
+
+    _lane_obstacles(rng, put, 35.0, length - 20)
     return {"name": f"obstacles-{seed}", "duration": duration, "seed": seed, "bicycle": {"speed": v},
             "speed_profile": [[0.0, v]], "path": path, "gusts": {"rate_hz": 0.1, "impulse": [2.0, 6.0]},
             "world": {"lanes": [{"points": path, "width": 6.0}], "obstacles": obstacles}}
+
+
+def add_lane_obstacles(d: dict, rng, start: float = 20.0) -> dict:
+    """Scenario dict ``d`` with boxes and cones on its path as in ``obstacles`` (from ``start`` m
+    to 20 m before the end), e.g. to vary training scenes; ``d`` is changed and returned."""
+    p, s_cum, _, nrm = _frame(d["path"])
+    put = _placer(p, s_cum, nrm, d.setdefault("world", {}).setdefault("obstacles", []))
+    _lane_obstacles(rng, put, start, float(s_cum[-1]) - 20)
+    return d
 
 
 ERRAND_WORDS = ("go", "faster", "stop")
