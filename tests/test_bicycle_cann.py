@@ -1,6 +1,7 @@
 """The CANN tracker (a spiking ring attractor in tianrt) on a synthetic moving stimulus with
 false detections and an occlusion: it beats holding the last detection and a moving average."""
 import numpy as np
+import pytest
 
 from tianrt.demos.bicycle import cann
 
@@ -68,3 +69,41 @@ def test_current_input_cann_quantises_and_runs_bit_exact_on_the_chip():
     assert nb["spikes"].sum() > 0
     for k in nb:
         assert np.array_equal(nb[k], ch[k]), k
+
+
+def test_estimate_times_out_without_detections_and_returns_on_redetection():
+    """The bump would hold without input for ever; the readout gives no estimate once no
+    detection has come for longer than the time-out, resets the ring, and tracks again from
+    the next detections. Bearings in the world frame: camera bearing + heading."""
+    tr_ = cann.Tracker(backend="numba", graph=cann.build_graph(spike_input=False), timeout_s=0.5)
+    frames = tr_.timeout_frames
+    assert frames == 15
+    rng = np.random.default_rng(17)
+    for _ in range(10):                      # the person at 30 deg (world), the camera at heading 20
+        tr_.update(10.0 + rng.normal(0, 2), heading=20.0)
+    assert abs(cann.wrap(tr_.estimate - 30.0)) < 6 and abs(tr_.relative(20.0) - 10.0) < 6
+    assert abs(tr_.relative(-10.0) - 40.0) < 6          # the same bump from a camera turned by -30
+    for _ in range(frames - 1):              # hidden up to the time-out: still an estimate
+        tr_.update(None, heading=20.0)
+        assert tr_.estimate is not None
+    tr_.update(-150.0, heading=20.0)         # a false detection far away: ignored, and it does not
+    assert abs(cann.wrap(tr_.estimate - 30.0)) < 20   # keep the bump alive either
+    tr_.update(None, heading=20.0)
+    assert tr_.estimate is None and tr_.relative(20.0) is None and tr_.timeouts == 1
+    assert tr_.rt is not None and tr_.strength == 0.0   # the ring was reset: no bump left
+    for _ in range(5):
+        tr_.update(None)
+        assert tr_.estimate is None
+    for _ in range(3):                       # seen again elsewhere: a new bump within a few frames
+        tr_.update(-60.0 + rng.normal(0, 2), heading=-20.0)
+    assert abs(cann.wrap(tr_.estimate + 80.0)) < 8 and tr_.timeouts == 1
+    with pytest.raises(ValueError, match="time-out"):
+        cann.Readout(timeout_s=0.0)
+
+
+def test_task_gap_within_the_default_time_out_keeps_the_estimate():
+    res = cann.measure(seeds=range(2), gap=0.5)
+    assert res["CANN (spiking, tianrt)"]["no_estimate_s"] == 0.0
+    res = cann.measure(seeds=range(2), gap=2.0)          # a gap longer than TIMEOUT_S: no estimate for the rest
+    lost = res["CANN (spiking, tianrt)"]["no_estimate_s"]
+    assert 2.0 - cann.TIMEOUT_S - 0.1 < lost <= 2.0 - cann.TIMEOUT_S + 0.1

@@ -5,6 +5,7 @@ ride from the labels keeps its distance through the person's first stop."""
 import numpy as np
 import pytest
 
+from ride_log import lost_seconds
 from tianrt.demos.bicycle import follow, run, suite, vision, world
 
 
@@ -51,3 +52,8 @@ def test_ride_from_labels_keeps_its_distance_through_a_stop(nav):
     dist = np.array([f[4] for f in n.frames])
     assert not r.fell and r.collisions == 0 and r.duration > 7.9
     assert dist.min() > 2.0          # contact is at ~1.4 m
+    # the CANN works in the world frame and is read back relative to the camera: on the labels
+    # its bearing is within a few degrees of the truth; lost_s is the time without an estimate
+    tgt = r.summary()["target"]
+    assert tgt["bearing_error_deg"] < 3.0 and tgt["timeouts"] == 0
+    assert tgt["lost_s"] == pytest.approx(lost_seconds(n.frames, r.duration), abs=1e-9)

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from ride_log import lost_seconds
 from tianrt.demos.bicycle import brain as B
 from tianrt.demos.bicycle import cli, pilot, policy, render, speech, suite, world
 from tianrt.demos.bicycle.run import run_stream, schedule_for
@@ -40,6 +41,16 @@ def test_every_spoken_command_is_heard_and_obeyed_in_time(ride):
     assert [w for _, w, _ in cmd["obeyed"]] == ["go", "faster", "right", "stop"] and not cmd["not_obeyed"]
     assert all(dt <= pilot.OBEY_S for _, _, dt in cmd["obeyed"])
     assert pl.speed_offset == pilot.SPEED_STEP and pl.lane == -pilot.LANE
+
+
+def test_the_brain_tracks_in_the_pilots_world_frame_and_lost_s_is_the_time_without_estimate(ride):
+    r, pl, _ = ride
+    tgt = r.summary()["target"]
+    est = np.array([f[3] for f in pl.frames])
+    assert np.isfinite(est).any() and (~np.isfinite(est)).any()
+    assert tgt["lost_s"] == pytest.approx(lost_seconds(pl.frames, r.duration), abs=1e-9)
+    assert pl.brain.heading() == math.degrees(pl.est.pose[2])   # the ring's frame: the pilot's dead reckoning
+    assert abs(pl.brain.heading()) > 20.0                        # (the ride turned: the frames differ)
 
 
 def test_the_state_machine_drives_and_the_stand_holds(ride):

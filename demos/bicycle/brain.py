@@ -15,7 +15,9 @@ are whole multiples of (15, 24, 40, 240 ticks).
 Sources: the bicycle (100 Hz: the balance network's observation, and the camera frame on the
 control steps where one is rendered), the microphone (100 Hz: a 10 ms chunk of ``audio``
 through the voice network's log-mel front end), the tracker's detection (30 Hz, 1/600 s after
-each frame: ``cann.code`` of the CNN's decoded bearing, zeros when it sees nobody) and the
+each frame: ``cann.code`` of the CNN's decoded bearing in the world frame — plus the estimated
+heading ``heading()`` when the frame was taken, as in the ride's follower — zeros when it sees
+nobody) and the
 state machine's events (1 kHz: one spike per tick on each event channel while that event is
 asserted). Glue on the outputs: the voice readout goes through the voice demo's streaming decision rule
 (``voice.stream.Online``; threshold 0.9, smoothing 20, hold 5 ticks on the bicycle); a heard
@@ -24,7 +26,8 @@ the pilot); the CNN's percept asserts "person" (visibility >= SEEN_ON in SEEN_FR
 running), "lost" (below SEEN_OFF for LOST_S after being seen), "obstacle" (the centre sector
 nearer than ``follow.AVOID_RANGE`` in NEAR_FRAMES frames running) and "done" (the five middle
 sectors clear of DONE_CLEAR for DONE_HOLD after an obstacle); the CANN's frame outputs
-(``count``, ``pv``) go through ``cann.Readout`` for the tracked bearing; the NSM's spikes give
+(``count``, ``pv``) go through ``cann.Readout`` for the tracked bearing (world frame; none
+after the readout's time-out); the NSM's spikes give
 the state. ``pilot.Pilot`` acts on the state (docs/bicycle.md, The brain decides).
 """
 from __future__ import annotations
@@ -89,6 +92,8 @@ class Brain:
         self._seen_run, self._last_seen, self._obstacle, self._clear_since = 0, None, False, None
         self._on = set()
         self.track = cann.Readout()
+        self.heading = lambda: 0.0   # the camera's estimated heading [deg] (pilot.Pilot: its dead reckoning)
+        self._frame_heading = self.percept_heading = 0.0
         self.percept_override = None
         self._nsm_last = None
         self._near_run = 0
@@ -111,8 +116,8 @@ class Brain:
         if self.ended():
             return tr.stream.END
         b = self.percept.bearing if self.percept is not None else None
-        x, restart = self.track.prepare(b)
-        if restart:   # the person is elsewhere: the ring starts again (cann.Readout)
+        x, restart = self.track.prepare(b, self.percept_heading)   # the ring's frame: the world's
+        if restart:   # the person is elsewhere, or the time-out: the ring starts again (cann.Readout)
             self.runtimes["cann"].reset()
         return x
 
@@ -148,7 +153,7 @@ class Brain:
         if self.percept_override is not None:   # pilot.Pilot(perception="truth"): the frame's labels
             y = self.percept_override()
         p = vision.decode(y)
-        self.percept = p
+        self.percept, self.percept_heading = p, self._frame_heading   # the heading of the frame it saw
         self.frames += 1
         seen = p.visible >= SEEN_OFF
         self.visible_frames += int(seen)
@@ -186,9 +191,9 @@ class Brain:
         if c is None or p is None or abs(c[0] - p[0]) > 1e-9:
             return
         self._frame_out.clear()
-        b = self.track.absorb(c[1], p[1])
-        if b is not None and self.track.confident:
-            self.bearings.append((round(t, 4), b))
+        self.track.absorb(c[1], p[1])
+        if self.track.estimate is not None:
+            self.bearings.append((round(t, 4), self.track.estimate))
 
     def _nsm(self, spikes, t):
         key = np.asarray(spikes).tobytes()
@@ -233,6 +238,7 @@ class Brain:
     def frame_input(self, frame) -> dict:
         """The bicycle source's extra value on a control step with a new camera frame."""
         self.last_frame = frame
+        self._frame_heading = float(self.heading())
         return {"frame": vision.normalise(frame[None])[0]}
 
     def summary(self) -> dict:

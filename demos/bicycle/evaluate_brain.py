@@ -8,7 +8,8 @@ one scheduler and the state machine choosing the behaviour (``pilot.Pilot``).
 
 Pass (issue 17): no falls, no collisions, and every spoken command heard obeyed within
 ``pilot.OBEY_S`` of being heard, in every ride. Also reported: commands heard of those spoken,
-false commands (heard, not spoken), the state sequences.
+false commands (heard, not spoken), the state sequences, and the CANN's ``target.lost_s`` (seconds
+without an estimate, the whole ride) and bearing errors (visible / occluded frames).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from pathlib import Path
 from . import sweep
 
 SPOKEN_SLACK_S = 0.6   # a word is heard from its start to this long after its end
+TARGET_KEYS = ("lost_s", "bearing_error_deg", "bearing_error_occluded_deg")   # the CANN's, per ride (target.*)
 
 
 def ride(seed: int, duration: float, vision: str, controller: str = "mlp", backend: str = "numba") -> dict:
@@ -58,7 +60,7 @@ def score(s: dict) -> dict:
     return {"seed": s["seed"], "fell": s["fell"], "collisions": s["collisions"], "crashed_into": s["crashed_into"],
             "spoken": len(s["said"]), "spoken_heard": spoken_heard, "false_commands": len(heard) - spoken_heard,
             "not_obeyed": cmd["not_obeyed"], "states": s["brain"]["nsm"]["states"],
-            "duration": s["duration"]}
+            "duration": s["duration"], **{k: s.get("target", {}).get(k) for k in TARGET_KEYS}}
 
 
 def summarise(rows: list) -> dict:
@@ -69,8 +71,17 @@ def summarise(rows: list) -> dict:
            "not_obeyed": sum(len(r["not_obeyed"]) for r in sc),
            "crashes": [(r["seed"], r["crashed_into"]) for r in sc if r["collisions"]],
            "fell_seeds": [r["seed"] for r in sc if r["fell"]]}
+    lost = [r["lost_s"] for r in sc if r["lost_s"] is not None]
+    out["lost_s_max"] = max(lost, default=None)
+    for k in TARGET_KEYS[1:]:
+        v = [r[k] for r in sc if r[k] is not None]
+        out[k + "_mean"] = sum(v) / len(v) if v else None
     out["passed"] = bool(out["falls"] == 0 and out["collisions"] == 0 and out["not_obeyed"] == 0)
     return out
+
+
+def _f(x) -> str:
+    return "-" if x is None else f"{x:.2f}"
 
 
 def main(argv=None) -> int:
@@ -90,7 +101,9 @@ def main(argv=None) -> int:
         s = score(r)
         print(f"  errand seed {s['seed']}: fell {s['fell']}, collisions {s['collisions']} ({s['crashed_into']}), "
               f"heard {s['spoken_heard']}/{s['spoken']} (+{s['false_commands']} false), "
-              f"not obeyed {len(s['not_obeyed'])}, states {' > '.join(s['states'])}")
+              f"not obeyed {len(s['not_obeyed'])}, lost {_f(s['lost_s'])} s, bearing error "
+              f"{_f(s['bearing_error_deg'])} / occluded {_f(s['bearing_error_occluded_deg'])} deg, "
+              f"states {' > '.join(s['states'])}")
     summ = summarise(rows)
     print(json.dumps(summ))
     if a.json:

@@ -11,8 +11,14 @@ desired lean (for the balance network) and the target speed (for the speed loop)
   path with clearance (``avoid.py``); pure pursuit on the path shifted by that offset, slower
   while something is in the way;
 - ``follow``: pure pursuit on the person's estimated position (the CANN's bearing, the CNN's
-  distance), the speed loop keeping ``suite.FOLLOW_DISTANCE``; when there is no estimate the
-  bicycle rides the path from its estimated pose at a low speed (``lost`` time).
+  distance), the speed loop keeping ``suite.FOLLOW_DISTANCE``; when there is no estimate (no
+  bump yet, the CANN's time-out ``cann.TIMEOUT_S`` after the last detection, or a bump behind)
+  the bicycle rides the path from its estimated pose at the person's last speed; the seconds
+  without an estimate are ``target.lost_s``.
+
+The CANN works in the estimated world frame: ``cann.Readout`` takes the CNN's bearing with the
+dead-reckoned heading and gives the estimate back relative to the camera (``_track``, shared
+with ``pilot.Pilot``, whose readout is the brain's).
 
 The perception is the CNN graph (float or int8) in a tr.Runtime at the camera rate, or
 ``perception="truth"`` (the labels themselves: a diagnostic that separates control from vision).
@@ -74,14 +80,15 @@ class Navigator:
         self.last_d = None
         self.frames = []          # per frame: t, true bearing, visible, estimate (or nan), true distance
         self.pose_err = []
-        self.lost_frames = 0
+        self.lost_time, self._est_t, self._had_estimate = 0.0, 0.0, False   # target.lost_s (_track)
+        self.t_end = 0.0          # the end of the last control step [s]
         self.latency = []
 
     # one control step -------------------------------------------------------------------------
     def __call__(self, t: float, state, speed_meas: float, dt: float) -> tuple[float, float]:
         x, y, h = self.est.pose
         self.pose_err.append(math.hypot(x - state[X], y - state[Y]))
-        self.v_now = speed_meas
+        self.v_now, self.t_end = speed_meas, t + dt
         if t >= self.next_frame - 1e-9:
             self._frame(t, state)
             self.next_frame += self.period
@@ -114,23 +121,31 @@ class Navigator:
         if self.tracker is None:
             return
         tb, td, pix = truth or lab.person(state[X], state[Y], state[PSI], state[PHI], t, frame)
-        # the ring tracks the person's bearing in the (estimated) world frame: the camera's own
-        # turning — the bicycle weaves and leans into bends — then does not move the stimulus,
-        # and the bump only has to follow the person's motion (slow: metres at 5 m)
         hd = math.degrees(self.est.pose[2])
-        est = self.tracker.update(None if p.bearing is None else cann.wrap(p.bearing + hd))
-        if est is not None:
-            est = float(cann.wrap(est - hd))
-        if not self.tracker.confident:
-            est = None
+        self.tracker.update(p.bearing, hd)
+        est = self._track(t, hd)
+        self._range(p)
+        self.frames.append((t, tb, pix >= vision.MIN_PIXELS, np.nan if est is None else est, td))
+
+    def _track(self, t: float, hd: float) -> float | None:
+        """The follower's estimate from this frame on: the tracker's bearing relative to the
+        camera at the estimated heading ``hd`` [deg], or None (no bump, the time-out, or a bump
+        behind). The ring tracks the person's bearing in the (estimated) world frame
+        (``cann.Readout.prepare`` takes the heading): the camera's own turning — the bicycle
+        weaves and leans into bends — then does not move the stimulus, and the bump only has to
+        follow the person's motion (slow: metres at 5 m). Keeps the clock of ``target.lost_s``."""
+        est = self.tracker.relative(hd)
         if est is not None and abs(est) > 90:   # the ring says "behind": not a usable target
             est = None
-        self.bearing = est
-        self.heading_at_frame = hd
-        self._range(p)
-        if est is None:
-            self.lost_frames += 1
-        self.frames.append((t, tb, pix >= vision.MIN_PIXELS, np.nan if est is None else est, td))
+        if not self._had_estimate:
+            self.lost_time += t - self._est_t
+        self._est_t, self._had_estimate = t, est is not None
+        self.bearing, self.heading_at_frame = est, hd
+        return est
+
+    def lost_s(self) -> float:
+        """Seconds of the ride so far (to the end of the last control step) without an estimate."""
+        return self.lost_time + (0.0 if self._had_estimate else max(0.0, self.t_end - self._est_t))
 
     def _range(self, p, speed_within: float = math.inf) -> None:
         """The person's distance and speed from this frame's percept: an alpha-beta filter on the
@@ -251,7 +266,8 @@ class Navigator:
             occ = ~vis & (np.abs(tb) < 35)          # in the field of view but hidden
             out["target"] = {
                 "visible_fraction": float(vis.mean()),
-                "lost_s": float(self.lost_frames * self.period),
+                "lost_s": float(self.lost_s()),
+                "timeouts": int(self.tracker.timeouts),
                 "distance_rms_m": float(np.sqrt(np.mean((dist - FOLLOW_DISTANCE) ** 2))),
                 "bearing_error_deg": float(err[vis & have].mean()) if np.any(vis & have) else None,
                 "bearing_error_occluded_deg": float(err[occ & have].mean()) if np.any(occ & have) else None,

@@ -49,7 +49,7 @@ def draw_nav(cam, dbg, mp, mapview, nav, x, y, spec):
         cv2.circle(dbg, (cx, cy), r + 6, (30, 30, 30), -1)
         m = max(float(bump.max()), 1.0)
         for j, val in enumerate(bump):
-            a = math.radians(nav.tracker.p.bearings[j])
+            a = math.radians(nav.tracker.p.bearings[j] - nav.heading_at_frame)   # world -> camera frame
             q = (int(cx + r * math.sin(a)), int(cy - r * math.cos(a)))
             g = int(60 + 195 * val / m)
             cv2.circle(dbg, q, 2, (g // 3, g, g // 3), -1)

@@ -72,6 +72,7 @@ class Pilot(Navigator):
         if self.truth_labels:   # a diagnostic: the brain reads the frame's labels instead of its CNN's output
             brain.percept_override = lambda: self._labels
         self.tracker = brain.track          # the CANN's readout (panels and metrics read it)
+        brain.heading = lambda: math.degrees(self.est.pose[2])   # the ring's world frame (follow._track)
         self.stand = True
         self.speed_offset, self.lane = 0.0, 0.0
         self.state = "idle"
@@ -94,7 +95,7 @@ class Pilot(Navigator):
         b = self.brain
         x, y, h = self.est.pose
         self.pose_err.append(math.hypot(x - state[X], y - state[Y]))
-        self.v_now = speed_meas
+        self.v_now, self.t_end = speed_meas, t + dt
         if b.frames != self._frames_seen:
             self._frames_seen = b.frames
             self._perceive(t)
@@ -163,15 +164,9 @@ class Pilot(Navigator):
         b = self.brain
         p = self.percept = b.percept
         self._plan(p, centre=self.lane)
-        est = b.track.bearing if b.track.confident else None
-        if est is not None and abs(est) > 90:   # the ring says "behind": not a usable target
-            est = None
-        self.bearing = est
-        self.heading_at_frame = math.degrees(self.est.pose[2])
+        est = self._track(t, math.degrees(self.est.pose[2]))
         self._range(p, speed_within=DIST_VALID)
-        if est is None:
-            self.lost_frames += 1
-        elif p.bearing is not None and p.visible >= SEEN_ON:   # where the person is, along the path
+        if est is not None and p.bearing is not None and p.visible >= SEEN_ON:   # where the person is, along the path
             x, y, h = self.est.pose
             a = h + math.radians(est)
             self._person = (self.sc.path.project(x + self.distance * math.cos(a), y + self.distance * math.sin(a))[0], t)
