@@ -15,8 +15,10 @@ own — and whose behaviour is chosen each control step by the neural state mach
 - **avoid**: the same planner, slowed to ``follow.V_BLOCKED`` (the careful mode the state
   machine enters when something is in the way ahead);
 - **follow**: pursuit of the person at the CANN's bearing and the CNN's distance, keeping
-  ``suite.FOLLOW_DISTANCE``; while the tracker has no estimate, the path at the person's last
-  speed (the state machine leaves follow on "lost");
+  ``suite.FOLLOW_DISTANCE``; while the tracker has no estimate, or the obstacle map says the
+  way is blocked (the state machine needs a few frames to move to avoid, and a second lost
+  there is the metres the swerve needs), the path with the planner's offset at the person's
+  last speed (the state machine leaves follow on "lost");
 - **stop-requested** and **idle** after riding (the ``brake`` enable): brake along the path;
   below ``V_STAND`` the stand comes down and holds the bicycle until it rests (a later "go"
   launches it again).
@@ -106,17 +108,17 @@ class Pilot(Navigator):
         v = max(speed_meas, 0.5)
         if st not in RIDING:                      # brake (idle after riding, stop-requested)
             lean, v_ref = self._path(x, y, h, v), 0.0
-        elif st == "follow" and self.bearing is not None:
+        elif st == "follow" and self.bearing is not None and self.blocked <= 0:
             lean, v_ref = self._follow(v)
             v_ref = min(v_ref, self._approach(self.distance))
-        else:
+        else:   # the path with the planner's offset: also following, when something is in the way
             lean = self._path(x, y, h, v)
-            if st == "follow":                    # no estimate: the person's last speed
+            if st == "follow":                    # no estimate, or blocked: the person's last speed
                 v_ref = min(V_MAX, max(V_MIN, self.v_person))
             else:
                 v_ref = self.cruise(t)
-                if st == "avoid" or self.blocked > 0:
-                    v_ref = min(v_ref, V_BLOCKED)
+            if st == "avoid" or self.blocked > 0:
+                v_ref = min(v_ref, V_BLOCKED)
             v_ref = min(v_ref, self._keep_distance(t, x, y))
         # the stand: down when the bicycle must go slower than it can balance, up from V_LAUNCH
         if self.stand:
