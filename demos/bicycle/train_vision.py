@@ -39,7 +39,8 @@ VAL_SEEDS = {"follow": range(2000, 2060), "obstacles": range(2000, 2060), "mixed
 
 PER_SCENARIO = {"follow": 20, "obstacles": 20, "mixed": 20}
 LANE_WIDTH = (3.5, 6.5)      # every training scene's lane width is drawn from this range [m]
-PERSON_AHEAD = 0.6           # share of mixed frames with the person 2-25 m ahead
+PERSON_AHEAD = 0.6           # share of mixed frames with the person ahead, PERSON_RANGE metres
+PERSON_RANGE = (2.0, 25.0)
 
 
 def mixed(seed: int) -> dict:
@@ -69,7 +70,7 @@ def scene(kind: str, seed: int, vary: bool = True):
 
 def mixed_poses(sc, n: int, rng):
     """Poses in a mixed scene: 70 % 1.5-15 m before an obstacle on the path, the rest anywhere;
-    the person 2-25 m ahead of the camera (``PERSON_AHEAD`` of the frames) or 10 m behind it."""
+    the person ``PERSON_RANGE`` ahead of the camera (``PERSON_AHEAD`` of the frames) or 10 m behind it."""
     P = sc.path
     arcs = []
     for o in sc.obstacles:
@@ -83,7 +84,7 @@ def mixed_poses(sc, n: int, rng):
             s = max(0.0, arcs[int(rng.integers(len(arcs)))] - float(rng.uniform(1.5, 15.0)))
         else:
             s = float(rng.uniform(0, P.total - 20))
-        ahead = float(rng.uniform(2.0, 25.0)) if rng.random() < PERSON_AHEAD else -10.0
+        ahead = float(rng.uniform(*PERSON_RANGE)) if rng.random() < PERSON_AHEAD else -10.0
         out.append(vision.pose_near(sc, s, 2.5, lean, min(max(s + ahead, 0.0), P.total), rng))
     return out
 
