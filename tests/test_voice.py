@@ -196,3 +196,28 @@ def test_detection_rule_scan_equals_the_online_detector():
     assert S.Rule(0.5, 1, 1, 0).scan(p) == [(2, t) for t in range(5, 9)] + [(3, t) for t in range(20, 30)]
     assert S.Rule(0.5, 1, 1, 14).scan(p) == [(2, 5), (3, 20)]          # refractory after each
     assert S.Rule(0.5, 1, 2, 16).scan(p) == [(2, 6), (3, 23)]
+
+
+def test_recipes_prepare_front_ends_and_model_metadata_agree():
+    """recipes.prepare: log-mel normalised by the training statistics; with the running
+    normalisation 64 channels whose relative half has unit deviation on the training set; a
+    model's metadata (graph_of) reproduces the same inputs; the augmentation keeps shapes."""
+    from tianrt import train as T
+    from tianrt.demos.voice import recipes as R
+    rng = np.random.default_rng(0)
+    d = {f"{s}_x": rng.normal(-6, 2, (n, 30, F.N_MELS)).astype(np.float32) for s, n in
+         (("train", 12), ("val", 4), ("test", 5))}
+    d.update({"train_y": np.arange(12) % 10, "val_y": np.arange(4), "test_y": np.arange(5)})
+    plain, _, front = R.prepare(d, "logmel")
+    np.testing.assert_allclose(plain["train_x"].mean((0, 1)), 0, atol=1e-5)
+    out, aug, front = R.prepare(d, "cmn", tau=10.0, context=2.0)
+    assert out["test_x"].shape == (5, 30, 2 * F.N_MELS) and np.array_equal(out["test_x"][..., :F.N_MELS], plain["test_x"])
+    np.testing.assert_allclose(out["train_x"][..., F.N_MELS:].std((0, 1)), 1, rtol=1e-4)
+    assert aug(out["train_x"], np.random.default_rng(1)).shape == out["train_x"].shape
+    net = M.build_snn(2 * F.N_MELS, 8, 0)
+    g = R.graph_of(net, front, 0.5)
+    again, _, _ = R.prepare(d, metadata=g.metadata)
+    assert all(np.allclose(again[k], out[k], atol=1e-5) for k in ("train_x", "val_x", "test_x"))
+    assert isinstance(net, T.SNN) and g.metadata["cmn_tau"] == 10.0
+    with pytest.raises(ValueError, match="front end"):
+        R.prepare(d, "mfcc")
