@@ -80,11 +80,11 @@ def run_brain(graphs: dict, data: dict, steps: int, warm: int = 50):
     import numpy as np
 
     import tianrt as tr
-    from tianrt.demos.voice.frontend import HOP, LogMel
+    from tianrt.demos.voice.frontend import HOP, VoiceFrontEnd
 
     vg = graphs["voice"]
     rts = {k: tr.Runtime(g, backend="numba") for k, g in graphs.items()}
-    fe = LogMel(mean=vg.metadata["logmel_mean"], std=vg.metadata["logmel_std"])
+    fe = VoiceFrontEnd(vg.metadata)
     T = int(graphs["balance"].metadata.get("ticks_per_step", 16))
     names = ("balance", "nsm", "cann", "voice", "vision")
     times = {k: np.zeros(steps) for k in names}

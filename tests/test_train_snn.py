@@ -179,3 +179,31 @@ def test_train_and_evaluate_smoke():
     # the runtime classifies the test set exactly as the trainer does
     out = tr.Runtime(net.to_graph(), backend="reference").run({"x": xt[:50].transpose(1, 0, 2)})
     assert np.array_equal(out["y"].mean(0).argmax(1), net.predict(xt[:50]).argmax(1))
+
+
+def test_readout_dropout_masks_each_example_for_all_ticks():
+    """Readout(dropout=p) in training: the readout of the inputs times one mask per example
+    (0 or 1 / (1 - p), about p of them 0), the gradients those of the masked inputs (the
+    input gradient masked too); seeded; outside training the layer is untouched."""
+    rng = np.random.default_rng(3)
+    x = (rng.random((7, 5, 40)) < 0.3).astype(np.float32)
+    drop = T.Readout(40, 3, beta=0.8, dropout=0.25)
+    plain = T.Readout(40, 3, beta=0.8)
+    drop.init(40, np.random.default_rng(0))
+    plain.init(40, np.random.default_rng(0))
+    assert np.array_equal(drop.forward(x), plain.forward(x))        # not training: no dropout
+    y = drop.forward(x, train=True)
+    mask = drop._mask
+    assert set(np.unique(mask)) <= {0.0, np.float32(1 / 0.75)} and 0.15 < (mask == 0).mean() < 0.35
+    np.testing.assert_allclose(y, plain.forward(x * mask[None], train=True), rtol=1e-6, atol=1e-6)
+    g = rng.standard_normal(y.shape)
+    gx = drop.backward(g)
+    gp = plain.backward(g)
+    np.testing.assert_allclose(drop.grads["weight"], plain.grads["weight"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gx, gp * mask[None], rtol=1e-6, atol=1e-9)
+    again = T.Readout(40, 3, beta=0.8, dropout=0.25)
+    again.init(40, np.random.default_rng(0))
+    again.forward(x, train=True)
+    assert np.array_equal(again._mask, mask)                         # seeded
+    with pytest.raises(ValueError, match="dropout"):
+        T.Readout(4, 2, dropout=1.0)

@@ -57,6 +57,33 @@ def test_onoff_send_on_delta():
     assert oo.push(np.array([0.0, -0.6])).tolist() == [0, 0, 1, 0]
 
 
+def test_running_norm_by_hand_and_streaming_equals_whole_clip():
+    """RunningNorm: the plain mean of the frames so far, then an exponential mean of time
+    constant tau; out = [f, (f - m) / scale]; the graph's front end (VoiceFrontEnd) gives
+    the same frames chunk by chunk as for the whole clip, and LogMel's alone without cmn_tau."""
+    rn = F.RunningNorm(1, tau=2, scale=[0.5])
+    f = [4.0, 2.0, 6.0, 0.0]
+    m = [4.0, 3.0, 4.5, 2.25]                 # rates 1, 1/2, then 1/tau = 1/2 from the third frame
+    out = np.stack([rn.push(np.array([v], np.float32)) for v in f])
+    np.testing.assert_allclose(out[:, 0], f)
+    np.testing.assert_allclose(out[:, 1], (np.array(f) - m) / 0.5)
+    rng = np.random.default_rng(1)
+    wav = (0.1 * rng.standard_normal(F.SR // 2)).astype(np.float32)
+    meta = {"logmel_mean": rng.normal(-5, 1, F.N_MELS).tolist(), "logmel_std": rng.uniform(1, 3, F.N_MELS).tolist()}
+    plain = F.VoiceFrontEnd(meta)
+    ref = F.LogMel(mean=meta["logmel_mean"], std=meta["logmel_std"]).features(wav)
+    assert plain.n_out == F.N_MELS and np.array_equal(plain.features(wav), ref)
+    fe = F.VoiceFrontEnd({**meta, "cmn_tau": 30.0, "cmn_scale": rng.uniform(0.5, 1, F.N_MELS).tolist()})
+    whole = fe.features(wav)
+    assert whole.shape == (len(wav) // F.HOP, 2 * F.N_MELS) == (len(ref), fe.n_out)
+    assert np.array_equal(whole[:, :F.N_MELS], ref)
+    fe.reset()
+    pushed = np.stack([fe.push(wav[i * F.HOP:(i + 1) * F.HOP]) for i in range(len(whole))])
+    assert np.array_equal(pushed, whole)
+    with pytest.raises(ValueError, match="tau"):
+        F.RunningNorm(3, tau=0.5)
+
+
 def test_noises_are_deterministic_unit_rms():
     for kind in D.NOISES:
         bank = [np.ones(800, np.float32)]
@@ -125,14 +152,13 @@ def _read_wav(path):
 
 
 def test_shipped_model_on_shipped_clips_streams_as_it_classifies():
-    """The shipped voice SNN on the shipped clips: chunk-by-chunk streaming (LogMel.push +
+    """The shipped voice SNN on the shipped clips: chunk-by-chunk streaming (its front end's push +
     Runtime.step) gives the readout of the batch run, and the decisions recorded when the
     model was shipped (voice_clips.json)."""
     import tianrt as tr
     data, clips = _shipped()
     g = tr.load(data / "voice_snn.tnr")
-    mean, std = np.array(g.metadata["logmel_mean"]), np.array(g.metadata["logmel_std"])
-    fe = F.LogMel(mean=mean, std=std)
+    fe = F.VoiceFrontEnd(g.metadata)
     wavs = [_read_wav(data / c["file"]) for c in clips]
     feats = np.stack([fe.features(w) for w in wavs])
     batch = tr.Runtime(g).run({"x": feats.transpose(1, 0, 2)})["y"]
@@ -156,11 +182,10 @@ def test_detection_rule_scan_equals_the_online_detector():
     from tianrt.demos.voice import stream as S
     data, clips = _shipped()
     g = tr.load(data / "voice_snn.tnr")
-    mean, std = np.array(g.metadata["logmel_mean"]), np.array(g.metadata["logmel_std"])
     audio = np.concatenate([_read_wav(data / c["file"]) for c in clips] * 2)
-    probs, _, _ = S.probs_of(g, mean, std, audio, backend="reference")
+    probs, _, _ = S.probs_of(g, audio, backend="reference")
     for rule in (S.Rule(0.3, 5, 1, 50), S.Rule(0.4, 3, 4, 120), S.Rule(0.2, 10, 2, 10)):
-        det = S.Detector(g, mean, std, rule, backend="reference")
+        det = S.Detector(g, rule, backend="reference")
         online, _ = S.run(det, audio)
         assert online == rule.scan(probs) and len(online) > 0
     p = np.zeros((40, 10))
@@ -171,3 +196,28 @@ def test_detection_rule_scan_equals_the_online_detector():
     assert S.Rule(0.5, 1, 1, 0).scan(p) == [(2, t) for t in range(5, 9)] + [(3, t) for t in range(20, 30)]
     assert S.Rule(0.5, 1, 1, 14).scan(p) == [(2, 5), (3, 20)]          # refractory after each
     assert S.Rule(0.5, 1, 2, 16).scan(p) == [(2, 6), (3, 23)]
+
+
+def test_recipes_prepare_front_ends_and_model_metadata_agree():
+    """recipes.prepare: log-mel normalised by the training statistics; with the running
+    normalisation 64 channels whose relative half has unit deviation on the training set; a
+    model's metadata (graph_of) reproduces the same inputs; the augmentation keeps shapes."""
+    from tianrt import train as T
+    from tianrt.demos.voice import recipes as R
+    rng = np.random.default_rng(0)
+    d = {f"{s}_x": rng.normal(-6, 2, (n, 30, F.N_MELS)).astype(np.float32) for s, n in
+         (("train", 12), ("val", 4), ("test", 5))}
+    d.update({"train_y": np.arange(12) % 10, "val_y": np.arange(4), "test_y": np.arange(5)})
+    plain, _, front = R.prepare(d, "logmel")
+    np.testing.assert_allclose(plain["train_x"].mean((0, 1)), 0, atol=1e-5)
+    out, aug, front = R.prepare(d, "cmn", tau=10.0, context=2.0)
+    assert out["test_x"].shape == (5, 30, 2 * F.N_MELS) and np.array_equal(out["test_x"][..., :F.N_MELS], plain["test_x"])
+    np.testing.assert_allclose(out["train_x"][..., F.N_MELS:].std((0, 1)), 1, rtol=1e-4)
+    assert aug(out["train_x"], np.random.default_rng(1)).shape == out["train_x"].shape
+    net = M.build_snn(2 * F.N_MELS, 8, 0)
+    g = R.graph_of(net, front, 0.5)
+    again, _, _ = R.prepare(d, metadata=g.metadata)
+    assert all(np.allclose(again[k], out[k], atol=1e-5) for k in ("train_x", "val_x", "test_x"))
+    assert isinstance(net, T.SNN) and g.metadata["cmn_tau"] == 10.0
+    with pytest.raises(ValueError, match="front end"):
+        R.prepare(d, "mfcc")

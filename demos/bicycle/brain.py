@@ -71,7 +71,7 @@ class Brain:
     """The non-balance networks of the brain and their glue, for ``run.run_stream(..., brain=)``."""
 
     def __init__(self, audio=None, backend: str = "numba", nets: dict | None = None, runtimes: dict | None = None):
-        from tianrt.demos.voice.frontend import HOP, LogMel
+        from tianrt.demos.voice.frontend import HOP, VoiceFrontEnd
         from tianrt.demos.voice.stream import Online, Rule, softmax
 
         self.graphs = nets if nets is not None else graphs()
@@ -83,7 +83,7 @@ class Brain:
         self.classes = list(vg.metadata["classes"])
         self.hop = HOP
         self.audio = np.zeros(0, np.float32) if audio is None else np.asarray(audio, np.float32).reshape(-1)
-        self.fe = LogMel(mean=vg.metadata["logmel_mean"], std=vg.metadata["logmel_std"])
+        self.fe = VoiceFrontEnd(vg.metadata)
         self.decider = Online(Rule(threshold=VOICE_THRESHOLD, k=VOICE_SMOOTHING, hold=VOICE_HOLD))
         self._softmax = softmax
         self.assert_until = np.full(len(nsm.EVENTS), -1.0)

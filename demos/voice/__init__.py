@@ -51,14 +51,6 @@ def load_data(path, n_train, seed):
     return dict(np.load(path))
 
 
-def graph_of(net, mean, std, threshold):
-    from .data import CLASSES
-    g = net.to_graph(name="voice-snn")
-    g.metadata.update({"logmel_mean": [float(v) for v in mean], "logmel_std": [float(v) for v in std],
-                       "threshold": float(threshold), "classes": list(CLASSES)})
-    return g
-
-
 def graph_accuracy(g, x, y, threshold, backend="reference", batch=500):
     """Clip accuracy of the graph run by the runtime, with the detector's decision rule."""
     from .model import decide
@@ -126,6 +118,12 @@ def main(argv=None) -> int:
                    help="training augmentation: vocal-tract-length warp of the mel axis, up to this fraction")
     p.add_argument("--tilt", type=float, default=0.0,
                    help="training augmentation: random spectral tilt, standard deviation (normalised units)")
+    p.add_argument("--frontend", default="logmel", choices=("logmel", "cmn"),
+                   help="with --train: log-mel alone (the shipped recipe), or beside it relative to a "
+                        "running mean (tried, not shipped: docs/voice.md)")
+    p.add_argument("--tau", type=float, default=100.0, help="with --frontend cmn: the running mean's time constant, ticks")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="with --train: AdamW's decoupled weight decay")
+    p.add_argument("--dropout", type=float, default=0.0, help="with --train: dropout of the hidden spikes")
     p.add_argument("--threshold", type=float, default=0.5, help="clip decision threshold (5-tick smoothing)")
     p.add_argument("--stream-seconds", type=float, default=3600,
                    help="background audio for calibrating the detector and for counting false alarms")
@@ -136,27 +134,26 @@ def main(argv=None) -> int:
     _limit_threads()
     from . import data as D
     from . import model as M
+    from . import recipes as R
     from . import stream as S
     res = {}
     d = load_data(a.data, a.clips, a.seed)
-    raw = {k: d[k] for k in ("train_x", "val_x", "test_x")}
-    if a.train or not Path(a.model).exists():
-        mean, std = raw["train_x"].mean((0, 1)), raw["train_x"].std((0, 1))
-    else:
-        g = tr.load(a.model)
-        mean, std = np.array(g.metadata["logmel_mean"]), np.array(g.metadata["logmel_std"])
-    for k in raw:
-        d[k] = ((raw[k] - mean) / std).astype(np.float32)
-    aug = M.augmentation(d["train_x"].shape[2], a.warp, a.tilt)   # both networks train with it
-    if a.train or not Path(a.model).exists():
+    train = a.train or not Path(a.model).exists()
+    # the front end: the training set's statistics when training, else the model's own
+    d, aug, front = R.prepare(d, a.frontend if train else None, a.tau, a.warp, a.tilt,
+                              metadata=None if train else tr.load(a.model).metadata)
+    if train:
         t0, c0 = time.time(), time.process_time()
         net = M.train_snn(d, epochs=a.epochs, hidden=a.hidden, seed=a.seed, lr=a.lr,
-                          unknown_before=a.unknown_before, augment=aug, log=_log)
+                          unknown_before=a.unknown_before, augment=aug, weight_decay=a.weight_decay,
+                          dropout=a.dropout, log=_log)
         res["train_seconds_snn"] = round(time.time() - t0, 1)          # wall clock
         res["train_cpu_seconds_snn"] = round(time.process_time() - c0, 1)  # one thread: the single-core figure
-        g = graph_of(net, mean, std, a.threshold)
+        g = R.graph_of(net, front, a.threshold)
         tr.save(g, a.model)
         _log(f"saved {a.model}")
+    else:
+        g = tr.load(a.model)
     res["accuracy"], pred = graph_accuracy(g, d["test_x"], d["test_y"], a.threshold)
     _log(f"SNN test accuracy {res['accuracy']:.3f}")
     res.update(integer_accuracy(g, d, a.threshold, a.seed, pred))
@@ -166,7 +163,7 @@ def main(argv=None) -> int:
     res["accuracy_ann_baseline"] = ann.accuracy(d["test_x"], d["test_y"])
     res["train_seconds_ann"] = round(time.time() - t0, 1)
     _log(f"ANN baseline test accuracy {res['accuracy_ann_baseline']:.3f}")
-    res.update(streaming(g, mean, std, a, S))
+    res.update(streaming(g, a, S))
     res["test_clips"] = int(len(d["test_y"]))
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)
@@ -174,7 +171,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def streaming(g, mean, std, a, S):
+def streaming(g, a, S):
     """Calibrate the detection rule on training material, then measure it on held-out
     streams: false alarms on background-only audio, hits and latency on commands."""
     from . import data as D
@@ -192,9 +189,9 @@ def streaming(g, mean, std, a, S):
     # calibration: babble by training voices, commands by the validation voices
     rng = np.random.default_rng(a.seed + 11)
     bank = S.babble_bank(D.ACCENTS_TRAIN, D.VARIANTS_TRAIN, D.UNKNOWN_TRAIN, 48, rng)
-    bg_p, _, _ = S.probs_of(g, mean, std, S.background_audio(secs, rng, bank), backend)
+    bg_p, _, _ = S.probs_of(g, S.background_audio(secs, rng, bank), backend)
     audio, events = S.command_audio(a.commands, rng, bank, D.ACCENTS_TRAIN, D.VARIANTS_VAL)
-    cmd_p, _, _ = S.probs_of(g, mean, std, audio, backend)
+    cmd_p, _, _ = S.probs_of(g, audio, backend)
     rule, table = S.calibrate(bg_p, secs, cmd_p, events, max_fa_per_hour=1.0)  # the target
     out["rule"] = {"threshold": rule.threshold, "smoothing_ticks": rule.k, "hold_ticks": rule.hold,
                    "refractory_ticks": rule.refractory}
@@ -207,14 +204,14 @@ def streaming(g, mean, std, a, S):
     rng = np.random.default_rng(a.seed + 7)
     bank = S.babble_bank(D.ACCENTS_TRAIN + D.ACCENTS_TEST, D.VARIANTS_TEST, D.UNKNOWN_TEST, 48, rng)
     bg = S.background_audio(secs, rng, bank)
-    det = S.Detector(g, mean, std, rule, backend=backend)
+    det = S.Detector(g, rule, backend=backend)
     det.push(np.zeros(160, np.float32))  # compile / warm up
     dets, t = S.run(det, bg)
     out["false_alarms_per_hour"] = len(dets) * 3600.0 / secs
     out["background_seconds"] = secs
     out["realtime_factor"] = round(secs / t, 1)  # front end + graph + detector
     out["graph_realtime_factor"] = round(secs / det.graph_seconds, 1)
-    det = S.Detector(g, mean, std, rule, backend=backend)
+    det = S.Detector(g, rule, backend=backend)
     audio, events = S.command_audio(a.commands, rng, bank)
     dets, _ = S.run(det, audio)
     hits, lat, wrong = S.score(dets, events)

@@ -93,3 +93,77 @@ class OnOff:
         on, off = d >= self.delta, d <= -self.delta
         self.ref = np.where(on | off, f, self.ref).astype(np.float32)
         return np.concatenate([on, off]).astype(np.float32)
+
+
+class RunningNorm:
+    """Causal per-channel mean normalisation (a running CMN): a slow running mean ``m`` of
+    each normalised log-mel channel, ``m_t = m_{t-1} + a_t (f_t - m_{t-1})`` with
+    ``a_t = max(1 / (t + 1), 1 / tau)`` (the plain mean of the frames so far until ``tau``
+    frames, then an exponential one of time constant ``tau`` frames), and the frame out is
+    ``[f_t, (f_t - m_t) / scale]`` (2 * channels): the level and the level relative to the
+    recent past, which discounts what stays put — the noise floor, the channel, a voice's
+    average spectrum. ``push`` (one frame) and ``apply`` (whole clips, frames along axis -2)
+    compute the same float32 values."""
+
+    def __init__(self, channels: int, tau: float = 100.0, scale=None):
+        if not tau >= 1:
+            raise ValueError(f"RunningNorm: tau must be >= 1 frame, got {tau}")
+        self.channels, self.tau = int(channels), float(tau)
+        self.scale = np.ones(self.channels, np.float32) if scale is None else np.asarray(scale, np.float32)
+        self.reset()
+
+    def reset(self):
+        self.m = np.zeros(self.channels, np.float32)
+        self.t = 0
+
+    def _rate(self, t) -> np.float32:
+        return np.float32(max(1.0 / (t + 1), 1.0 / self.tau))
+
+    def push(self, f) -> np.ndarray:
+        f = np.asarray(f, np.float32)
+        self.m = (self.m + self._rate(self.t) * (f - self.m)).astype(np.float32)
+        self.t += 1
+        return np.concatenate([f, ((f - self.m) / self.scale).astype(np.float32)])
+
+    def apply(self, frames, m0=None, t0=None) -> np.ndarray:
+        """(..., T, channels) -> (..., T, 2 * channels), each clip from a fresh state, or
+        from the running mean ``m0`` (..., channels) after ``t0`` (...) frames."""
+        x = np.asarray(frames, np.float32)
+        lead = x.shape[:-2]
+        m = np.zeros(lead + x.shape[-1:], np.float32) if m0 is None else np.array(m0, np.float32)
+        t0 = np.zeros(lead, np.int64) if t0 is None else np.broadcast_to(np.asarray(t0, np.int64), lead)
+        rel = np.empty_like(x)
+        for t in range(x.shape[-2]):
+            rate = np.maximum(1.0 / (t0 + t + 1), 1.0 / self.tau).astype(np.float32)[..., None]
+            m = (m + rate * (x[..., t, :] - m)).astype(np.float32)
+            rel[..., t, :] = ((x[..., t, :] - m) / self.scale).astype(np.float32)
+        return np.concatenate([x, rel], axis=-1)
+
+
+class VoiceFrontEnd:
+    """A voice graph's front end, as its metadata describes it: ``LogMel`` normalised by
+    ``logmel_mean``/``logmel_std``, then ``RunningNorm(cmn_tau, cmn_scale)`` when the
+    metadata has ``cmn_tau`` (the shipped model since docs/voice.md's "Recipes"). ``push``,
+    ``features`` and ``reset`` as ``LogMel``'s; ``from_logmel`` applies the rest to
+    normalised log-mel frames already computed (a data set's)."""
+
+    def __init__(self, metadata):
+        self.logmel = LogMel(len(metadata["logmel_mean"]), metadata["logmel_mean"], metadata["logmel_std"])
+        tau = metadata.get("cmn_tau")
+        self.norm = None if tau is None else RunningNorm(len(metadata["logmel_mean"]), tau, metadata["cmn_scale"])
+        self.n_out = len(metadata["logmel_mean"]) * (1 if self.norm is None else 2)
+
+    def reset(self):
+        self.logmel.reset()
+        if self.norm is not None:
+            self.norm.reset()
+
+    def push(self, chunk) -> np.ndarray:
+        f = self.logmel.push(chunk)
+        return f if self.norm is None else self.norm.push(f)
+
+    def from_logmel(self, frames) -> np.ndarray:
+        return np.asarray(frames, np.float32) if self.norm is None else self.norm.apply(frames)
+
+    def features(self, wav) -> np.ndarray:
+        return self.from_logmel(self.logmel.features(wav))

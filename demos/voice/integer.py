@@ -22,10 +22,11 @@ SKIP = 3  # the first frames of a clip read the zero history before it
 
 
 def clip_frames(graph) -> np.ndarray:
-    """The normalised log-mel frames (n, 32) of the shipped clips, with the graph's statistics."""
-    from .frontend import LogMel
+    """The front-end frames (n, inputs) of the shipped clips, by the graph's own front end
+    (normalised log-mel, and the running normalisation when the graph has one)."""
+    from .frontend import VoiceFrontEnd
 
-    fe = LogMel(mean=graph.metadata["logmel_mean"], std=graph.metadata["logmel_std"])
+    fe = VoiceFrontEnd(graph.metadata)
     frames = []
     for c in json.loads((DATA / "voice_clips.json").read_text()):
         with wave.open(str(DATA / c["file"])) as w:

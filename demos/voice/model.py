@@ -20,10 +20,10 @@ BG = CLASSES.index("background")
 UNK = CLASSES.index("unknown")
 
 
-def build_snn(n_in=32, hidden=128, seed=0, dt=0.01, slope=2.0, gain=1.0, label_smoothing=0.0):
+def build_snn(n_in=32, hidden=128, seed=0, dt=0.01, slope=2.0, gain=1.0, label_smoothing=0.0, dropout=0.0):
     return T.SNN(T.SpikingLayer(n_in, hidden, neuron="alif", recurrent=True, beta=np.exp(-1 / 5),
                                 adapt=0.3, rho=np.exp(-1 / 30), surrogate=T.FastSigmoid(slope), init_gain=1.0),
-                 T.Readout(hidden, len(CLASSES), beta=np.exp(-1 / 6)),
+                 T.Readout(hidden, len(CLASSES), beta=np.exp(-1 / 6), dropout=dropout),
                  n_in=n_in, input="tensor", gain=gain, loss="per_tick", label_smoothing=label_smoothing,
                  seed=seed, dt=dt)
 
@@ -64,12 +64,15 @@ def augmentation(n_mels=32, warp=0.0, tilt=0.0):
 
 
 def train_snn(d, epochs=60, hidden=256, seed=0, lr=3e-3, batch=64, clip=1.0, unknown_before=5,
-              augment=None, label_smoothing=0.0, warp=0.0, tilt=0.0, log=print):
+              augment=None, label_smoothing=0.0, warp=0.0, tilt=0.0, weight_decay=0.0, dropout=0.0,
+              log=print):
     """Train the voice SNN by BPTT (tr.train.SNN.fit): per-tick targets, Adam with cosine
     decay, gradient clipping, ``augment`` (default: tr.train.SpecAugment with only a level
     shift and channel noise, plus a vocal-tract-length warp of up to ``warp`` on the mel
-    centres and a spectral ``tilt``), the weights of the best validation clip accuracy kept."""
-    net = build_snn(d["train_x"].shape[2], hidden, seed, label_smoothing=label_smoothing)
+    centres and a spectral ``tilt``), decoupled ``weight_decay`` (AdamW) on the weights,
+    ``dropout`` of the hidden spikes into the readout, the weights of the best validation
+    clip accuracy kept."""
+    net = build_snn(d["train_x"].shape[2], hidden, seed, label_smoothing=label_smoothing, dropout=dropout)
     ticks = d["train_x"].shape[1]
     tt = targets_per_tick(d["train_y"], d["train_end"], ticks, unknown_before=unknown_before)
     aug = augment or augmentation(d["train_x"].shape[2], warp, tilt)
@@ -80,7 +83,8 @@ def train_snn(d, epochs=60, hidden=256, seed=0, lr=3e-3, batch=64, clip=1.0, unk
     def report(ep, r):
         log(f"snn epoch {ep + 1}/{epochs}: loss {r['loss']:.3f}, val acc {r['val_acc']:.3f}")
 
-    net.fit(d["train_x"], tt, epochs=epochs, batch_size=batch, optimizer=T.Adam(lr), lr_schedule="cosine",
+    net.fit(d["train_x"], tt, epochs=epochs, batch_size=batch, optimizer=T.Adam(lr, weight_decay=weight_decay),
+            lr_schedule="cosine",
             validation=val, augment=aug, clip=clip, seed=seed, log=report)
     return net
 

@@ -1,4 +1,4 @@
-"""The streaming detector: audio in 10 ms chunks -> log-mel frame -> one tick of the voice
+"""The streaming detector: audio in 10 ms chunks -> the graph's front end (log-mel frame) -> one tick of the voice
 graph -> readout probabilities -> the detection rule (``Rule``) -> a command or nothing.
 Measured on continuous audio: commands embedded in background noise (hits, latency from
 the end of the command) and background alone (false alarms per hour), and the real-time
@@ -17,7 +17,7 @@ import numpy as np
 import tianrt as tr
 
 from . import data as D
-from .frontend import HOP, SR, LogMel
+from .frontend import HOP, SR, VoiceFrontEnd
 
 BG = D.CLASSES.index("background")
 UNKNOWN = D.CLASSES.index("unknown")
@@ -108,9 +108,9 @@ def softmax(y):
 class Detector:
     """The rule, online on audio: ``push(chunk)`` -> the detected class or None."""
 
-    def __init__(self, graph, mean, std, rule: Rule = Rule(), backend="numba"):
+    def __init__(self, graph, rule: Rule = Rule(), backend="numba"):
         self.rt = tr.Runtime(graph, backend=backend)
-        self.fe = LogMel(mean=mean, std=std)
+        self.fe = VoiceFrontEnd(graph.metadata)  # the graph's own front end
         self.rule = rule
         self.online = Online(rule)
         self.graph_seconds = 0.0  # time spent in the graph's ticks alone
@@ -170,10 +170,10 @@ def run(det, audio):
     return out, time.perf_counter() - t0
 
 
-def probs_of(graph, mean, std, audio, backend="numba"):
+def probs_of(graph, audio, backend="numba"):
     """The readout probabilities (ticks, classes) of a recording, chunk by chunk as the
     Detector computes them, and the seconds it took (front end + graph)."""
-    det = Detector(graph, mean, std, backend=backend)
+    det = Detector(graph, backend=backend)
     t0 = time.perf_counter()
     p = np.stack([det.probs(audio[k * HOP:(k + 1) * HOP]) for k in range(len(audio) // HOP)])
     return p, time.perf_counter() - t0, det.graph_seconds

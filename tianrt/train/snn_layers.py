@@ -205,11 +205,17 @@ class SpikingLayer(_TimeLayer):
 
 
 class Readout(_TimeLayer):
-    """``snn.Dense`` + ``snn.LI``: y_t = beta y_{t-1} + W x_t + b, every tick (no spikes)."""
+    """``snn.Dense`` + ``snn.LI``: y_t = beta y_{t-1} + W x_t + b, every tick (no spikes).
+    ``dropout=p`` (training only): each example's inputs (the spikes of the layer below)
+    are zeroed with probability p, one mask for all ticks of the example, the kept ones
+    scaled by 1 / (1 - p); the mask is drawn from the layer's own seeded generator."""
 
     def __init__(self, in_features: int, out_features: int, *, beta=0.9, init_gain: float = 1.0,
-                 weight=None, bias=None):
+                 weight=None, bias=None, dropout: float = 0.0):
         super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"Readout: dropout must be in [0, 1), got {dropout}")
+        self.dropout = float(dropout)
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.beta = np.broadcast_to(np.asarray(beta, F32), (self.out_features,)).copy()
         self.init_gain = float(init_gain)
@@ -223,11 +229,18 @@ class Readout(_TimeLayer):
         w, b = self._given
         self.params["weight"] = _init((n, m), m, self.init_gain, rng) if w is None else np.array(w, F32).reshape(n, m)
         self.params["bias"] = np.zeros(n, F32) if b is None else np.array(b, F32).reshape(n)
+        if self.dropout:  # only then: the seeds of networks without dropout are unchanged
+            self._rng = np.random.default_rng(rng.integers(2 ** 63))
         return n
 
     def forward(self, x, train: bool = False, smooth: bool = False):
         T, B, _ = x.shape
         dt = np.float64 if smooth else F32
+        self._mask = None
+        if train and self.dropout:
+            keep = self._rng.random((B, x.shape[2])) >= self.dropout
+            self._mask = (keep / (1.0 - self.dropout)).astype(x.dtype)
+            x = x * self._mask[None]
         w, b = self.params["weight"], self.params["bias"]
         y = np.zeros((B, self.out_features), dt)
         Y = np.zeros((T, B, self.out_features), dt)
@@ -253,7 +266,8 @@ class Readout(_TimeLayer):
         gI2 = gI.reshape(T * B, n)
         self.grads["weight"] = (gI2.T @ x.reshape(T * B, -1)).astype(F32)
         self.grads["bias"] = gI2.sum(0).astype(F32)
-        return (gI2 @ self.params["weight"]).reshape(T, B, -1)
+        gx = (gI2 @ self.params["weight"]).reshape(T, B, -1)
+        return gx * self._mask[None] if getattr(self, "_mask", None) is not None else gx
 
     def add_to(self, g, h, name: str):
         one = float(self.beta[0]) if np.all(self.beta == self.beta[0]) else self.beta.copy()

@@ -1,0 +1,115 @@
+"""Training recipes of the voice SNN compared on one data set (docs/voice.md, "Recipes"):
+trains one recipe, scores it on the validation and the held-out test clips (float, the
+clip decision of model.decide) and appends a JSON line to a results file.
+
+    python -m tianrt.demos.voice.recipes --data voice-data.npz --epochs 40 --seed 0 \\
+        [--frontend cmn --tau 100] [--weight-decay 0.1] [--dropout 0.2] --results runs.jsonl
+
+``--frontend cmn`` feeds the network ``frontend.RunningNorm``'s 64 channels (the normalised
+log-mel frames and the same relative to their causal running mean); the training
+augmentation is applied to the log-mel frames before the running mean, as it would reach
+the microphone.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from . import model as M
+from .data import CLASSES
+from .frontend import RunningNorm, VoiceFrontEnd
+
+
+def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, context=0.0):
+    """The network's inputs from a data set's log-mel frames: normalised by the training
+    set's statistics, then (``frontend="cmn"``) ``RunningNorm`` of time constant ``tau``
+    with its relative channels scaled to unit deviation on the training set — or, given a
+    model's ``metadata``, by that model's front end. Returns (arrays, the training
+    augmentation — model.augmentation on the log-mel frames, then the rest of the front
+    end —, the front end's metadata). ``context=c``: half the training clips start the
+    running mean in its steady state (rate 1 / tau) from the clip's first frame shifted by a
+    level uniform in [-c, c] (normalised units), as if the noise level had just changed —
+    what a stream meets and a fresh clip does not."""
+    if metadata is None:
+        mean, std = d["train_x"].mean((0, 1)), d["train_x"].std((0, 1))
+        metadata = {"logmel_mean": mean, "logmel_std": std, "frontend": frontend}
+        if frontend == "cmn":
+            rel = RunningNorm(len(mean), tau).apply((d["train_x"] - mean) / std)[..., len(mean):]
+            metadata.update({"cmn_tau": float(tau), "cmn_scale": rel.std((0, 1))})
+        elif frontend != "logmel":
+            raise ValueError(f"recipes: unknown front end {frontend!r}")
+    fe = VoiceFrontEnd(metadata)
+    mean, std = np.asarray(metadata["logmel_mean"]), np.asarray(metadata["logmel_std"])
+    out = {k: v for k, v in d.items() if not k.endswith("_x")}
+    for k in ("train_x", "val_x", "test_x"):
+        out[k] = fe.from_logmel(((d[k] - mean) / std).astype(np.float32))
+    base = M.augmentation(len(mean), warp, tilt)
+    n = len(mean)
+    aug = base if fe.norm is None else (lambda xb, rng: fe.from_logmel(base(xb[..., :n], rng)))
+    if fe.norm is not None and context:
+        def aug(xb, rng):
+            x = base(xb[..., :n], rng)
+            warm = rng.random(len(x)) < 0.5
+            m0 = x[:, 0, :] + rng.uniform(-context, context, (len(x), 1)).astype(np.float32)
+            m0[~warm] = 0.0
+            return fe.norm.apply(x, m0, np.where(warm, int(fe.norm.tau), 0))
+    front = {k: metadata[k] for k in ("logmel_mean", "logmel_std", "frontend", "cmn_tau", "cmn_scale")
+             if k in metadata}
+    return out, aug, front
+
+
+def graph_of(net, front, threshold):
+    """The trained network as a graph whose metadata describe its front end (``front``: the
+    metadata of ``prepare``) and its clip decision."""
+    g = net.to_graph(name="voice-snn")
+    g.metadata.update({k: ([float(x) for x in v] if isinstance(v, np.ndarray) else v) for k, v in front.items()})
+    g.metadata.update({"threshold": float(threshold), "classes": list(CLASSES)})
+    return g
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tianrt.demos.voice.recipes", description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True)
+    p.add_argument("--frontend", default="logmel", choices=("logmel", "cmn"))
+    p.add_argument("--tau", type=float, default=100.0, help="running mean's time constant (frames)")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--dropout", type=float, default=0.0, help="of the hidden spikes into the readout")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--unknown-before", type=int, default=40)
+    p.add_argument("--context", type=float, default=0.0,
+                   help="with cmn: train half the clips from a steady running mean shifted by up to this level")
+    p.add_argument("--save", help="write the trained network (a graph with its front end's metadata) here")
+    p.add_argument("--results", default="voice-recipes.jsonl")
+    a = p.parse_args(argv)
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(1)
+    except ImportError:
+        pass
+    d, aug, front = prepare(dict(np.load(a.data)), a.frontend, a.tau, context=a.context)
+    c0 = time.process_time()
+    net = M.train_snn(d, epochs=a.epochs, hidden=a.hidden, seed=a.seed, unknown_before=a.unknown_before,
+                      augment=aug, weight_decay=a.weight_decay, dropout=a.dropout, log=lambda m: print(m, flush=True))
+    cpu = time.process_time() - c0
+    rec = dict(vars(a), cpu_s=round(cpu, 1))
+    for split in ("val", "test"):
+        acc, pred = M.snn_accuracy(net, d[f"{split}_x"], d[f"{split}_y"])
+        rec[f"{split}_acc"] = round(acc, 4)
+        y = d[f"{split}_y"]
+        rec[f"{split}_recall"] = {c: round(float((pred[y == i] == i).mean()), 3) for i, c in enumerate(CLASSES)}
+    if a.save:
+        import tianrt as tr
+        tr.save(graph_of(net, front, 0.5), a.save)
+    print(json.dumps(rec), flush=True)
+    with open(a.results, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
