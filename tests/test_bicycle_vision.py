@@ -56,3 +56,21 @@ def test_training_scenes_break_the_lane_shortcut():
     assert train_vision.scene("follow", 1000, vary=False).lanes[0].width == 4.0
     on_route = train_vision.scene("mixed", 3000).obstacles
     assert len(on_route) > len(train_vision.scene("follow", 3000).obstacles)
+
+
+def test_the_person_explains_away_its_own_sector_readings():
+    """A sector reading at the person's bearing and about their distance is the person, not an
+    obstacle; one clearly nearer than the person, or in another sector, stays; labels do not
+    change (they never put the person in a sector)."""
+    near = vision.sector_value
+    s = np.array([0.0, near(9.0), 0.0, near(6.5), near(3.0), 0.0, near(6.0)])
+    out = vision.explain_person(s, bearing=-1.0, distance=6.0)       # sector 3 spans -5..5 degrees
+    assert out[3] == 0.0 and out[1] == s[1] and out[6] == s[6]
+    assert out[4] == s[4]                  # 3 m: nearer than 0.7 x 6 m, something between us and them
+    y = np.zeros(vision.N_OUT)
+    y[vision.SLICES["code"]] = vision.bearing_code(-1.0, True)
+    y[15], y[16] = 1.0, vision.distance_value(6.0)
+    y[vision.SLICES["sectors"]] = s
+    assert vision.decode(y).sectors[3] == 0.0 and vision.decode(y, explain=False).sectors[3] == s[3]
+    y[15] = 0.0                            # nobody seen: nothing to explain
+    np.testing.assert_allclose(vision.decode(y).sectors, s)

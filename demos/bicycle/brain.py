@@ -150,9 +150,10 @@ class Brain:
             self._on.discard(event)
 
     def _vision(self, y, t):
-        if self.percept_override is not None:   # pilot.Pilot(perception="truth"): the frame's labels
+        labels = self.percept_override is not None
+        if labels:   # pilot.Pilot(perception="truth"): the frame's labels
             y = self.percept_override()
-        p = vision.decode(y)
+        p = vision.decode(y, explain=not labels)
         self.percept, self.percept_heading = p, self._frame_heading   # the heading of the frame it saw
         self.frames += 1
         seen = p.visible >= SEEN_OFF

@@ -36,7 +36,7 @@ def accuracy(graph, seeds=range(20), per_scenario=None, seed: int = 7) -> dict:
     out = tr.Runtime(graph).run({"frame": vision.normalise(x)}, ticks=1)["y"]
     out = np.asarray(out).reshape(len(x), -1)
     ps = [vision.decode(o) for o in out]
-    ts = [vision.decode(t) for t in y]
+    ts = [vision.decode(t, explain=False) for t in y]
     vis_t = y[:, 15] > 0.5
     vis_p = np.array([p.visible >= 0.5 for p in ps])
     both = [i for i in range(len(x)) if ts[i].bearing is not None and ps[i].bearing is not None]

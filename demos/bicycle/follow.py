@@ -110,7 +110,7 @@ class Navigator:
         truth = None
         if self.vision is None:
             _, y_true, truth = lab.sample(state[X], state[Y], state[PSI], state[PHI], t, frame)
-            p = vision.decode(y_true)
+            p = vision.decode(y_true, explain=False)
         else:
             t0 = time.perf_counter()
             p = self.vision(frame)

@@ -142,7 +142,27 @@ class Percept:
     code: np.ndarray
 
 
-def decode(y: np.ndarray, threshold: float = 0.5) -> Percept:
+PERSON_MARGIN_DEG = 5.0    # the person's half-width at the follow distance plus the bearing's error
+PERSON_NEARER = 0.7        # a sector reading nearer than this share of the person's distance is kept
+
+
+def explain_person(sectors: np.ndarray, bearing: float, distance: float) -> np.ndarray:
+    """The sectors with what the person explains taken out: a sector within PERSON_MARGIN_DEG
+    of the person's bearing whose reading is not clearly nearer than the person (its distance
+    SECTOR_NEAR / value >= PERSON_NEARER * distance) reads 0. The CNN, which may no longer tell
+    a scene's kind from its lane, reports the person it sees as something in the way too; what
+    stands beside the person in the same sector, or behind them, is lost with it (docs/bicycle.md)."""
+    out = np.array(sectors, float)
+    for k in range(len(out)):
+        if SECTORS[k + 1] >= bearing - PERSON_MARGIN_DEG and SECTORS[k] <= bearing + PERSON_MARGIN_DEG:
+            if out[k] > 0 and SECTOR_NEAR / out[k] >= PERSON_NEARER * distance:
+                out[k] = 0.0
+    return out
+
+
+def decode(y: np.ndarray, threshold: float = 0.5, explain: bool = True) -> Percept:
+    """The network's output (or, with ``explain=False``, labels) as a Percept; ``explain``: the
+    person's own sector readings taken out (``explain_person``)."""
     y = np.asarray(y, float).reshape(-1)
     code = y[SLICES["code"]]
     vis = float(y[15])
@@ -153,7 +173,10 @@ def decode(y: np.ndarray, threshold: float = 0.5) -> Percept:
         w = np.clip(code[lo:hi], 0, None)
         bearing = float((w * BINS[lo:hi]).sum() / max(w.sum(), 1e-9))
     dist = distance_from_value(y[16])
-    return Percept(vis, bearing, dist, np.clip(y[SLICES["sectors"]], 0, 1), code)
+    sectors = np.clip(y[SLICES["sectors"]], 0, 1)
+    if explain and bearing is not None:
+        sectors = explain_person(sectors, bearing, dist)
+    return Percept(vis, bearing, dist, sectors, code)
 
 
 def load(path=None):
