@@ -11,6 +11,9 @@ tracker and the obstacle avoider,
 - ``sectors``: obstacle nearness over 7 angular sectors of 10 degrees ahead: min(1, 4 m / d)
   for the nearest obstacle whose angular extent overlaps the sector (0 when none within 15 m).
 
+``decode`` turns an output into a ``Percept``, taking out the sector readings the person it
+sees explains (``explain_person``: the network reports the person as something in the way too).
+
 Labels come from the simulator's ground truth (``labels``); "visible" is measured in the
 renderer itself: the pixels that change when the person is removed from the scene, so an
 occluded person is not visible. ``train_vision`` regenerates the data set and the shipped
