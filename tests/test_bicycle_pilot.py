@@ -50,7 +50,7 @@ def test_the_brain_tracks_in_the_pilots_world_frame_and_lost_s_is_the_time_witho
     assert np.isfinite(est).any() and (~np.isfinite(est)).any()
     assert tgt["lost_s"] == pytest.approx(lost_seconds(pl.frames, r.duration), abs=1e-9)
     assert pl.brain.heading() == math.degrees(pl.est.pose[2])   # the ring's frame: the pilot's dead reckoning
-    assert abs(pl.brain.heading()) > 20.0                        # (the ride turned: the frames differ)
+    assert abs(pl.brain.heading()) > 2.0                         # (the ride turned: the frames differ)
 
 
 def test_the_state_machine_drives_and_the_stand_holds(ride):
