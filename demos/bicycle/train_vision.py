@@ -2,7 +2,7 @@
 labels from its ground truth. Seeded and deterministic: the data set is regenerated every run
 (it is not committed) and the shipped weights are reproduced.
 
-    python -m tianrt.demos.bicycle.train_vision            # 17-40 min at nice 10 on the shared 2-core machine
+    python -m tianrt.demos.bicycle.train_vision            # 5 min on the quiet 2-core machine, 19-25 at load ~3
 
 Data: frames from ``follow`` scenarios (seeds 1000-1479, 20 frames each: every seed has its own
 look) seen from poses behind the person (2-15 m, half of them 2-6 m (``NEAR``), off the route
