@@ -52,8 +52,8 @@ def mixed(seed: int) -> dict:
     rng = np.random.default_rng([seed, 43])
     if kind == "follow":
         suite.add_lane_obstacles(d, rng)
-    total = float(np.hypot(*np.diff(np.asarray(d["path"], float), axis=0).T).sum())
-    d["world"]["target"] = {"path": d["path"], "speed": 1.0, "timing": [[0.0, 0.0], [total, total]],
+    end = 1e4   # beyond any path's end (``Target.arc`` stops the person there)
+    d["world"]["target"] = {"path": d["path"], "speed": 1.0, "timing": [[0.0, 0.0], [end, end]],
                             "height": round(float(rng.uniform(1.55, 1.95)), 2)}
     return d
 
@@ -72,11 +72,7 @@ def mixed_poses(sc, n: int, rng):
     """Poses in a mixed scene: 70 % 1.5-15 m before an obstacle on the path, the rest anywhere;
     the person ``PERSON_RANGE`` ahead of the camera (``PERSON_AHEAD`` of the frames) or 10 m behind it."""
     P = sc.path
-    arcs = []
-    for o in sc.obstacles:
-        gap = np.hypot(P.p[:, 0] - o.x, P.p[:, 1] - o.y)
-        if gap.min() < 1.5:
-            arcs.append(float(P.s[np.argmin(gap)]))
+    arcs = [s for s, gap in (vision.arc_of(P, o) for o in sc.obstacles) if gap < 1.5]
     out = []
     for _ in range(n):
         lean = float(rng.uniform(-0.15, 0.15))

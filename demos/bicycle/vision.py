@@ -208,6 +208,13 @@ class Vision:
         return decode(out["y"])
 
 
+def arc_of(path, o) -> tuple[float, float]:
+    """(arc length, distance [m]) of the path's vertex nearest to obstacle ``o``."""
+    gap = np.hypot(path.p[:, 0] - o.x, path.p[:, 1] - o.y)
+    i = int(np.argmin(gap))
+    return float(path.s[i]), float(gap[i])
+
+
 def poses(sc, kind: str, n: int, rng, near: float = 0.0):
     """n (x, y, heading, lean, t) camera poses for frames of scenario ``sc``. ``follow``: 2-15 m
     behind the person, or with probability ``near`` 2-6 m (where a follower stops behind it)."""
@@ -221,7 +228,7 @@ def poses(sc, kind: str, n: int, rng, near: float = 0.0):
             # in front of an obstacle, as an avoider approaching it sees it (the rare, important case)
             o = sc.obstacles[int(rng.integers(len(sc.obstacles)))]
             t = 0.0
-            s = float(sc.path.s[np.argmin(np.hypot(sc.path.p[:, 0] - o.x, sc.path.p[:, 1] - o.y))]) - float(rng.uniform(1.5, 15.0))
+            s = arc_of(sc.path, o)[0] - float(rng.uniform(1.5, 15.0))
         else:
             t = 0.0
             s = float(rng.uniform(0, sc.path.total - 20))
