@@ -36,6 +36,7 @@ CLEARANCE = 1.15       # wanted distance from the footprint's axis to an occupie
 OFFSETS = np.arange(-3.0, 3.01, 0.25)
 HORIZON = 14.0         # metres of path scored ahead
 SWITCH = 20.0          # cost of moving to the other side of the path
+NEAR = 6.0             # a side chosen around something in the way is kept unless it runs into something this near [m]
 LAG, SHIFT = 0.6, 2.0  # s of travel before a new offset moves the bicycle, and to reach it
 
 
@@ -134,23 +135,38 @@ def trajectories(path, s0: float, lat: float, v: float, slope: float = 0.0, offs
 
 
 def plan(obstacles: np.ndarray, traj: np.ndarray, previous: float, offsets=OFFSETS,
-         centre: float = 0.0) -> tuple[float, float, float]:
+         centre: float = 0.0, hold: bool = False) -> tuple[float, float, float]:
     """(offset, penetration [m]) of the best candidate — penetration 0 means clear by
     CLEARANCE — and the penetration of staying at ``centre`` (the path, or a lane beside it):
-    something in the way. The size of an offset is counted from ``centre``."""
+    something in the way. The size of an offset is counted from ``centre``.
+
+    ``hold``: the side of ``previous`` is committed to (the caller holds it while something is
+    in the way of the centre, ``follow.Navigator._plan``): the other side is
+    chosen only when every trajectory on this side runs into something within ``NEAR`` metres
+    and one on the other side does not. The CNN's sectors put weak false sightings into the
+    map, a few on either side of a real obstacle; without the commitment the best side flips
+    from frame to frame as they come and go, and the bicycle, which needs seconds to cross
+    over, ends up in the middle (errand seed 17: five flips in 2.4 s, into the box)."""
     if len(obstacles):   # only cells that can come within CLEARANCE of some trajectory
         lo, hi = traj.reshape(-1, 2).min(0) - CLEARANCE, traj.reshape(-1, 2).max(0) + CLEARANCE
         obstacles = obstacles[np.all((obstacles >= lo) & (obstacles <= hi), axis=1)]
     if len(obstacles) == 0:
-        pen = np.zeros(len(offsets))
+        pen = near = np.zeros(len(offsets))
     else:
         d = np.hypot(traj[..., None, 0] - obstacles[None, None, :, 0], traj[..., None, 1] - obstacles[None, None, :, 1])
         short = np.clip(CLEARANCE - d.min(axis=2), 0.0, None)      # (offsets, points)
         pen = short.sum(axis=1)
+        steps = np.hypot(*np.diff(traj, axis=1).transpose(2, 0, 1)).cumsum(axis=1)
+        near = (short[:, 1:] * (steps <= NEAR)).sum(axis=1) + short[:, 0]
     # committing to a side: crossing over to the other one costs SWITCH (the bicycle needs a
     # second or more to change its lateral direction; flip-flopping between sides runs it into
     # the middle)
-    switch = SWITCH * ((np.sign(offsets - centre) * np.sign(previous - centre)) < 0)
+    other = (np.sign(offsets - centre) * np.sign(previous - centre)) < 0
+    switch = SWITCH * other
+    if hold and other.any() and (~other).any():
+        forced = near[~other].min() > 0 and (near[other] <= 0).any()
+        if not forced:
+            switch = np.where(other, np.inf, 0.0)
     cost = 100.0 * pen + 1.0 * np.abs(offsets - centre) + 0.6 * np.abs(offsets - previous) + switch
     k = int(np.argmin(cost))
     return float(offsets[k]), float(pen[k]), float(pen[int(np.argmin(np.abs(offsets - centre)))])

@@ -75,6 +75,7 @@ class Navigator:
         self.percept = None
         self.map = avoid.ObstacleMap() if mode == "avoid" else None
         self.blocked = 0.0        # penetration of the clearance by the planned trajectory or the path [m]
+        self._in_way = 0.0        # ... by staying at the centre, at the last plan
         self.bearing, self.distance = None, FOLLOW_DISTANCE
         self.v_person = float(sc.initial["speed"])
         self.last_d = None
@@ -176,7 +177,9 @@ class Navigator:
         rel = h - self.sc.path.heading(s0)
         slope = math.tan(max(-0.5, min(0.5, math.atan2(math.sin(rel), math.cos(rel)))))
         traj = avoid.trajectories(self.sc.path, s0, lat, max(self.v_now, 1.0), slope)
-        self.offset, self.blocked, in_way = avoid.plan(obst, traj, self.offset, centre=centre)
+        hold = self._in_way > 0 and self.offset != centre   # passing something: keep the side (avoid.plan)
+        self.offset, self.blocked, in_way = avoid.plan(obst, traj, self.offset, centre=centre, hold=hold)
+        self._in_way = in_way
         self.blocked = max(self.blocked, in_way)   # slow down while anything is in the way
 
     def _repel(self, sectors=range(1, 6)) -> float:
