@@ -10,7 +10,8 @@ by up to 1.5 m, heading off by 12 degrees RMS, sometimes by 30-70 degrees so the
 the frame), from ``obstacles`` scenarios (seeds 1000-1239, 20 each: 70 % before an
 obstacle, the rest anywhere along the lane), and from ``mixed`` scenes (seeds 3000-3239, 20
 each): boxes and cones on a follow route or an obstacles lane *with* a person standing 2-25 m
-ahead 60 % of the time. Every scene's lane gets a random width of 3.5-6.5 m. Validation: seeds
+ahead 60 % of the time. Every scene's lane gets a random width of 3.5-6.5 m, and every frame is
+also trained on as its mirror image (``mirrored``). Validation: seeds
 2000-2059 of follow and obstacles, 2100-2129 mixed. The evaluation seeds (0-19, 100-119) are
 never used here (``evaluate_nav --accuracy``).
 
@@ -128,6 +129,7 @@ def model(seed: int = 0):
 # nearness of 0 on every frame without a person, it pulled the near person's distance "far").
 WEIGHTS = np.array([1.0] * 15 + [1.5, 12.0] + [3.0] * 7, np.float32)
 POSITIVE = 4.0
+MIRROR = True   # train on every frame and its mirror image (``mirrored``)
 
 
 class WeightedMSE:
@@ -147,11 +149,25 @@ def weighted(y: np.ndarray) -> np.ndarray:
     return np.concatenate([y, w], axis=1).astype(np.float32)
 
 
+def mirrored(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The frames flipped left to right with their labels: the bearing code and the sectors read
+    backwards (both are symmetric about straight ahead), visibility and distance unchanged. A
+    mirrored scene is as likely as the scene (the renderer has no handedness the CNN should
+    learn: roads bend both ways, light comes from either side)."""
+    ym = y.copy()
+    for k in ("code", "sectors"):
+        ym[:, vision.SLICES[k]] = y[:, vision.SLICES[k]][:, ::-1]
+    return np.ascontiguousarray(x[..., ::-1]), ym
+
+
 def train(per_scenario: dict = PER_SCENARIO, epochs: int = 40, seed: int = 0, log=print):
     from tianrt import train as T
 
     t0 = time.time()
     x, y = dataset(TRAIN_SEEDS, per_scenario, seed, NEAR)
+    if MIRROR:
+        xm, ym = mirrored(x, y)
+        x, y = np.concatenate([x, xm]), np.concatenate([y, ym])
     xv, yv = dataset(VAL_SEEDS, per_scenario, seed + 1)
     log(f"data: {len(x)} training and {len(xv)} validation frames in {time.time() - t0:.0f} s")
     m = model(seed)
@@ -165,7 +181,7 @@ def train(per_scenario: dict = PER_SCENARIO, epochs: int = 40, seed: int = 0, lo
                        "distance": f"log2(d / {vision.DIST_REF:g} m) / {vision.DIST_OCTAVES:g}, clipped to [-1, 1]",
                        "train": {"frames": int(len(x)), "val_frames": int(len(xv)), "epochs_run": len(hist.val_loss),
                                  "val_mse": float(min(hist.val_loss)), "seed": seed,
-                                 "hidden": HIDDEN, "near_fraction": NEAR,
+                                 "hidden": HIDDEN, "near_fraction": NEAR, "mirror": MIRROR,
                                  "lane_width_m": list(LANE_WIDTH), "person_ahead_mixed": PERSON_AHEAD, "weights": WEIGHTS.tolist(),
                                  "scenario_seeds": {k: [v.start, v.stop - 1] for k, v in TRAIN_SEEDS.items()}}})
     log(f"trained in {time.time() - t0:.0f} s: val MSE {min(hist.val_loss):.4f} after {len(hist.val_loss)} epochs")
