@@ -24,7 +24,7 @@ asserted). Glue on the outputs: the voice readout goes through the voice demo's 
 "go", "stop" or "follow" asserts that event for ``EVENT_S`` (the other words are set points for
 the pilot); the CNN's percept asserts "person" (visibility >= SEEN_ON in SEEN_FRAMES frames
 running), "lost" (below SEEN_OFF for LOST_S after being seen), "obstacle" (the centre sector
-nearer than ``follow.AVOID_RANGE`` in NEAR_FRAMES frames running) and "done" (the five middle
+nearer than ``OBSTACLE_NEAR`` in NEAR_FRAMES frames running) and "done" (the five middle
 sectors clear of DONE_CLEAR for DONE_HOLD after an obstacle); the CANN's frame outputs
 (``count``, ``pv``) go through ``cann.Readout`` for the tracked bearing (world frame; none
 after the readout's time-out); the NSM's spikes give
@@ -36,7 +36,7 @@ import numpy as np
 
 import tianrt as tr
 
-from . import cann, follow, nsm, vision
+from . import cann, nsm, vision
 
 TICK = 1.0 / 24000.0
 CAMERA_HZ = 30.0
@@ -45,7 +45,10 @@ SEEN_FRAMES, LOST_S = 5, 0.5
 SEEN_ON = 0.7         # "person": the CNN's visibility at least this for SEEN_FRAMES frames running ...
 SEEN_OFF = 0.5        # ... "lost": below this for LOST_S after being seen (hysteresis: the CNN reads
                       # 0.4-0.65 on empty lanes stretching far ahead, docs/bicycle.md)
-NEAR_FRAMES = 3       # "obstacle": the centre sector nearer than 12 m in this many frames running
+NEAR_FRAMES = 3       # "obstacle": the centre sector nearer than OBSTACLE_NEAR in this many frames running
+OBSTACLE_NEAR = vision.sector_value(9.0)   # (12 m until the CNN's weak far readings on empty lanes
+                      # made errand rides alternate ride and avoid ~5 times a ride; the map and the
+                      # planner see farther, and steer and slow down in any state: docs/bicycle.md)
 DONE_CLEAR = vision.sector_value(10.0)   # "done": the five middle sectors report nothing nearer than 10 m ...
 DONE_HOLD = 1.0                          # ... for this long [s] after an obstacle
 # the voice rule on the bicycle (voice.stream.Rule): on the audio of errand seeds 0-9 (30 spoken
@@ -164,7 +167,7 @@ class Brain:
         self._level("person", self._seen_run >= SEEN_FRAMES, t)
         self._level("lost", not seen and self._last_seen is not None and t - self._last_seen >= LOST_S - 1e-9, t)
         s = p.sectors
-        self._near_run = self._near_run + 1 if s[3] >= follow.AVOID_RANGE else 0
+        self._near_run = self._near_run + 1 if s[3] >= OBSTACLE_NEAR else 0
         near = self._near_run >= NEAR_FRAMES
         self._level("obstacle", near, t)
         if near:
