@@ -41,6 +41,7 @@ REPEL_GAIN = 2.4 / vision.SECTOR_NEAR     # rad per unit of sector value above N
 V_BLOCKED = 2.5           # m/s while something is in the way (the planned trajectory or the path)
 V_MIN, V_MAX = 2.0, 6.0   # below ~2 m/s the 5 N m steer motor cannot hold the leans a person's turns need   # follow speed limits [m/s]
 D_ALPHA, D_BETA = 0.3, 0.02  # alpha-beta filter of the person's distance [per frame] and speed [per frame, over the period]
+REACQUIRE_S = 0.5         # unseen this long, the person's next reading starts the distance afresh [s]
 V_PERSON_MAX = 6.0        # a running person [m/s]
 K_FAR, K_NEAR = 0.8, 1.5  # speed set point per metre of distance error, too far / too near [1/s]
 STOP_S, REACT_S = 1.0, 0.2   # the longest stop to allow for [s]; seeing it and starting to brake [s]
@@ -79,6 +80,7 @@ class Navigator:
         self.bearing, self.distance = None, FOLLOW_DISTANCE
         self.v_person = float(sc.initial["speed"])
         self.last_d = None
+        self._unseen = 10 ** 6    # frames without a reading (_range)
         self.frames = []          # per frame: t, true bearing, visible, estimate (or nan), true distance
         self.pose_err = []
         self.lost_time, self._est_t, self._had_estimate = 0.0, 0.0, False   # target.lost_s (_track)
@@ -153,9 +155,17 @@ class Navigator:
         CNN's distance, predicting with the bicycle's own measured speed (d' = v_person - v), so
         only the person's speed is estimated; without a measurement (unseen) it only predicts.
         Readings at or beyond ``speed_within`` move the distance but not the speed (a reading
-        saturated at the CNN's range says nothing of how the person moves)."""
+        saturated at the CNN's range says nothing of how the person moves). After REACQUIRE_S
+        without a reading (and at the start) the next reading starts the track afresh: the
+        prediction has run on the bicycle's own speed alone all that time (an errand ride saw its
+        person first at 11-17 m with the prediction at 1 m, and braked to a stop)."""
         self.distance += (self.v_person - self.v_now) * self.period
-        if p.bearing is not None:
+        if p.bearing is None:
+            self._unseen += 1
+        elif self._unseen * self.period >= REACQUIRE_S:   # a new track: its first reading, not a prediction gone stale
+            self.distance, self._unseen = p.distance, 0
+        else:
+            self._unseen = 0
             res = p.distance - self.distance
             self.distance += D_ALPHA * res
             if self.last_d is not None and p.distance < speed_within:

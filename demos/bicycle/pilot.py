@@ -38,7 +38,7 @@ import math
 import numpy as np
 
 from . import vision
-from .brain import SEEN_ON
+from .brain import SEEN_FRAMES, SEEN_ON
 from .follow import V_BLOCKED, V_MAX, V_MIN, Navigator
 from .nsm import STATES
 from .sim import PHI, PSI, X, Y
@@ -84,6 +84,7 @@ class Pilot(Navigator):
         self.stand_changes = []             # (t, "down" | "up")
         self._truth = None                  # the labels of the last camera frame (scoring only)
         self._person = None                 # (arc length along the path, time) where the person was last seen
+        self._near_run = 0                  # frames running with the person read nearer than DIST_VALID
 
     # the ride's camera frame: truth for the metrics, taken where the frame was rendered
     def saw(self, t: float, state, frame) -> None:
@@ -168,7 +169,12 @@ class Pilot(Navigator):
         self._plan(p, centre=self.lane)
         est = self._track(t, math.degrees(self.est.pose[2]))
         self._range(p, speed_within=DIST_VALID)
-        if est is not None and p.bearing is not None and p.visible >= SEEN_ON:   # where the person is, along the path
+        # where the person is, along the path: only once the CNN has read them nearer than
+        # DIST_VALID in SEEN_FRAMES frames running (a person 70 m ahead, a pixel or two, is
+        # read at 11-20 m now and then, and the bicycle stopped behind that place for good)
+        near = p.bearing is not None and p.visible >= SEEN_ON and p.distance < DIST_VALID
+        self._near_run = self._near_run + 1 if near else 0
+        if est is not None and near and self._near_run >= SEEN_FRAMES:
             x, y, h = self.est.pose
             a = h + math.radians(est)
             self._person = (self.sc.path.project(x + self.distance * math.cos(a), y + self.distance * math.sin(a))[0], t)
