@@ -80,3 +80,21 @@ def test_ride_passes_a_cone_cluster_from_labels():
     r = run.run(sc, run.teacher_for(sc), "lqr", nav=nav)
     assert not r.fell and r.collisions == 0 and r.duration > 23.9
     assert max(abs(o) for o in offsets) >= 1.5      # it stepped aside
+
+
+def test_a_committed_side_is_kept_unless_it_is_blocked_near():
+    """``plan(hold=True)``: passing something, the planner keeps the side it chose even when a
+    few (false) cells make the other side a little cheaper; it crosses over only when its side
+    runs into something within ``avoid.NEAR`` metres and the other side does not."""
+    path = world.Polyline([[0, 0], [200, 0]])
+    traj = avoid.trajectories(path, 0.0, 1.5, 3.0)           # riding 1.5 m to the +y side of the path
+    box = np.array([[10.0, y] for y in (-0.25, 0.0, 0.25)])   # on the path, 10 m ahead
+    phantom = np.array([[12.0, 2.25], [12.5, 2.25]])          # two false cells 12 m ahead on that side
+    cells = np.concatenate([box, phantom])
+    free, _, _ = avoid.plan(cells, traj, 2.0)
+    assert free < 0                                           # free to choose, it crosses over
+    held, _, in_way = avoid.plan(cells, traj, 2.0, hold=True)
+    assert held > 0 and in_way > 0                            # committed, it keeps its side
+    wall = np.array([[4.0, y] for y in np.arange(0.5, 3.6, 0.25)])   # its side blocked 4 m ahead
+    forced, pen, _ = avoid.plan(np.concatenate([box, wall]), avoid.trajectories(path, 0.0, 0.0, 3.0), 2.0, hold=True)
+    assert forced < 0 and pen == 0.0

@@ -74,3 +74,23 @@ def test_the_person_explains_away_its_own_sector_readings():
     assert vision.decode(y).sectors[3] == 0.0 and vision.decode(y, explain=False).sectors[3] == s[3]
     y[15] = 0.0                            # nobody seen: nothing to explain
     np.testing.assert_allclose(vision.decode(y).sectors, s)
+
+
+def test_a_mirrored_frame_has_the_mirrored_labels():
+    """``train_vision.mirrored``: the frame flipped left to right, the person's bearing code and
+    the sectors read backwards; rendering the mirrored world would give the same labels, so a
+    person on the right becomes one on the left and a sector's obstacle moves to its mirror."""
+    sc = world.parse_scenario({"path": [[0, 0], [100, 0]], "world": {"obstacles": [{"kind": "cone", "x": 8.0, "y": -1.5}]}})
+    y = np.zeros((1, vision.N_OUT), np.float32)
+    y[0, vision.SLICES["code"]] = vision.bearing_code(12.0, True)
+    y[0, 15], y[0, 16] = 1.0, vision.distance_value(7.0)
+    y[0, vision.SLICES["sectors"]] = vision.sectors_truth(sc.obstacles, 0.6, 0.0, 0.0)
+    x = np.arange(48 * 64, dtype=np.uint8).reshape(1, 48, 64)
+    xm, ym = train_vision.mirrored(x, y)
+    assert np.array_equal(xm[0, :, 0], x[0, :, -1]) and xm.flags["C_CONTIGUOUS"]
+    assert vision.decode(ym[0]).bearing == pytest.approx(-vision.decode(y[0]).bearing)
+    assert ym[0, 15] == y[0, 15] and ym[0, 16] == y[0, 16]
+    other_side = world.parse_scenario({"path": [[0, 0], [100, 0]], "world": {"obstacles": [{"kind": "cone", "x": 8.0, "y": 1.5}]}})
+    assert np.allclose(ym[0, vision.SLICES["sectors"]], vision.sectors_truth(other_side.obstacles, 0.6, 0.0, 0.0))
+    x2, y2 = train_vision.mirrored(xm, ym)
+    assert np.array_equal(x2, x) and np.array_equal(y2, y)
