@@ -17,8 +17,6 @@ whether staying on the path would be, so the speed loop slows down while somethi
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from . import vision
