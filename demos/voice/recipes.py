@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+from . import _limit_threads
 from . import model as M
 from .data import CLASSES
 from .frontend import RunningNorm, VoiceFrontEnd
@@ -48,17 +49,18 @@ def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, 
         out[k] = fe.from_logmel(((d[k] - mean) / std).astype(np.float32))
     base = M.augmentation(len(mean), warp, tilt)
     n = len(mean)
-    aug = base if fe.norm is None else (lambda xb, rng: fe.from_logmel(base(xb[..., :n], rng)))
-    if fe.norm is not None and context:
-        def aug(xb, rng):
-            x = base(xb[..., :n], rng)
-            warm = rng.random(len(x)) < 0.5
-            m0 = x[:, 0, :] + rng.uniform(-context, context, (len(x), 1)).astype(np.float32)
-            m0[~warm] = 0.0
-            return fe.norm.apply(x, m0, np.where(warm, int(fe.norm.tau), 0))
+
+    def through_front_end(xb, rng):   # augment the log-mel frames, then the rest of the front end
+        x = base(xb[..., :n], rng)
+        if not context:
+            return fe.from_logmel(x)
+        warm = rng.random(len(x)) < 0.5
+        m0 = x[:, 0, :] + rng.uniform(-context, context, (len(x), 1)).astype(np.float32)
+        m0[~warm] = 0.0
+        return fe.norm.apply(x, m0, np.where(warm, int(fe.norm.tau), 0))
     front = {k: metadata[k] for k in ("logmel_mean", "logmel_std", "frontend", "cmn_tau", "cmn_scale")
              if k in metadata}
-    return out, aug, front
+    return out, (base if fe.norm is None else through_front_end), front
 
 
 def graph_of(net, front, threshold):
@@ -86,11 +88,7 @@ def main(argv=None) -> int:
     p.add_argument("--save", help="write the trained network (a graph with its front end's metadata) here")
     p.add_argument("--results", default="voice-recipes.jsonl")
     a = p.parse_args(argv)
-    try:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(1)
-    except ImportError:
-        pass
+    _limit_threads()
     d, aug, front = prepare(dict(np.load(a.data)), a.frontend, a.tau, context=a.context)
     c0 = time.process_time()
     net = M.train_snn(d, epochs=a.epochs, hidden=a.hidden, seed=a.seed, unknown_before=a.unknown_before,
