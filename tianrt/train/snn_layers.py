@@ -216,6 +216,7 @@ class Readout(_TimeLayer):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"Readout: dropout must be in [0, 1), got {dropout}")
         self.dropout = float(dropout)
+        self._mask = None   # this batch's dropout mask (forward), applied again to the gradient (backward)
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.beta = np.broadcast_to(np.asarray(beta, F32), (self.out_features,)).copy()
         self.init_gain = float(init_gain)
@@ -267,7 +268,7 @@ class Readout(_TimeLayer):
         self.grads["weight"] = (gI2.T @ x.reshape(T * B, -1)).astype(F32)
         self.grads["bias"] = gI2.sum(0).astype(F32)
         gx = (gI2 @ self.params["weight"]).reshape(T, B, -1)
-        return gx * self._mask[None] if getattr(self, "_mask", None) is not None else gx
+        return gx if self._mask is None else gx * self._mask[None]
 
     def add_to(self, g, h, name: str):
         one = float(self.beta[0]) if np.all(self.beta == self.beta[0]) else self.beta.copy()
