@@ -26,14 +26,6 @@ DEMO_HELP = "voice commands: a recurrent ALIF SNN trained by BPTT, a streaming d
 SHIPPED = Path(__file__).resolve().parent.parent / "data" / "voice_snn.tnr"
 
 
-def _limit_threads():
-    try:  # one BLAS thread: the per-tick matrices are small, threads only contend
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(1)
-    except ImportError:
-        pass
-
-
 def _log(msg):
     print(msg, flush=True)
 
@@ -131,11 +123,11 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="voice-eval.json")
     a = p.parse_args(argv)
-    _limit_threads()
     from . import data as D
     from . import model as M
     from . import recipes as R
     from . import stream as S
+    M.limit_threads()
     res = {}
     d = load_data(a.data, a.clips, a.seed)
     train = a.train or not Path(a.model).exists()

@@ -16,6 +16,16 @@ from tianrt import train as T
 from .data import CLASSES, targets_per_tick
 from .frontend import mel_centres
 
+
+def limit_threads():
+    """One BLAS thread for training and running the voice network: its per-tick matrices are
+    small, and threads only contend."""
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(1)
+    except ImportError:
+        pass
+
 BG = CLASSES.index("background")
 UNK = CLASSES.index("unknown")
 

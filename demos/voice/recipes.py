@@ -18,7 +18,6 @@ import time
 
 import numpy as np
 
-from . import _limit_threads
 from . import model as M
 from .data import CLASSES
 from .frontend import RunningNorm, VoiceFrontEnd
@@ -88,7 +87,7 @@ def main(argv=None) -> int:
     p.add_argument("--save", help="write the trained network (a graph with its front end's metadata) here")
     p.add_argument("--results", default="voice-recipes.jsonl")
     a = p.parse_args(argv)
-    _limit_threads()
+    M.limit_threads()
     d, aug, front = prepare(dict(np.load(a.data)), a.frontend, a.tau, context=a.context)
     c0 = time.process_time()
     net = M.train_snn(d, epochs=a.epochs, hidden=a.hidden, seed=a.seed, unknown_before=a.unknown_before,
