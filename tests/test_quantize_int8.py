@@ -132,9 +132,16 @@ def test_inputs_on_a_coarse_grid_are_quantized_exactly():
 
 def test_quantized_graph_saves_and_loads(tmp_path):
     m, x, _ = trained_mlp()
-    qg = tr.quantize(tr.convert(m.to_graph(), {"x": x}, T=8), {"x": x})
+    snn = tr.convert(m.to_graph(), {"x": x}, T=8)
+    snn.metadata["ticks_per_step"] = 8
+    qg = tr.quantize(snn, {"x": x})
     back = tr.load(tr.save(qg, tmp_path / "q.tnr"))
     assert np.array_equal(_run(back, x, 8), _run(qg, x, 8))
+    # the float graph's notes carry over (a runner reading ticks_per_step or the conversion's T
+    # must not find them gone), with how it was quantised added; the float graph is untouched
+    assert back.metadata["ticks_per_step"] == 8 and back.metadata["conversion"]["T"] == 8
+    assert back.metadata["quantized"] == {"method": "max", "per_channel": True}
+    assert "quantized" not in snn.metadata
 
 
 def test_quantize_errors():

@@ -14,6 +14,8 @@ D is 127. Details and the error budget: docs/conversion.md.
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from . import ann, bridge, q, qmath, snn
@@ -43,6 +45,7 @@ def quantize(graph: Graph, calibration: dict, *, per_channel: bool = True, metho
     ticks: how many ticks to run the calibration for (default: the longest decoder window,
         or the conversion T kept in the graph's metadata, or 1 for a pure ANN).
     Outputs keep their names and are float again (``q.Dequantize``); spike outputs stay spikes.
+    The new graph keeps a copy of ``graph.metadata`` and adds ``quantized`` (method, per_channel).
     """
     if not isinstance(graph, Graph):
         raise GraphError(f"quantize takes a tr.Graph, got {type(graph).__name__}")
@@ -58,7 +61,12 @@ def quantize(graph: Graph, calibration: dict, *, per_channel: bool = True, metho
                              "delays of spikes (a layer's own spikes fed back, as snn.Recurrent reads them)")
     xs = _calibration(plan, calibration, max_samples)
     obs = _observe(graph, plan, xs, ticks)
-    return _Builder(plan, obs, per_channel, method, float(percentile), name or f"{graph.name}-int8").run()
+    g = _Builder(plan, obs, per_channel, method, float(percentile), name or f"{graph.name}-int8").run()
+    # the float graph's notes (e.g. ticks per step, the conversion's T) still describe the integer one
+    g.metadata = copy.deepcopy(graph.metadata)
+    g.metadata["quantized"] = {"method": method, "per_channel": bool(per_channel),
+                               **({"percentile": float(percentile)} if method == "percentile" else {})}
+    return g
 
 
 def _calibration(plan, calibration, max_samples):

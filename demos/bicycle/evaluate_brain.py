@@ -5,6 +5,7 @@ one scheduler and the state machine choosing the behaviour (``pilot.Pilot``).
     python -m tianrt.demos.bicycle.evaluate_brain --n 20                 # seeds 0-19, the CNN in float
     python -m tianrt.demos.bicycle.evaluate_brain --n 20 --vision int8   # the integer CNN, NSM and CANN
     python -m tianrt.demos.bicycle.evaluate_brain --n 20 --vision truth  # labels for the CNN: behaviour alone
+    python -m tianrt.demos.bicycle.evaluate_brain --n 20 --vision int8 --controller snn-int8   # every network integer
 
 Pass (issue 17): no falls, no collisions, and every spoken command heard obeyed within
 ``pilot.OBEY_S`` of being heard, in every ride. Also reported: commands heard of those spoken,
@@ -31,8 +32,10 @@ def ride(seed: int, duration: float, vision: str, controller: str = "mlp", backe
 
     sc = world.parse_scenario(suite.make("errand", seed, duration))
     graph = policy.load()
-    if controller == "snn":
+    if controller in ("snn", "snn-int8"):
         graph = policy.to_snn(graph, policy.calibration_data())
+    if controller == "snn-int8":     # the integer SNN the chip runs, in numba's integer mode
+        graph = policy.quantize(graph)
     audio, said = speech.track(sc.speech, sc.duration, sc.seed)
     b = brain.Brain(audio=audio, backend=backend, nets=brain.graphs(integer=vision == "int8"))
     pl = pilot.Pilot(sc, schedule_for(sc.bicycle, 1.0 / sc.control_hz), b,
@@ -91,7 +94,8 @@ def main(argv=None) -> int:
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--vision", default="float", choices=("float", "int8", "truth"))
-    ap.add_argument("--controller", default="mlp", choices=("mlp", "snn"))
+    ap.add_argument("--controller", default="mlp", choices=("mlp", "snn", "snn-int8"),
+                    help="the balance network: the MLP, its SNN, or the SNN in integer (chip) mode")
     ap.add_argument("--json")
     sweep.add_arguments(ap)
     a = ap.parse_args(argv)

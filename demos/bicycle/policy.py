@@ -10,6 +10,7 @@ steer rate [rad/s], speed [m/s], desired lean [rad]); output ``torque`` of shape
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import tianrt as tr
 INPUT, OUTPUT = "obs", "torque"
 DATA = Path(__file__).resolve().parent / "data"
 DEFAULT_MODEL = DATA / "balance_mlp.tnr"
+MANOEUVRE_LEAN = math.radians(15.0)   # the largest desired lean the riders ask for (control.PathFollower)
 
 
 def mlp_graph(layers, mean, std, out_scale: float, control_hz: float = 100.0,
@@ -100,6 +102,58 @@ def calibration_data(n_seconds: float = 20.0, speeds=None) -> np.ndarray:
     for i, v in enumerate(envelope.CALIBRATION_SPEEDS if speeds is None else speeds):
         scs.append(world.parse_scenario(envelope.fixed_speed(1001 + i, float(v), n_seconds)))
     return np.concatenate([run(sc, teacher_for(sc), keep_traces=True).traces["obs"][::4] for sc in scs])
+
+
+def manoeuvre_data(n_seconds: float = 20.0, speeds=None, sigma: float = 0.6) -> np.ndarray:
+    """Observations of hard riding, for the integer quantisation's input ranges: at each of
+    ``speeds`` (default ``envelope.CALIBRATION_SPEEDS``) a teacher ride of ``n_seconds`` whose
+    desired lean jumps every 0.6-1.5 s to a value uniform in +-MANOEUVRE_LEAN, with the
+    training's random torque disturbance (``sigma`` N m, held 0.2 s; seeds 2001+). The
+    constant-speed rides of ``calibration_data`` lean at most ~7 degrees; the navigator asks for
+    up to 15 and a 7 m/s S-curve for 12, so an input scale set on them alone clips the lean and
+    the desired lean, and the integer SNN's torque gain fell to 0.5 (docs/bicycle.md)."""
+    from . import envelope, world
+    from .run import run, teacher_for
+
+    out = []
+    for i, v in enumerate(envelope.CALIBRATION_SPEEDS if speeds is None else speeds):
+        d = envelope.fixed_speed(2001 + i, float(v), n_seconds)
+        d["world"]["obstacles"] = []           # the ride leaves the path: nothing to run into
+        d.pop("target", None)
+        sc = world.parse_scenario(d)
+        log = []
+        run(sc, _LeanSteps(teacher_for(sc), np.random.default_rng(2001 + i), log, sigma, sc.control_hz))
+        out.append(np.array(log)[::4])
+    return np.concatenate(out)
+
+
+class _LeanSteps:
+    """The teacher asked for a desired lean that jumps at random, with a torque disturbance;
+    logs each observation as the teacher saw it."""
+
+    def __init__(self, teacher, rng, log, sigma, control_hz):
+        self.teacher, self.rng, self.log, self.sigma = teacher, rng, log, sigma
+        self.hz, self.k, self.next, self.lean_d, self.push = control_hz, 0, 0, 0.0, 0.0
+
+    def __call__(self, obs):
+        obs = np.array(obs, np.float64)
+        if self.k >= self.next:
+            self.lean_d = self.rng.uniform(-MANOEUVRE_LEAN, MANOEUVRE_LEAN)
+            self.next = self.k + int(self.rng.uniform(0.6, 1.5) * self.hz)
+        if self.k % round(0.2 * self.hz) == 0:
+            self.push = self.rng.normal(0.0, self.sigma)
+        self.k += 1
+        obs[5] = self.lean_d
+        self.log.append(obs.copy())
+        return self.teacher(obs) + self.push
+
+
+def quantize(snn: tr.Graph) -> tr.Graph:
+    """The balance SNN in integer (chip) mode: ``tr.quantize`` calibrated on
+    ``calibration_data`` and ``manoeuvre_data``, so that its int8 inputs span the leans, rates
+    and desired leans of hard riding over the whole speed envelope."""
+    x = np.concatenate([calibration_data(), manoeuvre_data()]).astype(np.float32)
+    return tr.quantize(snn, {INPUT: x}, name="balance-snn-int8")
 
 
 def load(path=None) -> tr.Graph:
