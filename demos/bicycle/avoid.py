@@ -144,7 +144,10 @@ def plan(obstacles: np.ndarray, traj: np.ndarray, previous: float, offsets=OFFSE
     and one on the other side does not. The CNN's sectors put weak false sightings into the
     map, a few on either side of a real obstacle; without the commitment the best side flips
     from frame to frame as they come and go, and the bicycle, which needs seconds to cross
-    over, ends up in the middle (errand seed 17: five flips in 2.4 s, into the box)."""
+    over, ends up in the middle (errand seed 17: five flips in 2.4 s, into the box). Holding,
+    the offset is not narrowed either unless the map calls for it: a swerve turns the camera
+    away from what it passes, the map then holds only the near face the sectors saw, and
+    narrowing on that evidence ran the bicycle back into the box's far corner (errand seed 0)."""
     if len(obstacles):   # only cells that can come within CLEARANCE of some trajectory
         lo, hi = traj.reshape(-1, 2).min(0) - CLEARANCE, traj.reshape(-1, 2).max(0) + CLEARANCE
         obstacles = obstacles[np.all((obstacles >= lo) & (obstacles <= hi), axis=1)]
@@ -165,6 +168,9 @@ def plan(obstacles: np.ndarray, traj: np.ndarray, previous: float, offsets=OFFSE
         forced = near[~other].min() > 0 and (near[other] <= 0).any()
         if not forced:
             switch = np.where(other, np.inf, 0.0)
-    cost = 100.0 * pen + 1.0 * np.abs(offsets - centre) + 0.6 * np.abs(offsets - previous) + switch
+    size = np.abs(offsets - centre)
+    if hold:   # passing something: no reward for narrowing the swerve before it is behind
+        size = np.maximum(size, abs(previous - centre))
+    cost = 100.0 * pen + 1.0 * size + 0.6 * np.abs(offsets - previous) + switch
     k = int(np.argmin(cost))
     return float(offsets[k]), float(pen[k]), float(pen[int(np.argmin(np.abs(offsets - centre)))])
