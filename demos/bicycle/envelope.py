@@ -10,7 +10,7 @@ import numpy as np
 from . import suite
 
 # m/s: the speeds the balance networks are trained on (train_balance.BOX_LO/HI[4]) ...
-TRAINED_SPEEDS = (2.0, 8.5)
+TRAINED_SPEEDS = (2.0, 8.5)   # from 2 m/s: the follower's slowest speed (follow.V_MIN)
 # ... and the constant-speed teacher rides the SNN conversion is calibrated on (policy.calibration_data)
 CALIBRATION_SPEEDS = (2.0, 3.0, 4.5, 6.0, 7.5, 8.5)
 

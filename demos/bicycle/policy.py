@@ -93,7 +93,7 @@ def calibration_data(n_seconds: float = 20.0, speeds=None) -> np.ndarray:
     """Observations for the conversion's threshold balancing, over the whole speed envelope:
     a teacher ride on a training gust scenario (seed 1000, 3-7 m/s) and one constant-speed
     teacher ride of ``n_seconds`` at each of ``speeds`` (default
-    ``envelope.CALIBRATION_SPEEDS``, 2.5-8.5 m/s; training seeds 1001+). Calibrating on one
+    ``envelope.CALIBRATION_SPEEDS``, 2.0-8.5 m/s; training seeds 1001+). Calibrating on one
     3.85-6.93 m/s ride alone left the SNN's torque gain at 0.69 at 7 m/s and 0.40 at 8 m/s."""
     from . import envelope, suite, world
     from .run import run, teacher_for

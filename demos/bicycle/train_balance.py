@@ -5,10 +5,10 @@
 
 Data (all seeded, training scenarios use seeds 1000+, never the evaluation seeds 0-19):
 1. teacher rollouts on gust scenarios at 3-7 m/s and on constant-speed S-curves at the two
-   ends of the speed envelope (envelope.TRAINED_SPEEDS, 2.5 and 8.5 m/s), with a random torque disturbance added to
+   ends of the speed envelope (envelope.TRAINED_SPEEDS, 2.0 and 8.5 m/s), with a random torque disturbance added to
    what the motor applies (so the data covers states off the teacher's own path), each
    observation labelled with the clean teacher torque;
-2. observations drawn uniformly from the operating box (lean, rates, steer, 2.5-8.5 m/s,
+2. observations drawn uniformly from the operating box (lean, rates, steer, 2.0-8.5 m/s,
    desired lean), labelled by the teacher;
 3. DAgger rounds: the student rides the training scenarios in tr.Runtime; the teacher labels
    the states the student visits; retrain on everything.
