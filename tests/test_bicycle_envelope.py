@@ -60,20 +60,28 @@ def test_fixed_speed_scenarios_and_chatter():
     assert envelope.chatter(np.ones(10)) == 0.0
 
 
+def _gains(ann, net, speeds=(3.0, 7.0, 8.0)):
+    """Open loop on a teacher ride (seed 5, 8 s) at each speed: the torque gain of ``net``
+    against the MLP's, a @ b / a @ a."""
+    from tianrt.demos.bicycle.run import run, teacher_for
+
+    out = {}
+    for v in speeds:
+        sc = world.parse_scenario(envelope.fixed_speed(5, v, 8.0))
+        obs = run(sc, teacher_for(sc), keep_traces=True).traces["obs"]
+        m, s = policy.NetworkPolicy(ann, "numba"), policy.NetworkPolicy(net, "numba")
+        a = np.array([m(o) for o in obs])
+        b = np.array([s(o) for o in obs])
+        out[v] = float(a @ b / (a @ a))
+    return out
+
+
 def test_the_snn_calibrated_over_the_envelope_keeps_its_gain_at_speed():
     """Open loop on teacher rides at 3, 7 and 8 m/s: the SNN's torque against the MLP's has a
     gain near 1 (calibrated on one 3.85-6.93 m/s ride it fell to ~0.7 at 7 and ~0.4 at 8 m/s)."""
     ann = policy.load()
-    snn = policy.to_snn(ann, policy.calibration_data())
-    from tianrt.demos.bicycle.run import run, teacher_for
-
-    for v in (3.0, 7.0, 8.0):
-        sc = world.parse_scenario(envelope.fixed_speed(5, v, 8.0))
-        obs = run(sc, teacher_for(sc), keep_traces=True).traces["obs"]
-        m, s = policy.NetworkPolicy(ann, "numba"), policy.NetworkPolicy(snn, "numba")
-        a = np.array([m(o) for o in obs])
-        b = np.array([s(o) for o in obs])
-        assert 0.93 <= a @ b / (a @ a) <= 1.07, v
+    for v, g in _gains(ann, policy.to_snn(ann, policy.calibration_data())).items():
+        assert 0.93 <= g <= 1.07, v
 
 
 def test_the_integer_snn_keeps_its_gain_over_the_envelope():
@@ -84,15 +92,8 @@ def test_the_integer_snn_keeps_its_gain_over_the_envelope():
     ann = policy.load()
     q = policy.quantize(policy.to_snn(ann, policy.calibration_data()))
     assert q.metadata["ticks_per_step"] == 16      # tr.quantize keeps the float graph's notes
-    from tianrt.demos.bicycle.run import run, teacher_for
-
-    for v in (3.0, 7.0, 8.0):
-        sc = world.parse_scenario(envelope.fixed_speed(5, v, 8.0))
-        obs = run(sc, teacher_for(sc), keep_traces=True).traces["obs"]
-        m, s = policy.NetworkPolicy(ann, "numba"), policy.NetworkPolicy(q, "numba")
-        a = np.array([m(o) for o in obs])
-        b = np.array([s(o) for o in obs])
-        assert 0.9 <= a @ b / (a @ a) <= 1.1, v
+    for v, g in _gains(ann, q).items():
+        assert 0.9 <= g <= 1.1, v
 
 
 def test_manoeuvre_rides_span_the_leans_the_riders_ask_for():
