@@ -14,7 +14,8 @@ bit for bit against numba's integer mode on the same ride (chip_ride.py).
 The networks and how each becomes an integer graph:
 
 - ``balance``: the balance MLP converted to an SNN (T = 16), ``policy.quantize``: ``tr.quantize``
-  on its calibration rides and on rides of hard manoeuvres (the input ranges); 16 ticks of 0.625 ms per 10 ms control step;
+  on its calibration rides and on rides of hard manoeuvres (the input ranges); 16 ticks of
+  0.625 ms per 10 ms control step;
 - ``nsm``: the neural state machine (integer by construction, ``nsm.quantized``); 1 ms tick;
 - ``vision``: the CNN, ``vision.int8``; one inference per camera frame (30 Hz);
 - ``cann``: ``cann.quantized`` (its detection code enters as rate-coded spikes); 20 ticks per
@@ -50,7 +51,8 @@ def networks(which=tuple(KINDS)) -> dict:
     if "balance" in which:
         snn = policy.to_snn(policy.load(), policy.calibration_data())
         T = int(snn.metadata["T"])
-        out["balance"] = (policy.quantize(snn), T, T, "policy.quantize of policy.to_snn (runs: numba integer / chip)")
+        out["balance"] = (policy.quantize(snn), T, T,
+                          "policy.quantize of policy.to_snn (runs: numba integer / chip)")
     if "nsm" in which:
         g = nsm.quantized()
         out["nsm"] = (g, round(1.0 / (CONTROL_HZ * g.dt)), 1, "nsm.quantized (runs)")
