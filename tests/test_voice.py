@@ -84,6 +84,27 @@ def test_running_norm_by_hand_and_streaming_equals_whole_clip():
         F.RunningNorm(3, tau=0.5)
 
 
+def test_running_norm_warm_is_the_state_a_stream_reaches():
+    """RunningNorm.warm: per example, the running mean and frame count that push reaches from
+    power-on through the last n frames of its prefix; a clip applied from that state equals
+    the same clip pushed after the prefix."""
+    rng = np.random.default_rng(4)
+    rn = F.RunningNorm(3, tau=5.0, scale=[1.0, 2.0, 0.5])
+    pre, clip = rng.normal(0, 3, (3, 12, 3)).astype(np.float32), rng.normal(0, 1, (3, 7, 3)).astype(np.float32)
+    m, n = rn.warm(pre, [0, 4, 12])
+    np.testing.assert_array_equal(m[0], 0)
+    np.testing.assert_allclose(m[1], pre[1, 8:].mean(0), rtol=1e-6)      # fewer than tau frames: the plain mean
+    out = rn.apply(clip, m, n)
+    for i, k in enumerate((0, 4, 12)):
+        rn.reset()
+        for f in pre[i, 12 - k:]:
+            rn.push(f)
+        assert rn.t == n[i] and np.array_equal(rn.m, m[i])
+        np.testing.assert_array_equal(np.stack([rn.push(f) for f in clip[i]]), out[i])
+    with pytest.raises(ValueError, match="warm"):
+        rn.warm(pre, [13, 0, 0])
+
+
 def test_noises_are_deterministic_unit_rms():
     for kind in D.NOISES:
         bank = [np.ones(800, np.float32)]
@@ -221,3 +242,30 @@ def test_recipes_prepare_front_ends_and_model_metadata_agree():
     assert isinstance(net, T.SNN) and g.metadata["cmn_tau"] == 10.0
     with pytest.raises(ValueError, match="front end"):
         R.prepare(d, "mfcc")
+
+
+def test_recipes_prefix_starts_the_running_mean_after_preceding_audio_and_more_clips_join():
+    """prepare(prefix=1): every training clip's relative channels start from a running mean
+    warmed on preceding audio (digital silence or other clips), not from a fresh state; the
+    log-mel half is only augmented; prefix=0 leaves the fresh start. with_more_training
+    appends another data set's training clips and keeps the held-out splits."""
+    from tianrt.demos.voice import recipes as R
+    rng = np.random.default_rng(0)
+    d = {f"{s}_x": rng.normal(-6, 2, (n, 30, F.N_MELS)).astype(np.float32) for s, n in
+         (("train", 12), ("val", 4), ("test", 5))}
+    d.update({"train_y": np.arange(12) % 10, "train_end": np.full(12, 8000), "val_y": np.arange(4),
+              "test_y": np.arange(5)})
+    out, aug, front = R.prepare(d, "cmn", tau=10.0, prefix=1.0)
+    fresh = R.prepare(d, "cmn", tau=10.0)[1]
+    x = out["train_x"]
+    a, b = aug(x, np.random.default_rng(2)), fresh(x, np.random.default_rng(2))
+    assert a.shape == b.shape == x.shape and np.array_equal(a[..., :F.N_MELS], b[..., :F.N_MELS])
+    first = np.abs(a[:, 0, F.N_MELS:]).mean(1)          # fresh: the first frame is its own mean
+    assert np.all(np.abs(b[:, 0, F.N_MELS:]) < 1e-5) and np.all(first > 1e-3)
+    with pytest.raises(ValueError, match="cmn"):
+        R.prepare(d, "logmel", prefix=0.5)
+    more = R.with_more_training(d, d)
+    assert len(more["train_x"]) == len(more["train_y"]) == len(more["train_end"]) == 24
+    assert more["test_x"] is d["test_x"] and np.array_equal(more["train_x"][12:], d["train_x"])
+    with pytest.raises(ValueError, match="shape"):
+        R.with_more_training(d, {**d, "train_x": d["train_x"][:, :10]})

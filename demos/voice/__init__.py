@@ -114,6 +114,11 @@ def main(argv=None) -> int:
                    help="with --train: log-mel alone (the shipped recipe), or beside it relative to a "
                         "running mean (tried, not shipped: docs/voice.md)")
     p.add_argument("--tau", type=float, default=100.0, help="with --frontend cmn: the running mean's time constant, ticks")
+    p.add_argument("--prefix", type=float, default=0.0,
+                   help="with --train --frontend cmn: this fraction of the training clips starts the running mean "
+                        "after preceding audio (silence or other clips), as in a stream")
+    p.add_argument("--more", action="append", default=[],
+                   help="with --train: another data set (another seed) whose training clips join the training split")
     p.add_argument("--weight-decay", type=float, default=0.0, help="with --train: AdamW's decoupled weight decay")
     p.add_argument("--dropout", type=float, default=0.0, help="with --train: dropout of the hidden spikes")
     p.add_argument("--threshold", type=float, default=0.5, help="clip decision threshold (5-tick smoothing)")
@@ -131,9 +136,12 @@ def main(argv=None) -> int:
     res = {}
     d = load_data(a.data, a.clips, a.seed)
     train = a.train or not Path(a.model).exists()
+    if train and a.more:
+        d = R.with_more_training(d, *(dict(np.load(m)) for m in a.more))
     # the front end: the training set's statistics when training, else the model's own
     d, aug, front = R.prepare(d, a.frontend if train else None, a.tau, a.warp, a.tilt,
-                              metadata=None if train else tr.load(a.model).metadata)
+                              metadata=None if train else tr.load(a.model).metadata,
+                              prefix=a.prefix if train else 0.0)
     if train:
         t0, c0 = time.time(), time.process_time()
         net = M.train_snn(d, epochs=a.epochs, hidden=a.hidden, seed=a.seed, lr=a.lr,

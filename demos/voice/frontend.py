@@ -139,6 +139,24 @@ class RunningNorm:
             rel[..., t, :] = ((x[..., t, :] - m) / self.scale).astype(np.float32)
         return np.concatenate([x, rel], axis=-1)
 
+    def warm(self, prefix, lengths) -> tuple[np.ndarray, np.ndarray]:
+        """The state a stream reaches from power-on through the last ``lengths[i]`` frames
+        of ``prefix[i]`` (batch, L, channels): (running mean (batch, channels), frames seen
+        (batch,)) — ``apply``'s ``m0`` and ``t0`` for a clip heard after that audio."""
+        x = np.asarray(prefix, np.float32)
+        n = np.asarray(lengths, np.int64)
+        if x.ndim != 3 or n.shape != x.shape[:1] or np.any(n < 0) or np.any(n > x.shape[1]):
+            raise ValueError(f"RunningNorm.warm: prefix {x.shape} and lengths {n.shape} in 0..{x.shape[1]} "
+                             "expected as (batch, frames, channels) and (batch,)")
+        L = x.shape[1]
+        m = np.zeros((len(x), self.channels), np.float32)
+        for t in range(L):
+            k = t - (L - n)                      # this frame's index in example i's own prefix
+            on = k >= 0
+            rate = np.maximum(1.0 / (np.maximum(k, 0) + 1), 1.0 / self.tau).astype(np.float32)[:, None]
+            m = np.where(on[:, None], (m + rate * (x[:, t, :] - m)).astype(np.float32), m)
+        return m, n
+
 
 class VoiceFrontEnd:
     """A voice graph's front end, as its metadata describes it: ``LogMel`` normalised by

@@ -3,7 +3,8 @@ trains one recipe, scores it on the validation and the held-out test clips (floa
 clip decision of model.decide) and appends a JSON line to a results file.
 
     python -m tianrt.demos.voice.recipes --data voice-data.npz --epochs 40 --seed 0 \\
-        [--frontend cmn --tau 100] [--weight-decay 0.1] [--dropout 0.2] --results runs.jsonl
+        [--frontend cmn --tau 100 [--prefix 0.5 | --context 3]] [--more other-seed.npz] \\
+        [--weight-decay 0.1] [--dropout 0.2] --results runs.jsonl
 
 ``--frontend cmn`` feeds the network ``frontend.RunningNorm``'s 64 channels (the normalised
 log-mel frames and the same relative to their causal running mean); the training
@@ -20,10 +21,10 @@ import numpy as np
 
 from . import model as M
 from .data import CLASSES
-from .frontend import RunningNorm, VoiceFrontEnd
+from .frontend import LOG_FLOOR, RunningNorm, VoiceFrontEnd
 
 
-def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, context=0.0):
+def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, context=0.0, prefix=0.0):
     """The network's inputs from a data set's log-mel frames: normalised by the training
     set's statistics, then (``frontend="cmn"``) ``RunningNorm`` of time constant ``tau``
     with its relative channels scaled to unit deviation on the training set — or, given a
@@ -32,7 +33,12 @@ def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, 
     end —, the front end's metadata). ``context=c``: half the training clips start the
     running mean in its steady state (rate 1 / tau) from the clip's first frame shifted by a
     level uniform in [-c, c] (normalised units), as if the noise level had just changed —
-    what a stream meets and a fresh clip does not."""
+    what a stream meets and a fresh clip does not. ``prefix=p``: a fraction p of the
+    training clips is heard after preceding audio, as in a stream — the running mean starts
+    where ``RunningNorm.warm`` leaves it after 0.1-1 s of digital silence (a quarter of
+    them) or the last 0.2-2 s of two other training clips (augmented alike: another word,
+    another noise, another level); the network itself still starts the clip fresh and the
+    loss is on the clip only."""
     if metadata is None:
         mean, std = d["train_x"].mean((0, 1)), d["train_x"].std((0, 1))
         metadata = {"logmel_mean": mean, "logmel_std": std, "frontend": frontend}
@@ -42,6 +48,8 @@ def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, 
         elif frontend != "logmel":
             raise ValueError(f"recipes: unknown front end {frontend!r}")
     fe = VoiceFrontEnd(metadata)
+    if (context or prefix) and fe.norm is None:
+        raise ValueError("recipes: context and prefix start a running mean: they need the cmn front end")
     mean, std = np.asarray(metadata["logmel_mean"]), np.asarray(metadata["logmel_std"])
     out = {k: v for k, v in d.items() if not k.endswith("_x")}
     for k in ("train_x", "val_x", "test_x"):
@@ -51,15 +59,46 @@ def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, 
 
     def through_front_end(xb, rng):   # augment the log-mel frames, then the rest of the front end
         x = base(xb[..., :n], rng)
+        if prefix:
+            return fe.norm.apply(x, *preceded(x, rng))
         if not context:
             return fe.from_logmel(x)
         warm = rng.random(len(x)) < 0.5
         m0 = x[:, 0, :] + rng.uniform(-context, context, (len(x), 1)).astype(np.float32)
         m0[~warm] = 0.0
         return fe.norm.apply(x, m0, np.where(warm, int(fe.norm.tau), 0))
+    silence = ((np.log(LOG_FLOOR) - mean) / std).astype(np.float32)   # the frame of digital zeros
+    pool = out["train_x"][..., :n]
+
+    def preceded(x, rng):   # the running mean's state after what came before each clip
+        B, T = x.shape[:2]
+        m0, t0 = np.zeros((B, n), np.float32), np.zeros(B, np.int64)
+        warm = np.flatnonzero(rng.random(B) < prefix)
+        if len(warm) == 0:
+            return m0, t0
+        quiet = rng.random(len(warm)) < 0.25
+        pre = base(pool[rng.integers(len(pool), size=(len(warm), 2))].reshape(len(warm), 2 * T, n), rng)
+        pre[quiet] = silence
+        lengths = np.where(quiet, rng.integers(T // 10, T + 1, len(warm)), rng.integers(T // 5, 2 * T + 1, len(warm)))
+        m0[warm], t0[warm] = fe.norm.warm(pre, lengths)
+        return m0, t0
     front = {k: metadata[k] for k in ("logmel_mean", "logmel_std", "frontend", "cmn_tau", "cmn_scale")
              if k in metadata}
     return out, (base if fe.norm is None else through_front_end), front
+
+
+def with_more_training(d, *others):
+    """The data set ``d`` with the training clips of ``others`` (data sets generated with
+    other seeds: the same voices, accents and words, other utterances) appended to its
+    training split; its validation and test splits unchanged."""
+    out = dict(d)
+    for o in others:
+        if o["train_x"].shape[1:] != d["train_x"].shape[1:]:
+            raise ValueError(f"recipes: training clips of shape {o['train_x'].shape[1:]} cannot join "
+                             f"clips of shape {d['train_x'].shape[1:]}")
+        for k in ("train_x", "train_y", "train_end"):
+            out[k] = np.concatenate([out[k], o[k]])
+    return out
 
 
 def graph_of(net, front, threshold):
@@ -84,11 +123,17 @@ def main(argv=None) -> int:
     p.add_argument("--unknown-before", type=int, default=40)
     p.add_argument("--context", type=float, default=0.0,
                    help="with cmn: train half the clips from a steady running mean shifted by up to this level")
+    p.add_argument("--prefix", type=float, default=0.0,
+                   help="with cmn: this fraction of the training clips starts the running mean after preceding "
+                        "audio (silence or other clips), as in a stream")
+    p.add_argument("--more", action="append", default=[],
+                   help="another data set (another seed) whose training clips join the training split")
     p.add_argument("--save", help="write the trained network (a graph with its front end's metadata) here")
     p.add_argument("--results", default="voice-recipes.jsonl")
     a = p.parse_args(argv)
     M.limit_threads()
-    d, aug, front = prepare(dict(np.load(a.data)), a.frontend, a.tau, context=a.context)
+    d = with_more_training(dict(np.load(a.data)), *(dict(np.load(m)) for m in a.more))
+    d, aug, front = prepare(d, a.frontend, a.tau, context=a.context, prefix=a.prefix)
     c0 = time.process_time()
     net = M.train_snn(d, epochs=a.epochs, hidden=a.hidden, seed=a.seed, unknown_before=a.unknown_before,
                       augment=aug, weight_decay=a.weight_decay, dropout=a.dropout, log=lambda m: print(m, flush=True))
