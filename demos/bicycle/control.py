@@ -143,6 +143,24 @@ class LQRTeacher:
         return np.clip(u, -self.torque_limit, self.torque_limit)
 
 
+class Noisy:
+    """A teacher with a random disturbance on the torque it applies, a fresh one every 20
+    control steps (0.2 s at 100 Hz); it logs every observation it sees, and the torque it
+    would have applied is the clean label (``train_balance``, ``policy.manoeuvre_data``)."""
+
+    def __init__(self, teacher, sigma, rng, log):
+        self.teacher, self.sigma, self.rng, self.log = teacher, sigma, rng, log
+        self.hold, self.k = 0.0, 0
+
+    def __call__(self, obs):
+        u = self.teacher(obs)
+        self.log.append(obs.copy())
+        if self.k % 20 == 0:
+            self.hold = self.rng.normal(0.0, self.sigma)
+        self.k += 1
+        return u + self.hold
+
+
 class PathFollower:
     """Outer loop: pure pursuit on the rear contact point. A look-ahead point on the path gives
     a curvature; the linear steady turn gives the lean that rides it, clipped to ``max_lean``."""

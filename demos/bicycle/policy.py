@@ -114,6 +114,7 @@ def manoeuvre_data(n_seconds: float = 20.0, speeds=None, sigma: float = 0.6) -> 
     the desired lean, and the integer SNN's torque gain fell to 0.5 (docs/bicycle.md)."""
     from . import envelope, world
     from .run import run, teacher_for
+    from .control import Noisy
 
     out = []
     for i, v in enumerate(envelope.CALIBRATION_SPEEDS if speeds is None else speeds):
@@ -122,30 +123,28 @@ def manoeuvre_data(n_seconds: float = 20.0, speeds=None, sigma: float = 0.6) -> 
         d.pop("target", None)
         sc = world.parse_scenario(d)
         log = []
-        run(sc, _LeanSteps(teacher_for(sc), np.random.default_rng(2001 + i), log, sigma, sc.control_hz))
+        rng = np.random.default_rng(2001 + i)
+        run(sc, _LeanSteps(Noisy(teacher_for(sc), sigma, rng, log), rng, sc.control_hz))
         out.append(np.array(log)[::4])
     return np.concatenate(out)
 
 
 class _LeanSteps:
-    """The teacher asked for a desired lean that jumps at random, with a torque disturbance;
-    logs each observation as the teacher saw it."""
+    """A controller (the disturbed teacher, ``control.Noisy``, which logs what it sees)
+    asked for a desired lean that jumps at random every 0.6-1.5 s."""
 
-    def __init__(self, teacher, rng, log, sigma, control_hz):
-        self.teacher, self.rng, self.log, self.sigma = teacher, rng, log, sigma
-        self.hz, self.k, self.next, self.lean_d, self.push = control_hz, 0, 0, 0.0, 0.0
+    def __init__(self, controller, rng, control_hz):
+        self.controller, self.rng, self.hz = controller, rng, control_hz
+        self.k, self.next, self.lean_d = 0, 0, 0.0
 
     def __call__(self, obs):
         obs = np.array(obs, np.float64)
         if self.k >= self.next:
             self.lean_d = self.rng.uniform(-MANOEUVRE_LEAN, MANOEUVRE_LEAN)
             self.next = self.k + int(self.rng.uniform(0.6, 1.5) * self.hz)
-        if self.k % round(0.2 * self.hz) == 0:
-            self.push = self.rng.normal(0.0, self.sigma)
         self.k += 1
         obs[5] = self.lean_d
-        self.log.append(obs.copy())
-        return self.teacher(obs) + self.push
+        return self.controller(obs)
 
 
 def quantize(snn: tr.Graph) -> tr.Graph:

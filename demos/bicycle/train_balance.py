@@ -27,28 +27,13 @@ import tianrt as tr
 from tianrt import train as T
 
 from . import envelope, policy, suite, world
+from .control import Noisy
 from .run import run, teacher_for
 
 HIDDEN = (32, 32)
 BOX_LO = np.array([-0.30, -1.5, -0.5, -3.0, 2.5, -0.27])
 BOX_HI = -BOX_LO
 BOX_LO[4], BOX_HI[4] = envelope.TRAINED_SPEEDS
-
-
-class Noisy:
-    """The teacher with a random disturbance on the applied torque (labels stay clean)."""
-
-    def __init__(self, teacher, sigma, rng, log):
-        self.teacher, self.sigma, self.rng, self.log = teacher, sigma, rng, log
-        self.hold, self.k = 0.0, 0
-
-    def __call__(self, obs):
-        u = self.teacher(obs)
-        self.log.append(obs.copy())
-        if self.k % 20 == 0:  # a fresh disturbance every 0.2 s
-            self.hold = self.rng.normal(0.0, self.sigma)
-        self.k += 1
-        return u + self.hold
 
 
 def collect_teacher(scenarios, sigma, rng):
