@@ -17,6 +17,10 @@ from .data import CLASSES, targets_per_tick
 from .frontend import mel_centres
 
 
+BG = CLASSES.index("background")
+UNK = CLASSES.index("unknown")
+
+
 def limit_threads():
     """One BLAS thread for training and running the voice network: its per-tick matrices are
     small, and threads only contend."""
@@ -25,9 +29,6 @@ def limit_threads():
         threadpool_limits(1)
     except ImportError:
         pass
-
-BG = CLASSES.index("background")
-UNK = CLASSES.index("unknown")
 
 
 def build_snn(n_in=32, hidden=128, seed=0, dt=0.01, slope=2.0, gain=1.0, label_smoothing=0.0, dropout=0.0):
