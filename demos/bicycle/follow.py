@@ -40,7 +40,8 @@ NEAR_8M = vision.sector_value(8.0)        # following: boxes closer than this pu
 REPEL_GAIN = 2.4 / vision.SECTOR_NEAR     # rad per unit of sector value above NEAR_8M (1.2 when it was 2 m / d)
 V_BLOCKED = 2.5           # m/s while something is in the way (the planned trajectory or the path)
 V_MIN, V_MAX = 2.0, 6.0   # below ~2 m/s the 5 N m steer motor cannot hold the leans a person's turns need   # follow speed limits [m/s]
-D_ALPHA, D_BETA = 0.3, 0.02  # alpha-beta filter of the person's distance [per frame] and speed [per frame, over the period]
+D_ALPHA, D_BETA = 0.3, 0.007  # alpha-beta filter of the person's distance [per frame] and speed [per frame, over the period]
+EDGE_DEG = 30.0           # a person this far off the camera's axis (the view is +-35 deg) is cut by the frame: bearing only [deg]
 REACQUIRE_S = 0.5         # unseen this long, the person's next reading starts the distance afresh [s]
 V_PERSON_MAX = 6.0        # a running person [m/s]
 K_FAR, K_NEAR = 0.8, 1.5  # speed set point per metre of distance error, too far / too near [1/s]
@@ -155,12 +156,17 @@ class Navigator:
         CNN's distance, predicting with the bicycle's own measured speed (d' = v_person - v), so
         only the person's speed is estimated; without a measurement (unseen) it only predicts.
         Readings at or beyond ``speed_within`` move the distance but not the speed (a reading
-        saturated at the CNN's range says nothing of how the person moves). After REACQUIRE_S
-        without a reading (and at the start) the next reading starts the track afresh: the
-        prediction has run on the bicycle's own speed alone all that time (an errand ride saw its
-        person first at 11-17 m with the prediction at 1 m, and braked to a stop)."""
+        saturated at the CNN's range says nothing of how the person moves); readings beyond
+        EDGE_DEG off the axis keep the track alive but move neither (the frame's edge cuts the
+        person, and the CNN reads them metres too near or too far). The speed gain D_BETA is
+        small because the CNN's distance error persists over frames (docs/bicycle.md, round 6).
+        After REACQUIRE_S without a reading (and at the start) the next reading starts the track
+        afresh: the prediction has run on the bicycle's own speed alone all that time (an errand
+        ride saw its person first at 11-17 m with the prediction at 1 m, and braked to a stop)."""
         self.distance += (self.v_person - self.v_now) * self.period
-        if p.bearing is None:
+        if p.bearing is not None and abs(p.bearing) > EDGE_DEG:
+            self._unseen = 0
+        elif p.bearing is None:
             self._unseen += 1
         elif self._unseen * self.period >= REACQUIRE_S:   # a new track: its first reading, not a prediction gone stale
             self.distance, self._unseen = p.distance, 0
