@@ -96,3 +96,26 @@ def test_readings_at_the_frames_edge_give_a_bearing_not_a_distance(nav):
     assert n.distance == pytest.approx(5.0, abs=0.05) and n.v_person == pytest.approx(3.0, abs=1e-9)
     n._range(_percept(10.0, 5.2))                  # back in view: the same track, filtered (no restart)
     assert 5.0 < n.distance < 5.2
+
+
+def test_desired_lean_is_slew_limited_and_reaches_its_target(nav):
+    """A change of behaviour steps the outer loop's desired lean by up to 20 degrees within a
+    frame; the navigator hands the balance network a ramp at LEAN_SLEW instead (from the path,
+    and for SWITCH_S after the person's pursuit takes over; then the pursuit passes unchanged)."""
+    sc, _ = nav
+    n = follow.Navigator(sc, "follow", run.schedule_for(sc.bicycle, 1.0 / sc.control_hz))
+    dt = 1.0 / sc.control_hz
+    wanted = [np.radians(-7.0)] * 50 + [np.radians(15.0)] * 100 + [0.0] * 60
+    out = np.array([n._slew(w, dt) for w in wanted])
+    assert np.abs(np.diff(out)).max() <= follow.LEAN_SLEW * dt + 1e-12
+    assert out[49] == pytest.approx(np.radians(-7.0)) and out[149] == pytest.approx(np.radians(15.0))
+    ramp = np.radians(22.0) / follow.LEAN_SLEW            # seconds from -7 to +15 degrees
+    k = 50 + int(np.ceil(ramp / dt))
+    assert out[k - 2] < np.radians(15.0) and out[k] == pytest.approx(np.radians(15.0))
+    # the person's pursuit takes over: ramped at first, then passed through
+    n._lean = 0.0
+    steps = int(round(follow.SWITCH_S / dt))
+    first = [n._slew(np.radians(15.0), dt, person=True) for _ in range(steps)]
+    assert np.abs(np.diff([0.0] + first)).max() <= follow.LEAN_SLEW * dt + 1e-12
+    assert n._slew(np.radians(-10.0), dt, person=True) == pytest.approx(np.radians(-10.0))
+    assert n._slew(np.radians(5.0), dt, person=False) == pytest.approx(np.radians(-10.0) + follow.LEAN_SLEW * dt)

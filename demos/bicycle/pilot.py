@@ -107,10 +107,12 @@ class Pilot(Navigator):
         st = self.state
         self._hear(t)
         v = max(speed_meas, 0.5)
+        person = False                            # the desired lean pursues the person (Navigator._slew)
         if st not in RIDING:                      # brake (idle after riding, stop-requested)
             lean, v_ref = self._path(x, y, h, v), 0.0
         elif st == "follow" and self.bearing is not None and self.blocked <= 0:
             lean, v_ref = self._follow(v)
+            person = True
             v_ref = min(v_ref, self._approach(self.distance))
         else:   # the path with the planner's offset: also following, when something is in the way
             lean = self._path(x, y, h, v)
@@ -132,7 +134,7 @@ class Pilot(Navigator):
         elif v_ref < V_MIN and speed_meas <= V_STAND:
             self._stand(t, True)
         self.est.step(speed_meas, self.gyro.read(state), dt)
-        return lean, v_ref
+        return self._slew(lean, dt, person), v_ref
 
     def _keep_distance(self, t: float, x: float, y: float) -> float:
         """A speed limit that keeps FOLLOW_DISTANCE behind the person last seen ahead, wherever
