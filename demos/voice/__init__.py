@@ -103,6 +103,9 @@ def main(argv=None) -> int:
     p.add_argument("--model", default=str(SHIPPED), help="the SNN to load (or to write with --train)")
     p.add_argument("--epochs", type=int, default=80)
     p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--layers", type=int, default=1, help="with --train: stacked recurrent ALIF layers of --hidden")
+    p.add_argument("--peak", type=float, default=0.0,
+                   help="with --train: weight of the clip decision's loss (model.peak_hinge) beside the per-tick one")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--unknown-before", type=int, default=40,
                    help="ticks before the end of an unknown word from which it is taught as unknown")
@@ -110,9 +113,9 @@ def main(argv=None) -> int:
                    help="training augmentation: vocal-tract-length warp of the mel axis, up to this fraction")
     p.add_argument("--tilt", type=float, default=0.0,
                    help="training augmentation: random spectral tilt, standard deviation (normalised units)")
-    p.add_argument("--frontend", default="logmel", choices=("logmel", "cmn"),
+    p.add_argument("--frontend", default="logmel", choices=("logmel", "cmn", "delta"),
                    help="with --train: log-mel alone (the shipped recipe), or beside it relative to a "
-                        "running mean (tried, not shipped: docs/voice.md)")
+                        "running mean, or beside it its causal first difference (tried: docs/voice.md)")
     p.add_argument("--tau", type=float, default=100.0, help="with --frontend cmn: the running mean's time constant, ticks")
     p.add_argument("--prefix", type=float, default=0.0,
                    help="with --train --frontend cmn: this fraction of the training clips starts the running mean "
@@ -146,7 +149,7 @@ def main(argv=None) -> int:
         t0, c0 = time.time(), time.process_time()
         net = M.train_snn(d, epochs=a.epochs, hidden=a.hidden, seed=a.seed, lr=a.lr,
                           unknown_before=a.unknown_before, augment=aug, weight_decay=a.weight_decay,
-                          dropout=a.dropout, log=_log)
+                          dropout=a.dropout, layers=a.layers, peak=a.peak, log=_log)
         res["train_seconds_snn"] = round(time.time() - t0, 1)          # wall clock
         res["train_cpu_seconds_snn"] = round(time.process_time() - c0, 1)  # one thread: the single-core figure
         g = R.graph_of(net, front, a.threshold)
