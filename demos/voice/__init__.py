@@ -2,7 +2,8 @@
 network trained with surrogate gradients (docs/voice.md).
 
     tianrt demo voice                       # load the shipped model, evaluate, voice-eval.json
-    tianrt demo voice --train               # train from scratch (80 epochs, 256 ALIF; docs/voice.md)
+    tianrt demo voice --train               # train from scratch (80 epochs, 256 ALIF, log-mel and its
+                                            # deltas: the shipped recipe since round 6; docs/voice.md)
 
 Generating data needs the ``voice`` extra (eSpeak NG from the espeakng-loader wheel):
 ``pip install tianrt[voice]``. Writes ``voice-eval.json`` with accuracy (10 classes, held-out
@@ -105,7 +106,8 @@ def main(argv=None) -> int:
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--layers", type=int, default=1, help="with --train: stacked recurrent ALIF layers of --hidden")
     p.add_argument("--peak", type=float, default=0.0,
-                   help="with --train: weight of the clip decision's loss (model.peak_hinge) beside the per-tick one")
+                   help="with --train: weight of the clip decision's loss (model.peak_hinge) beside the per-tick one "
+                        "(tried, not shipped: docs/voice.md)")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--unknown-before", type=int, default=40,
                    help="ticks before the end of an unknown word from which it is taught as unknown")
@@ -113,9 +115,10 @@ def main(argv=None) -> int:
                    help="training augmentation: vocal-tract-length warp of the mel axis, up to this fraction")
     p.add_argument("--tilt", type=float, default=0.0,
                    help="training augmentation: random spectral tilt, standard deviation (normalised units)")
-    p.add_argument("--frontend", default="logmel", choices=("logmel", "cmn", "delta"),
-                   help="with --train: log-mel alone (the shipped recipe), or beside it relative to a "
-                        "running mean, or beside it its causal first difference (tried: docs/voice.md)")
+    p.add_argument("--frontend", default="delta", choices=("logmel", "cmn", "delta"),
+                   help="with --train: beside the log-mel frames their causal first difference (the shipped "
+                        "recipe since round 6), or log-mel alone, or beside it relative to a running mean "
+                        "(docs/voice.md)")
     p.add_argument("--tau", type=float, default=100.0, help="with --frontend cmn: the running mean's time constant, ticks")
     p.add_argument("--prefix", type=float, default=0.0,
                    help="with --train --frontend cmn: this fraction of the training clips starts the running mean "

@@ -196,7 +196,7 @@ def featurize(clips, fe=None):
 
 
 def targets_per_tick(y, ends, ticks, after=30, before=5, unknown_before=None):
-    """Per-tick targets for the streaming loss: background before the word, the class from
+    """Per-tick targets for the streaming loss: the class from
     ``before`` frames before the end of speech (``unknown_before`` for unknown words, so
     that most of an unknown word is taught as unknown) to ``after`` frames after it, -1 (no
     target) elsewhere; background clips are background throughout."""

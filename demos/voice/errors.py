@@ -107,7 +107,12 @@ def main(argv=None) -> int:
     d, _, _ = R.prepare(d, metadata=g.metadata)
     y = d[f"{a.split}_y"]
     acc, pred = graph_accuracy(g, d[f"{a.split}_x"], y, g.metadata.get("threshold", 0.5))
-    print(f"{a.model} on the {a.split} split of {a.data}: {acc:.1%}\n")
+    print(f"{a.model} on the {a.split} split of {a.data}: {acc:.1%}")
+    if a.split == "test":   # data.generate: the held-out voices' half first, then the held-out accents'
+        h = len(y) // 2
+        print(f"held-out voices (first half) {np.mean(pred[:h] == y[:h]):.1%}, "
+              f"held-out accents (second half) {np.mean(pred[h:] == y[h:]):.1%}")
+    print()
     print(report(y, pred, meta[a.split]))
     return 0
 

@@ -2,8 +2,8 @@
 
 SNN: 32 log-mel currents (``bridge.DirectCurrent``) -> a recurrent adaptive-LIF layer ->
 an ``snn.LI`` readout of 10 classes, one tick per 10 ms frame, trained by surrogate-gradient
-BPTT with a per-tick cross-entropy: background before the word, the class around the end
-of the word (data.targets_per_tick). The decision rule is the streaming detector's: a
+BPTT with a per-tick cross-entropy: the class around the end of the word, background
+throughout a background clip, no target elsewhere (data.targets_per_tick). The decision rule is the streaming detector's: a
 command (or unknown word) is detected when its readout probability, smoothed over a few
 ticks, exceeds a threshold; a clip without a detection is background.
 """
