@@ -269,3 +269,134 @@ def test_recipes_prefix_starts_the_running_mean_after_preceding_audio_and_more_c
     assert more["test_x"] is d["test_x"] and np.array_equal(more["train_x"][12:], d["train_x"])
     with pytest.raises(ValueError, match="shape"):
         R.with_more_training(d, {**d, "train_x": d["train_x"][:, :10]})
+
+
+def test_delta_by_hand_and_streaming_equals_whole_clip():
+    """Delta: [f_t, (f_t - f_{t-1}) / scale], 0 at a fresh state's first frame; the graph's
+    front end with delta_scale gives the same frames chunk by chunk as for the whole clip,
+    and refuses metadata with both front ends."""
+    dl = F.Delta(1, scale=[0.5])
+    f = [4.0, 2.0, 6.0, 6.0]
+    out = np.stack([dl.push(np.array([v], np.float32)) for v in f])
+    np.testing.assert_allclose(out[:, 1], np.array([0.0, -2.0, 4.0, 0.0]) / 0.5)
+    np.testing.assert_array_equal(F.Delta(1, [0.5]).apply(np.array(f, np.float32)[:, None]), out)
+    rng = np.random.default_rng(2)
+    wav = (0.1 * rng.standard_normal(F.SR // 4)).astype(np.float32)
+    meta = {"logmel_mean": rng.normal(-5, 1, F.N_MELS).tolist(), "logmel_std": rng.uniform(1, 3, F.N_MELS).tolist(),
+            "delta_scale": rng.uniform(0.2, 0.5, F.N_MELS).tolist()}
+    fe = F.VoiceFrontEnd(meta)
+    whole = fe.features(wav)
+    ref = F.LogMel(mean=meta["logmel_mean"], std=meta["logmel_std"]).features(wav)
+    assert whole.shape == (len(ref), 2 * F.N_MELS) == (len(ref), fe.n_out)
+    np.testing.assert_array_equal(whole[:, :F.N_MELS], ref)
+    np.testing.assert_allclose(whole[1:, F.N_MELS:], np.diff(ref, axis=0) / meta["delta_scale"], rtol=1e-5, atol=1e-5)
+    fe.reset()
+    pushed = np.stack([fe.push(wav[i * F.HOP:(i + 1) * F.HOP]) for i in range(len(whole))])
+    assert np.array_equal(pushed, whole)
+    with pytest.raises(ValueError, match="both"):
+        F.VoiceFrontEnd({**meta, "cmn_tau": 10.0, "cmn_scale": meta["delta_scale"]})
+    with pytest.raises(ValueError, match="positive"):
+        F.Delta(2, [1.0, 0.0])
+
+
+def test_recipes_delta_front_end_and_two_layers_make_a_graph_that_runs():
+    """prepare('delta'): 64 channels whose delta half has unit deviation on the training set,
+    augmented on the log-mel frames before the difference; build_snn(layers=2) stacks two
+    recurrent ALIF layers; the graph (with the delta front end's metadata) runs in the
+    runtime as the trainer computes it, and the same metadata reproduce the inputs."""
+    import tianrt as tr
+    from tianrt.demos.voice import recipes as R
+    rng = np.random.default_rng(0)
+    d = {f"{s}_x": rng.normal(-6, 2, (n, 30, F.N_MELS)).astype(np.float32) for s, n in
+         (("train", 12), ("val", 4), ("test", 5))}
+    d.update({"train_y": np.arange(12) % 10, "val_y": np.arange(4), "test_y": np.arange(5)})
+    out, aug, front = R.prepare(d, "delta")
+    plain = R.prepare(d, "logmel")[0]
+    assert out["test_x"].shape == (5, 30, 2 * F.N_MELS)
+    assert np.array_equal(out["test_x"][..., :F.N_MELS], plain["test_x"])
+    np.testing.assert_allclose(out["train_x"][..., F.N_MELS:].std((0, 1)), 1, rtol=1e-4)
+    a = aug(out["train_x"], np.random.default_rng(1))
+    np.testing.assert_allclose(a[..., F.N_MELS:], F.Delta(F.N_MELS, front["delta_scale"]).apply(a[..., :F.N_MELS])
+                               [..., F.N_MELS:], rtol=1e-5, atol=1e-5)
+    net = M.build_snn(2 * F.N_MELS, 8, 0, layers=2)
+    assert sum(isinstance(layer, type(net.layers[0])) for layer in net.layers) == 2
+    g = R.graph_of(net, front, 0.5)
+    assert [n for n in g.entries if g[n].op == "snn.ALIF"] == ["alif1", "alif2"]
+    y = tr.Runtime(g).run({"x": out["test_x"].transpose(1, 0, 2)})["y"]
+    np.testing.assert_allclose(y, net.forward(out["test_x"]), rtol=1e-4, atol=1e-4)
+    again, _, _ = R.prepare(d, metadata=g.metadata)
+    assert all(np.allclose(again[k], out[k], atol=1e-5) for k in ("train_x", "val_x", "test_x"))
+    with pytest.raises(ValueError, match="layers"):
+        M.build_snn(32, 8, 0, layers=0)
+
+
+def test_error_tables_count_by_hand():
+    """errors: the confusion matrix, accuracy per group and what each unknown word was heard as."""
+    from tianrt.demos.voice import errors as E
+    y = np.array([0, 0, 8, 8, 9])
+    pred = np.array([0, 1, 1, 8, 8])
+    cm = E.confusion(y, pred)
+    assert cm[0, 0] == 1 and cm[0, 1] == 1 and cm[8, 1] == 1 and cm[8, 8] == 1 and cm[9, 8] == 1 and cm.sum() == 5
+    assert E.by_group(y, pred, ["a", "b", "a", "b", "b"]) == {"a": (0.5, 2), "b": (1 / 3, 3)}
+    heard = E.heard_as(y, pred, ["left", "left", "loft", "loft", None])
+    assert heard == {"loft": {"right": 1, "unknown": 1}}
+    meta = [{"variant": v, "accent": "en", "noise": "pink", "snr_db": s, "word": w}
+            for v, s, w in (("m1", 3.0, "left"), ("", 7.5, "left"), ("m1", 12.0, "loft"), ("", 19.9, "loft"),
+                            ("m1", None, None))]
+    text = E.report(y, pred, meta)
+    assert "| left | 1 | 1 |" in text and "default 50.0% (2)" in text and "noise only 0.0% (1)" in text
+    assert "loft (2): right 1, unknown 1" in text
+
+
+@pytest.mark.skipif(not __import__("tianrt.demos.voice.synth", fromlist=["x"]).available(),
+                    reason="needs the voice extra (espeakng-loader)")
+def test_make_set_records_each_clip_word_voice_noise_and_snr():
+    """make_set(meta=[]): one dict per clip, in the clips' order — the word spoken (the
+    command itself, or the unknown word drawn), the accent and variant, the noise kind and
+    the SNR drawn (None for background, which is noise alone)."""
+    meta = []
+    x, y, end = D.make_set(1, ["en", "en-us"], ["", "m3"], ["loft", "gold"], seed=5, meta=meta)
+    assert len(meta) == len(y) == 10
+    for m, c, e in zip(meta, y, end):
+        assert m["accent"] in ("en", "en-us") and m["variant"] in ("", "m3") and m["noise"] in D.NOISES
+        if c < len(D.COMMANDS):
+            assert m["word"] == D.CLASSES[c] and 0 <= m["snr_db"] <= 20 and e > 0
+        elif c == D.UNK:
+            assert m["word"] in ("loft", "gold") and 0 <= m["snr_db"] <= 20
+        else:
+            assert m["snr_db"] is None and e == -1
+    assert D.split_sizes(400) == (400, 66, 150)
+
+
+def test_peak_hinge_by_hand_and_against_finite_differences():
+    """model.peak_hinge: relu(peak - lo) of the wrong classes (the other commands; unknown too
+    in a background clip) + relu(hi - peak) of the clip's own class, over the batch; its
+    gradient equals finite differences (peaks at distinct ticks); PeakSNN adds it to the
+    per-tick loss."""
+    rng = np.random.default_rng(3)
+    T_, C = 6, len(D.CLASSES)
+    y = rng.normal(0, 2, (T_, 3, C))
+    tt = np.full((3, T_), -1)
+    tt[0, 3:] = 2                       # the command "straight"
+    tt[1, 2:] = D.UNK                   # an unknown word
+    tt[2, :] = M.BG                     # background
+    value, g = M.peak_hinge(y, tt, lo=0.4, hi=0.6)
+    p = M.softmax(y, 2).max(0)
+    want = (np.maximum(p[0, [0, 1, 3, 4, 5, 6, 7]] - 0.4, 0).sum() + max(0.6 - p[0, 2], 0)
+            + np.maximum(p[1, :8] - 0.4, 0).sum() + max(0.6 - p[1, D.UNK], 0)
+            + np.maximum(p[2, :9] - 0.4, 0).sum()) / 3
+    assert value == pytest.approx(want) and value > 0
+    eps = 1e-6
+    for idx in [tuple(rng.integers(0, s) for s in y.shape) for _ in range(40)]:
+        yp, ym = y.copy(), y.copy()
+        yp[idx] += eps
+        ym[idx] -= eps
+        fd = (M.peak_hinge(yp, tt)[0] - M.peak_hinge(ym, tt)[0]) / (2 * eps)
+        assert g[idx] == pytest.approx(fd, abs=1e-6)
+    net = M.build_snn(4, 6, 0, peak=0.5)
+    plain = M.build_snn(4, 6, 0)
+    out = net.forward(rng.normal(0, 1, (3, T_, 4)))
+    v0, g0 = plain.loss_and_grad(out, tt)
+    v1, g1 = net.loss_and_grad(out, tt)
+    vh, gh = M.peak_hinge(out, tt)
+    assert v1 == pytest.approx(v0 + 0.5 * vh) and np.allclose(g1, g0 + 0.5 * gh)

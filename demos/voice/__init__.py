@@ -2,7 +2,8 @@
 network trained with surrogate gradients (docs/voice.md).
 
     tianrt demo voice                       # load the shipped model, evaluate, voice-eval.json
-    tianrt demo voice --train               # train from scratch (80 epochs, 256 ALIF; docs/voice.md)
+    tianrt demo voice --train               # train from scratch (80 epochs, 256 ALIF, log-mel and its
+                                            # deltas: the shipped recipe since round 6; docs/voice.md)
 
 Generating data needs the ``voice`` extra (eSpeak NG from the espeakng-loader wheel):
 ``pip install tianrt[voice]``. Writes ``voice-eval.json`` with accuracy (10 classes, held-out
@@ -103,6 +104,10 @@ def main(argv=None) -> int:
     p.add_argument("--model", default=str(SHIPPED), help="the SNN to load (or to write with --train)")
     p.add_argument("--epochs", type=int, default=80)
     p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--layers", type=int, default=1, help="with --train: stacked recurrent ALIF layers of --hidden")
+    p.add_argument("--peak", type=float, default=0.0,
+                   help="with --train: weight of the clip decision's loss (model.peak_hinge) beside the per-tick one "
+                        "(tried, not shipped: docs/voice.md)")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--unknown-before", type=int, default=40,
                    help="ticks before the end of an unknown word from which it is taught as unknown")
@@ -110,9 +115,10 @@ def main(argv=None) -> int:
                    help="training augmentation: vocal-tract-length warp of the mel axis, up to this fraction")
     p.add_argument("--tilt", type=float, default=0.0,
                    help="training augmentation: random spectral tilt, standard deviation (normalised units)")
-    p.add_argument("--frontend", default="logmel", choices=("logmel", "cmn"),
-                   help="with --train: log-mel alone (the shipped recipe), or beside it relative to a "
-                        "running mean (tried, not shipped: docs/voice.md)")
+    p.add_argument("--frontend", default="delta", choices=("logmel", "cmn", "delta"),
+                   help="with --train: beside the log-mel frames their causal first difference (the shipped "
+                        "recipe since round 6), or log-mel alone, or beside it relative to a running mean "
+                        "(docs/voice.md)")
     p.add_argument("--tau", type=float, default=100.0, help="with --frontend cmn: the running mean's time constant, ticks")
     p.add_argument("--prefix", type=float, default=0.0,
                    help="with --train --frontend cmn: this fraction of the training clips starts the running mean "
@@ -146,7 +152,7 @@ def main(argv=None) -> int:
         t0, c0 = time.time(), time.process_time()
         net = M.train_snn(d, epochs=a.epochs, hidden=a.hidden, seed=a.seed, lr=a.lr,
                           unknown_before=a.unknown_before, augment=aug, weight_decay=a.weight_decay,
-                          dropout=a.dropout, log=_log)
+                          dropout=a.dropout, layers=a.layers, peak=a.peak, log=_log)
         res["train_seconds_snn"] = round(time.time() - t0, 1)          # wall clock
         res["train_cpu_seconds_snn"] = round(time.process_time() - c0, 1)  # one thread: the single-core figure
         g = R.graph_of(net, front, a.threshold)

@@ -35,6 +35,7 @@ VARIANTS_TRAIN = ["", "m1", "m2", "m3", "m4", "m5", "f1", "f2", "f3", "klatt", "
                   "Andy", "max", "grandma", "iven", "Mike", "linda"]
 VARIANTS_VAL = ["m6", "f4"]
 VARIANTS_TEST = ["m7", "f5", "klatt3", "whisper", "Storm", "iven3"]
+UNK = CLASSES.index("unknown")
 CLIP = SR  # 1 s clips: 100 frames of 10 ms
 NOISES = ("white", "pink", "brown", "motor", "wind", "babble")
 
@@ -116,8 +117,9 @@ def utter(word, accent, variant, rng):
     return np.interp(np.linspace(0, len(wav) - 1, n), np.arange(len(wav)), wav).astype(np.float32)
 
 
-def make_clip(label, word, accent, variant, rng, babble, snr_db=None):
-    """(1 s clip, end of speech in samples or -1) for one example."""
+def make_clip(label, word, accent, variant, rng, babble, snr_db=None, info=None):
+    """(1 s clip, end of speech in samples or -1) for one example; ``info`` (a dict), when
+    given, receives the noise's kind and the SNR drawn (the error analysis's, errors.py)."""
     if label == CLASSES.index("background"):
         x, end = np.zeros(CLIP, np.float32), -1
         level = 0.0
@@ -132,6 +134,8 @@ def make_clip(label, word, accent, variant, rng, babble, snr_db=None):
     kind = NOISES[rng.integers(len(NOISES))]
     nz = noise(kind, CLIP, rng, babble)
     snr = rng.uniform(0, 20) if snr_db is None else snr_db
+    if info is not None:
+        info.update(noise=kind, snr_db=float(snr) if level > 0 else None)
     if level > 0:
         x = x + nz * level / 10 ** (snr / 20)
     else:
@@ -140,9 +144,11 @@ def make_clip(label, word, accent, variant, rng, babble, snr_db=None):
     return np.clip(x * gain, -1, 1).astype(np.float32), end
 
 
-def make_set(n_per_class, accents, variants, unknown_words, seed, negatives=1):
+def make_set(n_per_class, accents, variants, unknown_words, seed, negatives=1, meta=None):
     """Clips, labels and speech ends (samples) of a split; ``unknown`` and ``background``
-    get ``negatives`` times as many clips as a command."""
+    get ``negatives`` times as many clips as a command. ``meta`` (a list), when given,
+    receives one dict per clip: word, accent, variant, noise, snr_db (recording them draws
+    nothing: the clips are the same)."""
     rng = np.random.default_rng(seed)
     bank = [utter(UNKNOWN_TRAIN[rng.integers(len(UNKNOWN_TRAIN))], accents[rng.integers(len(accents))],
                   variants[rng.integers(len(variants))], rng) for _ in range(48)]  # for babble
@@ -151,24 +157,37 @@ def make_set(n_per_class, accents, variants, unknown_words, seed, negatives=1):
         for _ in range(n_per_class * (negatives if label >= len(COMMANDS) else 1)):
             accent, variant = accents[rng.integers(len(accents))], variants[rng.integers(len(variants))]
             word = name if label < len(COMMANDS) else unknown_words[rng.integers(len(unknown_words))]
-            x, end = make_clip(label, word, accent, variant, rng, bank)
+            info = None if meta is None else {"word": word, "accent": accent, "variant": variant}
+            x, end = make_clip(label, word, accent, variant, rng, bank, info=info)
+            if meta is not None:
+                meta.append(info)
             xs.append(x)
             ys.append(label)
             ends.append(end)
     return np.stack(xs), np.array(ys, np.int64), np.array(ends, np.int64)
 
 
-def generate(n_train=400, n_val=60, n_test=150, seed=0, negatives=2):
+def generate(n_train=400, n_val=60, n_test=150, seed=0, negatives=2, meta=None):
     """The three splits as arrays (train: train voices and accents; val: the validation
     voices on the train accents; test: held-out voices on every accent, plus every voice on
-    the held-out accents, with the confusable unknown words)."""
-    tr = make_set(n_train, ACCENTS_TRAIN, VARIANTS_TRAIN, UNKNOWN_TRAIN, seed, negatives)
-    va = make_set(n_val, ACCENTS_TRAIN, VARIANTS_VAL, UNKNOWN_TRAIN, seed + 1)
+    the held-out accents, with the confusable unknown words). ``meta`` (a dict), when given,
+    receives per split the list of ``make_set``'s per-clip dicts."""
+    m = {k: ([] if meta is not None else None) for k in ("train", "val", "test")}
+    tr = make_set(n_train, ACCENTS_TRAIN, VARIANTS_TRAIN, UNKNOWN_TRAIN, seed, negatives, meta=m["train"])
+    va = make_set(n_val, ACCENTS_TRAIN, VARIANTS_VAL, UNKNOWN_TRAIN, seed + 1, meta=m["val"])
     half = n_test // 2
-    t1 = make_set(half, ACCENTS_TRAIN + ACCENTS_TEST, VARIANTS_TEST, UNKNOWN_TEST, seed + 2)
-    t2 = make_set(n_test - half, ACCENTS_TEST, VARIANTS_TRAIN + VARIANTS_TEST, UNKNOWN_TEST, seed + 3)
+    t1 = make_set(half, ACCENTS_TRAIN + ACCENTS_TEST, VARIANTS_TEST, UNKNOWN_TEST, seed + 2, meta=m["test"])
+    t2 = make_set(n_test - half, ACCENTS_TEST, VARIANTS_TRAIN + VARIANTS_TEST, UNKNOWN_TEST, seed + 3, meta=m["test"])
+    if meta is not None:
+        meta.update(m)
     te = tuple(np.concatenate([a, b]) for a, b in zip(t1, t2))
     return {"train": tr, "val": va, "test": te}
+
+
+def split_sizes(n_train):
+    """(train, validation, test) clips per class of the data set with ``n_train`` training
+    clips per command (``main``'s --train)."""
+    return n_train, max(20, n_train // 6), max(40, n_train * 3 // 8)
 
 
 def featurize(clips, fe=None):
@@ -177,7 +196,7 @@ def featurize(clips, fe=None):
 
 
 def targets_per_tick(y, ends, ticks, after=30, before=5, unknown_before=None):
-    """Per-tick targets for the streaming loss: background before the word, the class from
+    """Per-tick targets for the streaming loss: the class from
     ``before`` frames before the end of speech (``unknown_before`` for unknown words, so
     that most of an unknown word is taught as unknown) to ``after`` frames after it, -1 (no
     target) elsewhere; background clips are background throughout."""
@@ -233,7 +252,7 @@ def main(argv=None):
                    help="training clips of unknown words and of background, per command clip")
     a = p.parse_args(argv)
     t0 = time.time()
-    d = generate(a.train, max(20, a.train // 6), max(40, a.train * 3 // 8), a.seed, a.negatives)
+    d = generate(*split_sizes(a.train), a.seed, a.negatives)
     fe = LogMel()
     arrays = {}
     for k, (x, y, e) in d.items():

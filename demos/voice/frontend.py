@@ -158,30 +158,71 @@ class RunningNorm:
         return m, n
 
 
+class Delta:
+    """Causal delta features: per channel the first-order difference across frames,
+    ``[f_t, (f_t - f_{t-1}) / scale]`` (2 * channels); at a fresh state (a clip's first
+    frame, a stream's first frame after power-on) the previous frame is the frame itself, so
+    the first difference is 0. One frame of memory: a stream and a clip agree from the second
+    frame on, whatever came before. ``push`` (one frame) and ``apply`` (whole clips, frames
+    along axis -2) compute the same float32 values."""
+
+    def __init__(self, channels: int, scale=None):
+        self.channels = int(channels)
+        self.scale = np.ones(self.channels, np.float32) if scale is None else np.asarray(scale, np.float32)
+        if self.scale.shape != (self.channels,) or not np.all(self.scale > 0):
+            raise ValueError(f"Delta: scale must be {self.channels} positive values, got shape {self.scale.shape}")
+        self.reset()
+
+    def reset(self):
+        self.prev = None
+
+    def push(self, f) -> np.ndarray:
+        f = np.asarray(f, np.float32)
+        prev = f if self.prev is None else self.prev
+        self.prev = f.copy()
+        return np.concatenate([f, ((f - prev) / self.scale).astype(np.float32)])
+
+    def apply(self, frames) -> np.ndarray:
+        """(..., T, channels) -> (..., T, 2 * channels), each clip from a fresh state."""
+        x = np.asarray(frames, np.float32)
+        prev = np.concatenate([x[..., :1, :], x[..., :-1, :]], axis=-2)
+        return np.concatenate([x, ((x - prev) / self.scale).astype(np.float32)], axis=-1)
+
+
 class VoiceFrontEnd:
     """A voice graph's front end, as its metadata describes it: ``LogMel`` normalised by
     ``logmel_mean``/``logmel_std``, then ``RunningNorm(cmn_tau, cmn_scale)`` when the
-    metadata has ``cmn_tau`` (the shipped model since docs/voice.md's "Recipes"). ``push``,
-    ``features`` and ``reset`` as ``LogMel``'s; ``from_logmel`` applies the rest to
-    normalised log-mel frames already computed (a data set's)."""
+    metadata has ``cmn_tau`` (tried in docs/voice.md's "Recipes of round 4", not shipped),
+    or ``Delta(delta_scale)`` when it has ``delta_scale`` (round 6). ``push``, ``features``
+    and ``reset`` as ``LogMel``'s; ``from_logmel`` applies the rest to normalised log-mel
+    frames already computed (a data set's)."""
 
     def __init__(self, metadata):
-        self.logmel = LogMel(len(metadata["logmel_mean"]), metadata["logmel_mean"], metadata["logmel_std"])
-        tau = metadata.get("cmn_tau")
-        self.norm = None if tau is None else RunningNorm(len(metadata["logmel_mean"]), tau, metadata["cmn_scale"])
-        self.n_out = len(metadata["logmel_mean"]) * (1 if self.norm is None else 2)
+        n = len(metadata["logmel_mean"])
+        self.logmel = LogMel(n, metadata["logmel_mean"], metadata["logmel_std"])
+        tau, dscale = metadata.get("cmn_tau"), metadata.get("delta_scale")
+        if tau is not None and dscale is not None:
+            raise ValueError("VoiceFrontEnd: metadata with both cmn_tau and delta_scale (one or the other)")
+        self.norm = None if tau is None else RunningNorm(n, tau, metadata["cmn_scale"])
+        self.delta = None if dscale is None else Delta(n, dscale)
+        self.n_out = n * (1 if self.norm is None and self.delta is None else 2)
+
+    @property
+    def stage(self):
+        """The stage after the log-mel frames (RunningNorm, Delta or None)."""
+        return self.norm if self.norm is not None else self.delta
 
     def reset(self):
         self.logmel.reset()
-        if self.norm is not None:
-            self.norm.reset()
+        if self.stage is not None:
+            self.stage.reset()
 
     def push(self, chunk) -> np.ndarray:
         f = self.logmel.push(chunk)
-        return f if self.norm is None else self.norm.push(f)
+        return f if self.stage is None else self.stage.push(f)
 
     def from_logmel(self, frames) -> np.ndarray:
-        return np.asarray(frames, np.float32) if self.norm is None else self.norm.apply(frames)
+        return np.asarray(frames, np.float32) if self.stage is None else self.stage.apply(frames)
 
     def features(self, wav) -> np.ndarray:
         return self.from_logmel(self.logmel.features(wav))

@@ -2,8 +2,8 @@
 
 SNN: 32 log-mel currents (``bridge.DirectCurrent``) -> a recurrent adaptive-LIF layer ->
 an ``snn.LI`` readout of 10 classes, one tick per 10 ms frame, trained by surrogate-gradient
-BPTT with a per-tick cross-entropy: background before the word, the class around the end
-of the word (data.targets_per_tick). The decision rule is the streaming detector's: a
+BPTT with a per-tick cross-entropy: the class around the end of the word, background
+throughout a background clip, no target elsewhere (data.targets_per_tick). The decision rule is the streaming detector's: a
 command (or unknown word) is detected when its readout probability, smoothed over a few
 ticks, exceeds a threshold; a clip without a detection is background.
 """
@@ -31,12 +31,69 @@ def limit_threads():
         pass
 
 
-def build_snn(n_in=32, hidden=128, seed=0, dt=0.01, slope=2.0, gain=1.0, label_smoothing=0.0, dropout=0.0):
-    return T.SNN(T.SpikingLayer(n_in, hidden, neuron="alif", recurrent=True, beta=np.exp(-1 / 5),
-                                adapt=0.3, rho=np.exp(-1 / 30), surrogate=T.FastSigmoid(slope), init_gain=1.0),
-                 T.Readout(hidden, len(CLASSES), beta=np.exp(-1 / 6), dropout=dropout),
-                 n_in=n_in, input="tensor", gain=gain, loss="per_tick", label_smoothing=label_smoothing,
-                 seed=seed, dt=dt)
+def build_snn(n_in=32, hidden=128, seed=0, dt=0.01, slope=2.0, gain=1.0, label_smoothing=0.0, dropout=0.0,
+              layers=1, peak=0.0):
+    """``layers`` recurrent adaptive-LIF layers of ``hidden`` neurons each, stacked (the
+    second reads the first's spikes), and the leaky-integrator readout; ``peak > 0`` adds
+    that much of ``peak_hinge`` to the per-tick loss (``PeakSNN``)."""
+    if layers < 1:
+        raise ValueError(f"voice.model: layers must be >= 1, got {layers}")
+    alif = [T.SpikingLayer(n_in if i == 0 else hidden, hidden, neuron="alif", recurrent=True, beta=np.exp(-1 / 5),
+                           adapt=0.3, rho=np.exp(-1 / 30), surrogate=T.FastSigmoid(slope), init_gain=1.0)
+            for i in range(layers)]
+    kw = dict(n_in=n_in, input="tensor", gain=gain, loss="per_tick", label_smoothing=label_smoothing, seed=seed, dt=dt)
+    readout = T.Readout(hidden, len(CLASSES), beta=np.exp(-1 / 6), dropout=dropout)
+    return PeakSNN(*alif, readout, peak=peak, **kw) if peak else T.SNN(*alif, readout, **kw)
+
+
+def peak_hinge(y, target, lo=0.4, hi=0.6):
+    """The clip decision's loss: (value, dL/dy) for readout traces y (ticks, batch, classes)
+    and per-tick targets (batch, ticks) (data.targets_per_tick: the clip's class where taught,
+    -1 elsewhere; background clips background throughout). The decision (``decide``) takes each
+    class's *peak* probability over the clip, so a brief excursion decides it although a
+    per-tick loss averages it away; per clip, with ``p`` the softmax and ``m_c = max_t p_c``:
+    ``sum over the wrong classes c of relu(m_c - lo)`` — the commands other than the clip's,
+    and ``unknown`` too in a background clip — ``+ relu(hi - m_label)`` for a command or an
+    unknown word; averaged over the batch. The gradient goes to each peak's tick (as
+    max-over-time does), through the softmax."""
+    T, B, C = y.shape
+    label = np.asarray(target).max(1)                      # -1 nowhere taught: the clip's class
+    p = softmax(y.astype(np.float64), 2)
+    t_peak = p.argmax(0)                                   # (batch, classes)
+    m = np.take_along_axis(p, t_peak[None], 0)[0]
+    rows = np.arange(B)
+    own = (label >= 0) & (label != BG)                     # a command or an unknown word: its peak up
+    wrong = np.zeros((B, C), bool)
+    wrong[:, :UNK] = True                                  # every command but the clip's own ...
+    wrong[rows[own], label[own]] = False
+    wrong[:, UNK] = label == BG                            # ... and unknown in a background clip
+    over = wrong & (m > lo)
+    under = np.zeros((B, C), bool)
+    under[rows[own], label[own]] = m[rows[own], label[own]] < hi
+    value = float(((m - lo) * over).sum() + ((hi - m) * under).sum()) / B
+    gp = (over.astype(np.float64) - under) / B             # dL/dm
+    g_p = np.zeros_like(p)                                 # dL/dp at the peaks' ticks
+    b, c = np.nonzero(gp)
+    np.add.at(g_p, (t_peak[b, c], b, c), gp[b, c])
+    g = p * (g_p - (g_p * p).sum(2, keepdims=True))        # through the softmax, tick by tick
+    return value, g
+
+
+class PeakSNN(T.SNN):
+    """``tr.train.SNN`` whose per-tick loss is joined by ``peak`` times ``peak_hinge``: the
+    network is trained for the decision it is judged by. The graph it makes is an ordinary
+    one (``to_graph``)."""
+
+    def __init__(self, *layers, peak=0.0, **kw):
+        super().__init__(*layers, **kw)
+        self.peak = float(peak)
+
+    def loss_and_grad(self, y, target):
+        value, g = super().loss_and_grad(y, target)
+        if self.peak:
+            v, gh = peak_hinge(y, target)
+            value, g = value + self.peak * v, g + self.peak * gh
+        return value, g
 
 
 def softmax(y, axis=-1):
@@ -76,14 +133,16 @@ def augmentation(n_mels=32, warp=0.0, tilt=0.0):
 
 def train_snn(d, epochs=60, hidden=256, seed=0, lr=3e-3, batch=64, clip=1.0, unknown_before=5,
               augment=None, label_smoothing=0.0, warp=0.0, tilt=0.0, weight_decay=0.0, dropout=0.0,
-              log=print):
+              layers=1, peak=0.0, log=print):
     """Train the voice SNN by BPTT (tr.train.SNN.fit): per-tick targets, Adam with cosine
     decay, gradient clipping, ``augment`` (default: tr.train.SpecAugment with only a level
     shift and channel noise, plus a vocal-tract-length warp of up to ``warp`` on the mel
     centres and a spectral ``tilt``), decoupled ``weight_decay`` (AdamW) on the weights,
     ``dropout`` of the hidden spikes into the readout, the weights of the best validation
-    clip accuracy kept."""
-    net = build_snn(d["train_x"].shape[2], hidden, seed, label_smoothing=label_smoothing, dropout=dropout)
+    clip accuracy kept; ``layers`` stacked recurrent ALIF layers and ``peak`` times the
+    clip decision's loss beside the per-tick one (build_snn)."""
+    net = build_snn(d["train_x"].shape[2], hidden, seed, label_smoothing=label_smoothing, dropout=dropout,
+                    layers=layers, peak=peak)
     ticks = d["train_x"].shape[1]
     tt = targets_per_tick(d["train_y"], d["train_end"], ticks, unknown_before=unknown_before)
     aug = augment or augmentation(d["train_x"].shape[2], warp, tilt)

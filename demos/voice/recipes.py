@@ -4,7 +4,7 @@ clip decision of model.decide) and appends a JSON line to a results file.
 
     python -m tianrt.demos.voice.recipes --data voice-data.npz --epochs 40 --seed 0 \\
         [--frontend cmn --tau 100 [--prefix 0.5 | --context 3]] [--more other-seed.npz] \\
-        [--weight-decay 0.1] [--dropout 0.2] --results runs.jsonl
+        [--weight-decay 0.1] [--dropout 0.2] [--frontend delta] [--layers 2] [--peak 0.5] --results runs.jsonl
 
 ``--frontend cmn`` feeds the network ``frontend.RunningNorm``'s 64 channels (the normalised
 log-mel frames and the same relative to their causal running mean); the training
@@ -21,7 +21,7 @@ import numpy as np
 
 from . import model as M
 from .data import CLASSES
-from .frontend import LOG_FLOOR, RunningNorm, VoiceFrontEnd
+from .frontend import LOG_FLOOR, Delta, RunningNorm, VoiceFrontEnd
 
 
 def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, context=0.0, prefix=0.0):
@@ -45,6 +45,9 @@ def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, 
         if frontend == "cmn":
             rel = RunningNorm(len(mean), tau).apply((d["train_x"] - mean) / std)[..., len(mean):]
             metadata.update({"cmn_tau": float(tau), "cmn_scale": rel.std((0, 1))})
+        elif frontend == "delta":
+            diff = Delta(len(mean)).apply((d["train_x"] - mean) / std)[..., len(mean):]
+            metadata["delta_scale"] = diff.std((0, 1))
         elif frontend != "logmel":
             raise ValueError(f"recipes: unknown front end {frontend!r}")
     fe = VoiceFrontEnd(metadata)
@@ -59,6 +62,8 @@ def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, 
 
     def through_front_end(xb, rng):   # augment the log-mel frames, then the rest of the front end
         x = base(xb[..., :n], rng)
+        if fe.norm is None:
+            return fe.from_logmel(x)
         if prefix:
             return fe.norm.apply(x, *preceded(x, rng))
         if not context:
@@ -82,9 +87,9 @@ def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, 
         lengths = np.where(quiet, rng.integers(T // 10, T + 1, len(warm)), rng.integers(T // 5, 2 * T + 1, len(warm)))
         m0[warm], t0[warm] = fe.norm.warm(pre, lengths)
         return m0, t0
-    front = {k: metadata[k] for k in ("logmel_mean", "logmel_std", "frontend", "cmn_tau", "cmn_scale")
+    front = {k: metadata[k] for k in ("logmel_mean", "logmel_std", "frontend", "cmn_tau", "cmn_scale", "delta_scale")
              if k in metadata}
-    return out, (base if fe.norm is None else through_front_end), front
+    return out, (base if fe.stage is None else through_front_end), front
 
 
 def with_more_training(d, *others):
@@ -113,12 +118,15 @@ def graph_of(net, front, threshold):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m tianrt.demos.voice.recipes", description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True)
-    p.add_argument("--frontend", default="logmel", choices=("logmel", "cmn"))
+    p.add_argument("--frontend", default="logmel", choices=("logmel", "cmn", "delta"))
     p.add_argument("--tau", type=float, default=100.0, help="running mean's time constant (frames)")
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--dropout", type=float, default=0.0, help="of the hidden spikes into the readout")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--layers", type=int, default=1, help="stacked recurrent ALIF layers of --hidden neurons")
+    p.add_argument("--peak", type=float, default=0.0,
+                   help="weight of the clip decision's loss (model.peak_hinge) beside the per-tick one")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--unknown-before", type=int, default=40)
     p.add_argument("--context", type=float, default=0.0,
@@ -136,7 +144,8 @@ def main(argv=None) -> int:
     d, aug, front = prepare(d, a.frontend, a.tau, context=a.context, prefix=a.prefix)
     c0 = time.process_time()
     net = M.train_snn(d, epochs=a.epochs, hidden=a.hidden, seed=a.seed, unknown_before=a.unknown_before,
-                      augment=aug, weight_decay=a.weight_decay, dropout=a.dropout, log=lambda m: print(m, flush=True))
+                      augment=aug, weight_decay=a.weight_decay, dropout=a.dropout, layers=a.layers,
+                      peak=a.peak, log=lambda m: print(m, flush=True))
     cpu = time.process_time() - c0
     rec = dict(vars(a), cpu_s=round(cpu, 1))
     for split in ("val", "test"):
