@@ -13,12 +13,11 @@ import numpy as np
 
 from tianrt import train as T
 
-from .data import CLASSES, targets_per_tick
+from .data import CLASSES, UNK, targets_per_tick
 from .frontend import mel_centres
 
 
 BG = CLASSES.index("background")
-UNK = CLASSES.index("unknown")
 
 
 def limit_threads():
