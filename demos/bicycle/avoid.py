@@ -64,9 +64,13 @@ class ObstacleMap:
     def centres(self, i, j):
         return self.origin[0] + (np.asarray(i) + 0.5) * self.cell, self.origin[1] + (np.asarray(j) + 0.5) * self.cell
 
-    def update(self, cx: float, cy: float, heading: float, sectors) -> None:
+    def update(self, cx: float, cy: float, heading: float, sectors, unknown=None) -> None:
         """One frame's sectors (values as ``vision.sectors_truth``) seen from the camera at
-        (cx, cy) with this heading (estimated frame)."""
+        (cx, cy) with this heading (estimated frame). ``unknown`` (a mask per sector): sectors
+        whose reading says nothing either way, left as they are — those whose reading the person
+        explained (``vision.Percept.explained``): the person stands there, so they are not free,
+        and what the network reported there may be the person. (Marked free, a box the CNN took
+        for the person was erased from the map: errand seed 39, the pilot back on the path.)"""
         self._recentre(cx, cy)
         r = vision.SECTOR_RANGE + 1.0    # the cells of the bounding box of the field of view
         a = heading + np.radians([vision.SECTORS[0], 0.5 * vision.SECTORS[0], 0.0,
@@ -86,6 +90,8 @@ class ObstacleMap:
         edges = vision.SECTORS
         k = np.searchsorted(edges, b) - 1                 # sector index per cell (-1 / 7: outside)
         inside = (k >= 0) & (k < len(edges) - 1) & (d > 0.5)
+        if unknown is not None:
+            inside &= ~np.asarray(unknown, bool)[np.clip(k, 0, len(edges) - 2)]
         s = np.clip(np.asarray(sectors, float), 0.0, 1.0)
         dk = np.where(s >= MIN_VALUE, vision.SECTOR_NEAR / np.maximum(s, 1e-6), np.inf)
         ks = np.clip(k, 0, len(edges) - 2)

@@ -209,7 +209,7 @@ class Navigator:
         (``centre``: the offset wanted when nothing is in the way, e.g. a spoken lane)."""
         x, y, h = self.est.pose
         cx, cy = vision.camera_xy(self.labeller.spec, x, y, h)
-        self.map.update(cx, cy, h, p.sectors)
+        self.map.update(cx, cy, h, p.sectors, unknown=p.explained)
         s0, lat = self.sc.path.project(x, y)
         obst = self.map.occupied(x, y, avoid.HORIZON + 2.0)
         rel = h - self.sc.path.heading(s0)

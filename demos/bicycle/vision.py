@@ -143,6 +143,7 @@ class Percept:
     distance: float
     sectors: np.ndarray
     code: np.ndarray
+    explained: np.ndarray | None = None   # per sector: its reading was taken out as the person's (explain_person)
 
 
 PERSON_MARGIN_DEG = 5.0    # the person's half-width at the follow distance plus the bearing's error
@@ -177,9 +178,12 @@ def decode(y: np.ndarray, threshold: float = 0.5, explain: bool = True) -> Perce
         bearing = float((w * BINS[lo:hi]).sum() / max(w.sum(), 1e-9))
     dist = distance_from_value(y[16])
     sectors = np.clip(y[SLICES["sectors"]], 0, 1)
+    explained = np.zeros(len(sectors), bool)
     if explain and bearing is not None:
-        sectors = explain_person(sectors, bearing, dist)
-    return Percept(vis, bearing, dist, sectors, code)
+        kept = explain_person(sectors, bearing, dist)
+        explained = (kept == 0) & (sectors > 0)
+        sectors = kept
+    return Percept(vis, bearing, dist, sectors, code, explained)
 
 
 def load(path=None):
