@@ -28,6 +28,23 @@ def test_map_places_an_obstacle_seen_over_frames():
     assert m.occupied(20.0, 0.0, 5.0).shape == (0, 2)
 
 
+def test_a_sector_the_person_explained_is_unknown_not_free():
+    # a box seen over a few frames; then the CNN takes it for the person (its sector explained
+    # away): those frames must not free it, as frames that see nothing there would
+    sc = _scene([{"kind": "box", "x": 30.0, "y": 0.0, "size": 1.0}])
+    kept, erased = avoid.ObstacleMap(), avoid.ObstacleMap()
+    for x in np.arange(20.0, 20.6, 0.15):
+        s = vision.sectors_truth(sc.obstacles, x, 0.0, 0.0)
+        kept.update(x, 0.0, 0.0, s)
+        erased.update(x, 0.0, 0.0, s)
+    explained = vision.sectors_truth(sc.obstacles, 20.6, 0.0, 0.0) > 0
+    for x in np.arange(20.6, 22.0, 0.15):
+        kept.update(x, 0.0, 0.0, np.zeros(7), unknown=explained)
+        erased.update(x, 0.0, 0.0, np.zeros(7))
+    assert len(kept.occupied(22.0, 0.0, 10.0)) > 0
+    assert len(erased.occupied(22.0, 0.0, 10.0)) == 0
+
+
 def test_one_false_detection_is_not_an_obstacle_and_a_miss_keeps_it():
     m = avoid.ObstacleMap()
     fake = np.zeros(7, np.float32)

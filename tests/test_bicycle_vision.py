@@ -72,8 +72,11 @@ def test_the_person_explains_away_its_own_sector_readings():
     y[15], y[16] = 1.0, vision.distance_value(6.0)
     y[vision.SLICES["sectors"]] = s
     assert vision.decode(y).sectors[3] == 0.0 and vision.decode(y, explain=False).sectors[3] == s[3]
+    assert vision.decode(y).explained.tolist() == [k == 3 for k in range(7)]   # what the map must not call free
+    assert not vision.decode(y, explain=False).explained.any()
     y[15] = 0.0                            # nobody seen: nothing to explain
     np.testing.assert_allclose(vision.decode(y).sectors, s)
+    assert not vision.decode(y).explained.any()
 
 
 def test_a_mirrored_frame_has_the_mirrored_labels():
