@@ -34,6 +34,7 @@ CLEARANCE = 1.15       # wanted distance from the footprint's axis to an occupie
 OFFSETS = np.arange(-3.0, 3.01, 0.25)
 HORIZON = 14.0         # metres of path scored ahead
 SWITCH = 20.0          # cost of moving to the other side of the path
+SWITCH_BETTER = 0.5    # ... and whose way is this much clearer (penetration) than the best on this side
 NEAR = 6.0             # a side chosen around something in the way is kept unless it runs into something this near [m]
 LAG, SHIFT = 0.6, 2.0  # s of travel before a new offset moves the bicycle, and to reach it
 
@@ -171,7 +172,10 @@ def plan(obstacles: np.ndarray, traj: np.ndarray, previous: float, offsets=OFFSE
     other = (np.sign(offsets - centre) * np.sign(previous - centre)) < 0
     switch = SWITCH * other
     if hold and other.any() and (~other).any():
-        forced = near[~other].min() > 0 and (near[other] <= 0).any()
+        # crossing over in front of what is in the way is itself a risk: only for a clearly
+        # better way (less than half the penetration of the best on this side)
+        forced = (near[~other].min() > 0 and (near[other] <= 0).any()
+                  and pen[other].min() < SWITCH_BETTER * pen[~other].min())
         if not forced:
             switch = np.where(other, np.inf, 0.0)
     size = np.abs(offsets - centre)
