@@ -115,3 +115,12 @@ def test_a_committed_side_is_kept_unless_it_is_blocked_near():
     wall = np.array([[4.0, y] for y in np.arange(0.5, 3.6, 0.25)])   # its side blocked 4 m ahead
     forced, pen, _ = avoid.plan(np.concatenate([box, wall]), avoid.trajectories(path, 0.0, 0.0, 3.0), 2.0, hold=True)
     assert forced < 0 and pen == 0.0
+    # ... but not to cross over into a way only somewhat clearer: a thicker wall on its side,
+    # and a few cells 10 m ahead on the other (the CNN smears a box into the next sector)
+    thick = np.array([[x, y] for x in (4.0, 4.25, 4.5) for y in np.arange(0.5, 3.6, 0.25)])
+    other = np.array([[10.0, y] for y in np.arange(-3.5, -0.74, 0.75)])
+    cells = np.concatenate([box, thick, other])
+    kept, pen_kept, _ = avoid.plan(cells, avoid.trajectories(path, 0.0, 0.0, 3.0), 2.0, hold=True)
+    crossed, pen_crossed, _ = avoid.plan(cells, avoid.trajectories(path, 0.0, 0.0, 3.0), 2.0)
+    assert crossed < 0 and pen_crossed < pen_kept                 # free to choose: the other side
+    assert kept > 0 and pen_crossed > avoid.SWITCH_BETTER * pen_kept   # committed: not clearer by half
