@@ -102,3 +102,19 @@ def test_demo_rides_the_whole_brain_on_the_chip_over_a_pty(tmp_path):
 def test_chip_demo_refuses_what_cannot_run_there(tmp_path, capsys, argv, why):
     assert cli.main([*argv, "--no-video", "--duration", "2", "--out", str(tmp_path)]) == 2
     assert why in capsys.readouterr().err
+
+
+def test_the_stand_lets_go_only_with_the_way_ahead_clear(ride):
+    """Off the stand the bicycle rides straight until it can balance; it must not be launched
+    at something the map holds a few metres ahead (it stays on the stand), but may be beside it."""
+    from tianrt.demos.bicycle import avoid, vision
+
+    _, pl, _ = ride
+    for y_cone, clear in ((0.2, False), (3.0, True)):
+        sc = world.parse_scenario({"path": [[0, 0], [100, 0]], "world": {"obstacles": [{"kind": "cone", "x": 13.0, "y": y_cone}]}})
+        pl.map = avoid.ObstacleMap()
+        for x in np.arange(8.0, 10.0, 0.1):      # seen from the stand's position and a little before
+            pl.map.update(x, 0.0, 0.0, vision.sectors_truth(sc.obstacles, x, 0.0, 0.0))
+        assert pl._launch_clear(10.0, 0.0, 0.0) is clear
+    pl.map = avoid.ObstacleMap()
+    assert pl._launch_clear(10.0, 0.0, 0.0)

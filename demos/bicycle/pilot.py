@@ -37,7 +37,7 @@ import math
 
 import numpy as np
 
-from . import vision
+from . import avoid, vision
 from .brain import SEEN_FRAMES, SEEN_ON
 from .follow import V_BLOCKED, V_MAX, V_MIN, Navigator
 from .nsm import STATES
@@ -47,6 +47,7 @@ from .suite import FOLLOW_DISTANCE
 V_LAUNCH = 3.0            # the stand lets go at this speed [m/s] (the balance network's envelope starts at 2.5)
 V_LAUNCH_REF = 3.6        # the speed loop's target while launching [m/s]
 V_STAND = 2.0             # braking: the stand comes down below this speed [m/s]
+LAUNCH_CLEAR = 8.0        # the stand lets go only with this much clear way straight ahead (``_launch_clear``) [m]
 LANE, LANE_MAX = 1.5, 3.0  # a spoken left/right moves the lane by LANE, at most LANE_MAX from the path [m]
 SPEED_STEP = 1.0          # a spoken faster/slower [m/s]
 CRUISE = (3.0, 7.0)       # cruise speeds a spoken command can set (within the trained envelope) [m/s]
@@ -125,7 +126,7 @@ class Pilot(Navigator):
             v_ref = min(v_ref, self._keep_distance(t, x, y))
         # the stand: down when the bicycle must go slower than it can balance, up from V_LAUNCH
         if self.stand:
-            if v_ref >= V_MIN:
+            if v_ref >= V_MIN and self._launch_clear(x, y, h):
                 lean, v_ref = 0.0, max(v_ref, V_LAUNCH_REF)
                 if speed_meas >= V_LAUNCH:
                     self._stand(t, False)
@@ -135,6 +136,21 @@ class Pilot(Navigator):
             self._stand(t, True)
         self.est.step(speed_meas, self.gyro.read(state), dt)
         return self._slew(lean, dt, person), v_ref
+
+    def _launch_clear(self, x: float, y: float, h: float) -> bool:
+        """Whether the stand may let the bicycle go: nothing the map holds in the straight
+        corridor ahead (half width avoid.CLEARANCE, LAUNCH_CLEAR long). Off the stand the
+        bicycle rides straight until V_LAUNCH — it cannot steer round anything before — and a
+        launch towards a cone 3 m ahead (the bicycle had stopped behind a person the CNN saw in
+        it) ran into it. Waiting, the map keeps updating: a false sighting clears, an obstacle
+        does not, and the bicycle stays on its stand."""
+        cells = self.map.occupied(x, y, LAUNCH_CLEAR + avoid.CLEARANCE)
+        if not len(cells):
+            return True
+        dx, dy = cells[:, 0] - x, cells[:, 1] - y
+        ahead = dx * math.cos(h) + dy * math.sin(h)
+        side = -dx * math.sin(h) + dy * math.cos(h)
+        return not np.any((ahead > 0) & (ahead < LAUNCH_CLEAR) & (np.abs(side) < avoid.CLEARANCE))
 
     def _keep_distance(self, t: float, x: float, y: float) -> float:
         """A speed limit that keeps FOLLOW_DISTANCE behind the person last seen ahead, wherever
