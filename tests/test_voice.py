@@ -197,15 +197,15 @@ def test_shipped_model_on_shipped_clips_streams_as_it_classifies():
 
 def test_detection_rule_scan_equals_the_online_detector():
     """Rule.scan over a recording's probabilities gives the detections Detector.push
-    reports chunk by chunk (threshold, smoothing, hold, refractory, re-arming), on the shipped
-    model and clips; and the hold and refractory periods do what they say on a made-up trace."""
+    reports chunk by chunk (threshold, smoothing, hold, refractory), on the shipped model
+    and clips; and the hold and refractory periods do what they say on a made-up trace."""
     import tianrt as tr
     from tianrt.demos.voice import stream as S
     data, clips = _shipped()
     g = tr.load(data / "voice_snn.tnr")
     audio = np.concatenate([_read_wav(data / c["file"]) for c in clips] * 2)
     probs, _, _ = S.probs_of(g, audio, backend="reference")
-    for rule in (S.Rule(0.3, 5, 1, 50), S.Rule(0.4, 3, 4, 120, 0), S.Rule(0.2, 10, 2, 10, 5)):
+    for rule in (S.Rule(0.3, 5, 1, 50), S.Rule(0.4, 3, 4, 120), S.Rule(0.2, 10, 2, 10)):
         det = S.Detector(g, rule, backend="reference")
         online, _ = S.run(det, audio)
         assert online == rule.scan(probs) and len(online) > 0
@@ -213,13 +213,12 @@ def test_detection_rule_scan_equals_the_online_detector():
     p[:, D.CLASSES.index("background")] = 1.0
     p[5:9, 2], p[5:9, 9] = 1.0, 0.0      # 4 ticks of class 2
     p[20:30, 3], p[20:30, 9] = 1.0, 0.0  # 10 ticks of class 3
-    assert S.Rule(0.5, 1, 5, 0, 0).scan(p) == [(3, 24)]    # class 2 too short; after a detection the
-    assert S.Rule(0.5, 1, 1, 0, 0).scan(p) == [(2, 5), (2, 7), (3, 20), (3, 22), (3, 24), (3, 26), (3, 28)]
-    #                                        next tick re-arms (it is never a candidate) and the hold counts anew
-    assert S.Rule(0.5, 1, 1, 14, 0).scan(p) == [(2, 5), (3, 20)]          # refractory after each
-    assert S.Rule(0.5, 1, 2, 16, 0).scan(p) == [(2, 6), (3, 24)]          # the hold counts from the re-arming
-    assert S.Rule(0.5, 1, 2, 13, 11).scan(p) == [(2, 6), (3, 21)]         # 11 background ticks after class 2 ...
-    assert S.Rule(0.5, 1, 2, 13, 12).scan(p) == [(2, 6)]                  # ... not 12: class 3 is not heard
+    assert S.Rule(0.5, 1, 5, 0).scan(p) == [(3, 24), (3, 29)]   # class 2 too short; the hold counts anew
+    assert S.Rule(0.5, 1, 1, 0).scan(p) == [(2, t) for t in range(5, 9)] + [(3, t) for t in range(20, 30)]
+    assert S.Rule(0.5, 1, 1, 14).scan(p) == [(2, 5), (3, 20)]          # refractory after each
+    assert S.Rule(0.5, 1, 2, 16).scan(p) == [(2, 6), (3, 24)]          # the hold counts after the refractory
+    assert S.Rule(0.5, 1, 2, 21).scan(p) == [(2, 6), (3, 29)]          # ticks 28, 29 after the refractory
+    assert S.Rule(0.5, 1, 2, 22).scan(p) == [(2, 6)]                   # only tick 29: class 3 is not heard
 
 
 def _trace(segments, n=10):
@@ -227,26 +226,23 @@ def _trace(segments, n=10):
     return np.concatenate([np.eye(n)[np.full(t, c)] for t, c in segments])
 
 
-def test_detection_rule_rearms_only_after_background_wins():
+def test_detection_rule_refractory_suppresses_a_run_that_began_in_it():
     """The false second command the bicycle heard (docs/voice.md, round 7): a word, then ~0.7 s
-    in which ``unknown`` wins (the network hearing a change in the noise as speech), then another
-    command still a candidate when the 1 s refractory ends. A refractory alone reported it; the
-    rule re-arms only after ``background`` has won ``rearm`` ticks running, so it is one
-    detection. A real second command after a pause is still heard, and the refractory still
-    bounds how soon."""
+    in which ``unknown`` wins (the network hearing the step where a clip's noise ends), then
+    another command, a candidate from 0.91 s to 1.06 s after the detection. A 1 s refractory
+    lets its tail through (the rule before round 7, whose hold also counted through the
+    refractory, reported it as soon as it ended); the 1.2 s refractory after which the hold
+    counts anew does not. A second command 1.3 s after the first is heard, and Online agrees
+    with scan."""
     from tianrt.demos.voice import stream as S
     BGc, UNK, STOP, SLOWER, GO = (D.CLASSES.index(c) for c in ("background", "unknown", "stop", "slower", "go"))
-    word_noise_word = _trace([(50, BGc), (25, STOP), (5, BGc), (65, UNK), (20, SLOWER), (100, BGc)])
-    rule = S.Rule(0.9, 1, 5, 100)
-    assert rule.scan(word_noise_word) == [(STOP, 54)]
-    # the old rule's behaviour, for contrast: re-armed by the refractory alone, the candidate
-    # running when it ends is reported
-    assert S.Rule(0.9, 1, 5, 100, 0).scan(word_noise_word) != [(STOP, 54)]
-    pause = _trace([(50, BGc), (25, STOP), (5, BGc), (65, UNK), (40, BGc), (20, GO), (50, BGc)])
-    assert rule.scan(pause) == [(STOP, 54), (GO, 189)]
-    early = _trace([(50, BGc), (25, STOP), (40, BGc), (20, GO), (50, BGc)])   # within the refractory
-    assert rule.scan(early) == [(STOP, 54)]
-    for p in (word_noise_word, pause, early):
+    word_noise_word = _trace([(50, BGc), (25, STOP), (5, BGc), (65, UNK), (16, SLOWER), (100, BGc)])
+    rule = S.Rule(0.9, 1, 5)
+    assert rule.refractory == 120 and rule.scan(word_noise_word) == [(STOP, 54)]
+    assert S.Rule(0.9, 1, 5, 100).scan(word_noise_word) == [(STOP, 54), (SLOWER, 159)]   # 1 s: the run's tail
+    go_stop = _trace([(50, BGc), (25, GO), (100, UNK), (30, STOP), (50, BGc)])
+    assert rule.scan(go_stop) == [(GO, 54), (STOP, 179)]
+    for p in (word_noise_word, go_stop):
         online = S.Online(rule)
         assert [(c, t) for t, c in enumerate(online.update(x) for x in p) if c is not None] == rule.scan(p)
 
@@ -260,11 +256,11 @@ def test_detection_rule_online_equals_scan_on_random_traces():
         segs = [(int(rng.integers(1, 40)), int(rng.integers(10))) for _ in range(40)]
         p = _trace(segs) * 0.6 + rng.dirichlet(np.ones(10), sum(t for t, _ in segs)) * 0.4
         rule = S.Rule(float(rng.choice([0.3, 0.5, 0.7])), int(rng.integers(1, 8)), int(rng.integers(1, 6)),
-                      int(rng.integers(0, 60)), int(rng.integers(0, 20)))
+                      int(rng.integers(0, 60)))
         online = S.Online(rule)
         got = [(c, t) for t, c in enumerate(online.update(x) for x in p) if c is not None]
         assert got == rule.scan(p), (trial, rule)
-    for bad in ({"threshold": 0.0}, {"k": 0}, {"hold": 0}, {"refractory": -1}, {"rearm": 1.5}):
+    for bad in ({"threshold": 0.0}, {"k": 0}, {"hold": 0}, {"refractory": -1}, {"refractory": 1.5}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             S.Rule(**bad)
 

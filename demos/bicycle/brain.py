@@ -58,8 +58,8 @@ VOICE_THRESHOLD, VOICE_SMOOTHING, VOICE_HOLD = 0.9, 20, 5
 
 
 def voice_rule():
-    """The voice detector's rule on the bicycle (``voice.stream.Rule``: the settings above, the
-    rule's own refractory and re-arming)."""
+    """The voice detector's rule on the bicycle (``voice.stream.Rule``: the settings above and
+    the rule's own refractory, 1.2 s)."""
     from tianrt.demos.voice.stream import Rule
     return Rule(threshold=VOICE_THRESHOLD, k=VOICE_SMOOTHING, hold=VOICE_HOLD)
 
