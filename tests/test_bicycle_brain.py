@@ -69,7 +69,7 @@ def test_spoken_go_then_stop_drive_the_state_machine(setup, snr_db):
     sc, snn, nets = setup
     d = suite.make("follow", 2, DUR)
     d["speech"] = {"commands": [[0.3, "go"], [1.8, "stop"]], "noise": [] if snr_db is None else ["motor", "wind"],
-                   **({} if snr_db is None else {"snr_db": snr_db})}      # the detector is deaf 1 s after a word
+                   **({} if snr_db is None else {"snr_db": snr_db})}      # the detector is deaf 1.2 s after a word
     sc = world.parse_scenario(d)
     audio, said = speech.track(sc.speech, sc.duration, sc.seed)
     assert [s["word"] for s in said] == ["go", "stop"]
