@@ -216,7 +216,53 @@ def test_detection_rule_scan_equals_the_online_detector():
     assert S.Rule(0.5, 1, 5, 0).scan(p) == [(3, 24), (3, 29)]   # class 2 too short; the hold counts anew
     assert S.Rule(0.5, 1, 1, 0).scan(p) == [(2, t) for t in range(5, 9)] + [(3, t) for t in range(20, 30)]
     assert S.Rule(0.5, 1, 1, 14).scan(p) == [(2, 5), (3, 20)]          # refractory after each
-    assert S.Rule(0.5, 1, 2, 16).scan(p) == [(2, 6), (3, 23)]
+    assert S.Rule(0.5, 1, 2, 16).scan(p) == [(2, 6), (3, 24)]          # the hold counts after the refractory
+    assert S.Rule(0.5, 1, 2, 21).scan(p) == [(2, 6), (3, 29)]          # ticks 28, 29 after the refractory
+    assert S.Rule(0.5, 1, 2, 22).scan(p) == [(2, 6)]                   # only tick 29: class 3 is not heard
+
+
+def _trace(segments, n=10):
+    """Probabilities (ticks, n) from [(ticks, class)], one class certain at a time."""
+    return np.concatenate([np.eye(n)[np.full(t, c)] for t, c in segments])
+
+
+def test_detection_rule_refractory_suppresses_a_run_that_began_in_it():
+    """The false second command the bicycle heard (docs/voice.md, round 7): a word, then ~0.7 s
+    in which ``unknown`` wins (the network hearing the step where a clip's noise ends), then
+    another command, a candidate from 0.91 s to 1.06 s after the detection. A 1 s refractory
+    lets its tail through (the rule before round 7, whose hold also counted through the
+    refractory, reported it as soon as it ended); the 1.2 s refractory after which the hold
+    counts anew does not. A second command 1.3 s after the first is heard, and Online agrees
+    with scan."""
+    from tianrt.demos.voice import stream as S
+    BGc, UNK, STOP, SLOWER, GO = (D.CLASSES.index(c) for c in ("background", "unknown", "stop", "slower", "go"))
+    word_noise_word = _trace([(50, BGc), (25, STOP), (5, BGc), (65, UNK), (16, SLOWER), (100, BGc)])
+    rule = S.Rule(0.9, 1, 5)
+    assert rule.refractory == 120 and rule.scan(word_noise_word) == [(STOP, 54)]
+    assert S.Rule(0.9, 1, 5, 100).scan(word_noise_word) == [(STOP, 54), (SLOWER, 159)]   # 1 s: the run's tail
+    go_stop = _trace([(50, BGc), (25, GO), (100, UNK), (30, STOP), (50, BGc)])
+    assert rule.scan(go_stop) == [(GO, 54), (STOP, 179)]
+    for p in (word_noise_word, go_stop):
+        online = S.Online(rule)
+        assert [(c, t) for t, c in enumerate(online.update(x) for x in p) if c is not None] == rule.scan(p)
+
+
+def test_detection_rule_online_equals_scan_on_random_traces():
+    """Online (tick by tick) and Rule.scan (whole recording) agree on seeded random traces of
+    words, unknown speech and background, for rules across the settings' ranges."""
+    from tianrt.demos.voice import stream as S
+    rng = np.random.default_rng(0)
+    for trial in range(30):
+        segs = [(int(rng.integers(1, 40)), int(rng.integers(10))) for _ in range(40)]
+        p = _trace(segs) * 0.6 + rng.dirichlet(np.ones(10), sum(t for t, _ in segs)) * 0.4
+        rule = S.Rule(float(rng.choice([0.3, 0.5, 0.7])), int(rng.integers(1, 8)), int(rng.integers(1, 6)),
+                      int(rng.integers(0, 60)))
+        online = S.Online(rule)
+        got = [(c, t) for t, c in enumerate(online.update(x) for x in p) if c is not None]
+        assert got == rule.scan(p), (trial, rule)
+    for bad in ({"threshold": 0.0}, {"k": 0}, {"hold": 0}, {"refractory": -1}, {"refractory": 1.5}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            S.Rule(**bad)
 
 
 def test_recipes_prepare_front_ends_and_model_metadata_agree():

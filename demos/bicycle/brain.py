@@ -57,6 +57,13 @@ DONE_HOLD = 1.0                          # ... for this long [s] after an obstac
 VOICE_THRESHOLD, VOICE_SMOOTHING, VOICE_HOLD = 0.9, 20, 5
 
 
+def voice_rule():
+    """The voice detector's rule on the bicycle (``voice.stream.Rule``: the settings above and
+    the rule's own refractory, 1.2 s)."""
+    from tianrt.demos.voice.stream import Rule
+    return Rule(threshold=VOICE_THRESHOLD, k=VOICE_SMOOTHING, hold=VOICE_HOLD)
+
+
 def graphs(integer: bool = False) -> dict:
     """The brain's networks besides the balance network (name -> graph): float, or all four
     in integer mode (the voice SNN through ``voice.integer.quantized``)."""
@@ -75,7 +82,7 @@ class Brain:
 
     def __init__(self, audio=None, backend: str = "numba", nets: dict | None = None, runtimes: dict | None = None):
         from tianrt.demos.voice.frontend import HOP, VoiceFrontEnd
-        from tianrt.demos.voice.stream import Online, Rule, softmax
+        from tianrt.demos.voice.stream import Online, softmax
 
         self.graphs = nets if nets is not None else graphs()
         # runtimes: prebuilt ones (name -> tr.Runtime of that graph, e.g. regions of one chip)
@@ -87,7 +94,7 @@ class Brain:
         self.hop = HOP
         self.audio = np.zeros(0, np.float32) if audio is None else np.asarray(audio, np.float32).reshape(-1)
         self.fe = VoiceFrontEnd(vg.metadata)
-        self.decider = Online(Rule(threshold=VOICE_THRESHOLD, k=VOICE_SMOOTHING, hold=VOICE_HOLD))
+        self.decider = Online(voice_rule())
         self._softmax = softmax
         self.assert_until = np.full(len(nsm.EVENTS), -1.0)
         self.heard, self.events, self.states, self.bearings = [], [], [], []

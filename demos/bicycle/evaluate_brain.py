@@ -49,17 +49,23 @@ def ride(seed: int, duration: float, vision: str, controller: str = "mlp", backe
     return s
 
 
+def match(heard, said) -> int:
+    """How many of the words heard ([(t, word)]) were spoken (``said``: speech.track's list): the
+    same word, heard from its start to ``SPOKEN_SLACK_S`` after its end, each spoken word once."""
+    used = set()
+    for t, w in heard:
+        hit = [i for i, x in enumerate(said)
+               if x["word"] == w and x["t"] <= t <= x["end"] + SPOKEN_SLACK_S and i not in used]
+        if hit:
+            used.add(hit[0])
+    return len(used)
+
+
 def score(s: dict) -> dict:
     """Per ride: spoken words heard, false commands, commands heard but not obeyed in time."""
     cmd = s["brain"]["commands"]
     heard = [(t, w) for t, w in cmd["heard"]]
-    used, spoken_heard = set(), 0
-    for t, w in heard:
-        hit = [i for i, x in enumerate(s["said"])
-               if x["word"] == w and x["t"] <= t <= x["end"] + SPOKEN_SLACK_S and i not in used]
-        if hit:
-            used.add(hit[0])
-            spoken_heard += 1
+    spoken_heard = match(heard, s["said"])
     return {"seed": s["seed"], "fell": s["fell"], "collisions": s["collisions"], "crashed_into": s["crashed_into"],
             "spoken": len(s["said"]), "spoken_heard": spoken_heard, "false_commands": len(heard) - spoken_heard,
             "not_obeyed": cmd["not_obeyed"], "states": s["brain"]["nsm"]["states"],
