@@ -34,7 +34,7 @@ CLEARANCE = 1.15       # wanted distance from the footprint's axis to an occupie
 OFFSETS = np.arange(-3.0, 3.01, 0.25)
 HORIZON = 14.0         # metres of path scored ahead
 SWITCH = 20.0          # cost of moving to the other side of the path
-SWITCH_BETTER = 0.5    # ... and whose way is this much clearer (penetration) than the best on this side
+SWITCH_BETTER = 0.5    # committed to a side, cross over only to a way with less than this share of its best penetration
 NEAR = 6.0             # a side chosen around something in the way is kept unless it runs into something this near [m]
 LAG, SHIFT = 0.6, 2.0  # s of travel before a new offset moves the bicycle, and to reach it
 
