@@ -113,7 +113,7 @@ def test_integer_graphs_include_the_quantised_voice_snn():
     assert any(e.node.op == "q.SynRecurrent" and e.node.rescaled for e in v.entries.values())
     assert not any(e.node.op.startswith("snn.") for e in v.entries.values())
     assert v.metadata["classes"] == B.graphs()["voice"].metadata["classes"] and "logmel_mean" in v.metadata
-    n_in = v.inputs["x"].shape[0]                # the front end's channels (64: log-mel and deltas)
+    n_in = v.inputs["x"].shape[0]                # the front end's channels (32 log-mel; 64 with deltas)
     y = tr.Runtime(v, backend="numba").run({"x": np.zeros((3, 1, n_in), np.float32)})["y"]
     assert y.dtype == np.float32 and y.shape == (3, 1, 10)
 
@@ -121,10 +121,10 @@ def test_integer_graphs_include_the_quantised_voice_snn():
 def test_errand_audio_one_detection_per_spoken_word():
     """The errand rides' microphone audio (errand seeds 24 and 32: "go", "faster", "stop" in the
     motor's and the wind's noise) through the brain's voice detector, as hear_errands does:
-    every spoken word heard once and nothing else. With the rule before round 7 (a 1 s
-    refractory, the hold counting through it) the shipped network heard a false "slower" ~1 s
-    after "stop" on both seeds and after "go" on seed 32: the step where the clip's own noise
-    ends heard as a word, still a candidate when the refractory ended (docs/voice.md, round 7)."""
+    every spoken word heard once and nothing else. (Round 6's delta model, not shipped, heard
+    a false "slower" ~1 s after "stop" on both seeds with the rule before round 7: the step
+    where the clip's own noise ends heard as a word, still a candidate when the 1 s refractory
+    ended; docs/voice.md, round 7. The rule's own test is in tests/test_voice.py.)"""
     from tianrt.demos.bicycle import hear_errands
     g = tr.load(str(voice.SHIPPED))
     for seed in (24, 32):

@@ -2,8 +2,8 @@
 network trained with surrogate gradients (docs/voice.md).
 
     tianrt demo voice                       # load the shipped model, evaluate, voice-eval.json
-    tianrt demo voice --train               # train from scratch (80 epochs, 256 ALIF, log-mel and its
-                                            # deltas: the shipped recipe since round 6; docs/voice.md)
+    tianrt demo voice --train               # train from scratch (80 epochs, 256 ALIF, log-mel: the
+                                            # shipped recipe; --frontend delta: round 6's, docs/voice.md)
 
 Generating data needs the ``voice`` extra (eSpeak NG from the espeakng-loader wheel):
 ``pip install tianrt[voice]``. Writes ``voice-eval.json`` with accuracy (10 classes, held-out
@@ -115,9 +115,9 @@ def main(argv=None) -> int:
                    help="training augmentation: vocal-tract-length warp of the mel axis, up to this fraction")
     p.add_argument("--tilt", type=float, default=0.0,
                    help="training augmentation: random spectral tilt, standard deviation (normalised units)")
-    p.add_argument("--frontend", default="delta", choices=("logmel", "cmn", "delta"),
-                   help="with --train: beside the log-mel frames their causal first difference (the shipped "
-                        "recipe since round 6), or log-mel alone, or beside it relative to a running mean "
+    p.add_argument("--frontend", default="logmel", choices=("logmel", "cmn", "delta"),
+                   help="with --train: log-mel alone (the shipped recipe), or beside it their causal first "
+                        "difference (round 6's best on clips, not shipped), or relative to a running mean "
                         "(docs/voice.md)")
     p.add_argument("--tau", type=float, default=100.0, help="with --frontend cmn: the running mean's time constant, ticks")
     p.add_argument("--prefix", type=float, default=0.0,
