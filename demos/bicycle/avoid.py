@@ -91,11 +91,11 @@ class ObstacleMap:
         edges = vision.SECTORS
         k = np.searchsorted(edges, b) - 1                 # sector index per cell (-1 / 7: outside)
         inside = (k >= 0) & (k < len(edges) - 1) & (d > 0.5)
+        ks = np.clip(k, 0, len(edges) - 2)
         if unknown is not None:
-            inside &= ~np.asarray(unknown, bool)[np.clip(k, 0, len(edges) - 2)]
+            inside &= ~np.asarray(unknown, bool)[ks]
         s = np.clip(np.asarray(sectors, float), 0.0, 1.0)
         dk = np.where(s >= MIN_VALUE, vision.SECTOR_NEAR / np.maximum(s, 1e-6), np.inf)
-        ks = np.clip(k, 0, len(edges) - 2)
         dsec = dk[ks]
         sat = (s >= SATURATED)[ks]
         seen = np.isfinite(dsec)
