@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import vision
+from . import lateral, vision
 
 CELL = 0.25            # grid cell [m]
 SIZE = 48.0            # side of the (rolling) map square [m]
@@ -36,7 +36,6 @@ HORIZON = 14.0         # metres of path scored ahead
 SWITCH = 20.0          # cost of moving to the other side of the path
 SWITCH_BETTER = 0.5    # committed to a side, cross over only to a way with less than this share of its best penetration
 NEAR = 6.0             # a side chosen around something in the way is kept unless it runs into something this near [m]
-LAG, SHIFT = 0.6, 2.0  # s of travel before a new offset moves the bicycle, and to reach it
 
 
 class ObstacleMap:
@@ -119,24 +118,18 @@ class ObstacleMap:
         return np.stack([px[near], py[near]], axis=1)
 
 
-def trajectories(path, s0: float, lat: float, v: float, slope: float = 0.0, offsets=OFFSETS) -> np.ndarray:
-    """(len(offsets), m, 2) points of candidate trajectories along the path from s0: the bicycle
-    keeps its lateral direction (``slope``: d lat / d s, from its heading against the path's)
-    for ``LAG`` s of travel — a bicycle must lean before it turns, and first steers the other
-    way — then blends to each offset over ``SHIFT`` s of travel (at least 5 m), as the pursuit
-    loop rides it (measured: about 2.5 s from the step of the offset to reaching it)."""
-    steps = np.arange(0.5, HORIZON + 0.01, 0.5)
-    lag = LAG * max(v, 1.0)
-    base = lat + slope * np.minimum(steps, lag)
-    blend = np.clip((steps - lag) / max(5.0, SHIFT * v), 0.0, 1.0)
-    blend = blend * blend * (3 - 2 * blend)
-    ss = s0 + steps        # Polyline.point / heading, vectorised (beyond the ends: straight on)
-    i = np.clip(np.searchsorted(path.s, ss, side="right") - 1, 0, len(path.len) - 1)
-    u = path.unit[i]
-    pts = path.p[i] + u * (ss - path.s[i])[:, None]
-    nrm = np.stack([-u[:, 1], u[:, 0]], axis=1)
-    lats = base[None, :] + (np.asarray(offsets)[:, None] - base[None, :]) * blend[None, :]
-    return pts[None] + lats[..., None] * nrm[None]
+def trajectories(path, s0: float, lat: float, v: float, offsets=OFFSETS, gain: float | None = None,
+                 **motion) -> np.ndarray:
+    """(len(offsets), m, 2) points of candidate trajectories along the path from s0, every 0.5 m
+    of travel up to HORIZON: where the bicycle goes when the pursuit law is given each offset,
+    predicted from what it is doing now (``motion``: its heading against the path ``rel``, the
+    curvature ``kappa`` it turns at, the desired leans it has been asked for, ``lateral.rollout``).
+    A bicycle must lean before it turns, and first steers the other way: reversing a swerve
+    under way takes longer than continuing it (measured: ~0.55 s before the curvature answers).
+    ``gain``: desired lean per unit curvature at v [rad m]; by default that of a point mass's
+    steady turn, v^2 / g."""
+    gain = v * v / 9.81 if gain is None else gain
+    return lateral.rollout(path, s0, lat, v, offsets, gain=gain, horizon=HORIZON, **motion)
 
 
 def plan(obstacles: np.ndarray, traj: np.ndarray, previous: float, offsets=OFFSETS,

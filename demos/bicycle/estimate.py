@@ -40,6 +40,7 @@ class DeadReckoning:
     def __init__(self, x: float, y: float, heading: float, seed: int):
         self.x, self.y, self.heading = float(x), float(y), float(heading)
         self.scale = 1.0 + float(np.random.default_rng([seed, 29]).normal(0, SCALE_ERR))
+        self.rate = 0.0           # the last yaw-rate reading [rad/s]
 
     def step(self, speed: float, yaw_rate: float, dt: float) -> None:
         v = max(0.0, speed) * self.scale
@@ -47,6 +48,7 @@ class DeadReckoning:
         self.x += v * math.cos(mid) * dt
         self.y += v * math.sin(mid) * dt
         self.heading += yaw_rate * dt
+        self.rate = yaw_rate
 
     @property
     def pose(self) -> tuple[float, float, float]:

@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from . import avoid, cann, vision
+from . import avoid, cann, lateral, vision
 from .estimate import DeadReckoning, YawGyro
 from .sim import PHI, PSI, X, Y
 from .suite import FOLLOW_DISTANCE
@@ -48,13 +48,11 @@ K_FAR, K_NEAR = 0.8, 1.5  # speed set point per metre of distance error, too far
 STOP_S, REACT_S = 1.0, 0.2   # the longest stop to allow for [s]; seeing it and starting to brake [s]
 BRAKE = 1.1               # the hub motor's braking [m/s^2] (40 N m on the rear wheel)
 STOP_GAP = 1.8            # camera-to-person distance to keep after such a stop [m] (contact at ~1.4 m)
-LEAN_SLEW = math.radians(60.0)   # the desired lean from the path changes at most this fast [rad/s]
+LEAN_SLEW = lateral.LEAN_SLEW    # the desired lean from the path changes at most this fast [rad/s]
 SWITCH_S = 0.5            # ... and from the person's pursuit, for this long after taking over [s]
 
 
-def _max_lean(v: float) -> float:
-    """Desired-lean limit: 15 degrees from 3 m/s, down to 8 at 2 m/s (slow leans saturate the steer)."""
-    return math.radians(8.0 + 7.0 * min(1.0, max(0.0, v - 2.0)))
+_max_lean = lateral.max_lean
 
 
 class Navigator:
@@ -89,6 +87,7 @@ class Navigator:
         self.lost_time, self._est_t, self._had_estimate = 0.0, 0.0, False   # target.lost_s (_track)
         self.t_end = 0.0          # the end of the last control step [s]
         self.latency = []
+        self._asked, self._turns = [], []   # desired leans and curvatures turned, last 2 lateral.DT [rad, 1/m]
 
     # one control step -------------------------------------------------------------------------
     def __call__(self, t: float, state, speed_meas: float, dt: float) -> tuple[float, float]:
@@ -126,6 +125,9 @@ class Navigator:
         else:
             step = LEAN_SLEW * dt
             self._lean = min(self._lean + step, max(self._lean - step, lean))
+        keep = 2 * max(1, int(round(lateral.DT / dt)))    # what the planner's rollout starts from
+        self._asked = self._asked[-keep + 1:] + [self._lean]
+        self._turns = self._turns[-keep + 1:] + [self.est.rate / max(self.v_now, 1.0)]
         return self._lean
 
     _lean, _person_law, _person_s = 0.0, False, 0.0
@@ -210,15 +212,29 @@ class Navigator:
         x, y, h = self.est.pose
         cx, cy = vision.camera_xy(self.labeller.spec, x, y, h)
         self.map.update(cx, cy, h, p.sectors, unknown=p.explained)
-        s0, lat = self.sc.path.project(x, y)
         obst = self.map.occupied(x, y, avoid.HORIZON + 2.0)
-        rel = h - self.sc.path.heading(s0)
-        slope = math.tan(max(-0.5, min(0.5, math.atan2(math.sin(rel), math.cos(rel)))))
-        traj = avoid.trajectories(self.sc.path, s0, lat, max(self.v_now, 1.0), slope)
         hold = self._in_way > 0 and self.offset != centre   # passing something: keep the side (avoid.plan)
-        self.offset, self.blocked, in_way = avoid.plan(obst, traj, self.offset, centre=centre, hold=hold)
+        self.offset, self.blocked, in_way = avoid.plan(obst, self._trajectories(), self.offset, centre=centre, hold=hold)
         self._in_way = in_way
         self.blocked = max(self.blocked, in_way)   # slow down while anything is in the way
+
+    def _trajectories(self, offsets=avoid.OFFSETS) -> np.ndarray:
+        """Where the bicycle would go from its estimated pose given each offset (``avoid.trajectories``)."""
+        x, y, h = self.est.pose
+        s0, lat = self.sc.path.project(x, y)
+        rel = h - self.sc.path.heading(s0)
+        v = max(self.v_now, 1.0)
+        return avoid.trajectories(self.sc.path, s0, lat, v, offsets, gain=self.schedule.lean_for_curvature(v, 1.0),
+                                  rel=math.atan2(math.sin(rel), math.cos(rel)),
+                                  kappa=self._windows(self._turns), asked=self._windows(self._asked))
+
+    def _windows(self, history) -> tuple[float, float]:
+        """Means of the last two lateral.DT windows of a per-control-step history, latest first."""
+        w = max(1, int(round(lateral.DT * self.sc.control_hz)))
+        h = np.asarray(history[-2 * w:], float)
+        if len(h) < 2 * w:
+            h = np.concatenate([np.full(2 * w - len(h), h[0] if len(h) else 0.0), h])
+        return float(h[w:].mean()), float(h[:w].mean())
 
     def _repel(self, sectors=range(1, 6)) -> float:
         """A steering bias [rad] away from obstacles the CNN sees within ~8 m in the given sectors
@@ -238,7 +254,7 @@ class Navigator:
     def _path(self, x, y, h, v):
         path = self.sc.path
         s0, self.lat_est = path.project(x, y)
-        L = max(5.0, 1.6 * v) if self.offset else max(5.0, 2.0 * v)
+        L = float(lateral.lookahead(v, self.offset))
         px, py = path.point(s0 + L)
         if self.offset:
             ph = path.heading(s0 + L)
