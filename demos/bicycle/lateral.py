@@ -24,6 +24,8 @@ import math
 
 import numpy as np
 
+from .sim import njit
+
 LEAN_SLEW = math.radians(60.0)   # the desired lean from the path changes at most this fast [rad/s]
 DT = 0.05                        # the response model's step [s]
 A1, A2, B1, B2 = 1.792, -0.827, -0.167, 0.202   # its coefficients (module docstring); steady-state gain 1.01
@@ -64,30 +66,10 @@ def rollout(path, s0: float, lat: float, v: float, offsets, *, gain: float, rel:
     grid = s0 + np.arange(-1.0, horizon + 2.0 * max(5.0, 2.0 * v) + 2.0, 1.0)
     _, u = _path_frame(path, grid)
     kp_grid = np.gradient(np.unwrap(np.arctan2(u[:, 1], u[:, 0])), grid)
-    L = lookahead(v, offsets)
-    m_lean = max_lean(v)
-    K = len(offsets)
-    s, e = np.full(K, float(s0)), np.full(K, float(lat))
-    th = np.full(K, float(np.clip(rel, -REL_MAX, REL_MAX)))
-    k1, k2 = (np.full(K, float(x)) for x in kappa)
-    c = np.full(K, float(asked[0]))
-    u1, u2 = (np.full(K, float(x) / gain) for x in asked)
-    track = np.empty((n + 1, K, 2))
-    track[0] = np.stack([s, e], axis=1)
-    for j in range(n):
-        # the law: pursuit curvature to the offset point, its lean, limited and slewed
-        kp_ahead = np.interp(s + L, grid, kp_grid)
-        dy = offsets - e + 0.5 * kp_ahead * L * L
-        alpha = np.arctan2(dy, L) - th
-        want = np.clip(gain * 2.0 * np.sin(alpha) / np.hypot(L, dy), -m_lean, m_lean)
-        c = np.clip(want, c - LEAN_SLEW * DT, c + LEAN_SLEW * DT)
-        # the response, then the move
-        k = A1 * k1 + A2 * k2 + B1 * u1 + B2 * u2
-        k2, k1, u2, u1 = k1, k, u1, c / gain
-        th = th + v * DT * (k - np.interp(s, grid, kp_grid))
-        e = e + v * DT * np.sin(th)
-        s = s + v * DT * np.cos(th)
-        track[j + 1] = np.stack([s, e], axis=1)
+    L = np.asarray(lookahead(v, offsets), float) * np.ones(len(offsets))
+    track = _roll(offsets, L, float(s0), float(lat), float(np.clip(rel, -REL_MAX, REL_MAX)),
+                  float(kappa[0]), float(kappa[1]), float(asked[0]), float(asked[1]), v, float(gain),
+                  max_lean(v), n, float(grid[0]), kp_grid)
     at = np.arange(spacing, horizon + 1e-9, spacing) / (v * DT)    # in steps
     i = np.minimum(at.astype(int), n - 1)
     f = (at - i)[:, None, None]
@@ -95,3 +77,38 @@ def rollout(path, s0: float, lat: float, v: float, offsets, *, gain: float, rel:
     p, t = _path_frame(path, se[..., 0])
     pts = p + se[..., 1:2] * np.stack([-t[..., 1], t[..., 0]], axis=-1)
     return pts.transpose(1, 0, 2)
+
+
+@njit(cache=True)
+def _roll(offsets, L, s0, lat, rel, k1, k2, c1, c2, v, gain, m_lean, n, g0, kp):
+    """(n + 1, len(offsets), 2) path coordinates (s, lat) of the rollout, one row per DT
+    (``rollout``; ``kp``: the path's curvature every metre from ``g0``)."""
+    out = np.empty((n + 1, len(offsets), 2))
+    for o in range(len(offsets)):
+        s, e, th = s0, lat, rel
+        a1, a2, u1, u2, c = k1, k2, c1 / gain, c2 / gain, c1
+        out[0, o, 0], out[0, o, 1] = s, e
+        for j in range(n):
+            dy = offsets[o] - e + 0.5 * _at(kp, s + L[o] - g0) * L[o] * L[o]
+            alpha = math.atan2(dy, L[o]) - th
+            want = min(max(gain * 2.0 * math.sin(alpha) / math.hypot(L[o], dy), -m_lean), m_lean)
+            c = min(max(want, c - LEAN_SLEW * DT), c + LEAN_SLEW * DT)
+            k = A1 * a1 + A2 * a2 + B1 * u1 + B2 * u2
+            a2, a1, u2, u1 = a1, k, u1, c / gain
+            th += v * DT * (k - _at(kp, s - g0))
+            e += v * DT * math.sin(th)
+            s += v * DT * math.cos(th)
+            out[j + 1, o, 0], out[j + 1, o, 1] = s, e
+    return out
+
+
+@njit(cache=True)
+def _at(values, x):
+    """``values`` (one per metre) linearly interpolated at x metres, held beyond the ends."""
+    if x <= 0.0:
+        return values[0]
+    i = int(x)
+    if i >= len(values) - 1:
+        return values[-1]
+    f = x - i
+    return values[i] * (1.0 - f) + values[i + 1] * f
