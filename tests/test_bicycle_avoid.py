@@ -3,6 +3,7 @@ planner (the lateral offset with clearance), on small synthetic scenes."""
 import math
 
 import numpy as np
+import pytest
 
 from tianrt.demos.bicycle import avoid, vision, world
 
@@ -169,3 +170,11 @@ def test_the_predicted_trajectories_are_where_the_bicycle_goes():
             if t_step == 4.0 and i >= int(1.0 * sc.control_hz):
                 break                                  # the second step changed the law
             assert np.hypot(*(later[i] - pts[k])) < 0.5, (t_step, k)
+
+
+def test_contact_is_the_travel_before_a_trajectory_touches_the_map():
+    path = world.Polyline([[0, 0], [200, 0]])
+    straight = avoid.trajectories(path, 0.0, 0.0, 3.0, [0.0])[0]
+    assert avoid.contact(np.array([[6.0, 0.3]]), straight) == pytest.approx(5.5, abs=0.51)
+    assert avoid.contact(np.array([[6.0, 1.0]]), straight) == math.inf      # within clearance, not contact
+    assert avoid.contact(np.zeros((0, 2)), straight) == math.inf

@@ -118,3 +118,27 @@ def test_the_stand_lets_go_only_with_the_way_ahead_clear(ride):
         assert pl._launch_clear(10.0, 0.0, 0.0) is clear
     pl.map = avoid.ObstacleMap()
     assert pl._launch_clear(10.0, 0.0, 0.0)
+
+
+def test_the_pilot_brakes_to_its_stand_before_a_wall_it_cannot_pass():
+    """A row of boxes across the whole road 30 m ahead: no offset passes it, so once the planned
+    trajectory touches it nearer than the bicycle can stop (``Pilot._stopping``), the pilot
+    brakes onto its stand and stays there: a stop, not a crash. Labels as perception (a wall of
+    boxes is a scene the CNN was never shown)."""
+    d = suite.make("errand", 3, 30.0)
+    d["duration"] = 13.0
+    d["speech"] = {"commands": [[0.3, "go"]], "snr_db": 15, "noise": ["motor", "wind"]}
+    path = world.parse_scenario(d).path
+    (px, py), h = path.point(30.0), path.heading(30.0)
+    d["world"]["obstacles"] = [{"kind": "box", "x": px - off * math.sin(h), "y": py + off * math.cos(h), "size": 1.0,
+                                "height": 1.1, "yaw": math.degrees(h)} for off in np.arange(-6.0, 6.01, 1.0)]
+    d["world"]["target"] = None
+    sc = world.parse_scenario(d)
+    audio, _ = speech.track(sc.speech, sc.duration, sc.seed)
+    b = B.Brain(audio=audio)
+    pl = pilot.Pilot(sc, schedule_for(sc.bicycle, 1.0 / sc.control_hz), b, perception="truth")
+    r = run_stream(sc, policy.load(), "numba", camera_hz=30.0, camera=render.SensorCamera(render.Scene(sc)), nav=pl,
+                   brain=b, keep_traces=True)
+    assert r.collisions == 0 and not r.fell
+    assert len(pl.emergency) == 1 and pl.stand_changes[-1][1] == "down" and pl.stand_changes[-1][0] > pl.emergency[0]
+    assert r.traces["speed"][-1] < 0.1 and pl.stand

@@ -17,6 +17,8 @@ whether staying on the path would be, so the speed loop slows down while somethi
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import lateral, vision
@@ -35,6 +37,8 @@ OFFSETS = np.arange(-3.0, 3.01, 0.25)
 HORIZON = 14.0         # metres of path scored ahead
 SWITCH = 20.0          # cost of moving to the other side of the path
 SWITCH_BETTER = 0.5    # committed to a side, cross over only to a way with less than this share of its best penetration
+CONTACT = 0.65         # a trajectory point this near an occupied cell's centre is contact: the rider's half width
+                       # (collide.HALF_WIDTH) and half a cell's diagonal, with 0.15 m to spare [m]
 NEAR = 6.0             # a side chosen around something in the way is kept unless it runs into something this near [m]
 
 
@@ -177,3 +181,15 @@ def plan(obstacles: np.ndarray, traj: np.ndarray, previous: float, offsets=OFFSE
     cost = 100.0 * pen + 1.0 * size + 0.6 * np.abs(offsets - previous) + switch
     k = int(np.argmin(cost))
     return float(offsets[k]), float(pen[k]), float(pen[int(np.argmin(np.abs(offsets - centre)))])
+
+
+def contact(obstacles: np.ndarray, traj: np.ndarray) -> float:
+    """Metres of travel along one candidate trajectory (``trajectories(...)[k]``, a point every
+    0.5 m) before it comes within CONTACT of an occupied cell: where the bicycle would touch
+    what the map holds if it rode on (inf: nowhere within the horizon). Clearance is a comfort;
+    this is the last line: the pilot brakes to its stand when it is nearer than it can stop."""
+    if len(obstacles) == 0:
+        return math.inf
+    d = np.hypot(traj[:, None, 0] - obstacles[None, :, 0], traj[:, None, 1] - obstacles[None, :, 1]).min(axis=1)
+    hit = np.nonzero(d < CONTACT)[0]
+    return 0.5 * (hit[0] + 1) if len(hit) else math.inf

@@ -52,6 +52,8 @@ LANE, LANE_MAX = 1.5, 3.0  # a spoken left/right moves the lane by LANE, at most
 SPEED_STEP = 1.0          # a spoken faster/slower [m/s]
 CRUISE = (3.0, 7.0)       # cruise speeds a spoken command can set (within the trained envelope) [m/s]
 A_BRAKE = 1.0             # braking the speed loop can rely on [m/s^2] (40 N m on the rear wheel: ~1.3)
+REACT_S = 0.2             # from a decision to brake to the brake acting (the speed loop) [s]
+STOP_MARGIN = 0.3         # what a last-resort stop leaves between the front wheel and what is ahead [m]
 DIST_VALID = 12.0         # the CNN's distance says little beyond this: the person's speed is measured nearer
 PERSON_MEMORY_S = 20.0    # how long a person seen ahead is kept in mind [s]
 OBEY_S = 0.5              # a command counts as obeyed when done within this of being heard [s]
@@ -83,6 +85,8 @@ class Pilot(Navigator):
         self._pending = []                  # records of heard go/stop/follow not yet obeyed
         self.log = []                       # {"t", "word", "obeyed_s", "note"} per heard command
         self.stand_changes = []             # (t, "down" | "up")
+        self.emergency = []                 # times the pilot braked to its stand before an obstacle (_stopping)
+        self._braking = False
         self._truth = None                  # the labels of the last camera frame (scoring only)
         self._person = None                 # (arc length along the path, time) where the person was last seen
         self._near_run = 0                  # frames running with the person read nearer than DIST_VALID
@@ -124,6 +128,11 @@ class Pilot(Navigator):
             if st == "avoid" or self.blocked > 0:
                 v_ref = min(v_ref, V_BLOCKED)
             v_ref = min(v_ref, self._keep_distance(t, x, y))
+            if not self.stand and self.contact < self._stopping(speed_meas) and not self._braking:
+                self._braking = True
+                self.emergency.append(round(t, 3))
+        if self._braking and st in RIDING:
+            v_ref = 0.0
         # the stand: down when the bicycle must go slower than it can balance, up from V_LAUNCH
         if self.stand:
             if v_ref >= V_MIN and self._launch_clear(x, y, h):
@@ -134,8 +143,18 @@ class Pilot(Navigator):
                 lean, v_ref = 0.0, 0.0
         elif v_ref < V_MIN and speed_meas <= V_STAND:
             self._stand(t, True)
+            self._braking = False
         self.est.step(speed_meas, self.gyro.read(state), dt)
         return self._slew(lean, dt, person), v_ref
+
+    def _stopping(self, v: float) -> float:
+        """Travel [m] of the rear contact point (the pose) before the front wheel would touch
+        what is ahead if the bicycle braked now: the reaction, braking at A_BRAKE, the wheelbase
+        and front wheel ahead of the pose, and STOP_MARGIN. Nearer than this along the planned
+        trajectory, the pilot brakes to its stand: no swerve is left, and a stop is not a crash
+        (errand seed 20: stopping behind a person, it rolled into a cone it could not steer round)."""
+        b = self.sc.bicycle
+        return v * REACT_S + v * v / (2.0 * A_BRAKE) + b.w + b.rF + STOP_MARGIN
 
     def _launch_clear(self, x: float, y: float, h: float) -> bool:
         """Whether the stand may let the bicycle go: nothing the map holds in the straight
@@ -246,5 +265,6 @@ class Pilot(Navigator):
 
     def metrics(self) -> dict:
         out = super().metrics()
-        out["pilot"] = {"stand": self.stand_changes, "lane_m": self.lane, "speed_offset": self.speed_offset}
+        out["pilot"] = {"stand": self.stand_changes, "lane_m": self.lane, "speed_offset": self.speed_offset,
+                        "emergency_stops": self.emergency}
         return out
