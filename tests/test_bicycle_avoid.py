@@ -178,17 +178,3 @@ def test_contact_is_the_travel_before_a_trajectory_touches_the_map():
     assert avoid.contact(np.array([[6.0, 0.3]]), straight) == pytest.approx(5.5, abs=0.51)
     assert avoid.contact(np.array([[6.0, 1.0]]), straight) == math.inf      # within clearance, not contact
     assert avoid.contact(np.zeros((0, 2)), straight) == math.inf
-
-
-def test_among_clear_ways_it_keeps_the_side_it_is_on():
-    """Returning to the path 2.5 m to one side with a box on the path 10 m ahead, both sides
-    clear it: told where the bicycle is, the planner stays on its side rather than choosing the
-    smaller offset across the path, through the box's way (errand seed 52)."""
-    path = world.Polyline([[0, 0], [200, 0]])
-    box = np.array([[10.0, y] for y in (-0.25, 0.0, 0.25)])
-    traj = avoid.trajectories(path, 0.0, 2.5, 3.0, rel=-0.1)
-    across, _, _ = avoid.plan(box, traj, 0.0)
-    kept, pen, in_way = avoid.plan(box, traj, 0.0, lat=2.5)
-    assert across < 0 < kept and pen == 0.0 and in_way > 0
-    free, _, _ = avoid.plan(np.zeros((0, 2)), traj, 0.0, lat=2.5)
-    assert free == 0.0                                          # nothing in the way: back to the path

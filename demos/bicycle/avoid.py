@@ -39,8 +39,6 @@ SWITCH = 20.0          # cost of moving to the other side of the path
 SWITCH_BETTER = 0.5    # committed to a side, cross over only to a way with less than this share of its best penetration
 CONTACT = 0.65         # a trajectory point this near an occupied cell's centre is contact: the rider's half width
                        # (collide.HALF_WIDTH) and half a cell's diagonal, with 0.15 m to spare [m]
-TRAVERSE = 0.8         # cost per metre between an offset and where the bicycle is: a swerve it is in is kept
-                       # rather than crossing the path through what it swerved round (errand seed 52)
 NEAR = 6.0             # a side chosen around something in the way is kept unless it runs into something this near [m]
 
 
@@ -139,13 +137,10 @@ def trajectories(path, s0: float, lat: float, v: float, offsets=OFFSETS, gain: f
 
 
 def plan(obstacles: np.ndarray, traj: np.ndarray, previous: float, offsets=OFFSETS,
-         centre: float = 0.0, hold: bool = False, lat: float | None = None) -> tuple[float, float, float]:
+         centre: float = 0.0, hold: bool = False) -> tuple[float, float, float]:
     """(offset, penetration [m]) of the best candidate — penetration 0 means clear by
     CLEARANCE — and the penetration of staying at ``centre`` (the path, or a lane beside it):
     something in the way. The size of an offset is counted from ``centre``.
-
-    ``lat``: where the bicycle is across the path now; an offset far from it costs ``TRAVERSE``
-    per metre, so that among the ways that clear, it keeps the side it is on.
 
     ``hold``: the side of ``previous`` is committed to (the caller holds it while something is
     in the way of the centre, ``follow.Navigator._plan``): the other side is
@@ -184,8 +179,6 @@ def plan(obstacles: np.ndarray, traj: np.ndarray, previous: float, offsets=OFFSE
     if hold:   # passing something: no reward for narrowing the swerve before it is behind
         size = np.maximum(size, abs(previous - centre))
     cost = 100.0 * pen + 1.0 * size + 0.6 * np.abs(offsets - previous) + switch
-    if lat is not None:   # the way across from where the bicycle is (less than the size's weight: free, it returns to the centre)
-        cost = cost + TRAVERSE * np.abs(offsets - lat)
     k = int(np.argmin(cost))
     return float(offsets[k]), float(pen[k]), float(pen[int(np.argmin(np.abs(offsets - centre)))])
 

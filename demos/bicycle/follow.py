@@ -216,8 +216,7 @@ class Navigator:
         obst = self.map.occupied(x, y, avoid.HORIZON + 2.0)
         hold = self._in_way > 0 and self.offset != centre   # passing something: keep the side (avoid.plan)
         traj = self._trajectories()
-        lat = self.sc.path.project(*self.est.pose[:2])[1]
-        self.offset, self.blocked, in_way = avoid.plan(obst, traj, self.offset, centre=centre, hold=hold, lat=lat)
+        self.offset, self.blocked, in_way = avoid.plan(obst, traj, self.offset, centre=centre, hold=hold)
         self.contact = avoid.contact(obst, traj[int(np.argmin(np.abs(avoid.OFFSETS - self.offset)))])
         self._in_way = in_way
         self.blocked = max(self.blocked, in_way)   # slow down while anything is in the way
