@@ -183,13 +183,21 @@ def plan(obstacles: np.ndarray, traj: np.ndarray, previous: float, offsets=OFFSE
     return float(offsets[k]), float(pen[k]), float(pen[int(np.argmin(np.abs(offsets - centre)))])
 
 
-def contact(obstacles: np.ndarray, traj: np.ndarray) -> float:
-    """Metres of travel along one candidate trajectory (``trajectories(...)[k]``, a point every
-    0.5 m) before it comes within CONTACT of an occupied cell: where the bicycle would touch
-    what the map holds if it rode on (inf: nowhere within the horizon). Clearance is a comfort;
-    this is the last line: the pilot brakes to its stand when it is nearer than it can stop."""
-    if len(obstacles) == 0:
-        return math.inf
-    d = np.hypot(traj[:, None, 0] - obstacles[None, :, 0], traj[:, None, 1] - obstacles[None, :, 1]).min(axis=1)
-    hit = np.nonzero(d < CONTACT)[0]
-    return 0.5 * (hit[0] + 1) if len(hit) else math.inf
+def contact(obstacles: np.ndarray, traj: np.ndarray):
+    """Metres of travel along a candidate trajectory (``trajectories(...)[k]``, a point every
+    0.5 m; or all of them, giving one distance per candidate) before it comes within CONTACT of
+    an occupied cell: where the bicycle would touch what the map holds if it rode on (inf:
+    nowhere within the horizon). Clearance is a comfort; this is the last line: the pilot
+    swerves to a candidate that does not touch, or brakes to its stand when none is farther
+    than it can stop."""
+    traj = np.asarray(traj, float)
+    one = traj.ndim == 2
+    traj = traj[None] if one else traj
+    out = np.full(len(traj), math.inf)
+    if len(obstacles):
+        d = np.hypot(traj[..., None, 0] - obstacles[None, None, :, 0],
+                     traj[..., None, 1] - obstacles[None, None, :, 1]).min(axis=2)
+        near = d < CONTACT
+        hit = near.any(axis=1)
+        out[hit] = 0.5 * (near[hit].argmax(axis=1) + 1)
+    return float(out[0]) if one else out

@@ -70,6 +70,7 @@ def score(s: dict) -> dict:
             "spoken": len(s["said"]), "spoken_heard": spoken_heard, "false_commands": len(heard) - spoken_heard,
             "not_obeyed": cmd["not_obeyed"], "states": s["brain"]["nsm"]["states"],
             "emergency_stops": len(s.get("pilot", {}).get("emergency_stops", [])),
+            "emergency_swerves": len(s.get("pilot", {}).get("emergency_swerves", [])),
             "duration": s["duration"], **{k: s.get("target", {}).get(k) for k in TARGET_KEYS}}
 
 
@@ -80,6 +81,7 @@ def summarise(rows: list) -> dict:
            "false_commands": sum(r["false_commands"] for r in sc),
            "not_obeyed": sum(len(r["not_obeyed"]) for r in sc),
            "emergency_stops": sum(r["emergency_stops"] for r in sc),
+           "emergency_swerves": sum(r["emergency_swerves"] for r in sc),
            "crashes": [(r["seed"], r["crashed_into"]) for r in sc if r["collisions"]],
            "fell_seeds": [r["seed"] for r in sc if r["fell"]]}
     lost = [r["lost_s"] for r in sc if r["lost_s"] is not None]
@@ -113,7 +115,7 @@ def main(argv=None) -> int:
         s = score(r)
         print(f"  errand seed {s['seed']}: fell {s['fell']}, collisions {s['collisions']} ({s['crashed_into']}), "
               f"heard {s['spoken_heard']}/{s['spoken']} (+{s['false_commands']} false), "
-              f"not obeyed {len(s['not_obeyed'])}, emergency stops {s['emergency_stops']}, lost {_f(s['lost_s'])} s, bearing error "
+              f"not obeyed {len(s['not_obeyed'])}, emergency stops {s['emergency_stops']} / swerves {s['emergency_swerves']}, lost {_f(s['lost_s'])} s, bearing error "
               f"{_f(s['bearing_error_deg'])} / occluded {_f(s['bearing_error_occluded_deg'])} deg, "
               f"states {' > '.join(s['states'])}")
     summ = summarise(rows)

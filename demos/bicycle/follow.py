@@ -78,6 +78,7 @@ class Navigator:
         self.map = avoid.ObstacleMap() if mode == "avoid" else None
         self.blocked = 0.0        # penetration of the clearance by the planned trajectory or the path [m]
         self.contact = math.inf   # travel along the planned trajectory before it touches the map's obstacles [m]
+        self.contacts = np.full(len(avoid.OFFSETS), math.inf)   # ... along each candidate's
         self._in_way = 0.0        # ... by staying at the centre, at the last plan
         self.bearing, self.distance = None, FOLLOW_DISTANCE
         self.v_person = float(sc.initial["speed"])
@@ -217,7 +218,8 @@ class Navigator:
         hold = self._in_way > 0 and self.offset != centre   # passing something: keep the side (avoid.plan)
         traj = self._trajectories()
         self.offset, self.blocked, in_way = avoid.plan(obst, traj, self.offset, centre=centre, hold=hold)
-        self.contact = avoid.contact(obst, traj[int(np.argmin(np.abs(avoid.OFFSETS - self.offset)))])
+        self.contacts = avoid.contact(obst, traj)
+        self.contact = float(self.contacts[int(np.argmin(np.abs(avoid.OFFSETS - self.offset)))])
         self._in_way = in_way
         self.blocked = max(self.blocked, in_way)   # slow down while anything is in the way
 

@@ -86,6 +86,7 @@ class Pilot(Navigator):
         self.log = []                       # {"t", "word", "obeyed_s", "note"} per heard command
         self.stand_changes = []             # (t, "down" | "up")
         self.emergency = []                 # times the pilot braked to its stand before an obstacle (_stopping)
+        self.swerves = []                   # times it took another offset instead, one that does not touch
         self._braking = False
         self._truth = None                  # the labels of the last camera frame (scoring only)
         self._person = None                 # (arc length along the path, time) where the person was last seen
@@ -120,6 +121,8 @@ class Pilot(Navigator):
             person = True
             v_ref = min(v_ref, self._approach(self.distance))
         else:   # the path with the planner's offset: also following, when something is in the way
+            if not self.stand and not self._braking:
+                self._last_line(t, speed_meas)
             lean = self._path(x, y, h, v)
             if st == "follow":                    # no estimate, or blocked: the person's last speed
                 v_ref = min(V_MAX, max(V_MIN, self.v_person))
@@ -128,9 +131,6 @@ class Pilot(Navigator):
             if st == "avoid" or self.blocked > 0:
                 v_ref = min(v_ref, V_BLOCKED)
             v_ref = min(v_ref, self._keep_distance(t, x, y))
-            if not self.stand and self.contact < self._stopping(speed_meas) and not self._braking:
-                self._braking = True
-                self.emergency.append(round(t, 3))
         if self._braking and st in RIDING:
             v_ref = 0.0
         # the stand: down when the bicycle must go slower than it can balance, up from V_LAUNCH
@@ -146,6 +146,25 @@ class Pilot(Navigator):
             self._braking = False
         self.est.step(speed_meas, self.gyro.read(state), dt)
         return self._slew(lean, dt, person), v_ref
+
+    def _last_line(self, t: float, speed: float) -> None:
+        """When the planned trajectory touches what the map holds nearer than the bicycle can
+        stop (``_stopping``): take the nearest offset whose trajectory does not, or, if there is
+        none, brake onto the stand. (Braking whenever the planned one touched stopped the
+        bicycle in front of boxes it would have passed, and the stand, which launches only
+        straight ahead, kept it there: round 8 in docs/bicycle.md.)"""
+        stop = self._stopping(speed)
+        if self.contact >= stop:
+            return
+        escape = self.contacts >= stop
+        if escape.any():
+            self.offset = float(avoid.OFFSETS[escape][np.argmin(np.abs(avoid.OFFSETS[escape] - self.offset))])
+            self.contact = float(self.contacts[int(np.argmin(np.abs(avoid.OFFSETS - self.offset)))])
+            if not self.swerves or t - self.swerves[-1] > 1.0:
+                self.swerves.append(round(t, 3))
+        else:
+            self._braking = True
+            self.emergency.append(round(t, 3))
 
     def _stopping(self, v: float) -> float:
         """Travel [m] of the rear contact point (the pose) before the front wheel would touch
@@ -266,5 +285,5 @@ class Pilot(Navigator):
     def metrics(self) -> dict:
         out = super().metrics()
         out["pilot"] = {"stand": self.stand_changes, "lane_m": self.lane, "speed_offset": self.speed_offset,
-                        "emergency_stops": self.emergency}
+                        "emergency_stops": self.emergency, "emergency_swerves": self.swerves}
         return out
