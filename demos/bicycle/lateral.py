@@ -13,8 +13,9 @@ linear model fitted on a ride (docs/bicycle.md, round 8), one step per ``DT``:
     kappa_t = A1 kappa_{t-1} + A2 kappa_{t-2} + B1 u_{t-1} + B2 u_{t-2}
 
 with u the curvature of the desired lean's steady turn (lean / gain) and each term the mean
-over its DT window (B1 < 0: the counter-steer). Run free over the second half of the ride it
-was fitted on, it explains 88 % of the variance of the curvature. ``rollout`` runs the law and
+over its DT window (B1 < 0: the counter-steer). The coefficients are fitted on the whole ride;
+fitted on its first half only, the same model run free over the second explains 88 % of the
+variance of the curvature there. ``rollout`` runs the law and
 this response forward for each candidate offset from what the bicycle is doing now, so a
 planner sees that reversing a swerve already under way takes longer than continuing it.
 """
