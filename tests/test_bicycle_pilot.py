@@ -142,3 +142,22 @@ def test_the_pilot_brakes_to_its_stand_before_a_wall_it_cannot_pass():
     assert r.collisions == 0 and not r.fell
     assert len(pl.emergency) == 1 and pl.stand_changes[-1][1] == "down" and pl.stand_changes[-1][0] > pl.emergency[0]
     assert r.traces["speed"][-1] < 0.1 and pl.stand
+
+
+def test_the_last_line_swerves_to_a_way_that_does_not_touch_before_it_brakes(ride):
+    """``Pilot._last_line``: the planned trajectory touches the map 2 m ahead at 3 m/s (nearer
+    than the bicycle can stop). If some candidate does not touch within its stopping distance,
+    the pilot takes the nearest such offset and rides on; only if none does, it brakes."""
+    from tianrt.demos.bicycle import avoid
+
+    _, pl, _ = ride
+    offsets = avoid.OFFSETS
+    pl.stand, pl._braking, pl.emergency, pl.swerves = False, False, [], []
+    pl.offset, pl.contact = 1.0, 2.0
+    pl.contacts = np.where(offsets <= -1.0, math.inf, 2.0)
+    pl._last_line(10.0, 3.0)
+    assert pl.offset == -1.0 and not pl._braking and pl.swerves == [10.0] and pl.emergency == []
+    pl.offset, pl.contact = 1.0, 2.0
+    pl.contacts = np.full(len(offsets), 2.0)
+    pl._last_line(12.0, 3.0)
+    assert pl.offset == 1.0 and pl._braking and pl.emergency == [12.0]
