@@ -446,3 +446,46 @@ def test_peak_hinge_by_hand_and_against_finite_differences():
     v1, g1 = net.loss_and_grad(out, tt)
     vh, gh = M.peak_hinge(out, tt)
     assert v1 == pytest.approx(v0 + 0.5 * vh) and np.allclose(g1, g0 + 0.5 * gh)
+
+
+@pytest.mark.parametrize("how", ["hetero", "train_tau"])
+def test_per_neuron_time_constants_survive_save_numba_and_integer_mode(tmp_path, how):
+    """build_snn(hetero=True): per-neuron beta and rho drawn log-uniform (20-200 ms, 0.1-2 s),
+    seeded; with train_tau they are trained. Either way the graph keeps one value per neuron
+    through save/load, numba runs it as the reference backend does, and tr.quantize gives the
+    integer ALIF one leak and one adaptation decay per neuron, close to the float ones, which
+    numba's integer mode runs bit for bit as the reference."""
+    import tianrt as tr
+    from tianrt.demos.voice import integer as I
+    from tianrt.demos.voice import recipes as R
+    taus = M.time_constants(16, 1, 0)
+    assert np.array_equal(taus[0][0], M.time_constants(16, 1, 0)[0][0])             # seeded
+    assert not np.array_equal(taus[0][0], M.time_constants(16, 1, 1)[0][0])
+    tau = -0.01 / np.log(taus[0][0].astype(np.float64))
+    assert 0.02 <= tau.min() and tau.max() <= 0.2 and len(np.unique(taus[0][1])) == 16
+    net = M.build_snn(F.N_MELS, 16, 0, hetero=how == "hetero", train_tau=how == "train_tau")
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1.5, (6, 40, F.N_MELS)).astype(np.float32)
+    if how == "train_tau":
+        net.fit(x, np.arange(6) % 10, epochs=2, batch_size=3, optimizer=tr.train.Adam(0.05))
+    a = net.layers[0]
+    assert len(np.unique(a.beta)) > 1 and len(np.unique(a.rho)) > 1
+    front = {"logmel_mean": np.zeros(F.N_MELS), "logmel_std": np.ones(F.N_MELS), "frontend": "logmel"}
+    tr.save(R.graph_of(net, front, 0.5), tmp_path / "m.tnr")
+    g = tr.load(tmp_path / "m.tnr")
+    assert np.array_equal(g["alif1"].beta, a.beta) and np.array_equal(g["alif1"].rho, a.rho)
+    xs = x.transpose(1, 0, 2)
+    ref = tr.Runtime(g, "reference").run({"x": xs})["y"]
+    assert np.array_equal(ref, net.forward(x))
+    np.testing.assert_allclose(tr.Runtime(g, "numba").run({"x": xs})["y"], ref, atol=1e-4)
+    q = I.quantized(g, calibration=x.reshape(-1, F.N_MELS))
+    qa = next(e.node for e in q.entries.values() if e.node.op == "q.ALIF")
+    leak = np.asarray(qa.leak_mult, np.float64) / 2.0 ** np.asarray(qa.leak_shift)
+    rho = np.asarray(qa.rho_mult, np.float64) / 2.0 ** np.asarray(qa.rho_shift)
+    assert leak.shape == (16,) and rho.shape == (16,)
+    np.testing.assert_allclose(leak, a.beta, atol=2e-3)
+    np.testing.assert_allclose(rho, a.rho, atol=2e-3)
+    qr, qn = tr.Runtime(q, "reference").run({"x": xs})["y"], tr.Runtime(q, "numba").run({"x": xs})["y"]
+    assert np.array_equal(qr, qn)
+    agree = (qr.argmax(-1) == ref.argmax(-1)).mean()
+    assert agree > 0.7, agree

@@ -4,7 +4,7 @@ clip decision of model.decide) and appends a JSON line to a results file.
 
     python -m tianrt.demos.voice.recipes --data voice-data.npz --epochs 40 --seed 0 \\
         [--frontend cmn --tau 100 [--prefix 0.5 | --context 3]] [--more other-seed.npz] \\
-        [--weight-decay 0.1] [--dropout 0.2] [--frontend delta] [--layers 2] [--peak 0.5] --results runs.jsonl
+        [--weight-decay 0.1] [--dropout 0.2] [--frontend delta] [--layers 2] [--peak 0.5] [--hetero] [--train-tau] --results runs.jsonl
 
 ``--frontend cmn`` feeds the network ``frontend.RunningNorm``'s 64 channels (the normalised
 log-mel frames and the same relative to their causal running mean); the training
@@ -127,6 +127,10 @@ def main(argv=None) -> int:
     p.add_argument("--layers", type=int, default=1, help="stacked recurrent ALIF layers of --hidden neurons")
     p.add_argument("--peak", type=float, default=0.0,
                    help="weight of the clip decision's loss (model.peak_hinge) beside the per-tick one")
+    p.add_argument("--hetero", action="store_true",
+                   help="per-neuron time constants, log-uniform 20-200 ms (membrane) and 0.1-2 s (adaptation)")
+    p.add_argument("--train-tau", action="store_true",
+                   help="train every neuron's membrane and adaptation decay (and the readout's) by BPTT")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--unknown-before", type=int, default=40)
     p.add_argument("--context", type=float, default=0.0,
@@ -145,7 +149,7 @@ def main(argv=None) -> int:
     c0 = time.process_time()
     net = M.train_snn(d, epochs=a.epochs, hidden=a.hidden, seed=a.seed, unknown_before=a.unknown_before,
                       augment=aug, weight_decay=a.weight_decay, dropout=a.dropout, layers=a.layers,
-                      peak=a.peak, log=lambda m: print(m, flush=True))
+                      peak=a.peak, hetero=a.hetero, train_tau=a.train_tau, log=lambda m: print(m, flush=True))
     cpu = time.process_time() - c0
     rec = dict(vars(a), cpu_s=round(cpu, 1))
     for split in ("val", "test"):
