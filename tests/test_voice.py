@@ -489,3 +489,42 @@ def test_per_neuron_time_constants_survive_save_numba_and_integer_mode(tmp_path,
     assert np.array_equal(qr, qn)
     agree = (qr.argmax(-1) == ref.argmax(-1)).mean()
     assert agree > 0.7, agree
+
+
+def test_noise_steps_extend_the_clips_and_teach_background_after_the_step():
+    """with_noise_steps: every training clip gains `extra` ticks; a stepped clip's log-mel
+    frames from the step on are digital silence or another background clip's, and from
+    max(step, end + 30) on it is taught background; the other clips keep their frames and
+    targets, with no target in the extra ticks; deltas are those of the new frames."""
+    from tianrt.demos.voice import recipes as R
+    rng = np.random.default_rng(0)
+    N, T, n = 40, 30, F.N_MELS
+    y = np.arange(N) % 10
+    ends = np.where(y == M.BG, -1, rng.integers(5, 20, N) * D.HOP)
+    d = {"train_x": rng.normal(-6, 2, (N, T, n)).astype(np.float32), "train_y": y, "train_end": ends,
+         "val_x": rng.normal(-6, 2, (4, T, n)).astype(np.float32), "val_y": np.arange(4),
+         "test_x": rng.normal(-6, 2, (4, T, n)).astype(np.float32), "test_y": np.arange(4)}
+    out, _, front = R.prepare(d, "delta")
+    st, tt = R.with_noise_steps(out, front, 0.5, extra=20, delay=(2, 8), seed=1, after=4)
+    x = st["train_x"]
+    assert x.shape == (N, T + 20, 2 * n) and tt.shape == (N, T + 20)
+    base = D.targets_per_tick(y, ends, T, after=4, unknown_before=40)
+    silence = (np.log(F.LOG_FLOOR) - np.asarray(front["logmel_mean"])) / np.asarray(front["logmel_std"])
+    bgs = out["train_x"][y == M.BG, :, :n]
+    stepped = 0
+    for i in range(N):
+        changed = np.flatnonzero(np.any(x[i, :T, :n] != out["train_x"][i, :, :n], axis=1))
+        if (tt[i, T:] == -1).all():                                     # not stepped
+            assert len(changed) == 0 and np.array_equal(tt[i, :T], base[i])
+            continue
+        stepped += 1
+        k = changed[0] if len(changed) else T
+        assert np.allclose(x[i, k:, :n], silence, atol=1e-5) or any(
+            np.allclose(x[i, k:min(k + 5, T + 20), :n], b[:5]) for b in bgs)
+        if y[i] != M.BG:
+            e = ends[i] // D.HOP
+            assert 2 <= k - e <= 8 or k == T
+            assert (tt[i, max(k, e + 4):] == M.BG).all() and np.array_equal(tt[i, :k], base[i, :k])
+    assert 10 <= stepped <= 30
+    np.testing.assert_allclose(x[..., n:], F.Delta(n).apply(x[..., :n])[..., n:] / np.asarray(front["delta_scale"]),
+                               rtol=1e-5, atol=1e-5)

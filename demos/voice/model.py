@@ -156,7 +156,7 @@ def augmentation(n_mels=32, warp=0.0, tilt=0.0):
 
 def train_snn(d, epochs=60, hidden=256, seed=0, lr=3e-3, batch=64, clip=1.0, unknown_before=5,
               augment=None, label_smoothing=0.0, warp=0.0, tilt=0.0, weight_decay=0.0, dropout=0.0,
-              layers=1, peak=0.0, hetero=False, train_tau=False, log=print):
+              layers=1, peak=0.0, hetero=False, train_tau=False, targets=None, log=print):
     """Train the voice SNN by BPTT (tr.train.SNN.fit): per-tick targets, Adam with cosine
     decay, gradient clipping, ``augment`` (default: tr.train.SpecAugment with only a level
     shift and channel noise, plus a vocal-tract-length warp of up to ``warp`` on the mel
@@ -164,11 +164,13 @@ def train_snn(d, epochs=60, hidden=256, seed=0, lr=3e-3, batch=64, clip=1.0, unk
     ``dropout`` of the hidden spikes into the readout, the weights of the best validation
     clip accuracy kept; ``layers`` stacked recurrent ALIF layers and ``peak`` times the
     clip decision's loss beside the per-tick one, ``hetero`` per-neuron time constants,
-    ``train_tau`` trained ones (build_snn)."""
+    ``train_tau`` trained ones (build_snn); ``targets``: per-tick targets of the training
+    clips (default data.targets_per_tick of their labels and ends)."""
     net = build_snn(d["train_x"].shape[2], hidden, seed, label_smoothing=label_smoothing, dropout=dropout,
                     layers=layers, peak=peak, hetero=hetero, train_tau=train_tau)
     ticks = d["train_x"].shape[1]
-    tt = targets_per_tick(d["train_y"], d["train_end"], ticks, unknown_before=unknown_before)
+    tt = (targets_per_tick(d["train_y"], d["train_end"], ticks, unknown_before=unknown_before)
+          if targets is None else targets)
     aug = augment or augmentation(d["train_x"].shape[2], warp, tilt)
 
     def val(net):
