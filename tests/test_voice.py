@@ -505,7 +505,7 @@ def test_noise_steps_extend_the_clips_and_teach_background_after_the_step():
          "val_x": rng.normal(-6, 2, (4, T, n)).astype(np.float32), "val_y": np.arange(4),
          "test_x": rng.normal(-6, 2, (4, T, n)).astype(np.float32), "test_y": np.arange(4)}
     out, _, front = R.prepare(d, "delta")
-    st, tt = R.with_noise_steps(out, front, 0.5, extra=20, delay=(2, 8), seed=1, after=4)
+    st, tt = R.with_noise_steps(out, front, 0.5, extra=20, delay=(2, 8), seed=1, after=4, quiet=4)
     x = st["train_x"]
     assert x.shape == (N, T + 20, 2 * n) and tt.shape == (N, T + 20)
     base = D.targets_per_tick(y, ends, T, after=4, unknown_before=40)
@@ -526,5 +526,9 @@ def test_noise_steps_extend_the_clips_and_teach_background_after_the_step():
             assert 2 <= k - e <= 8 or k == T
             assert (tt[i, max(k, e + 4):] == M.BG).all() and np.array_equal(tt[i, :k], base[i, :k])
     assert 10 <= stepped <= 30
+    _, late = R.with_noise_steps(out, front, 0.5, extra=20, delay=(2, 8), seed=1, after=4, quiet=9)
+    for i in np.flatnonzero((tt[:, T:] == M.BG).all(1) & (y != M.BG)):   # the same steps, background later
+        e, k = ends[i] // D.HOP, np.flatnonzero(tt[i] == M.BG)[0]
+        assert (late[i, e + 4:max(k, e + 9)] == -1).all() and (late[i, max(k, e + 9):] == M.BG).all()
     np.testing.assert_allclose(x[..., n:], F.Delta(n).apply(x[..., :n])[..., n:] / np.asarray(front["delta_scale"]),
                                rtol=1e-5, atol=1e-5)

@@ -107,7 +107,7 @@ def with_more_training(d, *others):
     return out
 
 
-def with_noise_steps(d, front, fraction=0.5, extra=50, delay=(10, 60), seed=0, after=30):
+def with_noise_steps(d, front, fraction=0.5, extra=50, delay=(10, 60), seed=0, after=30, quiet=30):
     """Training clips with a step in the noise after the word (docs/voice.md, round 8): the
     clip heard until the noise stops or changes, as where a spoken clip ends in a stream.
     Every training clip is extended by ``extra`` ticks; in a ``fraction`` of them (of each
@@ -115,9 +115,11 @@ def with_noise_steps(d, front, fraction=0.5, extra=50, delay=(10, 60), seed=0, a
     (a third of them) or by another training background clip (its own noise kind and level,
     mirrored in time to fill the length without a second step) — the step ``delay`` ticks
     (uniform) after the end of the word (a background clip: anywhere in its middle 80 %), and
-    every tick from ``max(step, end + after)`` on is taught ``background``. The other clips'
-    extra ticks have no target (their loss is the unextended clip's). Returns (data with the
-    extended ``train_x`` through ``front``'s front end, per-tick targets (clips, ticks))."""
+    every tick from ``max(step, end + quiet)`` on is taught ``background`` (the word's class
+    stays taught until ``end + after``, as in every clip; between the two, no target). The
+    other clips' extra ticks have no target (their loss is the unextended clip's). Returns
+    (data with the extended ``train_x`` through ``front``'s front end, per-tick targets
+    (clips, ticks))."""
     from .data import HOP, targets_per_tick
     rng = np.random.default_rng([int(seed), 8])
     mean, std = np.asarray(front["logmel_mean"]), np.asarray(front["logmel_std"])
@@ -141,7 +143,7 @@ def with_noise_steps(d, front, fraction=0.5, extra=50, delay=(10, 60), seed=0, a
         else:
             e = int(ends[i]) // HOP
             k = min(e + int(rng.integers(delay[0], delay[1] + 1)), T)
-            tt[i, max(k, e + after):] = bg
+            tt[i, max(k, e + after, e + quiet):] = bg
         if rng.random() < 1 / 3:
             xx[i, k:] = silence
         else:
@@ -179,6 +181,8 @@ def main(argv=None) -> int:
                    help="train every neuron's membrane and adaptation decay (and the readout's) by BPTT")
     p.add_argument("--steps", type=float, default=0.0,
                    help="this fraction of the training clips has a step in the noise after the word (with_noise_steps)")
+    p.add_argument("--steps-quiet", type=int, default=30,
+                   help="with --steps: background is taught from this many ticks after the word's end (and the step)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--unknown-before", type=int, default=40)
     p.add_argument("--context", type=float, default=0.0,
@@ -198,7 +202,7 @@ def main(argv=None) -> int:
     if a.steps:
         if a.unknown_before != 40:
             raise SystemExit("recipes: --steps teaches unknown from 40 ticks before the end (--unknown-before 40)")
-        d, targets = with_noise_steps(d, front, a.steps, seed=a.seed)
+        d, targets = with_noise_steps(d, front, a.steps, seed=a.seed, quiet=a.steps_quiet)
     c0 = time.process_time()
     net = M.train_snn(d, epochs=a.epochs, hidden=a.hidden, seed=a.seed, unknown_before=a.unknown_before,
                       augment=aug, weight_decay=a.weight_decay, dropout=a.dropout, layers=a.layers,
