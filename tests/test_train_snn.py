@@ -207,3 +207,43 @@ def test_readout_dropout_masks_each_example_for_all_ticks():
     assert np.array_equal(again._mask, mask)                         # seeded
     with pytest.raises(ValueError, match="dropout"):
         T.Readout(4, 2, dropout=1.0)
+
+
+@pytest.mark.parametrize("loss", ["mean", "per_tick"])
+@pytest.mark.parametrize("neuron,reset", [("lif", "subtract"), ("alif", "subtract"), ("alif", "zero")])
+def test_time_constant_gradients_match_finite_differences(loss, neuron, reset):
+    """train_tau: the gradients of the decays' logits (beta, rho per neuron, the readout's
+    beta) equal central differences on the smooth network, beside the weights'."""
+    rng = np.random.default_rng(3)
+    net = T.SNN(T.SpikingLayer(4, 6, neuron=neuron, recurrent=True, reset=reset, init_gain=2.0, train_tau=True,
+                               beta=rng.uniform(0.5, 0.95, 6), rho=rng.uniform(0.8, 0.99, 6)),
+                T.SpikingLayer(6, 5, neuron="alif", init_gain=2.0, train_tau=True),
+                T.Readout(5, 3, beta=rng.uniform(0.6, 0.9, 3), train_tau=True),
+                n_in=4, input="tensor", gain=0.7, loss=loss, seed=1)
+    names = {k for layer in net.layers for k in layer.params}
+    assert {"beta_p", "rho_p"} <= names
+    y = np.array([0, 1, 2]) if loss != "per_tick" else np.array([[0] * 6 + [1] * 6, [2] * 12, [-1] * 6 + [1] * 6])
+    assert _fd_check(net, _x("tensor", ticks=12), y, n_probe=6) < 1e-4
+
+
+def test_trained_time_constants_move_and_reach_the_graph(tmp_path):
+    """A few steps of fit change the decays, they stay in (0, 1), and the saved graph's
+    per-neuron beta/rho are the float32 values the trainer ran: its output is the trainer's."""
+    net = T.SNN(T.SpikingLayer(4, 6, neuron="alif", recurrent=True, init_gain=2.0, train_tau=True),
+                T.Readout(6, 3, beta=0.8, train_tau=True), n_in=4, input="tensor", loss="mean", seed=0)
+    x = _x("tensor", n=12, ticks=16)
+    y = np.arange(12) % 3
+    net.fit(x, y, epochs=3, batch_size=4, optimizer=T.Adam(0.05))
+    beta, rho = net.layers[0].beta, net.layers[0].rho
+    assert len(np.unique(beta)) > 1 and len(np.unique(rho)) > 1
+    assert np.all((beta > 0) & (beta < 1) & (rho > 0) & (rho < 1))
+    tr.save(net.to_graph(), tmp_path / "tau.tnr")
+    g = tr.load(tmp_path / "tau.tnr")
+    assert np.array_equal(g["alif1"].beta, beta)
+    out = tr.Runtime(g, backend="reference").run({"x": x.transpose(1, 0, 2)})
+    assert np.array_equal(out["y"], net.forward(x))
+
+
+def test_train_tau_needs_decays_inside_the_unit_interval():
+    with pytest.raises(ValueError, match="beta must lie in"):
+        T.SNN(T.SpikingLayer(4, 6, beta=1.0, train_tau=True), n_in=4, loss="count")

@@ -446,3 +446,89 @@ def test_peak_hinge_by_hand_and_against_finite_differences():
     v1, g1 = net.loss_and_grad(out, tt)
     vh, gh = M.peak_hinge(out, tt)
     assert v1 == pytest.approx(v0 + 0.5 * vh) and np.allclose(g1, g0 + 0.5 * gh)
+
+
+@pytest.mark.parametrize("how", ["hetero", "train_tau"])
+def test_per_neuron_time_constants_survive_save_numba_and_integer_mode(tmp_path, how):
+    """build_snn(hetero=True): per-neuron beta and rho drawn log-uniform (20-200 ms, 0.1-2 s),
+    seeded; with train_tau they are trained. Either way the graph keeps one value per neuron
+    through save/load, numba runs it as the reference backend does, and tr.quantize gives the
+    integer ALIF one leak and one adaptation decay per neuron, close to the float ones, which
+    numba's integer mode runs bit for bit as the reference."""
+    import tianrt as tr
+    from tianrt.demos.voice import integer as I
+    from tianrt.demos.voice import recipes as R
+    taus = M.time_constants(16, 1, 0)
+    assert np.array_equal(taus[0][0], M.time_constants(16, 1, 0)[0][0])             # seeded
+    assert not np.array_equal(taus[0][0], M.time_constants(16, 1, 1)[0][0])
+    tau = -0.01 / np.log(taus[0][0].astype(np.float64))
+    assert 0.02 <= tau.min() and tau.max() <= 0.2 and len(np.unique(taus[0][1])) == 16
+    net = M.build_snn(F.N_MELS, 16, 0, hetero=how == "hetero", train_tau=how == "train_tau")
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1.5, (6, 40, F.N_MELS)).astype(np.float32)
+    if how == "train_tau":
+        net.fit(x, np.arange(6) % 10, epochs=2, batch_size=3, optimizer=tr.train.Adam(0.05))
+    a = net.layers[0]
+    assert len(np.unique(a.beta)) > 1 and len(np.unique(a.rho)) > 1
+    front = {"logmel_mean": np.zeros(F.N_MELS), "logmel_std": np.ones(F.N_MELS), "frontend": "logmel"}
+    tr.save(R.graph_of(net, front, 0.5), tmp_path / "m.tnr")
+    g = tr.load(tmp_path / "m.tnr")
+    assert np.array_equal(g["alif1"].beta, a.beta) and np.array_equal(g["alif1"].rho, a.rho)
+    xs = x.transpose(1, 0, 2)
+    ref = tr.Runtime(g, "reference").run({"x": xs})["y"]
+    assert np.array_equal(ref, net.forward(x))
+    np.testing.assert_allclose(tr.Runtime(g, "numba").run({"x": xs})["y"], ref, atol=1e-4)
+    q = I.quantized(g, calibration=x.reshape(-1, F.N_MELS))
+    qa = next(e.node for e in q.entries.values() if e.node.op == "q.ALIF")
+    leak = np.asarray(qa.leak_mult, np.float64) / 2.0 ** np.asarray(qa.leak_shift)
+    rho = np.asarray(qa.rho_mult, np.float64) / 2.0 ** np.asarray(qa.rho_shift)
+    assert leak.shape == (16,) and rho.shape == (16,)
+    np.testing.assert_allclose(leak, a.beta, atol=2e-3)
+    np.testing.assert_allclose(rho, a.rho, atol=2e-3)
+    qr, qn = tr.Runtime(q, "reference").run({"x": xs})["y"], tr.Runtime(q, "numba").run({"x": xs})["y"]
+    assert np.array_equal(qr, qn)
+    agree = (qr.argmax(-1) == ref.argmax(-1)).mean()
+    assert agree > 0.7, agree
+
+
+def test_noise_steps_extend_the_clips_and_teach_background_after_the_step():
+    """with_noise_steps: every training clip gains `extra` ticks; a stepped clip's log-mel
+    frames from the step on are digital silence or another background clip's, and from
+    max(step, end + 30) on it is taught background; the other clips keep their frames and
+    targets, with no target in the extra ticks; deltas are those of the new frames."""
+    from tianrt.demos.voice import recipes as R
+    rng = np.random.default_rng(0)
+    N, T, n = 40, 30, F.N_MELS
+    y = np.arange(N) % 10
+    ends = np.where(y == M.BG, -1, rng.integers(5, 20, N) * D.HOP)
+    d = {"train_x": rng.normal(-6, 2, (N, T, n)).astype(np.float32), "train_y": y, "train_end": ends,
+         "val_x": rng.normal(-6, 2, (4, T, n)).astype(np.float32), "val_y": np.arange(4),
+         "test_x": rng.normal(-6, 2, (4, T, n)).astype(np.float32), "test_y": np.arange(4)}
+    out, _, front = R.prepare(d, "delta")
+    st, tt = R.with_noise_steps(out, front, 0.5, extra=20, delay=(2, 8), seed=1, after=4, quiet=4)
+    x = st["train_x"]
+    assert x.shape == (N, T + 20, 2 * n) and tt.shape == (N, T + 20)
+    base = D.targets_per_tick(y, ends, T, after=4, unknown_before=40)
+    silence = (np.log(F.LOG_FLOOR) - np.asarray(front["logmel_mean"])) / np.asarray(front["logmel_std"])
+    bgs = out["train_x"][y == M.BG, :, :n]
+    stepped = 0
+    for i in range(N):
+        changed = np.flatnonzero(np.any(x[i, :T, :n] != out["train_x"][i, :, :n], axis=1))
+        if (tt[i, T:] == -1).all():                                     # not stepped
+            assert len(changed) == 0 and np.array_equal(tt[i, :T], base[i])
+            continue
+        stepped += 1
+        k = changed[0] if len(changed) else T
+        assert np.allclose(x[i, k:, :n], silence, atol=1e-5) or any(
+            np.allclose(x[i, k:min(k + 5, T + 20), :n], b[:5]) for b in bgs)
+        if y[i] != M.BG:
+            e = ends[i] // D.HOP
+            assert 2 <= k - e <= 8 or k == T
+            assert (tt[i, max(k, e + 4):] == M.BG).all() and np.array_equal(tt[i, :k], base[i, :k])
+    assert 10 <= stepped <= 30
+    _, late = R.with_noise_steps(out, front, 0.5, extra=20, delay=(2, 8), seed=1, after=4, quiet=9)
+    for i in np.flatnonzero((tt[:, T:] == M.BG).all(1) & (y != M.BG)):   # the same steps, background later
+        e, k = ends[i] // D.HOP, np.flatnonzero(tt[i] == M.BG)[0]
+        assert (late[i, e + 4:max(k, e + 9)] == -1).all() and (late[i, max(k, e + 9):] == M.BG).all()
+    np.testing.assert_allclose(x[..., n:], F.Delta(n).apply(x[..., :n])[..., n:] / np.asarray(front["delta_scale"]),
+                               rtol=1e-5, atol=1e-5)

@@ -30,18 +30,42 @@ def limit_threads():
         pass
 
 
+TAU_SPREAD = ((0.02, 0.2), (0.1, 2.0))   # hetero: membrane and adaptation time constants (s)
+
+
+def time_constants(hidden, layers, seed, dt=0.01, spread=TAU_SPREAD):
+    """Per-neuron (beta, rho) of each layer for ``build_snn(hetero=True)``: membrane and
+    adaptation time constants drawn once, log-uniform in ``spread`` (seconds), from a
+    generator of their own (seeded by ``seed``: the weights' draws are unchanged);
+    beta = exp(-dt / tau), rho = exp(-dt / tau_adapt)."""
+    rng = np.random.default_rng([int(seed), 16])
+    (m0, m1), (a0, a1) = spread
+    out = []
+    for _ in range(layers):
+        tau = np.exp(rng.uniform(np.log(m0), np.log(m1), hidden))
+        tau_a = np.exp(rng.uniform(np.log(a0), np.log(a1), hidden))
+        out.append((np.exp(-dt / tau).astype(np.float32), np.exp(-dt / tau_a).astype(np.float32)))
+    return out
+
+
 def build_snn(n_in=32, hidden=128, seed=0, dt=0.01, slope=2.0, gain=1.0, label_smoothing=0.0, dropout=0.0,
-              layers=1, peak=0.0):
+              layers=1, peak=0.0, hetero=False, train_tau=False):
     """``layers`` recurrent adaptive-LIF layers of ``hidden`` neurons each, stacked (the
     second reads the first's spikes), and the leaky-integrator readout; ``peak > 0`` adds
-    that much of ``peak_hinge`` to the per-tick loss (``PeakSNN``)."""
+    that much of ``peak_hinge`` to the per-tick loss (``PeakSNN``). ``hetero``: per-neuron
+    time constants (``time_constants``) instead of one per layer (50 ms membrane, 300 ms
+    adaptation); ``train_tau``: every neuron's beta and rho, and the readout's beta, trained
+    by BPTT beside the weights (``tr.train.SpikingLayer(train_tau=True)``)."""
     if layers < 1:
         raise ValueError(f"voice.model: layers must be >= 1, got {layers}")
-    alif = [T.SpikingLayer(n_in if i == 0 else hidden, hidden, neuron="alif", recurrent=True, beta=np.exp(-1 / 5),
-                           adapt=0.3, rho=np.exp(-1 / 30), surrogate=T.FastSigmoid(slope), init_gain=1.0)
+    taus = (time_constants(hidden, layers, seed, dt) if hetero
+            else [(np.exp(-1 / 5), np.exp(-1 / 30))] * layers)
+    alif = [T.SpikingLayer(n_in if i == 0 else hidden, hidden, neuron="alif", recurrent=True, beta=taus[i][0],
+                           adapt=0.3, rho=taus[i][1], surrogate=T.FastSigmoid(slope), init_gain=1.0,
+                           train_tau=train_tau)
             for i in range(layers)]
     kw = dict(n_in=n_in, input="tensor", gain=gain, loss="per_tick", label_smoothing=label_smoothing, seed=seed, dt=dt)
-    readout = T.Readout(hidden, len(CLASSES), beta=np.exp(-1 / 6), dropout=dropout)
+    readout = T.Readout(hidden, len(CLASSES), beta=np.exp(-1 / 6), dropout=dropout, train_tau=train_tau)
     return PeakSNN(*alif, readout, peak=peak, **kw) if peak else T.SNN(*alif, readout, **kw)
 
 
@@ -132,18 +156,21 @@ def augmentation(n_mels=32, warp=0.0, tilt=0.0):
 
 def train_snn(d, epochs=60, hidden=256, seed=0, lr=3e-3, batch=64, clip=1.0, unknown_before=5,
               augment=None, label_smoothing=0.0, warp=0.0, tilt=0.0, weight_decay=0.0, dropout=0.0,
-              layers=1, peak=0.0, log=print):
+              layers=1, peak=0.0, hetero=False, train_tau=False, targets=None, log=print):
     """Train the voice SNN by BPTT (tr.train.SNN.fit): per-tick targets, Adam with cosine
     decay, gradient clipping, ``augment`` (default: tr.train.SpecAugment with only a level
     shift and channel noise, plus a vocal-tract-length warp of up to ``warp`` on the mel
     centres and a spectral ``tilt``), decoupled ``weight_decay`` (AdamW) on the weights,
     ``dropout`` of the hidden spikes into the readout, the weights of the best validation
     clip accuracy kept; ``layers`` stacked recurrent ALIF layers and ``peak`` times the
-    clip decision's loss beside the per-tick one (build_snn)."""
+    clip decision's loss beside the per-tick one, ``hetero`` per-neuron time constants,
+    ``train_tau`` trained ones (build_snn); ``targets``: per-tick targets of the training
+    clips (default data.targets_per_tick of their labels and ends)."""
     net = build_snn(d["train_x"].shape[2], hidden, seed, label_smoothing=label_smoothing, dropout=dropout,
-                    layers=layers, peak=peak)
+                    layers=layers, peak=peak, hetero=hetero, train_tau=train_tau)
     ticks = d["train_x"].shape[1]
-    tt = targets_per_tick(d["train_y"], d["train_end"], ticks, unknown_before=unknown_before)
+    tt = (targets_per_tick(d["train_y"], d["train_end"], ticks, unknown_before=unknown_before)
+          if targets is None else targets)
     aug = augment or augmentation(d["train_x"].shape[2], warp, tilt)
 
     def val(net):

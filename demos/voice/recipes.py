@@ -4,7 +4,8 @@ clip decision of model.decide) and appends a JSON line to a results file.
 
     python -m tianrt.demos.voice.recipes --data voice-data.npz --epochs 40 --seed 0 \\
         [--frontend cmn --tau 100 [--prefix 0.5 | --context 3]] [--more other-seed.npz] \\
-        [--weight-decay 0.1] [--dropout 0.2] [--frontend delta] [--layers 2] [--peak 0.5] --results runs.jsonl
+        [--weight-decay 0.1] [--dropout 0.2] [--frontend delta] [--layers 2] [--peak 0.5] \\
+        [--hetero] [--train-tau] [--steps 0.5] --results runs.jsonl
 
 ``--frontend cmn`` feeds the network ``frontend.RunningNorm``'s 64 channels (the normalised
 log-mel frames and the same relative to their causal running mean); the training
@@ -106,6 +107,53 @@ def with_more_training(d, *others):
     return out
 
 
+def with_noise_steps(d, front, fraction=0.5, extra=50, delay=(10, 60), seed=0, after=30, quiet=30):
+    """Training clips with a step in the noise after the word (docs/voice.md, round 8): the
+    clip heard until the noise stops or changes, as where a spoken clip ends in a stream.
+    Every training clip is extended by ``extra`` ticks; in a ``fraction`` of them (of each
+    class) the normalised log-mel frames from a step on are replaced — by digital silence
+    (a third of them) or by another training background clip (its own noise kind and level,
+    mirrored in time to fill the length without a second step) — the step ``delay`` ticks
+    (uniform) after the end of the word (a background clip: anywhere in its middle 80 %), and
+    every tick from ``max(step, end + quiet)`` on is taught ``background`` (the word's class
+    stays taught until ``end + after``, as in every clip; between the two, no target). The
+    other clips' extra ticks have no target (their loss is the unextended clip's). Returns
+    (data with the extended ``train_x`` through ``front``'s front end, per-tick targets
+    (clips, ticks))."""
+    from .data import HOP, targets_per_tick
+    rng = np.random.default_rng([int(seed), 8])
+    mean, std = np.asarray(front["logmel_mean"]), np.asarray(front["logmel_std"])
+    fe = VoiceFrontEnd(front)
+    x = d["train_x"][..., :len(mean)]
+    N, T, n = x.shape
+    L = T + extra
+    y, ends = d["train_y"], d["train_end"]
+    bg = CLASSES.index("background")
+    tt = np.full((N, L), -1, np.int64)
+    tt[:, :T] = targets_per_tick(y, ends, T, after=after, unknown_before=40)
+    xx = np.zeros((N, L, n), np.float32)
+    xx[:, :T] = x
+    silence = ((np.log(LOG_FLOOR) - mean) / std).astype(np.float32)
+    pool = np.flatnonzero(y == bg)
+    step = rng.random(N) < fraction
+    for i in np.flatnonzero(step):
+        if y[i] == bg or ends[i] < 0:
+            k = int(rng.integers(T // 10, 9 * T // 10 + 1))
+            tt[i, k:] = bg
+        else:
+            e = int(ends[i]) // HOP
+            k = min(e + int(rng.integers(delay[0], delay[1] + 1)), T)
+            tt[i, max(k, e + after, e + quiet):] = bg
+        if rng.random() < 1 / 3:
+            xx[i, k:] = silence
+        else:
+            j = int(rng.choice(pool[pool != i]))
+            xx[i, k:] = np.concatenate([x[j], x[j, ::-1]] * (L // (2 * T) + 1))[:L - k]
+    out = dict(d)
+    out["train_x"] = fe.from_logmel(xx) if fe.stage is not None else xx
+    return out, tt
+
+
 def graph_of(net, front, threshold):
     """The trained network as a graph whose metadata describe its front end (``front``: the
     metadata of ``prepare``) and its clip decision."""
@@ -127,6 +175,14 @@ def main(argv=None) -> int:
     p.add_argument("--layers", type=int, default=1, help="stacked recurrent ALIF layers of --hidden neurons")
     p.add_argument("--peak", type=float, default=0.0,
                    help="weight of the clip decision's loss (model.peak_hinge) beside the per-tick one")
+    p.add_argument("--hetero", action="store_true",
+                   help="per-neuron time constants, log-uniform 20-200 ms (membrane) and 0.1-2 s (adaptation)")
+    p.add_argument("--train-tau", action="store_true",
+                   help="train every neuron's membrane and adaptation decay (and the readout's) by BPTT")
+    p.add_argument("--steps", type=float, default=0.0,
+                   help="this fraction of the training clips has a step in the noise after the word (with_noise_steps)")
+    p.add_argument("--steps-quiet", type=int, default=30,
+                   help="with --steps: background is taught from this many ticks after the word's end (and the step)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--unknown-before", type=int, default=40)
     p.add_argument("--context", type=float, default=0.0,
@@ -142,10 +198,15 @@ def main(argv=None) -> int:
     M.limit_threads()
     d = with_more_training(dict(np.load(a.data)), *(dict(np.load(m)) for m in a.more))
     d, aug, front = prepare(d, a.frontend, a.tau, context=a.context, prefix=a.prefix)
+    targets = None
+    if a.steps:
+        if a.unknown_before != 40:
+            raise SystemExit("recipes: --steps teaches unknown from 40 ticks before the end (--unknown-before 40)")
+        d, targets = with_noise_steps(d, front, a.steps, seed=a.seed, quiet=a.steps_quiet)
     c0 = time.process_time()
     net = M.train_snn(d, epochs=a.epochs, hidden=a.hidden, seed=a.seed, unknown_before=a.unknown_before,
                       augment=aug, weight_decay=a.weight_decay, dropout=a.dropout, layers=a.layers,
-                      peak=a.peak, log=lambda m: print(m, flush=True))
+                      peak=a.peak, hetero=a.hetero, train_tau=a.train_tau, targets=targets, log=lambda m: print(m, flush=True))
     cpu = time.process_time() - c0
     rec = dict(vars(a), cpu_s=round(cpu, 1))
     for split in ("val", "test"):

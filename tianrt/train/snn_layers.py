@@ -20,6 +20,14 @@ y_t = beta y_{t-1} + W x_t + b, emitted every tick.
 
 ``truncate=K`` in ``backward`` cuts the gradient carried through the state (v, a, the
 recurrent spikes, the readout membrane) every K ticks: truncated BPTT.
+
+``train_tau=True`` trains the time constants too: per neuron, beta = sigmoid(beta_p) (and
+rho = sigmoid(rho_p) for ALIF; the readout's beta likewise), the logits ``beta_p``/``rho_p``
+being parameters beside the weights (initialised from the given beta/rho, which must lie in
+(0, 1)), so the decays stay in (0, 1) whatever the step. Their gradients are BPTT's:
+dL/dbeta = sum over ticks of dL/du_t * v_{t-1} (dL/dy_t * y_{t-1} in the readout) and
+dL/drho = sum of dL/da_t * a_{t-1}, times sigmoid' of the logit. The graph gets the float32
+decays the forward pass used, one per neuron.
 """
 from __future__ import annotations
 
@@ -30,6 +38,33 @@ from ..errors import ShapeError
 from . import surrogate as S
 
 F32 = np.float32
+
+
+def _sigmoid(p):
+    return 1.0 / (1.0 + np.exp(-np.asarray(p, np.float64)))
+
+
+def _logit(name, v):
+    v = np.asarray(v, np.float64)
+    if not np.all((v > 0) & (v < 1)):
+        raise ValueError(f"train_tau: {name} must lie in (0, 1) to be trained, got {v.min()}..{v.max()}")
+    return np.log(v / (1 - v)).astype(F32)
+
+
+def _decay(layer, name, smooth=False):
+    """The layer's decay ``name`` (beta or rho): the sigmoid of its logit when trained
+    (float32, the graph's value; float64 in smooth mode, for gradient checks), else the
+    fixed per-neuron array."""
+    p = layer.params.get(f"{name}_p")
+    if p is None:
+        return getattr(layer, f"_{name}")
+    v = _sigmoid(p)
+    return v if smooth else v.astype(F32)
+
+
+def _decay_property(name):
+    return property(lambda self: _decay(self, name), lambda self, v: setattr(self, f"_{name}", v),
+                    doc=f"per-neuron {name} (float32): the trained one when train_tau")
 
 
 def _init(shape, fan_in, gain, rng):
@@ -54,12 +89,13 @@ class _TimeLayer:
 
 class SpikingLayer(_TimeLayer):
     """Synapse + spiking neuron, trained through time (module docstring)."""
+    beta, rho = _decay_property("beta"), _decay_property("rho")
 
     def __init__(self, in_features: int, out_features: int, *, neuron: str = "lif",
                  recurrent: bool = False, beta=0.9, threshold=1.0, adapt=0.2, rho=0.95,
                  reset: str = "subtract", v_reset: float = 0.0, surrogate="fast_sigmoid",
                  detach_reset: bool = False, init_gain: float = 1.0, weight=None,
-                 weight_rec=None, bias=None):
+                 weight_rec=None, bias=None, train_tau: bool = False):
         super().__init__()
         if neuron not in ("lif", "alif"):
             raise ValueError(f"SpikingLayer: neuron must be 'lif' or 'alif', got {neuron!r}")
@@ -78,6 +114,7 @@ class SpikingLayer(_TimeLayer):
         self.init_gain = float(init_gain)
         self._given = (weight, weight_rec, bias)
         self.decay = {"weight", "weight_rec"}
+        self.train_tau = bool(train_tau)
 
     def init(self, in_features: int, rng) -> int:
         if int(in_features) != self.in_features:
@@ -90,6 +127,10 @@ class SpikingLayer(_TimeLayer):
         if self.recurrent:
             self.params["weight_rec"] = (_init((n, n), n, 0.5 * self.init_gain, rng) if wr is None
                                          else np.array(wr, F32).reshape(n, n))
+        if self.train_tau:
+            self.params["beta_p"] = _logit("beta", self.beta)
+            if self.neuron == "alif":
+                self.params["rho_p"] = _logit("rho", self.rho)
         return n
 
     # -- forward -------------------------------------------------------------------------
@@ -99,7 +140,8 @@ class SpikingLayer(_TimeLayer):
         dt = np.float64 if smooth else F32  # smooth mode: float64, for gradient checks
         w, b = self.params["weight"], self.params["bias"]
         wr = self.params.get("weight_rec")
-        beta, thr, adapt, rho = self.beta, self.threshold, self.adapt, self.rho
+        beta, rho = _decay(self, "beta", smooth), _decay(self, "rho", smooth)
+        thr, adapt = self.threshold, self.adapt
         alif = self.neuron == "alif"
         v = np.zeros((B, n), dt)
         a = np.zeros((B, n), dt)
@@ -108,7 +150,12 @@ class SpikingLayer(_TimeLayer):
         keep = train or smooth
         if keep:
             U, TH = np.zeros((T, B, n), dt), np.zeros((T, B, n), dt)
+        prev = keep and self.train_tau   # v_{t-1}, a_{t-1}: the decays' gradients need them
+        if prev:
+            VP, AP = np.zeros((T, B, n), dt), np.zeros((T, B, n), dt)
         for t in range(T):
+            if prev:
+                VP[t], AP[t] = v, a
             if self.recurrent:
                 cur = (x[t] @ w.T + z @ wr.T + b).astype(dt)
             else:
@@ -129,14 +176,19 @@ class SpikingLayer(_TimeLayer):
                 a = (rho * a + z).astype(dt)
             Z[t] = z
         if keep:
-            self._cache = (x, U, TH, Z)
+            self._cache = (x, U, TH, Z) + ((VP, AP) if prev else ())
         return Z
 
     # -- backward ------------------------------------------------------------------------
     def backward(self, gz_ext, truncate: int | None = None):
-        x, U, TH, Z = self._cache
+        x, U, TH, Z = self._cache[:4]
         T, B, n = Z.shape
-        beta, adapt, rho = (p.astype(np.float64) for p in (self.beta, self.adapt, self.rho))
+        beta, rho = (np.asarray(_decay(self, k, True), np.float64) for k in ("beta", "rho"))
+        adapt = self.adapt.astype(np.float64)
+        trained = len(self._cache) > 4
+        if trained:
+            VP, AP = self._cache[4:]
+            gbeta, grho = np.zeros(n), np.zeros(n)
         wr = self.params.get("weight_rec")
         wr = None if wr is None else wr.astype(np.float64)
         SG = self.surrogate.grad(U.astype(np.float64) - TH)  # all ticks at once
@@ -154,6 +206,8 @@ class SpikingLayer(_TimeLayer):
             gz = gz_ext[t] + gzr
             if alif:
                 gz = gz + ga
+                if trained:
+                    grho += (ga * AP[t]).sum(0)   # ga is dL/da_t here
             if self.reset == "subtract":
                 gu = gv.copy()
                 gth = -z * gv
@@ -168,6 +222,8 @@ class SpikingLayer(_TimeLayer):
             gu = gu + gx
             gth = gth - gx
             gI[t] = gu
+            if trained:
+                gbeta += (gu * VP[t]).sum(0)
             gv = beta * gu
             if alif:
                 ga = rho * ga + adapt * gth
@@ -179,6 +235,10 @@ class SpikingLayer(_TimeLayer):
         if self.recurrent:
             zprev = np.concatenate([np.zeros((1, B, n), F32), Z[:-1]]).reshape(T * B, n)
             self.grads["weight_rec"] = (gI2.T @ zprev).astype(F32)
+        if trained:
+            self.grads["beta_p"] = (gbeta * beta * (1 - beta)).astype(F32)
+            if alif:
+                self.grads["rho_p"] = (grho * rho * (1 - rho)).astype(F32)
         return (gI2 @ self.params["weight"]).reshape(T, B, -1)
 
     # -- graph ---------------------------------------------------------------------------
@@ -209,9 +269,10 @@ class Readout(_TimeLayer):
     ``dropout=p`` (training only): each example's inputs (the spikes of the layer below)
     are zeroed with probability p, one mask for all ticks of the example, the kept ones
     scaled by 1 / (1 - p); the mask is drawn from the layer's own seeded generator."""
+    beta = _decay_property("beta")
 
     def __init__(self, in_features: int, out_features: int, *, beta=0.9, init_gain: float = 1.0,
-                 weight=None, bias=None, dropout: float = 0.0):
+                 weight=None, bias=None, dropout: float = 0.0, train_tau: bool = False):
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"Readout: dropout must be in [0, 1), got {dropout}")
@@ -222,6 +283,7 @@ class Readout(_TimeLayer):
         self.init_gain = float(init_gain)
         self._given = (weight, bias)
         self.decay = {"weight"}
+        self.train_tau = bool(train_tau)
 
     def init(self, in_features, rng) -> int:
         if int(in_features) != self.in_features:
@@ -230,6 +292,8 @@ class Readout(_TimeLayer):
         w, b = self._given
         self.params["weight"] = _init((n, m), m, self.init_gain, rng) if w is None else np.array(w, F32).reshape(n, m)
         self.params["bias"] = np.zeros(n, F32) if b is None else np.array(b, F32).reshape(n)
+        if self.train_tau:
+            self.params["beta_p"] = _logit("beta", self.beta)
         if self.dropout:  # only then: the seeds of networks without dropout are unchanged
             self._rng = np.random.default_rng(rng.integers(2 ** 63))
         return n
@@ -243,19 +307,22 @@ class Readout(_TimeLayer):
             self._mask = (keep / (1.0 - self.dropout)).astype(x.dtype)
             x = x * self._mask[None]
         w, b = self.params["weight"], self.params["bias"]
+        beta = _decay(self, "beta", smooth)
         y = np.zeros((B, self.out_features), dt)
         Y = np.zeros((T, B, self.out_features), dt)
         for t in range(T):
-            y = (self.beta * y + (x[t] @ w.T + b).astype(dt, copy=False)).astype(dt)
+            y = (beta * y + (x[t] @ w.T + b).astype(dt, copy=False)).astype(dt)
             Y[t] = y
         if train or smooth:
-            self._cache = x
+            self._cache = (x, Y) if self.train_tau else (x,)
         return Y
 
     def backward(self, gy_ext, truncate: int | None = None):
-        x = self._cache
+        x = self._cache[0]
         T, B, n = gy_ext.shape
-        beta = self.beta.astype(np.float64)
+        beta = np.asarray(_decay(self, "beta", True), np.float64)
+        trained = len(self._cache) > 1
+        gbeta = np.zeros(n)
         gI = np.zeros((T, B, n))
         gy = np.zeros((B, n))
         for t in range(T - 1, -1, -1):
@@ -263,10 +330,14 @@ class Readout(_TimeLayer):
                 gy[...] = 0.0
             gy = gy_ext[t] + gy
             gI[t] = gy
+            if trained and t > 0:
+                gbeta += (gy * self._cache[1][t - 1]).sum(0)   # y_{t-1}
             gy = beta * gy
         gI2 = gI.reshape(T * B, n)
         self.grads["weight"] = (gI2.T @ x.reshape(T * B, -1)).astype(F32)
         self.grads["bias"] = gI2.sum(0).astype(F32)
+        if trained:
+            self.grads["beta_p"] = (gbeta * beta * (1 - beta)).astype(F32)
         gx = (gI2 @ self.params["weight"]).reshape(T, B, -1)
         return gx if self._mask is None else gx * self._mask[None]
 
