@@ -136,8 +136,23 @@ def trajectories(path, s0: float, lat: float, v: float, offsets=OFFSETS, gain: f
     return lateral.rollout(path, s0, lat, v, offsets, gain=gain, horizon=HORIZON, **motion)
 
 
+def nearest(obstacles: np.ndarray, traj: np.ndarray) -> np.ndarray:
+    """(offsets, points) distance [m] from each point of the candidate trajectories to the
+    nearest occupied cell (inf where none comes within CLEARANCE of any trajectory): what
+    ``plan`` and ``contact`` score, computed once per frame."""
+    traj = np.asarray(traj, float)
+    out = np.full(traj.shape[:2], math.inf)
+    if len(obstacles):   # only cells that can come within CLEARANCE of some trajectory
+        lo, hi = traj.reshape(-1, 2).min(0) - CLEARANCE, traj.reshape(-1, 2).max(0) + CLEARANCE
+        obstacles = obstacles[np.all((obstacles >= lo) & (obstacles <= hi), axis=1)]
+    if len(obstacles):
+        out = np.hypot(traj[..., None, 0] - obstacles[None, None, :, 0],
+                       traj[..., None, 1] - obstacles[None, None, :, 1]).min(axis=2)
+    return out
+
+
 def plan(obstacles: np.ndarray, traj: np.ndarray, previous: float, offsets=OFFSETS,
-         centre: float = 0.0, hold: bool = False) -> tuple[float, float, float]:
+         centre: float = 0.0, hold: bool = False, gap: np.ndarray | None = None) -> tuple[float, float, float]:
     """(offset, penetration [m]) of the best candidate — penetration 0 means clear by
     CLEARANCE — and the penetration of staying at ``centre`` (the path, or a lane beside it):
     something in the way. The size of an offset is counted from ``centre``.
@@ -151,18 +166,14 @@ def plan(obstacles: np.ndarray, traj: np.ndarray, previous: float, offsets=OFFSE
     over, ends up in the middle (errand seed 17: five flips in 2.4 s, into the box). Holding,
     the offset is not narrowed either unless the map calls for it: a swerve turns the camera
     away from what it passes, the map then holds only the near face the sectors saw, and
-    narrowing on that evidence ran the bicycle back into the box's far corner (errand seed 0)."""
-    if len(obstacles):   # only cells that can come within CLEARANCE of some trajectory
-        lo, hi = traj.reshape(-1, 2).min(0) - CLEARANCE, traj.reshape(-1, 2).max(0) + CLEARANCE
-        obstacles = obstacles[np.all((obstacles >= lo) & (obstacles <= hi), axis=1)]
-    if len(obstacles) == 0:
-        pen = near = np.zeros(len(offsets))
-    else:
-        d = np.hypot(traj[..., None, 0] - obstacles[None, None, :, 0], traj[..., None, 1] - obstacles[None, None, :, 1])
-        short = np.clip(CLEARANCE - d.min(axis=2), 0.0, None)      # (offsets, points)
-        pen = short.sum(axis=1)
-        steps = np.hypot(*np.diff(traj, axis=1).transpose(2, 0, 1)).cumsum(axis=1)
-        near = (short[:, 1:] * (steps <= NEAR)).sum(axis=1) + short[:, 0]
+    narrowing on that evidence ran the bicycle back into the box's far corner (errand seed 0).
+
+    ``gap``: ``nearest(obstacles, traj)`` when the caller has it already."""
+    gap = nearest(obstacles, traj) if gap is None else gap
+    short = np.clip(CLEARANCE - gap, 0.0, None)      # (offsets, points)
+    pen = short.sum(axis=1)
+    steps = np.hypot(*np.diff(traj, axis=1).transpose(2, 0, 1)).cumsum(axis=1)
+    near = (short[:, 1:] * (steps <= NEAR)).sum(axis=1) + short[:, 0]
     # committing to a side: crossing over to the other one costs SWITCH (the bicycle needs a
     # second or more to change its lateral direction; flip-flopping between sides runs it into
     # the middle)
@@ -183,21 +194,16 @@ def plan(obstacles: np.ndarray, traj: np.ndarray, previous: float, offsets=OFFSE
     return float(offsets[k]), float(pen[k]), float(pen[int(np.argmin(np.abs(offsets - centre)))])
 
 
-def contact(obstacles: np.ndarray, traj: np.ndarray):
+def contact(obstacles: np.ndarray, traj: np.ndarray, gap: np.ndarray | None = None):
     """Metres of travel along a candidate trajectory (``trajectories(...)[k]``, a point every
     0.5 m; or all of them, giving one distance per candidate) before it comes within CONTACT of
     an occupied cell: where the bicycle would touch what the map holds if it rode on (inf:
     nowhere within the horizon). Clearance is a comfort; this is the last line: the pilot
     swerves to a candidate that does not touch, or brakes to its stand when none is farther
-    than it can stop."""
+    than it can stop. ``gap``: ``nearest(obstacles, traj)`` when the caller has it already."""
     traj = np.asarray(traj, float)
     one = traj.ndim == 2
     traj = traj[None] if one else traj
-    out = np.full(len(traj), math.inf)
-    if len(obstacles):
-        d = np.hypot(traj[..., None, 0] - obstacles[None, None, :, 0],
-                     traj[..., None, 1] - obstacles[None, None, :, 1]).min(axis=2)
-        near = d < CONTACT
-        hit = near.any(axis=1)
-        out[hit] = 0.5 * (near[hit].argmax(axis=1) + 1)
+    touch = (nearest(obstacles, traj) if gap is None else gap) < CONTACT
+    out = np.where(touch.any(axis=1), 0.5 * (touch.argmax(axis=1) + 1), math.inf)
     return float(out[0]) if one else out

@@ -217,8 +217,9 @@ class Navigator:
         obst = self.map.occupied(x, y, avoid.HORIZON + 2.0)
         hold = self._in_way > 0 and self.offset != centre   # passing something: keep the side (avoid.plan)
         traj = self._trajectories()
-        self.offset, self.blocked, in_way = avoid.plan(obst, traj, self.offset, centre=centre, hold=hold)
-        self.contacts = avoid.contact(obst, traj)
+        gap = avoid.nearest(obst, traj)
+        self.offset, self.blocked, in_way = avoid.plan(obst, traj, self.offset, centre=centre, hold=hold, gap=gap)
+        self.contacts = avoid.contact(obst, traj, gap=gap)
         self.contact = float(self.contacts[int(np.argmin(np.abs(avoid.OFFSETS - self.offset)))])
         self._in_way = in_way
         self.blocked = max(self.blocked, in_way)   # slow down while anything is in the way

@@ -158,8 +158,8 @@ class Pilot(Navigator):
             return
         escape = self.contacts >= stop
         if escape.any():
-            self.offset = float(avoid.OFFSETS[escape][np.argmin(np.abs(avoid.OFFSETS[escape] - self.offset))])
-            self.contact = float(self.contacts[int(np.argmin(np.abs(avoid.OFFSETS - self.offset)))])
+            k = int(np.argmin(np.where(escape, np.abs(avoid.OFFSETS - self.offset), np.inf)))
+            self.offset, self.contact = float(avoid.OFFSETS[k]), float(self.contacts[k])
             if not self.swerves or t - self.swerves[-1] > 1.0:
                 self.swerves.append(round(t, 3))
         else:
