@@ -107,7 +107,8 @@ def with_more_training(d, *others):
     return out
 
 
-def with_noise_steps(d, front, fraction=0.5, extra=50, delay=(10, 60), seed=0, after=30, quiet=30):
+def with_noise_steps(d, front, fraction=0.5, extra=50, delay=(10, 60), seed=0, after=30, quiet=30,
+                     unknown_before=40):
     """Training clips with a step in the noise after the word (docs/voice.md, round 8): the
     clip heard until the noise stops or changes, as where a spoken clip ends in a stream.
     Every training clip is extended by ``extra`` ticks; in a ``fraction`` of them (of each
@@ -130,7 +131,7 @@ def with_noise_steps(d, front, fraction=0.5, extra=50, delay=(10, 60), seed=0, a
     y, ends = d["train_y"], d["train_end"]
     bg = CLASSES.index("background")
     tt = np.full((N, L), -1, np.int64)
-    tt[:, :T] = targets_per_tick(y, ends, T, after=after, unknown_before=40)
+    tt[:, :T] = targets_per_tick(y, ends, T, after=after, unknown_before=unknown_before)
     xx = np.zeros((N, L, n), np.float32)
     xx[:, :T] = x
     silence = ((np.log(LOG_FLOOR) - mean) / std).astype(np.float32)
@@ -200,9 +201,8 @@ def main(argv=None) -> int:
     d, aug, front = prepare(d, a.frontend, a.tau, context=a.context, prefix=a.prefix)
     targets = None
     if a.steps:
-        if a.unknown_before != 40:
-            raise SystemExit("recipes: --steps teaches unknown from 40 ticks before the end (--unknown-before 40)")
-        d, targets = with_noise_steps(d, front, a.steps, seed=a.seed, quiet=a.steps_quiet)
+        d, targets = with_noise_steps(d, front, a.steps, seed=a.seed, quiet=a.steps_quiet,
+                                      unknown_before=a.unknown_before)
     c0 = time.process_time()
     net = M.train_snn(d, epochs=a.epochs, hidden=a.hidden, seed=a.seed, unknown_before=a.unknown_before,
                       augment=aug, weight_decay=a.weight_decay, dropout=a.dropout, layers=a.layers,
