@@ -130,3 +130,17 @@ def test_errand_audio_one_detection_per_spoken_word():
     for seed in (24, 32):
         r = hear_errands.hear(g, seed)
         assert [w for _, w in r["heard"]] == [w for _, w in r["said"]] and r["false"] == 0, r
+
+
+def test_hear_errands_rule_and_voices_options(capsys):
+    """hear_errands checks another rule (threshold/k/hold) and the noise alone; a malformed
+    rule is refused with the form that would fit."""
+    from tianrt.demos.bicycle import hear_errands
+    rule = hear_errands.parse_rule("0.8/10/3")
+    assert (rule.threshold, rule.k, rule.hold) == (0.8, 10, 3)
+    for bad in ("0.8/20", "x/20/5", "1.5/20/5", "0.8/0/5"):
+        with pytest.raises(ValueError, match="--rule"):
+            hear_errands.parse_rule(bad)
+    assert hear_errands.main(["--n", "1", "--first-seed", "24", "--voices", "silent", "--duration", "20"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["spoken"] == 0 and out["false_commands"] == 0 and out["false_per_hour"] == 0.0

@@ -41,3 +41,47 @@ def test_track_places_words_in_noise_at_the_snr():
     assert 6 < snr < 14          # 10 dB against the mean level of the two words
     assert speech.track(None, 1.0)[1] == [] and not speech.track(None, 1.0)[0].any()
     assert world.parse_scenario(suite.make("straight", 0, 1.0)).speech is None
+
+
+def test_silent_track_is_the_same_noise_without_the_words():
+    """``voices="silent"``: the noise a ride's detector hears, at the level the words set, and no
+    word — the audio for counting false alarms (hear_errands --voices silent)."""
+    sc = _sc({"commands": [[0.2, "go"], [1.5, "stop"]], "snr_db": 10, "noise": ["motor", "wind"]})
+    spoken, said = speech.track(sc.speech, sc.duration, seed=4)
+    silent, none = speech.track(sc.speech, sc.duration, seed=4, voices="silent")
+    assert none == [] and len(said) == 2
+    lo = int(said[0]["t"] * 16000)
+    assert np.array_equal(spoken[:lo], silent[:lo])            # the same noise before the first word
+    gap = slice(int((said[0]["t"] + 1.01) * 16000), int(said[1]["t"] * 16000))   # a shipped clip is 1 s
+    assert np.allclose(spoken[gap], silent[gap], atol=1e-6)    # and between the words (after the first clip)
+    assert np.abs(spoken - silent).max() > 0.05                # the words are gone
+    with pytest.raises(speech.SpeechError, match="voices must be one of shipped, generated, silent"):
+        speech.track(sc.speech, sc.duration, voices="loud")
+
+
+@pytest.mark.skipif(not __import__("tianrt.demos.voice.synth", fromlist=["x"]).available(),
+                    reason="needs the voice extra (eSpeak NG)")
+def test_generated_track_speaks_each_word_in_a_held_out_voice(monkeypatch):
+    """``voices="generated"``: every word spoken by eSpeak NG in a voice of the voice data set's
+    test split, drawn per word from the seed, at the same times. (The voices are seeded; eSpeak
+    NG's waveform is not: its flutter and a whisper's breath are its own random draws.)"""
+    from tianrt.demos.voice import data as D
+    used = []
+    real = D.utter
+    monkeypatch.setattr(D, "utter", lambda w, a, v, rng: used.append((w, a, v)) or real(w, a, v, rng))
+    sc = _sc({"commands": [[0.2, "go"], [1.5, "stop"]], "snr_db": 10, "noise": ["motor", "wind"]})
+    a, said = speech.track(sc.speech, sc.duration, seed=4, voices="generated")
+    shipped, _ = speech.track(sc.speech, sc.duration, seed=4)
+    assert np.abs(a - shipped).max() > 0.05
+    assert [s["word"] for s in said] == ["go", "stop"] and all(s["t"] < s["end"] for s in said)
+    assert [w for w, _, _ in used] == ["go", "stop"]
+    used_first = list(used)
+    used.clear()
+    speech.track(sc.speech, sc.duration, seed=4, voices="generated")
+    assert len(used) == 2 and used == used_first
+    assert all(acc in D.ACCENTS_TEST and var in D.VARIANTS_TEST for _, acc, var in used)
+    other = []
+    monkeypatch.setattr(D, "utter", lambda w, a, v, rng: other.append((a, v)) or real(w, a, v, rng))
+    for seed in range(5, 15):
+        speech.track(sc.speech, sc.duration, seed=seed, voices="generated")
+    assert len(set(other)) >= 4                  # the voice changes with the seed

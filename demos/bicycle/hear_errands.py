@@ -8,6 +8,14 @@ whatever happens to the ride (a ride that falls ends early and hears no more).
 
     python -m tianrt.demos.bicycle.hear_errands --n 40                 # seeds 0-39, the shipped voice SNN
     python -m tianrt.demos.bicycle.hear_errands --n 40 --model m.tnr   # another voice model
+    python -m tianrt.demos.bicycle.hear_errands --n 60 --voices generated   # words in held-out eSpeak voices
+    python -m tianrt.demos.bicycle.hear_errands --n 60 --voices silent      # the noise alone: false alarms
+    python -m tianrt.demos.bicycle.hear_errands --n 60 --rule 0.8/20/5      # another rule (threshold/k/hold)
+    python -m tianrt.demos.bicycle.hear_errands --n 60 --integer            # the integer voice SNN
+
+The shipped clips are one recording per word: ``--voices generated`` speaks every word in a
+voice of the voice data set's test split instead, and ``--voices silent`` leaves the words
+out of the same noise (``speech.track``), which is what calibrating the rule needs (docs/bicycle.md).
 
 Per seed: the words heard with their times, the spoken ones heard, and false commands (heard,
 not spoken; matched as ``evaluate_brain`` does). The summary line is JSON.
@@ -19,20 +27,37 @@ import json
 
 import tianrt as tr
 
+from . import speech
+
 DURATION = 60.0
 
 
-def hear(graph, seed: int, duration: float = DURATION, backend: str = "numba") -> dict:
-    """One errand seed's audio through the brain's voice detector: {seed, said, heard, spoken_heard, false}."""
+def parse_rule(text: str):
+    """``threshold/k/hold`` (e.g. ``0.9/20/5``) -> ``voice.stream.Rule``."""
+    from tianrt.demos.voice.stream import Rule
+    parts = text.split("/")
+    if len(parts) != 3:
+        raise ValueError(f"--rule: expected threshold/k/hold such as 0.9/20/5, got {text!r}")
+    try:
+        return Rule(threshold=float(parts[0]), k=int(parts[1]), hold=int(parts[2]))
+    except ValueError as e:
+        raise ValueError(f"--rule {text!r}: {e}") from None
+
+
+def hear(graph, seed: int, duration: float = DURATION, backend: str = "numba", voices: str = "shipped",
+         rule=None) -> dict:
+    """One errand seed's audio (``speech.track(..., voices=)``) through the brain's voice detector
+    (``rule``, default ``brain.voice_rule()``): {seed, said, heard, spoken_heard, false}."""
     from tianrt.demos.voice import stream as S
 
-    from . import brain, evaluate_brain, speech, suite, world
+    from . import brain, evaluate_brain, suite, world
     sc = world.parse_scenario(suite.make("errand", seed, duration))
-    audio, said = speech.track(sc.speech, sc.duration, sc.seed)
+    audio, said = speech.track(sc.speech, sc.duration, sc.seed, voices=voices)
     probs, _, _ = S.probs_of(graph, audio, backend)
+    rule = brain.voice_rule() if rule is None else rule
     classes = list(graph.metadata["classes"])
     # chunk k is the microphone's at k / 100 s, and the ride's sink sees its readout at that time
-    heard = [(round(k * S.HOP / S.SR, 2), classes[c]) for c, k in brain.voice_rule().scan(probs)]
+    heard = [(round(k * S.HOP / S.SR, 2), classes[c]) for c, k in rule.scan(probs)]
     ok = evaluate_brain.match(heard, said)
     return {"seed": seed, "said": [(x["t"], x["word"]) for x in said], "heard": heard,
             "spoken": len(said), "spoken_heard": ok, "false": len(heard) - ok}
@@ -46,17 +71,30 @@ def main(argv=None) -> int:
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--duration", type=float, default=DURATION)
     ap.add_argument("--model", default=str(voice.SHIPPED), help="the voice SNN (default: the shipped one)")
+    ap.add_argument("--voices", default="shipped", choices=speech.VOICES,
+                    help="the shipped clips, every word in a held-out eSpeak voice, or no words (speech.track)")
+    ap.add_argument("--integer", action="store_true",
+                    help="the model in integer mode (voice.integer.quantized), as in the all-integer rides")
+    ap.add_argument("--rule", default=None, help="threshold/k/hold (default: the brain's, brain.voice_rule)")
     a = ap.parse_args(argv)
+    try:
+        rule = None if a.rule is None else parse_rule(a.rule)
+    except ValueError as e:
+        ap.error(str(e))
     g = tr.load(a.model)
+    if a.integer:
+        from tianrt.demos.voice import integer as voice_int
+        g = voice_int.quantized(g)
     rows = []
     for seed in range(a.first_seed, a.first_seed + a.n):
-        r = hear(g, seed, a.duration)
+        r = hear(g, seed, a.duration, voices=a.voices, rule=rule)
         rows.append(r)
         print(f"  errand seed {seed}: heard {r['spoken_heard']}/{r['spoken']} (+{r['false']} false): "
               f"{', '.join(f'{w} {t:.2f}' for t, w in r['heard'])}", flush=True)
     out = {"seeds": len(rows), "spoken": sum(r["spoken"] for r in rows),
            "spoken_heard": sum(r["spoken_heard"] for r in rows), "false_commands": sum(r["false"] for r in rows),
-           "false_seeds": [r["seed"] for r in rows if r["false"]]}
+           "false_seeds": [r["seed"] for r in rows if r["false"]],
+           "false_per_hour": round(sum(r["false"] for r in rows) * 3600.0 / (len(rows) * a.duration), 2)}
     print(json.dumps(out))
     return 0 if out["false_commands"] == 0 and out["spoken_heard"] == out["spoken"] else 1
 

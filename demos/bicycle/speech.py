@@ -93,23 +93,40 @@ def _shipped(word: str):
     return x, int(ends.get(path.name, len(x)))
 
 
-def _generated(word: str, rng):
+def _generated(word: str, rng, voice=("en-us", "")):
     from tianrt.demos.voice import data as D
     from tianrt.demos.voice import synth
 
     if not synth.available():
         raise SpeechError(f"speech: there is no shipped clip of {word!r} and no synthesiser to speak it: "
                           "pip install 'tianrt[voice]' (eSpeak NG), or use a word with a clip in demos/data")
-    w = D.utter(word, "en-us", "", rng)
+    w = D.utter(word, voice[0], voice[1], rng)
     w = 0.3 * w / (np.max(np.abs(w)) + 1e-9)
     return w, len(w)
 
 
-def track(sp: Speech | None, duration: float, seed: int = 0):
+def _held_out_voice(rng):
+    """An (accent, variant) the voice network never heard: the test split's (voice.data)."""
+    from tianrt.demos.voice import data as D
+    return D.ACCENTS_TEST[rng.integers(len(D.ACCENTS_TEST))], D.VARIANTS_TEST[rng.integers(len(D.VARIANTS_TEST))]
+
+
+VOICES = ("shipped", "generated", "silent")
+
+
+def track(sp: Speech | None, duration: float, seed: int = 0, voices: str = "shipped"):
     """The microphone's audio for a ride: (float32 samples at 16 kHz, [{t, word, end}]): each
-    word from its time on, ``end`` the stream time its speech ends."""
+    word from its time on, ``end`` the stream time its speech ends.
+
+    ``voices`` (for checking a detector beyond the one clip per word): ``"shipped"`` the shipped
+    clip of each word (eSpeak NG's default voice for a word without one); ``"generated"`` every
+    word spoken by eSpeak NG in a voice of the voice data set's test split (held-out accents and
+    variants), drawn per word from the seed; ``"silent"`` the same noise at the same level with
+    no word in it (``said`` is empty: every detection is a false alarm)."""
     from tianrt.demos.voice import data as D
 
+    if voices not in VOICES:
+        raise SpeechError(f"speech: voices must be one of {', '.join(VOICES)}, got {voices!r}")
     n = int(math.ceil(duration * SR))
     audio = np.zeros(n, np.float64)
     said = []
@@ -120,11 +137,16 @@ def track(sp: Speech | None, duration: float, seed: int = 0):
     for t, word in sp.commands:
         if t >= duration:   # a ride cut shorter than its scenario (--duration): not spoken
             continue
-        clip, end = _shipped(word) or _generated(word, rng)
+        if voices == "generated":
+            clip, end = _generated(word, rng, _held_out_voice(rng))
+        else:
+            clip, end = _shipped(word) or _generated(word, rng)
+        levels.append(float(np.sqrt(np.mean(clip[:max(end, 1)] ** 2))))
+        if voices == "silent":
+            continue
         a = int(round(t * SR))
         m = min(len(clip), n - a)
         audio[a:a + m] += clip[:m]
-        levels.append(float(np.sqrt(np.mean(clip[:max(end, 1)] ** 2))))
         said.append({"t": t, "word": word, "end": (a + min(end, m)) / SR})
     if sp.noise and levels:
         noise = sum(D.noise(k, n, rng) for k in sp.noise) / math.sqrt(len(sp.noise))
