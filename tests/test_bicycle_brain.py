@@ -138,7 +138,9 @@ def test_hear_errands_rule_and_voices_options(capsys):
     from tianrt.demos.bicycle import hear_errands
     rule = hear_errands.parse_rule("0.8/10/3")
     assert (rule.threshold, rule.k, rule.hold) == (0.8, 10, 3)
-    for bad in ("0.8/20", "x/20/5", "1.5/20/5", "0.8/0/5"):
+    rule = hear_errands.parse_rule("0.9/20/5/stop=0.7")
+    assert rule.per_class == ((voice.data.CLASSES.index("stop"), 0.7),) and rule == B.voice_rule()
+    for bad in ("0.8/20", "x/20/5", "1.5/20/5", "0.8/0/5", "0.9/20/5/jump=0.5", "0.9/20/5/stop=2"):
         with pytest.raises(ValueError, match="--rule"):
             hear_errands.parse_rule(bad)
     assert hear_errands.main(["--n", "1", "--first-seed", "24", "--voices", "silent", "--duration", "20"]) == 0

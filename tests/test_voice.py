@@ -255,14 +255,35 @@ def test_detection_rule_online_equals_scan_on_random_traces():
     for trial in range(30):
         segs = [(int(rng.integers(1, 40)), int(rng.integers(10))) for _ in range(40)]
         p = _trace(segs) * 0.6 + rng.dirichlet(np.ones(10), sum(t for t, _ in segs)) * 0.4
+        own = tuple((int(c), float(rng.choice([0.2, 0.4, 0.8]))) for c in rng.choice(8, int(rng.integers(0, 3)), False))
         rule = S.Rule(float(rng.choice([0.3, 0.5, 0.7])), int(rng.integers(1, 8)), int(rng.integers(1, 6)),
-                      int(rng.integers(0, 60)))
+                      int(rng.integers(0, 60)), per_class=own)
         online = S.Online(rule)
         got = [(c, t) for t, c in enumerate(online.update(x) for x in p) if c is not None]
         assert got == rule.scan(p), (trial, rule)
-    for bad in ({"threshold": 0.0}, {"k": 0}, {"hold": 0}, {"refractory": -1}, {"refractory": 1.5}):
+    for bad in ({"threshold": 0.0}, {"k": 0}, {"hold": 0}, {"refractory": -1}, {"refractory": 1.5},
+                {"per_class": ((5, 1.5),)}, {"per_class": ((D.CLASSES.index("unknown"), 0.5),)},
+                {"per_class": (5,)}, {"per_class": ((True, 0.5),)}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             S.Rule(**bad)
+
+
+def test_detection_rule_per_class_threshold():
+    """A command with its own threshold: heard where the common threshold would miss it, and
+    the best command is the one furthest above its own threshold."""
+    from tianrt.demos.voice import stream as S
+    BGc, STOP, GO = (D.CLASSES.index(c) for c in ("background", "stop", "go"))
+    p = np.zeros((60, 10))
+    p[:, BGc] = 1.0
+    p[10:30, STOP], p[10:30, BGc] = 0.75, 0.25          # a stop heard at 0.75
+    p[40:55, GO], p[40:55, STOP], p[40:55, BGc] = 0.5, 0.45, 0.05
+    plain = S.Rule(0.9, 1, 5, 0)
+    assert plain.scan(p) == []
+    own = S.Rule(0.9, 1, 5, 0, per_class=((STOP, 0.7),))
+    assert own.scan(p)[0] == (STOP, 14)
+    assert (own.thresholds(10)[[STOP, GO]] == [0.7, 0.9]).all()
+    both = S.Rule(0.45, 1, 5, 100, per_class=((STOP, 0.4),))     # go 0.5/0.45 < stop 0.45/0.4
+    assert both.scan(p) == [(STOP, 14)] and S.Rule(0.45, 1, 5, 15, per_class=((STOP, 0.4),)).scan(p)[-1][0] == STOP
 
 
 def test_recipes_prepare_front_ends_and_model_metadata_agree():

@@ -10,7 +10,7 @@ whatever happens to the ride (a ride that falls ends early and hears no more).
     python -m tianrt.demos.bicycle.hear_errands --n 40 --model m.tnr   # another voice model
     python -m tianrt.demos.bicycle.hear_errands --n 60 --voices generated   # words in held-out eSpeak voices
     python -m tianrt.demos.bicycle.hear_errands --n 60 --voices silent      # the noise alone: false alarms
-    python -m tianrt.demos.bicycle.hear_errands --n 60 --rule 0.8/20/5      # another rule (threshold/k/hold)
+    python -m tianrt.demos.bicycle.hear_errands --n 60 --rule 0.8/20/5      # another rule (threshold/k/hold[/word=θ])
     python -m tianrt.demos.bicycle.hear_errands --n 60 --integer            # the integer voice SNN
 
 The shipped clips are one recording per word: ``--voices generated`` speaks every word in a
@@ -33,13 +33,21 @@ DURATION = 60.0
 
 
 def parse_rule(text: str):
-    """``threshold/k/hold`` (e.g. ``0.9/20/5``) -> ``voice.stream.Rule``."""
+    """``threshold/k/hold[/word=threshold...]`` (e.g. ``0.9/20/5`` or ``0.9/20/5/stop=0.7``) ->
+    ``voice.stream.Rule``."""
+    from tianrt.demos.voice.data import COMMANDS, CLASSES
     from tianrt.demos.voice.stream import Rule
     parts = text.split("/")
-    if len(parts) != 3:
-        raise ValueError(f"--rule: expected threshold/k/hold such as 0.9/20/5, got {text!r}")
+    if len(parts) < 3:
+        raise ValueError(f"--rule: expected threshold/k/hold[/word=threshold...] such as 0.9/20/5/stop=0.7, got {text!r}")
     try:
-        return Rule(threshold=float(parts[0]), k=int(parts[1]), hold=int(parts[2]))
+        own = []
+        for p in parts[3:]:
+            word, _, v = p.partition("=")
+            if word not in COMMANDS:
+                raise ValueError(f"{word!r} is not a command ({', '.join(COMMANDS)})")
+            own.append((CLASSES.index(word), float(v)))
+        return Rule(threshold=float(parts[0]), k=int(parts[1]), hold=int(parts[2]), per_class=tuple(own))
     except ValueError as e:
         raise ValueError(f"--rule {text!r}: {e}") from None
 
@@ -75,7 +83,7 @@ def main(argv=None) -> int:
                     help="the shipped clips, every word in a held-out eSpeak voice, or no words (speech.track)")
     ap.add_argument("--integer", action="store_true",
                     help="the model in integer mode (voice.integer.quantized), as in the all-integer rides")
-    ap.add_argument("--rule", default=None, help="threshold/k/hold (default: the brain's, brain.voice_rule)")
+    ap.add_argument("--rule", default=None, help="threshold/k/hold[/word=threshold...] (default: the brain's, brain.voice_rule)")
     a = ap.parse_args(argv)
     try:
         rule = None if a.rule is None else parse_rule(a.rule)

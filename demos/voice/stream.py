@@ -36,11 +36,16 @@ class Rule:
     The refractory, 1.2 s, is measured (docs/voice.md, round 7): after a word the network can
     hear the step where a clip's own noise ends as another word, up to 1.14 s after the
     word's detection on the bicycle's errand audio; a second command 1.5 s after the first
-    must still be heard (1.23 s after its detection in tests/test_bicycle_brain.py)."""
+    must still be heard (1.23 s after its detection in tests/test_bicycle_brain.py).
+
+    ``per_class``: ((class index, threshold), ...), commands with a threshold of their own
+    (the bicycle's "stop", whose miss costs more than a false one: docs/bicycle.md). With
+    them, the best command is the one furthest above its own threshold (largest p_c / θ_c)."""
     threshold: float = 0.7
     k: int = 20
     hold: int = 1
     refractory: int = 120
+    per_class: tuple = ()
 
     def __post_init__(self):
         if not 0.0 < self.threshold <= 1.0:
@@ -49,6 +54,26 @@ class Rule:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
                 raise ValueError(f"Rule: {name} must be an integer >= {lo} (ticks), got {v!r}")
+        for item in self.per_class:
+            if (not isinstance(item, tuple) or len(item) != 2 or isinstance(item[0], bool)
+                    or not isinstance(item[0], (int, np.integer)) or not 0 <= item[0] < len(D.CLASSES)
+                    or item[0] in (BG, UNKNOWN) or not 0.0 < item[1] <= 1.0):
+                raise ValueError(f"Rule: per_class must hold (command index 0-{len(D.COMMANDS) - 1}, "
+                                 f"threshold in (0, 1]) pairs, got {item!r}")
+
+    def thresholds(self, n: int) -> np.ndarray:
+        """(n,) the threshold of each class."""
+        th = np.full(n, self.threshold)
+        for c, v in self.per_class:
+            th[c] = v
+        return th
+
+    def best(self, ps):
+        """(best command per row of smoothed probabilities ``ps`` (..., classes) with
+        ``unknown`` and ``background`` zeroed, whether it is a candidate)."""
+        th = self.thresholds(ps.shape[-1])
+        best = (ps / th if self.per_class else ps).argmax(-1)
+        return best, np.take_along_axis(ps, best[..., None], -1)[..., 0] >= th[best]
 
     def scan(self, probs) -> list[tuple[int, int]]:
         """Detections [(class, tick)] on probabilities (ticks, classes): what ``Online``
@@ -59,8 +84,7 @@ class Rule:
         lo = np.maximum(0, t + 1 - self.k)
         ps = (c[t + 1] - c[lo]) / (t + 1 - lo)[:, None]
         ps[:, [BG, UNKNOWN]] = 0.0
-        best = ps.argmax(1)
-        above = ps[t, best] >= self.threshold
+        best, above = self.best(ps)
         out, run, prev, quiet_until = [], 0, -1, -1
         last = -2
         for i in np.flatnonzero(above):
@@ -100,8 +124,9 @@ class Online:
             return None
         ps = np.sum(self.hist, axis=0) / len(self.hist)
         ps[BG] = ps[UNKNOWN] = 0.0
-        c = int(ps.argmax())
-        if ps[c] < r.threshold:
+        c, above = r.best(ps)
+        c = int(c)
+        if not above:
             self.run = 0
             return None
         self.run = self.run + 1 if c == self.prev else 1
