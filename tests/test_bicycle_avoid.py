@@ -60,6 +60,27 @@ def test_one_false_detection_is_not_an_obstacle_and_a_miss_keeps_it():
     assert len(m.occupied(0.0, 0.0, 20.0)) > 0
 
 
+def test_a_reading_too_far_does_not_free_what_was_seen_nearer():
+    """A quarter of the CNN's readings are 25-50 % too far. A box seen at 7 m, then read at
+    9.3 m in the same sector (obstacles seed 12: the cells then freed, the planner steered back
+    into the cones): the cells at 7 m stay occupied; read at 12 m, where nothing nearer than
+    9 m can be there, they are freed."""
+    box = np.zeros(7, np.float32)
+    box[3] = vision.sector_value(7.0)
+    far = np.zeros(7, np.float32)
+    maps = {}
+    for reading in (9.3, 12.0):
+        m = avoid.ObstacleMap()
+        for _ in range(5):
+            m.update(0.0, 0.0, 0.0, box)
+        assert len(m.occupied(7.0, 0.0, 0.5)) > 0
+        far[3] = vision.sector_value(reading)
+        for _ in range(10):
+            m.update(0.0, 0.0, 0.0, far)
+        maps[reading] = len(m.occupied(7.0, 0.0, 0.5))
+    assert maps[9.3] > 0 and maps[12.0] == 0
+
+
 def test_plan_steps_to_the_free_side_with_clearance_and_returns():
     path = world.Polyline([[0, 0], [200, 0]])
     left = np.array([[10.0, -0.4]])    # y < 0: left of the path's direction

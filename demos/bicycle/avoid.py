@@ -29,6 +29,8 @@ L_OCC, L_FREE = 0.9, 0.35  # log-odds added per frame by a detection / removed b
 L_MIN, L_MAX = -2.0, 4.0
 THRESHOLD = 1.6        # occupied above this (two consistent frames)
 FREE_RANGE = 13.0      # a sector reporting nothing is free up to here [m]
+FREE_SHORT = 0.75      # a sector reporting d is free only nearer than this share of d: a quarter of the
+                       # CNN's readings are 25-50 % too far (docs/bicycle.md, round 7's sensor model)
 MIN_VALUE = vision.sector_value(14.0)   # sector values below this report nothing
 SATURATED = 0.97       # a sector value this high says only "nearer than SECTOR_NEAR": no update
 
@@ -104,7 +106,7 @@ class ObstacleMap:
         seen = np.isfinite(dsec)
         tol = np.maximum(0.6, 0.08 * np.where(seen, dsec, 0.0))
         occ = inside & ~sat & seen & (np.abs(d - np.where(seen, dsec, 0.0)) <= tol)
-        free = inside & ~sat & (d < np.minimum(np.where(seen, dsec - tol, np.inf), FREE_RANGE))
+        free = inside & ~sat & (d < np.minimum(np.where(seen, np.minimum(dsec - tol, FREE_SHORT * dsec), np.inf), FREE_RANGE))
         L = self.logodds[i0:i1, j0:j1]
         L[occ] += L_OCC
         L[free] -= L_FREE
