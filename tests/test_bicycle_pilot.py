@@ -161,3 +161,55 @@ def test_the_last_line_swerves_to_a_way_that_does_not_touch_before_it_brakes(rid
     pl.contacts = np.full(len(offsets), 2.0)
     pl._last_line(12.0, 3.0)
     assert pl.offset == 1.0 and pl._braking and pl.emergency == [12.0]
+
+
+def _box_ahead_ride(at: float, duration: float):
+    """An errand lane with one box on the path ``at`` metres from the start, a spoken "go",
+    labels as perception: the bicycle starts on its stand with the box in the way."""
+    d = suite.make("errand", 3, 30.0)
+    d["duration"] = duration
+    d["speech"] = {"commands": [[0.3, "go"]], "snr_db": 15, "noise": ["motor", "wind"]}
+    path = world.parse_scenario(d).path
+    (px, py), h = path.point(at), path.heading(at)
+    d["world"]["obstacles"] = [{"kind": "box", "x": px, "y": py, "size": 1.0, "height": 1.1, "yaw": math.degrees(h)}]
+    d["world"]["target"] = None
+    sc = world.parse_scenario(d)
+    audio, _ = speech.track(sc.speech, sc.duration, sc.seed)
+    b = B.Brain(audio=audio)
+    pl = pilot.Pilot(sc, schedule_for(sc.bicycle, 1.0 / sc.control_hz), b, perception="truth")
+    r = run_stream(sc, policy.load(), "numba", camera_hz=30.0, camera=render.SensorCamera(render.Scene(sc)), nav=pl,
+                   brain=b, keep_traces=True)
+    return r, pl, sc
+
+
+def test_the_stand_turns_the_bicycle_to_a_clear_way_and_launches_past_a_box():
+    """A box 7 m ahead of the stand: the way straight ahead stays blocked, so after
+    ``TURN_AFTER`` the stand turns the handlebar and rolls the bicycle round to a clear
+    heading (``Pilot._turn_to_launch``), then launches straight and rides past the box (before
+    round 9 it stood there until the ride ended). A box 4.5 m ahead is nearer than the CNN's
+    sectors resolve (saturated: the map never places it): the bicycle neither launches into it
+    (before round 9 it did) nor turns into what it cannot place; it waits."""
+    r, pl, sc = _box_ahead_ride(7.0, 12.0)
+    assert r.collisions == 0 and not r.fell
+    assert len(pl.turns) == 1 and pl.turns[0][0] >= 0.3 + pilot.TURN_AFTER and pl.turns[0][1] is not None
+    assert [c for _, c in pl.stand_changes] == ["up"] and r.traces["speed"][-1] > pilot.V_LAUNCH
+    r, pl, sc = _box_ahead_ride(4.5, 8.0)
+    assert r.collisions == 0 and pl.stand and pl.turns == [] and r.traces["speed"][-1] < 0.1
+
+
+def test_stand_turn_geometry_refuses_a_turn_into_what_the_map_holds(ride):
+    """``_turn_to_launch`` on a map made from the labels while riding up to the stand's position:
+    boxes ahead from the path to the right only turn left; a wall across the road leaves no
+    turn (the bicycle waits)."""
+    from tianrt.demos.bicycle import avoid, vision
+
+    _, pl, _ = ride
+    for boxes, want in (([(6.0, 0.0), (6.0, -1.0), (6.0, -2.0), (6.0, -3.0)], 1),
+                        ([(6.0, y) for y in np.arange(-8.0, 8.01, 1.0)], 0)):
+        sc = world.parse_scenario({"path": [[0, 0], [100, 0]], "world": {"obstacles": [
+            {"kind": "box", "x": 10.0 + bx, "y": by, "size": 1.0} for bx, by in boxes]}})
+        pl.sc, pl.map, pl._turn_sign, pl.offset, pl.percept = sc, avoid.ObstacleMap(), 0, 0.0, None
+        for x in np.arange(0.0, 10.01, 0.25):     # seen while riding up to the stand's position
+            pl.map.update(x, 0.0, 0.0, vision.sectors_truth(sc.obstacles, x, 0.0, 0.0))
+        assert not pl._launch_clear(10.0, 0.0, 0.0)
+        assert pl._turn_to_launch(10.0, 0.0, 0.0) is bool(want) and pl._turn_sign == want

@@ -181,7 +181,8 @@ class ClosedLoop:
                 self.next_vid += 1.0 / self.video.fps
         bike.step(u, drive, self.dt)
         if getattr(self.nav, "stand", False):   # the pilot's stand is down (pilot.Pilot)
-            bike.hold_upright(parked=self.v_ref is not None and self.v_ref <= 0)
+            bike.hold_upright(parked=self.v_ref is not None and self.v_ref <= 0,
+                              steer=getattr(self.nav, "stand_steer", 0.0))
         self.k += 1
         if not bike.fallen:
             st = s.tolist()

@@ -180,11 +180,13 @@ class Bicycle:
         if ml > lim.fall_lean or not math.isfinite(ml) or not math.isfinite(self.state[5] + self.state[6]):
             self.fallen = True
 
-    def hold_upright(self, parked: bool = False) -> None:
-        """The stand: the frame upright, the handlebar straight, no rolling backwards; ``parked``
-        (nothing drives it): below 0.05 m/s the wheels stop."""
+    def hold_upright(self, parked: bool = False, steer: float = 0.0) -> None:
+        """The stand: the frame upright, the handlebar at ``steer`` [rad] (straight unless the
+        pilot turns it: held up, the bicycle rolls as a kinematic one, yaw rate v δ cos λ / w),
+        no rolling backwards; ``parked`` (nothing drives it): below 0.05 m/s the wheels stop."""
         s = self.state
-        s[PHI] = s[DELTA] = s[PHID] = s[DELTAD] = 0.0
+        s[PHI] = s[PHID] = s[DELTAD] = 0.0
+        s[DELTA] = max(-self.limits.steer_angle, min(self.limits.steer_angle, steer))
         s[V] = 0.0 if s[V] < (0.05 if parked else 0.0) else s[V]
 
     def sense(self) -> np.ndarray:
