@@ -213,3 +213,31 @@ def test_stand_turn_geometry_refuses_a_turn_into_what_the_map_holds(ride):
             pl.map.update(x, 0.0, 0.0, vision.sectors_truth(sc.obstacles, x, 0.0, 0.0))
         assert not pl._launch_clear(10.0, 0.0, 0.0)
         assert pl._turn_to_launch(10.0, 0.0, 0.0) is bool(want) and pl._turn_sign == want
+
+
+def test_a_person_kept_in_mind_is_forgotten_when_their_place_is_in_plain_view(ride):
+    """``Pilot._forget_person``: the person kept in mind (the speed limit behind them) is dropped
+    once where they should be is in view and near, nothing the map holds in between, and the CNN
+    has seen nobody for FORGET_S; kept while seen, while too far, or behind a box."""
+    from tianrt.demos.bicycle import avoid, estimate, vision
+
+    _, pl, _ = ride
+    nobody = vision.Percept(visible=0.0, bearing=None, distance=0.0, sectors=np.zeros(7), code=np.zeros(15))
+    somebody = vision.Percept(visible=0.9, bearing=0.0, distance=6.0, sectors=np.zeros(7), code=np.zeros(15))
+    box = world.parse_scenario({"path": [[0, 0], [100, 0]], "world": {"obstacles": [{"kind": "box", "x": 14.0, "y": 0.0, "size": 1.0}]}})
+
+    def watch(ahead, percept, boxes=None):
+        pl.sc = world.parse_scenario({"path": [[0, 0], [100, 0]]})
+        pl.est = estimate.DeadReckoning(10.0, 0.0, 0.0, seed=0)
+        pl.map, pl.v_person, pl._unseen_since, pl.forgotten = avoid.ObstacleMap(), 0.0, None, []
+        for x in np.arange(5.0, 10.01, 0.25) if boxes else ():
+            pl.map.update(x, 0.0, 0.0, vision.sectors_truth(boxes.obstacles, x, 0.0, 0.0))
+        pl._person = (10.0 + ahead, 0.0)
+        for t in np.arange(20.0, 21.5, 1 / 30):
+            pl._forget_person(t, percept)
+        return pl._person is None
+
+    assert watch(6.0, nobody) and pl.forgotten and pl.forgotten[0] >= 20.0 + pilot.FORGET_S
+    assert not watch(6.0, somebody)             # seen: kept
+    assert not watch(15.0, nobody)              # too far to be sure
+    assert not watch(6.0, nobody, boxes=box)    # the box 4 m ahead may hide them
