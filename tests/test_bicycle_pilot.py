@@ -224,7 +224,8 @@ def test_a_person_kept_in_mind_is_forgotten_when_their_place_is_in_plain_view(ri
     _, pl, _ = ride
     nobody = vision.Percept(visible=0.0, bearing=None, distance=0.0, sectors=np.zeros(7), code=np.zeros(15))
     somebody = vision.Percept(visible=0.9, bearing=0.0, distance=6.0, sectors=np.zeros(7), code=np.zeros(15))
-    box = world.parse_scenario({"path": [[0, 0], [100, 0]], "world": {"obstacles": [{"kind": "box", "x": 14.0, "y": 0.0, "size": 1.0}]}})
+    box = world.parse_scenario({"path": [[0, 0], [100, 0]],
+                                "world": {"obstacles": [{"kind": "box", "x": 14.0, "y": 0.0, "size": 1.0}]}})
 
     def watch(ahead, percept, boxes=None):
         pl.sc = world.parse_scenario({"path": [[0, 0], [100, 0]]})

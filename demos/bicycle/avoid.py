@@ -106,7 +106,8 @@ class ObstacleMap:
         seen = np.isfinite(dsec)
         tol = np.maximum(0.6, 0.08 * np.where(seen, dsec, 0.0))
         occ = inside & ~sat & seen & (np.abs(d - np.where(seen, dsec, 0.0)) <= tol)
-        free = inside & ~sat & (d < np.minimum(np.where(seen, np.minimum(dsec - tol, FREE_SHORT * dsec), np.inf), FREE_RANGE))
+        free_to = np.where(seen, np.minimum(dsec - tol, FREE_SHORT * dsec), np.inf)
+        free = inside & ~sat & (d < np.minimum(free_to, FREE_RANGE))
         L = self.logodds[i0:i1, j0:j1]
         L[occ] += L_OCC
         L[free] -= L_FREE

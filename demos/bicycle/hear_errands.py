@@ -39,7 +39,8 @@ def parse_rule(text: str):
     from tianrt.demos.voice.stream import Rule
     parts = text.split("/")
     if len(parts) < 3:
-        raise ValueError(f"--rule: expected threshold/k/hold[/word=threshold...] such as 0.9/20/5/stop=0.7, got {text!r}")
+        raise ValueError("--rule: expected threshold/k/hold[/word=threshold...] such as 0.9/20/5/stop=0.7, "
+                         f"got {text!r}")
     try:
         own = []
         for p in parts[3:]:
@@ -83,7 +84,8 @@ def main(argv=None) -> int:
                     help="the shipped clips, every word in a held-out eSpeak voice, or no words (speech.track)")
     ap.add_argument("--integer", action="store_true",
                     help="the model in integer mode (voice.integer.quantized), as in the all-integer rides")
-    ap.add_argument("--rule", default=None, help="threshold/k/hold[/word=threshold...] (default: the brain's, brain.voice_rule)")
+    ap.add_argument("--rule", default=None,
+                    help="threshold/k/hold[/word=threshold...] (default: the brain's, brain.voice_rule)")
     a = ap.parse_args(argv)
     try:
         rule = None if a.rule is None else parse_rule(a.rule)

@@ -216,8 +216,8 @@ class Pilot(Navigator):
         """What the stand must not launch or turn into: the map's occupied cells within
         ``radius``, and points along each sector the last frame reads as saturated (something
         nearer than vision.SECTOR_NEAR, where the map takes no update: avoid.SATURATED), from
-        just beyond the front wheel out to SECTOR_NEAR — on the stand the bicycle may stand that near to
-        something the map never placed (a box 4 m ahead of a stand the bicycle started on)."""
+        just beyond the front wheel out to SECTOR_NEAR — on the stand the bicycle may stand that
+        near to something the map never placed (a box 4 m ahead of where it started)."""
         cells = self.map.occupied(x, y, radius)
         p = self.percept
         if p is None:
@@ -231,7 +231,8 @@ class Pilot(Navigator):
         edges = np.radians(vision.SECTORS)
         a = np.concatenate([np.linspace(edges[k], edges[k + 1], 3) for k in np.flatnonzero(sat)]) + h
         b = self.sc.bicycle     # from just beyond the front wheel (nearer would already touch) out to SECTOR_NEAR
-        d = np.arange(b.w + b.rF - self.labeller.spec.mount_forward + collide.HALF_WIDTH, vision.SECTOR_NEAR + 0.01, 0.25)
+        near = b.w + b.rF - self.labeller.spec.mount_forward + collide.HALF_WIDTH
+        d = np.arange(near, vision.SECTOR_NEAR + 0.01, 0.25)
         pts = np.stack([cx + np.outer(np.cos(a), d).ravel(), cy + np.outer(np.sin(a), d).ravel()], axis=1)
         return np.concatenate([cells, pts])
 
