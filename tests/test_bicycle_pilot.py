@@ -120,18 +120,17 @@ def test_the_stand_lets_go_only_with_the_way_ahead_clear(ride):
     assert pl._launch_clear(10.0, 0.0, 0.0)
 
 
-def test_the_pilot_brakes_to_its_stand_before_a_wall_it_cannot_pass():
-    """A row of boxes across the whole road 30 m ahead: no offset passes it, so once the planned
-    trajectory touches it nearer than the bicycle can stop (``Pilot._stopping``), the pilot
-    brakes onto its stand and stays there: a stop, not a crash. Labels as perception (a wall of
-    boxes is a scene the CNN was never shown)."""
+def _boxes_ride(at: float, offsets, duration: float):
+    """An errand lane with boxes across the path ``at`` metres from the start (at these lateral
+    offsets), a spoken "go", labels as perception (rows of boxes are scenes the CNN was never
+    shown), from the stand at the start: (result, pilot, scenario)."""
     d = suite.make("errand", 3, 30.0)
-    d["duration"] = 13.0
+    d["duration"] = duration
     d["speech"] = {"commands": [[0.3, "go"]], "snr_db": 15, "noise": ["motor", "wind"]}
     path = world.parse_scenario(d).path
-    (px, py), h = path.point(30.0), path.heading(30.0)
+    (px, py), h = path.point(at), path.heading(at)
     d["world"]["obstacles"] = [{"kind": "box", "x": px - off * math.sin(h), "y": py + off * math.cos(h), "size": 1.0,
-                                "height": 1.1, "yaw": math.degrees(h)} for off in np.arange(-6.0, 6.01, 1.0)]
+                                "height": 1.1, "yaw": math.degrees(h)} for off in offsets]
     d["world"]["target"] = None
     sc = world.parse_scenario(d)
     audio, _ = speech.track(sc.speech, sc.duration, sc.seed)
@@ -139,6 +138,14 @@ def test_the_pilot_brakes_to_its_stand_before_a_wall_it_cannot_pass():
     pl = pilot.Pilot(sc, schedule_for(sc.bicycle, 1.0 / sc.control_hz), b, perception="truth")
     r = run_stream(sc, policy.load(), "numba", camera_hz=30.0, camera=render.SensorCamera(render.Scene(sc)), nav=pl,
                    brain=b, keep_traces=True)
+    return r, pl, sc
+
+
+def test_the_pilot_brakes_to_its_stand_before_a_wall_it_cannot_pass():
+    """A row of boxes across the whole road 30 m ahead: no offset passes it, so once the planned
+    trajectory touches it nearer than the bicycle can stop (``Pilot._stopping``), the pilot
+    brakes onto its stand and stays there: a stop, not a crash."""
+    r, pl, _ = _boxes_ride(30.0, np.arange(-6.0, 6.01, 1.0), 13.0)
     assert r.collisions == 0 and not r.fell
     assert len(pl.emergency) == 1 and pl.stand_changes[-1][1] == "down" and pl.stand_changes[-1][0] > pl.emergency[0]
     assert r.traces["speed"][-1] < 0.1 and pl.stand
@@ -163,25 +170,6 @@ def test_the_last_line_swerves_to_a_way_that_does_not_touch_before_it_brakes(rid
     assert pl.offset == 1.0 and pl._braking and pl.emergency == [12.0]
 
 
-def _box_ahead_ride(at: float, duration: float):
-    """An errand lane with one box on the path ``at`` metres from the start, a spoken "go",
-    labels as perception: the bicycle starts on its stand with the box in the way."""
-    d = suite.make("errand", 3, 30.0)
-    d["duration"] = duration
-    d["speech"] = {"commands": [[0.3, "go"]], "snr_db": 15, "noise": ["motor", "wind"]}
-    path = world.parse_scenario(d).path
-    (px, py), h = path.point(at), path.heading(at)
-    d["world"]["obstacles"] = [{"kind": "box", "x": px, "y": py, "size": 1.0, "height": 1.1, "yaw": math.degrees(h)}]
-    d["world"]["target"] = None
-    sc = world.parse_scenario(d)
-    audio, _ = speech.track(sc.speech, sc.duration, sc.seed)
-    b = B.Brain(audio=audio)
-    pl = pilot.Pilot(sc, schedule_for(sc.bicycle, 1.0 / sc.control_hz), b, perception="truth")
-    r = run_stream(sc, policy.load(), "numba", camera_hz=30.0, camera=render.SensorCamera(render.Scene(sc)), nav=pl,
-                   brain=b, keep_traces=True)
-    return r, pl, sc
-
-
 def test_the_stand_turns_the_bicycle_to_a_clear_way_and_launches_past_a_box():
     """A box 7 m ahead of the stand: the way straight ahead stays blocked, so after
     ``TURN_AFTER`` the stand turns the handlebar and rolls the bicycle round to a clear
@@ -189,11 +177,11 @@ def test_the_stand_turns_the_bicycle_to_a_clear_way_and_launches_past_a_box():
     round 9 it stood there until the ride ended). A box 4.5 m ahead is nearer than the CNN's
     sectors resolve (saturated: the map never places it): the bicycle neither launches into it
     (before round 9 it did) nor turns into what it cannot place; it waits."""
-    r, pl, sc = _box_ahead_ride(7.0, 12.0)
+    r, pl, sc = _boxes_ride(7.0, [0.0], 12.0)
     assert r.collisions == 0 and not r.fell
     assert len(pl.turns) == 1 and pl.turns[0][0] >= 0.3 + pilot.TURN_AFTER and pl.turns[0][1] is not None
     assert [c for _, c in pl.stand_changes] == ["up"] and r.traces["speed"][-1] > pilot.V_LAUNCH
-    r, pl, sc = _box_ahead_ride(4.5, 8.0)
+    r, pl, sc = _boxes_ride(4.5, [0.0], 8.0)
     assert r.collisions == 0 and pl.stand and pl.turns == [] and r.traces["speed"][-1] < 0.1
 
 
