@@ -247,3 +247,20 @@ def test_trained_time_constants_move_and_reach_the_graph(tmp_path):
 def test_train_tau_needs_decays_inside_the_unit_interval():
     with pytest.raises(ValueError, match="beta must lie in"):
         T.SNN(T.SpikingLayer(4, 6, beta=1.0, train_tau=True), n_in=4, loss="count")
+
+
+def test_rho_max_bounds_the_trained_adaptation_decay():
+    """SpikingLayer(train_tau=True, rho_max=r): the initial rho above r is clipped, and after every
+    optimiser step (``constrain``) every rho stays <= r while the others still move."""
+    rho0 = np.linspace(0.9, 0.995, 6)
+    layer = T.SpikingLayer(4, 6, neuron="alif", recurrent=True, init_gain=2.0, rho=rho0, train_tau=True,
+                           rho_max=0.98)
+    net = T.SNN(layer, T.Readout(6, 3, beta=0.8), n_in=4, input="tensor", loss="mean", seed=0)
+    assert layer.rho.max() <= np.float32(0.98) * (1 + 1e-6) and np.allclose(layer.rho[:4], rho0[:4], atol=1e-6)
+    x = _x("tensor", n=12, ticks=16)
+    net.fit(x, np.arange(12) % 3, epochs=3, batch_size=4, optimizer=T.Adam(0.3))
+    assert layer.rho.max() <= np.float32(0.98) * (1 + 1e-6) and not np.allclose(layer.rho[:4], rho0[:4], atol=1e-3)
+    with pytest.raises(ValueError, match="rho_max"):
+        T.SpikingLayer(4, 6, neuron="alif", rho_max=0.98)
+    with pytest.raises(ValueError, match="rho_max"):
+        T.SpikingLayer(4, 6, neuron="alif", train_tau=True, rho_max=1.0)

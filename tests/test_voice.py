@@ -553,3 +553,99 @@ def test_noise_steps_extend_the_clips_and_teach_background_after_the_step():
         assert (late[i, e + 4:max(k, e + 9)] == -1).all() and (late[i, max(k, e + 9):] == M.BG).all()
     np.testing.assert_allclose(x[..., n:], F.Delta(n).apply(x[..., :n])[..., n:] / np.asarray(front["delta_scale"]),
                                rtol=1e-5, atol=1e-5)
+
+
+def _tiny_set(N=40, T=30, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(N) % 10
+    ends = np.where(y == M.BG, -1, rng.integers(5, 18, N) * D.HOP)
+    return {"train_x": rng.normal(-6, 2, (N, T, F.N_MELS)).astype(np.float32), "train_y": y, "train_end": ends,
+            "val_x": rng.normal(50, 2, (10, T, F.N_MELS)).astype(np.float32), "val_y": np.arange(10),
+            "test_x": rng.normal(50, 2, (10, T, F.N_MELS)).astype(np.float32), "test_y": np.arange(10)}
+
+
+def test_steps_before_precede_clips_with_training_background_and_carry_round_8s_steps():
+    """with_noise_steps(before=): a fraction of the clips is preceded by 8-15 ticks of a
+    training background clip or of the clip's own noise (frames from 10 ticks after its word:
+    no step), taught background from tick `settle`; the clip and its round-8 step follow
+    unchanged in place (the same frames and targets as before=0, shifted); no target after
+    them; the stretch never uses a validation or test frame; deltas are the new sequence's."""
+    from tianrt.demos.voice import recipes as R
+    d = _tiny_set()
+    out, _, front = R.prepare(d, "delta")
+    N, T, n = out["train_x"].shape[0], out["train_x"].shape[1], F.N_MELS
+    x0 = out["train_x"][..., :n]
+    kw = dict(extra=20, delay=(2, 8), seed=1, after=4, quiet=4)
+    r8, t8 = R.with_noise_steps(out, front, 0.5, **kw)
+    st, tt = R.with_noise_steps(out, front, 0.5, before=0.6, before_ticks=(8, 15), same=0.3, settle=3, **kw)
+    x = st["train_x"]
+    assert x.shape == (N, 15 + T + 20, 2 * n) and tt.shape == (N, 15 + T + 20)
+    bg_rows = {r.tobytes() for r in x0[d["train_y"] == M.BG].reshape(-1, n)}
+    held = {r.tobytes() for k in ("val_x", "test_x") for r in out[k][..., :n].reshape(-1, n)}
+    kinds = {"none": 0, "other": 0, "own": 0}
+    for i in range(N):
+        p = next(q for q in range(16) if np.array_equal(x[i, q:q + T + 20, :n], r8["train_x"][i, :, :n]))
+        assert np.array_equal(tt[i, p:p + T + 20], t8[i]) and (tt[i, p + T + 20:] == -1).all()
+        if p == 0:
+            kinds["none"] += 1
+            continue
+        assert 8 <= p <= 15 and (tt[i, :3] == -1).all() and (tt[i, 3:p] == M.BG).all()
+        rows = [r.tobytes() for r in x[i, :p, :n]]
+        assert not held.intersection(rows)
+        e = 0 if d["train_y"][i] == M.BG else d["train_end"][i] // D.HOP + 10
+        own = {r.tobytes() for r in x0[i, e:]}
+        if all(r in own for r in rows):
+            kinds["own"] += 1
+        else:
+            assert all(r in bg_rows for r in rows)
+            kinds["other"] += 1
+    assert 12 <= kinds["none"] <= 28 and kinds["own"] >= 2 and kinds["other"] >= 8, kinds
+    np.testing.assert_allclose(x[..., n:], F.Delta(n).apply(x[..., :n])[..., n:] / np.asarray(front["delta_scale"]),
+                               rtol=1e-5, atol=1e-5)
+    only, to = R.with_noise_steps(out, front, 0.0, extra=0, before=0.6, before_ticks=(8, 15), settle=3, seed=1)
+    assert only["train_x"].shape[1] == 15 + T and to.shape == (N, 15 + T)
+    with pytest.raises(ValueError, match="before_ticks"):
+        R.with_noise_steps(out, front, 0.0, extra=0, before=0.5, before_ticks=(5, 15), settle=10)
+
+
+def test_narrower_adaptation_spread_draws_and_bounds_the_adaptation():
+    """build_snn(hetero, adapt_spread=(0.1, 0.5)): adaptation time constants drawn in 0.1-0.5 s
+    (membrane as before); with train_tau the trained ones stay <= 0.5 s after every step."""
+    import tianrt as tr
+    net = M.build_snn(4, 32, 0, hetero=True, adapt_spread=(0.1, 0.5))
+    tau_a = -0.01 / np.log(net.layers[0].rho.astype(np.float64))
+    assert 0.1 - 1e-4 <= tau_a.min() and tau_a.max() <= 0.5 + 1e-4
+    assert np.array_equal(net.layers[0].beta, M.build_snn(4, 32, 0, hetero=True).layers[0].beta)
+    net = M.build_snn(4, 32, 0, hetero=True, train_tau=True, adapt_spread=(0.1, 0.5))
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 2, (8, 30, 4)).astype(np.float32)
+    tt = np.repeat((np.arange(8) % 10)[:, None], 30, 1)
+    before = net.layers[0].rho.copy()
+    net.fit(x, tt, epochs=3, batch_size=4, optimizer=tr.train.Adam(0.3))
+    rho = net.layers[0].rho
+    assert not np.array_equal(rho, before)
+    assert rho.max() <= np.float32(np.exp(-0.01 / 0.5)) * (1 + 1e-6) and (rho > 0).all()
+    with pytest.raises(ValueError, match="adapt_spread"):
+        M.build_snn(4, 32, 0, adapt_spread=(0.1, 0.5))
+
+
+def test_demo_trains_what_the_recipes_train(tmp_path):
+    """`tianrt demo voice --train` takes the recipes' flags of rounds 8-9 (add_time_flags):
+    with the same flags and seed it trains the same network as recipes.py, bit for bit."""
+    import tianrt as tr
+    from tianrt.demos import voice as V
+    from tianrt.demos.voice import recipes as R
+    np.savez(tmp_path / "d.npz", **{k: (v[..., :20, :] if k.endswith("_x") else v) for k, v in _tiny_set(20).items()},
+             val_end=np.full(10, -1), test_end=np.full(10, -1))
+    flags = ["--epochs", "1", "--hidden", "8", "--frontend", "delta", "--hetero", "--train-tau",
+             "--adapt-spread", "0.1", "0.5", "--steps", "0.5", "--steps-before", "0.5", "--steps-before-ticks", "10", "14"]
+    R.main(["--data", str(tmp_path / "d.npz"), "--save", str(tmp_path / "r.tnr"),
+            "--results", str(tmp_path / "r.jsonl")] + flags)
+    V.main(["--data", str(tmp_path / "d.npz"), "--train", "--model", str(tmp_path / "v.tnr"),
+            "--stream-seconds", "2", "--commands", "1", "--out", str(tmp_path / "e.json")] + flags)
+    r, v = tr.load(tmp_path / "r.tnr"), tr.load(tmp_path / "v.tnr")
+    for name in ("alif1_syn", "alif1", "readout_syn", "readout"):
+        for k in ("weight", "weight_rec", "beta", "rho"):
+            if hasattr(r[name], k):
+                assert np.array_equal(getattr(r[name], k), getattr(v[name], k)), (name, k)
+    assert (-0.01 / np.log(r["alif1"].rho.astype(np.float64))).max() <= 0.5 + 1e-4

@@ -3,7 +3,8 @@ network trained with surrogate gradients (docs/voice.md).
 
     tianrt demo voice                       # load the shipped model, evaluate, voice-eval.json
     tianrt demo voice --train               # train from scratch (80 epochs, 256 ALIF, log-mel: the
-                                            # shipped recipe; --frontend delta: round 6's, docs/voice.md)
+                                            # shipped recipe; --frontend delta: round 6's, docs/voice.md;
+                                            # --hetero --train-tau --steps --steps-before: rounds 8-9)
 
 Generating data needs the ``voice`` extra (eSpeak NG from the espeakng-loader wheel):
 ``pip install tianrt[voice]``. Writes ``voice-eval.json`` with accuracy (10 classes, held-out
@@ -97,6 +98,7 @@ def _fast() -> str:
 
 
 def main(argv=None) -> int:
+    from . import recipes as R
     p = argparse.ArgumentParser(prog="tianrt demo voice", description=DEMO_HELP)
     p.add_argument("--data", default="voice-data.npz", help="data set (generated there if missing)")
     p.add_argument("--clips", type=int, default=400, help="training clips per class when generating")
@@ -125,6 +127,7 @@ def main(argv=None) -> int:
                         "after preceding audio (silence or other clips), as in a stream")
     p.add_argument("--more", action="append", default=[],
                    help="with --train: another data set (another seed) whose training clips join the training split")
+    R.add_time_flags(p)   # with --train: --hetero, --train-tau, --adapt-spread, --steps, --steps-before (rounds 8-9)
     p.add_argument("--weight-decay", type=float, default=0.0, help="with --train: AdamW's decoupled weight decay")
     p.add_argument("--dropout", type=float, default=0.0, help="with --train: dropout of the hidden spikes")
     p.add_argument("--threshold", type=float, default=0.5, help="clip decision threshold (5-tick smoothing)")
@@ -136,7 +139,6 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     from . import data as D
     from . import model as M
-    from . import recipes as R
     from . import stream as S
     M.limit_threads()
     res = {}
@@ -149,10 +151,12 @@ def main(argv=None) -> int:
                               metadata=None if train else tr.load(a.model).metadata,
                               prefix=a.prefix if train else 0.0)
     if train:
+        dt, targets = R.stepped(d, front, a)   # the training clips with noise steps, when asked for
         t0, c0 = time.time(), time.process_time()
-        net = M.train_snn(d, epochs=a.epochs, hidden=a.hidden, seed=a.seed, lr=a.lr,
+        net = M.train_snn(dt, epochs=a.epochs, hidden=a.hidden, seed=a.seed, lr=a.lr,
                           unknown_before=a.unknown_before, augment=aug, weight_decay=a.weight_decay,
-                          dropout=a.dropout, layers=a.layers, peak=a.peak, log=_log)
+                          dropout=a.dropout, layers=a.layers, peak=a.peak, hetero=a.hetero,
+                          train_tau=a.train_tau, adapt_spread=a.adapt_spread, targets=targets, log=_log)
         res["train_seconds_snn"] = round(time.time() - t0, 1)          # wall clock
         res["train_cpu_seconds_snn"] = round(time.process_time() - c0, 1)  # one thread: the single-core figure
         g = R.graph_of(net, front, a.threshold)

@@ -49,20 +49,28 @@ def time_constants(hidden, layers, seed, dt=0.01, spread=TAU_SPREAD):
 
 
 def build_snn(n_in=32, hidden=128, seed=0, dt=0.01, slope=2.0, gain=1.0, label_smoothing=0.0, dropout=0.0,
-              layers=1, peak=0.0, hetero=False, train_tau=False):
+              layers=1, peak=0.0, hetero=False, train_tau=False, adapt_spread=None):
     """``layers`` recurrent adaptive-LIF layers of ``hidden`` neurons each, stacked (the
     second reads the first's spikes), and the leaky-integrator readout; ``peak > 0`` adds
     that much of ``peak_hinge`` to the per-tick loss (``PeakSNN``). ``hetero``: per-neuron
     time constants (``time_constants``) instead of one per layer (50 ms membrane, 300 ms
     adaptation); ``train_tau``: every neuron's beta and rho, and the readout's beta, trained
-    by BPTT beside the weights (``tr.train.SpikingLayer(train_tau=True)``)."""
+    by BPTT beside the weights (``tr.train.SpikingLayer(train_tau=True)``). ``adapt_spread=(lo,
+    hi)`` (seconds, with ``hetero``): the adaptation time constants drawn in it instead of
+    0.1-2 s, and with ``train_tau`` the trained ones kept at most ``hi`` (``rho_max``)."""
     if layers < 1:
         raise ValueError(f"voice.model: layers must be >= 1, got {layers}")
-    taus = (time_constants(hidden, layers, seed, dt) if hetero
+    if adapt_spread is not None:
+        lo, hi = (float(v) for v in adapt_spread)
+        if not (hetero and 0 < lo <= hi):
+            raise ValueError(f"voice.model: adapt_spread needs hetero and 0 < lo <= hi (seconds), got {adapt_spread}")
+    spread = TAU_SPREAD if adapt_spread is None else (TAU_SPREAD[0], (lo, hi))
+    taus = (time_constants(hidden, layers, seed, dt, spread) if hetero
             else [(np.exp(-1 / 5), np.exp(-1 / 30))] * layers)
+    rho_max = float(np.exp(-dt / hi)) if (adapt_spread is not None and train_tau) else None
     alif = [T.SpikingLayer(n_in if i == 0 else hidden, hidden, neuron="alif", recurrent=True, beta=taus[i][0],
                            adapt=0.3, rho=taus[i][1], surrogate=T.FastSigmoid(slope), init_gain=1.0,
-                           train_tau=train_tau)
+                           train_tau=train_tau, rho_max=rho_max)
             for i in range(layers)]
     kw = dict(n_in=n_in, input="tensor", gain=gain, loss="per_tick", label_smoothing=label_smoothing, seed=seed, dt=dt)
     readout = T.Readout(hidden, len(CLASSES), beta=np.exp(-1 / 6), dropout=dropout, train_tau=train_tau)
@@ -156,7 +164,7 @@ def augmentation(n_mels=32, warp=0.0, tilt=0.0):
 
 def train_snn(d, epochs=60, hidden=256, seed=0, lr=3e-3, batch=64, clip=1.0, unknown_before=5,
               augment=None, label_smoothing=0.0, warp=0.0, tilt=0.0, weight_decay=0.0, dropout=0.0,
-              layers=1, peak=0.0, hetero=False, train_tau=False, targets=None, log=print):
+              layers=1, peak=0.0, hetero=False, train_tau=False, adapt_spread=None, targets=None, log=print):
     """Train the voice SNN by BPTT (tr.train.SNN.fit): per-tick targets, Adam with cosine
     decay, gradient clipping, ``augment`` (default: tr.train.SpecAugment with only a level
     shift and channel noise, plus a vocal-tract-length warp of up to ``warp`` on the mel
@@ -164,10 +172,10 @@ def train_snn(d, epochs=60, hidden=256, seed=0, lr=3e-3, batch=64, clip=1.0, unk
     ``dropout`` of the hidden spikes into the readout, the weights of the best validation
     clip accuracy kept; ``layers`` stacked recurrent ALIF layers and ``peak`` times the
     clip decision's loss beside the per-tick one, ``hetero`` per-neuron time constants,
-    ``train_tau`` trained ones (build_snn); ``targets``: per-tick targets of the training
+    ``train_tau`` trained ones, ``adapt_spread`` their adaptation's range (build_snn); ``targets``: per-tick targets of the training
     clips (default data.targets_per_tick of their labels and ends)."""
     net = build_snn(d["train_x"].shape[2], hidden, seed, label_smoothing=label_smoothing, dropout=dropout,
-                    layers=layers, peak=peak, hetero=hetero, train_tau=train_tau)
+                    layers=layers, peak=peak, hetero=hetero, train_tau=train_tau, adapt_spread=adapt_spread)
     ticks = d["train_x"].shape[1]
     tt = (targets_per_tick(d["train_y"], d["train_end"], ticks, unknown_before=unknown_before)
           if targets is None else targets)

@@ -5,7 +5,8 @@ clip decision of model.decide) and appends a JSON line to a results file.
     python -m tianrt.demos.voice.recipes --data voice-data.npz --epochs 40 --seed 0 \\
         [--frontend cmn --tau 100 [--prefix 0.5 | --context 3]] [--more other-seed.npz] \\
         [--weight-decay 0.1] [--dropout 0.2] [--frontend delta] [--layers 2] [--peak 0.5] \\
-        [--hetero] [--train-tau] [--steps 0.5] --results runs.jsonl
+        [--hetero [--adapt-spread 0.1 0.5]] [--train-tau] [--steps 0.5] [--steps-before 0.75] \\
+        --results runs.jsonl
 
 ``--frontend cmn`` feeds the network ``frontend.RunningNorm``'s 64 channels (the normalised
 log-mel frames and the same relative to their causal running mean); the training
@@ -108,51 +109,89 @@ def with_more_training(d, *others):
 
 
 def with_noise_steps(d, front, fraction=0.5, extra=50, delay=(10, 60), seed=0, after=30, quiet=30,
-                     unknown_before=40):
-    """Training clips with a step in the noise after the word (docs/voice.md, round 8): the
-    clip heard until the noise stops or changes, as where a spoken clip ends in a stream.
-    Every training clip is extended by ``extra`` ticks; in a ``fraction`` of them (of each
-    class) the normalised log-mel frames from a step on are replaced — by digital silence
-    (a third of them) or by another training background clip (its own noise kind and level,
-    mirrored in time to fill the length without a second step) — the step ``delay`` ticks
-    (uniform) after the end of the word (a background clip: anywhere in its middle 80 %), and
-    every tick from ``max(step, end + quiet)`` on is taught ``background`` (the word's class
-    stays taught until ``end + after``, as in every clip; between the two, no target). The
-    other clips' extra ticks have no target (their loss is the unextended clip's). Returns
-    (data with the extended ``train_x`` through ``front``'s front end, per-tick targets
-    (clips, ticks))."""
+                     unknown_before=40, before=0.0, before_ticks=(30, 80), same=0.25, settle=10):
+    """Training clips with steps in the noise, as a stream has them (docs/voice.md, rounds 8
+    and 9), built from the training split only (its clips and its background clips).
+
+    After the word (round 8): every training clip is extended by ``extra`` ticks; in a
+    ``fraction`` of them (of each class) the normalised log-mel frames from a step on are
+    replaced — by digital silence (a third of them) or by another training background clip
+    (its own noise kind and level, mirrored in time to fill the length without a second
+    step) — the step ``delay`` ticks (uniform) after the end of the word (a background clip:
+    anywhere in its middle 80 %), and every tick from ``max(step, end + quiet)`` on is taught
+    ``background`` (the word's class stays taught until ``end + after``, as in every clip;
+    between the two, no target). The other clips' extra ticks have no target.
+
+    Before the word (round 9, ``before > 0``): a fraction ``before`` of the clips is preceded
+    by a stretch of ``before_ticks`` ticks (uniform in the range) of other audio, the network
+    starting fresh at the stretch and carrying its state into the clip: another training
+    background clip (another noise kind and level: a step at the clip's start), or with
+    probability ``same`` the clip's own noise (its frames from 10 ticks after the word's end —
+    the whole clip for a background clip — tiled back and forth in time: no step). The
+    stretch is taught ``background`` from tick ``settle`` on; the clip keeps its targets
+    (background throughout a background clip, right from the step); the clips are placed at
+    their stretch's end, so every sequence is ``before_ticks[1]`` ticks longer, the ticks
+    after a clip's end (and after its ``extra`` ticks) without target. Drawn from a generator
+    of their own: ``before=0`` gives round 8's clips.
+
+    Returns (data with the extended ``train_x`` through ``front``'s front end, per-tick
+    targets (clips, ticks))."""
     from .data import HOP, targets_per_tick
     rng = np.random.default_rng([int(seed), 8])
     mean, std = np.asarray(front["logmel_mean"]), np.asarray(front["logmel_std"])
     fe = VoiceFrontEnd(front)
     x = d["train_x"][..., :len(mean)]
     N, T, n = x.shape
-    L = T + extra
+    lo, hi = (int(v) for v in before_ticks) if before else (0, 0)
+    if before and not (0 <= settle <= lo <= hi):
+        raise ValueError(f"recipes: before_ticks must satisfy settle <= lo <= hi, got {before_ticks} (settle {settle})")
     y, ends = d["train_y"], d["train_end"]
     bg = CLASSES.index("background")
-    tt = np.full((N, L), -1, np.int64)
-    tt[:, :T] = targets_per_tick(y, ends, T, after=after, unknown_before=unknown_before)
-    xx = np.zeros((N, L, n), np.float32)
-    xx[:, :T] = x
-    silence = ((np.log(LOG_FLOOR) - mean) / std).astype(np.float32)
     pool = np.flatnonzero(y == bg)
+    pre = np.zeros(N, np.int64)                                     # each clip's stretch before it
+    L = hi + T + extra
+    tt = np.full((N, L), -1, np.int64)
+    xx = np.zeros((N, L, n), np.float32)
+    if before:
+        rb = np.random.default_rng([int(seed), 9])
+        for i in np.flatnonzero(rb.random(N) < before):
+            p = pre[i] = int(rb.integers(lo, hi + 1))
+            if rb.random() < same:
+                own = x[i, 0 if (y[i] == bg or ends[i] < 0) else min(T - 1, int(ends[i]) // HOP + 10):]
+                xx[i, :p] = _tiled(own, p)[::-1]                  # ends on the frame it starts from
+            else:
+                xx[i, :p] = _tiled(x[int(rb.choice(pool[pool != i]))], p)
+            tt[i, settle:p] = bg
+    rows = np.arange(N)[:, None]
+    cols = pre[:, None] + np.arange(T + extra)[None]                # each clip and its extra ticks, in place
+    base = np.full((N, T + extra), -1, np.int64)
+    base[:, :T] = targets_per_tick(y, ends, T, after=after, unknown_before=unknown_before)
+    xc = np.zeros((N, T + extra, n), np.float32)
+    xc[:, :T] = x
+    silence = ((np.log(LOG_FLOOR) - mean) / std).astype(np.float32)
     step = rng.random(N) < fraction
     for i in np.flatnonzero(step):
         if y[i] == bg or ends[i] < 0:
             k = int(rng.integers(T // 10, 9 * T // 10 + 1))
-            tt[i, k:] = bg
+            base[i, k:] = bg
         else:
             e = int(ends[i]) // HOP
             k = min(e + int(rng.integers(delay[0], delay[1] + 1)), T)
-            tt[i, max(k, e + after, e + quiet):] = bg
+            base[i, max(k, e + after, e + quiet):] = bg
         if rng.random() < 1 / 3:
-            xx[i, k:] = silence
+            xc[i, k:] = silence
         else:
             j = int(rng.choice(pool[pool != i]))
-            xx[i, k:] = np.concatenate([x[j], x[j, ::-1]] * (L // (2 * T) + 1))[:L - k]
+            xc[i, k:] = _tiled(x[j], T + extra - k)
+    xx[rows, cols], tt[rows, cols] = xc, base
     out = dict(d)
     out["train_x"] = fe.from_logmel(xx) if fe.stage is not None else xx
     return out, tt
+
+
+def _tiled(frames, length):
+    """``length`` frames: ``frames`` then the same backwards, and so on (no jump in between)."""
+    return np.concatenate([frames, frames[::-1]] * (length // (2 * len(frames)) + 1))[:length]
 
 
 def graph_of(net, front, threshold):
@@ -162,6 +201,37 @@ def graph_of(net, front, threshold):
     g.metadata.update({k: ([float(x) for x in v] if isinstance(v, np.ndarray) else v) for k, v in front.items()})
     g.metadata.update({"threshold": float(threshold), "classes": list(CLASSES)})
     return g
+
+
+def add_time_flags(p):
+    """The flags of the per-neuron time constants and of the noise steps (rounds 8 and 9),
+    one home for this script and ``tianrt demo voice --train``; ``stepped`` applies them."""
+    p.add_argument("--hetero", action="store_true",
+                   help="per-neuron time constants, log-uniform 20-200 ms (membrane) and 0.1-2 s (adaptation)")
+    p.add_argument("--train-tau", action="store_true",
+                   help="train every neuron's membrane and adaptation decay (and the readout's) by BPTT")
+    p.add_argument("--adapt-spread", type=float, nargs=2, metavar=("LO", "HI"),
+                   help="with --hetero: the adaptation time constants drawn in LO-HI seconds instead of 0.1-2; "
+                        "with --train-tau the trained ones kept at most HI")
+    p.add_argument("--steps", type=float, default=0.0,
+                   help="this fraction of the training clips has a step in the noise after the word (with_noise_steps)")
+    p.add_argument("--steps-quiet", type=int, default=30,
+                   help="with --steps: background is taught from this many ticks after the word's end (and the step)")
+    p.add_argument("--steps-before", type=float, default=0.0,
+                   help="this fraction of the training clips is preceded by other training background (a noise "
+                        "step before the word, the network's state carried over; with_noise_steps(before=))")
+    p.add_argument("--steps-before-ticks", type=int, nargs=2, default=(30, 80), metavar=("LO", "HI"),
+                   help="with --steps-before: the length of the preceding stretch, uniform in LO-HI ticks")
+
+
+def stepped(d, front, a):
+    """(data, per-tick targets or None) of ``add_time_flags``' flags ``a`` (with ``a.seed`` and
+    ``a.unknown_before``): the training clips of ``with_noise_steps`` when a step is asked for."""
+    if not (a.steps or a.steps_before):
+        return d, None
+    return with_noise_steps(d, front, a.steps, extra=50 if a.steps else 0, seed=a.seed, quiet=a.steps_quiet,
+                            unknown_before=a.unknown_before, before=a.steps_before,
+                            before_ticks=a.steps_before_ticks)
 
 
 def main(argv=None) -> int:
@@ -176,14 +246,7 @@ def main(argv=None) -> int:
     p.add_argument("--layers", type=int, default=1, help="stacked recurrent ALIF layers of --hidden neurons")
     p.add_argument("--peak", type=float, default=0.0,
                    help="weight of the clip decision's loss (model.peak_hinge) beside the per-tick one")
-    p.add_argument("--hetero", action="store_true",
-                   help="per-neuron time constants, log-uniform 20-200 ms (membrane) and 0.1-2 s (adaptation)")
-    p.add_argument("--train-tau", action="store_true",
-                   help="train every neuron's membrane and adaptation decay (and the readout's) by BPTT")
-    p.add_argument("--steps", type=float, default=0.0,
-                   help="this fraction of the training clips has a step in the noise after the word (with_noise_steps)")
-    p.add_argument("--steps-quiet", type=int, default=30,
-                   help="with --steps: background is taught from this many ticks after the word's end (and the step)")
+    add_time_flags(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--unknown-before", type=int, default=40)
     p.add_argument("--context", type=float, default=0.0,
@@ -199,14 +262,12 @@ def main(argv=None) -> int:
     M.limit_threads()
     d = with_more_training(dict(np.load(a.data)), *(dict(np.load(m)) for m in a.more))
     d, aug, front = prepare(d, a.frontend, a.tau, context=a.context, prefix=a.prefix)
-    targets = None
-    if a.steps:
-        d, targets = with_noise_steps(d, front, a.steps, seed=a.seed, quiet=a.steps_quiet,
-                                      unknown_before=a.unknown_before)
+    d, targets = stepped(d, front, a)
     c0 = time.process_time()
     net = M.train_snn(d, epochs=a.epochs, hidden=a.hidden, seed=a.seed, unknown_before=a.unknown_before,
                       augment=aug, weight_decay=a.weight_decay, dropout=a.dropout, layers=a.layers,
-                      peak=a.peak, hetero=a.hetero, train_tau=a.train_tau, targets=targets, log=lambda m: print(m, flush=True))
+                      peak=a.peak, hetero=a.hetero, train_tau=a.train_tau, adapt_spread=a.adapt_spread,
+                      targets=targets, log=lambda m: print(m, flush=True))
     cpu = time.process_time() - c0
     rec = dict(vars(a), cpu_s=round(cpu, 1))
     for split in ("val", "test"):

@@ -27,7 +27,9 @@ being parameters beside the weights (initialised from the given beta/rho, which 
 (0, 1)), so the decays stay in (0, 1) whatever the step. Their gradients are BPTT's:
 dL/dbeta = sum over ticks of dL/du_t * v_{t-1} (dL/dy_t * y_{t-1} in the readout) and
 dL/drho = sum of dL/da_t * a_{t-1}, times sigmoid' of the logit. The graph gets the float32
-decays the forward pass used, one per neuron.
+decays the forward pass used, one per neuron. ``rho_max`` bounds the trained rho (the
+adaptation's longest time constant, -dt / ln rho_max): ``constrain``, which the optimisers call
+after every step, clips the logits ``rho_p`` to at most logit(rho_max).
 """
 from __future__ import annotations
 
@@ -95,7 +97,7 @@ class SpikingLayer(_TimeLayer):
                  recurrent: bool = False, beta=0.9, threshold=1.0, adapt=0.2, rho=0.95,
                  reset: str = "subtract", v_reset: float = 0.0, surrogate="fast_sigmoid",
                  detach_reset: bool = False, init_gain: float = 1.0, weight=None,
-                 weight_rec=None, bias=None, train_tau: bool = False):
+                 weight_rec=None, bias=None, train_tau: bool = False, rho_max: float | None = None):
         super().__init__()
         if neuron not in ("lif", "alif"):
             raise ValueError(f"SpikingLayer: neuron must be 'lif' or 'alif', got {neuron!r}")
@@ -115,6 +117,17 @@ class SpikingLayer(_TimeLayer):
         self._given = (weight, weight_rec, bias)
         self.decay = {"weight", "weight_rec"}
         self.train_tau = bool(train_tau)
+        if rho_max is not None and not 0.0 < float(rho_max) < 1.0:
+            raise ValueError(f"SpikingLayer: rho_max must lie in (0, 1), got {rho_max!r}")
+        if rho_max is not None and not (self.train_tau and neuron == "alif"):
+            raise ValueError("SpikingLayer: rho_max bounds a trained adaptation decay: it needs "
+                             "neuron='alif' and train_tau=True")
+        self.rho_max = None if rho_max is None else float(rho_max)
+
+    def constrain(self):
+        """After an optimiser's step: the trained rho kept at most ``rho_max``."""
+        if self.rho_max is not None:
+            np.minimum(self.params["rho_p"], _logit("rho_max", self.rho_max), out=self.params["rho_p"])
 
     def init(self, in_features: int, rng) -> int:
         if int(in_features) != self.in_features:
@@ -131,6 +144,7 @@ class SpikingLayer(_TimeLayer):
             self.params["beta_p"] = _logit("beta", self.beta)
             if self.neuron == "alif":
                 self.params["rho_p"] = _logit("rho", self.rho)
+                self.constrain()
         return n
 
     # -- forward -------------------------------------------------------------------------
