@@ -115,7 +115,8 @@ def main(argv=None) -> int:
         s = score(r)
         print(f"  errand seed {s['seed']}: fell {s['fell']}, collisions {s['collisions']} ({s['crashed_into']}), "
               f"heard {s['spoken_heard']}/{s['spoken']} (+{s['false_commands']} false), "
-              f"not obeyed {len(s['not_obeyed'])}, emergency stops {s['emergency_stops']} / swerves {s['emergency_swerves']}, lost {_f(s['lost_s'])} s, bearing error "
+              f"not obeyed {len(s['not_obeyed'])}, emergency stops {s['emergency_stops']} / swerves "
+              f"{s['emergency_swerves']}, lost {_f(s['lost_s'])} s, bearing error "
               f"{_f(s['bearing_error_deg'])} / occluded {_f(s['bearing_error_occluded_deg'])} deg, "
               f"states {' > '.join(s['states'])}")
     summ = summarise(rows)

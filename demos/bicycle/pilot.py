@@ -237,13 +237,16 @@ class Pilot(Navigator):
         return np.concatenate([cells, pts])
 
     @staticmethod
-    def _corridor_clear(cells, x: float, y: float, h: float) -> bool:
+    def _corridor_clear(cells, x: float, y: float, h: float, length: float = LAUNCH_CLEAR,
+                        half: float = avoid.CLEARANCE) -> bool:
+        """No cell in the corridor from (x, y) along heading h, ``length`` long and ``half`` wide
+        on each side."""
         if not len(cells):
             return True
         dx, dy = cells[:, 0] - x, cells[:, 1] - y
         ahead = dx * math.cos(h) + dy * math.sin(h)
         side = -dx * math.sin(h) + dy * math.cos(h)
-        return not np.any((ahead > 0) & (ahead < LAUNCH_CLEAR) & (np.abs(side) < avoid.CLEARANCE))
+        return not np.any((ahead > 0) & (ahead < length) & (np.abs(side) < half))
 
     def _turn_to_launch(self, x: float, y: float, h: float) -> bool:
         """When the way straight ahead is not clear (stopped in front of an obstacle): whether
@@ -263,9 +266,9 @@ class Pilot(Navigator):
         path_h = self.sc.path.heading(self.sc.path.project(x, y)[0])
         along = np.array([0.0, 0.5 * reach, reach])
 
-        def gaps(px, py, ph):
-            ax, ay = px + along * math.cos(ph), py + along * math.sin(ph)
-            return np.hypot(ax[:, None] - cells[None, :, 0], ay[:, None] - cells[None, :, 1]).min(axis=1)
+        def gaps(px, py, ph):   # rear wheel, frame, front wheel to the nearest cell (inf beyond CLEARANCE)
+            pts = np.stack([px + along * math.cos(ph), py + along * math.sin(ph)], axis=1)
+            return avoid.nearest(cells, pts[None])[0]
 
         floor = np.minimum(gaps(x, y, h), avoid.CONTACT)
         best = None
@@ -301,18 +304,15 @@ class Pilot(Navigator):
         s_p = self._person[0] + max(self.v_person, 0.0) * (t - self._person[1])
         px, py = self.sc.path.point(s_p)
         d = math.hypot(px - cx, py - cy)
-        off = abs((math.atan2(py - cy, px - cx) - h + math.pi) % (2 * math.pi) - math.pi)
+        sight = math.atan2(py - cy, px - cx)
+        off = abs((sight - h + math.pi) % (2 * math.pi) - math.pi)
         if not (d < FORGET_RANGE and math.degrees(off) < spec.hfov_deg / 2 - 5.0):
             self._unseen_since = None
             return
-        cells = self.map.occupied(cx, cy, d)
-        if len(cells):   # something the map holds may hide them: only cells off the line of sight
-            ux, uy = (px - cx) / d, (py - cy) / d
-            along = (cells[:, 0] - cx) * ux + (cells[:, 1] - cy) * uy
-            across = np.abs(-(cells[:, 0] - cx) * uy + (cells[:, 1] - cy) * ux)
-            if np.any((along > 0) & (along < d) & (across < 0.5)):
-                self._unseen_since = None
-                return
+        # something the map holds on the line of sight may hide them
+        if not self._corridor_clear(self.map.occupied(cx, cy, d), cx, cy, sight, length=d, half=0.5):
+            self._unseen_since = None
+            return
         if self._unseen_since is None:
             self._unseen_since = t
         elif t - self._unseen_since >= FORGET_S:

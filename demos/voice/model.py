@@ -172,8 +172,9 @@ def train_snn(d, epochs=60, hidden=256, seed=0, lr=3e-3, batch=64, clip=1.0, unk
     ``dropout`` of the hidden spikes into the readout, the weights of the best validation
     clip accuracy kept; ``layers`` stacked recurrent ALIF layers and ``peak`` times the
     clip decision's loss beside the per-tick one, ``hetero`` per-neuron time constants,
-    ``train_tau`` trained ones, ``adapt_spread`` their adaptation's range (build_snn); ``targets``: per-tick targets of the training
-    clips (default data.targets_per_tick of their labels and ends)."""
+    ``train_tau`` trained ones, ``adapt_spread`` their adaptation's range (build_snn);
+    ``targets``: per-tick targets of the training clips (default data.targets_per_tick of
+    their labels and ends)."""
     net = build_snn(d["train_x"].shape[2], hidden, seed, label_smoothing=label_smoothing, dropout=dropout,
                     layers=layers, peak=peak, hetero=hetero, train_tau=train_tau, adapt_spread=adapt_spread)
     ticks = d["train_x"].shape[1]
