@@ -25,6 +25,7 @@ The perception is the CNN graph (float or int8) in a tr.Runtime at the camera ra
 """
 from __future__ import annotations
 
+import collections
 import math
 import time
 
@@ -50,6 +51,8 @@ BRAKE = 1.1               # the hub motor's braking [m/s^2] (40 N m on the rear 
 STOP_GAP = 1.8            # camera-to-person distance to keep after such a stop [m] (contact at ~1.4 m)
 LEAN_SLEW = lateral.LEAN_SLEW    # the desired lean from the path changes at most this fast [rad/s]
 SWITCH_S = 0.5            # ... and from the person's pursuit, for this long after taking over [s]
+V_CLOSE = 2.0             # following: at most this much faster than the person's slowest recent speed [m/s]
+CLOSE_WINDOW_S = 2.0      # ... measured over this long (the CNN's distance swings for ~1.5 s) [s]
 
 
 _max_lean = lateral.max_lean
@@ -82,6 +85,7 @@ class Navigator:
         self._in_way = 0.0        # ... by staying at the centre, at the last plan
         self.bearing, self.distance = None, FOLLOW_DISTANCE
         self.v_person = float(sc.initial["speed"])
+        self._v_recent = collections.deque(maxlen=max(1, int(round(CLOSE_WINDOW_S * camera_hz))))
         self.last_d = None
         self._unseen = 10 ** 6    # frames without a reading (_range)
         self.frames = []          # per frame: t, true bearing, visible, estimate (or nan), true distance
@@ -204,6 +208,7 @@ class Navigator:
                 self.v_person = min(V_PERSON_MAX, max(0.0, self.v_person + D_BETA * res / self.period))
             self.last_d = self.distance
         self.distance = max(0.5, self.distance)
+        self._v_recent.append(self.v_person)
 
     v_now = 0.0
     heading_at_frame = 0.0   # the estimated heading [deg] when self.bearing was measured
@@ -291,10 +296,18 @@ class Navigator:
         """The speed set point: the person's estimated speed plus a gain on the distance error,
         stronger when too near than when too far (a bicycle brakes at only ~1.2 m/s^2 with its
         hub motor and cannot ride slower than V_MIN, so a person who stops costs it 2.5-3 m), and
-        never faster than the speed from which such a stop leaves STOP_GAP to the person."""
+        never faster than the speed from which such a stop leaves STOP_GAP to the person, nor
+        V_CLOSE faster than the slowest speed estimated for the person over the last
+        CLOSE_WINDOW_S: the CNN's distance swings by metres for a second or so, and the speed
+        estimate with it, so closing in fast on an estimate that just rose left too little room
+        when the distance was read too far as well (docs/bicycle.md, round 10)."""
         e = self.distance - FOLLOW_DISTANCE
         v = self.v_person + (K_FAR * e if e > 0 else K_NEAR * e)
-        return min(V_MAX, max(V_MIN, min(v, self._v_safe())))
+        return min(V_MAX, max(V_MIN, min(v, self._v_safe(), self.v_person_low() + V_CLOSE)))
+
+    def v_person_low(self) -> float:
+        """The slowest of the person's speed estimates over the last CLOSE_WINDOW_S [m/s]."""
+        return min(self._v_recent, default=self.v_person)
 
     def _v_safe(self) -> float:
         """The largest speed from which, if the person stopped now for STOP_S, the bicycle
