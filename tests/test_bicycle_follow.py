@@ -119,3 +119,21 @@ def test_desired_lean_is_slew_limited_and_reaches_its_target(nav):
     assert np.abs(np.diff([0.0] + first)).max() <= follow.LEAN_SLEW * dt + 1e-12
     assert n._slew(np.radians(-10.0), dt, person=True) == pytest.approx(np.radians(-10.0))
     assert n._slew(np.radians(5.0), dt, person=False) == pytest.approx(np.radians(-10.0) + follow.LEAN_SLEW * dt)
+
+
+def test_the_slowest_recent_speed_estimate_spans_the_window(nav):
+    """``Navigator.v_person_low``: the slowest person's speed estimated over the last
+    CLOSE_WINDOW_S of frames (the errand's pilot closes in no faster than V_CLOSE above it)."""
+    sc, _ = nav
+    n = follow.Navigator(sc, "follow", run.schedule_for(sc.bicycle, 1.0 / sc.control_hz))
+    n.v_now = n.v_person = 1.0
+    for _ in range(30):
+        n._range(_percept(0.0, 8.0))
+    assert n.v_person_low() == pytest.approx(1.0, abs=0.05)
+    seen = []
+    for k in range(90):                            # the reading runs away: the estimate rises
+        n._range(_percept(0.0, 8.0 + 0.1 * k))
+        seen.append(n.v_person)
+    window = int(round(follow.CLOSE_WINDOW_S * 30))
+    assert n.v_person > 2.5 and seen[-1] > seen[-window]
+    assert n.v_person_low() == pytest.approx(min(seen[-window:]))

@@ -51,8 +51,7 @@ BRAKE = 1.1               # the hub motor's braking [m/s^2] (40 N m on the rear 
 STOP_GAP = 1.8            # camera-to-person distance to keep after such a stop [m] (contact at ~1.4 m)
 LEAN_SLEW = lateral.LEAN_SLEW    # the desired lean from the path changes at most this fast [rad/s]
 SWITCH_S = 0.5            # ... and from the person's pursuit, for this long after taking over [s]
-V_CLOSE = 2.0             # following: at most this much faster than the person's slowest recent speed [m/s]
-CLOSE_WINDOW_S = 2.0      # ... measured over this long (the CNN's distance swings for ~1.5 s) [s]
+CLOSE_WINDOW_S = 2.0      # the person's slowest recent speed is taken over this long (v_person_low) [s]
 
 
 _max_lean = lateral.max_lean
@@ -296,17 +295,14 @@ class Navigator:
         """The speed set point: the person's estimated speed plus a gain on the distance error,
         stronger when too near than when too far (a bicycle brakes at only ~1.2 m/s^2 with its
         hub motor and cannot ride slower than V_MIN, so a person who stops costs it 2.5-3 m), and
-        never faster than the speed from which such a stop leaves STOP_GAP to the person, nor
-        V_CLOSE faster than the slowest speed estimated for the person over the last
-        CLOSE_WINDOW_S: the CNN's distance swings by metres for a second or so, and the speed
-        estimate with it, so closing in fast on an estimate that just rose left too little room
-        when the distance was read too far as well (docs/bicycle.md, round 10)."""
+        never faster than the speed from which such a stop leaves STOP_GAP to the person."""
         e = self.distance - FOLLOW_DISTANCE
         v = self.v_person + (K_FAR * e if e > 0 else K_NEAR * e)
-        return min(V_MAX, max(V_MIN, min(v, self._v_safe(), self.v_person_low() + V_CLOSE)))
+        return min(V_MAX, max(V_MIN, min(v, self._v_safe())))
 
     def v_person_low(self) -> float:
-        """The slowest of the person's speed estimates over the last CLOSE_WINDOW_S [m/s]."""
+        """The slowest of the person's speed estimates over the last CLOSE_WINDOW_S [m/s]: the
+        CNN's distance swings by metres for a second or so, and the speed estimate with it."""
         return min(self._v_recent, default=self.v_person)
 
     def _v_safe(self) -> float:

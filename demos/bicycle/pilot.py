@@ -18,7 +18,10 @@ own — and whose behaviour is chosen each control step by the neural state mach
   ``suite.FOLLOW_DISTANCE``; while the tracker has no estimate, or the obstacle map says the
   way is blocked (the state machine needs a few frames to move to avoid, and a second lost
   there is the metres the swerve needs), the path with the planner's offset at the person's
-  last speed (the state machine leaves follow on "lost");
+  last speed (the state machine leaves follow on "lost"); coming up on the person from afar (an
+  errand's bicycle arrives at cruise speed) it closes in at most ``V_CLOSE`` faster than the
+  slowest speed measured for them over the last ``follow.CLOSE_WINDOW_S``: the CNN's distance
+  swings by metres for a second or so and the speed estimate with it (docs/bicycle.md, round 10);
 - **stop-requested** and **idle** after riding (the ``brake`` enable): brake along the path;
   below ``V_STAND`` the stand comes down and holds the bicycle until it rests (a later "go"
   launches it again).
@@ -56,6 +59,7 @@ TURN_AFTER = 2.0          # ... once the way ahead has stayed blocked this long 
 LANE, LANE_MAX = 1.5, 3.0  # a spoken left/right moves the lane by LANE, at most LANE_MAX from the path [m]
 SPEED_STEP = 1.0          # a spoken faster/slower [m/s]
 CRUISE = (3.0, 7.0)       # cruise speeds a spoken command can set (within the trained envelope) [m/s]
+V_CLOSE = 2.0             # following: at most this much faster than the person's slowest recent speed [m/s]
 A_BRAKE = 1.0             # braking the speed loop can rely on [m/s^2] (40 N m on the rear wheel: ~1.3)
 REACT_S = 0.2             # from a decision to brake to the brake acting (the speed loop) [s]
 STOP_MARGIN = 0.3         # what a last-resort stop leaves between the front wheel and what is ahead [m]
@@ -129,9 +133,8 @@ class Pilot(Navigator):
         if st not in RIDING:                      # brake (idle after riding, stop-requested)
             lean, v_ref = self._path(x, y, h, v), 0.0
         elif st == "follow" and self.bearing is not None and self.blocked <= 0:
-            lean, v_ref = self._follow(v)
+            lean, v_ref = self._follow_person(v)
             person = True
-            v_ref = min(v_ref, self._approach(self.distance))
         else:   # the path with the planner's offset: also following, when something is in the way
             if not self.stand and not self._braking:
                 self._last_line(t, speed_meas)
@@ -174,6 +177,12 @@ class Pilot(Navigator):
             self._braking = False
         self.est.step(speed_meas, self.gyro.read(state), dt)
         return self._slew(lean, dt, person), v_ref
+
+    def _follow_person(self, v: float) -> tuple[float, float]:
+        """Following the person in sight: ``Navigator._follow``'s lean and speed, the speed also
+        capped by ``_approach`` and by V_CLOSE above the person's slowest recent speed."""
+        lean, v_ref = self._follow(v)
+        return lean, min(v_ref, self._approach(self.distance), self.v_person_low() + V_CLOSE)
 
     def _last_line(self, t: float, speed: float) -> None:
         """When the planned trajectory touches what the map holds nearer than the bicycle can
