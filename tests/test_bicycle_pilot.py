@@ -143,7 +143,7 @@ def _boxes_ride(at: float, offsets, duration: float):
 
 def test_the_pilot_brakes_to_its_stand_before_a_wall_it_cannot_pass():
     """A row of boxes across the whole road 30 m ahead: no offset passes it, so once the planned
-    trajectory touches it nearer than the bicycle can stop (``Pilot._stopping``), the pilot
+    trajectory touches it nearer than the bicycle can stop (``Navigator._stopping``), the pilot
     brakes onto its stand and stays there: a stop, not a crash."""
     r, pl, _ = _boxes_ride(30.0, np.arange(-6.0, 6.01, 1.0), 13.0)
     assert r.collisions == 0 and not r.fell
