@@ -62,6 +62,26 @@ def test_every_network_runs_at_its_rate_and_balance_is_undisturbed(setup):
     assert a == b
 
 
+def test_an_error_in_the_ride_stops_the_ride_and_is_raised(setup):
+    """The scheduler treats a source that raises as a dead device and serves the others on; the
+    bicycle's own step raising (a bug in a navigator, here) must end the ride and surface, not
+    leave the brain's sources running on with the bicycle gone (it once rode on for hours)."""
+    sc, snn, nets = setup
+
+    class Broken:
+        def __call__(self, t, state, speed, dt):
+            if t >= 0.5:
+                raise TypeError("navigator bug")
+            return 0.0, 3.0
+
+    cam = render.SensorCamera(render.Scene(sc))
+    with pytest.raises(TypeError, match="navigator bug"):
+        run_stream(sc, snn, "numba", camera_hz=30.0, camera=cam, nav=Broken(),
+                   brain=B.Brain(audio=None, nets=nets))
+    with pytest.raises(TypeError, match="navigator bug"):      # and without a brain
+        run_stream(sc, snn, "numba", nav=Broken())
+
+
 @pytest.mark.parametrize("snr_db", [None, 15.0])
 def test_spoken_go_then_stop_drive_the_state_machine(setup, snr_db):
     """The scenario's timed commands (speech field), the shipped clips, alone or in the motor's

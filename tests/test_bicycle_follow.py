@@ -119,3 +119,40 @@ def test_desired_lean_is_slew_limited_and_reaches_its_target(nav):
     assert np.abs(np.diff([0.0] + first)).max() <= follow.LEAN_SLEW * dt + 1e-12
     assert n._slew(np.radians(-10.0), dt, person=True) == pytest.approx(np.radians(-10.0))
     assert n._slew(np.radians(5.0), dt, person=False) == pytest.approx(np.radians(-10.0) + follow.LEAN_SLEW * dt)
+
+
+def test_the_slowest_recent_speed_estimate_spans_the_window(nav):
+    """``Navigator.v_person_low``: the slowest person's speed estimated over the last
+    CLOSE_WINDOW_S of frames (the errand's pilot closes in no faster than V_CLOSE above it)."""
+    sc, _ = nav
+    n = follow.Navigator(sc, "follow", run.schedule_for(sc.bicycle, 1.0 / sc.control_hz))
+    n.v_now = n.v_person = 1.0
+    for _ in range(30):
+        n._range(_percept(0.0, 8.0))
+    assert n.v_person_low() == pytest.approx(1.0, abs=0.05)
+    seen = []
+    for k in range(90):                            # the reading runs away: the estimate rises
+        n._range(_percept(0.0, 8.0 + 0.1 * k))
+        seen.append(n.v_person)
+    window = int(round(follow.CLOSE_WINDOW_S * 30))
+    assert n.v_person > 2.5 and seen[-1] > seen[-window]
+    assert n.v_person_low() == pytest.approx(min(seen[-window:]))
+
+
+def test_the_navigator_swerves_when_its_plan_touches_nearer_than_a_stop():
+    """``Navigator._swerve``: the planned trajectory touches the map 2 m ahead at 3 m/s, nearer
+    than the bicycle could stop (``_stopping``); the navigator takes the nearest offset whose
+    trajectory does not touch within that distance (obstacles seed 203 rode into a cone the map
+    held), and says so when none is left (the pilot then brakes onto its stand)."""
+    from tianrt.demos.bicycle import avoid
+
+    sc = world.parse_scenario(suite.make("obstacles", 0, 8.0))
+    n = follow.Navigator(sc, "avoid", run.schedule_for(sc.bicycle, 1.0 / sc.control_hz))
+    assert 2.0 < n._stopping(3.0) < 10.0 and n._stopping(5.0) > n._stopping(3.0)
+    n.offset, n.contact = 1.0, 2.0
+    n.contacts = np.where(avoid.OFFSETS <= -1.0, np.inf, 2.0)
+    assert n._swerve(10.0, 3.0) and n.offset == -1.0 and n.swerves == [10.0]
+    n.offset, n.contact = 1.0, np.inf                     # a plan that touches nothing is kept
+    assert n._swerve(11.0, 3.0) and n.offset == 1.0 and n.swerves == [10.0]
+    n.contact, n.contacts = 2.0, np.full(len(avoid.OFFSETS), 2.0)
+    assert not n._swerve(12.0, 3.0) and n.offset == 1.0

@@ -143,7 +143,7 @@ def _boxes_ride(at: float, offsets, duration: float):
 
 def test_the_pilot_brakes_to_its_stand_before_a_wall_it_cannot_pass():
     """A row of boxes across the whole road 30 m ahead: no offset passes it, so once the planned
-    trajectory touches it nearer than the bicycle can stop (``Pilot._stopping``), the pilot
+    trajectory touches it nearer than the bicycle can stop (``Navigator._stopping``), the pilot
     brakes onto its stand and stays there: a stop, not a crash."""
     r, pl, _ = _boxes_ride(30.0, np.arange(-6.0, 6.01, 1.0), 13.0)
     assert r.collisions == 0 and not r.fell
@@ -230,3 +230,24 @@ def test_a_person_kept_in_mind_is_forgotten_when_their_place_is_in_plain_view(ri
     assert not watch(6.0, somebody)             # seen: kept
     assert not watch(15.0, nobody)              # too far to be sure
     assert not watch(6.0, nobody, boxes=box)    # the box 4 m ahead may hide them
+
+
+def test_following_closes_in_no_faster_than_the_person_was_recently_measured(ride):
+    """``Pilot._follow_person``: coming up on the person, the set point is at most V_CLOSE above the
+    slowest speed estimated for them over the last ``follow.CLOSE_WINDOW_S`` — a speed estimate
+    that has just risen with a distance read too far (errand seed 16, round 9) does not let the
+    bicycle close in at 6 m/s; with the estimate steady the usual follow law acts."""
+    from tianrt.demos.bicycle import follow
+
+    _, pl, _ = ride
+    pl.bearing, pl.heading_at_frame = 0.0, math.degrees(pl.est.pose[2])
+    pl.distance, pl.v_person = 11.0, 5.0
+    pl._v_recent.clear()
+    pl._v_recent.extend([1.5] * 30 + [5.0] * 30)
+    _, v_ref = pl._follow_person(5.0)
+    assert v_ref == pytest.approx(1.5 + pilot.V_CLOSE)
+    pl._v_recent.extend([4.5] * 60)                 # steady: the follow law decides
+    pl.v_person = 4.5
+    _, v_ref = pl._follow_person(5.0)
+    assert v_ref == pytest.approx(pl._follow_speed()) and v_ref == pytest.approx(follow.V_MAX)
+    assert follow.CLOSE_WINDOW_S > 1.0

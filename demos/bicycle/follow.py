@@ -25,6 +25,7 @@ The perception is the CNN graph (float or int8) in a tr.Runtime at the camera ra
 """
 from __future__ import annotations
 
+import collections
 import math
 import time
 
@@ -46,10 +47,13 @@ REACQUIRE_S = 0.5         # unseen this long, the person's next reading starts t
 V_PERSON_MAX = 6.0        # a running person [m/s]
 K_FAR, K_NEAR = 0.8, 1.5  # speed set point per metre of distance error, too far / too near [1/s]
 STOP_S, REACT_S = 1.0, 0.2   # the longest stop to allow for [s]; seeing it and starting to brake [s]
+A_BRAKE = 1.0             # braking the speed loop can rely on before an obstacle [m/s^2] (40 N m on the rear wheel: ~1.3)
+STOP_MARGIN = 0.3         # what a last-resort stop leaves between the front wheel and what is ahead [m]
 BRAKE = 1.1               # the hub motor's braking [m/s^2] (40 N m on the rear wheel)
 STOP_GAP = 1.8            # camera-to-person distance to keep after such a stop [m] (contact at ~1.4 m)
 LEAN_SLEW = lateral.LEAN_SLEW    # the desired lean from the path changes at most this fast [rad/s]
 SWITCH_S = 0.5            # ... and from the person's pursuit, for this long after taking over [s]
+CLOSE_WINDOW_S = 2.0      # the person's slowest recent speed is taken over this long (v_person_low) [s]
 
 
 _max_lean = lateral.max_lean
@@ -80,8 +84,10 @@ class Navigator:
         self.contact = math.inf   # travel along the planned trajectory before it touches the map's obstacles [m]
         self.contacts = np.full(len(avoid.OFFSETS), math.inf)   # ... along each candidate's
         self._in_way = 0.0        # ... by staying at the centre, at the last plan
+        self.swerves = []         # times the plan was changed to an offset that does not touch (_swerve)
         self.bearing, self.distance = None, FOLLOW_DISTANCE
         self.v_person = float(sc.initial["speed"])
+        self._v_recent = collections.deque(maxlen=max(1, int(round(CLOSE_WINDOW_S * camera_hz))))
         self.last_d = None
         self._unseen = 10 ** 6    # frames without a reading (_range)
         self.frames = []          # per frame: t, true bearing, visible, estimate (or nan), true distance
@@ -104,6 +110,8 @@ class Navigator:
         if person:
             lean, v_ref = self._follow(v)
         else:
+            if self.mode == "avoid":
+                self._swerve(t, speed_meas)
             lean = self._path(x, y, h, v)
             if self.mode == "avoid":   # slower while something is in the way or the plan is not clear
                 v_ref = self.sc.target_speed(t) if self.blocked <= 0 else min(self.sc.target_speed(t), V_BLOCKED)
@@ -204,6 +212,7 @@ class Navigator:
                 self.v_person = min(V_PERSON_MAX, max(0.0, self.v_person + D_BETA * res / self.period))
             self.last_d = self.distance
         self.distance = max(0.5, self.distance)
+        self._v_recent.append(self.v_person)
 
     v_now = 0.0
     heading_at_frame = 0.0   # the estimated heading [deg] when self.bearing was measured
@@ -296,6 +305,38 @@ class Navigator:
         v = self.v_person + (K_FAR * e if e > 0 else K_NEAR * e)
         return min(V_MAX, max(V_MIN, min(v, self._v_safe())))
 
+    def v_person_low(self) -> float:
+        """The slowest of the person's speed estimates over the last CLOSE_WINDOW_S [m/s]: the
+        CNN's distance swings by metres for a second or so, and the speed estimate with it."""
+        return min(self._v_recent, default=self.v_person)
+
+    def _swerve(self, t: float, speed: float) -> bool:
+        """When the planned trajectory touches what the map holds nearer than the bicycle could
+        stop (``_stopping``), take the nearest offset whose trajectory does not. False when there
+        is none (the pilot then brakes onto its stand; without one the bicycle rides on). Every
+        frame's plan may pick an offset that touches nearer than that: the planner weighs
+        clearance along the whole horizon, and a cone mapped 3 m ahead lost to a side committed
+        to further on (obstacles seed 203, docs/bicycle.md round 10)."""
+        stop = self._stopping(speed)
+        if self.contact >= stop:
+            return True
+        escape = self.contacts >= stop
+        if not escape.any():
+            return False
+        k = int(np.argmin(np.where(escape, np.abs(avoid.OFFSETS - self.offset), np.inf)))
+        self.offset, self.contact = float(avoid.OFFSETS[k]), float(self.contacts[k])
+        if not self.swerves or t - self.swerves[-1] > 1.0:
+            self.swerves.append(round(t, 3))
+        return True
+
+    def _stopping(self, v: float) -> float:
+        """Travel [m] of the rear contact point (the pose) before the front wheel would touch
+        what is ahead if the bicycle braked now: the reaction, braking at A_BRAKE, the wheelbase
+        and front wheel ahead of the pose, and STOP_MARGIN. Nearer than this along the planned
+        trajectory no stop is left, only a swerve."""
+        b = self.sc.bicycle
+        return v * REACT_S + v * v / (2.0 * A_BRAKE) + b.w + b.rF + STOP_MARGIN
+
     def _v_safe(self) -> float:
         """The largest speed from which, if the person stopped now for STOP_S, the bicycle
         (reaction REACT_S, then braking at BRAKE down to V_MIN) keeps STOP_GAP to them."""
@@ -312,6 +353,8 @@ class Navigator:
     def metrics(self) -> dict:
         out = {"pose_drift_m": {"final": float(self.pose_err[-1]) if self.pose_err else 0.0,
                                 "max": float(max(self.pose_err, default=0.0))}}
+        if self.map is not None:
+            out["swerves"] = list(self.swerves)
         if self.latency:
             lat = np.array(self.latency) * 1e3
             out["vision"] = {"latency_ms_p99": float(np.percentile(lat, 99)),

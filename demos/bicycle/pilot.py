@@ -18,7 +18,10 @@ own — and whose behaviour is chosen each control step by the neural state mach
   ``suite.FOLLOW_DISTANCE``; while the tracker has no estimate, or the obstacle map says the
   way is blocked (the state machine needs a few frames to move to avoid, and a second lost
   there is the metres the swerve needs), the path with the planner's offset at the person's
-  last speed (the state machine leaves follow on "lost");
+  last speed (the state machine leaves follow on "lost"); coming up on the person from afar (an
+  errand's bicycle arrives at cruise speed) it closes in at most ``V_CLOSE`` faster than the
+  slowest speed measured for them over the last ``follow.CLOSE_WINDOW_S``: the CNN's distance
+  swings by metres for a second or so and the speed estimate with it (docs/bicycle.md, round 10);
 - **stop-requested** and **idle** after riding (the ``brake`` enable): brake along the path;
   below ``V_STAND`` the stand comes down and holds the bicycle until it rests (a later "go"
   launches it again).
@@ -39,7 +42,7 @@ import numpy as np
 
 from . import avoid, collide, vision
 from .brain import SEEN_FRAMES, SEEN_OFF, SEEN_ON
-from .follow import V_BLOCKED, V_MAX, V_MIN, Navigator
+from .follow import A_BRAKE, V_BLOCKED, V_MAX, V_MIN, Navigator
 from .nsm import STATES
 from .sim import PHI, PSI, X, Y
 from .suite import FOLLOW_DISTANCE
@@ -56,9 +59,7 @@ TURN_AFTER = 2.0          # ... once the way ahead has stayed blocked this long 
 LANE, LANE_MAX = 1.5, 3.0  # a spoken left/right moves the lane by LANE, at most LANE_MAX from the path [m]
 SPEED_STEP = 1.0          # a spoken faster/slower [m/s]
 CRUISE = (3.0, 7.0)       # cruise speeds a spoken command can set (within the trained envelope) [m/s]
-A_BRAKE = 1.0             # braking the speed loop can rely on [m/s^2] (40 N m on the rear wheel: ~1.3)
-REACT_S = 0.2             # from a decision to brake to the brake acting (the speed loop) [s]
-STOP_MARGIN = 0.3         # what a last-resort stop leaves between the front wheel and what is ahead [m]
+V_CLOSE = 2.0             # following: at most this much faster than the person's slowest recent speed [m/s]
 DIST_VALID = 12.0         # the CNN's distance says little beyond this: the person's speed is measured nearer
 PERSON_MEMORY_S = 20.0    # how long a person seen ahead is kept in mind [s] ...
 FORGET_RANGE = 10.0       # ... unless where they should be is in plain view, this near [m],
@@ -93,7 +94,6 @@ class Pilot(Navigator):
         self.log = []                       # {"t", "word", "obeyed_s", "note"} per heard command
         self.stand_changes = []             # (t, "down" | "up")
         self.emergency = []                 # times the pilot braked to its stand before an obstacle (_stopping)
-        self.swerves = []                   # times it took another offset instead, one that does not touch
         self.stand_steer, self._turn_sign = 0.0, 0   # the handlebar on the stand (_turn_to_launch)
         self._blocked_since = None          # since when the stand has waited for a clear way ahead
         self.turns = []                     # [start, end] of each turn on the stand
@@ -129,9 +129,8 @@ class Pilot(Navigator):
         if st not in RIDING:                      # brake (idle after riding, stop-requested)
             lean, v_ref = self._path(x, y, h, v), 0.0
         elif st == "follow" and self.bearing is not None and self.blocked <= 0:
-            lean, v_ref = self._follow(v)
+            lean, v_ref = self._follow_person(v)
             person = True
-            v_ref = min(v_ref, self._approach(self.distance))
         else:   # the path with the planner's offset: also following, when something is in the way
             if not self.stand and not self._braking:
                 self._last_line(t, speed_meas)
@@ -175,33 +174,23 @@ class Pilot(Navigator):
         self.est.step(speed_meas, self.gyro.read(state), dt)
         return self._slew(lean, dt, person), v_ref
 
+    def _follow_person(self, v: float) -> tuple[float, float]:
+        """Following the person in sight: ``Navigator._follow``'s lean and speed, the speed also
+        capped by ``_approach`` and by V_CLOSE above the person's slowest recent speed."""
+        lean, v_ref = self._follow(v)
+        return lean, min(v_ref, self._approach(self.distance), self.v_person_low() + V_CLOSE)
+
     def _last_line(self, t: float, speed: float) -> None:
         """When the planned trajectory touches what the map holds nearer than the bicycle can
-        stop (``_stopping``): take the nearest offset whose trajectory does not, or, if there is
-        none, brake onto the stand. (Braking whenever the planned one touched stopped the
+        stop (``Navigator._stopping``): take the nearest offset whose trajectory does not
+        (``Navigator._swerve``), or, if there is none, brake onto the stand — no swerve is left,
+        and a stop is not a crash (errand seed 20: stopping behind a person, it rolled into a
+        cone it could not steer round). (Braking whenever the planned one touched stopped the
         bicycle in front of boxes it would have passed, and the stand, which launches only
         straight ahead, kept it there: round 8 in docs/bicycle.md.)"""
-        stop = self._stopping(speed)
-        if self.contact >= stop:
-            return
-        escape = self.contacts >= stop
-        if escape.any():
-            k = int(np.argmin(np.where(escape, np.abs(avoid.OFFSETS - self.offset), np.inf)))
-            self.offset, self.contact = float(avoid.OFFSETS[k]), float(self.contacts[k])
-            if not self.swerves or t - self.swerves[-1] > 1.0:
-                self.swerves.append(round(t, 3))
-        else:
+        if not self._swerve(t, speed):
             self._braking = True
             self.emergency.append(round(t, 3))
-
-    def _stopping(self, v: float) -> float:
-        """Travel [m] of the rear contact point (the pose) before the front wheel would touch
-        what is ahead if the bicycle braked now: the reaction, braking at A_BRAKE, the wheelbase
-        and front wheel ahead of the pose, and STOP_MARGIN. Nearer than this along the planned
-        trajectory, the pilot brakes to its stand: no swerve is left, and a stop is not a crash
-        (errand seed 20: stopping behind a person, it rolled into a cone it could not steer round)."""
-        b = self.sc.bicycle
-        return v * REACT_S + v * v / (2.0 * A_BRAKE) + b.w + b.rF + STOP_MARGIN
 
     def _launch_clear(self, x: float, y: float, h: float) -> bool:
         """Whether the stand may let the bicycle go: nothing the map holds in the straight

@@ -286,9 +286,18 @@ def run_stream(sc: Scenario, graph, backend: str = "reference", name: str | None
     delay = int(graph.metadata.get("delay_steps", 0))
     commands = deque()          # (stream time the command appeared, torque, latency [s])
     reads = deque(maxlen=8)     # (stream time, perf_counter) of the latest sensor reads
-    state = {"u": 0.0, "latency": None}
+    state = {"u": 0.0, "latency": None, "error": None}
 
     def advance(t):
+        # the scheduler marks a source that raises as failed and goes on (a device may die); the
+        # ride's own simulation raising is a bug: end the ride and raise it once the loop stops
+        try:
+            return step(t)
+        except Exception as exc:  # noqa: BLE001 - re-raised after the scheduler has closed
+            state["error"] = exc
+            return tr.stream.END
+
+    def step(t):
         if loop.k > 0 or t > 0:
             # apply, over the step that ended at t, the newest command that existed when it began
             t_begin = t - dt
@@ -330,10 +339,12 @@ def run_stream(sc: Scenario, graph, backend: str = "reference", name: str | None
                      to="obs" if brain is None else {"obs": "balance.obs", "frame": "vision.frame"})
     sched.add_sink("torque", motor)
     if brain is not None:
-        brain.attach(sched, ended=lambda: loop.done)
+        brain.attach(sched, ended=lambda: loop.done or state["error"] is not None)
     wall0 = time.perf_counter()
     report = sched.run(until_end=True)
     wall = time.perf_counter() - wall0
+    if state["error"] is not None:
+        raise state["error"]
     rep = {k: report[k] for k in ("ticks", "time_s", "step_s", "overhead_per_tick_s", "outputs") if k in report}
     res = loop.result(name, wall, delay, stream=json.loads(json.dumps(rep, default=float)), keep_traces=keep_traces)
     if brain is not None:
