@@ -250,4 +250,3 @@ def test_following_closes_in_no_faster_than_the_person_was_recently_measured(rid
     pl.v_person = 4.5
     _, v_ref = pl._follow_person(5.0)
     assert v_ref == pytest.approx(pl._follow_speed()) and v_ref == pytest.approx(follow.V_MAX)
-    assert follow.CLOSE_WINDOW_S > 1.0
