@@ -7,6 +7,8 @@ accents, never heard in training, and the confusable unknown words, never seen i
 training; the validation set holds one more voice variant.
 
     python -m tianrt.demos.voice.data --out voice-data.npz      # (a minute or two)
+    python -m tianrt.demos.voice.data --out r10.npz --embedded --unknowns 3 --babble 0.33 \
+        --splits-from voice-data.npz    # round 10: another training split, the same val/test clips
 """
 from __future__ import annotations
 
@@ -292,7 +294,8 @@ def main(argv=None):
     p.add_argument("--embedded", action="store_true",
                    help="training split: UNKNOWN_EMBEDDED (commands with another onset or ending) join its unknown "
                         "words and its babble (round 10)")
-    p.add_argument("--unknowns", type=int, help="training clips of unknown words per command clip (default --negatives)")
+    p.add_argument("--unknowns", type=int,
+                   help="training clips of unknown words per command clip (default --negatives)")
     p.add_argument("--babble", type=float, help="the fraction of the training background clips that are babble "
                                                 "(default: one in six, as every noise kind)")
     p.add_argument("--splits-from", metavar="NPZ",
