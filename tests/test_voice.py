@@ -649,3 +649,78 @@ def test_demo_trains_what_the_recipes_train(tmp_path):
             if hasattr(r[name], k):
                 assert np.array_equal(getattr(r[name], k), getattr(v[name], k)), (name, k)
     assert (-0.01 / np.log(r["alif1"].rho.astype(np.float64))).max() <= 0.5 + 1e-4
+
+
+def test_training_words_are_no_test_word_command_homophone_nor_contain_a_test_word():
+    """Round 10's rule for the training split's unknown words (docs/voice.md): a word may
+    contain a command (f+right, stop+per) or rhyme with a test word (tight, mellow), but is
+    never a test word or a command, never a homophone of one, and never contains a test word
+    (flight ⊃ light, slowly ⊃ slow, golden ⊃ gold stay out)."""
+    train = D.UNKNOWN_TRAIN + D.UNKNOWN_EMBEDDED
+    assert len(set(train)) == len(train) and len(D.UNKNOWN_EMBEDDED) >= 20
+    assert not set(train) & set(D.UNKNOWN_TEST + D.COMMANDS + D.HOMOPHONES)
+    assert not [(w, t) for w in train for t in D.UNKNOWN_TEST if t in w]
+    for w in ("flight", "blight", "aloft", "slowly", "golden", "knight"):   # what the rule keeps out
+        assert w in D.HOMOPHONES or any(t in w for t in D.UNKNOWN_TEST)
+    assert {"fright", "upright", "ago", "goal", "stopper", "cleft"} <= set(D.UNKNOWN_EMBEDDED)
+
+
+@pytest.mark.skipif(not __import__("tianrt.demos.voice.synth", fromlist=["x"]).available(),
+                    reason="needs the voice extra (espeakng-loader)")
+def test_training_split_options_change_only_the_training_split(tmp_path):
+    """--embedded, --unknowns and --babble act on the training split only: the validation and
+    test splits draw the same words, voices, noises and SNRs (their own generators), and
+    --splits-from takes them from another data set byte for byte."""
+    m0, m1 = {}, {}
+    base = D.generate(1, 1, 2, seed=3, meta=m0)
+    new = D.generate(1, 1, 2, seed=3, meta=m1, embedded=True, unknowns=3, babble=1.0)
+    for k in ("val", "test"):
+        assert m0[k] == m1[k] and np.array_equal(base[k][1], new[k][1])
+    y = new["train"][1]
+    assert (y == D.UNK).sum() == 3 and (y == D.CLASSES.index("background")).sum() == 2 and (y == 0).sum() == 1
+    assert all(m["noise"] == "babble" for m, c in zip(m1["train"], y) if c == 9)
+    a, b = [], []
+    D.make_set(1, ["en"], [""], D.UNKNOWN_TRAIN, seed=4, negatives=3, meta=a)
+    D.make_set(1, ["en"], [""], D.UNKNOWN_TRAIN, seed=4, negatives=3, meta=b, babble=0.0)
+    n = len(D.COMMANDS) + 3   # the commands and the unknown words come before the background clips
+    assert a[:n] == b[:n] and len(b) == n + 3 and not any(m["noise"] == "babble" for m in b[n:])
+    assert {m["word"] for m in m1["train"] if m["word"] not in D.COMMANDS} <= set(D.UNKNOWN_TRAIN + D.UNKNOWN_EMBEDDED)
+    with pytest.raises(ValueError, match="babble"):
+        D.make_set(1, ["en"], [""], ["up"], seed=4, babble=1.5)
+    with pytest.raises(ValueError, match="splits"):
+        D.generate(1, 1, 2, splits=("train", "dev"))
+    src = {f"{k}_{f}": v for k in ("val", "test") for f, v in
+           (("x", np.random.default_rng(1).random((3, 100, 32)).astype(np.float32)), ("y", np.arange(3)),
+            ("end", np.array([5, -1, 7])))}
+    np.savez(tmp_path / "src.npz", **src)
+    D.main(["--out", str(tmp_path / "d.npz"), "--train", "1", "--seed", "3", "--embedded", "--unknowns", "3",
+            "--splits-from", str(tmp_path / "src.npz")])
+    with np.load(tmp_path / "d.npz") as d:
+        for k, v in src.items():
+            assert d[k].tobytes() == v.tobytes()
+        assert d["train_x"].shape == (13, 100, 32) and (d["train_y"] == D.UNK).sum() == 3
+
+
+def test_compare_streams_are_the_demos_and_its_rows_count_by_hand():
+    """compare.background_kinds makes stream.background_audio's audio (the same draws) and
+    names each 2 s piece's noise; rule_row counts false alarms, those in babble and those
+    0.25-0.75 s after a piece's start, and hits, as by hand on a made-up trace."""
+    from tianrt.demos.voice import compare as C
+    from tianrt.demos.voice import stream as S
+    bank = [np.ones(800, np.float32)]
+    a = S.background_audio(7, np.random.default_rng(2), bank)
+    b, kinds = C.background_kinds(7, np.random.default_rng(2), bank)
+    assert np.array_equal(a, b) and len(kinds) == 4 and set(kinds) <= set(D.NOISES)
+    quiet = np.zeros((800, 10))
+    quiet[:, 9] = 1.0
+    bg = quiet.copy()
+    bg[230:240] = np.eye(10)[3]      # a false alarm 0.3 s into the second piece (babble)
+    bg[610:620] = np.eye(10)[5]      # one 0.1 s into the fourth (white)
+    cmd = quiet.copy()
+    cmd[300:305] = np.eye(10)[2]     # the command (class 2) ending at tick 290 heard 10 ticks later
+    st = {"bg_kinds": ["white", "babble", "pink", "white"], "events": [(2, 290 * 160), (4, 600 * 160)],
+          "cal_events": [(2, 290 * 160)]}
+    row = C.rule_row(S.Rule(0.9, 1, 1), {"cal_bg": quiet, "cal_cmd": cmd, "bg": bg, "cmd": cmd}, st, 8.0)
+    assert row["fa_count"] == 2 and row["fa_per_hour"] == 2 * 3600 / 8.0 and row["cal_fa_per_hour"] == 0
+    assert row["fa_in_babble"] == 1 and row["fa_after_step"] == 1
+    assert row["hit_rate"] == 0.5 and row["cal_hit_rate"] == 1.0 and row["latency_ms_p50"] == 110.0

@@ -7,6 +7,8 @@ accents, never heard in training, and the confusable unknown words, never seen i
 training; the validation set holds one more voice variant.
 
     python -m tianrt.demos.voice.data --out voice-data.npz      # (a minute or two)
+    python -m tianrt.demos.voice.data --out r10.npz --embedded --unknowns 3 --babble 0.33 \
+        --splits-from voice-data.npz    # round 10: another training split, the same val/test clips
 """
 from __future__ import annotations
 
@@ -29,6 +31,16 @@ UNKNOWN_TRAIN = ["bicycle", "house", "yellow", "water", "seven", "table", "green
                  "master", "fast", "after", "lower", "flower", "sober", "shop", "top", "step",
                  "stuff", "grow", "goat", "toe", "coat", "hollow", "swallow", "hello", "soft"]
 UNKNOWN_TEST = ["loft", "night", "fellow", "light", "slow", "stock", "gold", "bright"]
+# Round 10 (``--embedded``, training split only): words of the test words' kind — a command with
+# another onset or ending (f+right, up+right, a+go, go+al, stop+per, follow+er, c+left) or a
+# near rhyme of one (tight, stack, mellow) — that are not a test word or a command, not a
+# homophone of one (HOMOPHONES) and do not contain a test word (flight, blight and aloft do:
+# left out, as are inflections of the test words: slowly, golden, nightly). docs/voice.md.
+UNKNOWN_EMBEDDED = ["fright", "upright", "alright", "tight", "might", "cleft", "theft", "lefty",
+                    "blow", "glow", "below", "stack", "stuck", "stomp", "stopper", "ago", "goal",
+                    "golf", "ghost", "mellow", "pillow", "follower", "plaster", "stray"]
+# homophones of the commands and of the test words, never a training word
+HOMOPHONES = ["write", "rite", "wright", "strait", "lite", "knight", "nite", "sloe"]
 ACCENTS_TRAIN = ["en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-us-nyc", "en-gb-x-gbclan"]
 ACCENTS_TEST = ["en-029", "en-gb-x-gbcwmd"]
 VARIANTS_TRAIN = ["", "m1", "m2", "m3", "m4", "m5", "f1", "f2", "f3", "klatt", "klatt2", "croak",
@@ -117,9 +129,10 @@ def utter(word, accent, variant, rng):
     return np.interp(np.linspace(0, len(wav) - 1, n), np.arange(len(wav)), wav).astype(np.float32)
 
 
-def make_clip(label, word, accent, variant, rng, babble, snr_db=None, info=None):
+def make_clip(label, word, accent, variant, rng, babble, snr_db=None, info=None, kind=None):
     """(1 s clip, end of speech in samples or -1) for one example; ``info`` (a dict), when
-    given, receives the noise's kind and the SNR drawn (the error analysis's, errors.py)."""
+    given, receives the noise's kind and the SNR drawn (the error analysis's, errors.py);
+    ``kind``: the noise's kind (default: drawn uniformly from NOISES)."""
     if label == CLASSES.index("background"):
         x, end = np.zeros(CLIP, np.float32), -1
         level = 0.0
@@ -131,7 +144,7 @@ def make_clip(label, word, accent, variant, rng, babble, snr_db=None, info=None)
         x = place(w, CLIP, rng, start)
         end = min(CLIP, start + len(w))
         level = np.sqrt(np.mean(w ** 2))
-    kind = NOISES[rng.integers(len(NOISES))]
+    kind = NOISES[rng.integers(len(NOISES))] if kind is None else kind
     nz = noise(kind, CLIP, rng, babble)
     snr = rng.uniform(0, 20) if snr_db is None else snr_db
     if info is not None:
@@ -144,21 +157,34 @@ def make_clip(label, word, accent, variant, rng, babble, snr_db=None, info=None)
     return np.clip(x * gain, -1, 1).astype(np.float32), end
 
 
-def make_set(n_per_class, accents, variants, unknown_words, seed, negatives=1, meta=None):
+def make_set(n_per_class, accents, variants, unknown_words, seed, negatives=1, meta=None,
+             unknowns=None, bank_words=None, babble=None):
     """Clips, labels and speech ends (samples) of a split; ``unknown`` and ``background``
-    get ``negatives`` times as many clips as a command. ``meta`` (a list), when given,
-    receives one dict per clip: word, accent, variant, noise, snr_db (recording them draws
-    nothing: the clips are the same)."""
+    get ``negatives`` times as many clips as a command (``unknowns``: ``unknown`` that many
+    instead). ``meta`` (a list), when given, receives one dict per clip: word, accent,
+    variant, noise, snr_db (recording them draws nothing: the clips are the same).
+    ``bank_words``: the words of the babble noise (default UNKNOWN_TRAIN); ``babble``: the
+    fraction of background clips whose noise is babble (default: one kind in six, like the
+    other clips; given, the others draw from the other five kinds — one more draw per
+    background clip, and background clips come last: the other classes' clips stay)."""
     rng = np.random.default_rng(seed)
-    bank = [utter(UNKNOWN_TRAIN[rng.integers(len(UNKNOWN_TRAIN))], accents[rng.integers(len(accents))],
+    words = UNKNOWN_TRAIN if bank_words is None else bank_words
+    bank = [utter(words[rng.integers(len(words))], accents[rng.integers(len(accents))],
                   variants[rng.integers(len(variants))], rng) for _ in range(48)]  # for babble
+    if babble is not None and not 0.0 <= babble <= 1.0:
+        raise ValueError(f"make_set: babble must be a fraction in [0, 1], got {babble!r}")
+    bg = CLASSES.index("background")
     xs, ys, ends = [], [], []
     for label, name in enumerate(CLASSES):
-        for _ in range(n_per_class * (negatives if label >= len(COMMANDS) else 1)):
+        many = 1 if label < len(COMMANDS) else unknowns if (label == UNK and unknowns is not None) else negatives
+        for _ in range(n_per_class * many):
             accent, variant = accents[rng.integers(len(accents))], variants[rng.integers(len(variants))]
             word = name if label < len(COMMANDS) else unknown_words[rng.integers(len(unknown_words))]
             info = None if meta is None else {"word": word, "accent": accent, "variant": variant}
-            x, end = make_clip(label, word, accent, variant, rng, bank, info=info)
+            kind = None
+            if label == bg and babble is not None:
+                kind = "babble" if rng.random() < babble else NOISES[rng.integers(len(NOISES) - 1)]  # babble is last
+            x, end = make_clip(label, word, accent, variant, rng, bank, info=info, kind=kind)
             if meta is not None:
                 meta.append(info)
             xs.append(x)
@@ -167,21 +193,36 @@ def make_set(n_per_class, accents, variants, unknown_words, seed, negatives=1, m
     return np.stack(xs), np.array(ys, np.int64), np.array(ends, np.int64)
 
 
-def generate(n_train=400, n_val=60, n_test=150, seed=0, negatives=2, meta=None):
+def generate(n_train=400, n_val=60, n_test=150, seed=0, negatives=2, meta=None, embedded=False, unknowns=None,
+             babble=None, splits=("train", "val", "test")):
     """The three splits as arrays (train: train voices and accents; val: the validation
     voices on the train accents; test: held-out voices on every accent, plus every voice on
     the held-out accents, with the confusable unknown words). ``meta`` (a dict), when given,
-    receives per split the list of ``make_set``'s per-clip dicts."""
+    receives per split the list of ``make_set``'s per-clip dicts. The training split only
+    (round 10): ``embedded`` adds UNKNOWN_EMBEDDED to its unknown words and to its babble's
+    words, ``unknowns`` its unknown clips per command clip (default ``negatives``), ``babble``
+    the fraction of its background clips that are babble. ``splits``: the splits to make
+    (each draws from a generator of its own seed, so the others do not change it)."""
+    bad = set(splits) - {"train", "val", "test"}
+    if bad:
+        raise ValueError(f"generate: splits are among train, val, test; got {sorted(bad)}")
     m = {k: ([] if meta is not None else None) for k in ("train", "val", "test")}
-    tr = make_set(n_train, ACCENTS_TRAIN, VARIANTS_TRAIN, UNKNOWN_TRAIN, seed, negatives, meta=m["train"])
-    va = make_set(n_val, ACCENTS_TRAIN, VARIANTS_VAL, UNKNOWN_TRAIN, seed + 1, meta=m["val"])
-    half = n_test // 2
-    t1 = make_set(half, ACCENTS_TRAIN + ACCENTS_TEST, VARIANTS_TEST, UNKNOWN_TEST, seed + 2, meta=m["test"])
-    t2 = make_set(n_test - half, ACCENTS_TEST, VARIANTS_TRAIN + VARIANTS_TEST, UNKNOWN_TEST, seed + 3, meta=m["test"])
+    out = {}
+    if "train" in splits:
+        words = UNKNOWN_TRAIN + (UNKNOWN_EMBEDDED if embedded else [])
+        out["train"] = make_set(n_train, ACCENTS_TRAIN, VARIANTS_TRAIN, words, seed, negatives, meta=m["train"],
+                                unknowns=unknowns, bank_words=words, babble=babble)
+    if "val" in splits:
+        out["val"] = make_set(n_val, ACCENTS_TRAIN, VARIANTS_VAL, UNKNOWN_TRAIN, seed + 1, meta=m["val"])
+    if "test" in splits:
+        half = n_test // 2
+        t1 = make_set(half, ACCENTS_TRAIN + ACCENTS_TEST, VARIANTS_TEST, UNKNOWN_TEST, seed + 2, meta=m["test"])
+        t2 = make_set(n_test - half, ACCENTS_TEST, VARIANTS_TRAIN + VARIANTS_TEST, UNKNOWN_TEST, seed + 3,
+                      meta=m["test"])
+        out["test"] = tuple(np.concatenate([a, b]) for a, b in zip(t1, t2))
     if meta is not None:
-        meta.update(m)
-    te = tuple(np.concatenate([a, b]) for a, b in zip(t1, t2))
-    return {"train": tr, "val": va, "test": te}
+        meta.update({k: m[k] for k in splits})
+    return out
 
 
 def split_sizes(n_train):
@@ -250,15 +291,34 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--negatives", type=int, default=2,
                    help="training clips of unknown words and of background, per command clip")
+    p.add_argument("--embedded", action="store_true",
+                   help="training split: UNKNOWN_EMBEDDED (commands with another onset or ending) join its unknown "
+                        "words and its babble (round 10)")
+    p.add_argument("--unknowns", type=int,
+                   help="training clips of unknown words per command clip (default --negatives)")
+    p.add_argument("--babble", type=float, help="the fraction of the training background clips that are babble "
+                                                "(default: one in six, as every noise kind)")
+    p.add_argument("--splits-from", metavar="NPZ",
+                   help="make the training split only and take the validation and test splits from this data set, "
+                        "as they are (the same clips for the control and the new recipe)")
     a = p.parse_args(argv)
     t0 = time.time()
-    d = generate(*split_sizes(a.train), a.seed, a.negatives)
+    splits = ("train",) if a.splits_from else ("train", "val", "test")
+    d = generate(*split_sizes(a.train), a.seed, a.negatives, embedded=a.embedded, unknowns=a.unknowns,
+                 babble=a.babble, splits=splits)
     fe = LogMel()
     arrays = {}
     for k, (x, y, e) in d.items():
         arrays[f"{k}_x"], arrays[f"{k}_y"], arrays[f"{k}_end"] = featurize(x, fe), y, e
+    if a.splits_from:
+        with np.load(a.splits_from) as src:
+            for k in ("val", "test"):
+                for f in ("x", "y", "end"):
+                    arrays[f"{k}_{f}"] = src[f"{k}_{f}"]
     np.savez_compressed(a.out, **arrays)
-    print(f"wrote {a.out} in {time.time() - t0:.0f} s: " + ", ".join(f"{k} {len(v[1])}" for k, v in d.items()))
+    print(f"wrote {a.out} in {time.time() - t0:.0f} s: " + ", ".join(
+        f"{k} {len(arrays[k + '_y'])}" for k in ("train", "val", "test"))
+          + (f" (val and test from {a.splits_from})" if a.splits_from else ""))
     return 0
 
 

@@ -56,7 +56,7 @@ def recover_meta(n_train, seed, labels) -> dict:
     snr_db) of the data set generated with ``seed``; ``labels`` (split -> y) must agree."""
     from . import data as D
     meta = {}
-    D.generate(*D.split_sizes(n_train), seed, meta=meta)
+    D.generate(*D.split_sizes(n_train), seed, meta=meta, splits=tuple(labels))  # only those asked for
     for k, y in labels.items():
         got = np.array([CLASSES.index(m["word"]) if m["word"] in COMMANDS else -1 for m in meta[k]])
         want = np.where(np.asarray(y) < len(COMMANDS), y, -1)
@@ -100,7 +100,9 @@ def main(argv=None) -> int:
         meta = json.loads(Path(a.meta).read_text())
     else:
         n_train = int((d["train_y"] == 0).sum())
-        meta = recover_meta(n_train, a.seed, {k: d[f"{k}_y"] for k in ("train", "val", "test")})
+        # val and test only: a training split made with other words or shares (data.py's
+        # --embedded, --unknowns, --babble) has other draws; the tables need none of it
+        meta = recover_meta(n_train, a.seed, {k: d[f"{k}_y"] for k in ("val", "test")})
         if a.meta:
             Path(a.meta).write_text(json.dumps(meta))
     g = tr.load(a.model)
