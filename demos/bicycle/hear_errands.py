@@ -26,31 +26,11 @@ import argparse
 import json
 
 import tianrt as tr
+from tianrt.demos.voice.stream import parse_rule
 
 from . import speech
 
 DURATION = 60.0
-
-
-def parse_rule(text: str):
-    """``threshold/k/hold[/word=threshold...]`` (e.g. ``0.9/20/5`` or ``0.9/20/5/stop=0.7``) ->
-    ``voice.stream.Rule``."""
-    from tianrt.demos.voice.data import COMMANDS, CLASSES
-    from tianrt.demos.voice.stream import Rule
-    parts = text.split("/")
-    if len(parts) < 3:
-        raise ValueError("--rule: expected threshold/k/hold[/word=threshold...] such as 0.9/20/5/stop=0.7, "
-                         f"got {text!r}")
-    try:
-        own = []
-        for p in parts[3:]:
-            word, _, v = p.partition("=")
-            if word not in COMMANDS:
-                raise ValueError(f"{word!r} is not a command ({', '.join(COMMANDS)})")
-            own.append((CLASSES.index(word), float(v)))
-        return Rule(threshold=float(parts[0]), k=int(parts[1]), hold=int(parts[2]), per_class=tuple(own))
-    except ValueError as e:
-        raise ValueError(f"--rule {text!r}: {e}") from None
 
 
 def hear(graph, seed: int, duration: float = DURATION, backend: str = "numba", voices: str = "shipped",

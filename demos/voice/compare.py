@@ -75,7 +75,6 @@ def main(argv=None) -> int:
     from . import model as M
     from . import recipes as R
     from . import stream as S
-    from ..bicycle.hear_errands import parse_rule
     p = argparse.ArgumentParser(prog="python -m tianrt.demos.voice.compare", description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True)
     p.add_argument("--model", action="append", required=True, help="a model file (repeat for several)")
@@ -87,7 +86,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="voice-compare.json")
     a = p.parse_args(argv)
     M.limit_threads()
-    rules = [parse_rule(r) for r in (a.rule or RULES)]
+    rules = [S.parse_rule(r) for r in (a.rule or RULES)]
     res = {m: {} for m in a.model}
     if not a.no_clips:
         d0 = dict(np.load(a.data))

@@ -137,6 +137,25 @@ class Online:
         return None
 
 
+def parse_rule(text: str):
+    """``threshold/k/hold[/word=threshold...]`` (e.g. ``0.9/20/5`` or ``0.9/20/5/stop=0.7``) ->
+    a ``Rule`` (the ``--rule`` of ``voice.compare`` and ``bicycle.hear_errands``)."""
+    parts = text.split("/")
+    if len(parts) < 3:
+        raise ValueError("--rule: expected threshold/k/hold[/word=threshold...] such as 0.9/20/5/stop=0.7, "
+                         f"got {text!r}")
+    try:
+        own = []
+        for p in parts[3:]:
+            word, _, v = p.partition("=")
+            if word not in D.COMMANDS:
+                raise ValueError(f"{word!r} is not a command ({', '.join(D.COMMANDS)})")
+            own.append((D.CLASSES.index(word), float(v)))
+        return Rule(threshold=float(parts[0]), k=int(parts[1]), hold=int(parts[2]), per_class=tuple(own))
+    except ValueError as e:
+        raise ValueError(f"--rule {text!r}: {e}") from None
+
+
 def softmax(y):
     """The readout (classes,) as probabilities."""
     y = np.asarray(y, np.float64)
