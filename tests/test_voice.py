@@ -702,14 +702,15 @@ def test_training_split_options_change_only_the_training_split(tmp_path):
 
 
 def test_compare_streams_are_the_demos_and_its_rows_count_by_hand():
-    """compare.background_kinds makes stream.background_audio's audio (the same draws) and
-    names each 2 s piece's noise; rule_row counts false alarms, those in babble and those
+    """stream.background_audio names each 2 s piece's noise when asked, with the same draws
+    (the same audio); rule_row counts false alarms, those in babble and those
     0.25-0.75 s after a piece's start, and hits, as by hand on a made-up trace."""
     from tianrt.demos.voice import compare as C
     from tianrt.demos.voice import stream as S
     bank = [np.ones(800, np.float32)]
     a = S.background_audio(7, np.random.default_rng(2), bank)
-    b, kinds = C.background_kinds(7, np.random.default_rng(2), bank)
+    kinds = []
+    b = S.background_audio(7, np.random.default_rng(2), bank, kinds)
     assert np.array_equal(a, b) and len(kinds) == 4 and set(kinds) <= set(D.NOISES)
     quiet = np.zeros((800, 10))
     quiet[:, 9] = 1.0

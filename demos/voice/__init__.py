@@ -184,7 +184,6 @@ def main(argv=None) -> int:
 def streaming(g, a, S):
     """Calibrate the detection rule on training material, then measure it on held-out
     streams: false alarms on background-only audio, hits and latency on commands."""
-    from . import data as D
     from . import synth
     try:
         tr.Runtime(g, backend="numba")
@@ -196,11 +195,8 @@ def streaming(g, a, S):
         out["streaming"] = "skipped: needs the voice extra (eSpeak NG) to synthesise the stream"
         return out
     secs = a.stream_seconds
-    # calibration: babble by training voices, commands by the validation voices
-    rng = np.random.default_rng(a.seed + 11)
-    bank = S.babble_bank(D.ACCENTS_TRAIN, D.VARIANTS_TRAIN, D.UNKNOWN_TRAIN, 48, rng)
-    bg_p, _, _ = S.probs_of(g, S.background_audio(secs, rng, bank), backend)
-    audio, events = S.command_audio(a.commands, rng, bank, D.ACCENTS_TRAIN, D.VARIANTS_VAL)
+    bg, _, audio, events = S.calibration_streams(secs, a.commands, a.seed)
+    bg_p, _, _ = S.probs_of(g, bg, backend)
     cmd_p, _, _ = S.probs_of(g, audio, backend)
     rule, table = S.calibrate(bg_p, secs, cmd_p, events, max_fa_per_hour=1.0)  # the target
     out["rule"] = {"threshold": rule.threshold, "smoothing_ticks": rule.k, "hold_ticks": rule.hold,
@@ -209,11 +205,7 @@ def streaming(g, a, S):
     out["calibration"] = {"background_seconds": secs, "false_alarms_per_hour": best["fa_per_hour"],
                           "commands": len(events), "hit_rate": best["hit_rate"]}
     _log(f"detection rule {out['rule']} (calibration: {out['calibration']})")
-    # held out: babble by the test voices and accents speaking the test's confusable words,
-    # commands by the test voices and accents
-    rng = np.random.default_rng(a.seed + 7)
-    bank = S.babble_bank(D.ACCENTS_TRAIN + D.ACCENTS_TEST, D.VARIANTS_TEST, D.UNKNOWN_TEST, 48, rng)
-    bg = S.background_audio(secs, rng, bank)
+    bg, _, audio, events = S.held_out_streams(secs, a.commands, a.seed)
     det = S.Detector(g, rule, backend=backend)
     det.push(np.zeros(160, np.float32))  # compile / warm up
     dets, t = S.run(det, bg)
@@ -222,7 +214,6 @@ def streaming(g, a, S):
     out["realtime_factor"] = round(secs / t, 1)  # front end + graph + detector
     out["graph_realtime_factor"] = round(secs / det.graph_seconds, 1)
     det = S.Detector(g, rule, backend=backend)
-    audio, events = S.command_audio(a.commands, rng, bank)
     dets, _ = S.run(det, audio)
     hits, lat, wrong = S.score(dets, events)
     out["stream_commands"] = len(events)

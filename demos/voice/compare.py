@@ -24,32 +24,13 @@ import numpy as np
 RULES = ("0.995/20/30", "0.98/20/20", "0.95/20/20", "0.9/20/20", "0.9/20/5")
 
 
-def background_kinds(seconds, rng, bank):
-    """``stream.background_audio(seconds, rng, bank)`` and the noise kind of each of its 2 s
-    pieces (the same draws in the same order: the same audio)."""
-    from . import data as D
-    from .frontend import SR
-    out, kinds = [], []
-    for _ in range(int(np.ceil(seconds / 2))):
-        kind = D.NOISES[rng.integers(len(D.NOISES))]
-        kinds.append(kind)
-        out.append(D.noise(kind, 2 * SR, rng, bank) * 0.05 * 10 ** rng.uniform(-1, 0.5))
-    return np.concatenate(out)[:int(seconds * SR)].astype(np.float32), kinds
-
-
 def streams(seconds=3600.0, commands=100, seed=0):
-    """The demo's streams (``voice.streaming``'s draws): {cal_bg, cal_cmd, cal_events, bg,
-    bg_kinds, cmd, events}."""
-    from . import data as D
+    """The demo's streams (``stream.calibration_streams`` and ``stream.held_out_streams``):
+    {cal_bg, cal_cmd, cal_events, bg, bg_kinds, cmd, events}."""
     from . import stream as S
-    rng = np.random.default_rng(seed + 11)
-    bank = S.babble_bank(D.ACCENTS_TRAIN, D.VARIANTS_TRAIN, D.UNKNOWN_TRAIN, 48, rng)
-    out = {"cal_bg": background_kinds(seconds, rng, bank)[0]}
-    out["cal_cmd"], out["cal_events"] = S.command_audio(commands, rng, bank, D.ACCENTS_TRAIN, D.VARIANTS_VAL)
-    rng = np.random.default_rng(seed + 7)
-    bank = S.babble_bank(D.ACCENTS_TRAIN + D.ACCENTS_TEST, D.VARIANTS_TEST, D.UNKNOWN_TEST, 48, rng)
-    out["bg"], out["bg_kinds"] = background_kinds(seconds, rng, bank)
-    out["cmd"], out["events"] = S.command_audio(commands, rng, bank)
+    out = {}
+    out["cal_bg"], _, out["cal_cmd"], out["cal_events"] = S.calibration_streams(seconds, commands, seed)
+    out["bg"], out["bg_kinds"], out["cmd"], out["events"] = S.held_out_streams(seconds, commands, seed)
     return out
 
 

@@ -191,13 +191,38 @@ def babble_bank(accents, variants, words, n, rng):
                     variants[rng.integers(len(variants))], rng) for _ in range(n)]
 
 
-def background_audio(seconds, rng, bank):
-    """Continuous background: 2 s pieces of the data set's noises at random levels."""
+def background_audio(seconds, rng, bank, kinds=None):
+    """Continuous background: 2 s pieces of the data set's noises at random levels. ``kinds``
+    (a list), when given, receives each piece's noise kind (recording them draws nothing)."""
     out = []
     for _ in range(int(np.ceil(seconds / 2))):
         kind = D.NOISES[rng.integers(len(D.NOISES))]
+        if kinds is not None:
+            kinds.append(kind)
         out.append(D.noise(kind, 2 * SR, rng, bank) * 0.05 * 10 ** rng.uniform(-1, 0.5))
     return np.concatenate(out)[:int(seconds * SR)].astype(np.float32)
+
+
+def calibration_streams(seconds, commands, seed):
+    """The demo's calibration streams, training material only (seed + 11): background with
+    babble by training voices, and ``commands`` commands by the validation voices ->
+    (background audio, its pieces' noise kinds, command audio, command events)."""
+    rng = np.random.default_rng(seed + 11)
+    bank = babble_bank(D.ACCENTS_TRAIN, D.VARIANTS_TRAIN, D.UNKNOWN_TRAIN, 48, rng)
+    kinds = []
+    bg = background_audio(seconds, rng, bank, kinds)
+    return (bg, kinds, *command_audio(commands, rng, bank, D.ACCENTS_TRAIN, D.VARIANTS_VAL))
+
+
+def held_out_streams(seconds, commands, seed):
+    """The demo's held-out streams (seed + 7): background with babble by the test voices and
+    accents speaking the test's confusable words, and commands by the test voices and accents
+    -> (background audio, its pieces' noise kinds, command audio, command events)."""
+    rng = np.random.default_rng(seed + 7)
+    bank = babble_bank(D.ACCENTS_TRAIN + D.ACCENTS_TEST, D.VARIANTS_TEST, D.UNKNOWN_TEST, 48, rng)
+    kinds = []
+    bg = background_audio(seconds, rng, bank, kinds)
+    return (bg, kinds, *command_audio(commands, rng, bank))
 
 
 def command_audio(n, rng, bank, accents=D.ACCENTS_TEST, variants=D.VARIANTS_TEST):
