@@ -725,3 +725,37 @@ def test_compare_streams_are_the_demos_and_its_rows_count_by_hand():
     assert row["fa_count"] == 2 and row["fa_per_hour"] == 2 * 3600 / 8.0 and row["cal_fa_per_hour"] == 0
     assert row["fa_in_babble"] == 1 and row["fa_after_step"] == 1
     assert row["hit_rate"] == 0.5 and row["cal_hit_rate"] == 1.0 and row["latency_ms_p50"] == 110.0
+
+
+def test_decision_rules_that_weigh_unknown_against_the_commands():
+    """voice.decisions (round 11): ``peak`` is model.decide; ``trailing`` at m = -1 and
+    ``command_threshold`` at tc = th are ``peak``; on a made-up clip where ``unknown`` holds
+    for 30 ticks and a command then peaks briefly at 0.6, ``peak`` hears the command, a
+    trailing margin over 20 ticks, a command threshold of 0.7 and the evidence summed over the
+    clip hear ``unknown``; ``choose`` takes the grid's best on the clips given; ``auc`` counts
+    ties half."""
+    from tianrt.demos.voice import decisions as V
+    rng = np.random.default_rng(0)
+    trace = rng.normal(0, 2, (60, 40, len(D.CLASSES)))
+    p = M.softmax(trace, -1)
+    assert np.array_equal(V.peak(p), M.decide(trace))
+    assert np.array_equal(V.trailing(p, W=10, m=-1.0), V.peak(p))
+    assert np.array_equal(V.command_threshold(p, tc=0.5), V.peak(p))
+    clip = np.full((60, 1, len(D.CLASSES)), 0.0)
+    clip[:, 0, V.BG] = 1.0
+    clip[10:40, 0] = 0.0
+    clip[10:40, 0, V.UNK] = 0.8
+    clip[10:40, 0, V.BG] = 0.2
+    clip[40:50, 0] = 0.0
+    clip[40:50, 0, 3] = 0.6
+    clip[40:50, 0, V.UNK] = 0.4
+    assert V.peak(clip)[0] == 3
+    assert V.trailing(clip, W=20, m=0.0)[0] == V.UNK and V.trailing(clip, W=5, m=0.0)[0] == 3
+    assert V.command_threshold(clip, tc=0.7)[0] == V.UNK
+    assert V.evidence(clip, lam=1.0)[0] == V.UNK and V.evidence(clip, lam=0.2)[0] == 3
+    y = np.array([V.UNK])
+    kw, s = V.choose("command_threshold", clip, y)
+    assert kw == {"tc": 0.7} and s["accuracy"] == 1.0 and s["unknown"] == 1.0
+    with pytest.raises(ValueError, match="unknown family"):
+        V.choose("median", clip, y)
+    assert V.auc([2, 3], [1, 2]) == pytest.approx((1 + 0.5 + 1 + 1) / 4)
