@@ -730,7 +730,7 @@ def test_compare_streams_are_the_demos_and_its_rows_count_by_hand():
 def test_decision_rules_that_weigh_unknown_against_the_commands():
     """voice.decisions (round 11): ``peak`` is model.decide; ``trailing`` at m = -1 and
     ``command_threshold`` at tc = th are ``peak``; on a made-up clip where ``unknown`` holds
-    for 30 ticks and a command then peaks briefly at 0.6, ``peak`` hears the command, a
+    for 30 ticks and a command then peaks briefly at 0.65, ``peak`` hears the command, a
     trailing margin over 20 ticks, a command threshold of 0.7 and the evidence summed over the
     clip hear ``unknown``; ``choose`` takes the grid's best on the clips given; ``auc`` counts
     ties half."""
@@ -747,15 +747,15 @@ def test_decision_rules_that_weigh_unknown_against_the_commands():
     clip[10:40, 0, V.UNK] = 0.8
     clip[10:40, 0, V.BG] = 0.2
     clip[40:50, 0] = 0.0
-    clip[40:50, 0, 3] = 0.6
-    clip[40:50, 0, V.UNK] = 0.4
+    clip[40:50, 0, 3] = 0.65
+    clip[40:50, 0, V.UNK] = 0.35
     assert V.peak(clip)[0] == 3
     assert V.trailing(clip, W=20, m=0.0)[0] == V.UNK and V.trailing(clip, W=5, m=0.0)[0] == 3
     assert V.command_threshold(clip, tc=0.7)[0] == V.UNK
     assert V.evidence(clip, lam=1.0)[0] == V.UNK and V.evidence(clip, lam=0.2)[0] == 3
     y = np.array([V.UNK])
     kw, s = V.choose("command_threshold", clip, y)
-    assert kw == {"tc": 0.7} and s["accuracy"] == 1.0 and s["unknown"] == 1.0
+    assert kw == {"tc": 0.7, "k": 5} and s["accuracy"] == 1.0 and s["unknown"] == 1.0
     with pytest.raises(ValueError, match="unknown family"):
         V.choose("median", clip, y)
     assert V.auc([2, 3], [1, 2]) == pytest.approx((1 + 0.5 + 1 + 1) / 4)

@@ -7,9 +7,9 @@ included, so the rules here look at it differently — each a family with a smal
 parameters chosen on the validation clips only and then measured once on the test clips:
 
 - ``peak``: the shipped decision (threshold, smoothing ``k``).
-- ``command_threshold``: a command only if its smoothed peak reaches ``tc`` (>= the
-  threshold); a clip with speech (any class but background at the threshold) is otherwise
-  ``unknown``.
+- ``command_threshold``: a command only if its smoothed peak reaches ``tc`` (above the
+  threshold: ``unknown`` weighed up; below it: down); a clip with speech (any class but
+  background at the threshold) is otherwise ``unknown``.
 - ``trailing``: a command's tick counts only if, over the ``W`` ticks ending there, its
   probability exceeds ``unknown``'s by ``m`` on average; the best such tick's command wins.
 - ``evidence``: decided at the clip's end on the accumulated evidence — among clips with
@@ -75,7 +75,8 @@ def evidence(p, lam=1.0, th=0.5, k=5):
 
 FAMILIES = {
     "peak": (peak, [dict(th=th, k=k) for th in (0.4, 0.5, 0.6) for k in (1, 5, 10)]),
-    "command_threshold": (command_threshold, [dict(tc=tc) for tc in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)]),
+    "command_threshold": (command_threshold, [dict(tc=tc, k=k) for tc in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+                                              for k in (5, 10)]),
     "trailing": (trailing, [dict(W=W, m=m) for W in (5, 10, 20, 30, 50)
                             for m in (-0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3)]),
     "evidence": (evidence, [dict(lam=lam) for lam in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1.5)]),
