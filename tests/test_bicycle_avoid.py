@@ -50,7 +50,7 @@ def test_a_sector_the_person_explained_is_unknown_not_free():
 def test_one_false_detection_is_not_an_obstacle_and_a_miss_keeps_it():
     m = avoid.ObstacleMap()
     fake = np.zeros(7, np.float32)
-    fake[3] = vision.sector_value(8.0)
+    fake[3] = vision.sector_value(6.0)   # (farther, a reading weighs less: occupied_weight)
     m.update(0.0, 0.0, 0.0, fake)
     assert len(m.occupied(0.0, 0.0, 20.0)) == 0
     m.update(0.1, 0.0, 0.0, fake)
@@ -71,18 +71,38 @@ def test_free_space_weighs_less_where_the_cnn_misses_more():
     assert avoid.free_weight(11.0) == pytest.approx(expect)
 
 
+def test_a_far_reading_adds_less_than_a_near_one():
+    w = avoid.occupied_weight(np.array([3.0, 5.0, 7.0, 9.0, 11.0, 13.0, 15.0]))
+    assert w[0] == w[1] == 1.0 and np.all(np.diff(w) <= 0) and w[-1] > 0.3
+    # the sensor model: at 12-14 m a report is 12 % likely from an obstacle there and 2.2 % from
+    # an empty sector (4-6 m: 29 % and 0.33 %)
+    assert avoid.occupied_weight(13.0) == pytest.approx(math.log(0.124 / 0.0222) / math.log(0.29 / 0.0033))
+    # so a single far false report stays under the threshold for longer than a near one
+    frames = {}
+    for d in (5.0, 12.0):
+        s = np.zeros(7, np.float32)
+        s[3] = vision.sector_value(d)
+        m, n = avoid.ObstacleMap(), 0
+        while not len(m.occupied(0.0, 0.0, 15.0)):
+            m.update(0.0, 0.0, 0.0, s)
+            n += 1
+        frames[d] = n
+    assert frames[5.0] == 2 and frames[12.0] == 4
+
+
 def test_frames_that_miss_a_far_box_do_not_erase_it_but_near_ones_do():
-    """A box mapped at 10 m stays through seven frames that report nothing (errand seed 99:
-    erased in three, the planner steered back into it); at 5 m the same frames erase it."""
+    """A box mapped at 10 m (seen over 8 frames) stays through eight frames that report nothing
+    (errand seed 99: erased in three, the planner steered back into it); at 5 m the same frames
+    erase it."""
     kept = {}
     for d in (10.0, 5.0):
         box = np.zeros(7, np.float32)
         box[3] = vision.sector_value(d)
         m = avoid.ObstacleMap()
-        for _ in range(4):
+        for _ in range(8):
             m.update(0.0, 0.0, 0.0, box)
         assert len(m.occupied(0.0, 0.0, 15.0)) > 0
-        for _ in range(7):
+        for _ in range(8):
             m.update(0.0, 0.0, 0.0, np.zeros(7, np.float32))
         kept[d] = len(m.occupied(0.0, 0.0, 15.0))
     assert kept[10.0] > 0 and kept[5.0] == 0

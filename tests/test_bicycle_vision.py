@@ -40,6 +40,9 @@ def test_sensor_model_misses_far_obstacles_more_than_near_ones(cnn):
     p = lambda bins: sum(b["p_nothing"] * b["sectors"] for b in bins) / sum(b["sectors"] for b in bins)
     assert all(b["sectors"] > 0 for b in near + far)
     assert p(near) < 0.3 < p(far) and sm["empty"]["p_nothing"] > 0.8
+    # an empty sector's false reports are rarer near than far (avoid.occupied_weight)
+    assert sm["report 4-6"]["p_report_empty"] < sm["report 12-14"]["p_report_empty"]
+    assert sm["report 4-6"]["p_hit"] > sm["report 4-6"]["p_report_empty"]
 
 
 def test_int8_network_agrees_with_float(cnn):

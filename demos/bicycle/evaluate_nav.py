@@ -65,6 +65,7 @@ def accuracy(graph, seeds=range(20), per_scenario=None, seed: int = 7) -> dict:
 
 # The sensor model's ranges: a sector value saturates within SECTOR_NEAR (4 m), hence the first bin.
 SENSOR_BINS = ((0.0, 4.0), (4.0, 6.0), (6.0, 8.0), (8.0, 10.0), (10.0, 12.0), (12.0, 15.0))
+REPORT_BINS = ((4.0, 6.0), (6.0, 8.0), (8.0, 10.0), (10.0, 12.0), (12.0, 14.0))
 SENSOR_SEEDS = {"obstacles": train_vision.VAL_SEEDS["obstacles"], "mixed": train_vision.VAL_SEEDS["mixed"]}
 
 
@@ -72,8 +73,11 @@ def sensor_model(graph, seeds=None, per_scenario: int = 20, seed: int = 7) -> di
     """The CNN's sectors as a range sensor (``avoid.MISS_P`` and ``NOTHING_EMPTY``): per range
     of the sector's true nearest obstacle, the share of frames that report nothing (a value
     below ``avoid.MIN_VALUE``) and the reported distance over the true one (percentiles of the
-    frames that report something); for empty sectors, the share that report nothing. On the
-    validation scenes by default (obstacles and mixed: never ridden, never trained on)."""
+    frames that report something); for empty sectors, the share that report nothing. Per range
+    of a reading (``avoid.HIT_P``, ``FALSE_P``): the share of sectors with an obstacle in that range
+    that report it within the map's tolerance, and the share of empty sectors that report
+    something in it. On the validation scenes by default (obstacles and mixed: never ridden,
+    never trained on)."""
     import tianrt as tr
 
     seeds = seeds or SENSOR_SEEDS
@@ -91,6 +95,14 @@ def sensor_model(graph, seeds=None, per_scenario: int = 20, seed: int = 7) -> di
         res[f"{lo:g}-{hi:g}"] = {"sectors": int(k.sum()), "p_nothing": float((~seen[k]).mean()),
                                  "ratio_p10_p50_p90": [float(q) for q in np.percentile(ratio, (10, 50, 90))]
                                  if len(ratio) else None}
+    placed = seen & (p < avoid.SATURATED)      # the readings the map places (avoid.ObstacleMap.update)
+    empty = np.isinf(d_true)
+    for lo, hi in REPORT_BINS:
+        k = (d_true >= lo) & (d_true < hi)
+        tol = np.maximum(0.6, 0.08 * d_true[k])
+        res[f"report {lo:g}-{hi:g}"] = {
+            "p_hit": float((placed[k] & (np.abs(d_seen[k] - d_true[k]) <= tol)).mean()),
+            "p_report_empty": float((placed & empty & (d_seen >= lo) & (d_seen < hi)).sum() / max(empty.sum(), 1))}
     return res
 
 
