@@ -32,7 +32,8 @@ def test_map_places_an_obstacle_seen_over_frames():
 def test_a_sector_the_person_explained_is_unknown_not_free():
     # a box seen over a few frames; then the CNN takes it for the person (its sector explained
     # away): those frames must not free it, as frames that see nothing there would
-    sc = _scene([{"kind": "box", "x": 30.0, "y": 0.0, "size": 1.0}])
+    # (the box within 7 m: frames that miss something farther are weak evidence, free_weight)
+    sc = _scene([{"kind": "box", "x": 27.0, "y": 0.0, "size": 1.0}])
     kept, erased = avoid.ObstacleMap(), avoid.ObstacleMap()
     for x in np.arange(20.0, 20.6, 0.15):
         s = vision.sectors_truth(sc.obstacles, x, 0.0, 0.0)
@@ -49,7 +50,7 @@ def test_a_sector_the_person_explained_is_unknown_not_free():
 def test_one_false_detection_is_not_an_obstacle_and_a_miss_keeps_it():
     m = avoid.ObstacleMap()
     fake = np.zeros(7, np.float32)
-    fake[3] = vision.sector_value(8.0)
+    fake[3] = vision.sector_value(6.0)   # (farther, a reading weighs less: occupied_weight)
     m.update(0.0, 0.0, 0.0, fake)
     assert len(m.occupied(0.0, 0.0, 20.0)) == 0
     m.update(0.1, 0.0, 0.0, fake)
@@ -58,6 +59,53 @@ def test_one_false_detection_is_not_an_obstacle_and_a_miss_keeps_it():
     assert seen > 0
     m.update(0.3, 0.0, 0.0, np.zeros(7, np.float32))   # one missed frame does not erase it
     assert len(m.occupied(0.0, 0.0, 20.0)) > 0
+
+
+def test_free_space_weighs_less_where_the_cnn_misses_more():
+    w = avoid.free_weight(np.array([1.0, 4.0, 6.0, 8.0, 9.0, 10.0, 12.0, 15.0]))
+    assert np.all(w[:3] == 1.0)                     # within 7 m the CNN misses at most 12 %
+    assert np.all(np.diff(w) <= 0) and np.all(w > 0)
+    assert w[5] < 0.5 and w[7] < 0.2                # 10 m: it misses 31-46 %; 15 m: 68 %
+    # from the sensor model: the log-likelihood ratio of "nothing" at 11 m over that within 8 m
+    expect = math.log(0.46 / avoid.NOTHING_EMPTY) / math.log(0.12 / avoid.NOTHING_EMPTY)
+    assert avoid.free_weight(11.0) == pytest.approx(expect)
+
+
+def test_a_far_reading_adds_less_than_a_near_one():
+    w = avoid.occupied_weight(np.array([3.0, 5.0, 7.0, 9.0, 11.0, 13.0, 15.0]))
+    assert w[0] == w[1] == 1.0 and np.all(np.diff(w) <= 0) and w[-1] > 0.3
+    # the sensor model: at 12-14 m a report is 12 % likely from an obstacle there and 2.2 % from
+    # an empty sector (4-6 m: 29 % and 0.33 %)
+    assert avoid.occupied_weight(13.0) == pytest.approx(math.log(0.124 / 0.0222) / math.log(0.29 / 0.0033))
+    # so a single far false report stays under the threshold for longer than a near one
+    frames = {}
+    for d in (5.0, 12.0):
+        s = np.zeros(7, np.float32)
+        s[3] = vision.sector_value(d)
+        m, n = avoid.ObstacleMap(), 0
+        while not len(m.occupied(0.0, 0.0, 15.0)):
+            m.update(0.0, 0.0, 0.0, s)
+            n += 1
+        frames[d] = n
+    assert frames[5.0] == 2 and frames[12.0] == 4
+
+
+def test_frames_that_miss_a_far_box_do_not_erase_it_but_near_ones_do():
+    """A box mapped at 10 m (seen over 8 frames) stays through eight frames that report nothing
+    (errand seed 99: erased in three, the planner steered back into it); at 5 m the same frames
+    erase it."""
+    kept = {}
+    for d in (10.0, 5.0):
+        box = np.zeros(7, np.float32)
+        box[3] = vision.sector_value(d)
+        m = avoid.ObstacleMap()
+        for _ in range(8):
+            m.update(0.0, 0.0, 0.0, box)
+        assert len(m.occupied(0.0, 0.0, 15.0)) > 0
+        for _ in range(8):
+            m.update(0.0, 0.0, 0.0, np.zeros(7, np.float32))
+        kept[d] = len(m.occupied(0.0, 0.0, 15.0))
+    assert kept[10.0] > 0 and kept[5.0] == 0
 
 
 def test_a_reading_too_far_does_not_free_what_was_seen_nearer():

@@ -31,6 +31,20 @@ def test_cnn_accuracy_on_held_out_seeds(cnn):
     assert sum(r["frames"] for r in by_range.values()) <= acc["visible_frames"]
 
 
+def test_sensor_model_misses_far_obstacles_more_than_near_ones(cnn):
+    """The figures behind avoid.free_weight, on a few validation scenes: the CNN reports
+    something for most obstacles within 8 m, for fewer beyond, and for few empty sectors."""
+    sm = evaluate_nav.sensor_model(cnn, seeds={"obstacles": range(2000, 2008)}, per_scenario=10)
+    near = [sm[b] for b in ("0-4", "4-6", "6-8")]
+    far = [sm[b] for b in ("10-12", "12-15")]
+    p = lambda bins: sum(b["p_nothing"] * b["sectors"] for b in bins) / sum(b["sectors"] for b in bins)
+    assert all(b["sectors"] > 0 for b in near + far)
+    assert p(near) < 0.3 < p(far) and sm["empty"]["p_nothing"] > 0.8
+    # an empty sector's false reports are rarer near than far (avoid.occupied_weight)
+    assert sm["report 4-6"]["p_report_empty"] < sm["report 12-14"]["p_report_empty"]
+    assert sm["report 4-6"]["p_hit"] > sm["report 4-6"]["p_report_empty"]
+
+
 def test_int8_network_agrees_with_float(cnn):
     q = tr.quantize(cnn, {"frame": vision.calibration_frames(32)}, name="vision-int8")
     sc = world.parse_scenario(suite.make("follow", 3, 20.0))

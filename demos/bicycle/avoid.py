@@ -5,7 +5,11 @@ the *estimated* world frame (the dead-reckoned pose): a sector that reports its 
 obstacle at d metres marks the cells of that sector at d (within a tolerance) as occupied and
 the cells nearer than d as free; a sector that reports nothing marks its cells free up to
 ``FREE_RANGE``. A single false detection does not reach the occupied threshold; a missed frame
-does not erase an obstacle seen before. Because detections and the bicycle's pose live in the
+does not erase an obstacle seen before. Both kinds of evidence weigh by range, as the CNN's
+measured sensor model says (``free_weight``, ``occupied_weight``): it misses an obstacle 8-15 m
+away in a third to two thirds of the frames, so "nothing there" at that range is weak evidence
+(a box mapped at 10 m is not erased by the frames that miss it), and its false reports, rare
+near, become several times likelier far, so a far reading adds less than a near one. Because detections and the bicycle's pose live in the
 same estimated frame, the drift of the dead reckoning (metres over a ride) does not misplace an
 obstacle relative to the bicycle; it only shifts the whole scene against the true path.
 
@@ -29,6 +33,17 @@ L_OCC, L_FREE = 0.9, 0.35  # log-odds added per frame by a detection / removed b
 L_MIN, L_MAX = -2.0, 4.0
 THRESHOLD = 1.6        # occupied above this (two consistent frames)
 FREE_RANGE = 13.0      # a sector reporting nothing is free up to here [m]
+# The CNN's sensor model (``evaluate_nav --sensor``, validation seeds 2000-2059 and 2100-2129,
+# never ridden): the chance that a sector holding an obstacle at this range reports nothing, and
+# that an empty sector does.
+MISS_RANGE = (4.0, 5.0, 7.0, 9.0, 11.0, 13.5)   # [m]: <= 4, 4-6, 6-8, 8-10, 10-12, 12-15
+MISS_P = (0.11, 0.06, 0.12, 0.31, 0.46, 0.68)
+NOTHING_EMPTY = 0.933
+# ... and, per range of the reading, the chance that a sector holding an obstacle there reports
+# it within the map's tolerance, and that an empty sector reports something at that range.
+REPORT_RANGE = (5.0, 7.0, 9.0, 11.0, 13.0)       # [m]: 4-6, 6-8, 8-10, 10-12, 12-14
+HIT_P = (0.290, 0.209, 0.203, 0.159, 0.124)
+FALSE_P = (0.0033, 0.0078, 0.0135, 0.0200, 0.0222)
 FREE_SHORT = 0.75      # a sector reporting d is free only nearer than this share of d: a quarter of the
                        # CNN's readings are 25-50 % too far (docs/bicycle.md, round 7's sensor model)
 MIN_VALUE = vision.sector_value(14.0)   # sector values below this report nothing
@@ -42,6 +57,24 @@ SWITCH_BETTER = 0.5    # committed to a side, cross over only to a way with less
 CONTACT = 0.65         # a trajectory point this near an occupied cell's centre is contact: the rider's half width
                        # (collide.HALF_WIDTH) and half a cell's diagonal, with 0.15 m to spare [m]
 NEAR = 6.0             # a side chosen around something in the way is kept unless it runs into something this near [m]
+
+
+def free_weight(d):
+    """Share of ``L_FREE`` that a free reading of a cell ``d`` metres away removes: the
+    log-likelihood ratio of "nothing there" at that range, log(P_miss(d) / P(nothing | empty)),
+    relative to its value within 8 m (where the CNN misses at most 12 % of obstacles), in [0, 1].
+    1 up to 8 m, 0.5 at 9 m, 0.33 at 11 m, 0.15 at 13.5 m."""
+    miss = np.interp(d, MISS_RANGE, MISS_P)
+    near = max(p for r, p in zip(MISS_RANGE, MISS_P) if r <= 8.0)
+    return np.clip(np.log(miss / NOTHING_EMPTY) / math.log(near / NOTHING_EMPTY), 0.0, 1.0)
+
+
+def occupied_weight(d):
+    """Share of ``L_OCC`` that a reading at ``d`` metres adds to its cells: the log-likelihood
+    ratio of a report there, log(P(hit | obstacle at d) / P(report at d | empty)), relative to
+    its value at 5 m, in [0, 1]. 1 up to 5 m, 0.73 at 7 m, 0.46 at 11 m, 0.38 at 13 m and beyond."""
+    llr = np.log(np.interp(d, REPORT_RANGE, HIT_P) / np.interp(d, REPORT_RANGE, FALSE_P))
+    return np.clip(llr / math.log(HIT_P[0] / FALSE_P[0]), 0.0, 1.0)
 
 
 class ObstacleMap:
@@ -109,8 +142,8 @@ class ObstacleMap:
         free_to = np.where(seen, np.minimum(dsec - tol, FREE_SHORT * dsec), np.inf)
         free = inside & ~sat & (d < np.minimum(free_to, FREE_RANGE))
         L = self.logodds[i0:i1, j0:j1]
-        L[occ] += L_OCC
-        L[free] -= L_FREE
+        L[occ] += L_OCC * occupied_weight(d[occ])
+        L[free] -= L_FREE * free_weight(d[free])
         np.clip(L, L_MIN, L_MAX, out=L)
 
     def occupied(self, x: float, y: float, radius: float) -> np.ndarray:

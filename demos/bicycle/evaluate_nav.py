@@ -2,6 +2,7 @@
 follow / obstacles rides from perception (float and int8 CNN), over ``--first-seed/--n``.
 
     python -m tianrt.demos.bicycle.evaluate_nav --accuracy                 # CNN on seeds 0-19
+    python -m tianrt.demos.bicycle.evaluate_nav --sensor                   # the sectors' miss rate by range
     python -m tianrt.demos.bicycle.evaluate_nav --kind follow --n 20 --vision float,int8
     python -m tianrt.demos.bicycle.evaluate_nav --kind obstacles --n 20
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import follow, policy, suite, train_vision, vision, world
+from . import avoid, follow, policy, suite, train_vision, vision, world
 from .run import run, run_stream, schedule_for, teacher_for
 
 
@@ -60,6 +61,49 @@ def accuracy(graph, seeds=range(20), per_scenario=None, seed: int = 7) -> dict:
             "sector_mae": float(np.abs(out[:, 17:] - y[:, 17:]).mean()),
             "sector_trigger_accuracy": float((sec_t == sec_p).mean()),
             "sector_trigger_recall": float((sec_t & sec_p).sum() / max(sec_t.sum(), 1))}
+
+
+# The sensor model's ranges: a sector value saturates within SECTOR_NEAR (4 m), hence the first bin.
+SENSOR_BINS = ((0.0, 4.0), (4.0, 6.0), (6.0, 8.0), (8.0, 10.0), (10.0, 12.0), (12.0, 15.0))
+REPORT_BINS = ((4.0, 6.0), (6.0, 8.0), (8.0, 10.0), (10.0, 12.0), (12.0, 14.0))
+SENSOR_SEEDS = {"obstacles": train_vision.VAL_SEEDS["obstacles"], "mixed": train_vision.VAL_SEEDS["mixed"]}
+
+
+def sensor_model(graph, seeds=None, per_scenario: int = 20, seed: int = 7) -> dict:
+    """The CNN's sectors as a range sensor (``avoid.MISS_P`` and ``NOTHING_EMPTY``): per range
+    of the sector's true nearest obstacle, the share of frames that report nothing (a value
+    below ``avoid.MIN_VALUE``) and the reported distance over the true one (percentiles of the
+    frames that report something); for empty sectors, the share that report nothing. Per range
+    of a reading (``avoid.HIT_P``, ``FALSE_P``): the share of sectors with an obstacle in that range
+    that report it within the map's tolerance, and the share of empty sectors that report
+    something in it. On the validation scenes by default (obstacles and mixed: never ridden,
+    never trained on)."""
+    import tianrt as tr
+
+    seeds = seeds or SENSOR_SEEDS
+    x, y = train_vision.dataset(seeds, {k: per_scenario for k in seeds}, seed)
+    out = np.asarray(tr.Runtime(graph).run({"frame": vision.normalise(x)}, ticks=1)["y"]).reshape(len(x), -1)
+    t, p = y[:, 17:].ravel(), out[:, 17:].ravel()
+    d_true = np.where(t > 0, vision.SECTOR_NEAR / np.maximum(t, 1e-6), np.inf)
+    seen = p >= avoid.MIN_VALUE
+    d_seen = vision.SECTOR_NEAR / np.maximum(p, 1e-6)
+    res = {"frames": int(len(x)), "empty": {"sectors": int(np.isinf(d_true).sum()),
+                                            "p_nothing": float((~seen[np.isinf(d_true)]).mean())}}
+    for lo, hi in SENSOR_BINS:
+        k = (d_true > lo) & (d_true <= hi) if lo else d_true <= hi
+        ratio = d_seen[k & seen] / d_true[k & seen]
+        res[f"{lo:g}-{hi:g}"] = {"sectors": int(k.sum()), "p_nothing": float((~seen[k]).mean()),
+                                 "ratio_p10_p50_p90": [float(q) for q in np.percentile(ratio, (10, 50, 90))]
+                                 if len(ratio) else None}
+    placed = seen & (p < avoid.SATURATED)      # the readings the map places (avoid.ObstacleMap.update)
+    empty = np.isinf(d_true)
+    for lo, hi in REPORT_BINS:
+        k = (d_true >= lo) & (d_true < hi)
+        tol = np.maximum(0.6, 0.08 * d_true[k])
+        res[f"report {lo:g}-{hi:g}"] = {
+            "p_hit": float((placed[k] & (np.abs(d_seen[k] - d_true[k]) <= tol)).mean()),
+            "p_report_empty": float((placed & empty & (d_seen >= lo) & (d_seen < hi)).sum() / max(empty.sum(), 1))}
+    return res
 
 
 def rides(kind: str, n: int, first_seed: int, duration: float, perception, controller: str = "mlp",
@@ -110,6 +154,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tianrt.demos.bicycle.evaluate_nav", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--accuracy", action="store_true", help="the CNN's accuracy on held-out seeds")
+    ap.add_argument("--sensor", action="store_true", help="the CNN's sectors as a range sensor (validation seeds)")
     ap.add_argument("--kind", choices=("follow", "obstacles"))
     ap.add_argument("--n", type=int, default=20)
     ap.add_argument("--first-seed", type=int, default=0)
@@ -125,6 +170,9 @@ def main(argv=None) -> int:
         res["accuracy"] = {"float": accuracy(g, range(a.first_seed, a.first_seed + a.n)),
                            "int8": accuracy(vision.int8(g), range(a.first_seed, a.first_seed + a.n))}
         print(json.dumps(res["accuracy"], indent=1))
+    if a.sensor:
+        res["sensor"] = {"float": sensor_model(g), "int8": sensor_model(vision.int8(g))}
+        print(json.dumps(res["sensor"], indent=1))
     if a.kind:
         for v in a.vision.split(","):
             perception = {"float": g, "int8": vision.int8(g) if v == "int8" else None, "truth": "truth"}[v]
