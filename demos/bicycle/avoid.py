@@ -9,8 +9,9 @@ does not erase an obstacle seen before. Both kinds of evidence weigh by range, a
 measured sensor model says (``free_weight``, ``occupied_weight``): it misses an obstacle 8-15 m
 away in a third to two thirds of the frames, so "nothing there" at that range is weak evidence
 (a box mapped at 10 m is not erased by the frames that miss it), and its false reports, rare
-near, become several times likelier far, so a far reading adds less than a near one. Because detections and the bicycle's pose live in the
-same estimated frame, the drift of the dead reckoning (metres over a ride) does not misplace an
+near, are several times likelier far, so a far reading adds less than a near one.
+
+Because detections and the bicycle's pose live in the same estimated frame, the drift of the dead reckoning (metres over a ride) does not misplace an
 obstacle relative to the bicycle; it only shifts the whole scene against the true path.
 
 ``plan`` chooses a lateral offset from the path (in the same frame) by scoring candidate
@@ -31,7 +32,7 @@ CELL = 0.25            # grid cell [m]
 SIZE = 48.0            # side of the (rolling) map square [m]
 L_OCC, L_FREE = 0.9, 0.35  # log-odds added per frame by a detection / removed by free space
 L_MIN, L_MAX = -2.0, 4.0
-THRESHOLD = 1.6        # occupied above this (two consistent frames)
+THRESHOLD = 1.6        # occupied above this (two consistent frames within 5 m, four at 12 m)
 FREE_RANGE = 13.0      # a sector reporting nothing is free up to here [m]
 # The CNN's sensor model (``evaluate_nav --sensor``, validation seeds 2000-2059 and 2100-2129,
 # never ridden): the chance that a sector holding an obstacle at this range reports nothing, and
@@ -63,7 +64,7 @@ def free_weight(d):
     """Share of ``L_FREE`` that a free reading of a cell ``d`` metres away removes: the
     log-likelihood ratio of "nothing there" at that range, log(P_miss(d) / P(nothing | empty)),
     relative to its value within 8 m (where the CNN misses at most 12 % of obstacles), in [0, 1].
-    1 up to 8 m, 0.5 at 9 m, 0.33 at 11 m, 0.15 at 13.5 m."""
+    1 up to 7 m, 0.54 at 9 m, 0.34 at 11 m, 0.15 from 13.5 m."""
     miss = np.interp(d, MISS_RANGE, MISS_P)
     near = max(p for r, p in zip(MISS_RANGE, MISS_P) if r <= 8.0)
     return np.clip(np.log(miss / NOTHING_EMPTY) / math.log(near / NOTHING_EMPTY), 0.0, 1.0)
