@@ -11,8 +11,9 @@ away in a third to two thirds of the frames, so "nothing there" at that range is
 (a box mapped at 10 m is not erased by the frames that miss it), and its false reports, rare
 near, are several times likelier far, so a far reading adds less than a near one.
 
-Because detections and the bicycle's pose live in the same estimated frame, the drift of the dead reckoning (metres over a ride) does not misplace an
-obstacle relative to the bicycle; it only shifts the whole scene against the true path.
+Because detections and the bicycle's pose live in the same estimated frame, the drift of the
+dead reckoning (metres over a ride) does not misplace an obstacle relative to the bicycle; it
+only shifts the whole scene against the true path.
 
 ``plan`` chooses a lateral offset from the path (in the same frame) by scoring candidate
 trajectories — from the bicycle's lateral position, blending to the offset over a few metres —
