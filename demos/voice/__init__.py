@@ -45,15 +45,17 @@ def load_data(path, n_train, seed):
     return dict(np.load(path))
 
 
+def graph_traces(g, x, backend="reference", batch=500):
+    """The graph's readout traces (ticks, clips, classes) on clips ``x`` (clips, ticks, inputs),
+    run by the runtime ``batch`` clips at a time."""
+    return np.concatenate([tr.Runtime(g, backend=backend).run({"x": x[i:i + batch].transpose(1, 0, 2)})["y"]
+                           for i in range(0, len(x), batch)], axis=1)
+
+
 def graph_accuracy(g, x, y, threshold, backend="reference", batch=500):
     """Clip accuracy of the graph run by the runtime, with the detector's decision rule."""
     from .model import decide
-    preds = []
-    for i in range(0, len(x), batch):
-        rt = tr.Runtime(g, backend=backend)
-        out = rt.run({"x": x[i:i + batch].transpose(1, 0, 2)})
-        preds.append(decide(out["y"], threshold))
-    pred = np.concatenate(preds)
+    pred = decide(graph_traces(g, x, backend, batch), threshold)
     return float((pred == y).mean()), pred
 
 

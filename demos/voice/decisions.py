@@ -30,7 +30,7 @@ import json
 import numpy as np
 
 from .data import CLASSES
-from .model import smooth, softmax
+from .model import decide_probs, smooth, softmax
 
 UNK = CLASSES.index("unknown")
 BG = CLASSES.index("background")
@@ -38,9 +38,7 @@ BG = CLASSES.index("background")
 
 def peak(p, th=0.5, k=5):
     """The shipped decision on probabilities ``p`` (ticks, clips, classes): ``model.decide``."""
-    best = smooth(p, k).max(0)
-    cmd = best[:, :UNK]
-    return np.where(cmd.max(1) >= th, cmd.argmax(1), np.where(best[:, UNK] >= th, UNK, BG))
+    return decide_probs(p, th, k)
 
 
 def command_threshold(p, tc=0.5, th=0.5, k=5):
@@ -144,11 +142,8 @@ def separability(p, y, th=0.5, k=5, windows=(5, 10, 20, 40)) -> dict:
 
 def traces(g, x, batch=500):
     """The graph's readout on clips ``x`` (clips, ticks, inputs) as probabilities (ticks, clips, classes)."""
-    import tianrt as tr
-    ys = []
-    for i in range(0, len(x), batch):
-        ys.append(tr.Runtime(g, backend="reference").run({"x": x[i:i + batch].transpose(1, 0, 2)})["y"])
-    return softmax(np.concatenate(ys, 1).astype(np.float64), -1)
+    from . import graph_traces
+    return softmax(graph_traces(g, x, batch=batch).astype(np.float64), -1)
 
 
 def main(argv=None) -> int:

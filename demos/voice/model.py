@@ -143,8 +143,12 @@ def decide(trace, threshold=0.5, k=5):
     """Clip decisions from readout traces (ticks, batch, classes), the streaming rule's
     priorities: the command with the highest smoothed probability if it reaches
     ``threshold``; else ``unknown`` if its smoothed probability does; else background."""
-    p = smooth(softmax(trace), k)
-    best = p.max(0)                         # (batch, classes)
+    return decide_probs(softmax(trace), threshold, k)
+
+
+def decide_probs(probs, threshold=0.5, k=5):
+    """``decide`` on probabilities (ticks, batch, classes) instead of readout traces."""
+    best = smooth(probs, k).max(0)          # (batch, classes)
     cmd = best[:, :UNK]
     return np.where(cmd.max(1) >= threshold, cmd.argmax(1), np.where(best[:, UNK] >= threshold, UNK, BG))
 
