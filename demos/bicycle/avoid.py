@@ -46,6 +46,9 @@ NOTHING_EMPTY = 0.933
 REPORT_RANGE = (5.0, 7.0, 9.0, 11.0, 13.0)       # [m]: 4-6, 6-8, 8-10, 10-12, 12-14
 HIT_P = (0.290, 0.209, 0.203, 0.159, 0.124)
 FALSE_P = (0.0033, 0.0078, 0.0135, 0.0200, 0.0222)
+# the weights' references: "nothing" within 8 m (the worst miss rate there), a reading at 5 m
+_FREE_NEAR = math.log(max(p for r, p in zip(MISS_RANGE, MISS_P) if r <= 8.0) / NOTHING_EMPTY)
+_OCCUPIED_NEAR = math.log(HIT_P[0] / FALSE_P[0])
 FREE_SHORT = 0.75      # a sector reporting d is free only nearer than this share of d: a quarter of the
                        # CNN's readings are 25-50 % too far (docs/bicycle.md, round 7's sensor model)
 MIN_VALUE = vision.sector_value(14.0)   # sector values below this report nothing
@@ -66,9 +69,7 @@ def free_weight(d):
     log-likelihood ratio of "nothing there" at that range, log(P_miss(d) / P(nothing | empty)),
     relative to its value within 8 m (where the CNN misses at most 12 % of obstacles), in [0, 1].
     1 up to 7 m, 0.54 at 9 m, 0.34 at 11 m, 0.15 from 13.5 m."""
-    miss = np.interp(d, MISS_RANGE, MISS_P)
-    near = max(p for r, p in zip(MISS_RANGE, MISS_P) if r <= 8.0)
-    return np.clip(np.log(miss / NOTHING_EMPTY) / math.log(near / NOTHING_EMPTY), 0.0, 1.0)
+    return np.clip(np.log(np.interp(d, MISS_RANGE, MISS_P) / NOTHING_EMPTY) / _FREE_NEAR, 0.0, 1.0)
 
 
 def occupied_weight(d):
@@ -76,7 +77,7 @@ def occupied_weight(d):
     ratio of a report there, log(P(hit | obstacle at d) / P(report at d | empty)), relative to
     its value at 5 m, in [0, 1]. 1 up to 5 m, 0.73 at 7 m, 0.46 at 11 m, 0.38 at 13 m and beyond."""
     llr = np.log(np.interp(d, REPORT_RANGE, HIT_P) / np.interp(d, REPORT_RANGE, FALSE_P))
-    return np.clip(llr / math.log(HIT_P[0] / FALSE_P[0]), 0.0, 1.0)
+    return np.clip(llr / _OCCUPIED_NEAR, 0.0, 1.0)
 
 
 class ObstacleMap:
