@@ -247,3 +247,58 @@ def test_contact_is_the_travel_before_a_trajectory_touches_the_map():
     assert avoid.contact(np.array([[6.0, 0.3]]), straight) == pytest.approx(5.5, abs=0.51)
     assert avoid.contact(np.array([[6.0, 1.0]]), straight) == math.inf      # within clearance, not contact
     assert avoid.contact(np.zeros((0, 2)), straight) == math.inf
+
+
+def _arc(radius, travel=14.0, spacing=0.5):
+    """Points every ``spacing`` of travel along a left bend of ``radius`` starting at the origin
+    heading +x (the tangent at the camera)."""
+    s = np.arange(spacing, travel + 1e-9, spacing)
+    return np.stack([radius * np.sin(s / radius), radius * (1.0 - np.cos(s / radius))], axis=1)
+
+
+def test_sight_is_the_travel_in_plain_view_on_a_bend():
+    """``avoid.sight``: a point s ahead on a bend of radius R is at s / (2 R) from the tangent,
+    so the way leaves 30 degrees of plain view (70 degrees wide, 5 to spare) at ~2 R pi / 6."""
+    for radius in (6.0, 8.0, 12.0):
+        leaves = 2.0 * radius * math.radians(30.0)
+        assert leaves - 0.5 <= avoid.sight(_arc(radius), 0.0, 0.0, 0.0, 70.0) <= leaves
+    assert avoid.sight(_arc(1e6), 0.0, 0.0, 0.0, 70.0) == math.inf          # straight: all in view
+    assert avoid.sight(_arc(8.0), 0.0, 0.0, 0.0, 100.0) > avoid.sight(_arc(8.0), 0.0, 0.0, 0.0, 70.0)
+    # turned 20 degrees towards the bend, the camera sees more of it; the other way, less
+    ahead = avoid.sight(_arc(8.0), 0.0, 0.0, 0.0, 70.0)
+    assert avoid.sight(_arc(8.0), 0.0, 0.0, math.radians(20), 70.0) > ahead
+    assert avoid.sight(_arc(8.0), 0.0, 0.0, math.radians(-20), 70.0) < ahead
+    # what is beside the camera (less than SIGHT_FROM ahead) is not judged by its bearing
+    beside = np.array([[0.5, 0.6], [3.0, 0.0], [6.0, 0.0]])
+    assert avoid.sight(beside, 0.0, 0.0, 0.0, 70.0) == math.inf
+
+
+def test_on_a_bend_the_speed_is_held_to_what_the_view_leaves_room_to_stop_in():
+    """``Navigator._sight_limit``: the largest speed that stops (``_stopping``) within the
+    planned trajectory's stretch in plain view, not below the careful speed; no limit with the
+    horizon in view. A ride into a sharp bend slows before it; on a straight it does not."""
+    from tianrt.demos.bicycle import follow, run
+
+    def scene(path):
+        return world.parse_scenario({"path": path, "duration": 16.0, "bicycle": {"speed": 5.0},
+                                     "speed_profile": [[0.0, 5.0]]})
+
+    sc = scene([[0, 0], [200, 0]])
+    nav = follow.Navigator(sc, "avoid", run.schedule_for(sc.bicycle, 1.0 / sc.control_hz))
+    nav.sight = 9.0
+    v = nav._sight_limit(7.0, 0.01)
+    assert nav._stopping(v) == pytest.approx(9.0) and v < 7.0
+    nav.sight = math.inf
+    assert nav._sight_limit(7.0, 0.01) == 7.0
+    nav.sight = 2.0
+    assert nav._sight_limit(7.0, 0.01) == follow.V_BLOCKED
+    assert nav._sight_limit(1.5, 0.01) == 1.5
+
+    straight = run.run(sc, run.teacher_for(sc), "lqr",
+                       nav=follow.Navigator(sc, "avoid", run.schedule_for(sc.bicycle, 1.0 / sc.control_hz)))
+    assert straight.sight_limited_s == 0.0
+    bend = [[0, 0], [30, 0]] + [[30 + 8 * math.sin(a), 8 - 8 * math.cos(a)] for a in np.linspace(0.1, math.pi / 2, 12)] + [[38, 80]]
+    sc = scene(bend)
+    nav = follow.Navigator(sc, "avoid", run.schedule_for(sc.bicycle, 1.0 / sc.control_hz))
+    r = run.run(sc, run.teacher_for(sc), "lqr", nav=nav)
+    assert not r.fell and r.sight_limited_s > 1.0
