@@ -112,7 +112,7 @@ def test_a_reading_too_far_does_not_free_what_was_seen_nearer():
     """A quarter of the CNN's readings are 25-50 % too far. A box seen at 7 m, then read at
     9.3 m in the same sector (obstacles seed 12: the cells then freed, the planner steered back
     into the cones): the cells at 7 m stay occupied; read at 12 m, where nothing nearer than
-    9 m can be there, they are freed."""
+    8 m can be there (``avoid.nearest_possible``), they are freed."""
     box = np.zeros(7, np.float32)
     box[3] = vision.sector_value(7.0)
     far = np.zeros(7, np.float32)
@@ -127,6 +127,28 @@ def test_a_reading_too_far_does_not_free_what_was_seen_nearer():
             m.update(0.0, 0.0, 0.0, far)
         maps[reading] = len(m.occupied(7.0, 0.0, 0.5))
     assert maps[9.3] > 0 and maps[12.0] == 0
+
+
+def test_a_box_nearer_than_the_saturated_range_is_not_freed_by_its_own_reading():
+    """Nearer than SECTOR_NEAR (4 m) the sector label saturates, and the CNN reads such an
+    obstacle up to 1.63 SECTOR_NEAR away: a box mapped from 6 m, then 3 m ahead and read at 5 m
+    in its sector (errand seeds 2 and 93, round 12: the cells freed, the box hit), keeps its
+    cells; read at 12 m, it cannot be within 8 m, and they are freed."""
+    assert avoid.nearest_possible(5.0) == 0.0 and avoid.nearest_possible(6.4) == 0.0
+    assert 4.0 <= avoid.nearest_possible(6.6) < avoid.nearest_possible(8.0) < avoid.nearest_possible(12.0) < 12.0
+    kept = {}
+    for reading in (5.0, 12.0):
+        m = avoid.ObstacleMap()
+        seen = np.zeros(7, np.float32)
+        seen[3] = vision.sector_value(6.0)
+        for _ in range(5):
+            m.update(-3.0, 0.0, 0.0, seen)
+        assert len(m.occupied(3.0, 0.0, 0.5)) > 0
+        seen[3] = vision.sector_value(reading)
+        for _ in range(10):
+            m.update(0.0, 0.0, 0.0, seen)
+        kept[reading] = len(m.occupied(3.0, 0.0, 0.5))
+    assert kept[5.0] > 0 and kept[12.0] == 0
 
 
 def test_plan_steps_to_the_free_side_with_clearance_and_returns():

@@ -3,7 +3,7 @@
 ``ObstacleMap`` accumulates the sector evidence of every camera frame in a log-odds grid in
 the *estimated* world frame (the dead-reckoned pose): a sector that reports its nearest
 obstacle at d metres marks the cells of that sector at d (within a tolerance) as occupied and
-the cells nearer than d as free; a sector that reports nothing marks its cells free up to
+the cells nearer than an obstacle read at d can be (``nearest_possible``) as free; a sector that reports nothing marks its cells free up to
 ``FREE_RANGE``. A single false detection does not reach the occupied threshold; a missed frame
 does not erase an obstacle seen before. Both kinds of evidence weigh by range, as the CNN's
 measured sensor model says (``free_weight``, ``occupied_weight``): it misses an obstacle 8-15 m
@@ -52,6 +52,9 @@ FALSE_P = (0.0033, 0.0078, 0.0135, 0.0200, 0.0222)
 # the weights' references: "nothing" within 8 m (the worst miss rate there), a reading at 5 m
 _FREE_NEAR = math.log(max(p for r, p in zip(MISS_RANGE, MISS_P) if r <= 8.0) / NOTHING_EMPTY)
 _OCCUPIED_NEAR = math.log(HIT_P[0] / FALSE_P[0])
+# ... and the 90th percentile of the reported / true distance of an obstacle in MISS_RANGE's
+# ranges (nearer than vision.SECTOR_NEAR the label saturates: the ratio is to SECTOR_NEAR)
+FAR_P90 = (1.63, 1.63, 1.55, 1.41, 1.19, 1.04)
 FREE_SHORT = 0.75      # a sector reporting d is free only nearer than this share of d: a quarter of the
                        # CNN's readings are 25-50 % too far (docs/bicycle.md, round 7's sensor model)
 MIN_VALUE = vision.sector_value(14.0)   # sector values below this report nothing
@@ -75,6 +78,18 @@ def free_weight(d):
     relative to its value within 8 m (where the CNN misses at most 12 % of obstacles), in [0, 1].
     1 up to 7 m, 0.54 at 9 m, 0.34 at 11 m, 0.15 from 13.5 m."""
     return np.clip(np.log(np.interp(d, MISS_RANGE, MISS_P) / NOTHING_EMPTY) / _FREE_NEAR, 0.0, 1.0)
+
+
+def nearest_possible(d):
+    """The nearest an obstacle can be [m] that the CNN reads at ``d`` metres, at the 90th
+    percentile of its reported / true distance (FAR_P90): an obstacle at t is read up to
+    max(t, SECTOR_NEAR) * FAR_P90(t), so the reading rules out t below the inverse of that. 0
+    for readings up to 1.63 SECTOR_NEAR (6.5 m): an obstacle anywhere nearer than SECTOR_NEAR,
+    where the label saturates, is read that far (a box 2.5 m ahead read at 4.3-5.2 m freed its
+    own cells and was hit: errand seeds 2 and 93, round 12). 4.9 m for a reading at 8 m, 6.4 m
+    at 10 m, 8.3 m at 12 m."""
+    reach = np.maximum(MISS_RANGE, vision.SECTOR_NEAR) * np.asarray(FAR_P90)
+    return np.where(np.asarray(d) > reach[0], np.interp(d, reach, MISS_RANGE), 0.0)
 
 
 def occupied_weight(d):
@@ -147,7 +162,7 @@ class ObstacleMap:
         seen = np.isfinite(dsec)
         tol = np.maximum(0.6, 0.08 * np.where(seen, dsec, 0.0))
         occ = inside & ~sat & seen & (np.abs(d - np.where(seen, dsec, 0.0)) <= tol)
-        free_to = np.where(seen, np.minimum(dsec - tol, FREE_SHORT * dsec), np.inf)
+        free_to = np.where(seen, np.minimum(np.minimum(dsec - tol, FREE_SHORT * dsec), nearest_possible(dsec)), np.inf)
         free = inside & ~sat & (d < np.minimum(free_to, FREE_RANGE))
         L = self.logodds[i0:i1, j0:j1]
         L[occ] += L_OCC * occupied_weight(d[occ])
