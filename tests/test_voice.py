@@ -812,3 +812,24 @@ def test_unknown_weight_weighs_the_per_tick_loss_by_class(tmp_path):
     assert not np.array_equal(nets["1"]["readout_syn"].weight, nets["0.3"]["readout_syn"].weight)
     rows = [json.loads(s) for s in (tmp_path / "r.jsonl").read_text().splitlines()]
     assert [r["unknown_weight"] for r in rows] == [1.0, 0.3]
+
+
+@pytest.mark.skipif(not __import__("tianrt.demos.voice.synth", fromlist=["x"]).available(),
+                    reason="needs the voice extra (espeakng-loader)")
+def test_excluded_words_leave_the_training_split_only():
+    """generate(exclude=) (round 12, data.py --exclude-words): the excluded words are never an
+    unknown clip's word in the training split; the validation and test splits are unchanged;
+    a word that is not a training word is refused."""
+    keep = ["up", "down"]
+    m0, m1 = {}, {}
+    base = D.generate(1, 1, 2, seed=3, meta=m0, splits=("val", "test"))
+    new = D.generate(1, 1, 2, seed=3, meta=m1, unknowns=6, embedded=True,
+                     exclude=[w for w in D.UNKNOWN_TRAIN + D.UNKNOWN_EMBEDDED if w not in keep])
+    for k in ("val", "test"):
+        assert m0[k] == m1[k] and np.array_equal(base[k][1], new[k][1])
+    words = [m["word"] for m, c in zip(m1["train"], new["train"][1]) if c == D.UNK]
+    assert len(words) == 6 and set(words) <= set(keep)
+    with pytest.raises(ValueError, match="not among them"):
+        D.generate(1, 1, 2, seed=3, splits=("train",), exclude=["loft"])
+    with pytest.raises(ValueError, match="not among them"):
+        D.generate(1, 1, 2, seed=3, splits=("train",), exclude=["cleft"])   # a round-10 word without embedded
