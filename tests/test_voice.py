@@ -759,3 +759,77 @@ def test_decision_rules_that_weigh_unknown_against_the_commands():
     with pytest.raises(ValueError, match="unknown family"):
         V.choose("median", clip, y)
     assert V.auc([2, 3], [1, 2]) == pytest.approx((1 + 0.5 + 1 + 1) / 4)
+
+
+def test_unknown_weight_weighs_the_per_tick_loss_by_class(tmp_path):
+    """model.weighted_tick_loss (round 12): with every weight 1 it is tr.train.SNN's per-tick
+    loss; with unknown's weight w a taught unknown tick counts w times, the sum divided by the
+    taught ticks' weights (by hand); its gradient equals finite differences; PeakSNN checks the
+    weights; recipes --unknown-weight 1 is the unweighted loss (None) and another weight trains
+    another network, recorded in the results."""
+    import json
+    import tianrt as tr
+    from tianrt.demos.voice import recipes as R
+    rng = np.random.default_rng(5)
+    T_, C = 7, len(D.CLASSES)
+    y = rng.normal(0, 2, (T_, 3, C))
+    tt = np.full((3, T_), -1)
+    tt[0, 4:] = 2                       # a command, taught at its end
+    tt[1, 1:] = D.UNK                   # an unknown word, taught longer
+    tt[2, :] = M.BG                     # background throughout
+    plain = M.build_snn(4, 6, 0)
+    v0, g0 = plain.loss_and_grad(y, tt)
+    v1, g1 = M.weighted_tick_loss(y, tt, np.ones(C))
+    assert v1 == pytest.approx(v0) and np.allclose(g1, g0)
+    w = np.ones(C)
+    w[D.UNK] = 0.25
+    value, g = M.weighted_tick_loss(y, tt, w)
+    logp = np.log(M.softmax(y, 2))
+    ce = [(-logp[t, b, tt[b, t]], w[tt[b, t]]) for b in range(3) for t in range(T_) if tt[b, t] >= 0]
+    assert value == pytest.approx(sum(c * k for c, k in ce) / sum(k for _, k in ce))
+    eps = 1e-6
+    for idx in [tuple(rng.integers(0, s) for s in y.shape) for _ in range(30)]:
+        yp, ym = y.copy(), y.copy()
+        yp[idx] += eps
+        ym[idx] -= eps
+        fd = (M.weighted_tick_loss(yp, tt, w)[0] - M.weighted_tick_loss(ym, tt, w)[0]) / (2 * eps)
+        assert g[idx] == pytest.approx(fd, abs=1e-6)
+    net = M.build_snn(4, 6, 0, class_weight=w)
+    out = net.forward(rng.normal(0, 1, (3, T_, 4)))
+    assert net.loss_and_grad(out, tt)[0] == pytest.approx(M.weighted_tick_loss(out, tt, w)[0])
+    with pytest.raises(ValueError, match="positive weights"):
+        M.build_snn(4, 6, 0, class_weight=np.ones(C - 1))
+    assert R.class_weight(1.0) is None and R.class_weight(0.5)[D.UNK] == 0.5 and R.class_weight(0.5).sum() == C - 0.5
+    with pytest.raises(ValueError, match="must be > 0"):
+        R.class_weight(0.0)
+    np.savez(tmp_path / "d.npz", **{k: (v[..., :20, :] if k.endswith("_x") else v) for k, v in _tiny_set(20).items()},
+             val_end=np.full(10, -1), test_end=np.full(10, -1))
+    nets = {}
+    for uw in ("1", "0.3"):
+        R.main(["--data", str(tmp_path / "d.npz"), "--epochs", "1", "--hidden", "8", "--unknown-weight", uw,
+                "--save", str(tmp_path / f"{uw}.tnr"), "--results", str(tmp_path / "r.jsonl")])
+        nets[uw] = tr.load(tmp_path / f"{uw}.tnr")
+    assert not np.array_equal(nets["1"]["readout_syn"].weight, nets["0.3"]["readout_syn"].weight)
+    rows = [json.loads(s) for s in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert [r["unknown_weight"] for r in rows] == [1.0, 0.3]
+
+
+@pytest.mark.skipif(not __import__("tianrt.demos.voice.synth", fromlist=["x"]).available(),
+                    reason="needs the voice extra (espeakng-loader)")
+def test_excluded_words_leave_the_training_split_only():
+    """generate(exclude=) (round 12, data.py --exclude-words): the excluded words are never an
+    unknown clip's word in the training split; the validation and test splits are unchanged;
+    a word that is not a training word is refused."""
+    keep = ["up", "down"]
+    m0, m1 = {}, {}
+    base = D.generate(1, 1, 2, seed=3, meta=m0, splits=("val", "test"))
+    new = D.generate(1, 1, 2, seed=3, meta=m1, unknowns=6, embedded=True,
+                     exclude=[w for w in D.UNKNOWN_TRAIN + D.UNKNOWN_EMBEDDED if w not in keep])
+    for k in ("val", "test"):
+        assert m0[k] == m1[k] and np.array_equal(base[k][1], new[k][1])
+    words = [m["word"] for m, c in zip(m1["train"], new["train"][1]) if c == D.UNK]
+    assert len(words) == 6 and set(words) <= set(keep)
+    with pytest.raises(ValueError, match="not among them"):
+        D.generate(1, 1, 2, seed=3, splits=("train",), exclude=["loft"])
+    with pytest.raises(ValueError, match="not among them"):
+        D.generate(1, 1, 2, seed=3, splits=("train",), exclude=["cleft"])   # a round-10 word without embedded

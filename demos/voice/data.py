@@ -194,15 +194,17 @@ def make_set(n_per_class, accents, variants, unknown_words, seed, negatives=1, m
 
 
 def generate(n_train=400, n_val=60, n_test=150, seed=0, negatives=2, meta=None, embedded=False, unknowns=None,
-             babble=None, splits=("train", "val", "test")):
+             babble=None, splits=("train", "val", "test"), exclude=()):
     """The three splits as arrays (train: train voices and accents; val: the validation
     voices on the train accents; test: held-out voices on every accent, plus every voice on
     the held-out accents, with the confusable unknown words). ``meta`` (a dict), when given,
     receives per split the list of ``make_set``'s per-clip dicts. The training split only
     (round 10): ``embedded`` adds UNKNOWN_EMBEDDED to its unknown words and to its babble's
     words, ``unknowns`` its unknown clips per command clip (default ``negatives``), ``babble``
-    the fraction of its background clips that are babble. ``splits``: the splits to make
-    (each draws from a generator of its own seed, so the others do not change it)."""
+    the fraction of its background clips that are babble, ``exclude`` words taken out of its
+    unknown words and its babble's (round 12; each must be one of them). ``splits``: the
+    splits to make (each draws from a generator of its own seed, so the others do not change
+    it)."""
     bad = set(splits) - {"train", "val", "test"}
     if bad:
         raise ValueError(f"generate: splits are among train, val, test; got {sorted(bad)}")
@@ -210,6 +212,11 @@ def generate(n_train=400, n_val=60, n_test=150, seed=0, negatives=2, meta=None, 
     out = {}
     if "train" in splits:
         words = UNKNOWN_TRAIN + (UNKNOWN_EMBEDDED if embedded else [])
+        bad = sorted(set(exclude) - set(words))
+        if bad:
+            raise ValueError(f"generate: exclude takes the training split's unknown words (UNKNOWN_TRAIN"
+                             f"{', UNKNOWN_EMBEDDED' if embedded else ''}); {bad} are not among them")
+        words = [w for w in words if w not in set(exclude)]
         out["train"] = make_set(n_train, ACCENTS_TRAIN, VARIANTS_TRAIN, words, seed, negatives, meta=m["train"],
                                 unknowns=unknowns, bank_words=words, babble=babble)
     if "val" in splits:
@@ -298,6 +305,8 @@ def main(argv=None):
                    help="training clips of unknown words per command clip (default --negatives)")
     p.add_argument("--babble", type=float, help="the fraction of the training background clips that are babble "
                                                 "(default: one in six, as every noise kind)")
+    p.add_argument("--exclude-words", nargs="+", default=[], metavar="WORD",
+                   help="training split: these words taken out of its unknown words and its babble (round 12)")
     p.add_argument("--splits-from", metavar="NPZ",
                    help="make the training split only and take the validation and test splits from this data set, "
                         "as they are (the same clips for the control and the new recipe)")
@@ -305,7 +314,7 @@ def main(argv=None):
     t0 = time.time()
     splits = ("train",) if a.splits_from else ("train", "val", "test")
     d = generate(*split_sizes(a.train), a.seed, a.negatives, embedded=a.embedded, unknowns=a.unknowns,
-                 babble=a.babble, splits=splits)
+                 babble=a.babble, splits=splits, exclude=a.exclude_words)
     fe = LogMel()
     arrays = {}
     for k, (x, y, e) in d.items():

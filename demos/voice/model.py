@@ -49,7 +49,7 @@ def time_constants(hidden, layers, seed, dt=0.01, spread=TAU_SPREAD):
 
 
 def build_snn(n_in=32, hidden=128, seed=0, dt=0.01, slope=2.0, gain=1.0, label_smoothing=0.0, dropout=0.0,
-              layers=1, peak=0.0, hetero=False, train_tau=False, adapt_spread=None):
+              layers=1, peak=0.0, hetero=False, train_tau=False, adapt_spread=None, class_weight=None):
     """``layers`` recurrent adaptive-LIF layers of ``hidden`` neurons each, stacked (the
     second reads the first's spikes), and the leaky-integrator readout; ``peak > 0`` adds
     that much of ``peak_hinge`` to the per-tick loss (``PeakSNN``). ``hetero``: per-neuron
@@ -57,7 +57,8 @@ def build_snn(n_in=32, hidden=128, seed=0, dt=0.01, slope=2.0, gain=1.0, label_s
     adaptation); ``train_tau``: every neuron's beta and rho, and the readout's beta, trained
     by BPTT beside the weights (``tr.train.SpikingLayer(train_tau=True)``). ``adapt_spread=(lo,
     hi)`` (seconds, with ``hetero``): the adaptation time constants drawn in it instead of
-    0.1-2 s, and with ``train_tau`` the trained ones kept at most ``hi`` (``rho_max``)."""
+    0.1-2 s, and with ``train_tau`` the trained ones kept at most ``hi`` (``rho_max``).
+    ``class_weight``: one weight per class for the per-tick loss's ticks (``PeakSNN``)."""
     if layers < 1:
         raise ValueError(f"voice.model: layers must be >= 1, got {layers}")
     if adapt_spread is not None:
@@ -74,7 +75,9 @@ def build_snn(n_in=32, hidden=128, seed=0, dt=0.01, slope=2.0, gain=1.0, label_s
             for i in range(layers)]
     kw = dict(n_in=n_in, input="tensor", gain=gain, loss="per_tick", label_smoothing=label_smoothing, seed=seed, dt=dt)
     readout = T.Readout(hidden, len(CLASSES), beta=np.exp(-1 / 6), dropout=dropout, train_tau=train_tau)
-    return PeakSNN(*alif, readout, peak=peak, **kw) if peak else T.SNN(*alif, readout, **kw)
+    if peak or class_weight is not None:
+        return PeakSNN(*alif, readout, peak=peak, class_weight=class_weight, **kw)
+    return T.SNN(*alif, readout, **kw)
 
 
 def peak_hinge(y, target, lo=0.4, hi=0.6):
@@ -110,17 +113,52 @@ def peak_hinge(y, target, lo=0.4, hi=0.6):
     return value, g
 
 
+def weighted_tick_loss(y, target, class_weight):
+    """The per-tick cross-entropy of ``tr.train.SNN(loss="per_tick")`` with a weight per
+    class: (value, dL/dy) for readout traces y (ticks, batch, classes) and targets (batch,
+    ticks) (-1: no target). A taught tick of class c counts ``class_weight[c]`` times, and
+    the sum is divided by the sum of the taught ticks' weights (weights all 1: the
+    unweighted loss)."""
+    w = np.asarray(class_weight, np.float64)
+    t = np.asarray(target)
+    if t.ndim == 1:                                        # one class per clip, every tick
+        t = np.broadcast_to(t[:, None], (y.shape[1], y.shape[0]))
+    t = t.T                                                # (ticks, batch)
+    mask = t >= 0
+    z = y.astype(np.float64) - y.max(2, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(2, keepdims=True))
+    tc = np.where(mask, t, 0)
+    wt = np.where(mask, w[tc], 0.0)                        # each tick's weight, 0 where untaught
+    total = max(float(wt.sum()), 1e-12)
+    oh = np.eye(y.shape[2])[tc]
+    value = -float((wt * np.take_along_axis(logp, tc[..., None], 2)[..., 0]).sum()) / total
+    return value, (np.exp(logp) - oh) * (wt / total)[..., None]
+
+
 class PeakSNN(T.SNN):
     """``tr.train.SNN`` whose per-tick loss is joined by ``peak`` times ``peak_hinge``: the
-    network is trained for the decision it is judged by. The graph it makes is an ordinary
-    one (``to_graph``)."""
+    network is trained for the decision it is judged by; ``class_weight`` (one weight per
+    class, or None) weighs the per-tick loss's ticks by their class (``weighted_tick_loss``,
+    round 12: ``unknown`` weighed down). The graph it makes is an ordinary one
+    (``to_graph``)."""
 
-    def __init__(self, *layers, peak=0.0, **kw):
+    def __init__(self, *layers, peak=0.0, class_weight=None, **kw):
         super().__init__(*layers, **kw)
         self.peak = float(peak)
+        if class_weight is not None:
+            class_weight = np.asarray(class_weight, np.float64)
+            if class_weight.shape != (self.n_out,) or not np.all(class_weight > 0):
+                raise ValueError(f"voice.model: class_weight must be {self.n_out} positive weights, one per "
+                                 f"class, got {class_weight.tolist()}")
+            if self.label_smoothing:
+                raise ValueError("voice.model: class_weight does not combine with label_smoothing")
+        self.class_weight = class_weight
 
     def loss_and_grad(self, y, target):
-        value, g = super().loss_and_grad(y, target)
+        if self.class_weight is None:
+            value, g = super().loss_and_grad(y, target)
+        else:
+            value, g = weighted_tick_loss(y, target, self.class_weight)
         if self.peak:
             v, gh = peak_hinge(y, target)
             value, g = value + self.peak * v, g + self.peak * gh
@@ -168,7 +206,8 @@ def augmentation(n_mels=32, warp=0.0, tilt=0.0):
 
 def train_snn(d, epochs=60, hidden=256, seed=0, lr=3e-3, batch=64, clip=1.0, unknown_before=5,
               augment=None, label_smoothing=0.0, warp=0.0, tilt=0.0, weight_decay=0.0, dropout=0.0,
-              layers=1, peak=0.0, hetero=False, train_tau=False, adapt_spread=None, targets=None, log=print):
+              layers=1, peak=0.0, hetero=False, train_tau=False, adapt_spread=None, targets=None,
+              class_weight=None, log=print):
     """Train the voice SNN by BPTT (tr.train.SNN.fit): per-tick targets, Adam with cosine
     decay, gradient clipping, ``augment`` (default: tr.train.SpecAugment with only a level
     shift and channel noise, plus a vocal-tract-length warp of up to ``warp`` on the mel
@@ -178,9 +217,10 @@ def train_snn(d, epochs=60, hidden=256, seed=0, lr=3e-3, batch=64, clip=1.0, unk
     clip decision's loss beside the per-tick one, ``hetero`` per-neuron time constants,
     ``train_tau`` trained ones, ``adapt_spread`` their adaptation's range (build_snn);
     ``targets``: per-tick targets of the training clips (default data.targets_per_tick of
-    their labels and ends)."""
+    their labels and ends); ``class_weight``: the per-tick loss's weight per class (build_snn)."""
     net = build_snn(d["train_x"].shape[2], hidden, seed, label_smoothing=label_smoothing, dropout=dropout,
-                    layers=layers, peak=peak, hetero=hetero, train_tau=train_tau, adapt_spread=adapt_spread)
+                    layers=layers, peak=peak, hetero=hetero, train_tau=train_tau, adapt_spread=adapt_spread,
+                    class_weight=class_weight)
     ticks = d["train_x"].shape[1]
     tt = (targets_per_tick(d["train_y"], d["train_end"], ticks, unknown_before=unknown_before)
           if targets is None else targets)

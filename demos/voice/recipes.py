@@ -6,7 +6,7 @@ clip decision of model.decide) and appends a JSON line to a results file.
         [--frontend cmn --tau 100 [--prefix 0.5 | --context 3]] [--more other-seed.npz] \\
         [--weight-decay 0.1] [--dropout 0.2] [--frontend delta] [--layers 2] [--peak 0.5] \\
         [--hetero [--adapt-spread 0.1 0.5]] [--train-tau] [--steps 0.5] [--steps-before 0.75] \\
-        --results runs.jsonl
+        [--unknown-weight 0.33] --results runs.jsonl
 
 ``--frontend cmn`` feeds the network ``frontend.RunningNorm``'s 64 channels (the normalised
 log-mel frames and the same relative to their causal running mean); the training
@@ -234,6 +234,18 @@ def stepped(d, front, a):
                             before_ticks=a.steps_before_ticks)
 
 
+def class_weight(unknown_weight):
+    """The per-tick loss's weight per class for ``--unknown-weight``: None (the unweighted
+    loss) at 1, else 1 for every class but ``unknown``."""
+    if unknown_weight == 1.0:
+        return None
+    if not unknown_weight > 0:
+        raise ValueError(f"recipes: --unknown-weight must be > 0, got {unknown_weight}")
+    w = np.ones(len(CLASSES))
+    w[CLASSES.index("unknown")] = unknown_weight
+    return w
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m tianrt.demos.voice.recipes", description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True)
@@ -249,6 +261,9 @@ def main(argv=None) -> int:
     add_time_flags(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--unknown-before", type=int, default=40)
+    p.add_argument("--unknown-weight", type=float, default=1.0,
+                   help="the weight of an unknown tick in the per-tick loss, every other class's 1 (round 12; "
+                        "model.weighted_tick_loss)")
     p.add_argument("--context", type=float, default=0.0,
                    help="with cmn: train half the clips from a steady running mean shifted by up to this level")
     p.add_argument("--prefix", type=float, default=0.0,
@@ -267,7 +282,8 @@ def main(argv=None) -> int:
     net = M.train_snn(d, epochs=a.epochs, hidden=a.hidden, seed=a.seed, unknown_before=a.unknown_before,
                       augment=aug, weight_decay=a.weight_decay, dropout=a.dropout, layers=a.layers,
                       peak=a.peak, hetero=a.hetero, train_tau=a.train_tau, adapt_spread=a.adapt_spread,
-                      targets=targets, log=lambda m: print(m, flush=True))
+                      targets=targets, class_weight=class_weight(a.unknown_weight),
+                      log=lambda m: print(m, flush=True))
     cpu = time.process_time() - c0
     rec = dict(vars(a), cpu_s=round(cpu, 1))
     for split in ("val", "test"):
