@@ -264,3 +264,20 @@ def test_rho_max_bounds_the_trained_adaptation_decay():
         T.SpikingLayer(4, 6, neuron="alif", rho_max=0.98)
     with pytest.raises(ValueError, match="rho_max"):
         T.SpikingLayer(4, 6, neuron="alif", train_tau=True, rho_max=1.0)
+
+
+def test_class_weight_is_for_the_per_tick_loss_and_one_per_class():
+    """``class_weight`` weighs the per-tick loss's ticks; with another loss, or a weight per
+    class missing or not positive, the SNN refuses it and says what would fit."""
+    layers = lambda: (T.SpikingLayer(4, 6, init_gain=2.0), T.Readout(6, 3, beta=0.8))
+    with pytest.raises(ValueError, match="per_tick"):
+        T.SNN(*layers(), n_in=4, input="tensor", loss="mean", class_weight=[1.0, 1.0, 1.0])
+    for bad in ([1.0, 1.0], [1.0, 0.0, 1.0]):
+        with pytest.raises(ValueError, match="3 positive weights"):
+            T.SNN(*layers(), n_in=4, input="tensor", loss="per_tick", class_weight=bad)
+    net = T.SNN(*layers(), n_in=4, input="tensor", loss="per_tick", class_weight=[1.0, 2.0, 1.0])
+    y = np.random.default_rng(0).normal(0, 1, (5, 2, 3))
+    only_c1 = np.array([[1] * 5, [-1] * 5])
+    plain = T.SNN(*layers(), n_in=4, input="tensor", loss="per_tick")
+    # one class taught: its weight cancels in the normalisation
+    assert net.loss_and_grad(y, only_c1)[0] == pytest.approx(plain.loss_and_grad(y, only_c1)[0])

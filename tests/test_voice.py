@@ -762,11 +762,11 @@ def test_decision_rules_that_weigh_unknown_against_the_commands():
 
 
 def test_unknown_weight_weighs_the_per_tick_loss_by_class(tmp_path):
-    """model.weighted_tick_loss (round 12): with every weight 1 it is tr.train.SNN's per-tick
-    loss; with unknown's weight w a taught unknown tick counts w times, the sum divided by the
-    taught ticks' weights (by hand); its gradient equals finite differences; PeakSNN checks the
-    weights; recipes --unknown-weight 1 is the unweighted loss (None) and another weight trains
-    another network, recorded in the results."""
+    """tr.train.SNN's per-tick loss with ``class_weight`` (round 12, build_snn(class_weight=)):
+    with every weight 1 it is the unweighted loss; with unknown's weight w a taught unknown
+    tick counts w times, the sum divided by the taught ticks' weights (by hand); its gradient
+    equals finite differences; the weights are checked; recipes --unknown-weight 1 is the
+    unweighted loss (None) and another weight trains another network, recorded in the results."""
     import json
     import tianrt as tr
     from tianrt.demos.voice import recipes as R
@@ -777,13 +777,13 @@ def test_unknown_weight_weighs_the_per_tick_loss_by_class(tmp_path):
     tt[0, 4:] = 2                       # a command, taught at its end
     tt[1, 1:] = D.UNK                   # an unknown word, taught longer
     tt[2, :] = M.BG                     # background throughout
-    plain = M.build_snn(4, 6, 0)
-    v0, g0 = plain.loss_and_grad(y, tt)
-    v1, g1 = M.weighted_tick_loss(y, tt, np.ones(C))
+    v0, g0 = M.build_snn(4, 6, 0).loss_and_grad(y, tt)
+    v1, g1 = M.build_snn(4, 6, 0, class_weight=np.ones(C)).loss_and_grad(y, tt)
     assert v1 == pytest.approx(v0) and np.allclose(g1, g0)
     w = np.ones(C)
     w[D.UNK] = 0.25
-    value, g = M.weighted_tick_loss(y, tt, w)
+    net = M.build_snn(4, 6, 0, class_weight=w)
+    value, g = net.loss_and_grad(y, tt)
     logp = np.log(M.softmax(y, 2))
     ce = [(-logp[t, b, tt[b, t]], w[tt[b, t]]) for b in range(3) for t in range(T_) if tt[b, t] >= 0]
     assert value == pytest.approx(sum(c * k for c, k in ce) / sum(k for _, k in ce))
@@ -792,11 +792,8 @@ def test_unknown_weight_weighs_the_per_tick_loss_by_class(tmp_path):
         yp, ym = y.copy(), y.copy()
         yp[idx] += eps
         ym[idx] -= eps
-        fd = (M.weighted_tick_loss(yp, tt, w)[0] - M.weighted_tick_loss(ym, tt, w)[0]) / (2 * eps)
+        fd = (net.loss_and_grad(yp, tt)[0] - net.loss_and_grad(ym, tt)[0]) / (2 * eps)
         assert g[idx] == pytest.approx(fd, abs=1e-6)
-    net = M.build_snn(4, 6, 0, class_weight=w)
-    out = net.forward(rng.normal(0, 1, (3, T_, 4)))
-    assert net.loss_and_grad(out, tt)[0] == pytest.approx(M.weighted_tick_loss(out, tt, w)[0])
     with pytest.raises(ValueError, match="positive weights"):
         M.build_snn(4, 6, 0, class_weight=np.ones(C - 1))
     assert R.class_weight(1.0) is None and R.class_weight(0.5)[D.UNK] == 0.5 and R.class_weight(0.5).sum() == C - 0.5

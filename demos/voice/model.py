@@ -58,7 +58,8 @@ def build_snn(n_in=32, hidden=128, seed=0, dt=0.01, slope=2.0, gain=1.0, label_s
     by BPTT beside the weights (``tr.train.SpikingLayer(train_tau=True)``). ``adapt_spread=(lo,
     hi)`` (seconds, with ``hetero``): the adaptation time constants drawn in it instead of
     0.1-2 s, and with ``train_tau`` the trained ones kept at most ``hi`` (``rho_max``).
-    ``class_weight``: one weight per class for the per-tick loss's ticks (``PeakSNN``)."""
+    ``class_weight``: one weight per class for the per-tick loss's ticks (``tr.train.SNN``;
+    round 12: ``unknown`` weighed down)."""
     if layers < 1:
         raise ValueError(f"voice.model: layers must be >= 1, got {layers}")
     if adapt_spread is not None:
@@ -75,9 +76,8 @@ def build_snn(n_in=32, hidden=128, seed=0, dt=0.01, slope=2.0, gain=1.0, label_s
             for i in range(layers)]
     kw = dict(n_in=n_in, input="tensor", gain=gain, loss="per_tick", label_smoothing=label_smoothing, seed=seed, dt=dt)
     readout = T.Readout(hidden, len(CLASSES), beta=np.exp(-1 / 6), dropout=dropout, train_tau=train_tau)
-    if peak or class_weight is not None:
-        return PeakSNN(*alif, readout, peak=peak, class_weight=class_weight, **kw)
-    return T.SNN(*alif, readout, **kw)
+    kw["class_weight"] = class_weight
+    return PeakSNN(*alif, readout, peak=peak, **kw) if peak else T.SNN(*alif, readout, **kw)
 
 
 def peak_hinge(y, target, lo=0.4, hi=0.6):
@@ -113,52 +113,17 @@ def peak_hinge(y, target, lo=0.4, hi=0.6):
     return value, g
 
 
-def weighted_tick_loss(y, target, class_weight):
-    """The per-tick cross-entropy of ``tr.train.SNN(loss="per_tick")`` with a weight per
-    class: (value, dL/dy) for readout traces y (ticks, batch, classes) and targets (batch,
-    ticks) (-1: no target). A taught tick of class c counts ``class_weight[c]`` times, and
-    the sum is divided by the sum of the taught ticks' weights (weights all 1: the
-    unweighted loss)."""
-    w = np.asarray(class_weight, np.float64)
-    t = np.asarray(target)
-    if t.ndim == 1:                                        # one class per clip, every tick
-        t = np.broadcast_to(t[:, None], (y.shape[1], y.shape[0]))
-    t = t.T                                                # (ticks, batch)
-    mask = t >= 0
-    z = y.astype(np.float64) - y.max(2, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(2, keepdims=True))
-    tc = np.where(mask, t, 0)
-    wt = np.where(mask, w[tc], 0.0)                        # each tick's weight, 0 where untaught
-    total = max(float(wt.sum()), 1e-12)
-    oh = np.eye(y.shape[2])[tc]
-    value = -float((wt * np.take_along_axis(logp, tc[..., None], 2)[..., 0]).sum()) / total
-    return value, (np.exp(logp) - oh) * (wt / total)[..., None]
-
-
 class PeakSNN(T.SNN):
     """``tr.train.SNN`` whose per-tick loss is joined by ``peak`` times ``peak_hinge``: the
-    network is trained for the decision it is judged by; ``class_weight`` (one weight per
-    class, or None) weighs the per-tick loss's ticks by their class (``weighted_tick_loss``,
-    round 12: ``unknown`` weighed down). The graph it makes is an ordinary one
-    (``to_graph``)."""
+    network is trained for the decision it is judged by. The graph it makes is an ordinary
+    one (``to_graph``)."""
 
-    def __init__(self, *layers, peak=0.0, class_weight=None, **kw):
+    def __init__(self, *layers, peak=0.0, **kw):
         super().__init__(*layers, **kw)
         self.peak = float(peak)
-        if class_weight is not None:
-            class_weight = np.asarray(class_weight, np.float64)
-            if class_weight.shape != (self.n_out,) or not np.all(class_weight > 0):
-                raise ValueError(f"voice.model: class_weight must be {self.n_out} positive weights, one per "
-                                 f"class, got {class_weight.tolist()}")
-            if self.label_smoothing:
-                raise ValueError("voice.model: class_weight does not combine with label_smoothing")
-        self.class_weight = class_weight
 
     def loss_and_grad(self, y, target):
-        if self.class_weight is None:
-            value, g = super().loss_and_grad(y, target)
-        else:
-            value, g = weighted_tick_loss(y, target, self.class_weight)
+        value, g = super().loss_and_grad(y, target)
         if self.peak:
             v, gh = peak_hinge(y, target)
             value, g = value + self.peak * v, g + self.peak * gh

@@ -263,7 +263,7 @@ def main(argv=None) -> int:
     p.add_argument("--unknown-before", type=int, default=40)
     p.add_argument("--unknown-weight", type=float, default=1.0,
                    help="the weight of an unknown tick in the per-tick loss, every other class's 1 (round 12; "
-                        "model.weighted_tick_loss)")
+                        "tr.train.SNN's class_weight)")
     p.add_argument("--context", type=float, default=0.0,
                    help="with cmn: train half the clips from a steady running mean shifted by up to this level")
     p.add_argument("--prefix", type=float, default=0.0,

@@ -16,7 +16,9 @@ the output trace ``y`` (ticks, batch, classes) becomes logits for the cross-entr
     "max"      max over ticks of y             (max-over-time)
     "last"     y at the last tick
     "count"    count_scale * the number of spikes (last layer a SpikingLayer)
-    "per_tick" a cross-entropy at every tick, targets (samples, ticks), -1 = no target
+    "per_tick" a cross-entropy at every tick, targets (samples, ticks), -1 = no target;
+               ``class_weight`` (one positive weight per class) counts a tick of class c
+               class_weight[c] times, the sum divided by the taught ticks' total weight
 
 ``truncate=K`` (fit) cuts the gradient through the neurons' state every K ticks
 (truncated BPTT); ``smooth=True`` (forward) replaces the spike step by the surrogate's
@@ -44,7 +46,7 @@ class SNN:
 
     def __init__(self, *layers, n_in: int, input: str = "spike", gain: float = 1.0,
                  loss: str = "mean", count_scale: float = 1.0, label_smoothing: float = 0.0,
-                 seed: int = 0, dt: float = 1e-3):
+                 seed: int = 0, dt: float = 1e-3, class_weight=None):
         if not layers:
             raise ValueError("train.SNN needs at least one layer")
         if input not in INPUTS:
@@ -71,6 +73,14 @@ class SNN:
             raise ValueError(f"train.SNN: label_smoothing must be in [0, 1), got {label_smoothing}")
         self.label_smoothing = float(label_smoothing)
         self._ce = CrossEntropyLoss(label_smoothing=self.label_smoothing)
+        if class_weight is not None:
+            class_weight = np.asarray(class_weight, np.float64)
+            if loss != "per_tick":
+                raise ValueError(f"train.SNN: class_weight weighs the per_tick loss's ticks; loss is {loss!r}")
+            if class_weight.shape != (self.n_out,) or not np.all(class_weight > 0):
+                raise ValueError(f"train.SNN: class_weight must be {self.n_out} positive weights, one per "
+                                 f"class, got {class_weight.tolist()}")
+        self.class_weight = class_weight
 
     # -- compute ----------------------------------------------------------------------------
     def _check_x(self, x, dtype=F32) -> np.ndarray:
@@ -124,14 +134,16 @@ class SNN:
                 t = np.broadcast_to(t[:, None], (y.shape[1], T))
             t = t.T  # (ticks, batch)
             mask = t >= 0
+            tc = np.where(mask, t, 0)
+            w = mask.astype(np.float64) if self.class_weight is None else np.where(mask, self.class_weight[tc], 0.0)
             z = y.astype(np.float64) - y.max(2, keepdims=True)
             logp = z - np.log(np.exp(z).sum(2, keepdims=True))
-            oh = np.eye(y.shape[2])[np.where(mask, t, 0)]
+            oh = np.eye(y.shape[2])[tc]
             if self.label_smoothing:
                 oh = oh * (1 - self.label_smoothing) + self.label_smoothing / y.shape[2]
-            oh = oh * mask[..., None]
-            n = max(int(mask.sum()), 1)
-            g = (np.exp(logp) * mask[..., None] - oh) / n
+            oh = oh * w[..., None]
+            n = float(w.sum()) if w.sum() > 0 else 1.0
+            g = (np.exp(logp) * w[..., None] - oh) / n
             return float(-(oh * logp).sum() / n), g
         value, gl = self._ce(self.logits(y).astype(np.float64), target)
         gl = gl.astype(np.float64)
