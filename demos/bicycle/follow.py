@@ -9,8 +9,7 @@ desired lean (for the balance network) and the target speed (for the speed loop)
 - ``avoid`` (the ``obstacles`` kind and any waypoint ride): every frame the CNN's sectors go
   into an occupancy map in the estimated frame and a planner chooses a lateral offset from the
   path with clearance (``avoid.py``); pure pursuit on the path shifted by that offset, slower
-  while something is in the way, and on a bend no faster than the way in plain view leaves
-  room to stop in (``_sight_limit``);
+  while something is in the way;
 - ``follow``: pure pursuit on the person's estimated position (the CANN's bearing, the CNN's
   distance), the speed loop keeping ``suite.FOLLOW_DISTANCE``; when there is no estimate (no
   bump yet, the CANN's time-out ``cann.TIMEOUT_S`` after the last detection, or a bump behind)

@@ -11,8 +11,7 @@ own — and whose behaviour is chosen each control step by the neural state mach
   pure pursuit on the path shifted by the spoken lane (``left``/``right``: ``LANE`` metres
   each, at most ``LANE_MAX``), keeping clear of what the obstacle map holds (``avoid.plan``
   around that lane), at the cruise speed (the scenario's, ``SPEED_STEP`` up or down per spoken
-  ``faster``/``slower``, within ``CRUISE``), held down on a bend to what the way in plain view
-  leaves room to stop in (``follow.Navigator._sight_limit``);
+  ``faster``/``slower``, within ``CRUISE``);
 - **avoid**: the same planner, slowed to ``follow.V_BLOCKED`` (the careful mode the state
   machine enters when something is in the way ahead);
 - **follow**: pursuit of the person at the CANN's bearing and the CNN's distance, keeping
