@@ -20,9 +20,6 @@ trajectories — from the bicycle's lateral position, blending to the offset ove
 against the occupied cells with a clearance ``CLEARANCE``: penetration costs most, then the
 size of the offset, then changing it. It also says whether the chosen trajectory is clear and
 whether staying on the path would be, so the speed loop slows down while something is in the way.
-
-``sight`` says how much of a candidate trajectory the camera can see: on a bend the way ahead
-leaves the field of view a few metres out, and whatever stands beyond comes into view late.
 """
 from __future__ import annotations
 
@@ -67,8 +64,6 @@ SWITCH = 20.0          # cost of moving to the other side of the path
 SWITCH_BETTER = 0.5    # committed to a side, cross over only to a way with less than this share of its best penetration
 CONTACT = 0.65         # a trajectory point this near an occupied cell's centre is contact: the rider's half width
                        # (collide.HALF_WIDTH) and half a cell's diagonal, with 0.15 m to spare [m]
-SIGHT_MARGIN = 5.0     # "in plain view": inside the camera's field of view with this much to spare [deg]
-SIGHT_FROM = 1.0       # trajectory points nearer than this ahead of the camera are not judged by their bearing [m]
 NEAR = 6.0             # a side chosen around something in the way is kept unless it runs into something this near [m]
 
 
@@ -266,26 +261,3 @@ def contact(obstacles: np.ndarray, traj: np.ndarray, gap: np.ndarray | None = No
     touch = (nearest(obstacles, traj) if gap is None else gap) < CONTACT
     out = np.where(touch.any(axis=1), 0.5 * (touch.argmax(axis=1) + 1), math.inf)
     return float(out[0]) if one else out
-
-
-def sight(traj: np.ndarray, cx: float, cy: float, heading: float, hfov_deg: float,
-          judged_from: float = 0.0) -> float:
-    """Metres of travel along a candidate trajectory (``trajectories(...)[k]``, a point every
-    0.5 m, as ``contact`` counts them) that the camera at (cx, cy), looking along ``heading``
-    [rad] with a field of view ``hfov_deg`` wide, has in plain view: up to the last point
-    before the first one whose bearing is more than hfov/2 - SIGHT_MARGIN off the axis
-    (inf: the whole horizon is in view). Points less than SIGHT_FROM ahead of the camera are
-    not judged: what is there is beside or under the camera, within reach already; nor are
-    those within ``judged_from`` metres of travel (a path the bicycle is still joining: not
-    where it will ride).
-
-    On a bend of radius R the way ahead leaves a field of half-angle a at about 2 R a of
-    travel (the chord to a point s ahead is at s / (2 R) from the tangent): 8.4 m for R = 8 m
-    and the camera's 30 degrees of plain view; a cone beyond comes into view only then."""
-    traj = np.asarray(traj, float)
-    dx, dy = traj[:, 0] - cx, traj[:, 1] - cy
-    ahead = dx * math.cos(heading) + dy * math.sin(heading)
-    off = np.abs((np.arctan2(dy, dx) - heading + math.pi) % (2 * math.pi) - math.pi)
-    travel = 0.5 * np.arange(1, len(traj) + 1)
-    out = (ahead >= SIGHT_FROM) & (travel >= judged_from) & (off > math.radians(hfov_deg / 2.0 - SIGHT_MARGIN))
-    return 0.5 * float(out.argmax()) if out.any() else math.inf

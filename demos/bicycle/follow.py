@@ -83,8 +83,6 @@ class Navigator:
         self.blocked = 0.0        # penetration of the clearance by the planned trajectory or the path [m]
         self.contact = math.inf   # travel along the planned trajectory before it touches the map's obstacles [m]
         self.contacts = np.full(len(avoid.OFFSETS), math.inf)   # ... along each candidate's
-        self.sight = math.inf     # travel along the planned trajectory in plain view of the camera [m] (avoid.sight)
-        self.sight_limited_s = 0.0   # seconds the speed was held down by the sight line (_sight_limit)
         self._in_way = 0.0        # ... by staying at the centre, at the last plan
         self.swerves = []         # times the plan was changed to an offset that does not touch (_swerve)
         self.bearing, self.distance = None, FOLLOW_DISTANCE
@@ -117,7 +115,6 @@ class Navigator:
             lean = self._path(x, y, h, v)
             if self.mode == "avoid":   # slower while something is in the way or the plan is not clear
                 v_ref = self.sc.target_speed(t) if self.blocked <= 0 else min(self.sc.target_speed(t), V_BLOCKED)
-                v_ref = self._sight_limit(v_ref, dt)
             else:
                 v_ref = min(V_MAX, max(V_MIN, self.v_person))   # lost: keep the person's last speed
         self.est.step(speed_meas, self.gyro.read(state), dt)
@@ -232,26 +229,9 @@ class Navigator:
         gap = avoid.nearest(obst, traj)
         self.offset, self.blocked, in_way = avoid.plan(obst, traj, self.offset, centre=centre, hold=hold, gap=gap)
         self.contacts = avoid.contact(obst, traj, gap=gap)
-        k = int(np.argmin(np.abs(avoid.OFFSETS - self.offset)))
-        self.contact = float(self.contacts[k])
-        self.sight = self._sight(traj[k], cx, cy)
+        self.contact = float(self.contacts[int(np.argmin(np.abs(avoid.OFFSETS - self.offset)))])
         self._in_way = in_way
         self.blocked = max(self.blocked, in_way)   # slow down while anything is in the way
-
-    def _sight(self, traj, cx: float, cy: float) -> float:
-        """Travel in plain view of the camera at (cx, cy) (``avoid.sight``) along the planned
-        trajectory ``traj`` and along the path at the planned offset beyond the pursuit's
-        look-ahead, whichever is shorter: the trajectory's prediction runs wide on a sharp bend
-        (at 5 m/s on a bend of 8 m radius it put the bicycle 4 m outside it), where the bicycle
-        follows the path; off the path, the path's first metres are not where it will ride. The
-        path is judged as far as the bicycle needs to stop, beyond the planner's horizon."""
-        x, y, h = self.est.pose
-        hfov = self.labeller.spec.hfov_deg
-        s0 = self.sc.path.project(x, y)[0]
-        v = max(self.v_now, 1.0)
-        line = lateral.offset_points(self.sc.path, s0, self.offset, max(avoid.HORIZON, self._stopping(v) + 1.0))
-        ahead = float(lateral.lookahead(v, self.offset))
-        return min(avoid.sight(traj, cx, cy, h, hfov), avoid.sight(line, cx, cy, h, hfov, judged_from=ahead))
 
     def _trajectories(self, offsets=avoid.OFFSETS) -> np.ndarray:
         """Where the bicycle would go from its estimated pose given each offset (``avoid.trajectories``)."""
@@ -357,25 +337,6 @@ class Navigator:
         b = self.sc.bicycle
         return v * REACT_S + v * v / (2.0 * A_BRAKE) + b.w + b.rF + STOP_MARGIN
 
-    def _sight_limit(self, v_ref: float, dt: float) -> float:
-        """``v_ref`` held down to the largest speed from which the bicycle stops (``_stopping``)
-        within the stretch of its planned trajectory in plain view (``self.sight``), but not
-        below V_BLOCKED, the careful speed. On a bend the way ahead leaves the field of view a
-        few metres out, and a cone beyond comes into view nearer than a cruise can stop in:
-        errand seed 43 (round 11) accelerated to 4.2 m/s with 5.5-9.5 m in view, needing 6-11 m
-        (docs/bicycle.md, round 12). Where the whole horizon is in view this does not act: the
-        CNN's range (12-14 m) would allow only ~4.8 m/s by this rule, and ahead the planner has
-        the whole approach to swerve."""
-        room = self.sight - self._stopping(0.0)
-        if not math.isfinite(room):
-            return v_ref
-        v = A_BRAKE * (-REACT_S + math.sqrt(REACT_S ** 2 + 2.0 * max(room, 0.0) / A_BRAKE))
-        v = max(V_BLOCKED, v)
-        if v < v_ref:
-            self.sight_limited_s += dt
-            return v
-        return v_ref
-
     def _v_safe(self) -> float:
         """The largest speed from which, if the person stopped now for STOP_S, the bicycle
         (reaction REACT_S, then braking at BRAKE down to V_MIN) keeps STOP_GAP to them."""
@@ -394,7 +355,6 @@ class Navigator:
                                 "max": float(max(self.pose_err, default=0.0))}}
         if self.map is not None:
             out["swerves"] = list(self.swerves)
-            out["sight_limited_s"] = round(self.sight_limited_s, 2)
         if self.latency:
             lat = np.array(self.latency) * 1e3
             out["vision"] = {"latency_ms_p99": float(np.percentile(lat, 99)),

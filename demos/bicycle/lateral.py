@@ -50,14 +50,6 @@ def _path_frame(path, s):
     return path.p[i] + u * (s - path.s[i])[..., None], u
 
 
-def offset_points(path, s0: float, offset: float, horizon: float = 14.0, spacing: float = 0.5) -> np.ndarray:
-    """(m, 2) points of the path shifted ``offset`` metres sideways (the sign of ``rollout``'s
-    lateral positions), every ``spacing`` metres of arc from s0 + spacing to s0 + horizon: the
-    line the pursuit law leads the bicycle onto."""
-    p, u = _path_frame(path, s0 + np.arange(spacing, horizon + 1e-9, spacing))
-    return p + offset * np.stack([-u[:, 1], u[:, 0]], axis=1)
-
-
 def rollout(path, s0: float, lat: float, v: float, offsets, *, gain: float, rel: float = 0.0,
             kappa=(0.0, 0.0), asked=(0.0, 0.0), horizon: float = 14.0, spacing: float = 0.5) -> np.ndarray:
     """(len(offsets), m, 2) world points the bicycle is predicted to pass, every ``spacing``

@@ -142,8 +142,6 @@ class Pilot(Navigator):
             if st == "avoid" or self.blocked > 0:
                 v_ref = min(v_ref, V_BLOCKED)
             v_ref = min(v_ref, self._keep_distance(t, x, y))
-            if not self.stand:
-                v_ref = self._sight_limit(v_ref, dt)
         if self._braking and st in RIDING:
             v_ref = 0.0
         # the stand: down when the bicycle must go slower than it can balance, up from V_LAUNCH
@@ -282,8 +280,8 @@ class Pilot(Navigator):
 
     def _forget_person(self, t: float, p) -> None:
         """Drop the person kept in mind (``_keep_distance``) when the place they should be is
-        in plain view — within FORGET_RANGE of the camera, inside the field of view with
-        ``avoid.SIGHT_MARGIN`` to spare, no occupied cell of the map in between — and the CNN has seen no person for
+        in plain view — within FORGET_RANGE of the camera, inside the field of view with 5° to
+        spare, no occupied cell of the map in between — and the CNN has seen no person for
         FORGET_S. A person read at 8 m who was 35 m away and running on (errand seed 2, round 8)
         had kept the bicycle on its stand for 17 s, waiting behind an empty road."""
         if self._person is None or (p.bearing is not None and p.visible >= SEEN_OFF):
@@ -297,7 +295,7 @@ class Pilot(Navigator):
         d = math.hypot(px - cx, py - cy)
         sight = math.atan2(py - cy, px - cx)
         off = abs((sight - h + math.pi) % (2 * math.pi) - math.pi)
-        if not (d < FORGET_RANGE and math.degrees(off) < spec.hfov_deg / 2 - avoid.SIGHT_MARGIN):
+        if not (d < FORGET_RANGE and math.degrees(off) < spec.hfov_deg / 2 - 5.0):
             self._unseen_since = None
             return
         # something the map holds on the line of sight may hide them
