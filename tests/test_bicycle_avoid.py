@@ -113,20 +113,24 @@ def test_a_reading_too_far_does_not_free_what_was_seen_nearer():
     9.3 m in the same sector (obstacles seed 12: the cells then freed, the planner steered back
     into the cones): the cells at 7 m stay occupied; read at 12 m, where nothing nearer than
     8 m can be there (``avoid.nearest_possible``), they are freed."""
-    box = np.zeros(7, np.float32)
-    box[3] = vision.sector_value(7.0)
-    far = np.zeros(7, np.float32)
-    maps = {}
-    for reading in (9.3, 12.0):
-        m = avoid.ObstacleMap()
-        for _ in range(5):
-            m.update(0.0, 0.0, 0.0, box)
-        assert len(m.occupied(7.0, 0.0, 0.5)) > 0
-        far[3] = vision.sector_value(reading)
-        for _ in range(10):
-            m.update(0.0, 0.0, 0.0, far)
-        maps[reading] = len(m.occupied(7.0, 0.0, 0.5))
-    assert maps[9.3] > 0 and maps[12.0] == 0
+    kept = {reading: _kept_after(0.0, 7.0, 0.0, reading) for reading in (9.3, 12.0)}
+    assert kept[9.3] > 0 and kept[12.0] == 0
+
+
+def _kept_after(seen_from, seen_at, read_from, reading, box_x=7.0):
+    """Occupied cells left around a box at (box_x, 0) mapped by 5 frames from (seen_from, 0)
+    reading it at ``seen_at`` in the middle sector, after 10 frames from (read_from, 0) that
+    read that sector at ``reading``."""
+    sectors = np.zeros(7, np.float32)
+    m = avoid.ObstacleMap()
+    sectors[3] = vision.sector_value(seen_at)
+    for _ in range(5):
+        m.update(seen_from, 0.0, 0.0, sectors)
+    assert len(m.occupied(box_x, 0.0, 0.5)) > 0
+    sectors[3] = vision.sector_value(reading)
+    for _ in range(10):
+        m.update(read_from, 0.0, 0.0, sectors)
+    return len(m.occupied(box_x, 0.0, 0.5))
 
 
 def test_a_box_nearer_than_the_saturated_range_is_not_freed_by_its_own_reading():
@@ -136,18 +140,7 @@ def test_a_box_nearer_than_the_saturated_range_is_not_freed_by_its_own_reading()
     cells; read at 12 m, it cannot be within 8 m, and they are freed."""
     assert avoid.nearest_possible(5.0) == 0.0 and avoid.nearest_possible(6.4) == 0.0
     assert 4.0 <= avoid.nearest_possible(6.6) < avoid.nearest_possible(8.0) < avoid.nearest_possible(12.0) < 12.0
-    kept = {}
-    for reading in (5.0, 12.0):
-        m = avoid.ObstacleMap()
-        seen = np.zeros(7, np.float32)
-        seen[3] = vision.sector_value(6.0)
-        for _ in range(5):
-            m.update(-3.0, 0.0, 0.0, seen)
-        assert len(m.occupied(3.0, 0.0, 0.5)) > 0
-        seen[3] = vision.sector_value(reading)
-        for _ in range(10):
-            m.update(0.0, 0.0, 0.0, seen)
-        kept[reading] = len(m.occupied(3.0, 0.0, 0.5))
+    kept = {reading: _kept_after(-3.0, 6.0, 0.0, reading, box_x=3.0) for reading in (5.0, 12.0)}
     assert kept[5.0] > 0 and kept[12.0] == 0
 
 

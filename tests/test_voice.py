@@ -435,6 +435,15 @@ def test_make_set_records_each_clip_word_voice_noise_and_snr():
     assert D.split_sizes(400) == (400, 66, 150)
 
 
+def _assert_fd_gradient(loss, y, g, rng, n, eps=1e-6):
+    """g equals central finite differences of loss(y) at n random entries of y."""
+    for idx in [tuple(rng.integers(0, s) for s in y.shape) for _ in range(n)]:
+        yp, ym = y.copy(), y.copy()
+        yp[idx] += eps
+        ym[idx] -= eps
+        assert g[idx] == pytest.approx((loss(yp) - loss(ym)) / (2 * eps), abs=1e-6)
+
+
 def test_peak_hinge_by_hand_and_against_finite_differences():
     """model.peak_hinge: relu(peak - lo) of the wrong classes (the other commands; unknown too
     in a background clip) + relu(hi - peak) of the clip's own class, over the batch; its
@@ -453,13 +462,7 @@ def test_peak_hinge_by_hand_and_against_finite_differences():
             + np.maximum(p[1, :8] - 0.4, 0).sum() + max(0.6 - p[1, D.UNK], 0)
             + np.maximum(p[2, :9] - 0.4, 0).sum()) / 3
     assert value == pytest.approx(want) and value > 0
-    eps = 1e-6
-    for idx in [tuple(rng.integers(0, s) for s in y.shape) for _ in range(40)]:
-        yp, ym = y.copy(), y.copy()
-        yp[idx] += eps
-        ym[idx] -= eps
-        fd = (M.peak_hinge(yp, tt)[0] - M.peak_hinge(ym, tt)[0]) / (2 * eps)
-        assert g[idx] == pytest.approx(fd, abs=1e-6)
+    _assert_fd_gradient(lambda v: M.peak_hinge(v, tt)[0], y, g, rng, 40)
     net = M.build_snn(4, 6, 0, peak=0.5)
     plain = M.build_snn(4, 6, 0)
     out = net.forward(rng.normal(0, 1, (3, T_, 4)))
@@ -787,13 +790,7 @@ def test_unknown_weight_weighs_the_per_tick_loss_by_class(tmp_path):
     logp = np.log(M.softmax(y, 2))
     ce = [(-logp[t, b, tt[b, t]], w[tt[b, t]]) for b in range(3) for t in range(T_) if tt[b, t] >= 0]
     assert value == pytest.approx(sum(c * k for c, k in ce) / sum(k for _, k in ce))
-    eps = 1e-6
-    for idx in [tuple(rng.integers(0, s) for s in y.shape) for _ in range(30)]:
-        yp, ym = y.copy(), y.copy()
-        yp[idx] += eps
-        ym[idx] -= eps
-        fd = (net.loss_and_grad(yp, tt)[0] - net.loss_and_grad(ym, tt)[0]) / (2 * eps)
-        assert g[idx] == pytest.approx(fd, abs=1e-6)
+    _assert_fd_gradient(lambda v: net.loss_and_grad(v, tt)[0], y, g, rng, 30)
     with pytest.raises(ValueError, match="positive weights"):
         M.build_snn(4, 6, 0, class_weight=np.ones(C - 1))
     assert R.class_weight(1.0) is None and R.class_weight(0.5)[D.UNK] == 0.5 and R.class_weight(0.5).sum() == C - 0.5

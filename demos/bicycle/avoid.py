@@ -3,8 +3,8 @@
 ``ObstacleMap`` accumulates the sector evidence of every camera frame in a log-odds grid in
 the *estimated* world frame (the dead-reckoned pose): a sector that reports its nearest
 obstacle at d metres marks the cells of that sector at d (within a tolerance) as occupied and
-the cells nearer than an obstacle read at d can be (``nearest_possible``) as free; a sector that reports nothing marks its cells free up to
-``FREE_RANGE``. A single false detection does not reach the occupied threshold; a missed frame
+the cells nearer than an obstacle read at d can be (``nearest_possible``) as free; a sector
+that reports nothing marks its cells free up to ``FREE_RANGE``. A single false detection does not reach the occupied threshold; a missed frame
 does not erase an obstacle seen before. Both kinds of evidence weigh by range, as the CNN's
 measured sensor model says (``free_weight``, ``occupied_weight``): it misses an obstacle 8-15 m
 away in a third to two thirds of the frames, so "nothing there" at that range is weak evidence
@@ -157,7 +157,8 @@ class ObstacleMap:
         seen = np.isfinite(dsec)
         tol = np.maximum(0.6, 0.08 * np.where(seen, dsec, 0.0))
         occ = inside & ~sat & seen & (np.abs(d - np.where(seen, dsec, 0.0)) <= tol)
-        free_to = np.where(seen, np.minimum(np.minimum(dsec - tol, FREE_SHORT * dsec), nearest_possible(dsec)), np.inf)
+        free_to = np.where(seen, np.minimum.reduce([dsec - tol, FREE_SHORT * dsec, nearest_possible(dsec)]),
+                           np.inf)
         free = inside & ~sat & (d < np.minimum(free_to, FREE_RANGE))
         L = self.logodds[i0:i1, j0:j1]
         L[occ] += L_OCC * occupied_weight(d[occ])
