@@ -4,12 +4,13 @@
 the *estimated* world frame (the dead-reckoned pose): a sector that reports its nearest
 obstacle at d metres marks the cells of that sector at d (within a tolerance) as occupied and
 the cells nearer than an obstacle read at d can be (``nearest_possible``) as free; a sector
-that reports nothing marks its cells free up to ``FREE_RANGE``. A single false detection does not reach the occupied threshold; a missed frame
-does not erase an obstacle seen before. Both kinds of evidence weigh by range, as the CNN's
-measured sensor model says (``free_weight``, ``occupied_weight``): it misses an obstacle 8-15 m
-away in a third to two thirds of the frames, so "nothing there" at that range is weak evidence
-(a box mapped at 10 m is not erased by the frames that miss it), and its false reports, rare
-near, are several times likelier far, so a far reading adds less than a near one.
+that reports nothing marks its cells free up to ``FREE_RANGE``. A single false detection does
+not reach the occupied threshold; a missed frame does not erase an obstacle seen before. Both
+kinds of evidence weigh by range, as the CNN's measured sensor model says (``free_weight``,
+``occupied_weight``): it misses an obstacle 8-15 m away in a third to two thirds of the
+frames, so "nothing there" at that range is weak evidence (a box mapped at 10 m is not erased
+by the frames that miss it), and its false reports, rare near, are several times likelier
+far, so a far reading adds less than a near one.
 
 Because detections and the bicycle's pose live in the same estimated frame, the drift of the
 dead reckoning (metres over a ride) does not misplace an obstacle relative to the bicycle; it
@@ -52,6 +53,7 @@ _OCCUPIED_NEAR = math.log(HIT_P[0] / FALSE_P[0])
 # ... and the 90th percentile of the reported / true distance of an obstacle in MISS_RANGE's
 # ranges (nearer than vision.SECTOR_NEAR the label saturates: the ratio is to SECTOR_NEAR)
 FAR_P90 = (1.63, 1.63, 1.55, 1.41, 1.19, 1.04)
+_REACH = np.maximum(MISS_RANGE, vision.SECTOR_NEAR) * np.asarray(FAR_P90)   # p90 reading of each range [m]
 FREE_SHORT = 0.75      # a sector reporting d is free only nearer than this share of d: a quarter of the
                        # CNN's readings are 25-50 % too far (docs/bicycle.md, round 7's sensor model)
 MIN_VALUE = vision.sector_value(14.0)   # sector values below this report nothing
@@ -83,8 +85,7 @@ def nearest_possible(d):
     where the label saturates, is read that far (a box 2.5 m ahead read at 4.3-5.2 m freed its
     own cells and was hit: errand seeds 2 and 93, round 12). 4.9 m for a reading at 8 m, 6.4 m
     at 10 m, 8.3 m at 12 m."""
-    reach = np.maximum(MISS_RANGE, vision.SECTOR_NEAR) * np.asarray(FAR_P90)
-    return np.where(np.asarray(d) > reach[0], np.interp(d, reach, MISS_RANGE), 0.0)
+    return np.where(np.asarray(d) > _REACH[0], np.interp(d, _REACH, MISS_RANGE), 0.0)
 
 
 def occupied_weight(d):

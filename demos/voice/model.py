@@ -74,9 +74,9 @@ def build_snn(n_in=32, hidden=128, seed=0, dt=0.01, slope=2.0, gain=1.0, label_s
                            adapt=0.3, rho=taus[i][1], surrogate=T.FastSigmoid(slope), init_gain=1.0,
                            train_tau=train_tau, rho_max=rho_max)
             for i in range(layers)]
-    kw = dict(n_in=n_in, input="tensor", gain=gain, loss="per_tick", label_smoothing=label_smoothing, seed=seed, dt=dt)
+    kw = dict(n_in=n_in, input="tensor", gain=gain, loss="per_tick", label_smoothing=label_smoothing, seed=seed, dt=dt,
+              class_weight=class_weight)
     readout = T.Readout(hidden, len(CLASSES), beta=np.exp(-1 / 6), dropout=dropout, train_tau=train_tau)
-    kw["class_weight"] = class_weight
     return PeakSNN(*alif, readout, peak=peak, **kw) if peak else T.SNN(*alif, readout, **kw)
 
 
