@@ -111,3 +111,20 @@ def test_a_mirrored_frame_has_the_mirrored_labels():
     assert np.allclose(ym[0, vision.SLICES["sectors"]], vision.sectors_truth(other_side.obstacles, 0.6, 0.0, 0.0))
     x2, y2 = train_vision.mirrored(xm, ym)
     assert np.array_equal(x2, x) and np.array_equal(y2, y)
+
+
+def test_the_map_replay_measures_what_the_map_holds_on_the_same_readings(cnn, monkeypatch):
+    """evaluate_nav.map_quality: the obstacle map from the CNN along one scene's path, open
+    loop. Cones on the path are mapped from afar and held as they come near; the same readings
+    replayed give the same figures, and a map that never marks anything holds nothing."""
+    from tianrt.demos.bicycle import avoid
+
+    cache = {}
+    r = evaluate_nav.map_quality(cnn, kinds=("obstacles",), seeds=range(700, 701), replays=cache)
+    assert r["frames"] > 500 and r["cone"]["obstacles"] > 0
+    assert r["cone"]["first_mapped_8m_or_farther"] >= 0.5 and r["cone"]["held_3_8m"] >= 0.8
+    assert evaluate_nav.map_quality(cnn, kinds=("obstacles",), seeds=range(700, 701), replays=cache) == r
+    monkeypatch.setattr(avoid, "L_OCC", 0.0)
+    blind = evaluate_nav.map_quality(cnn, kinds=("obstacles",), seeds=range(700, 701), replays=cache)
+    assert blind["cone"]["first_mapped_m_median"] == 0.0 and blind["cone"]["held_3_8m"] == 0.0
+    assert blind["false_cells_per_frame"] == blind["phantom_cells_per_frame"] == 0.0

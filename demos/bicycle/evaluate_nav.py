@@ -3,6 +3,7 @@ follow / obstacles rides from perception (float and int8 CNN), over ``--first-se
 
     python -m tianrt.demos.bicycle.evaluate_nav --accuracy                 # CNN on seeds 0-19
     python -m tianrt.demos.bicycle.evaluate_nav --sensor                   # the sectors' miss rate by range
+    python -m tianrt.demos.bicycle.evaluate_nav --map                      # the obstacle map replayed open loop
     python -m tianrt.demos.bicycle.evaluate_nav --kind follow --n 20 --vision float,int8
     python -m tianrt.demos.bicycle.evaluate_nav --kind obstacles --n 20
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
@@ -106,6 +108,104 @@ def sensor_model(graph, seeds=None, per_scenario: int = 20, seed: int = 7) -> di
     return res
 
 
+# The map replay: a camera frame every MAP_SPEED / 30 m along the path; obstacles within
+# MAP_ON_PATH of the path are the ones a bicycle riding it must see; a cell farther than
+# MAP_NEAR beyond an obstacle's footprint from every obstacle is false; false cells count within
+# the corridor MAP_CORRIDOR m either side of the path, 2-12 m ahead (where they make the
+# bicycle swerve or stop).
+MAP_SPEED, MAP_ON_PATH, MAP_NEAR, MAP_CORRIDOR = 3.5, 1.5, 0.5, 1.5
+MAP_PHANTOM = 3.0     # a false cell farther than this from every obstacle's footprint is a phantom (not a misplaced sighting) [m]
+MAP_SEEDS = range(700, 720)
+
+
+def map_quality(graph, kinds=("obstacles", "errand"), seeds=MAP_SEEDS, replays: dict | None = None) -> dict:
+    """The obstacle map from the CNN, replayed open loop: the camera rides each scene's path
+    (on it, along it, at MAP_SPEED, frames at 30 Hz, the true pose), the CNN reads every frame
+    (``vision.decode``, the person explained as in the rides) and ``avoid.ObstacleMap`` takes
+    them in. Without the closed loop's chaos a change to the map is measured frame for frame
+    on the same views. Per kind of obstacle on the path: the range [m] at which the map first
+    holds a cell on it (within MAP_NEAR of its footprint; the median and the share first mapped
+    at 8 m or farther) and the share of frames 3-8 m before it that hold it; and the false
+    cells in the corridor ahead, per frame: all of them (misplaced sightings of real obstacles
+    among them) and the phantoms (MAP_PHANTOM from any obstacle), with the share of frames
+    that hold a phantom.
+    Frames with the camera within 2 m of an obstacle (riding through it) are skipped.
+    ``replays``: a dict that keeps each scene's poses and CNN outputs by (kind, seed), filled
+    on the first call and reused by the next, to compare maps on the same readings."""
+    import tianrt as tr
+
+    first = {"cone": [], "box": []}
+    held = {"cone": [], "box": []}
+    false_n, phantom_n = [], []
+    for kind in kinds:
+        for seed in seeds:
+            sc = world.parse_scenario(suite.make(kind, seed, 60.0))
+            lab = vision.Labeller(sc)
+            xy = np.array([[o.x, o.y] for o in sc.obstacles], float).reshape(-1, 2)
+            reach = np.array([o.size / 2 * (1.4 if o.kind == "box" else 1.0) for o in sc.obstacles])
+            on_path = [i for i, o in enumerate(sc.obstacles) if vision.arc_of(sc.path, o)[1] < MAP_ON_PATH]
+            if replays is not None and (kind, seed) in replays:
+                poses, out = replays[kind, seed]
+            else:
+                poses = []
+                for s in np.arange(0.0, sc.path.total - 15.0, MAP_SPEED / 30.0):
+                    (x, y), h = sc.path.point(s), sc.path.heading(s)
+                    cx, cy = vision.camera_xy(lab.spec, x, y, h)
+                    if len(xy) and np.hypot(xy[:, 0] - cx, xy[:, 1] - cy).min() < 2.0:
+                        continue
+                    poses.append((x, y, h, s / MAP_SPEED, cx, cy))
+                frames = np.stack([lab.cam.frame(x, y, h, 0.0, t) for x, y, h, t, _, _ in poses])
+                out = np.asarray(tr.Runtime(graph).run({"frame": vision.normalise(frames)}, ticks=1)["y"])
+                out = out.reshape(len(frames), -1)
+                if replays is not None:
+                    replays[kind, seed] = poses, out
+            m = avoid.ObstacleMap()
+            r_first = {i: 0.0 for i in on_path}
+            r_held = {i: [] for i in on_path}
+            for (x, y, h, t, cx, cy), o in zip(poses, out):
+                p = vision.decode(o)
+                m.update(cx, cy, h, p.sectors, unknown=p.explained)
+                occ = m.occupied(cx, cy, vision.SECTOR_RANGE)
+                near = (np.hypot(occ[:, None, 0] - xy[None, :, 0], occ[:, None, 1] - xy[None, :, 1])
+                        - reach[None]) if len(occ) and len(xy) else np.full((len(occ), len(xy)), np.inf)
+                for i in on_path:
+                    dx, dy = xy[i, 0] - cx, xy[i, 1] - cy
+                    r = math.hypot(dx, dy)
+                    if dx * math.cos(h) + dy * math.sin(h) <= 0 or r > vision.SECTOR_RANGE:
+                        continue
+                    on = bool(len(occ) and (near[:, i] <= MAP_NEAR).any())
+                    if on:
+                        r_first[i] = max(r_first[i], r)
+                    if 3.0 <= r <= 8.0:
+                        r_held[i].append(on)
+                n_false = n_phantom = 0
+                if len(occ):
+                    gap = near.min(axis=1) if len(xy) else np.full(len(occ), np.inf)
+                    dx, dy = occ[:, 0] - cx, occ[:, 1] - cy
+                    ahead = dx * math.cos(h) + dy * math.sin(h)
+                    side = -dx * math.sin(h) + dy * math.cos(h)
+                    corridor = (ahead >= 2.0) & (ahead <= 12.0) & (np.abs(side) <= MAP_CORRIDOR)
+                    n_false = int((corridor & (gap > MAP_NEAR)).sum())
+                    n_phantom = int((corridor & (gap > MAP_PHANTOM)).sum())
+                false_n.append(n_false)
+                phantom_n.append(n_phantom)
+            for i in on_path:
+                first[sc.obstacles[i].kind].append(r_first[i])
+                if r_held[i]:
+                    held[sc.obstacles[i].kind].append(float(np.mean(r_held[i])))
+    res = {}
+    for k in first:
+        f = np.array(first[k])
+        res[k] = {"obstacles": int(len(f)), "first_mapped_m_median": float(np.median(f)) if len(f) else None,
+                  "first_mapped_8m_or_farther": float((f >= 8.0).mean()) if len(f) else None,
+                  "held_3_8m": float(np.mean(held[k])) if held[k] else None}
+    res["false_cells_per_frame"] = float(np.mean(false_n))
+    res["phantom_cells_per_frame"] = float(np.mean(phantom_n))
+    res["frames_with_phantom_cells"] = float(np.mean(np.array(phantom_n) > 0))
+    res["frames"] = int(len(false_n))
+    return res
+
+
 def rides(kind: str, n: int, first_seed: int, duration: float, perception, controller: str = "mlp",
           backend: str = "reference", log=print) -> list:
     ann = policy.load() if controller == "mlp" else None
@@ -155,6 +255,7 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--accuracy", action="store_true", help="the CNN's accuracy on held-out seeds")
     ap.add_argument("--sensor", action="store_true", help="the CNN's sectors as a range sensor (validation seeds)")
+    ap.add_argument("--map", action="store_true", help="the obstacle map from the CNN, replayed open loop (map_quality)")
     ap.add_argument("--kind", choices=("follow", "obstacles"))
     ap.add_argument("--n", type=int, default=20)
     ap.add_argument("--first-seed", type=int, default=0)
@@ -173,6 +274,9 @@ def main(argv=None) -> int:
     if a.sensor:
         res["sensor"] = {"float": sensor_model(g), "int8": sensor_model(vision.int8(g))}
         print(json.dumps(res["sensor"], indent=1))
+    if a.map:
+        res["map"] = {"float": map_quality(g), "int8": map_quality(vision.int8(g))}
+        print(json.dumps(res["map"], indent=1))
     if a.kind:
         for v in a.vision.split(","):
             perception = {"float": g, "int8": vision.int8(g) if v == "int8" else None, "truth": "truth"}[v]
