@@ -43,6 +43,8 @@ def test_sensor_model_misses_far_obstacles_more_than_near_ones(cnn):
     # an empty sector's false reports are rarer near than far (avoid.occupied_weight)
     assert sm["report 4-6"]["p_report_empty"] < sm["report 12-14"]["p_report_empty"]
     assert sm["report 4-6"]["p_hit"] > sm["report 4-6"]["p_report_empty"]
+    q10, q25, q50 = sm["report 6-8"]["true_over_reported_p10_p25_p50"]
+    assert 0 < q10 <= q25 <= q50 < 1.2
 
 
 def test_int8_network_agrees_with_float(cnn):
