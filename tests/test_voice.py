@@ -413,6 +413,10 @@ def test_error_tables_count_by_hand():
     text = E.report(y, pred, meta)
     assert "| left | 1 | 1 |" in text and "default 50.0% (2)" in text and "noise only 0.0% (1)" in text
     assert "loft (2): right 1, unknown 1" in text
+    assert "left (recall, decided unknown, clips): held-out accents no clips, other accents 50% 0 of 2" in text
+    meta[1]["accent"] = "en-029"
+    assert E.commands_heard(y, [0, 8, 1, 8, 8], meta, "left", lambda m: m["accent"],
+                            {"held": {"en-029"}, "other": {"en"}}) == {"held": (0.0, 1, 1), "other": (1.0, 0, 1)}
 
 
 @pytest.mark.skipif(not __import__("tianrt.demos.voice.synth", fromlist=["x"]).available(),
@@ -827,3 +831,51 @@ def test_excluded_words_leave_the_training_split_only():
         D.generate(1, 1, 2, seed=3, splits=("train",), exclude=["loft"])
     with pytest.raises(ValueError, match="not among them"):
         D.generate(1, 1, 2, seed=3, splits=("train",), exclude=["cleft"])   # a round-10 word without embedded
+
+
+def test_holdout_validation_voices_never_reach_training_nor_the_test_ones_either():
+    """voices(holdout_val=True) (round 13, data.py --holdout-val): the validation split's held-out
+    accent and voices leave the training split; no test accent or voice is in either."""
+    v = D.voices(True)
+    train_a, train_v = map(set, v["train"])
+    assert set(D.VAL_HOLDOUT_ACCENTS) <= set(D.ACCENTS_TRAIN) and set(D.VAL_HOLDOUT_VARIANTS) <= set(D.VARIANTS_TRAIN)
+    assert not train_a & set(D.VAL_HOLDOUT_ACCENTS) and not train_v & set(D.VAL_HOLDOUT_VARIANTS + D.VARIANTS_VAL)
+    assert train_a == set(D.ACCENTS_TRAIN) - set(D.VAL_HOLDOUT_ACCENTS)
+    assert train_v == set(D.VARIANTS_TRAIN) - set(D.VAL_HOLDOUT_VARIANTS)
+    for k in ("train", "val", "val_voices", "val_accents"):
+        assert not set(v[k][0]) & set(D.ACCENTS_TEST) and not set(v[k][1]) & set(D.VARIANTS_TEST)
+    assert v["test"] == D.voices(False)["test"]
+    assert D.voices(False)["train"] == (D.ACCENTS_TRAIN, D.VARIANTS_TRAIN)     # the default split unchanged
+
+
+@pytest.mark.skipif(not __import__("tianrt.demos.voice.synth", fromlist=["x"]).available(),
+                    reason="needs the voice extra (espeakng-loader)")
+def test_holdout_validation_split_clip_by_clip(tmp_path):
+    """generate(holdout_val=True): every training clip is of a training accent and voice, every
+    validation clip has a held-out accent or voice (its first half a validation voice, its second
+    the held-out accent), none of either split a test accent, voice or word; the test split draws
+    the same clips as without the option, and data.py --holdout-val --splits-from makes the
+    validation split and copies the test split only."""
+    m0, m1 = {}, {}
+    base = D.generate(2, 4, 2, seed=3, meta=m0, splits=("test",))
+    new = D.generate(2, 4, 2, seed=3, meta=m1, embedded=True, holdout_val=True)
+    assert m0["test"] == m1["test"] and np.array_equal(base["test"][1], new["test"][1])
+    held_a, held_v = set(D.VAL_HOLDOUT_ACCENTS), set(D.VAL_HOLDOUT_VARIANTS + D.VARIANTS_VAL)
+    for m in m1["train"]:
+        assert m["accent"] not in held_a | set(D.ACCENTS_TEST) and m["variant"] not in held_v | set(D.VARIANTS_TEST)
+        assert m["word"] not in D.UNKNOWN_TEST
+    val = m1["val"]
+    assert len(val) == len(new["val"][1]) == 4 * (len(D.COMMANDS) + 2)
+    for i, m in enumerate(val):
+        assert m["accent"] not in D.ACCENTS_TEST and m["variant"] not in D.VARIANTS_TEST
+        assert m["word"] not in D.UNKNOWN_TEST
+        assert (m["variant"] in held_v) if i < len(val) // 2 else (m["accent"] in held_a)
+    src = {f"{k}_{f}": v for k in ("val", "test") for f, v in
+           (("x", np.random.default_rng(1).random((3, 100, 32)).astype(np.float32)), ("y", np.arange(3)),
+            ("end", np.array([5, -1, 7])))}
+    np.savez(tmp_path / "src.npz", **src)
+    D.main(["--out", str(tmp_path / "d.npz"), "--train", "1", "--seed", "3", "--holdout-val",
+            "--splits-from", str(tmp_path / "src.npz")])
+    with np.load(tmp_path / "d.npz") as d:
+        assert all(np.array_equal(d[f"test_{f}"], src[f"test_{f}"]) for f in ("x", "y", "end"))
+        assert len(d["val_y"]) == 20 * (len(D.COMMANDS) + 2) and len(d["train_y"]) == len(D.COMMANDS) + 4

@@ -4,11 +4,14 @@ and other words, which are then varied and buried in noise. Deterministic from a
 Classes: the 8 commands, ``unknown`` (any other word) and ``background`` (noise only).
 Split (docs/voice.md): the test set holds the held-out voice variants and the two held-out
 accents, never heard in training, and the confusable unknown words, never seen in
-training; the validation set holds one more voice variant.
+training; the validation set holds one more voice variant (``--holdout-val``, round 13: voices
+and an accent taken out of training).
 
     python -m tianrt.demos.voice.data --out voice-data.npz      # (a minute or two)
     python -m tianrt.demos.voice.data --out r10.npz --embedded --unknowns 3 --babble 0.33 \
         --splits-from voice-data.npz    # round 10: another training split, the same val/test clips
+    python -m tianrt.demos.voice.data --out r13.npz --embedded --unknowns 3 --babble 0.33 --holdout-val \
+        --splits-from voice-data.npz    # round 13: a validation split of an unheard accent and voices
 """
 from __future__ import annotations
 
@@ -47,6 +50,13 @@ VARIANTS_TRAIN = ["", "m1", "m2", "m3", "m4", "m5", "f1", "f2", "f3", "klatt", "
                   "Andy", "max", "grandma", "iven", "Mike", "linda"]
 VARIANTS_VAL = ["m6", "f4"]
 VARIANTS_TEST = ["m7", "f5", "klatt3", "whisper", "Storm", "iven3"]
+# Round 13 (``--holdout-val``): a validation split that holds out, as the test does, an accent
+# and voices never trained on, for choosing the epoch. Chosen from eSpeak's voice files, not
+# from any test measurement: the training accent furthest from the others (its own phoneme
+# table and the most phoneme replacements) and the two training variants with the least
+# voicing (``voicing 50`` and ``70``; the nearest a training voice comes to a whisper).
+VAL_HOLDOUT_ACCENTS = ["en-gb-scotland"]
+VAL_HOLDOUT_VARIANTS = ["grandma", "Mike"]
 UNK = CLASSES.index("unknown")
 CLIP = SR  # 1 s clips: 100 frames of 10 ms
 NOISES = ("white", "pink", "brown", "motor", "wind", "babble")
@@ -193,8 +203,27 @@ def make_set(n_per_class, accents, variants, unknown_words, seed, negatives=1, m
     return np.stack(xs), np.array(ys, np.int64), np.array(ends, np.int64)
 
 
+def voices(holdout_val=False):
+    """{split: (accents, voice variants)} that ``generate`` draws from. With ``holdout_val``
+    (round 13) VAL_HOLDOUT_ACCENTS and VAL_HOLDOUT_VARIANTS leave the training split for the
+    validation split, which then has, like the test, a half of its own voices (VARIANTS_VAL and
+    the held-out variants) on every non-test accent (``val_voices``) and a half of every
+    non-test voice on the held-out accent (``val_accents``); the test split is the same either
+    way."""
+    test = (ACCENTS_TRAIN + ACCENTS_TEST, VARIANTS_TRAIN + VARIANTS_TEST)
+    if not holdout_val:
+        return {"train": (ACCENTS_TRAIN, VARIANTS_TRAIN), "val": (ACCENTS_TRAIN, VARIANTS_VAL), "test": test}
+    accents = [a for a in ACCENTS_TRAIN if a not in VAL_HOLDOUT_ACCENTS]
+    variants = [v for v in VARIANTS_TRAIN if v not in VAL_HOLDOUT_VARIANTS]
+    return {"train": (accents, variants),
+            "val": (ACCENTS_TRAIN, VARIANTS_TRAIN + VARIANTS_VAL),
+            "val_voices": (ACCENTS_TRAIN, VARIANTS_VAL + VAL_HOLDOUT_VARIANTS),   # the first half
+            "val_accents": (VAL_HOLDOUT_ACCENTS, VARIANTS_TRAIN + VARIANTS_VAL),  # the second half
+            "test": test}
+
+
 def generate(n_train=400, n_val=60, n_test=150, seed=0, negatives=2, meta=None, embedded=False, unknowns=None,
-             babble=None, splits=("train", "val", "test"), exclude=()):
+             babble=None, splits=("train", "val", "test"), exclude=(), holdout_val=False):
     """The three splits as arrays (train: train voices and accents; val: the validation
     voices on the train accents; test: held-out voices on every accent, plus every voice on
     the held-out accents, with the confusable unknown words). ``meta`` (a dict), when given,
@@ -202,7 +231,9 @@ def generate(n_train=400, n_val=60, n_test=150, seed=0, negatives=2, meta=None, 
     (round 10): ``embedded`` adds UNKNOWN_EMBEDDED to its unknown words and to its babble's
     words, ``unknowns`` its unknown clips per command clip (default ``negatives``), ``babble``
     the fraction of its background clips that are babble, ``exclude`` words taken out of its
-    unknown words and its babble's (round 12; each must be one of them). ``splits``: the
+    unknown words and its babble's (round 12; each must be one of them). ``holdout_val``
+    (round 13): the validation split holds out an accent and voices of the training split's
+    (``voices``), which then never hears them. ``splits``: the
     splits to make (each draws from a generator of its own seed, so the others do not change
     it)."""
     bad = set(splits) - {"train", "val", "test"}
@@ -217,10 +248,17 @@ def generate(n_train=400, n_val=60, n_test=150, seed=0, negatives=2, meta=None, 
             raise ValueError(f"generate: exclude takes the training split's unknown words (UNKNOWN_TRAIN"
                              f"{', UNKNOWN_EMBEDDED' if embedded else ''}); {bad} are not among them")
         words = [w for w in words if w not in set(exclude)]
-        out["train"] = make_set(n_train, ACCENTS_TRAIN, VARIANTS_TRAIN, words, seed, negatives, meta=m["train"],
+        accents, variants = voices(holdout_val)["train"]
+        out["train"] = make_set(n_train, accents, variants, words, seed, negatives, meta=m["train"],
                                 unknowns=unknowns, bank_words=words, babble=babble)
-    if "val" in splits:
+    if "val" in splits and not holdout_val:
         out["val"] = make_set(n_val, ACCENTS_TRAIN, VARIANTS_VAL, UNKNOWN_TRAIN, seed + 1, meta=m["val"])
+    elif "val" in splits:   # round 13: the test's two halves, with the validation's own voices and accent
+        v = voices(True)
+        half = n_val // 2
+        v1 = make_set(half, *v["val_voices"], UNKNOWN_TRAIN, seed + 1, meta=m["val"])
+        v2 = make_set(n_val - half, *v["val_accents"], UNKNOWN_TRAIN, seed + 4, meta=m["val"])
+        out["val"] = tuple(np.concatenate([a, b]) for a, b in zip(v1, v2))
     if "test" in splits:
         half = n_test // 2
         t1 = make_set(half, ACCENTS_TRAIN + ACCENTS_TEST, VARIANTS_TEST, UNKNOWN_TEST, seed + 2, meta=m["test"])
@@ -307,14 +345,19 @@ def main(argv=None):
                                                 "(default: one in six, as every noise kind)")
     p.add_argument("--exclude-words", nargs="+", default=[], metavar="WORD",
                    help="training split: these words taken out of its unknown words and its babble (round 12)")
+    p.add_argument("--holdout-val", action="store_true",
+                   help="the validation split holds out an accent and two voices of the training split "
+                        "(VAL_HOLDOUT_ACCENTS, VAL_HOLDOUT_VARIANTS), never trained on, as the test does (round 13)")
     p.add_argument("--splits-from", metavar="NPZ",
-                   help="make the training split only and take the validation and test splits from this data set, "
-                        "as they are (the same clips for the control and the new recipe)")
+                   help="make the training split only (with --holdout-val: and the validation split) and take the "
+                        "other splits from this data set, as they are (the same clips for the control and the new "
+                        "recipe)")
     a = p.parse_args(argv)
     t0 = time.time()
-    splits = ("train",) if a.splits_from else ("train", "val", "test")
+    made = ("train", "val") if a.holdout_val else ("train",)
+    splits = made if a.splits_from else ("train", "val", "test")
     d = generate(*split_sizes(a.train), a.seed, a.negatives, embedded=a.embedded, unknowns=a.unknowns,
-                 babble=a.babble, splits=splits, exclude=a.exclude_words)
+                 babble=a.babble, splits=splits, exclude=a.exclude_words, holdout_val=a.holdout_val)
     fe = LogMel()
     arrays = {}
     for k, (x, y, e) in d.items():
@@ -322,12 +365,15 @@ def main(argv=None):
     if a.splits_from:
         with np.load(a.splits_from) as src:
             for k in ("val", "test"):
+                if k in made:
+                    continue
                 for f in ("x", "y", "end"):
                     arrays[f"{k}_{f}"] = src[f"{k}_{f}"]
     np.savez_compressed(a.out, **arrays)
     print(f"wrote {a.out} in {time.time() - t0:.0f} s: " + ", ".join(
         f"{k} {len(arrays[k + '_y'])}" for k in ("train", "val", "test"))
-          + (f" (val and test from {a.splits_from})" if a.splits_from else ""))
+          + (f" ({' and '.join(k for k in ('val', 'test') if k not in made)} from {a.splits_from})"
+             if a.splits_from else ""))
     return 0
 
 

@@ -46,6 +46,19 @@ def heard_as(y, pred, words) -> dict:
     return dict(sorted(out.items()))
 
 
+def commands_heard(y, pred, meta, command, key, groups) -> dict:
+    """{group: (recall, clips decided unknown, clips)} of ``command``'s clips, grouped by
+    ``key(meta) in group`` for each named group of ``groups`` ({name: set}); round 12's and
+    13's reading of ``left`` on the held-out accents and ``go`` whispered."""
+    c = CLASSES.index(command)
+    out = {}
+    for name, members in groups.items():
+        idx = [i for i, (a, m) in enumerate(zip(y, meta)) if a == c and key(m) in members]
+        p = np.asarray(pred)[idx]
+        out[name] = (float((p == c).mean()) if idx else float("nan"), int((p == UNK).sum()), len(idx))
+    return out
+
+
 def snr_band(m) -> str:
     s = m["snr_db"]
     return "noise only" if s is None else f"{int(s // 5) * 5}-{int(s // 5) * 5 + 5} dB"
@@ -75,6 +88,15 @@ def report(y, pred, meta) -> str:
                        ("noise", lambda m: m["noise"]), ("SNR", snr_band)):
         g = by_group(y, pred, [key(m) for m in meta])
         lines.append(f"\n{title}: " + ", ".join(f"{k} {a:.1%} ({n})" for k, (a, n) in g.items()))
+    from .data import ACCENTS_TEST
+    for command, key, groups in (
+            ("left", lambda m: m["accent"], {"held-out accents": set(ACCENTS_TEST),
+                                             "other accents": {m["accent"] for m in meta} - set(ACCENTS_TEST)}),
+            ("go", lambda m: m["variant"], {"whisper": {"whisper"},
+                                            "other voices": {m["variant"] for m in meta} - {"whisper"}})):
+        g = commands_heard(y, pred, meta, command, key, groups)
+        lines.append(f"\n{command} (recall, decided unknown, clips): " + ", ".join(
+            f"{k} {r:.0%} {u} of {n}" if n else f"{k} no clips" for k, (r, u, n) in g.items()))
     lines.append("\nunknown words heard as: " + "; ".join(
         f"{w} ({sum(c.values())}): " + ", ".join(f"{k} {v}" for k, v in c.most_common()) for w, c in
         heard_as(y, pred, [m["word"] for m in meta]).items()))

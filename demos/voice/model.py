@@ -172,7 +172,7 @@ def augmentation(n_mels=32, warp=0.0, tilt=0.0):
 def train_snn(d, epochs=60, hidden=256, seed=0, lr=3e-3, batch=64, clip=1.0, unknown_before=5,
               augment=None, label_smoothing=0.0, warp=0.0, tilt=0.0, weight_decay=0.0, dropout=0.0,
               layers=1, peak=0.0, hetero=False, train_tau=False, adapt_spread=None, targets=None,
-              class_weight=None, log=print):
+              class_weight=None, monitor=None, log=print):
     """Train the voice SNN by BPTT (tr.train.SNN.fit): per-tick targets, Adam with cosine
     decay, gradient clipping, ``augment`` (default: tr.train.SpecAugment with only a level
     shift and channel noise, plus a vocal-tract-length warp of up to ``warp`` on the mel
@@ -182,7 +182,9 @@ def train_snn(d, epochs=60, hidden=256, seed=0, lr=3e-3, batch=64, clip=1.0, unk
     clip decision's loss beside the per-tick one, ``hetero`` per-neuron time constants,
     ``train_tau`` trained ones, ``adapt_spread`` their adaptation's range (build_snn);
     ``targets``: per-tick targets of the training clips (default data.targets_per_tick of
-    their labels and ends); ``class_weight``: the per-tick loss's weight per class (build_snn)."""
+    their labels and ends); ``class_weight``: the per-tick loss's weight per class (build_snn);
+    ``monitor(net) -> str``: appended to each epoch's log line (for reading only: the weights
+    kept are chosen on the validation clips alone)."""
     net = build_snn(d["train_x"].shape[2], hidden, seed, label_smoothing=label_smoothing, dropout=dropout,
                     layers=layers, peak=peak, hetero=hetero, train_tau=train_tau, adapt_spread=adapt_spread,
                     class_weight=class_weight)
@@ -195,7 +197,8 @@ def train_snn(d, epochs=60, hidden=256, seed=0, lr=3e-3, batch=64, clip=1.0, unk
         return snn_accuracy(net, d["val_x"], d["val_y"])[0]
 
     def report(ep, r):
-        log(f"snn epoch {ep + 1}/{epochs}: loss {r['loss']:.3f}, val acc {r['val_acc']:.3f}")
+        log(f"snn epoch {ep + 1}/{epochs}: loss {r['loss']:.3f}, val acc {r['val_acc']:.3f}"
+            + (f", {monitor(net)}" if monitor is not None else ""))
 
     net.fit(d["train_x"], tt, epochs=epochs, batch_size=batch, optimizer=T.Adam(lr, weight_decay=weight_decay),
             lr_schedule="cosine",

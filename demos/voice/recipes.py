@@ -6,7 +6,7 @@ clip decision of model.decide) and appends a JSON line to a results file.
         [--frontend cmn --tau 100 [--prefix 0.5 | --context 3]] [--more other-seed.npz] \\
         [--weight-decay 0.1] [--dropout 0.2] [--frontend delta] [--layers 2] [--peak 0.5] \\
         [--hetero [--adapt-spread 0.1 0.5]] [--train-tau] [--steps 0.5] [--steps-before 0.75] \\
-        [--unknown-weight 0.33] --results runs.jsonl
+        [--unknown-weight 0.33] [--monitor-test] --results runs.jsonl
 
 ``--frontend cmn`` feeds the network ``frontend.RunningNorm``'s 64 channels (the normalised
 log-mel frames and the same relative to their causal running mean); the training
@@ -246,6 +246,28 @@ def class_weight(unknown_weight):
     return w
 
 
+def test_monitor(d):
+    """``train_snn``'s ``monitor``: the test clips' accuracy and the recall of ``left`` and
+    ``go`` (on the two halves of the test: held-out voices, held-out accents), for the epoch
+    log only — never a choice (round 13)."""
+    x, y = d["test_x"], d["test_y"]
+    h = len(y) // 2
+    left, go = CLASSES.index("left"), CLASSES.index("go")
+
+    def recall(pred, c, part):
+        m = np.zeros(len(y), bool)
+        m[part] = True
+        m &= y == c
+        return float((pred[m] == c).mean())
+
+    def monitor(net):
+        acc, pred = M.snn_accuracy(net, x, y)
+        return (f"test acc {acc:.3f}, left recall {recall(pred, left, slice(None)):.2f} "
+                f"(held-out accents {recall(pred, left, slice(h, None)):.2f}), go recall "
+                f"{recall(pred, go, slice(None)):.2f}")
+    return monitor
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m tianrt.demos.voice.recipes", description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True)
@@ -271,6 +293,9 @@ def main(argv=None) -> int:
                         "audio (silence or other clips), as in a stream")
     p.add_argument("--more", action="append", default=[],
                    help="another data set (another seed) whose training clips join the training split")
+    p.add_argument("--monitor-test", action="store_true",
+                   help="log the test accuracy and the recall of left and go after every epoch, for reading only "
+                        "(the weights kept are the best on the validation split; round 13)")
     p.add_argument("--save", help="write the trained network (a graph with its front end's metadata) here")
     p.add_argument("--results", default="voice-recipes.jsonl")
     a = p.parse_args(argv)
@@ -283,7 +308,7 @@ def main(argv=None) -> int:
                       augment=aug, weight_decay=a.weight_decay, dropout=a.dropout, layers=a.layers,
                       peak=a.peak, hetero=a.hetero, train_tau=a.train_tau, adapt_spread=a.adapt_spread,
                       targets=targets, class_weight=class_weight(a.unknown_weight),
-                      log=lambda m: print(m, flush=True))
+                      monitor=test_monitor(d) if a.monitor_test else None, log=lambda m: print(m, flush=True))
     cpu = time.process_time() - c0
     rec = dict(vars(a), cpu_s=round(cpu, 1))
     for split in ("val", "test"):
