@@ -122,6 +122,24 @@ MAP_PHANTOM = 3.0     # a false cell farther than this from every obstacle's foo
 MAP_SEEDS = range(700, 720)
 
 
+def _replay(graph, sc, lab) -> tuple[list, np.ndarray]:
+    """The map replay's camera poses (x, y, heading, t, camera x, camera y) along scene ``sc``'s
+    path, and the CNN's output for each frame. Frames with the camera within 2 m of an obstacle
+    (riding through it) are left out."""
+    import tianrt as tr
+
+    poses = []
+    for s in np.arange(0.0, sc.path.total - 15.0, MAP_SPEED / 30.0):
+        (x, y), h = sc.path.point(s), sc.path.heading(s)
+        cx, cy = vision.camera_xy(lab.spec, x, y, h)
+        if len(lab.xy) and np.hypot(lab.xy[:, 0] - cx, lab.xy[:, 1] - cy).min() < 2.0:
+            continue
+        poses.append((x, y, h, s / MAP_SPEED, cx, cy))
+    frames = np.stack([lab.cam.frame(x, y, h, 0.0, t) for x, y, h, t, _, _ in poses])
+    out = np.asarray(tr.Runtime(graph).run({"frame": vision.normalise(frames)}, ticks=1)["y"])
+    return poses, out.reshape(len(frames), -1)
+
+
 def map_quality(graph, kinds=("obstacles", "errand"), seeds=MAP_SEEDS, replays: dict | None = None) -> dict:
     """The obstacle map from the CNN, replayed open loop: the camera rides each scene's path
     (on it, along it, at MAP_SPEED, frames at 30 Hz, the true pose), the CNN reads every frame
@@ -132,12 +150,9 @@ def map_quality(graph, kinds=("obstacles", "errand"), seeds=MAP_SEEDS, replays: 
     at 8 m or farther) and the share of frames 3-8 m before it that hold it; and the false
     cells in the corridor ahead, per frame: all of them (misplaced sightings of real obstacles
     among them) and the phantoms (MAP_PHANTOM from any obstacle), with the share of frames
-    that hold a phantom.
-    Frames with the camera within 2 m of an obstacle (riding through it) are skipped.
+    that hold a phantom (``_replay`` leaves out the frames riding through an obstacle).
     ``replays``: a dict that keeps each scene's poses and CNN outputs by (kind, seed), filled
     on the first call and reused by the next, to compare maps on the same readings."""
-    import tianrt as tr
-
     first = {"cone": [], "box": []}
     held = {"cone": [], "box": []}
     false_n, phantom_n = [], []
@@ -145,22 +160,13 @@ def map_quality(graph, kinds=("obstacles", "errand"), seeds=MAP_SEEDS, replays: 
         for seed in seeds:
             sc = world.parse_scenario(suite.make(kind, seed, 60.0))
             lab = vision.Labeller(sc)
-            xy = np.array([[o.x, o.y] for o in sc.obstacles], float).reshape(-1, 2)
-            reach = np.array([o.size / 2 * (1.4 if o.kind == "box" else 1.0) for o in sc.obstacles])
+            xy = lab.xy
+            reach = np.array([o.reach for o in sc.obstacles])
             on_path = [i for i, o in enumerate(sc.obstacles) if vision.arc_of(sc.path, o)[1] < MAP_ON_PATH]
             if replays is not None and (kind, seed) in replays:
                 poses, out = replays[kind, seed]
             else:
-                poses = []
-                for s in np.arange(0.0, sc.path.total - 15.0, MAP_SPEED / 30.0):
-                    (x, y), h = sc.path.point(s), sc.path.heading(s)
-                    cx, cy = vision.camera_xy(lab.spec, x, y, h)
-                    if len(xy) and np.hypot(xy[:, 0] - cx, xy[:, 1] - cy).min() < 2.0:
-                        continue
-                    poses.append((x, y, h, s / MAP_SPEED, cx, cy))
-                frames = np.stack([lab.cam.frame(x, y, h, 0.0, t) for x, y, h, t, _, _ in poses])
-                out = np.asarray(tr.Runtime(graph).run({"frame": vision.normalise(frames)}, ticks=1)["y"])
-                out = out.reshape(len(frames), -1)
+                poses, out = _replay(graph, sc, lab)
                 if replays is not None:
                     replays[kind, seed] = poses, out
             m = avoid.ObstacleMap()

@@ -86,7 +86,7 @@ def sectors_truth(obstacles, cx, cy, heading, xy=None) -> np.ndarray:
             continue
         b = math.degrees(math.atan2(dy, dx) - heading)
         b = (b + 180) % 360 - 180
-        half = math.degrees(math.atan2(o.size / 2 * (1.4 if o.kind == "box" else 1.0), d))
+        half = math.degrees(math.atan2(o.reach, d))
         lo, hi = b - half, b + half
         for k in range(len(out)):
             if hi >= SECTORS[k] and lo <= SECTORS[k + 1]:

@@ -213,6 +213,12 @@ class Obstacle:
     height: float
     yaw: float = 0.0
 
+    @property
+    def reach(self) -> float:
+        """Half the obstacle's widest extent on the ground [m], whatever its yaw: half a cone's
+        base, about half a box's diagonal (1.4 times half its side)."""
+        return self.size / 2 * (1.4 if self.kind == "box" else 1.0)
+
 
 @dataclass
 class Target:
