@@ -93,6 +93,19 @@ def test_the_person_explains_away_its_own_sector_readings():
     y[15] = 0.0                            # nobody seen: nothing to explain
     np.testing.assert_allclose(vision.decode(y).sectors, s)
     assert not vision.decode(y).explained.any()
+    # a person seen, but less surely than the brain needs to assert one (brain.SEEN_ON): the
+    # reading stays, as the CNN takes cones for a far person at such a visibility (round 13)
+    y[15] = 0.6
+    assert vision.decode(y).bearing is not None and not vision.decode(y).explained.any()
+    np.testing.assert_allclose(vision.decode(y).sectors, s)
+    y[15] = vision.EXPLAIN_VISIBLE
+    assert vision.decode(y).explained[3]
+
+
+def test_the_person_explains_sectors_as_surely_as_the_brain_asserts_the_person():
+    from tianrt.demos.bicycle import brain
+
+    assert vision.EXPLAIN_VISIBLE == brain.SEEN_ON
 
 
 def test_a_mirrored_frame_has_the_mirrored_labels():
