@@ -918,3 +918,19 @@ def test_foreign_accents_reach_the_training_split_only(tmp_path):
     with np.load(tmp_path / "d.npz") as d:
         assert all(np.array_equal(d[f"{k}_{f}"], src[f"{k}_{f}"]) for k in ("val", "test") for f in ("x", "y", "end"))
         assert len(d["train_y"]) == len(D.COMMANDS) + 4
+
+
+@pytest.mark.skipif(not __import__("tianrt.demos.voice.synth", fromlist=["x"]).available(),
+                    reason="needs the voice extra (espeakng-loader)")
+def test_foreign_accents_say_the_commands_audibly():
+    """accents.py (round 14): each chosen language says every command (default variant) non-empty,
+    at 0.4-1.6x the English voice's duration and >= 0.4x its energy, with phonemes of its own."""
+    from tianrt.demos.voice import accents as A
+    for lang in D.ACCENTS_FOREIGN:
+        r = A.ratios(lang, "", D.COMMANDS)
+        assert r.shape == (len(D.COMMANDS), 2)
+        assert np.all((r[:, 0] > 0.4) & (r[:, 0] < 1.6)) and np.all(r[:, 1] > 0.4), (lang, r)
+        assert A.phonemes("left", lang).strip()
+    assert A.ratios("en", "", ["go"])[0, 0] == pytest.approx(1.0, abs=0.05)
+    with pytest.raises(ValueError, match="no voice"):
+        A.phonemes("left", "xx-nonexistent")

@@ -61,10 +61,11 @@ VAL_HOLDOUT_ACCENTS = ["en-gb-scotland"]
 VAL_HOLDOUT_VARIANTS = ["grandma", "Mike"]
 # Round 14 (``--foreign``, training split only): eSpeak's voices of other languages reading the
 # same English words by their own rules — foreign-accented English. Chosen from how they say the
-# commands (docs/voice.md, "Round 14"), before any training: Latin-script
-# languages (others switch every word to English), `right` said with its diphthong (not a spelling
-# pronunciation such as `rigt`/`richt`: es, it, nl, sv, nb, fi, hu, ro, id left out), every
-# training variant's commands non-empty at 0.5-1.5x the English duration and >= 0.44x its energy.
+# commands (accents.py; docs/voice.md, "Round 14"), before any training: Latin-script languages
+# (hi, ru switch every word to English), `right` said with its diphthong, not as spelled (`rigt`,
+# `richt`: es, it, nl, sv, nb, fi, hu, ro, id left out), `go` with its g (af: `xʊə`), and every
+# training variant's commands non-empty at 0.49-1.51x the English voice's duration and >= 0.45x
+# its RMS energy.
 ACCENTS_FOREIGN = ["de", "fr", "pl", "cs", "da", "pt"]
 UNK = CLASSES.index("unknown")
 CLIP = SR  # 1 s clips: 100 frames of 10 ms
