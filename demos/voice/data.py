@@ -192,7 +192,9 @@ def make_set(n_per_class, accents, variants, unknown_words, seed, negatives=1, m
     words = UNKNOWN_TRAIN if bank_words is None else bank_words
 
     def pick_accent():
-        return accents[rng.integers(len(accents))] if accent_p is None else accents[rng.choice(len(accents), p=accent_p)]
+        if accent_p is None:
+            return accents[rng.integers(len(accents))]
+        return accents[rng.choice(len(accents), p=accent_p)]
 
     bank = [utter(words[rng.integers(len(words))], pick_accent(),
                   variants[rng.integers(len(variants))], rng) for _ in range(48)]  # for babble
@@ -277,7 +279,8 @@ def generate(n_train=400, n_val=60, n_test=150, seed=0, negatives=2, meta=None, 
             if not 0.0 < foreign_fraction < 1.0:
                 raise ValueError(f"generate: foreign_fraction must be in (0, 1), got {foreign_fraction!r}")
             foreign = list(dict.fromkeys(foreign))
-            p = [(1 - foreign_fraction) / len(accents)] * len(accents) + [foreign_fraction / len(foreign)] * len(foreign)
+            p = ([(1 - foreign_fraction) / len(accents)] * len(accents)
+                 + [foreign_fraction / len(foreign)] * len(foreign))
             accents = list(accents) + foreign
         out["train"] = make_set(n_train, accents, variants, words, seed, negatives, meta=m["train"],
                                 unknowns=unknowns, bank_words=words, babble=babble, accent_p=p)
@@ -379,9 +382,9 @@ def main(argv=None):
                    help="the validation split holds out an accent and two voices of the training split "
                         "(VAL_HOLDOUT_ACCENTS, VAL_HOLDOUT_VARIANTS), never trained on, as the test does (round 13)")
     p.add_argument("--foreign", nargs="*", metavar="LANG",
-                   help="training split only: these eSpeak languages (none given: ACCENTS_FOREIGN, " + " ".join(ACCENTS_FOREIGN)
-                        + ") speak the English words too, as foreign-accented English, for --foreign-fraction of the "
-                          "training clips (as many clips in all) (round 14)")
+                   help="training split only: these eSpeak languages (none given: ACCENTS_FOREIGN, "
+                        + " ".join(ACCENTS_FOREIGN) + ") speak the English words too, as foreign-accented English, "
+                          "for --foreign-fraction of the training clips (as many clips in all) (round 14)")
     p.add_argument("--foreign-fraction", type=float, default=1 / 3,
                    help="the fraction of the training clips in --foreign's languages (default 1/3)")
     p.add_argument("--splits-from", metavar="NPZ",
