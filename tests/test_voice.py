@@ -879,3 +879,58 @@ def test_holdout_validation_split_clip_by_clip(tmp_path):
     with np.load(tmp_path / "d.npz") as d:
         assert all(np.array_equal(d[f"test_{f}"], src[f"test_{f}"]) for f in ("x", "y", "end"))
         assert len(d["val_y"]) == 20 * (len(D.COMMANDS) + 2) and len(d["train_y"]) == len(D.COMMANDS) + 4
+
+
+@pytest.mark.skipif(not __import__("tianrt.demos.voice.synth", fromlist=["x"]).available(),
+                    reason="needs the voice extra (espeakng-loader)")
+def test_foreign_accents_reach_the_training_split_only(tmp_path):
+    """generate(foreign=) (round 14, data.py --foreign): the foreign languages speak training clips
+    only — never a validation or test clip, which draw the same words, voices and noises as without
+    the option (eSpeak's state carried from the calls before makes the samples differ slightly:
+    --splits-from copies them) — the
+    training split keeps its number of clips, its voices and words, and no foreign language is an
+    English (training or test) accent; English accents are refused as foreign ones."""
+    assert not set(D.ACCENTS_FOREIGN) & set(D.ACCENTS_TRAIN + D.ACCENTS_TEST)
+    assert not [a for a in D.ACCENTS_FOREIGN if a.startswith("en")]
+    m0, m1 = {}, {}
+    base = D.generate(3, 1, 2, seed=3, meta=m0, embedded=True)
+    new = D.generate(3, 1, 2, seed=3, meta=m1, embedded=True, foreign=D.ACCENTS_FOREIGN, foreign_fraction=0.5)
+    for k in ("val", "test"):
+        assert m0[k] == m1[k] and np.array_equal(base[k][1], new[k][1])
+        assert not {m["accent"] for m in m1[k]} & set(D.ACCENTS_FOREIGN)
+    assert np.array_equal(base["train"][1], new["train"][1]) and len(m1["train"]) == len(m0["train"])
+    accents = [m["accent"] for m in m1["train"]]
+    assert set(accents) <= set(D.ACCENTS_TRAIN + D.ACCENTS_FOREIGN) and set(accents) & set(D.ACCENTS_FOREIGN)
+    assert not set(accents) & set(D.ACCENTS_TEST)
+    assert {m["variant"] for m in m1["train"]} <= set(D.VARIANTS_TRAIN)
+    assert not {m["word"] for m in m1["train"]} & set(D.UNKNOWN_TEST)
+    speech = [x for x, y in zip(*new["train"][:2]) if y != D.CLASSES.index("background")]
+    assert all(np.max(np.abs(x)) > 0 for x in speech)
+    with pytest.raises(ValueError, match="English accents"):
+        D.generate(1, 1, 2, seed=3, splits=("train",), foreign=["de", "en-029"])
+    with pytest.raises(ValueError, match="foreign_fraction"):
+        D.generate(1, 1, 2, seed=3, splits=("train",), foreign=["de"], foreign_fraction=1.0)
+    src = {f"{k}_{f}": v for k in ("val", "test") for f, v in
+           (("x", np.zeros((3, 100, 32), np.float32)), ("y", np.arange(3)), ("end", np.array([5, -1, 7])))}
+    np.savez(tmp_path / "src.npz", **src)
+    D.main(["--out", str(tmp_path / "d.npz"), "--train", "1", "--seed", "3", "--foreign",
+            "--splits-from", str(tmp_path / "src.npz")])
+    with np.load(tmp_path / "d.npz") as d:
+        assert all(np.array_equal(d[f"{k}_{f}"], src[f"{k}_{f}"]) for k in ("val", "test") for f in ("x", "y", "end"))
+        assert len(d["train_y"]) == len(D.COMMANDS) + 4
+
+
+@pytest.mark.skipif(not __import__("tianrt.demos.voice.synth", fromlist=["x"]).available(),
+                    reason="needs the voice extra (espeakng-loader)")
+def test_foreign_accents_say_the_commands_audibly():
+    """accents.py (round 14): each chosen language says every command (default variant) non-empty,
+    at 0.4-1.6x the English voice's duration and >= 0.4x its energy, with phonemes of its own."""
+    from tianrt.demos.voice import accents as A
+    for lang in D.ACCENTS_FOREIGN:
+        r = A.ratios(lang, "", D.COMMANDS)
+        assert r.shape == (len(D.COMMANDS), 2)
+        assert np.all((r[:, 0] > 0.4) & (r[:, 0] < 1.6)) and np.all(r[:, 1] > 0.4), (lang, r)
+        assert A.phonemes("left", lang).strip()
+    assert A.ratios("en", "", ["go"])[0, 0] == pytest.approx(1.0, abs=0.05)
+    with pytest.raises(ValueError, match="no voice"):
+        A.phonemes("left", "xx-nonexistent")

@@ -12,6 +12,8 @@ and an accent taken out of training).
         --splits-from voice-data.npz    # round 10: another training split, the same val/test clips
     python -m tianrt.demos.voice.data --out r13.npz --embedded --unknowns 3 --babble 0.33 --holdout-val \
         --splits-from voice-data.npz    # round 13: a validation split of an unheard accent and voices
+    python -m tianrt.demos.voice.data --out r14.npz --embedded --unknowns 3 --babble 0.33 --foreign \
+        --splits-from voice-data.npz    # round 14: a third of the training clips in foreign accents
 """
 from __future__ import annotations
 
@@ -57,6 +59,14 @@ VARIANTS_TEST = ["m7", "f5", "klatt3", "whisper", "Storm", "iven3"]
 # voicing (``voicing 50`` and ``70``; the nearest a training voice comes to a whisper).
 VAL_HOLDOUT_ACCENTS = ["en-gb-scotland"]
 VAL_HOLDOUT_VARIANTS = ["grandma", "Mike"]
+# Round 14 (``--foreign``, training split only): eSpeak's voices of other languages reading the
+# same English words by their own rules — foreign-accented English. Chosen from how they say the
+# commands (accents.py; docs/voice.md, "Round 14"), before any training: Latin-script languages
+# (hi, ru switch every word to English), `right` said with its diphthong, not as spelled (`rigt`,
+# `richt`: es, it, nl, sv, nb, fi, hu, ro, id left out), `go` with its g (af: `xʊə`), and every
+# training variant's commands non-empty at 0.49-1.51x the English voice's duration and >= 0.45x
+# its RMS energy.
+ACCENTS_FOREIGN = ["de", "fr", "pl", "cs", "da", "pt"]
 UNK = CLASSES.index("unknown")
 CLIP = SR  # 1 s clips: 100 frames of 10 ms
 NOISES = ("white", "pink", "brown", "motor", "wind", "babble")
@@ -168,7 +178,7 @@ def make_clip(label, word, accent, variant, rng, babble, snr_db=None, info=None,
 
 
 def make_set(n_per_class, accents, variants, unknown_words, seed, negatives=1, meta=None,
-             unknowns=None, bank_words=None, babble=None):
+             unknowns=None, bank_words=None, babble=None, accent_p=None):
     """Clips, labels and speech ends (samples) of a split; ``unknown`` and ``background``
     get ``negatives`` times as many clips as a command (``unknowns``: ``unknown`` that many
     instead). ``meta`` (a list), when given, receives one dict per clip: word, accent,
@@ -176,10 +186,17 @@ def make_set(n_per_class, accents, variants, unknown_words, seed, negatives=1, m
     ``bank_words``: the words of the babble noise (default UNKNOWN_TRAIN); ``babble``: the
     fraction of background clips whose noise is babble (default: one kind in six, like the
     other clips; given, the others draw from the other five kinds — one more draw per
-    background clip, and background clips come last: the other classes' clips stay)."""
+    background clip, and background clips come last: the other classes' clips stay).
+    ``accent_p``: the probability of each accent (default: uniform; round 14)."""
     rng = np.random.default_rng(seed)
     words = UNKNOWN_TRAIN if bank_words is None else bank_words
-    bank = [utter(words[rng.integers(len(words))], accents[rng.integers(len(accents))],
+
+    def pick_accent():
+        if accent_p is None:
+            return accents[rng.integers(len(accents))]
+        return accents[rng.choice(len(accents), p=accent_p)]
+
+    bank = [utter(words[rng.integers(len(words))], pick_accent(),
                   variants[rng.integers(len(variants))], rng) for _ in range(48)]  # for babble
     if babble is not None and not 0.0 <= babble <= 1.0:
         raise ValueError(f"make_set: babble must be a fraction in [0, 1], got {babble!r}")
@@ -188,7 +205,7 @@ def make_set(n_per_class, accents, variants, unknown_words, seed, negatives=1, m
     for label, name in enumerate(CLASSES):
         many = 1 if label < len(COMMANDS) else unknowns if (label == UNK and unknowns is not None) else negatives
         for _ in range(n_per_class * many):
-            accent, variant = accents[rng.integers(len(accents))], variants[rng.integers(len(variants))]
+            accent, variant = pick_accent(), variants[rng.integers(len(variants))]
             word = name if label < len(COMMANDS) else unknown_words[rng.integers(len(unknown_words))]
             info = None if meta is None else {"word": word, "accent": accent, "variant": variant}
             kind = None
@@ -223,7 +240,8 @@ def voices(holdout_val=False):
 
 
 def generate(n_train=400, n_val=60, n_test=150, seed=0, negatives=2, meta=None, embedded=False, unknowns=None,
-             babble=None, splits=("train", "val", "test"), exclude=(), holdout_val=False):
+             babble=None, splits=("train", "val", "test"), exclude=(), holdout_val=False, foreign=(),
+             foreign_fraction=1 / 3):
     """The three splits as arrays (train: train voices and accents; val: the validation
     voices on the train accents; test: held-out voices on every accent, plus every voice on
     the held-out accents, with the confusable unknown words). ``meta`` (a dict), when given,
@@ -233,7 +251,10 @@ def generate(n_train=400, n_val=60, n_test=150, seed=0, negatives=2, meta=None, 
     the fraction of its background clips that are babble, ``exclude`` words taken out of its
     unknown words and its babble's (round 12; each must be one of them). ``holdout_val``
     (round 13): the validation split holds out an accent and voices of the training split's
-    (``voices``), which then never hears them. ``splits``: the
+    (``voices``), which then never hears them. ``foreign`` (round 14): eSpeak languages (e.g.
+    ACCENTS_FOREIGN) that join the training split's accents only, drawn for ``foreign_fraction``
+    of its clips (uniformly among them; the English accents uniformly for the rest): as many
+    clips as without them. ``splits``: the
     splits to make (each draws from a generator of its own seed, so the others do not change
     it)."""
     bad = set(splits) - {"train", "val", "test"}
@@ -249,8 +270,20 @@ def generate(n_train=400, n_val=60, n_test=150, seed=0, negatives=2, meta=None, 
                              f"{', UNKNOWN_EMBEDDED' if embedded else ''}); {bad} are not among them")
         words = [w for w in words if w not in set(exclude)]
         accents, variants = voices(holdout_val)["train"]
+        p = None
+        if foreign:
+            bad = sorted(set(foreign) & set(ACCENTS_TRAIN + ACCENTS_TEST) | {a for a in foreign if a.startswith("en")})
+            if bad:
+                raise ValueError(f"generate: foreign takes non-English eSpeak languages (e.g. ACCENTS_FOREIGN "
+                                 f"{ACCENTS_FOREIGN}); {bad} are English accents")
+            if not 0.0 < foreign_fraction < 1.0:
+                raise ValueError(f"generate: foreign_fraction must be in (0, 1), got {foreign_fraction!r}")
+            foreign = list(dict.fromkeys(foreign))
+            p = ([(1 - foreign_fraction) / len(accents)] * len(accents)
+                 + [foreign_fraction / len(foreign)] * len(foreign))
+            accents = list(accents) + foreign
         out["train"] = make_set(n_train, accents, variants, words, seed, negatives, meta=m["train"],
-                                unknowns=unknowns, bank_words=words, babble=babble)
+                                unknowns=unknowns, bank_words=words, babble=babble, accent_p=p)
     if "val" in splits and not holdout_val:
         out["val"] = make_set(n_val, ACCENTS_TRAIN, VARIANTS_VAL, UNKNOWN_TRAIN, seed + 1, meta=m["val"])
     elif "val" in splits:   # round 13: the test's two halves, with the validation's own voices and accent
@@ -348,6 +381,12 @@ def main(argv=None):
     p.add_argument("--holdout-val", action="store_true",
                    help="the validation split holds out an accent and two voices of the training split "
                         "(VAL_HOLDOUT_ACCENTS, VAL_HOLDOUT_VARIANTS), never trained on, as the test does (round 13)")
+    p.add_argument("--foreign", nargs="*", metavar="LANG",
+                   help="training split only: these eSpeak languages (none given: ACCENTS_FOREIGN, "
+                        + " ".join(ACCENTS_FOREIGN) + ") speak the English words too, as foreign-accented English, "
+                          "for --foreign-fraction of the training clips (as many clips in all) (round 14)")
+    p.add_argument("--foreign-fraction", type=float, default=1 / 3,
+                   help="the fraction of the training clips in --foreign's languages (default 1/3)")
     p.add_argument("--splits-from", metavar="NPZ",
                    help="make the training split only (with --holdout-val: and the validation split) and take the "
                         "other splits from this data set, as they are (the same clips for the control and the new "
@@ -357,7 +396,9 @@ def main(argv=None):
     made = ("train", "val") if a.holdout_val else ("train",)
     splits = made if a.splits_from else ("train", "val", "test")
     d = generate(*split_sizes(a.train), a.seed, a.negatives, embedded=a.embedded, unknowns=a.unknowns,
-                 babble=a.babble, splits=splits, exclude=a.exclude_words, holdout_val=a.holdout_val)
+                 babble=a.babble, splits=splits, exclude=a.exclude_words, holdout_val=a.holdout_val,
+                 foreign=(a.foreign or ACCENTS_FOREIGN) if a.foreign is not None else (),
+                 foreign_fraction=a.foreign_fraction)
     fe = LogMel()
     arrays = {}
     for k, (x, y, e) in d.items():
