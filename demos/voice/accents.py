@@ -19,6 +19,8 @@ WORDS = data.COMMANDS + ["bicycle", "house", "seven", "water", "forward", "hello
 
 
 def phonemes(word, voice):
+    """``word`` as eSpeak's ``voice`` would say it, in IPA (``espeak_TextToPhonemes``, through
+    synth's library handle and lock: eSpeak is one global state)."""
     lib = synth._lib()
     lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
     lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
