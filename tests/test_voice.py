@@ -6,6 +6,10 @@ import pytest
 from tianrt.demos.voice import data as D
 from tianrt.demos.voice import frontend as F
 from tianrt.demos.voice import model as M
+from tianrt.demos.voice import synth
+
+# Tests that synthesise speech need the optional voice extra (the eSpeak NG library).
+needs_voice = pytest.mark.skipif(not synth.available(), reason="needs the voice extra (espeakng-loader)")
 
 
 def _reference_logmel(frame):
@@ -143,8 +147,7 @@ print(hashlib.sha256(x.tobytes()).hexdigest(), end, float(np.abs(x).max()))
 """
 
 
-@pytest.mark.skipif(not __import__("tianrt.demos.voice.synth", fromlist=["x"]).available(),
-                    reason="needs the voice extra (espeakng-loader)")
+@needs_voice
 def test_generated_clips_are_deterministic():
     """eSpeak carries state from one utterance to the next, so a clip is reproducible in
     the same sequence of calls: here, the first call of a fresh process, twice."""
@@ -419,8 +422,7 @@ def test_error_tables_count_by_hand():
                             {"held": {"en-029"}, "other": {"en"}}) == {"held": (0.0, 1, 1), "other": (1.0, 0, 1)}
 
 
-@pytest.mark.skipif(not __import__("tianrt.demos.voice.synth", fromlist=["x"]).available(),
-                    reason="needs the voice extra (espeakng-loader)")
+@needs_voice
 def test_make_set_records_each_clip_word_voice_noise_and_snr():
     """make_set(meta=[]): one dict per clip, in the clips' order — the word spoken (the
     command itself, or the unknown word drawn), the accent and variant, the noise kind and
@@ -672,8 +674,7 @@ def test_training_words_are_no_test_word_command_homophone_nor_contain_a_test_wo
     assert {"fright", "upright", "ago", "goal", "stopper", "cleft"} <= set(D.UNKNOWN_EMBEDDED)
 
 
-@pytest.mark.skipif(not __import__("tianrt.demos.voice.synth", fromlist=["x"]).available(),
-                    reason="needs the voice extra (espeakng-loader)")
+@needs_voice
 def test_training_split_options_change_only_the_training_split(tmp_path):
     """--embedded, --unknowns and --babble act on the training split only: the validation and
     test splits draw the same words, voices, noises and SNRs (their own generators), and
@@ -812,8 +813,7 @@ def test_unknown_weight_weighs_the_per_tick_loss_by_class(tmp_path):
     assert [r["unknown_weight"] for r in rows] == [1.0, 0.3]
 
 
-@pytest.mark.skipif(not __import__("tianrt.demos.voice.synth", fromlist=["x"]).available(),
-                    reason="needs the voice extra (espeakng-loader)")
+@needs_voice
 def test_excluded_words_leave_the_training_split_only():
     """generate(exclude=) (round 12, data.py --exclude-words): the excluded words are never an
     unknown clip's word in the training split; the validation and test splits are unchanged;
@@ -848,8 +848,7 @@ def test_holdout_validation_voices_never_reach_training_nor_the_test_ones_either
     assert D.voices(False)["train"] == (D.ACCENTS_TRAIN, D.VARIANTS_TRAIN)     # the default split unchanged
 
 
-@pytest.mark.skipif(not __import__("tianrt.demos.voice.synth", fromlist=["x"]).available(),
-                    reason="needs the voice extra (espeakng-loader)")
+@needs_voice
 def test_holdout_validation_split_clip_by_clip(tmp_path):
     """generate(holdout_val=True): every training clip is of a training accent and voice, every
     validation clip has a held-out accent or voice (its first half a validation voice, its second
@@ -881,8 +880,7 @@ def test_holdout_validation_split_clip_by_clip(tmp_path):
         assert len(d["val_y"]) == 20 * (len(D.COMMANDS) + 2) and len(d["train_y"]) == len(D.COMMANDS) + 4
 
 
-@pytest.mark.skipif(not __import__("tianrt.demos.voice.synth", fromlist=["x"]).available(),
-                    reason="needs the voice extra (espeakng-loader)")
+@needs_voice
 def test_foreign_accents_reach_the_training_split_only(tmp_path):
     """generate(foreign=) (round 14, data.py --foreign): the foreign languages speak training clips
     only — never a validation or test clip, which draw the same words, voices and noises as without
@@ -920,8 +918,7 @@ def test_foreign_accents_reach_the_training_split_only(tmp_path):
         assert len(d["train_y"]) == len(D.COMMANDS) + 4
 
 
-@pytest.mark.skipif(not __import__("tianrt.demos.voice.synth", fromlist=["x"]).available(),
-                    reason="needs the voice extra (espeakng-loader)")
+@needs_voice
 def test_foreign_accents_say_the_commands_audibly():
     """accents.py (round 14): each chosen language says every command (default variant) non-empty,
     at 0.4-1.6x the English voice's duration and >= 0.4x its energy, with phonemes of its own."""
