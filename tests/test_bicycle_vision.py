@@ -74,6 +74,22 @@ def test_training_scenes_break_the_lane_shortcut():
     assert len(on_route) > len(train_vision.scene("follow", 3000).obstacles)
 
 
+def test_more_looks_add_new_scenes_and_keep_the_old_frames():
+    """``--looks 2`` trains on TRAIN_SEEDS plus a block of new scenario seeds per kind: never a
+    validation, evaluation or ride seed (< 1000), and the first block's frames are unchanged."""
+    one, two = train_vision.train_seeds(1), train_vision.train_seeds(2)
+    for kind, blocks in two.items():
+        seen = [s for r in blocks for s in r]
+        assert blocks[0] == train_vision.TRAIN_SEEDS[kind] and one[kind] == blocks[:1]
+        assert len(set(seen)) == len(seen) == 2 * len(train_vision.TRAIN_SEEDS[kind])
+        assert min(seen) >= 1000 and not set(seen) & set(train_vision.VAL_SEEDS[kind])
+    x1, y1 = train_vision.dataset({"mixed": [range(3000, 3002)]}, {"mixed": 3}, 0)
+    x2, y2 = train_vision.dataset({"mixed": [range(3000, 3002), range(6000, 6002)]}, {"mixed": 3}, 0)
+    assert len(x2) == 12 and np.array_equal(x2[:6], x1) and np.array_equal(y2[:6], y1)
+    with pytest.raises(ValueError, match="choose 1 to"):
+        train_vision.train_seeds(1 + len(train_vision.MORE_LOOKS) + 1)
+
+
 def test_the_person_explains_away_its_own_sector_readings():
     """A sector reading at the person's bearing and about their distance is the person, not an
     obstacle; one clearly nearer than the person, or in another sector, stays; labels do not
