@@ -75,9 +75,11 @@ def test_training_scenes_break_the_lane_shortcut():
 
 
 def test_more_looks_add_new_scenes_and_keep_the_old_frames():
-    """``--looks 2`` trains on TRAIN_SEEDS plus a block of new scenario seeds per kind: never a
-    validation, evaluation or ride seed (< 1000), and the first block's frames are unchanged."""
+    """``--looks 2`` (the default) trains on TRAIN_SEEDS plus a block of new scenario seeds per
+    kind: never a validation, evaluation or ride seed (< 1000), and the first block's frames are
+    unchanged."""
     one, two = train_vision.train_seeds(1), train_vision.train_seeds(2)
+    assert train_vision.train_seeds() == two
     for kind, blocks in two.items():
         seen = [s for r in blocks for s in r]
         assert blocks[0] == train_vision.TRAIN_SEEDS[kind] and one[kind] == blocks[:1]
