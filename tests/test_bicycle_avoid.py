@@ -63,20 +63,23 @@ def test_one_false_detection_is_not_an_obstacle_and_a_miss_keeps_it():
 
 def test_free_space_weighs_less_where_the_cnn_misses_more():
     w = avoid.free_weight(np.array([1.0, 4.0, 6.0, 8.0, 9.0, 10.0, 12.0, 15.0]))
-    assert np.all(w[:3] == 1.0)                     # within 7 m the CNN misses at most 12 %
+    assert np.all(w[:3] == 1.0)                     # within 7 m the CNN misses at most 10 %
     assert np.all(np.diff(w) <= 0) and np.all(w > 0)
-    assert w[5] < 0.5 and w[7] < 0.2                # 10 m: it misses 31-46 %; 15 m: 68 %
-    # from the sensor model: the log-likelihood ratio of "nothing" at 11 m over that within 8 m
-    expect = math.log(0.46 / avoid.NOTHING_EMPTY) / math.log(0.12 / avoid.NOTHING_EMPTY)
+    assert w[5] < 0.5 and w[7] < 0.2                # 10 m: it misses 23-44 %; 15 m: 67 %
+    # from the sensor model: the log-likelihood ratio of "nothing" at 11 m (MISS_RANGE's 10-12 m
+    # bin) over the worst within 8 m
+    worst_near = max(p for r, p in zip(avoid.MISS_RANGE, avoid.MISS_P) if r <= 8.0)
+    expect = math.log(avoid.MISS_P[4] / avoid.NOTHING_EMPTY) / math.log(worst_near / avoid.NOTHING_EMPTY)
     assert avoid.free_weight(11.0) == pytest.approx(expect)
 
 
 def test_a_far_reading_adds_less_than_a_near_one():
     w = avoid.occupied_weight(np.array([3.0, 5.0, 7.0, 9.0, 11.0, 13.0, 15.0]))
     assert w[0] == w[1] == 1.0 and np.all(np.diff(w) <= 0) and w[-1] > 0.3
-    # the sensor model: at 12-14 m a report is 12 % likely from an obstacle there and 2.2 % from
-    # an empty sector (4-6 m: 29 % and 0.33 %)
-    assert avoid.occupied_weight(13.0) == pytest.approx(math.log(0.124 / 0.0222) / math.log(0.29 / 0.0033))
+    # the sensor model: at 12-14 m a report is 15 % likely from an obstacle there and 2.0 % from
+    # an empty sector (4-6 m: 33 % and 0.36 %)
+    llr = [math.log(h / f) for h, f in zip(avoid.HIT_P, avoid.FALSE_P)]
+    assert avoid.occupied_weight(13.0) == pytest.approx(llr[-1] / llr[0])
     # so a single far false report stays under the threshold for longer than a near one
     frames = {}
     for d in (5.0, 12.0):
@@ -135,10 +138,11 @@ def _kept_after(seen_from, seen_at, read_from, reading, box_x=7.0):
 
 def test_a_box_nearer_than_the_saturated_range_is_not_freed_by_its_own_reading():
     """Nearer than SECTOR_NEAR (4 m) the sector label saturates, and the CNN reads such an
-    obstacle up to 1.63 SECTOR_NEAR away: a box mapped from 6 m, then 3 m ahead and read at 5 m
+    obstacle up to FAR_P90[0] (1.41) SECTOR_NEAR away: a box mapped from 6 m, then 3 m ahead and read at 5 m
     in its sector (errand seeds 2 and 93, round 12: the cells freed, the box hit), keeps its
     cells; read at 12 m, it cannot be within 8 m, and they are freed."""
-    assert avoid.nearest_possible(5.0) == 0.0 and avoid.nearest_possible(6.4) == 0.0
+    reach = vision.SECTOR_NEAR * avoid.FAR_P90[0]
+    assert avoid.nearest_possible(5.0) == 0.0 and avoid.nearest_possible(reach - 0.05) == 0.0
     assert 4.0 <= avoid.nearest_possible(6.6) < avoid.nearest_possible(8.0) < avoid.nearest_possible(12.0) < 12.0
     kept = {reading: _kept_after(-3.0, 6.0, 0.0, reading, box_x=3.0) for reading in (5.0, 12.0)}
     assert kept[5.0] > 0 and kept[12.0] == 0

@@ -37,7 +37,7 @@ L_MIN, L_MAX = -2.0, 4.0
 THRESHOLD = 1.6        # occupied above this (two consistent frames within 5 m, four at 12 m)
 FREE_RANGE = 13.0      # a sector reporting nothing is free up to here [m]
 # The CNN's sensor model (``evaluate_nav --sensor``, validation seeds 2000-2059 and 2100-2129,
-# never ridden): the chance that a sector holding an obstacle at this range reports nothing, and
+# never ridden; measured again for each shipped CNN: these are round 14's): the chance that a sector holding an obstacle at this range reports nothing, and
 # that an empty sector does.
 MISS_RANGE = (4.0, 5.0, 7.0, 9.0, 11.0, 13.5)   # [m]: <= 4, 4-6, 6-8, 8-10, 10-12, 12-15
 MISS_P = (0.10, 0.04, 0.09, 0.23, 0.44, 0.67)
@@ -55,7 +55,8 @@ _OCCUPIED_NEAR = math.log(HIT_P[0] / FALSE_P[0])
 FAR_P90 = (1.41, 1.58, 1.43, 1.37, 1.21, 1.04)
 _REACH = np.maximum(MISS_RANGE, vision.SECTOR_NEAR) * np.asarray(FAR_P90)   # p90 reading of each range [m]
 FREE_SHORT = 0.75      # a sector reporting d is free only nearer than this share of d: a quarter of the
-                       # CNN's readings are 25-50 % too far (docs/bicycle.md, round 7's sensor model)
+                       # CNN's readings were 25-50 % too far (docs/bicycle.md, round 7's sensor model;
+                       # round 14's CNN: a quarter 15-24 % or more at 4-12 m)
 MIN_VALUE = vision.sector_value(14.0)   # sector values below this report nothing
 SATURATED = 0.97       # a sector value this high says only "nearer than SECTOR_NEAR": no update
 
@@ -72,7 +73,7 @@ NEAR = 6.0             # a side chosen around something in the way is kept unles
 def free_weight(d):
     """Share of ``L_FREE`` that a free reading of a cell ``d`` metres away removes: the
     log-likelihood ratio of "nothing there" at that range, log(P_miss(d) / P(nothing | empty)),
-    relative to its value within 8 m (where the CNN misses at most 12 % of obstacles), in [0, 1].
+    relative to its value within 8 m (where the CNN misses at most 10 % of obstacles), in [0, 1].
     1 up to 7 m, 0.54 at 9 m, 0.34 at 11 m, 0.15 from 13.5 m."""
     return np.clip(np.log(np.interp(d, MISS_RANGE, MISS_P) / NOTHING_EMPTY) / _FREE_NEAR, 0.0, 1.0)
 
@@ -81,10 +82,10 @@ def nearest_possible(d):
     """The nearest an obstacle can be [m] that the CNN reads at ``d`` metres, at the 90th
     percentile of its reported / true distance (FAR_P90): an obstacle at t is read up to
     max(t, SECTOR_NEAR) * FAR_P90(t), so the reading rules out t below the inverse of that. 0
-    for readings up to 1.63 SECTOR_NEAR (6.5 m): an obstacle anywhere nearer than SECTOR_NEAR,
+    for readings up to 1.41 SECTOR_NEAR (5.6 m): an obstacle anywhere nearer than SECTOR_NEAR,
     where the label saturates, is read that far (a box 2.5 m ahead read at 4.3-5.2 m freed its
-    own cells and was hit: errand seeds 2 and 93, round 12). 4.9 m for a reading at 8 m, 6.4 m
-    at 10 m, 8.3 m at 12 m."""
+    own cells and was hit: errand seeds 2 and 93, round 12). 5.1 m for a reading at 8 m, 7.0 m
+    at 10 m, 8.7 m at 12 m (the shipped CNN's sensor model, round 14)."""
     return np.where(np.asarray(d) > _REACH[0], np.interp(d, _REACH, MISS_RANGE), 0.0)
 
 
