@@ -37,8 +37,8 @@ L_MIN, L_MAX = -2.0, 4.0
 THRESHOLD = 1.6        # occupied above this (two consistent frames within 5 m, four at 12 m)
 FREE_RANGE = 13.0      # a sector reporting nothing is free up to here [m]
 # The CNN's sensor model (``evaluate_nav --sensor``, validation seeds 2000-2059 and 2100-2129,
-# never ridden; measured again for each shipped CNN: these are round 14's): the chance that a sector holding an obstacle at this range reports nothing, and
-# that an empty sector does.
+# never ridden; measured again for each shipped CNN: these are round 14's): the chance that a
+# sector holding an obstacle at this range reports nothing, and that an empty sector does.
 MISS_RANGE = (4.0, 5.0, 7.0, 9.0, 11.0, 13.5)   # [m]: <= 4, 4-6, 6-8, 8-10, 10-12, 12-15
 MISS_P = (0.10, 0.04, 0.09, 0.23, 0.44, 0.67)
 NOTHING_EMPTY = 0.938
@@ -74,7 +74,7 @@ def free_weight(d):
     """Share of ``L_FREE`` that a free reading of a cell ``d`` metres away removes: the
     log-likelihood ratio of "nothing there" at that range, log(P_miss(d) / P(nothing | empty)),
     relative to its value within 8 m (where the CNN misses at most 10 % of obstacles), in [0, 1].
-    1 up to 7 m, 0.54 at 9 m, 0.34 at 11 m, 0.15 from 13.5 m."""
+    1 up to 7 m, 0.63 at 9 m, 0.34 at 11 m, 0.15 from 13.5 m."""
     return np.clip(np.log(np.interp(d, MISS_RANGE, MISS_P) / NOTHING_EMPTY) / _FREE_NEAR, 0.0, 1.0)
 
 
@@ -92,7 +92,7 @@ def nearest_possible(d):
 def occupied_weight(d):
     """Share of ``L_OCC`` that a reading at ``d`` metres adds to its cells: the log-likelihood
     ratio of a report there, log(P(hit | obstacle at d) / P(report at d | empty)), relative to
-    its value at 5 m, in [0, 1]. 1 up to 5 m, 0.73 at 7 m, 0.46 at 11 m, 0.38 at 13 m and beyond."""
+    its value at 5 m, in [0, 1]. 1 up to 5 m, 0.83 at 7 m, 0.54 at 11 m, 0.45 at 13 m and beyond."""
     llr = np.log(np.interp(d, REPORT_RANGE, HIT_P) / np.interp(d, REPORT_RANGE, FALSE_P))
     return np.clip(llr / _OCCUPIED_NEAR, 0.0, 1.0)
 

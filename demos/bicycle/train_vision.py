@@ -39,8 +39,8 @@ TRAIN_SEEDS = {"follow": range(1000, 1960), "obstacles": range(1000, 1480), "mix
 VAL_SEEDS = {"follow": range(2000, 2060), "obstacles": range(2000, 2060), "mixed": range(2100, 2130)}
 # Looks beyond TRAIN_SEEDS, block by block (``--looks 2``, the default, adds the first): new
 # scenario seeds of each kind, disjoint from the validation, evaluation (0-999) and ride seeds.
-# Twice the looks lowered the validation loss from 0.062 to 0.048 and the map's phantoms by 40 %
-# (docs/bicycle.md, round 14).
+# Twice the looks lowered the validation loss from 0.062 to 0.048 and the map's phantoms by a
+# third (docs/bicycle.md, round 14).
 LOOKS = 2
 MORE_LOOKS = [{"follow": range(4000, 4960), "obstacles": range(5000, 5480), "mixed": range(6000, 6480)}]
 
