@@ -43,6 +43,10 @@ def test_sensor_model_misses_far_obstacles_more_than_near_ones(cnn):
     # an empty sector's false reports are rarer near than far (avoid.occupied_weight)
     assert sm["report 4-6"]["p_report_empty"] < sm["report 12-14"]["p_report_empty"]
     assert sm["report 4-6"]["p_hit"] > sm["report 4-6"]["p_report_empty"]
+    # by kind: every sector with an obstacle is a cone's or a box's, and both kinds are there
+    kinds = sm["by_kind"]
+    assert all(kinds["cone"][b]["sectors"] + kinds["box"][b]["sectors"] == sm[b]["sectors"] for b in kinds["box"])
+    assert all(sum(r["sectors"] for r in kinds[k].values()) > 0 for k in ("cone", "box"))
     q10, q25, q50 = sm["report 6-8"]["true_over_reported_p10_p25_p50"]
     assert 0 < q10 <= q25 <= q50 < 1.2
 

@@ -106,8 +106,12 @@ def mixed_poses(sc, n: int, rng):
 NEAR = 0.5
 
 
-def dataset(seeds: dict, per_scenario: dict, seed: int, near: float = 0.0, vary: bool = True):
-    xs, ys = [], []
+def dataset(seeds: dict, per_scenario: dict, seed: int, near: float = 0.0, vary: bool = True,
+            boxes: bool = False):
+    """Frames and labels of ``per_scenario[kind]`` poses in each scene of ``seeds`` (kind -> a
+    range of scenario seeds, or a list of ranges). ``boxes``: also, per frame and sector, whether
+    the sector's nearest obstacle is a box (for the sensor model by kind; the labels do not say)."""
+    xs, ys, bs = [], [], []
     for kind, ss in seeds.items():
         for s in itertools.chain.from_iterable(ss if isinstance(ss, list) else [ss]):
             sc = scene(kind, s, vary)
@@ -115,11 +119,16 @@ def dataset(seeds: dict, per_scenario: dict, seed: int, near: float = 0.0, vary:
             rng = np.random.default_rng([seed, s, ("follow", "obstacles", "mixed").index(kind)])
             poses = (mixed_poses(sc, per_scenario[kind], rng) if kind == "mixed"
                      else vision.poses(sc, kind, per_scenario[kind], rng, near))
+            box_list = [o for o in sc.obstacles if o.kind == "box"]
             for p in poses:
                 f, y, _ = lab.sample(*p)
                 xs.append(f)
                 ys.append(y)
-    return np.stack(xs), np.stack(ys)
+                if boxes:
+                    cx, cy = vision.camera_xy(lab.spec, p[0], p[1], p[2])
+                    by_box = vision.sectors_truth(box_list, cx, cy, p[2])
+                    bs.append((by_box > 0) & (by_box >= y[vision.SLICES["sectors"]]))
+    return (np.stack(xs), np.stack(ys)) + ((np.stack(bs),) if boxes else ())
 
 
 # Units of the dense layer, shared by the person's and the obstacles' outputs (docs/bicycle.md:
