@@ -96,6 +96,22 @@ def test_more_looks_add_new_scenes_and_keep_the_old_frames():
         train_vision.train_seeds(1 + len(train_vision.MORE_LOOKS) + 1)
 
 
+def test_near_box_frames_put_a_box_1_5_to_6_m_ahead_and_leave_the_other_frames_alone():
+    """The ``near_box`` scenes (their own seeds, never a validation or ride seed) give frames
+    before a box on the path, most with a box 1.5-6 m away in a sector; the other kinds' frames
+    are the same with or without them."""
+    x, y, box = train_vision.dataset({"near_box": [range(7000, 7004)]}, {"near_box": 12}, 0, boxes=True)
+    sectors = y[:, vision.SLICES["sectors"]]
+    near = (box & (sectors >= vision.sector_value(6.0))).any(axis=1)
+    assert x.shape == (48, 48, 64) and near.mean() >= 0.7
+    assert min(train_vision.NEAR_BOX_SEEDS) >= 1000 and not set(train_vision.NEAR_BOX_SEEDS) & {
+        s for blocks in train_vision.train_seeds().values() for r in blocks for s in r}
+    alone = train_vision.dataset({"mixed": [range(3000, 3002)]}, {"mixed": 3}, 0)
+    both = train_vision.dataset({"mixed": [range(3000, 3002)], "near_box": [range(7000, 7001)]},
+                                {"mixed": 3, "near_box": 2}, 0)
+    assert len(both[0]) == 8 and np.array_equal(both[0][:6], alone[0]) and np.array_equal(both[1][:6], alone[1])
+
+
 def test_the_person_explains_away_its_own_sector_readings():
     """A sector reading at the person's bearing and about their distance is the person, not an
     obstacle; one clearly nearer than the person, or in another sector, stays; labels do not
