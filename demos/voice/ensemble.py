@@ -18,11 +18,13 @@ Prints, for the ensembles of the first 1, 2, ..., k models in the order given, t
 validation and test accuracy, the test recall per class, the held-out voices' and accents'
 halves of the test (and each held-out accent with ``--meta``), and with ``--int8`` the
 ensemble of the members' integer-mode graphs (``tr.quantize``, as ``tianrt demo voice``
-calibrates it). ``--greedy n``: members added one at a time, each the one that lifts the
+calibrates it). ``--all-subsets``: the mean (and
+range) over every subset of each size. ``--greedy n``: members added one at a time, each the one that lifts the
 ensemble's *validation* accuracy most, up to n — reported on test. ``--streams``: the demo's
 calibration and held-out streams (``compare.streams``, synthesised once) for the ensembles of
 the first 1, ..., k models: the demo's calibrated rule and ``compare.RULES``, and the real-time
-factor of the ensemble graph of all k (they must share a front end) and of the first alone.
+factor of the ensemble graph of all k (of the members one after the other when their front
+ends differ) and of the first alone.
 """
 from __future__ import annotations
 
@@ -197,18 +199,26 @@ def streaming(member_p, st, seconds, rules=None) -> dict:
     return out
 
 
-def speed(graph, audio, backend="numba") -> dict:
-    """Real-time factors of the ensemble graph on ``audio`` through ``Detector``: front end +
-    graph + rule, and the graph's ticks alone."""
+def speed(graphs, audio, backend="numba") -> dict:
+    """Real-time factors on ``audio`` through ``Detector``: front end + graph + rule, and the
+    graph's ticks alone — of the ensemble graph of ``graphs`` when they share a front end,
+    else of each member on its own, the times added (``one_graph`` says which)."""
     from . import stream as S
     from .frontend import SR
-    det = Detector(graph, S.Rule(), backend)
-    det.push(np.zeros(160, np.float32))   # compile / warm up
-    det.graph_seconds = 0.0
-    _, t = S.run(det, audio)
+    try:
+        parts, one = [ensemble_graph(graphs)], True
+    except ValueError:
+        parts, one = [ensemble_graph([g]) for g in graphs], False
+    t = tg = 0.0
+    for g in parts:
+        det = Detector(g, S.Rule(), backend)
+        det.push(np.zeros(160, np.float32))   # compile / warm up
+        det.graph_seconds = 0.0
+        t += S.run(det, audio)[1]
+        tg += det.graph_seconds
     secs = len(audio) / SR
-    return {"seconds": secs, "realtime_factor": round(secs / t, 1),
-            "graph_realtime_factor": round(secs / det.graph_seconds, 1)}
+    return {"seconds": secs, "one_graph": one, "realtime_factor": round(secs / t, 1),
+            "graph_realtime_factor": round(secs / tg, 1)}
 
 
 def member_readouts(g, d0, int8=False, seed=0) -> dict:
@@ -272,6 +282,8 @@ def main(argv=None) -> int:
     ap.add_argument("--model", action="append", required=True, help="a member (repeat; the order matters)")
     ap.add_argument("--int8", action="store_true", help="also the ensemble of the members' integer-mode graphs")
     ap.add_argument("--meta", help="per-clip metadata JSON of the data set (voice.errors --meta): accuracy per accent")
+    ap.add_argument("--all-subsets", action="store_true",
+                    help="also every subset of each size: mean, min and max accuracy")
     ap.add_argument("--greedy", type=int, default=0, help="also members chosen one by one on validation, up to n")
     ap.add_argument("--streams", action="store_true",
                     help="the demo's streams (synthesised once) for the ensembles of the first 1..k models")
@@ -315,6 +327,9 @@ def main(argv=None) -> int:
         kw, sv = D.choose("peak", pv, yv)   # the decision's threshold and smoothing chosen on validation
         r["peak_chosen"] = {"setting": kw, "val": sv["accuracy"],
                             "test": float((D.peak(np.mean([probs[i]["test"] for i in idx], 0), **kw) == yt).mean())}
+        if a.int8:
+            r["peak_chosen"]["test_int8"] = float((D.peak(np.mean([probs[i]["test8"] for i in idx], 0), **kw)
+                                                   == yt).mean())
         r["logits"] = {k: float((decide_probs(combine([readout[i][k] for i in idx], "logits"), th) == y).mean())
                        for k, y in (("val", yv), ("test", yt))}   # the softmax of the mean readout instead
         if a.int8:
@@ -326,6 +341,7 @@ def main(argv=None) -> int:
               + (f" int8 {r['test_int8']['accuracy']:.1%}" if a.int8 else "")
               + f" | peak {r['peak_chosen']['setting']} val {r['peak_chosen']['val']:.1%} test "
               + f"{r['peak_chosen']['test']:.1%}"
+              + (f" int8 {r['peak_chosen']['test_int8']:.1%}" if a.int8 else "")
               + f" | logits val {r['logits']['val']:.1%} test {r['logits']['test']:.1%}"
               + f" | held-out voices {t['held_out_voices']:.1%} accents {t['held_out_accents']:.1%}"
               + f" | members right: some {t['some_member_right']:.1%} every {t['every_member_right']:.1%}"
@@ -337,6 +353,23 @@ def main(argv=None) -> int:
         row([i], f"single {a.model[i]}")
     for k in range(2, len(graphs) + 1):
         row(list(range(k)), f"first {k}")
+    if a.all_subsets:
+        import itertools
+        res["subsets"] = {}
+        for k in range(1, len(graphs) + 1):
+            accs = {split: [float((decide_probs(np.mean([probs[i][split] for i in idx], 0), th) == y).mean())
+                            for idx in itertools.combinations(range(len(graphs)), k)]
+                    for split, y in (("val", yv), ("test", yt))}
+            accs["test_peak_chosen"] = []   # the decision's threshold and smoothing chosen on validation
+            for idx in itertools.combinations(range(len(graphs)), k):
+                kw, _ = D.choose("peak", np.mean([probs[i]["val"] for i in idx], 0), yv)
+                accs["test_peak_chosen"].append(
+                    float((D.peak(np.mean([probs[i]["test"] for i in idx], 0), **kw) == yt).mean()))
+            res["subsets"][k] = accs
+            t, c = accs["test"], accs["test_peak_chosen"]
+            print(f"all {len(t)} subsets of {k}: test mean {np.mean(t):.1%} (min {min(t):.1%}, max {max(t):.1%}), "
+                  f"val mean {np.mean(accs['val']):.1%}; the decision chosen on validation: test mean "
+                  f"{np.mean(c):.1%} (min {min(c):.1%}, max {max(c):.1%})", flush=True)
     if a.greedy:
         order = greedy([p["val"] for p in probs], yv, a.greedy, th)
         res["greedy_order"] = [a.model[i] for i in order]
@@ -360,7 +393,7 @@ def main(argv=None) -> int:
                 print(f"streams, first {k}, {name}: " + json.dumps(r), flush=True)
         n = int(min(a.speed_seconds, a.seconds) * SR)
         for k in sorted({1, len(graphs)}):
-            res["streams"][f"speed, first {k}"] = v = speed(ensemble_graph(graphs[:k]), st["bg"][:n])
+            res["streams"][f"speed, first {k}"] = v = speed(graphs[:k], st["bg"][:n])
             print(f"speed, first {k}: " + json.dumps(v), flush=True)
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)
