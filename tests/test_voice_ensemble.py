@@ -1,0 +1,93 @@
+"""voice.ensemble (docs/voice.md, round 16): one graph of k voice networks sharing a front end,
+decided on the mean of their per-tick probabilities — seeded, small, through the public API."""
+import numpy as np
+import pytest
+
+import tianrt as tr
+from tianrt.demos.voice import ensemble as E
+from tianrt.demos.voice import frontend as F
+from tianrt.demos.voice import model as M
+from tianrt.demos.voice import recipes as R
+from tianrt.demos.voice import stream as S
+
+
+def _front(seed=0):
+    rng = np.random.default_rng(seed)
+    d = {f"{s}_x": rng.normal(-6, 2, (n, 30, F.N_MELS)).astype(np.float32) for s, n in
+         (("train", 12), ("val", 4), ("test", 5))}
+    d.update({"train_y": np.arange(12) % 10, "val_y": np.arange(4), "test_y": np.arange(5)})
+    return R.prepare(d, "delta")
+
+
+def _net(seed, front):
+    net = M.build_snn(2 * F.N_MELS, 12, seed, hetero=True, train_tau=True)
+    return R.graph_of(net, front, 0.5)
+
+
+def test_two_copies_decide_as_the_network_itself():
+    """An ensemble of two copies of a network: each output is the network's readout, and the
+    mean of the two probabilities (or of the two readouts) gives the network's own decisions."""
+    d, _, front = _front()
+    g = _net(0, front)
+    x = np.random.default_rng(1).normal(0, 3, (9, 40, 2 * F.N_MELS)).astype(np.float32)
+    ens = E.ensemble_graph([g, g])
+    assert list(ens.outputs) == ["y0", "y1"] and ens.metadata["members"] == 2
+    (y,) = E.readouts(g, x)
+    y0, y1 = E.readouts(ens, x)
+    assert np.array_equal(y0, y) and np.array_equal(y1, y)
+    single = M.decide(y)
+    assert np.array_equal(E.decide(ens, x), single)
+    assert np.array_equal(E.decide(ens, x, how="logits"), single)
+    assert np.array_equal(E.decide(g, x), single)
+
+
+def test_members_run_in_one_graph_as_alone_and_in_integer_mode():
+    """Two networks of other seeds in one graph: each output is the member run alone (float,
+    and after tr.quantize of the whole graph, each member quantised alone on the same
+    frames); the decision is model.decide_probs of the mean softmax."""
+    d, _, front = _front()
+    ga, gb = _net(0, front), _net(1, front)
+    x = np.random.default_rng(2).normal(0, 3, (6, 40, 2 * F.N_MELS)).astype(np.float32)
+    ens = E.ensemble_graph([ga, gb])
+    ya, yb = E.readouts(ens, x)
+    assert np.array_equal(ya, E.readouts(ga, x)[0]) and np.array_equal(yb, E.readouts(gb, x)[0])
+    mean = (M.softmax(ya.astype(np.float64)) + M.softmax(yb.astype(np.float64))) / 2
+    assert np.array_equal(E.decide(ens, x), M.decide_probs(mean))
+    np.testing.assert_allclose(E.combine([ya, yb], "logits"), M.softmax((ya.astype(np.float64) + yb) / 2), atol=1e-12)
+    cal = {"x": x.reshape(-1, x.shape[-1])}
+    q = tr.quantize(ens, cal, ticks=1, max_samples=len(cal["x"]))
+    qa = tr.quantize(ga, cal, ticks=1, max_samples=len(cal["x"]))
+    qb = tr.quantize(gb, cal, ticks=1, max_samples=len(cal["x"]))
+    za, zb = E.readouts(q, x)
+    assert np.array_equal(za, E.readouts(qa, x)[0]) and np.array_equal(zb, E.readouts(qb, x)[0])
+
+
+def test_ensemble_streams_as_the_detector_and_refuses_other_front_ends():
+    """The ensemble's Detector on two copies gives stream.Detector's probabilities tick by
+    tick; members trained on other data (another front end) are refused in one graph."""
+    d, _, front = _front()
+    g = _net(0, front)
+    audio = (np.random.default_rng(3).normal(0, 0.05, 160 * 30)).astype(np.float32)
+    one = S.Detector(g, S.Rule(), backend="reference")
+    two = E.Detector(E.ensemble_graph([g, g]), S.Rule(), backend="reference")
+    for k in range(30):
+        chunk = audio[k * 160:(k + 1) * 160]
+        np.testing.assert_allclose(two.probs(chunk), one.probs(chunk), atol=1e-12)
+    _, _, other = _front(seed=5)
+    with pytest.raises(ValueError, match="another front end"):
+        E.ensemble_graph([g, _net(1, other)])
+    with pytest.raises(ValueError, match="one of"):
+        E.combine([np.zeros((2, 10))], "vote")
+
+
+def test_greedy_chooses_on_validation():
+    """greedy: the member that decides the validation clips best first, then the one whose
+    mean with it decides best."""
+    y = np.array([0, 1, 2, 3])
+    good = np.zeros((5, 4, 10))
+    good[:, np.arange(4), y] = 1.0
+    bad = np.zeros((5, 4, 10))
+    bad[:, :, 0] = 1.0                          # `left` everywhere: 1 of 4, and with `good` too
+    half = good.copy()
+    half[:, 2:] = bad[:, 2:]                    # 2 of 4, and with `good` too (ties go to `left`)
+    assert E.greedy([bad, half, good], y, 2) == [2, 1]
