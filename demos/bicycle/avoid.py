@@ -40,19 +40,19 @@ FREE_RANGE = 13.0      # a sector reporting nothing is free up to here [m]
 # never ridden; measured again for each shipped CNN: these are round 14's): the chance that a
 # sector holding an obstacle at this range reports nothing, and that an empty sector does.
 MISS_RANGE = (4.0, 5.0, 7.0, 9.0, 11.0, 13.5)   # [m]: <= 4, 4-6, 6-8, 8-10, 10-12, 12-15
-MISS_P = (0.10, 0.04, 0.09, 0.23, 0.44, 0.67)
-NOTHING_EMPTY = 0.938
+MISS_P = (0.08, 0.03, 0.08, 0.21, 0.39, 0.65)
+NOTHING_EMPTY = 0.940
 # ... and, per range of the reading, the chance that a sector holding an obstacle there reports
 # it within the map's tolerance, and that an empty sector reports something at that range.
 REPORT_RANGE = (5.0, 7.0, 9.0, 11.0, 13.0)       # [m]: 4-6, 6-8, 8-10, 10-12, 12-14
-HIT_P = (0.335, 0.315, 0.249, 0.211, 0.151)
-FALSE_P = (0.0036, 0.0072, 0.0127, 0.0186, 0.0200)
+HIT_P = (0.332, 0.367, 0.251, 0.188, 0.114)
+FALSE_P = (0.0039, 0.0078, 0.0122, 0.0164, 0.0195)
 # the weights' references: "nothing" within 8 m (the worst miss rate there), a reading at 5 m
 _FREE_NEAR = math.log(max(p for r, p in zip(MISS_RANGE, MISS_P) if r <= 8.0) / NOTHING_EMPTY)
 _OCCUPIED_NEAR = math.log(HIT_P[0] / FALSE_P[0])
 # ... and the 90th percentile of the reported / true distance of an obstacle in MISS_RANGE's
 # ranges (nearer than vision.SECTOR_NEAR the label saturates: the ratio is to SECTOR_NEAR)
-FAR_P90 = (1.41, 1.58, 1.43, 1.37, 1.21, 1.04)
+FAR_P90 = (1.37, 1.47, 1.41, 1.33, 1.19, 1.04)
 _REACH = np.maximum(MISS_RANGE, vision.SECTOR_NEAR) * np.asarray(FAR_P90)   # p90 reading of each range [m]
 FREE_SHORT = 0.75      # a sector reporting d is free only nearer than this share of d: a quarter of the
                        # CNN's readings were 25-50 % too far (docs/bicycle.md, round 7's sensor model;
