@@ -37,7 +37,7 @@ L_MIN, L_MAX = -2.0, 4.0
 THRESHOLD = 1.6        # occupied above this (two consistent frames within 5 m, four at 12 m)
 FREE_RANGE = 13.0      # a sector reporting nothing is free up to here [m]
 # The CNN's sensor model (``evaluate_nav --sensor``, validation seeds 2000-2059 and 2100-2129,
-# never ridden; measured again for each shipped CNN: these are round 14's): the chance that a
+# never ridden; measured again for each shipped CNN: these are round 15's): the chance that a
 # sector holding an obstacle at this range reports nothing, and that an empty sector does.
 MISS_RANGE = (4.0, 5.0, 7.0, 9.0, 11.0, 13.5)   # [m]: <= 4, 4-6, 6-8, 8-10, 10-12, 12-15
 MISS_P = (0.08, 0.03, 0.08, 0.21, 0.39, 0.65)
@@ -73,8 +73,8 @@ NEAR = 6.0             # a side chosen around something in the way is kept unles
 def free_weight(d):
     """Share of ``L_FREE`` that a free reading of a cell ``d`` metres away removes: the
     log-likelihood ratio of "nothing there" at that range, log(P_miss(d) / P(nothing | empty)),
-    relative to its value within 8 m (where the CNN misses at most 10 % of obstacles), in [0, 1].
-    1 up to 7 m, 0.63 at 9 m, 0.34 at 11 m, 0.15 from 13.5 m."""
+    relative to its value within 8 m (where the CNN misses at most 8 % of obstacles), in [0, 1].
+    1 up to 7 m, 0.61 at 9 m, 0.36 at 11 m, 0.15 from 13.5 m."""
     return np.clip(np.log(np.interp(d, MISS_RANGE, MISS_P) / NOTHING_EMPTY) / _FREE_NEAR, 0.0, 1.0)
 
 
@@ -82,17 +82,17 @@ def nearest_possible(d):
     """The nearest an obstacle can be [m] that the CNN reads at ``d`` metres, at the 90th
     percentile of its reported / true distance (FAR_P90): an obstacle at t is read up to
     max(t, SECTOR_NEAR) * FAR_P90(t), so the reading rules out t below the inverse of that. 0
-    for readings up to 1.41 SECTOR_NEAR (5.6 m): an obstacle anywhere nearer than SECTOR_NEAR,
+    for readings up to 1.37 SECTOR_NEAR (5.5 m): an obstacle anywhere nearer than SECTOR_NEAR,
     where the label saturates, is read that far (a box 2.5 m ahead read at 4.3-5.2 m freed its
-    own cells and was hit: errand seeds 2 and 93, round 12). 5.1 m for a reading at 8 m, 7.0 m
-    at 10 m, 8.7 m at 12 m (the shipped CNN's sensor model, round 14)."""
+    own cells and was hit: errand seeds 2 and 93, round 12). 5.5 m for a reading at 8 m, 7.1 m
+    at 10 m, 9.1 m at 12 m (the shipped CNN's sensor model, round 15)."""
     return np.where(np.asarray(d) > _REACH[0], np.interp(d, _REACH, MISS_RANGE), 0.0)
 
 
 def occupied_weight(d):
     """Share of ``L_OCC`` that a reading at ``d`` metres adds to its cells: the log-likelihood
     ratio of a report there, log(P(hit | obstacle at d) / P(report at d | empty)), relative to
-    its value at 5 m, in [0, 1]. 1 up to 5 m, 0.83 at 7 m, 0.54 at 11 m, 0.45 at 13 m and beyond."""
+    its value at 5 m, in [0, 1]. 1 up to 5 m, 0.87 at 7 m, 0.55 at 11 m, 0.40 at 13 m and beyond."""
     llr = np.log(np.interp(d, REPORT_RANGE, HIT_P) / np.interp(d, REPORT_RANGE, FALSE_P))
     return np.clip(llr / _OCCUPIED_NEAR, 0.0, 1.0)
 
