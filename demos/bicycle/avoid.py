@@ -37,22 +37,22 @@ L_MIN, L_MAX = -2.0, 4.0
 THRESHOLD = 1.6        # occupied above this (two consistent frames within 5 m, four at 12 m)
 FREE_RANGE = 13.0      # a sector reporting nothing is free up to here [m]
 # The CNN's sensor model (``evaluate_nav --sensor``, validation seeds 2000-2059 and 2100-2129,
-# never ridden; measured again for each shipped CNN: these are round 14's): the chance that a
+# never ridden; measured again for each shipped CNN: these are round 15's): the chance that a
 # sector holding an obstacle at this range reports nothing, and that an empty sector does.
 MISS_RANGE = (4.0, 5.0, 7.0, 9.0, 11.0, 13.5)   # [m]: <= 4, 4-6, 6-8, 8-10, 10-12, 12-15
-MISS_P = (0.10, 0.04, 0.09, 0.23, 0.44, 0.67)
-NOTHING_EMPTY = 0.938
+MISS_P = (0.08, 0.03, 0.08, 0.21, 0.39, 0.65)
+NOTHING_EMPTY = 0.940
 # ... and, per range of the reading, the chance that a sector holding an obstacle there reports
 # it within the map's tolerance, and that an empty sector reports something at that range.
 REPORT_RANGE = (5.0, 7.0, 9.0, 11.0, 13.0)       # [m]: 4-6, 6-8, 8-10, 10-12, 12-14
-HIT_P = (0.335, 0.315, 0.249, 0.211, 0.151)
-FALSE_P = (0.0036, 0.0072, 0.0127, 0.0186, 0.0200)
+HIT_P = (0.332, 0.367, 0.251, 0.188, 0.114)
+FALSE_P = (0.0039, 0.0078, 0.0122, 0.0164, 0.0195)
 # the weights' references: "nothing" within 8 m (the worst miss rate there), a reading at 5 m
 _FREE_NEAR = math.log(max(p for r, p in zip(MISS_RANGE, MISS_P) if r <= 8.0) / NOTHING_EMPTY)
 _OCCUPIED_NEAR = math.log(HIT_P[0] / FALSE_P[0])
 # ... and the 90th percentile of the reported / true distance of an obstacle in MISS_RANGE's
 # ranges (nearer than vision.SECTOR_NEAR the label saturates: the ratio is to SECTOR_NEAR)
-FAR_P90 = (1.41, 1.58, 1.43, 1.37, 1.21, 1.04)
+FAR_P90 = (1.37, 1.47, 1.41, 1.33, 1.19, 1.04)
 _REACH = np.maximum(MISS_RANGE, vision.SECTOR_NEAR) * np.asarray(FAR_P90)   # p90 reading of each range [m]
 FREE_SHORT = 0.75      # a sector reporting d is free only nearer than this share of d: a quarter of the
                        # CNN's readings were 25-50 % too far (docs/bicycle.md, round 7's sensor model;
@@ -73,8 +73,8 @@ NEAR = 6.0             # a side chosen around something in the way is kept unles
 def free_weight(d):
     """Share of ``L_FREE`` that a free reading of a cell ``d`` metres away removes: the
     log-likelihood ratio of "nothing there" at that range, log(P_miss(d) / P(nothing | empty)),
-    relative to its value within 8 m (where the CNN misses at most 10 % of obstacles), in [0, 1].
-    1 up to 7 m, 0.63 at 9 m, 0.34 at 11 m, 0.15 from 13.5 m."""
+    relative to its value within 8 m (where the CNN misses at most 8 % of obstacles), in [0, 1].
+    1 up to 7 m, 0.61 at 9 m, 0.36 at 11 m, 0.15 from 13.5 m."""
     return np.clip(np.log(np.interp(d, MISS_RANGE, MISS_P) / NOTHING_EMPTY) / _FREE_NEAR, 0.0, 1.0)
 
 
@@ -82,17 +82,17 @@ def nearest_possible(d):
     """The nearest an obstacle can be [m] that the CNN reads at ``d`` metres, at the 90th
     percentile of its reported / true distance (FAR_P90): an obstacle at t is read up to
     max(t, SECTOR_NEAR) * FAR_P90(t), so the reading rules out t below the inverse of that. 0
-    for readings up to 1.41 SECTOR_NEAR (5.6 m): an obstacle anywhere nearer than SECTOR_NEAR,
+    for readings up to 1.37 SECTOR_NEAR (5.5 m): an obstacle anywhere nearer than SECTOR_NEAR,
     where the label saturates, is read that far (a box 2.5 m ahead read at 4.3-5.2 m freed its
-    own cells and was hit: errand seeds 2 and 93, round 12). 5.1 m for a reading at 8 m, 7.0 m
-    at 10 m, 8.7 m at 12 m (the shipped CNN's sensor model, round 14)."""
+    own cells and was hit: errand seeds 2 and 93, round 12). 5.5 m for a reading at 8 m, 7.1 m
+    at 10 m, 9.1 m at 12 m (the shipped CNN's sensor model, round 15)."""
     return np.where(np.asarray(d) > _REACH[0], np.interp(d, _REACH, MISS_RANGE), 0.0)
 
 
 def occupied_weight(d):
     """Share of ``L_OCC`` that a reading at ``d`` metres adds to its cells: the log-likelihood
     ratio of a report there, log(P(hit | obstacle at d) / P(report at d | empty)), relative to
-    its value at 5 m, in [0, 1]. 1 up to 5 m, 0.83 at 7 m, 0.54 at 11 m, 0.45 at 13 m and beyond."""
+    its value at 5 m, in [0, 1]. 1 up to 5 m, 0.87 at 7 m, 0.55 at 11 m, 0.40 at 13 m and beyond."""
     llr = np.log(np.interp(d, REPORT_RANGE, HIT_P) / np.interp(d, REPORT_RANGE, FALSE_P))
     return np.clip(llr / _OCCUPIED_NEAR, 0.0, 1.0)
 

@@ -2,7 +2,7 @@
 labels from its ground truth. Seeded and deterministic: the data set is regenerated every run
 (it is not committed) and the shipped weights are reproduced.
 
-    python -m tianrt.demos.bicycle.train_vision            # 39 min on the 2-core machine beside another run
+    python -m tianrt.demos.bicycle.train_vision            # 40-90 min on the 2-core machine, by what else runs
 
 Data: frames from ``follow`` scenarios (seeds 1000-1959 and 4000-4959, 20 frames each: every seed has its own
 look) seen from poses behind the person (2-15 m, half of them 2-6 m (``NEAR``), off the route
@@ -10,9 +10,10 @@ by up to 1.5 m, heading off by 12 degrees RMS, sometimes by 30-70 degrees so the
 the frame), from ``obstacles`` scenarios (seeds 1000-1479 and 5000-5479, 20 each: 70 % before an
 obstacle, the rest anywhere along the lane), and from ``mixed`` scenes (seeds 3000-3479 and
 6000-6479, 20 each): boxes and cones on a follow route or an obstacles lane *with* a person standing 2-25 m
-ahead 60 % of the time. Every scene's lane gets a random width of 3.5-6.5 m, and every frame is
-also trained on as its mirror image (``mirrored``): 153,600 frames. Validation: seeds
-2000-2059 of follow and obstacles, 2100-2129 mixed. The evaluation seeds (0-19, 100-119) are
+ahead 60 % of the time, and from ``near_box`` scenes (mixed scenes of seeds 7000-7479, 12 each,
+1.5-6 m before a box on the path: ``NEAR_BOX_FRAMES``). Every scene's lane gets a random width
+of 3.5-6.5 m, and every frame is also trained on as its mirror image (``mirrored``): 165,120
+frames. Validation: seeds 2000-2059 of follow and obstacles, 2100-2129 mixed. The evaluation seeds (0-19, 100-119) are
 never used here (``evaluate_nav --accuracy``).
 
 Why the mixed scenes and the widths: trained on follow scenes (a 4 m lane, a person, never an
@@ -109,7 +110,7 @@ def mixed_poses(sc, n: int, rng, before=(1.5, 15.0), share: float = vision.OBSTA
 # sensor model by kind: a box within 4 m missed in 15 % of the sectors against 8 % for a cone, a
 # box at 4-6 m read up to 1.82x too far at the 90th percentile against 1.37x; docs/bicycle.md).
 NEAR_BOX_SEEDS = range(7000, 7480)
-NEAR_BOX_FRAMES = 0         # per scene (0: none; round 15 measures 12)
+NEAR_BOX_FRAMES = 12        # per scene (0: none)
 NEAR_BOX_BEFORE = (1.5, 6.0)
 
 
