@@ -110,6 +110,8 @@ def test_near_box_frames_put_a_box_1_5_to_6_m_ahead_and_leave_the_other_frames_a
     both = train_vision.dataset({"mixed": [range(3000, 3002)], "near_box": [range(7000, 7001)]},
                                 {"mixed": 3, "near_box": 2}, 0)
     assert len(both[0]) == 8 and np.array_equal(both[0][:6], alone[0]) and np.array_equal(both[1][:6], alone[1])
+    with pytest.raises(ValueError, match="give 0"):
+        train_vision.train(near_box_frames=-1)
 
 
 def test_the_person_explains_away_its_own_sector_readings():

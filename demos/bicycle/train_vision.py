@@ -13,8 +13,8 @@ obstacle, the rest anywhere along the lane), and from ``mixed`` scenes (seeds 30
 ahead 60 % of the time, and from ``near_box`` scenes (mixed scenes of seeds 7000-7479, 12 each,
 1.5-6 m before a box on the path: ``NEAR_BOX_FRAMES``). Every scene's lane gets a random width
 of 3.5-6.5 m, and every frame is also trained on as its mirror image (``mirrored``): 165,120
-frames. Validation: seeds 2000-2059 of follow and obstacles, 2100-2129 mixed. The evaluation seeds (0-19, 100-119) are
-never used here (``evaluate_nav --accuracy``).
+frames. Validation: seeds 2000-2059 of follow and obstacles, 2100-2129 mixed. The evaluation
+seeds (0-19, 100-119) are never used here (``evaluate_nav --accuracy``).
 
 Why the mixed scenes and the widths: trained on follow scenes (a 4 m lane, a person, never an
 obstacle on it) and obstacles scenes (a 6 m lane, obstacles, never a person), the network read
@@ -208,6 +208,8 @@ def train(per_scenario: dict = PER_SCENARIO, epochs: int = 40, seed: int = 0, lo
           near_box_frames: int = NEAR_BOX_FRAMES):
     from tianrt import train as T
 
+    if near_box_frames < 0:
+        raise ValueError(f"near_box_frames={near_box_frames}: give 0 (no near_box scenes) or more frames per scene")
     t0 = time.time()
     seeds = train_seeds(looks)
     if near_box_frames:
