@@ -63,13 +63,13 @@ def test_members_run_in_one_graph_as_alone_and_in_integer_mode():
 
 
 def test_ensemble_streams_as_the_detector_and_refuses_other_front_ends():
-    """The ensemble's Detector on two copies gives stream.Detector's probabilities tick by
-    tick; members trained on other data (another front end) are refused in one graph."""
+    """stream.Detector on an ensemble of two copies gives the network's own probabilities tick
+    by tick; members trained on other data (another front end) are refused in one graph."""
     d, _, front = _front()
     g = _net(0, front)
     audio = (np.random.default_rng(3).normal(0, 0.05, 160 * 30)).astype(np.float32)
     one = S.Detector(g, S.Rule(), backend="reference")
-    two = E.Detector(E.ensemble_graph([g, g]), S.Rule(), backend="reference")
+    two = S.Detector(E.ensemble_graph([g, g]), S.Rule(), backend="reference")
     for k in range(30):
         chunk = audio[k * 160:(k + 1) * 160]
         np.testing.assert_allclose(two.probs(chunk), one.probs(chunk), atol=1e-12)
@@ -78,6 +78,10 @@ def test_ensemble_streams_as_the_detector_and_refuses_other_front_ends():
         E.ensemble_graph([g, _net(1, other)])
     with pytest.raises(ValueError, match="one of"):
         E.combine([np.zeros((2, 10))], "vote")
+    odd = tr.Graph(name="odd")
+    odd.output("readout", odd.input("x", (4,)))
+    with pytest.raises(ValueError, match="an ensemble"):
+        S.Detector(odd, S.Rule(), backend="reference")
 
 
 def test_greedy_chooses_on_validation():

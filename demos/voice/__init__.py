@@ -78,9 +78,7 @@ def integer_accuracy(g, d, threshold, seed, pred) -> dict:
     calibrated on 4096 training frames, run by the numba backend's integer mode (bit-exact with
     the chip); beside it the float graph with its weights only rounded to int8."""
     from . import integer
-    frames = d["train_x"].reshape(-1, d["train_x"].shape[-1])
-    cal = frames[np.random.default_rng(seed).choice(len(frames), min(4096, len(frames)), replace=False)]
-    q = integer.quantized(g, cal)
+    q = integer.quantized(g, integer.training_frames(d, seed))
     out = {}
     out["accuracy_int8"], pred8 = graph_accuracy(q, d["test_x"], d["test_y"], threshold, backend=_fast())
     out["int8_changed_decisions"] = int((pred != pred8).sum())

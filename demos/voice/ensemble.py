@@ -7,8 +7,8 @@ background) — or, with ``combine="logits"``, on the softmax of their mean read
 ``ensemble_graph`` makes one ``tr.Graph`` of k members that share a front end: one input
 ``x`` and its ``DirectCurrent``, then k parallel sub-networks (each member's nodes, renamed
 ``m{i}_...``) with one output each, ``y0 ... y{k-1}``; ``tr.quantize`` and the runtimes take
-it as any graph. ``Detector`` is the streaming detector on it (the rule sees the mean of the
-members' probabilities). Members that read their inputs through different front ends (other
+it as any graph; ``stream.Detector`` streams it (the rule sees the mean of the members'
+probabilities). Members that read their inputs through different front ends (other
 training statistics) are combined on clips only (``member_readouts`` per member).
 
     python -m tianrt.demos.voice.ensemble --data voice-data.npz --model a.tnr --model b.tnr \\
@@ -37,6 +37,7 @@ import numpy as np
 
 import tianrt as tr
 
+from . import stream as S
 from .model import decide_probs, softmax
 
 FRONT_KEYS = ("logmel_mean", "logmel_std", "frontend", "cmn_tau", "cmn_scale", "delta_scale")
@@ -104,12 +105,6 @@ def ensemble_graph(graphs, name="voice-ensemble") -> tr.Graph:
     return g
 
 
-def outputs(graph) -> list[str]:
-    """The member outputs of an ensemble graph in order (``["y"]`` for a single network)."""
-    names = list(graph.outputs)
-    return names if names == ["y"] else sorted(names, key=lambda s: int(s[1:]))
-
-
 def combine(readouts, how="probs") -> np.ndarray:
     """The ensemble's probabilities (..., classes) from the members' readouts (a list of
     arrays (..., classes)): the mean of their softmaxes (``how="probs"``), or the softmax of
@@ -125,7 +120,7 @@ def combine(readouts, how="probs") -> np.ndarray:
 def readouts(graph, x, backend="reference", batch=500) -> list[np.ndarray]:
     """Each member's readout traces (ticks, clips, classes) on clips ``x`` (clips, ticks,
     inputs) of the (ensemble) graph, run by the runtime ``batch`` clips at a time."""
-    names = outputs(graph)
+    names = S.member_outputs(graph)
     parts = {n: [] for n in names}
     for i in range(0, len(x), batch):
         out = tr.Runtime(graph, backend=backend).run({"x": x[i:i + batch].transpose(1, 0, 2)})
@@ -140,45 +135,10 @@ def decide(graph, x, threshold=None, how="probs", backend="reference") -> np.nda
     return decide_probs(combine(readouts(graph, x, backend), how), th)
 
 
-class Detector:
-    """``stream.Detector`` for an ensemble graph: one front end, one tick of the graph per
-    10 ms chunk, the rule on the mean of the members' probabilities."""
-
-    def __init__(self, graph, rule, backend="numba"):
-        from . import stream as S
-        from .frontend import VoiceFrontEnd
-        self.rt = tr.Runtime(graph, backend=backend)
-        self.fe = VoiceFrontEnd(graph.metadata)
-        self.names = outputs(graph)
-        self.rule = rule
-        self.online = S.Online(rule)
-        self.graph_seconds = 0.0
-
-    def probs(self, chunk):
-        f = self.fe.push(chunk)
-        t0 = time.perf_counter()
-        out = self.rt.step({"x": f[None]})
-        self.graph_seconds += time.perf_counter() - t0
-        return combine([out[n][0] for n in self.names])
-
-    def push(self, chunk):
-        return self.online.update(self.probs(chunk))
-
-
-def probs_of(graph, audio, backend="numba"):
-    """``stream.probs_of`` for an ensemble graph: (ticks, classes), seconds, graph seconds."""
-    from . import stream as S
-    from .frontend import HOP
-    det = Detector(graph, S.Rule(), backend=backend)
-    t0 = time.perf_counter()
-    p = np.stack([det.probs(audio[k * HOP:(k + 1) * HOP]) for k in range(len(audio) // HOP)])
-    return p, time.perf_counter() - t0, det.graph_seconds
-
-
 def stream_probs(graph, st, backend="numba") -> dict:
     """One member's (or an ensemble graph's) probabilities (ticks, classes) on the four streams
     of ``compare.streams``, tick by tick as the detector computes them."""
-    return {k: probs_of(graph, st[k], backend)[0].astype(np.float32) for k in ("cal_bg", "cal_cmd", "bg", "cmd")}
+    return {k: S.probs_of(graph, st[k], backend)[0].astype(np.float32) for k in ("cal_bg", "cal_cmd", "bg", "cmd")}
 
 
 def streaming(member_p, st, seconds, rules=None) -> dict:
@@ -188,7 +148,6 @@ def streaming(member_p, st, seconds, rules=None) -> dict:
     it the fixed ``rules`` (default ``compare.RULES``): false alarms per hour (calibration and
     held out), hits of the commands, p50 latency (``compare.rule_row``)."""
     from . import compare as C
-    from . import stream as S
     p = {k: np.mean([m[k] for m in member_p], axis=0) for k in member_p[0]}
     out = {}
     for r in [S.parse_rule(t) for t in (rules or C.RULES)]:
@@ -200,10 +159,9 @@ def streaming(member_p, st, seconds, rules=None) -> dict:
 
 
 def speed(graphs, audio, backend="numba") -> dict:
-    """Real-time factors on ``audio`` through ``Detector``: front end + graph + rule, and the
+    """Real-time factors on ``audio`` through ``stream.Detector``: front end + graph + rule, and the
     graph's ticks alone — of the ensemble graph of ``graphs`` when they share a front end,
     else of each member on its own, the times added (``one_graph`` says which)."""
-    from . import stream as S
     from .frontend import SR
     try:
         parts, one = [ensemble_graph(graphs)], True
@@ -211,7 +169,7 @@ def speed(graphs, audio, backend="numba") -> dict:
         parts, one = [ensemble_graph([g]) for g in graphs], False
     t = tg = 0.0
     for g in parts:
-        det = Detector(g, S.Rule(), backend)
+        det = S.Detector(g, S.Rule(), backend)
         det.push(np.zeros(160, np.float32))   # compile / warm up
         det.graph_seconds = 0.0
         t += S.run(det, audio)[1]
@@ -232,9 +190,7 @@ def member_readouts(g, d0, int8=False, seed=0) -> dict:
     d, _, _ = R.prepare(d0, metadata=g.metadata)
     out = {k: readouts(g, d[f"{k}_x"])[0] for k in ("val", "test")}
     if int8:
-        frames = d["train_x"].reshape(-1, d["train_x"].shape[-1])
-        cal = frames[np.random.default_rng(seed).choice(len(frames), min(4096, len(frames)), replace=False)]
-        q = integer.quantized(g, cal)
+        q = integer.quantized(g, integer.training_frames(d, seed))
         out["test8"] = readouts(q, d["test_x"], backend=_fast())[0]
     return out
 
@@ -318,15 +274,14 @@ def main(argv=None) -> int:
 
     def row(idx, label):
         r = {"members": [a.model[i] for i in idx], "label": label}
-        r["val"] = float((decide_probs(np.mean([probs[i]["val"] for i in idx], 0), th) == yv).mean())
-        r["test"] = clip_report(decide_probs(np.mean([probs[i]["test"] for i in idx], 0), th), yt, meta)
+        pv, pt = (np.mean([probs[i][k] for i in idx], 0) for k in ("val", "test"))
+        r["val"] = float((decide_probs(pv, th) == yv).mean())
+        r["test"] = clip_report(decide_probs(pt, th), yt, meta)
         right = np.array([decide_probs(probs[i]["test"], th) == yt for i in idx])
         r["test"]["some_member_right"] = float(right.any(0).mean())    # what a perfect chooser would reach
         r["test"]["every_member_right"] = float(right.all(0).mean())
-        pv = np.mean([probs[i]["val"] for i in idx], 0)
         kw, sv = D.choose("peak", pv, yv)   # the decision's threshold and smoothing chosen on validation
-        r["peak_chosen"] = {"setting": kw, "val": sv["accuracy"],
-                            "test": float((D.peak(np.mean([probs[i]["test"] for i in idx], 0), **kw) == yt).mean())}
+        r["peak_chosen"] = {"setting": kw, "val": sv["accuracy"], "test": float((D.peak(pt, **kw) == yt).mean())}
         if a.int8:
             r["peak_chosen"]["test_int8"] = float((D.peak(np.mean([probs[i]["test8"] for i in idx], 0), **kw)
                                                    == yt).mean())

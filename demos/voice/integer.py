@@ -35,6 +35,14 @@ def clip_frames(graph) -> np.ndarray:
     return np.concatenate(frames).astype(np.float32)
 
 
+def training_frames(d, seed: int, n: int = 4096) -> np.ndarray:
+    """``n`` front-end frames (n, inputs) drawn without replacement, seeded, from the training
+    clips ``d["train_x"]`` of a prepared data set (all of them when there are fewer): the
+    calibration of ``quantized`` for ``accuracy_int8``."""
+    frames = d["train_x"].reshape(-1, d["train_x"].shape[-1])
+    return frames[np.random.default_rng(seed).choice(len(frames), min(n, len(frames)), replace=False)]
+
+
 def quantized(graph=None, calibration=None) -> tr.Graph:
     """The integer voice graph (``graph``: the float one, default the shipped model;
     ``calibration``: frames (n, 32), default ``clip_frames``)."""

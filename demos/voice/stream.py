@@ -163,10 +163,24 @@ def softmax(y):
     return p / p.sum()
 
 
+def member_outputs(graph) -> list[str]:
+    """The outputs a voice graph's readout is read from: ``y``, or an ensemble's ``y0 ...
+    y{k-1}`` (voice.ensemble) in order."""
+    names = list(graph.outputs)
+    if names == ["y"]:
+        return names
+    if not names or not all(n[:1] == "y" and n[1:].isdigit() for n in names):
+        raise ValueError(f"voice graph {graph.name!r}: outputs {names}; a voice network has the output 'y', "
+                         "an ensemble (voice.ensemble) 'y0' ... 'y{k-1}'")
+    return sorted(names, key=lambda s: int(s[1:]))
+
+
 class Detector:
-    """The rule, online on audio: ``push(chunk)`` -> the detected class or None."""
+    """The rule, online on audio: ``push(chunk)`` -> the detected class or None. On an
+    ensemble graph the rule sees the mean of its members' probabilities."""
 
     def __init__(self, graph, rule: Rule = Rule(), backend="numba"):
+        self.names = member_outputs(graph)
         self.rt = tr.Runtime(graph, backend=backend)
         self.fe = VoiceFrontEnd(graph.metadata)  # the graph's own front end
         self.rule = rule
@@ -174,12 +188,13 @@ class Detector:
         self.graph_seconds = 0.0  # time spent in the graph's ticks alone
 
     def probs(self, chunk):
-        """One 10 ms chunk -> the readout's softmax (classes,)."""
+        """One 10 ms chunk -> the readout's softmax (classes,), the members' mean on an ensemble."""
         f = self.fe.push(chunk)
         t0 = time.perf_counter()
-        y = self.rt.step({"x": f[None]})["y"][0]
+        out = self.rt.step({"x": f[None]})
         self.graph_seconds += time.perf_counter() - t0
-        return softmax(y)
+        p = [softmax(out[n][0]) for n in self.names]
+        return p[0] if len(p) == 1 else np.mean(p, axis=0)
 
     def push(self, chunk):
         return self.online.update(self.probs(chunk))
