@@ -95,3 +95,54 @@ def test_greedy_chooses_on_validation():
     half = good.copy()
     half[:, 2:] = bad[:, 2:]                    # 2 of 4, and with `good` too (ties go to `left`)
     assert E.greedy([bad, half, good], y, 2) == [2, 1]
+
+
+def _tiny_file(path, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(20) % 10
+    d = {"train_x": rng.normal(-6, 2, (20, 20, F.N_MELS)).astype(np.float32), "train_y": y,
+         "train_end": np.where(y == M.BG, -1, rng.integers(5, 15, 20) * 160),
+         "val_x": rng.normal(-6, 2, (10, 20, F.N_MELS)).astype(np.float32), "val_y": np.arange(10),
+         "test_x": rng.normal(-6, 2, (10, 20, F.N_MELS)).astype(np.float32), "test_y": np.arange(10),
+         "val_end": np.full(10, -1), "test_end": np.full(10, -1)}
+    np.savez(path, **d)
+    return d
+
+
+def test_recipes_distil_an_ensemble_records_it_and_alpha_zero_is_the_plain_recipe(tmp_path):
+    """recipes --distil (round 17): the ensemble's members run on the student's minibatches
+    (ensemble.teacher: the members' readouts, as readouts gives them); --distil-alpha 0 trains
+    the recipe's own network bit for bit, another alpha another one; the saved graph's
+    metadata and the results row record the teacher; a teacher of another front end is refused."""
+    import json
+    d = _tiny_file(tmp_path / "d.npz")
+    _, _, front = R.prepare(dict(np.load(tmp_path / "d.npz")), "delta")
+    ens = E.ensemble_graph([_net(3, front), _net(4, front)])
+    tr.save(ens, tmp_path / "ens.tnr")
+    x = np.random.default_rng(6).normal(0, 1, (3, 20, 2 * F.N_MELS)).astype(np.float32)
+    got = E.teacher(ens, front, backend="reference")(x)
+    assert all(np.array_equal(a, b) for a, b in zip(got, E.readouts(ens, x)))
+    base = ["--data", str(tmp_path / "d.npz"), "--epochs", "1", "--hidden", "8", "--frontend", "delta", "--hetero",
+            "--train-tau", "--results", str(tmp_path / "r.jsonl")]
+    kd = ["--distil", str(tmp_path / "ens.tnr"), "--distil-backend", "reference"]
+    R.main(base + ["--save", str(tmp_path / "plain.tnr")])
+    R.main(base + kd + ["--distil-alpha", "0", "--save", str(tmp_path / "a0.tnr")])
+    R.main(base + kd + ["--distil-t", "3", "--distil-alpha", "0.7", "--save", str(tmp_path / "a7.tnr")])
+    R.main(base + kd + ["--distil-ticks", "taught", "--save", str(tmp_path / "taught.tnr")])
+    plain, a0, a7, taught = (tr.load(tmp_path / f"{n}.tnr") for n in ("plain", "a0", "a7", "taught"))
+    assert taught.metadata["distil"]["ticks"] == "taught"
+    assert not np.array_equal(taught["readout_syn"].weight, a0["readout_syn"].weight)
+    for k in ("alif1_syn", "readout_syn"):
+        assert np.array_equal(plain[k].weight, a0[k].weight)
+    assert not np.array_equal(plain["readout_syn"].weight, a7["readout_syn"].weight)
+    assert "distil" not in plain.metadata
+    rec = a7.metadata["distil"]
+    assert (rec["members"], rec["temperature"], rec["alpha"], rec["ticks"]) == (2, 3.0, 0.7, "all")
+    assert rec["teacher"] == str(tmp_path / "ens.tnr") and len(rec["teacher_sha256"]) == 64
+    rows = [json.loads(s) for s in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert [(r["distil_t"], r["distil_alpha"]) for r in rows[1:]] == [(2.0, 0.0), (3.0, 0.7), (2.0, 0.5)]
+    _, _, other = R.prepare(dict(d, train_x=d["train_x"] + 1), "delta")
+    with pytest.raises(ValueError, match="another front end than the student"):
+        E.teacher(ens, other)
+    with pytest.raises(ValueError, match="--distil-alpha in"):
+        R.main(base + kd + ["--distil-alpha", "1.5"])

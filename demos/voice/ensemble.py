@@ -129,6 +129,29 @@ def readouts(graph, x, backend="reference", batch=500) -> list[np.ndarray]:
     return [np.concatenate(parts[n], axis=1) for n in names]
 
 
+def teacher(graph, front=None, backend="numba"):
+    """The ensemble graph ``graph`` (or one network) as a distillation teacher for
+    ``model.train_snn(teacher=)`` (round 17): ``f(xb)`` gives the members' readout traces
+    (ticks, batch, classes) on a training minibatch (batch, ticks, inputs), run by the runtime
+    ``backend`` in float. ``front`` (the student's front-end metadata, ``recipes.prepare``'s):
+    refused unless the teacher was trained on the same front end — its inputs would be
+    others."""
+    if front is not None:
+        ref = front_end(graph)
+        diff = sorted(k for k in set(ref) | set(front) if k not in ref or k not in front
+                      or not np.array_equal(np.asarray(ref[k]), np.asarray(front[k])))
+        if diff:
+            raise ValueError(f"voice.ensemble: the teacher {graph.name!r} reads its inputs through another front end "
+                             f"than the student (differs in {', '.join(diff)}); distil from networks trained on the "
+                             "same data file with the same --frontend")
+    names = S.member_outputs(graph)
+
+    def f(xb):
+        out = tr.Runtime(graph, backend=backend).run({"x": np.asarray(xb, np.float32).transpose(1, 0, 2)})
+        return [out[n] for n in names]
+    return f
+
+
 def decide(graph, x, threshold=None, how="probs", backend="reference") -> np.ndarray:
     """Clip decisions of an ensemble graph (or of a single network) on clips ``x``."""
     th = graph.metadata.get("threshold", 0.5) if threshold is None else threshold

@@ -172,7 +172,8 @@ def augmentation(n_mels=32, warp=0.0, tilt=0.0):
 def train_snn(d, epochs=60, hidden=256, seed=0, lr=3e-3, batch=64, clip=1.0, unknown_before=5,
               augment=None, label_smoothing=0.0, warp=0.0, tilt=0.0, weight_decay=0.0, dropout=0.0,
               layers=1, peak=0.0, hetero=False, train_tau=False, adapt_spread=None, targets=None,
-              class_weight=None, monitor=None, log=print):
+              class_weight=None, monitor=None, log=print, teacher=None, temperature=2.0, alpha=0.5,
+              distil_ticks="all"):
     """Train the voice SNN by BPTT (tr.train.SNN.fit): per-tick targets, Adam with cosine
     decay, gradient clipping, ``augment`` (default: tr.train.SpecAugment with only a level
     shift and channel noise, plus a vocal-tract-length warp of up to ``warp`` on the mel
@@ -184,7 +185,9 @@ def train_snn(d, epochs=60, hidden=256, seed=0, lr=3e-3, batch=64, clip=1.0, unk
     ``targets``: per-tick targets of the training clips (default data.targets_per_tick of
     their labels and ends); ``class_weight``: the per-tick loss's weight per class (build_snn);
     ``monitor(net) -> str``: appended to each epoch's log line (for reading only: the weights
-    kept are chosen on the validation clips alone)."""
+    kept are chosen on the validation clips alone); ``teacher(xb) -> readouts``: distillation
+    (``tr.train.SNN.fit``'s teacher, ``temperature``, ``alpha``, ``distil_ticks``; round 17:
+    an ensemble's members, ``ensemble.teacher``)."""
     net = build_snn(d["train_x"].shape[2], hidden, seed, label_smoothing=label_smoothing, dropout=dropout,
                     layers=layers, peak=peak, hetero=hetero, train_tau=train_tau, adapt_spread=adapt_spread,
                     class_weight=class_weight)
@@ -202,7 +205,8 @@ def train_snn(d, epochs=60, hidden=256, seed=0, lr=3e-3, batch=64, clip=1.0, unk
 
     net.fit(d["train_x"], tt, epochs=epochs, batch_size=batch, optimizer=T.Adam(lr, weight_decay=weight_decay),
             lr_schedule="cosine",
-            validation=val, augment=aug, clip=clip, seed=seed, log=report)
+            validation=val, augment=aug, clip=clip, seed=seed, log=report,
+            teacher=teacher, temperature=temperature, alpha=alpha, distil_ticks=distil_ticks)
     return net
 
 

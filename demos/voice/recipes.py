@@ -6,12 +6,21 @@ clip decision of model.decide) and appends a JSON line to a results file.
         [--frontend cmn --tau 100 [--prefix 0.5 | --context 3]] [--more other-seed.npz] \\
         [--weight-decay 0.1] [--dropout 0.2] [--frontend delta] [--layers 2] [--peak 0.5] \\
         [--hetero [--adapt-spread 0.1 0.5]] [--train-tau] [--steps 0.5] [--steps-before 0.75] \\
-        [--unknown-weight 0.33] [--monitor-test] --results runs.jsonl
+        [--unknown-weight 0.33] [--monitor-test] [--distil ens.tnr [--distil-t 2] [--distil-alpha 0.5] [--distil-ticks taught]] \\
+        --results runs.jsonl
 
 ``--frontend cmn`` feeds the network ``frontend.RunningNorm``'s 64 channels (the normalised
 log-mel frames and the same relative to their causal running mean); the training
 augmentation is applied to the log-mel frames before the running mean, as it would reach
 the microphone.
+
+``--distil ens.tnr`` (round 17) trains the network toward an ensemble's per-tick
+probabilities beside the labels (Hinton's distillation: ``tr.train.soft_target_loss`` at
+temperature ``--distil-t``, weighed ``--distil-alpha``, the labels' loss ``1 - alpha``), the
+members run on every augmented minibatch, at every tick (``--distil-ticks taught``: only
+at the ticks the labels teach); the ensemble (``voice.ensemble``'s graph, or one
+network) must read the student's front end. The saved graph's metadata record it
+(``distil``: the teacher's file, sha256, members, temperature, alpha and ticks).
 """
 from __future__ import annotations
 
@@ -268,6 +277,26 @@ def test_monitor(d):
     return monitor
 
 
+def distil_teacher(a, front):
+    """(teacher for ``model.train_snn``, the record for the saved graph's metadata) of
+    ``--distil``'s flags ``a``, or (None, None) without ``--distil``."""
+    if not a.distil:
+        return None, None
+    if not a.distil_t > 0 or not 0.0 <= a.distil_alpha <= 1.0:
+        raise ValueError(f"recipes: --distil-t must be > 0 and --distil-alpha in [0, 1], got {a.distil_t} and "
+                         f"{a.distil_alpha}")
+    import hashlib
+    from pathlib import Path
+    import tianrt as tr
+    from . import ensemble as E
+    from .stream import member_outputs
+    g = tr.load(a.distil)
+    record = {"teacher": str(a.distil), "teacher_sha256": hashlib.sha256(Path(a.distil).read_bytes()).hexdigest(),
+              "members": len(member_outputs(g)), "temperature": float(a.distil_t), "alpha": float(a.distil_alpha),
+              "ticks": a.distil_ticks}
+    return E.teacher(g, front, a.distil_backend), record
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m tianrt.demos.voice.recipes", description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True)
@@ -296,6 +325,16 @@ def main(argv=None) -> int:
     p.add_argument("--monitor-test", action="store_true",
                    help="log the test accuracy and the recall of left and go after every epoch, for reading only "
                         "(the weights kept are the best on the validation split; round 13)")
+    p.add_argument("--distil", metavar="ENSEMBLE.tnr",
+                   help="distil this ensemble graph (voice.ensemble) or network: soft targets of its members' "
+                        "mean tempered probabilities, every tick of every augmented minibatch (round 17)")
+    p.add_argument("--distil-t", type=float, default=2.0, help="with --distil: the temperature")
+    p.add_argument("--distil-alpha", type=float, default=0.5,
+                   help="with --distil: the soft targets' weight in the loss, the labels' 1 - alpha")
+    p.add_argument("--distil-ticks", default="all", choices=("all", "taught"),
+                   help="with --distil: the soft targets at every tick, or only at the ticks the labels teach")
+    p.add_argument("--distil-backend", default="numba", choices=("numba", "reference"),
+                   help="with --distil: the runtime that runs the teacher (float)")
     p.add_argument("--save", help="write the trained network (a graph with its front end's metadata) here")
     p.add_argument("--results", default="voice-recipes.jsonl")
     a = p.parse_args(argv)
@@ -303,12 +342,15 @@ def main(argv=None) -> int:
     d = with_more_training(dict(np.load(a.data)), *(dict(np.load(m)) for m in a.more))
     d, aug, front = prepare(d, a.frontend, a.tau, context=a.context, prefix=a.prefix)
     d, targets = stepped(d, front, a)
+    teacher, distil = distil_teacher(a, front)
     c0 = time.process_time()
     net = M.train_snn(d, epochs=a.epochs, hidden=a.hidden, seed=a.seed, unknown_before=a.unknown_before,
                       augment=aug, weight_decay=a.weight_decay, dropout=a.dropout, layers=a.layers,
                       peak=a.peak, hetero=a.hetero, train_tau=a.train_tau, adapt_spread=a.adapt_spread,
                       targets=targets, class_weight=class_weight(a.unknown_weight),
-                      monitor=test_monitor(d) if a.monitor_test else None, log=lambda m: print(m, flush=True))
+                      monitor=test_monitor(d) if a.monitor_test else None, log=lambda m: print(m, flush=True),
+                      teacher=teacher, temperature=a.distil_t, alpha=a.distil_alpha,
+                      distil_ticks=a.distil_ticks)
     cpu = time.process_time() - c0
     rec = dict(vars(a), cpu_s=round(cpu, 1))
     for split in ("val", "test"):
@@ -318,7 +360,10 @@ def main(argv=None) -> int:
         rec[f"{split}_recall"] = {c: round(float((pred[y == i] == i).mean()), 3) for i, c in enumerate(CLASSES)}
     if a.save:
         import tianrt as tr
-        tr.save(graph_of(net, front, 0.5), a.save)
+        g = graph_of(net, front, 0.5)
+        if distil:
+            g.metadata["distil"] = distil
+        tr.save(g, a.save)
     print(json.dumps(rec), flush=True)
     with open(a.results, "a") as f:
         f.write(json.dumps(rec) + "\n")

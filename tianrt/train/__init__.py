@@ -9,7 +9,7 @@ and spiking networks directly, by surrogate-gradient BPTT (``T.SNN``, docs/train
 """
 from .layers import (AvgPool2d, BatchNorm, ClippedReLU, Conv2d, Dense, Dropout, Flatten,
                      GlobalAvgPool2d, Layer, MaxPool2d, ReLU, Sigmoid, Tanh)
-from .losses import CrossEntropyLoss, MSELoss
+from .losses import CrossEntropyLoss, MSELoss, soft_target_loss, soft_targets
 from .model import History, Sequential
 from .optim import SGD, Adam, Optimizer
 from .snn import SNN
@@ -21,5 +21,6 @@ from .surrogate import Arctan, FastSigmoid, Surrogate, Triangle
 
 __all__ = ["Layer", "Dense", "Conv2d", "AvgPool2d", "MaxPool2d", "GlobalAvgPool2d", "Flatten", "ReLU",
            "ClippedReLU", "Sigmoid", "Tanh", "BatchNorm", "Dropout", "CrossEntropyLoss", "MSELoss",
+           "soft_target_loss", "soft_targets",
            "SGD", "Adam", "Optimizer", "Sequential", "History",
            "SNN", "SpikingLayer", "Readout", "SpecAugment", "STDP", "Surrogate", "FastSigmoid", "Arctan", "Triangle"]

@@ -20,6 +20,11 @@ the output trace ``y`` (ticks, batch, classes) becomes logits for the cross-entr
                ``class_weight`` (one positive weight per class) counts a tick of class c
                class_weight[c] times, the sum divided by the taught ticks' total weight
 
+``fit(teacher=...)`` distils: the loss is ``(1 - alpha)`` times the one above plus ``alpha``
+times ``losses.soft_target_loss`` toward the teacher's per-tick probabilities at temperature
+``T`` on the same (augmented) minibatch — every tick for ``per_tick`` (or only the taught
+ones, ``distil_ticks="taught"``); the logits otherwise.
+
 ``truncate=K`` (fit) cuts the gradient through the neurons' state every K ticks
 (truncated BPTT); ``smooth=True`` (forward) replaces the spike step by the surrogate's
 primitive, the differentiable network whose exact gradient BPTT computes.
@@ -31,7 +36,7 @@ import numpy as np
 from .. import bridge
 from ..errors import InputError
 from ..graph import Graph
-from .losses import CrossEntropyLoss
+from .losses import CrossEntropyLoss, soft_target_loss, soft_targets
 from .optim import Adam, cosine_lr, minibatches
 from .snn_layers import Readout, SpikingLayer
 
@@ -161,6 +166,40 @@ class SNN:
             g[idx, b, c] = gl
         return value, g
 
+    def distil_loss_and_grad(self, y, target, teacher_logits, temperature: float, alpha: float,
+                             ticks: str = "all"):
+        """(loss value, dL/dy): ``(1 - alpha)`` times ``loss_and_grad(y, target)`` plus ``alpha``
+        times ``soft_target_loss`` of the logits (``logits(y)``: every tick's readout for
+        ``per_tick``) toward ``soft_targets(teacher_logits, temperature)`` — the teacher's
+        logits of the same shape, or a list of several (an ensemble). ``ticks="taught"`` (with
+        ``per_tick``): the soft targets only at the ticks that have a label (target >= 0),
+        averaged over those; ``"all"``: at every tick."""
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"train.SNN: the distillation weight alpha must be in [0, 1], got {alpha}")
+        if ticks not in ("all", "taught") or (ticks == "taught" and self.loss != "per_tick"):
+            raise ValueError(f"train.SNN: distillation ticks must be 'all', or 'taught' with the per_tick loss; "
+                             f"got {ticks!r} with the {self.loss!r} loss")
+        value, g = self.loss_and_grad(y, target)
+        z = self.logits(y)
+        q = soft_targets(teacher_logits, temperature)
+        if q.shape != z.shape:
+            raise ValueError(f"train.SNN: the teacher's logits have shape {q.shape}, the student's {z.shape}")
+        weight = None
+        if ticks == "taught":
+            t = np.asarray(target)
+            weight = (np.broadcast_to(t[:, None], (y.shape[1], y.shape[0])) if t.ndim == 1 else t).T >= 0
+        vs, gz = soft_target_loss(z, q, temperature, weight)
+        if self.loss == "per_tick":
+            gs = gz
+        elif self.loss == "mean":
+            gs = np.broadcast_to(gz / y.shape[0], y.shape)
+        elif self.loss == "last":
+            gs = np.zeros(y.shape)
+            gs[-1] = gz
+        else:
+            raise ValueError(f"train.SNN: distillation takes the per_tick, mean or last loss, not {self.loss!r}")
+        return (1 - alpha) * value + alpha * vs, (1 - alpha) * g + alpha * gs
+
     def backward(self, g, truncate: int | None = None) -> np.ndarray:
         """Gradients of every layer from dL/dy (ticks, batch, classes); returns dL/dx
         (batch, ticks, n_in) for the graph's input (through the DirectCurrent gain)."""
@@ -197,19 +236,27 @@ class SNN:
     def fit(self, x, y, *, epochs: int = 10, batch_size: int = 32, optimizer=None,
             truncate: int | None = None, validation=None, lr_schedule: str | None = None,
             augment=None, clip: float | None = 1.0, seed: int | None = None, progress: bool = False,
-            log=None) -> dict:
+            log=None, teacher=None, temperature: float = 2.0, alpha: float = 0.5,
+            distil_ticks: str = "all") -> dict:
         """Train with shuffled minibatches (seeded). ``validation=(xv, yv)`` keeps the
         weights of the best validation accuracy (or ``validation=score``, a callable
         ``score(net) -> float``, higher is better); ``lr_schedule="cosine"`` anneals the
         learning rate to zero over ``epochs``; ``clip`` bounds the global gradient norm;
         ``augment(xb, rng) -> xb`` transforms each minibatch; ``log(epoch, record)`` is
-        called after every epoch. Returns the history {loss, acc, val_acc, best_epoch}."""
+        called after every epoch. ``teacher(xb) -> logits`` distils (``distil_loss_and_grad``):
+        the teacher's output traces (ticks, batch, classes), or a list of several, on each
+        minibatch as the student sees it (augmented), the soft targets at ``temperature``
+        weighed ``alpha``, at ``distil_ticks``; without a teacher the training is unchanged.
+        Returns the history {loss, acc, val_acc, best_epoch}."""
         x = self._check_x(x)
         y = np.asarray(y)
         if len(x) != len(y):
             raise InputError(f"train.SNN.fit: {len(x)} inputs but {len(y)} targets")
         if lr_schedule not in (None, "cosine"):
             raise ValueError(f"train.SNN.fit: lr_schedule must be None or 'cosine', got {lr_schedule!r}")
+        if teacher is not None and not (temperature > 0 and 0.0 <= alpha <= 1.0):
+            raise ValueError(f"train.SNN.fit: distillation needs temperature > 0 and alpha in [0, 1], got "
+                             f"{temperature} and {alpha}")
         rng = np.random.default_rng(self.seed if seed is None else seed)
         opt = optimizer or Adam(1e-3)
         base = opt.lr
@@ -221,7 +268,11 @@ class SNN:
             tot, correct = 0.0, 0
             for b, xb in minibatches(x, batch_size, rng, augment):
                 out = self.forward(xb, train=True)
-                value, g = self.loss_and_grad(out, y[b])
+                if teacher is None:
+                    value, g = self.loss_and_grad(out, y[b])
+                else:
+                    value, g = self.distil_loss_and_grad(out, y[b], teacher(xb), temperature, alpha,
+                                                         distil_ticks)
                 self.backward(g, truncate=truncate)
                 if clip:
                     _clip(self.layers, clip)
