@@ -19,6 +19,11 @@ def _one_hot(y, n, who):
     return y.astype(np.float32)
 
 
+def _log_softmax(z, axis=-1):
+    z = z - z.max(axis, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis, keepdims=True))
+
+
 class CrossEntropyLoss:
     """Softmax cross-entropy on logits; targets are class indices or probability rows."""
 
@@ -32,8 +37,7 @@ class CrossEntropyLoss:
             raise ValueError(f"CrossEntropyLoss: targets of shape {t.shape} for logits {logits.shape}")
         if self.label_smoothing:
             t = t * (1 - self.label_smoothing) + self.label_smoothing / n
-        z = logits - logits.max(1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+        logp = _log_softmax(logits, 1)
         b = logits.shape[0]
         return float(-(t * logp).sum() / b), ((np.exp(logp) - t) / b).astype(np.float32)
 
@@ -47,11 +51,6 @@ class MSELoss:
             raise ValueError(f"MSELoss: targets of shape {t.shape} for outputs {out.shape}")
         d = out - t
         return float((d ** 2).mean()), (2 * d / d.size).astype(np.float32)
-
-
-def _log_softmax(z, axis=-1):
-    z = z - z.max(axis, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis, keepdims=True))
 
 
 def soft_targets(logits, temperature: float = 1.0) -> np.ndarray:
