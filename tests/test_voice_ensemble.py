@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import tianrt as tr
+from tianrt.demos.voice import distil
 from tianrt.demos.voice import ensemble as E
 from tianrt.demos.voice import frontend as F
 from tianrt.demos.voice import model as M
@@ -111,7 +112,7 @@ def _tiny_file(path, seed=0):
 
 def test_recipes_distil_an_ensemble_records_it_and_alpha_zero_is_the_plain_recipe(tmp_path):
     """recipes --distil (round 17): the ensemble's members run on the student's minibatches
-    (ensemble.teacher: the members' readouts, as readouts gives them); --distil-alpha 0 trains
+    (distil.teacher: the members' readouts, as readouts gives them); --distil-alpha 0 trains
     the recipe's own network bit for bit, another alpha another one; the saved graph's
     metadata and the results row record the teacher; a teacher of another front end is refused."""
     import json
@@ -120,7 +121,7 @@ def test_recipes_distil_an_ensemble_records_it_and_alpha_zero_is_the_plain_recip
     ens = E.ensemble_graph([_net(3, front), _net(4, front)])
     tr.save(ens, tmp_path / "ens.tnr")
     x = np.random.default_rng(6).normal(0, 1, (3, 20, 2 * F.N_MELS)).astype(np.float32)
-    got = E.teacher(ens, front, backend="reference")(x)
+    got = distil.teacher(ens, front, backend="reference")(x)
     assert all(np.array_equal(a, b) for a, b in zip(got, E.readouts(ens, x)))
     base = ["--data", str(tmp_path / "d.npz"), "--epochs", "1", "--hidden", "8", "--frontend", "delta", "--hetero",
             "--train-tau", "--results", str(tmp_path / "r.jsonl")]
@@ -143,6 +144,6 @@ def test_recipes_distil_an_ensemble_records_it_and_alpha_zero_is_the_plain_recip
     assert [(r["distil_t"], r["distil_alpha"]) for r in rows[1:]] == [(2.0, 0.0), (3.0, 0.7), (2.0, 0.5)]
     _, _, other = R.prepare(dict(d, train_x=d["train_x"] + 1), "delta")
     with pytest.raises(ValueError, match="another front end than the student"):
-        E.teacher(ens, other)
+        distil.teacher(ens, other)
     with pytest.raises(ValueError, match="--distil-alpha in"):
         R.main(base + kd + ["--distil-alpha", "1.5"])

@@ -38,25 +38,16 @@ import numpy as np
 import tianrt as tr
 
 from . import stream as S
+from .frontend import front_end_differences, graph_front_end
 from .model import decide_probs, softmax
 
-FRONT_KEYS = ("logmel_mean", "logmel_std", "frontend", "cmn_tau", "cmn_scale", "delta_scale")
-
-
-def front_end(graph) -> dict:
-    """The front-end part of a voice graph's metadata (``recipes.prepare``'s)."""
-    return {k: graph.metadata[k] for k in FRONT_KEYS if k in graph.metadata}
-
-
 def _same_front_end(graphs):
-    ref = front_end(graphs[0])
+    ref = graph_front_end(graphs[0])
     for i, g in enumerate(graphs[1:], 1):
-        fe = front_end(g)
-        diff = [k for k in set(ref) | set(fe)
-                if k not in ref or k not in fe or not np.array_equal(np.asarray(ref[k]), np.asarray(fe[k]))]
+        diff = front_end_differences(ref, graph_front_end(g))
         if diff:
             raise ValueError(f"voice.ensemble: member {i} reads its inputs through another front end than member 0 "
-                             f"(differs in {', '.join(sorted(diff))}); one graph needs members trained on the same "
+                             f"(differs in {', '.join(diff)}); one graph needs members trained on the same "
                              "data file — combine such members on clips with member_readouts instead")
     return ref
 
@@ -127,29 +118,6 @@ def readouts(graph, x, backend="reference", batch=500) -> list[np.ndarray]:
         for n in names:
             parts[n].append(out[n])
     return [np.concatenate(parts[n], axis=1) for n in names]
-
-
-def teacher(graph, front=None, backend="numba"):
-    """The ensemble graph ``graph`` (or one network) as a distillation teacher for
-    ``model.train_snn(teacher=)`` (round 17): ``f(xb)`` gives the members' readout traces
-    (ticks, batch, classes) on a training minibatch (batch, ticks, inputs), run by the runtime
-    ``backend`` in float. ``front`` (the student's front-end metadata, ``recipes.prepare``'s):
-    refused unless the teacher was trained on the same front end — its inputs would be
-    others."""
-    if front is not None:
-        ref = front_end(graph)
-        diff = sorted(k for k in set(ref) | set(front) if k not in ref or k not in front
-                      or not np.array_equal(np.asarray(ref[k]), np.asarray(front[k])))
-        if diff:
-            raise ValueError(f"voice.ensemble: the teacher {graph.name!r} reads its inputs through another front end "
-                             f"than the student (differs in {', '.join(diff)}); distil from networks trained on the "
-                             "same data file with the same --frontend")
-    names = S.member_outputs(graph)
-
-    def f(xb):
-        out = tr.Runtime(graph, backend=backend).run({"x": np.asarray(xb, np.float32).transpose(1, 0, 2)})
-        return [out[n] for n in names]
-    return f
 
 
 def decide(graph, x, threshold=None, how="probs", backend="reference") -> np.ndarray:

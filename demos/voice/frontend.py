@@ -226,3 +226,19 @@ class VoiceFrontEnd:
 
     def features(self, wav) -> np.ndarray:
         return self.from_logmel(self.logmel.features(wav))
+
+
+FRONT_KEYS = ("logmel_mean", "logmel_std", "frontend", "cmn_tau", "cmn_scale", "delta_scale")
+
+
+def graph_front_end(graph) -> dict:
+    """The front-end part of a voice graph's metadata (``recipes.prepare``'s): the statistics and
+    settings that turn audio into the inputs the network was trained on."""
+    return {k: graph.metadata[k] for k in FRONT_KEYS if k in graph.metadata}
+
+
+def front_end_differences(a: dict, b: dict) -> list[str]:
+    """The keys in which two front ends (``graph_front_end``'s) differ, sorted: [] when a
+    network trained on one reads its inputs as one trained on the other does."""
+    return sorted(k for k in set(a) | set(b)
+                  if k not in a or k not in b or not np.array_equal(np.asarray(a[k]), np.asarray(b[k])))

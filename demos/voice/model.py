@@ -187,7 +187,7 @@ def train_snn(d, epochs=60, hidden=256, seed=0, lr=3e-3, batch=64, clip=1.0, unk
     ``monitor(net) -> str``: appended to each epoch's log line (for reading only: the weights
     kept are chosen on the validation clips alone); ``teacher(xb) -> readouts``: distillation
     (``tr.train.SNN.fit``'s teacher, ``temperature``, ``alpha``, ``distil_ticks``; round 17:
-    an ensemble's members, ``ensemble.teacher``)."""
+    an ensemble's members, ``distil.teacher``)."""
     net = build_snn(d["train_x"].shape[2], hidden, seed, label_smoothing=label_smoothing, dropout=dropout,
                     layers=layers, peak=peak, hetero=hetero, train_tau=train_tau, adapt_spread=adapt_spread,
                     class_weight=class_weight)

@@ -31,6 +31,7 @@ import time
 import numpy as np
 
 from . import model as M
+from .distil import from_flags as distil_from_flags
 from .data import CLASSES
 from .frontend import LOG_FLOOR, Delta, RunningNorm, VoiceFrontEnd
 
@@ -277,26 +278,6 @@ def test_monitor(d):
     return monitor
 
 
-def distil_teacher(a, front):
-    """(teacher for ``model.train_snn``, the record for the saved graph's metadata) of
-    ``--distil``'s flags ``a``, or (None, None) without ``--distil``."""
-    if not a.distil:
-        return None, None
-    if not a.distil_t > 0 or not 0.0 <= a.distil_alpha <= 1.0:
-        raise ValueError(f"recipes: --distil-t must be > 0 and --distil-alpha in [0, 1], got {a.distil_t} and "
-                         f"{a.distil_alpha}")
-    import hashlib
-    from pathlib import Path
-    import tianrt as tr
-    from . import ensemble as E
-    from .stream import member_outputs
-    g = tr.load(a.distil)
-    record = {"teacher": str(a.distil), "teacher_sha256": hashlib.sha256(Path(a.distil).read_bytes()).hexdigest(),
-              "members": len(member_outputs(g)), "temperature": float(a.distil_t), "alpha": float(a.distil_alpha),
-              "ticks": a.distil_ticks}
-    return E.teacher(g, front, a.distil_backend), record
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m tianrt.demos.voice.recipes", description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True)
@@ -342,7 +323,7 @@ def main(argv=None) -> int:
     d = with_more_training(dict(np.load(a.data)), *(dict(np.load(m)) for m in a.more))
     d, aug, front = prepare(d, a.frontend, a.tau, context=a.context, prefix=a.prefix)
     d, targets = stepped(d, front, a)
-    teacher, distil = distil_teacher(a, front)
+    teacher, distil = distil_from_flags(a, front)
     c0 = time.process_time()
     net = M.train_snn(d, epochs=a.epochs, hidden=a.hidden, seed=a.seed, unknown_before=a.unknown_before,
                       augment=aug, weight_decay=a.weight_decay, dropout=a.dropout, layers=a.layers,
