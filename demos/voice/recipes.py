@@ -31,8 +31,8 @@ import time
 import numpy as np
 
 from . import model as M
-from .distil import from_flags as distil_from_flags
 from .data import CLASSES
+from .distil import from_flags as distil_from_flags
 from .frontend import LOG_FLOOR, Delta, RunningNorm, VoiceFrontEnd
 
 
