@@ -31,6 +31,12 @@ def test_obstacles_beside_the_path_are_not_hit():
     obs = [{"kind": "cone", "x": 15.0, "y": 1.2}, {"kind": "box", "x": 25.0, "y": -1.6, "size": 1.0}]
     r = run(_sc(obs), teacher_for(_sc()), "lqr")
     assert r.collisions == 0 and r.crash_time is None
+    # the nearest pass is reported: the cone's edge beside the footprint's, within a few cm of the plan
+    c = r.closest_obstacle
+    cone = world.parse_scenario({"duration": 1, "path": [[0, 0], [1, 0]],
+                                 "world": {"obstacles": [obs[0]]}}).obstacles[0]
+    assert c["what"] == "cone 0" and abs(c["gap_m"] - (1.2 - cone.size / 2 - collide.HALF_WIDTH)) < 0.1
+    assert 15.0 / 4.0 - 1.0 < c["t"] < 15.0 / 4.0 + 1.0 and c["speed"] > 3.0
 
 
 def test_footprint_geometry():
@@ -42,6 +48,19 @@ def test_footprint_geometry():
     assert c.hits(-1.37 - 0.55, 0.0, 0.0, 0.0) == []
     assert c.hits(0.0, -1.0, math.pi / 2, 0.0) == [0]          # heading +y: the frame lies over it
     assert c.hits(0.0, 2.0, math.pi / 2, 0.0) == []            # the cone is behind the rear wheel
+
+
+def test_clearance_is_the_gap_between_footprint_and_outline():
+    c = collide.Collider(_sc([{"kind": "cone", "x": 0.0, "y": 0.0, "size": 0.4},
+                              {"kind": "box", "x": 10.0, "y": 0.0, "size": 1.0}]))
+    gap, i = c.clearance(-0.5, 0.7, 0.0)          # 0.7 m from the cone's centre to the axis
+    # (the axis is sampled at 9 points ~0.24 m apart: a few mm more than the exact gap)
+    assert i == 0 and math.isclose(gap, 0.7 - 0.2 - collide.HALF_WIDTH, abs_tol=0.005)
+    assert c.clearance(-0.5, 0.45, 0.0) == (0.0, 0)       # touching: no negative gaps
+    gap, i = c.clearance(10.0 - 0.5 - 1.37 - 0.6, 0.0, 0.0)   # nose 0.6 m short of the box's face
+    assert i == 1 and math.isclose(gap, 0.6 - collide.HALF_WIDTH)
+    assert c.clearance(5.0, 3.0, 0.0) == (math.inf, None)    # nothing within a metre
+    assert c.clearance(5.0, 3.0, 0.0, within=5.0)[1] == 1     # the nose is nearer the box
 
 
 def test_person_standing_on_the_path_is_hit_and_timing_stops_them():

@@ -5,7 +5,8 @@ wheel (``rR`` behind the rear contact) to the front of the front wheel (``w + rF
 it) along the heading, widened by ``HALF_WIDTH`` (handlebar and rider) on every side. A cone is
 a disc of its base diameter, a box a square of its side turned by its yaw, the person a disc
 of ``PERSON_RADIUS``. A ride whose footprint touches one of them ends as a crash, counted
-apart from falls (``run.RunResult.collisions``).
+apart from falls (``run.RunResult.collisions``); the smallest gap to an obstacle over a ride is
+its ``closest_obstacle``.
 """
 from __future__ import annotations
 
@@ -41,6 +42,15 @@ class Collider:
         a = np.linspace(-self.back, self.front, _SAMPLES)
         return np.stack([x + a * c, y + a * s], axis=1)
 
+    def _gaps(self, pts: np.ndarray, i: int) -> np.ndarray:
+        """Distance from each footprint axis point to obstacle i's outline [m] (0 inside it)."""
+        d = pts - self.xy[i]
+        if self.kind[i]:   # box: distance to a square in its own frame
+            u = np.abs(d[:, 0] * self.cos[i] + d[:, 1] * self.sin[i]) - self.half[i]
+            v = np.abs(-d[:, 0] * self.sin[i] + d[:, 1] * self.cos[i]) - self.half[i]
+            return np.hypot(np.maximum(u, 0), np.maximum(v, 0))
+        return np.maximum(np.hypot(d[:, 0], d[:, 1]) - self.half[i], 0.0)
+
     def hits(self, x: float, y: float, heading: float, t: float) -> list:
         """Indices of the obstacles the footprint touches at this pose, plus ``"person"`` if it
         touches the target at time t."""
@@ -50,16 +60,7 @@ class Collider:
             near = [i for i, (px, py, r) in enumerate(self._near) if math.hypot(px - x, py - y) < r]
             if near:
                 pts = self.axis(x, y, heading)
-                for i in near:
-                    d = pts - self.xy[i]
-                    if self.kind[i]:   # box: distance to a square in its own frame
-                        u = np.abs(d[:, 0] * self.cos[i] + d[:, 1] * self.sin[i]) - self.half[i]
-                        v = np.abs(-d[:, 0] * self.sin[i] + d[:, 1] * self.cos[i]) - self.half[i]
-                        dist = np.hypot(np.maximum(u, 0), np.maximum(v, 0))
-                    else:
-                        dist = np.hypot(d[:, 0], d[:, 1]) - self.half[i]
-                    if dist.min() < HALF_WIDTH:
-                        out.append(int(i))
+                out = [int(i) for i in near if self._gaps(pts, i).min() < HALF_WIDTH]
         if self.target is not None:
             tx, ty, _ = self.target.position(t)
             if math.hypot(tx - x, ty - y) < self.reach + PERSON_RADIUS:
@@ -67,3 +68,17 @@ class Collider:
                 if np.hypot(d[:, 0], d[:, 1]).min() < HALF_WIDTH + PERSON_RADIUS:
                     out.append("person")
         return out
+
+    def clearance(self, x: float, y: float, heading: float, within: float = 1.0) -> tuple:
+        """(gap, index) to the nearest obstacle (not the person) at this pose: the free space
+        between the footprint and its outline [m], 0 when touching; ``(inf, None)`` when no
+        obstacle is within ``within`` metres of the footprint. The rides report its smallest
+        value as ``closest_obstacle`` (a near miss is a crash avoided by less than a wheel)."""
+        best, arg, pts = math.inf, None, None
+        for i, (px, py, r) in enumerate(self._near):
+            if math.hypot(px - x, py - y) < r + within:
+                pts = self.axis(x, y, heading) if pts is None else pts
+                g = max(float(self._gaps(pts, i).min()) - HALF_WIDTH, 0.0)
+                if g < best and g <= within:
+                    best, arg = g, i
+        return best, arg

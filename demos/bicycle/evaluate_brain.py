@@ -9,8 +9,11 @@ one scheduler and the state machine choosing the behaviour (``pilot.Pilot``).
 
 Pass (issue 17): no falls, no collisions, and every spoken command heard obeyed within
 ``pilot.OBEY_S`` of being heard, in every ride. Also reported: commands heard of those spoken,
-false commands (heard, not spoken), the state sequences, and the CANN's ``target.lost_s`` (seconds
-without an estimate, the whole ride) and bearing errors (visible / occluded frames).
+false commands (heard, not spoken), the state sequences, the CANN's ``target.lost_s`` (seconds
+without an estimate, the whole ride) and bearing errors (visible / occluded frames), and near
+misses: rides that came within ``NEAR_MISS_M`` of an obstacle without touching it (crashes are
+rare, about one ride in a hundred; the closest approach of every ride measures the same danger
+with more rides to count).
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from pathlib import Path
 from . import sweep
 
 SPOKEN_SLACK_S = 0.6   # a word is heard from its start to this long after its end
+NEAR_MISS_M = 0.25     # a ride that passed an obstacle closer than this without touching it [m]
 TARGET_KEYS = ("lost_s", "bearing_error_deg", "bearing_error_occluded_deg")   # the CANN's, per ride (target.*)
 
 
@@ -71,6 +75,7 @@ def score(s: dict) -> dict:
             "not_obeyed": cmd["not_obeyed"], "states": s["brain"]["nsm"]["states"],
             "emergency_stops": len(s.get("pilot", {}).get("emergency_stops", [])),
             "emergency_swerves": len(s.get("pilot", {}).get("emergency_swerves", [])),
+            "closest_gap_m": (s.get("closest_obstacle") or {}).get("gap_m"),
             "duration": s["duration"], **{k: s.get("target", {}).get(k) for k in TARGET_KEYS}}
 
 
@@ -83,7 +88,10 @@ def summarise(rows: list) -> dict:
            "emergency_stops": sum(r["emergency_stops"] for r in sc),
            "emergency_swerves": sum(r["emergency_swerves"] for r in sc),
            "crashes": [(r["seed"], r["crashed_into"]) for r in sc if r["collisions"]],
-           "fell_seeds": [r["seed"] for r in sc if r["fell"]]}
+           "fell_seeds": [r["seed"] for r in sc if r["fell"]],
+           "near_miss_seeds": [r["seed"] for r in sc if not r["collisions"] and r["closest_gap_m"] is not None
+                               and r["closest_gap_m"] < NEAR_MISS_M]}
+    out["near_misses"] = len(out["near_miss_seeds"])
     lost = [r["lost_s"] for r in sc if r["lost_s"] is not None]
     out["lost_s_max"] = max(lost, default=None)
     for k in TARGET_KEYS[1:]:
@@ -116,7 +124,7 @@ def main(argv=None) -> int:
         print(f"  errand seed {s['seed']}: fell {s['fell']}, collisions {s['collisions']} ({s['crashed_into']}), "
               f"heard {s['spoken_heard']}/{s['spoken']} (+{s['false_commands']} false), "
               f"not obeyed {len(s['not_obeyed'])}, emergency stops {s['emergency_stops']} / swerves "
-              f"{s['emergency_swerves']}, lost {_f(s['lost_s'])} s, bearing error "
+              f"{s['emergency_swerves']}, closest {_f(s['closest_gap_m'])} m, lost {_f(s['lost_s'])} s, bearing error "
               f"{_f(s['bearing_error_deg'])} / occluded {_f(s['bearing_error_occluded_deg'])} deg, "
               f"states {' > '.join(s['states'])}")
     summ = summarise(rows)

@@ -72,6 +72,7 @@ class RunResult:
     collisions: int = 0              # 1 if the ride ended in a crash (not a fall), else 0
     crash_time: float | None = None
     crashed_into: str | None = None  # "cone 3", "box 7" or "person"
+    closest_obstacle: dict | None = None  # the smallest gap to an obstacle: gap_m, t, speed, what (None: none within 1 m)
     video: str | None = None
     stream: dict | None = None       # the scheduler's report (run_stream only)
     brain: dict | None = None        # rides with the whole brain (brain.Brain.summary)
@@ -124,6 +125,7 @@ class ClosedLoop:
         self.name = "controller"  # shown in the video
         self.collider = Collider(sc)
         self.crash = None         # (time, what) of the crash that ended the ride
+        self.closest = None       # (gap, time, speed, what): the nearest the footprint came to an obstacle
 
     @property
     def done(self) -> bool:
@@ -190,6 +192,9 @@ class ClosedLoop:
             if hits:
                 h = hits[0]
                 self.crash = (self.k * self.dt, h if h == "person" else f"{sc.obstacles[h].kind} {h}")
+            gap, i = self.collider.clearance(st[X], st[Y], st[PSI])
+            if i is not None and (self.closest is None or gap < self.closest[0]):
+                self.closest = (gap, self.k * self.dt, st[V], f"{sc.obstacles[i].kind} {i}")
 
     def _overlay(self):
         if self.nav is None:
@@ -227,7 +232,9 @@ class ClosedLoop:
             wall_s=wall, real_time_factor=sim_t / wall if wall > 0 else math.inf, delay_steps=delay_steps,
             camera_frames=self.frames, video=getattr(self.video, "path", None), stream=stream,
             collisions=int(self.crash is not None), crash_time=self.crash[0] if self.crash else None,
-            crashed_into=self.crash[1] if self.crash else None)
+            crashed_into=self.crash[1] if self.crash else None,
+            closest_obstacle=(dict(zip(("gap_m", "t", "speed", "what"), self.closest))
+                              if self.closest is not None else None))
         if self.nav is not None:
             for key, val in self.nav.metrics().items():
                 setattr(res, key, val)
