@@ -105,3 +105,11 @@ def test_seeded_looks_vary_and_give_the_person_contrast():
         person = float(frame[14:26, 30:34].min()) if np.mean(scene.clothing) < 128 else float(frame[14:26, 30:34].max())
         contrast.append(abs(person - ground))
     assert np.median(contrast) > 20 and min(contrast) > 3
+
+
+def test_a_near_miss_is_a_close_pass_without_a_crash():
+    near = {"gap_m": 0.1, "t": 3.0, "speed": 4.0, "what": "cone 0"}
+    assert collide.near_miss({"collisions": 0, "closest_obstacle": near})
+    assert not collide.near_miss({"collisions": 1, "closest_obstacle": dict(near, gap_m=0.0)})   # a crash
+    assert not collide.near_miss({"collisions": 0, "closest_obstacle": dict(near, gap_m=0.3)})
+    assert not collide.near_miss({"collisions": 0, "closest_obstacle": None})   # nothing within a metre

@@ -11,9 +11,7 @@ Pass (issue 17): no falls, no collisions, and every spoken command heard obeyed 
 ``pilot.OBEY_S`` of being heard, in every ride. Also reported: commands heard of those spoken,
 false commands (heard, not spoken), the state sequences, the CANN's ``target.lost_s`` (seconds
 without an estimate, the whole ride) and bearing errors (visible / occluded frames), and near
-misses: rides that came within ``NEAR_MISS_M`` of an obstacle without touching it (crashes are
-rare, about one ride in a hundred; the closest approach of every ride measures the same danger
-with more rides to count).
+misses (``collide.near_miss``).
 """
 from __future__ import annotations
 
@@ -22,10 +20,9 @@ import json
 import time
 from pathlib import Path
 
-from . import sweep
+from . import collide, sweep
 
 SPOKEN_SLACK_S = 0.6   # a word is heard from its start to this long after its end
-NEAR_MISS_M = 0.25     # a ride that passed an obstacle closer than this without touching it [m]
 TARGET_KEYS = ("lost_s", "bearing_error_deg", "bearing_error_occluded_deg")   # the CANN's, per ride (target.*)
 
 
@@ -75,7 +72,7 @@ def score(s: dict) -> dict:
             "not_obeyed": cmd["not_obeyed"], "states": s["brain"]["nsm"]["states"],
             "emergency_stops": len(s.get("pilot", {}).get("emergency_stops", [])),
             "emergency_swerves": len(s.get("pilot", {}).get("emergency_swerves", [])),
-            "closest_gap_m": (s.get("closest_obstacle") or {}).get("gap_m"),
+            "closest_gap_m": (s.get("closest_obstacle") or {}).get("gap_m"), "near_miss": collide.near_miss(s),
             "duration": s["duration"], **{k: s.get("target", {}).get(k) for k in TARGET_KEYS}}
 
 
@@ -89,8 +86,7 @@ def summarise(rows: list) -> dict:
            "emergency_swerves": sum(r["emergency_swerves"] for r in sc),
            "crashes": [(r["seed"], r["crashed_into"]) for r in sc if r["collisions"]],
            "fell_seeds": [r["seed"] for r in sc if r["fell"]],
-           "near_miss_seeds": [r["seed"] for r in sc if not r["collisions"] and r["closest_gap_m"] is not None
-                               and r["closest_gap_m"] < NEAR_MISS_M]}
+           "near_miss_seeds": [r["seed"] for r in sc if r["near_miss"]]}
     out["near_misses"] = len(out["near_miss_seeds"])
     lost = [r["lost_s"] for r in sc if r["lost_s"] is not None]
     out["lost_s_max"] = max(lost, default=None)

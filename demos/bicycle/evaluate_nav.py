@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import avoid, follow, policy, suite, train_vision, vision, world
+from . import avoid, collide, follow, policy, suite, train_vision, vision, world
 from .run import run, run_stream, schedule_for, teacher_for
 
 
@@ -251,8 +251,10 @@ def summarise(rows: list) -> dict:
     tg = [r["target"] for r in rows if r.get("target")]
     out = {"rides": len(rows), "falls": int(sum(r["fell"] for r in rows)),
            "collisions": int(sum(r["collisions"] for r in rows)),
+           "near_miss_seeds": [r["seed"] for r in rows if collide.near_miss(r)],
            "pose_drift_final_m_max": float(max(r["pose_drift_m"]["final"] for r in rows)),
            "vision_latency_ms_p99_max": float(max(r["vision"]["latency_ms_p99"] for r in rows))}
+    out["near_misses"] = len(out["near_miss_seeds"])
     if tg:
         def col(k):
             return np.array([t[k] for t in tg if t.get(k) is not None], float)
