@@ -59,7 +59,7 @@ def test_clearance_is_the_gap_between_footprint_and_outline():
     assert c.clearance(-0.5, 0.45, 0.0) == (0.0, 0)       # touching: no negative gaps
     gap, i = c.clearance(10.0 - 0.5 - 1.37 - 0.6, 0.0, 0.0)   # nose 0.6 m short of the box's face
     assert i == 1 and math.isclose(gap, 0.6 - collide.HALF_WIDTH)
-    assert c.clearance(5.0, 3.0, 0.0) == (math.inf, None)    # nothing within a metre
+    assert c.clearance(5.0, 3.0, 0.0) == (math.inf, None)    # nothing within 3 m
     assert c.clearance(5.0, 3.0, 0.0, within=5.0)[1] == 1     # the nose is nearer the box
 
 
@@ -112,4 +112,4 @@ def test_a_near_miss_is_a_close_pass_without_a_crash():
     assert collide.near_miss({"collisions": 0, "closest_obstacle": near})
     assert not collide.near_miss({"collisions": 1, "closest_obstacle": dict(near, gap_m=0.0)})   # a crash
     assert not collide.near_miss({"collisions": 0, "closest_obstacle": dict(near, gap_m=0.3)})
-    assert not collide.near_miss({"collisions": 0, "closest_obstacle": None})   # nothing within a metre
+    assert not collide.near_miss({"collisions": 0, "closest_obstacle": None})   # nothing within 3 m

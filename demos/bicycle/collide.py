@@ -70,7 +70,7 @@ class Collider:
                     out.append("person")
         return out
 
-    def clearance(self, x: float, y: float, heading: float, within: float = 1.0) -> tuple:
+    def clearance(self, x: float, y: float, heading: float, within: float = 3.0) -> tuple:
         """(gap, index) to the nearest obstacle (not the person) at this pose: the free space
         between the footprint and its outline [m], 0 when touching; ``(inf, None)`` when no
         obstacle is within ``within`` metres of the footprint. The rides report its smallest

@@ -72,7 +72,7 @@ class RunResult:
     collisions: int = 0              # 1 if the ride ended in a crash (not a fall), else 0
     crash_time: float | None = None
     crashed_into: str | None = None  # "cone 3", "box 7" or "person"
-    closest_obstacle: dict | None = None  # the smallest gap to an obstacle: gap_m, t, speed, what (None: none within 1 m)
+    closest_obstacle: dict | None = None  # the smallest gap to an obstacle: gap_m, t, speed, what (None: none within 3 m)
     video: str | None = None
     stream: dict | None = None       # the scheduler's report (run_stream only)
     brain: dict | None = None        # rides with the whole brain (brain.Brain.summary)
