@@ -60,6 +60,7 @@ LANE, LANE_MAX = 1.5, 3.0  # a spoken left/right moves the lane by LANE, at most
 SPEED_STEP = 1.0          # a spoken faster/slower [m/s]
 CRUISE = (3.0, 7.0)       # cruise speeds a spoken command can set (within the trained envelope) [m/s]
 V_CLOSE = 2.0             # following: at most this much faster than the person's slowest recent speed [m/s]
+V_SIGHT = 4.0             # riding, following and avoiding never faster: a cone is mapped reliably only ~6 m ahead (``Pilot.__call__``) [m/s]
 DIST_VALID = 12.0         # the CNN's distance says little beyond this: the person's speed is measured nearer
 PERSON_MEMORY_S = 20.0    # how long a person seen ahead is kept in mind [s] ...
 FORGET_RANGE = 10.0       # ... unless where they should be is in plain view, this near [m],
@@ -142,6 +143,8 @@ class Pilot(Navigator):
             if st == "avoid" or self.blocked > 0:
                 v_ref = min(v_ref, V_BLOCKED)
             v_ref = min(v_ref, self._keep_distance(t, x, y))
+        if st in RIDING:
+            v_ref = min(v_ref, V_SIGHT)
         if self._braking and st in RIDING:
             v_ref = 0.0
         # the stand: down when the bicycle must go slower than it can balance, up from V_LAUNCH
