@@ -43,6 +43,17 @@ def test_every_spoken_command_is_heard_and_obeyed_in_time(ride):
     assert pl.speed_offset == pilot.SPEED_STEP and pl.lane == -pilot.LANE
 
 
+def test_faster_raises_the_cruise_but_the_speed_stays_within_sight(ride):
+    """"faster" moves the cruise set point above V_SIGHT; the bicycle rides no faster than that
+    limit (plus the speed loop's overshoot), the speed the CNN's range for a cone allows."""
+    r, pl, _ = ride
+    t, v = r.traces["t"], r.traces["speed"]
+    faster = r.brain["commands"]["heard"][1][0]
+    assert pl.cruise(faster + 1.0) > pilot.V_SIGHT + 0.4   # (without the limit it would ride that)
+    assert v[t > faster + 1.0].max() > pilot.V_SIGHT - 0.3, "it does speed up to the limit"
+    assert v.max() < pilot.V_SIGHT + 0.25
+
+
 def test_the_brain_tracks_in_the_pilots_world_frame_and_lost_s_is_the_time_without_estimate(ride):
     r, pl, _ = ride
     tgt = r.summary()["target"]

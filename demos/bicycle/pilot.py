@@ -22,6 +22,10 @@ own — and whose behaviour is chosen each control step by the neural state mach
   errand's bicycle arrives at cruise speed) it closes in at most ``V_CLOSE`` faster than the
   slowest speed measured for them over the last ``follow.CLOSE_WINDOW_S``: the CNN's distance
   swings by metres for a second or so and the speed estimate with it (docs/bicycle.md, round 10);
+- in all three riding states the speed is held to at most ``V_SIGHT``: the CNN maps a cone
+  reliably only ~6 m ahead, which at 4 m/s is about the distance a swerve round it needs, and
+  every crash of the errand's rides was faster (docs/bicycle.md, round 17); a spoken "faster"
+  raises the cruise set point, and the bicycle rides it up to that limit;
 - **stop-requested** and **idle** after riding (the ``brake`` enable): brake along the path;
   below ``V_STAND`` the stand comes down and holds the bicycle until it rests (a later "go"
   launches it again).
@@ -60,6 +64,7 @@ LANE, LANE_MAX = 1.5, 3.0  # a spoken left/right moves the lane by LANE, at most
 SPEED_STEP = 1.0          # a spoken faster/slower [m/s]
 CRUISE = (3.0, 7.0)       # cruise speeds a spoken command can set (within the trained envelope) [m/s]
 V_CLOSE = 2.0             # following: at most this much faster than the person's slowest recent speed [m/s]
+V_SIGHT = 4.0             # riding, following and avoiding never faster: a cone is mapped reliably only ~6 m ahead [m/s]
 DIST_VALID = 12.0         # the CNN's distance says little beyond this: the person's speed is measured nearer
 PERSON_MEMORY_S = 20.0    # how long a person seen ahead is kept in mind [s] ...
 FORGET_RANGE = 10.0       # ... unless where they should be is in plain view, this near [m],
@@ -142,6 +147,8 @@ class Pilot(Navigator):
             if st == "avoid" or self.blocked > 0:
                 v_ref = min(v_ref, V_BLOCKED)
             v_ref = min(v_ref, self._keep_distance(t, x, y))
+        if st in RIDING:
+            v_ref = min(v_ref, V_SIGHT)
         if self._braking and st in RIDING:
             v_ref = 0.0
         # the stand: down when the bicycle must go slower than it can balance, up from V_LAUNCH
