@@ -112,7 +112,7 @@ def test_snn_distil_loss_mixes_the_two_and_its_gradient_is_exact():
     num = _fd(lambda v: net.distil_loss_and_grad(v, tgt, teach, 2.0, 0.3, ticks="taught")[0], out)
     assert np.allclose(g, num, atol=1e-7)
     assert np.abs(g[~taught] - 0.7 * net.loss_and_grad(out, tgt)[1][~taught]).max() < 1e-15
-    with pytest.raises(ValueError, match="'taught' with the per_tick loss"):
+    with pytest.raises(ValueError, match="'taught' or 'audio' with the per_tick loss"):
         mean.distil_loss_and_grad(out, np.arange(5) % 3, teach[0].mean(0), 2.0, 0.5, ticks="taught")
     with pytest.raises(ValueError, match="alpha must be in"):
         net.distil_loss_and_grad(out, tgt, teach, 2.0, 1.5)
@@ -147,3 +147,40 @@ def test_fit_with_a_teacher_at_alpha_zero_is_the_plain_fit_and_alpha_one_learns_
     assert gap["one"] < gap["plain"]
     with pytest.raises(ValueError, match="temperature > 0 and alpha"):
         _snn().fit(x, y, epochs=1, teacher=f, temperature=0.0)
+
+
+def test_tick_masks_and_distillation_at_the_audio_ticks_leave_out_exactly_the_padding():
+    """tick_mask on a constructed batch: "taught" the labelled ticks, "audio" every tick but
+    PADDING (the unlabelled audio included), "all" every tick; distil_ticks="audio" is the soft
+    loss weighted by that mask, its gradient at a padded tick nothing but the labels' (zero
+    there); other tick names, and "audio" with a clip loss, are refused."""
+    P, N = T.PADDING, T.NO_TARGET
+    tgt = np.array([[N, N, 0, 0, 1, P, P, P],          # a word, then padding
+                    [2, 2, 2, 2, 2, 2, 2, 2],          # taught throughout: no padding
+                    [N, N, N, N, N, N, P, P],          # audio without a label, then padding
+                    [P, P, P, P, P, P, P, P]])         # padding only
+    taught, audio = T.tick_targets(tgt, 4, 8) >= 0, T.tick_targets(tgt, 4, 8) != P
+    assert np.array_equal(T.tick_mask(tgt, "taught", 4, 8), tgt.T >= 0)
+    assert np.array_equal(T.tick_mask(tgt, "audio", 4, 8), audio)
+    assert T.tick_mask(tgt, "audio", 4, 8).sum(0).tolist() == [5, 8, 6, 0]
+    assert T.tick_mask(tgt, "all", 4, 8).all() and T.tick_mask(tgt, "all", 4, 8).shape == (8, 4)
+    assert T.tick_mask(np.array([0, 1, 2, 1]), "audio", 4, 8).all()      # clip labels: every tick
+    rng = np.random.default_rng(6)
+    net = _snn()
+    out = rng.normal(0, 1, (8, 4, 3))
+    teach = [rng.normal(0, 1, out.shape), rng.normal(0, 1, out.shape)]
+    hard, g_hard = net.loss_and_grad(out, tgt)
+    soft_a, _ = T.soft_target_loss(out, T.soft_targets(teach, 2.0), 2.0, audio)
+    value, g = net.distil_loss_and_grad(out, tgt, teach, 2.0, 0.4, ticks="audio")
+    assert value == pytest.approx(0.6 * hard + 0.4 * soft_a)
+    num = _fd(lambda v: net.distil_loss_and_grad(v, tgt, teach, 2.0, 0.4, ticks="audio")[0], out)
+    assert np.allclose(g, num, atol=1e-7)
+    pad = tgt.T == P
+    assert np.abs(g_hard[pad]).max() == 0 and np.abs(g[pad]).max() == 0
+    assert np.abs(g[audio & ~taught]).min() > 0                          # unlabelled audio: the teacher's
+    with pytest.raises(ValueError, match="ticks must be one of"):
+        T.tick_mask(tgt, "labelled", 4, 8)
+    with pytest.raises(ValueError, match="'audio' with the per_tick loss"):
+        _snn(loss="mean").distil_loss_and_grad(out, np.arange(4) % 3, teach[0].mean(0), 2.0, 0.5, ticks="audio")
+    with pytest.raises(ValueError, match="distillation ticks must be"):
+        net.distil_loss_and_grad(out, tgt, teach, 2.0, 0.5, ticks="padding")

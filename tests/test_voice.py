@@ -7,6 +7,7 @@ from tianrt.demos.voice import data as D
 from tianrt.demos.voice import frontend as F
 from tianrt.demos.voice import model as M
 from tianrt.demos.voice import synth
+from tianrt.train import NO_TARGET, PADDING
 
 # Tests that synthesise speech need the optional voice extra (the eSpeak NG library).
 needs_voice = pytest.mark.skipif(not synth.available(), reason="needs the voice extra (espeakng-loader)")
@@ -544,8 +545,8 @@ def test_noise_steps_extend_the_clips_and_teach_background_after_the_step():
     stepped = 0
     for i in range(N):
         changed = np.flatnonzero(np.any(x[i, :T, :n] != out["train_x"][i, :, :n], axis=1))
-        if (tt[i, T:] == -1).all():                                     # not stepped
-            assert len(changed) == 0 and np.array_equal(tt[i, :T], base[i])
+        if (tt[i, T:] == PADDING).all():                                # not stepped: padding after the clip
+            assert len(changed) == 0 and np.array_equal(tt[i, :T], base[i]) and not x[i, T:, :n].any()
             continue
         stepped += 1
         k = changed[0] if len(changed) else T
@@ -594,11 +595,11 @@ def test_steps_before_precede_clips_with_training_background_and_carry_round_8s_
     kinds = {"none": 0, "other": 0, "own": 0}
     for i in range(N):
         p = next(q for q in range(16) if np.array_equal(x[i, q:q + T + 20, :n], r8["train_x"][i, :, :n]))
-        assert np.array_equal(tt[i, p:p + T + 20], t8[i]) and (tt[i, p + T + 20:] == -1).all()
+        assert np.array_equal(tt[i, p:p + T + 20], t8[i]) and (tt[i, p + T + 20:] == PADDING).all()
         if p == 0:
             kinds["none"] += 1
             continue
-        assert 8 <= p <= 15 and (tt[i, :3] == -1).all() and (tt[i, 3:p] == M.BG).all()
+        assert 8 <= p <= 15 and (tt[i, :3] == NO_TARGET).all() and (tt[i, 3:p] == M.BG).all()
         rows = [r.tobytes() for r in x[i, :p, :n]]
         assert not held.intersection(rows)
         e = 0 if d["train_y"][i] == M.BG else d["train_end"][i] // D.HOP + 10

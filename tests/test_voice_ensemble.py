@@ -147,3 +147,43 @@ def test_recipes_distil_an_ensemble_records_it_and_alpha_zero_is_the_plain_recip
         distil.teacher(ens, other)
     with pytest.raises(ValueError, match="--distil-alpha in"):
         R.main(base + kd + ["--distil-alpha", "1.5"])
+
+
+def test_audio_ticks_are_every_tick_but_the_padding_and_recipes_take_them(tmp_path):
+    """with_noise_steps (round 18): the ticks tr.train.tick_mask(..., "audio") leaves out are
+    exactly the padding — the normalised zero frames after each clip (and after a clip's
+    unstepped extra ticks) — the stretch before the word and the unlabelled audio kept;
+    recipes --distil-ticks audio trains (recorded in the metadata), the same network as "all"
+    where there is no padding and another where there is; an unknown tick name is refused."""
+    from tianrt import train as T
+    d = _tiny_file(tmp_path / "d.npz")
+    out, _, front = R.prepare(dict(d), "delta")
+    n = F.N_MELS
+    st, tt = R.with_noise_steps(out, front, 0.5, extra=6, delay=(2, 4), seed=2, after=4, quiet=4, before=0.6,
+                                before_ticks=(10, 14), settle=3)
+    x = st["train_x"][..., :n]
+    N, L = tt.shape
+    audio = T.tick_mask(tt, "audio", N, L).T
+    zero = ~x.any(2)                                               # the normalised zero frame: padding
+    assert np.array_equal(~audio, zero) and np.array_equal(audio, tt != T.PADDING)
+    assert 0 < (~audio).mean() < 0.5 and (audio & (tt == T.NO_TARGET)).any()
+    for i in range(N):                                             # padding only after the clip's audio
+        k = int(audio[i].sum())
+        assert audio[i, :k].all() and not audio[i, k:].any() and k >= 20
+    taught = T.tick_mask(tt, "taught", N, L).T
+    assert np.array_equal(taught, tt >= 0) and not (taught & ~audio).any()
+    base = ["--data", str(tmp_path / "d.npz"), "--epochs", "1", "--hidden", "8", "--frontend", "delta", "--hetero",
+            "--train-tau", "--results", str(tmp_path / "r.jsonl")]
+    ens = E.ensemble_graph([_net(3, front), _net(4, front)])
+    tr.save(ens, tmp_path / "ens.tnr")
+    kd = base + ["--distil", str(tmp_path / "ens.tnr"), "--distil-backend", "reference"]
+    steps = ["--steps-before", "0.6", "--steps-before-ticks", "10", "14"]
+    nets = {}
+    for name, extra in (("all", []), ("audio", []), ("all-p", steps), ("audio-p", steps)):
+        R.main(kd + extra + ["--distil-ticks", name.split("-")[0], "--save", str(tmp_path / f"{name}.tnr")])
+        nets[name] = tr.load(tmp_path / f"{name}.tnr")
+    assert nets["audio"].metadata["distil"]["ticks"] == "audio"
+    assert np.array_equal(nets["all"]["readout_syn"].weight, nets["audio"]["readout_syn"].weight)
+    assert not np.array_equal(nets["all-p"]["readout_syn"].weight, nets["audio-p"]["readout_syn"].weight)
+    with pytest.raises(SystemExit):
+        R.main(kd + ["--distil-ticks", "labelled"])

@@ -30,6 +30,8 @@ import time
 
 import numpy as np
 
+from tianrt.train import DISTIL_TICKS, NO_TARGET, PADDING
+
 from . import model as M
 from .data import CLASSES
 from .distil import from_flags as distil_from_flags
@@ -145,7 +147,10 @@ def with_noise_steps(d, front, fraction=0.5, extra=50, delay=(10, 60), seed=0, a
     of their own: ``before=0`` gives round 8's clips.
 
     Returns (data with the extended ``train_x`` through ``front``'s front end, per-tick
-    targets (clips, ticks))."""
+    targets (clips, ticks)). The ticks that are no audio — after a clip (and its ``extra``
+    ticks), and the ``extra`` ticks of a clip without a step: the normalised zero frame — are
+    ``tr.train``'s ``PADDING`` (no target, and no soft target with ``distil_ticks="audio"``);
+    the audio without a label is ``NO_TARGET`` (-1)."""
     from .data import HOP, targets_per_tick
     rng = np.random.default_rng([int(seed), 8])
     mean, std = np.asarray(front["logmel_mean"]), np.asarray(front["logmel_std"])
@@ -160,7 +165,7 @@ def with_noise_steps(d, front, fraction=0.5, extra=50, delay=(10, 60), seed=0, a
     pool = np.flatnonzero(y == bg)
     pre = np.zeros(N, np.int64)                                     # each clip's stretch before it
     L = hi + T + extra
-    tt = np.full((N, L), -1, np.int64)
+    tt = np.full((N, L), PADDING, np.int64)
     xx = np.zeros((N, L, n), np.float32)
     if before:
         rb = np.random.default_rng([int(seed), 9])
@@ -171,16 +176,17 @@ def with_noise_steps(d, front, fraction=0.5, extra=50, delay=(10, 60), seed=0, a
                 xx[i, :p] = _tiled(own, p)[::-1]                  # ends on the frame it starts from
             else:
                 xx[i, :p] = _tiled(x[int(rb.choice(pool[pool != i]))], p)
-            tt[i, settle:p] = bg
+            tt[i, :settle], tt[i, settle:p] = NO_TARGET, bg
     rows = np.arange(N)[:, None]
     cols = pre[:, None] + np.arange(T + extra)[None]                # each clip and its extra ticks, in place
-    base = np.full((N, T + extra), -1, np.int64)
+    base = np.full((N, T + extra), PADDING, np.int64)                # the extra ticks of a clip without a step
     base[:, :T] = targets_per_tick(y, ends, T, after=after, unknown_before=unknown_before)
     xc = np.zeros((N, T + extra, n), np.float32)
     xc[:, :T] = x
     silence = ((np.log(LOG_FLOOR) - mean) / std).astype(np.float32)
     step = rng.random(N) < fraction
     for i in np.flatnonzero(step):
+        base[i, T:] = NO_TARGET                                      # audio after the step
         if y[i] == bg or ends[i] < 0:
             k = int(rng.integers(T // 10, 9 * T // 10 + 1))
             base[i, k:] = bg
@@ -312,8 +318,9 @@ def main(argv=None) -> int:
     p.add_argument("--distil-t", type=float, default=2.0, help="with --distil: the temperature")
     p.add_argument("--distil-alpha", type=float, default=0.5,
                    help="with --distil: the soft targets' weight in the loss, the labels' 1 - alpha")
-    p.add_argument("--distil-ticks", default="all", choices=("all", "taught"),
-                   help="with --distil: the soft targets at every tick, or only at the ticks the labels teach")
+    p.add_argument("--distil-ticks", default="all", choices=DISTIL_TICKS,
+                   help="with --distil: the soft targets at every tick, only at the ticks the labels teach "
+                        "(taught), or at every tick but the padding after a clip (audio; round 18)")
     p.add_argument("--distil-backend", default="numba", choices=("numba", "reference"),
                    help="with --distil: the runtime that runs the teacher (float)")
     p.add_argument("--save", help="write the trained network (a graph with its front end's metadata) here")

@@ -12,7 +12,7 @@ from .layers import (AvgPool2d, BatchNorm, ClippedReLU, Conv2d, Dense, Dropout, 
 from .losses import CrossEntropyLoss, MSELoss, soft_target_loss, soft_targets
 from .model import History, Sequential
 from .optim import SGD, Adam, Optimizer
-from .snn import SNN
+from .snn import DISTIL_TICKS, NO_TARGET, PADDING, SNN, tick_mask, tick_targets
 from .snn_layers import Readout, SpikingLayer
 from . import augment
 from .augment import SpecAugment
@@ -23,4 +23,5 @@ __all__ = ["Layer", "Dense", "Conv2d", "AvgPool2d", "MaxPool2d", "GlobalAvgPool2
            "ClippedReLU", "Sigmoid", "Tanh", "BatchNorm", "Dropout", "CrossEntropyLoss", "MSELoss",
            "soft_target_loss", "soft_targets",
            "SGD", "Adam", "Optimizer", "Sequential", "History",
-           "SNN", "SpikingLayer", "Readout", "SpecAugment", "STDP", "Surrogate", "FastSigmoid", "Arctan", "Triangle"]
+           "SNN", "NO_TARGET", "PADDING", "DISTIL_TICKS", "tick_mask", "tick_targets",
+           "SpikingLayer", "Readout", "SpecAugment", "STDP", "Surrogate", "FastSigmoid", "Arctan", "Triangle"]

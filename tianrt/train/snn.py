@@ -16,14 +16,17 @@ the output trace ``y`` (ticks, batch, classes) becomes logits for the cross-entr
     "max"      max over ticks of y             (max-over-time)
     "last"     y at the last tick
     "count"    count_scale * the number of spikes (last layer a SpikingLayer)
-    "per_tick" a cross-entropy at every tick, targets (samples, ticks), -1 = no target;
+    "per_tick" a cross-entropy at every tick, targets (samples, ticks), -1 = no target
+               (``NO_TARGET``), -2 = padding (``PADDING``: no target, and not a frame of the
+               sequence — filler that makes sequences of one length);
                ``class_weight`` (one positive weight per class) counts a tick of class c
                class_weight[c] times, the sum divided by the taught ticks' total weight
 
 ``fit(teacher=...)`` distils: the loss is ``(1 - alpha)`` times the one above plus ``alpha``
 times ``losses.soft_target_loss`` toward the teacher's per-tick probabilities at temperature
 ``T`` on the same (augmented) minibatch — every tick for ``per_tick`` (or only the taught
-ones, ``distil_ticks="taught"``); the logits otherwise.
+ones, ``distil_ticks="taught"``, or every tick but the padding, ``"audio"``: ``tick_mask``);
+the logits otherwise.
 
 ``truncate=K`` (fit) cuts the gradient through the neurons' state every K ticks
 (truncated BPTT); ``smooth=True`` (forward) replaces the spike step by the surrogate's
@@ -43,6 +46,29 @@ from .snn_layers import Readout, SpikingLayer
 F32 = np.float32
 INPUTS = ("spike", "current", "tensor")
 LOSSES = ("mean", "max", "last", "count", "per_tick")
+NO_TARGET, PADDING = -1, -2       # per-tick targets: a frame without a label; a tick of padding
+DISTIL_TICKS = ("all", "taught", "audio")
+
+
+def tick_targets(target, batch: int, ticks: int) -> np.ndarray:
+    """The per-tick targets (ticks, batch) of ``target``: (batch, ticks) per-tick targets, or
+    (batch,) one class per sequence (every tick taught it)."""
+    t = np.asarray(target)
+    return (np.broadcast_to(t[:, None], (batch, ticks)) if t.ndim == 1 else t).T
+
+
+def tick_mask(target, which: str, batch: int, ticks: int) -> np.ndarray:
+    """(ticks, batch) booleans of the ticks ``which`` names, from the targets (``tick_targets``):
+    ``"taught"`` the ticks with a label (target >= 0), ``"audio"`` every tick but the padding
+    (target != ``PADDING``), ``"all"`` every tick."""
+    if which not in DISTIL_TICKS:
+        raise ValueError(f"train.SNN: ticks must be one of {DISTIL_TICKS}, got {which!r}")
+    t = tick_targets(target, batch, ticks)
+    if which == "taught":
+        return t >= 0
+    if which == "audio":
+        return t != PADDING
+    return np.ones(t.shape, bool)
 
 
 class SNN:
@@ -134,11 +160,8 @@ class SNN:
         """(loss value, dL/dy) for an output trace y (ticks, batch, classes)."""
         T = y.shape[0]
         if self.loss == "per_tick":
-            t = np.asarray(target)
-            if t.ndim == 1:
-                t = np.broadcast_to(t[:, None], (y.shape[1], T))
-            t = t.T  # (ticks, batch)
-            mask = t >= 0
+            t = tick_targets(target, y.shape[1], T)  # (ticks, batch)
+            mask = tick_mask(target, "taught", y.shape[1], T)
             tc = np.where(mask, t, 0)
             w = mask.astype(np.float64) if self.class_weight is None else np.where(mask, self.class_weight[tc], 0.0)
             z = y.astype(np.float64) - y.max(2, keepdims=True)
@@ -171,23 +194,21 @@ class SNN:
         """(loss value, dL/dy): ``(1 - alpha)`` times ``loss_and_grad(y, target)`` plus ``alpha``
         times ``soft_target_loss`` of the logits (``logits(y)``: every tick's readout for
         ``per_tick``) toward ``soft_targets(teacher_logits, temperature)`` — the teacher's
-        logits of the same shape, or a list of several (an ensemble). ``ticks="taught"`` (with
-        ``per_tick``): the soft targets only at the ticks that have a label (target >= 0),
-        averaged over those; ``"all"``: at every tick."""
+        logits of the same shape, or a list of several (an ensemble). With ``per_tick``,
+        ``ticks="taught"``: the soft targets only at the ticks that have a label (target >= 0),
+        averaged over those; ``"audio"``: at every tick but the padding (target != ``PADDING``);
+        ``"all"``: at every tick (``tick_mask``)."""
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"train.SNN: the distillation weight alpha must be in [0, 1], got {alpha}")
-        if ticks not in ("all", "taught") or (ticks == "taught" and self.loss != "per_tick"):
-            raise ValueError(f"train.SNN: distillation ticks must be 'all', or 'taught' with the per_tick loss; "
-                             f"got {ticks!r} with the {self.loss!r} loss")
+        if ticks not in DISTIL_TICKS or (ticks != "all" and self.loss != "per_tick"):
+            raise ValueError(f"train.SNN: distillation ticks must be 'all', or 'taught' or 'audio' with the per_tick "
+                             f"loss; got {ticks!r} with the {self.loss!r} loss")
         value, g = self.loss_and_grad(y, target)
         z = self.logits(y)
         q = soft_targets(teacher_logits, temperature)
         if q.shape != z.shape:
             raise ValueError(f"train.SNN: the teacher's logits have shape {q.shape}, the student's {z.shape}")
-        weight = None
-        if ticks == "taught":
-            t = np.asarray(target)
-            weight = (np.broadcast_to(t[:, None], (y.shape[1], y.shape[0])) if t.ndim == 1 else t).T >= 0
+        weight = None if ticks == "all" else tick_mask(target, ticks, y.shape[1], y.shape[0])
         vs, gz = soft_target_loss(z, q, temperature, weight)
         if self.loss == "per_tick":
             gs = gz
