@@ -74,7 +74,7 @@ class Collider:
         """(gap, index) to the nearest obstacle (not the person) at this pose: the free space
         between the footprint and its outline [m], 0 when touching; ``(inf, None)`` when no
         obstacle is within ``within`` metres of the footprint. The rides report its smallest
-        value as ``closest_obstacle`` (a near miss is a crash avoided by less than a wheel)."""
+        value as ``closest_obstacle``."""
         best, arg, pts = math.inf, None, None
         for i, (px, py, r) in enumerate(self._near):
             if math.hypot(px - x, py - y) < r + within:
@@ -87,7 +87,7 @@ class Collider:
 
 def near_miss(ride: dict) -> bool:
     """Whether a ride (``RunResult.summary()``) came within NEAR_MISS_M of an obstacle without a
-    crash. Crashes are rare (about one errand ride in a hundred); near misses measure the same
-    danger with more rides to count when two codes are compared."""
+    crash: counted beside the crashes when two codes are compared. (On the errand they are about
+    as rare as the crashes, one ride in a hundred: docs/bicycle.md, round 17.)"""
     c = ride.get("closest_obstacle")
     return not ride["collisions"] and c is not None and c["gap_m"] < NEAR_MISS_M
