@@ -24,8 +24,8 @@ own — and whose behaviour is chosen each control step by the neural state mach
   swings by metres for a second or so and the speed estimate with it (docs/bicycle.md, round 10);
 - in all three riding states the speed is held to at most ``V_SIGHT``: the CNN maps a cone
   reliably only ~6 m ahead, which at 4 m/s is about the distance a swerve round it needs, and
-  every crash of round 15's errand rides began above it (docs/bicycle.md, round 17); a spoken "faster"
-  raises the cruise set point, and the bicycle rides it up to that limit;
+  every crash of round 15's errand rides began above it (docs/bicycle.md, round 17); a spoken
+  "faster" raises the cruise set point, and the bicycle rides it up to that limit;
 - **stop-requested** and **idle** after riding (the ``brake`` enable): brake along the path;
   below ``V_STAND`` the stand comes down and holds the bicycle until it rests (a later "go"
   launches it again).
