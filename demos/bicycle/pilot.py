@@ -277,9 +277,12 @@ class Pilot(Navigator):
         over the roll-out keeps clear of it best, if that beats rolling straight: the least
         intrusion within avoid.CONTACT summed along the roll-out (the nearest cell centre alone
         says little: a straight line along the map's grid is never nearer than half a cell to
-        one), then the larger nearest clearance; the side once taken is kept while the bicycle
-        rolls. The stand comes down at up to V_STAND (2 m/s), ~1.8 m from a stop,
-        and with the handlebar straight the bicycle rolled on into a cone (errand seed 110,
+        one), then the larger nearest clearance. Once begun, the turn goes on to that side while
+        the bicycle rolls and its arc keeps at least as clear as rolling straight: what is beside
+        the bicycle leaves the camera's view and the corridor ahead (errand seed 339: the
+        handlebar went straight again once the box's cells left the corridor, and the footprint
+        touched its corner). The stand comes down at up to V_STAND (2 m/s), ~1.8 m from a
+        stop, and with the handlebar straight the bicycle rolled on into a cone (errand seed 110,
         round 16) and a tall box's corner (errand seed 339, round 17)."""
         self.stand_steer = 0.0
         if v <= V_ROLL:
@@ -287,7 +290,7 @@ class Pilot(Navigator):
             return
         reach, stop = self.sc.bicycle.w + self.sc.bicycle.rF, v * v / (2.0 * BRAKE)
         cells = self._stand_cells(x, y, h, stop + reach + avoid.CLEARANCE)
-        if self._corridor_clear(cells, x, y, h, length=stop + reach, half=avoid.CONTACT):
+        if not self._roll_sign and self._corridor_clear(cells, x, y, h, length=stop + reach, half=avoid.CONTACT):
             return
         s = np.linspace(0.0, stop, max(2, int(math.ceil(stop / 0.1)) + 1))   # along the roll-out [m]
 
@@ -298,7 +301,7 @@ class Pilot(Navigator):
         straight = clearance(x + s * math.cos(h), y + s * math.sin(h), np.full_like(s, h))
         arcs = {sign: clearance(*self._stand_arc(x, y, h, sign, s * self._stand_k())) for sign in (1, -1)}
         sign = self._roll_sign or max(arcs, key=arcs.get)
-        if arcs[sign] > straight:
+        if arcs[sign] > straight or (self._roll_sign and arcs[sign] >= straight):
             if self._roll_sign == 0:
                 self.roll_steers.append(round(t, 3))
             self._roll_sign = sign
