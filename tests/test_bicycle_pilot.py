@@ -217,8 +217,8 @@ def test_stand_turn_geometry_refuses_a_turn_into_what_the_map_holds(ride):
 def test_the_roll_out_onto_the_stand_steers_away_from_what_the_map_holds(ride):
     """``Pilot._roll_out`` on a map made from the labels while riding up: the stand down at 2 m/s
     with a box 2.6 m ahead a little to one side steers the handlebar to the other side, and the
-    arc taken keeps more clearance than rolling straight; with the box beside the way, or rolling
-    slower than V_ROLL, the handlebar stays straight."""
+    arc taken keeps clearer than rolling straight, and the turn goes on once begun; with the box
+    beside the way, or rolling slower than V_ROLL, the handlebar stays straight."""
     from tianrt.demos.bicycle import avoid, vision
 
     _, pl, _ = ride
@@ -237,6 +237,9 @@ def test_the_roll_out_onto_the_stand_steers_away_from_what_the_map_holds(ride):
             straight = pl._footprint_gaps(cells, 10.0 + s, np.zeros_like(s), np.zeros_like(s))
             assert np.maximum(avoid.CONTACT - arc, 0).sum() < np.maximum(avoid.CONTACT - straight, 0).sum()
             assert arc[-1].min() > straight[-1].min()   # and stops clearer
+            pl.map = avoid.ObstacleMap()             # the box out of the map (beside, out of view): the turn goes on
+            pl._roll_out(30.1, 10.0, 0.0, 0.0, v)
+            assert pl.stand_steer == want * pilot.STAND_STEER and len(pl.roll_steers) == 1
 
 
 def test_a_person_kept_in_mind_is_forgotten_when_their_place_is_in_plain_view(ride):

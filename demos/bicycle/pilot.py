@@ -271,19 +271,17 @@ class Pilot(Navigator):
         return avoid.nearest(cells, pts.reshape(1, -1, 2))[0].reshape(-1, 3)
 
     def _roll_out(self, t: float, x: float, y: float, h: float, v: float) -> None:
-        """The stand is down and the bicycle still rolls: if the straight roll-out — the stop at
-        follow.BRAKE from ``v`` plus the front wheel's reach, avoid.CONTACT to each side — holds
-        something the map holds, steer it (``stand_steer``) at STAND_STEER to the side whose arc
-        over the roll-out keeps clear of it best, if that beats rolling straight: the least
-        intrusion within avoid.CONTACT summed along the roll-out (the nearest cell centre alone
-        says little: a straight line along the map's grid is never nearer than half a cell to
-        one), then the larger nearest clearance. Once begun, the turn goes on to that side while
-        the bicycle rolls and its arc keeps at least as clear as rolling straight: what is beside
-        the bicycle leaves the camera's view and the corridor ahead (errand seed 339: the
-        handlebar went straight again once the box's cells left the corridor, and the footprint
-        touched its corner). The stand comes down at up to V_STAND (2 m/s), ~1.8 m from a
-        stop, and with the handlebar straight the bicycle rolled on into a cone (errand seed 110,
-        round 16) and a tall box's corner (errand seed 339, round 17)."""
+        """The stand is down and the bicycle still rolls (above V_ROLL). The stand comes down at
+        up to V_STAND, ~1.8 m from a stop at follow.BRAKE, and with the handlebar straight the
+        bicycle rolled on into a cone (errand seed 110, round 16) and a tall box's corner (339,
+        round 17). So: when the straight roll-out — the stop plus the front wheel's reach,
+        avoid.CONTACT to each side — holds something the map holds, steer (``stand_steer``) at
+        STAND_STEER to the side whose arc over the roll-out keeps clearer, if it beats rolling
+        straight. Clearer: less intrusion within CONTACT summed along the roll-out (a line along
+        the map's grid is never nearer than half a cell to a cell centre: the nearest alone says
+        little), then the larger nearest clearance. Once begun, the turn goes on while its arc
+        keeps as clear as rolling straight: what is beside the bicycle leaves the camera's view
+        and the corridor (339's handlebar went straight again, and it touched the box)."""
         self.stand_steer = 0.0
         if v <= V_ROLL:
             self._roll_sign = 0
