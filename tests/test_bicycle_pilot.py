@@ -214,6 +214,34 @@ def test_stand_turn_geometry_refuses_a_turn_into_what_the_map_holds(ride):
         assert pl._turn_to_launch(10.0, 0.0, 0.0) is bool(want) and pl._turn_sign == want
 
 
+def test_the_roll_out_onto_the_stand_steers_away_from_what_the_map_holds(ride):
+    """``Pilot._roll_out`` on a map made from the labels while riding up: the stand down at 2 m/s
+    with a box 2.6 m ahead a little to one side steers the handlebar to the other side, and the
+    arc taken keeps clearer than rolling straight, and the turn goes on once begun; with the box
+    beside the way, or rolling slower than V_ROLL, the handlebar stays straight."""
+    from tianrt.demos.bicycle import avoid, vision
+
+    _, pl, _ = ride
+    for (bx, by), v, want in (((12.6, -0.3), 2.0, 1), ((12.6, 0.3), 2.0, -1),
+                              ((12.6, 3.0), 2.0, 0), ((12.6, -0.3), 0.2, 0)):
+        sc = world.parse_scenario({"path": [[0, 0], [100, 0]], "world": {"obstacles": [
+            {"kind": "box", "x": bx, "y": by, "size": 1.0}]}})
+        pl.sc, pl.map, pl.percept, pl._roll_sign, pl.roll_steers = sc, avoid.ObstacleMap(), None, 0, []
+        for x in np.arange(0.0, 10.01, 0.25):     # seen while riding up to where the stand comes down
+            pl.map.update(x, 0.0, 0.0, vision.sectors_truth(sc.obstacles, x, 0.0, 0.0))
+        pl._roll_out(30.0, 10.0, 0.0, 0.0, v)
+        assert pl.stand_steer == want * pilot.STAND_STEER and len(pl.roll_steers) == abs(want)
+        if want:    # the arc over the roll-out (1.8 m) keeps clearer than rolling straight
+            cells, s = pl.map.occupied(10.0, 0.0, 6.0), np.linspace(0.0, 1.8, 19)
+            arc = pl._footprint_gaps(cells, *pl._stand_arc(10.0, 0.0, 0.0, want, s * pl._stand_k()))
+            straight = pl._footprint_gaps(cells, 10.0 + s, np.zeros_like(s), np.zeros_like(s))
+            assert np.maximum(avoid.CONTACT - arc, 0).sum() < np.maximum(avoid.CONTACT - straight, 0).sum()
+            assert arc[-1].min() > straight[-1].min()   # and stops clearer
+            pl.map = avoid.ObstacleMap()             # the box out of the map (beside, out of view): the turn goes on
+            pl._roll_out(30.1, 10.0, 0.0, 0.0, v)
+            assert pl.stand_steer == want * pilot.STAND_STEER and len(pl.roll_steers) == 1
+
+
 def test_a_person_kept_in_mind_is_forgotten_when_their_place_is_in_plain_view(ride):
     """``Pilot._forget_person``: the person kept in mind (the speed limit behind them) is dropped
     once where they should be is in view and near, nothing the map holds in between, and the CNN

@@ -28,7 +28,8 @@ own — and whose behaviour is chosen each control step by the neural state mach
   "faster" raises the cruise set point, and the bicycle rides it up to that limit;
 - **stop-requested** and **idle** after riding (the ``brake`` enable): brake along the path;
   below ``V_STAND`` the stand comes down and holds the bicycle until it rests (a later "go"
-  launches it again).
+  launches it again); while it still rolls, the stand steers it off a roll-out that would
+  come near what the map holds (``_roll_out``).
 
 ``perception="truth"``: the brain's glue reads each frame's ground-truth labels instead of the
 CNN's output (the CNN still runs): a diagnostic that separates the behaviour from the vision, as
@@ -46,7 +47,7 @@ import numpy as np
 
 from . import avoid, collide, vision
 from .brain import SEEN_FRAMES, SEEN_OFF, SEEN_ON
-from .follow import A_BRAKE, V_BLOCKED, V_MAX, V_MIN, Navigator
+from .follow import A_BRAKE, BRAKE, V_BLOCKED, V_MAX, V_MIN, Navigator
 from .nsm import STATES
 from .sim import PHI, PSI, X, Y
 from .suite import FOLLOW_DISTANCE
@@ -57,6 +58,7 @@ V_STAND = 2.0             # braking: the stand comes down below this speed [m/s]
 LAUNCH_CLEAR = 8.0        # the stand lets go only with this much clear way straight ahead (``_launch_clear``) [m]
 STAND_STEER = math.radians(30.0)  # the handlebar on the stand while turning to a clear way (``_turn_to_launch``)
 V_CREEP = 1.0             # rolling speed while turning on the stand [m/s]
+V_ROLL = 0.3              # rolling onto the stand: the roll-out is steered only above this speed (``_roll_out``) [m/s]
 TURN_MAX = math.radians(60.0)     # the stand turns at most this far from the path's direction
 TURN_STEP = math.radians(5.0)
 TURN_AFTER = 2.0          # ... once the way ahead has stayed blocked this long (a false sighting clears sooner) [s]
@@ -102,6 +104,8 @@ class Pilot(Navigator):
         self.stand_steer, self._turn_sign = 0.0, 0   # the handlebar on the stand (_turn_to_launch)
         self._blocked_since = None          # since when the stand has waited for a clear way ahead
         self.turns = []                     # [start, end] of each turn on the stand
+        self._roll_sign = 0                 # the side the roll-out onto the stand steers to (_roll_out)
+        self.roll_steers = []               # times a roll-out onto the stand began to steer
         self._braking = False
         self._truth = None                  # the labels of the last camera frame (scoring only)
         self._person = None                 # (arc length along the path, time) where the person was last seen
@@ -173,11 +177,13 @@ class Pilot(Navigator):
             else:
                 lean, v_ref = 0.0, 0.0
                 self._turn_sign = 0
-            if self.turns and self.turns[-1][1] is None and self.stand_steer == 0.0:
+                self._roll_out(t, x, y, h, speed_meas)
+            if self.turns and self.turns[-1][1] is None and self._turn_sign == 0:
                 self.turns[-1][1] = round(t, 3)
         elif v_ref < V_MIN and speed_meas <= V_STAND:
             self._stand(t, True)
             self._braking = False
+            self._roll_out(t, x, y, h, speed_meas)
         self.est.step(speed_meas, self.gyro.read(state), dt)
         return self._slew(lean, dt, person), v_ref
 
@@ -244,6 +250,61 @@ class Pilot(Navigator):
         side = -dx * math.sin(h) + dy * math.cos(h)
         return not np.any((ahead > 0) & (ahead < length) & (np.abs(side) < half))
 
+    def _stand_k(self) -> float:
+        """The curvature [1/m] of the stand's arc: handlebar at STAND_STEER, a kinematic bicycle."""
+        b = self.sc.bicycle
+        return STAND_STEER * math.cos(b.lam) / b.w
+
+    def _stand_arc(self, x: float, y: float, h: float, sign: int, dpsi):
+        """(x, y, heading) of the rear wheel after the stand has turned the bicycle by ``dpsi``
+        [rad, scalar or array] on its arc to the left (``sign`` 1) or right (-1)."""
+        k, ph = self._stand_k(), h + sign * np.asarray(dpsi, float)
+        return x + sign * (np.sin(ph) - math.sin(h)) / k, y - sign * (np.cos(ph) - math.cos(h)) / k, ph
+
+    def _footprint_gaps(self, cells, px, py, ph) -> np.ndarray:
+        """The rear wheel, the frame's middle and the front wheel of the bicycle at each pose
+        (arrays) to the nearest of ``cells`` [m], (poses, 3); inf beyond avoid.CLEARANCE of them all."""
+        b = self.sc.bicycle
+        along = np.array([0.0, 0.5, 1.0]) * (b.w + b.rF)
+        px, py, ph = (np.atleast_1d(np.asarray(a, float)) for a in (px, py, ph))
+        pts = np.stack([px[:, None] + along * np.cos(ph)[:, None], py[:, None] + along * np.sin(ph)[:, None]], axis=2)
+        return avoid.nearest(cells, pts.reshape(1, -1, 2))[0].reshape(-1, 3)
+
+    def _roll_out(self, t: float, x: float, y: float, h: float, v: float) -> None:
+        """The stand is down and the bicycle still rolls (above V_ROLL). The stand comes down at
+        up to V_STAND, ~1.8 m from a stop at follow.BRAKE, and with the handlebar straight the
+        bicycle rolled on into a cone (errand seed 110, round 16) and a tall box's corner (339,
+        round 17). So: when the straight roll-out — the stop plus the front wheel's reach,
+        avoid.CONTACT to each side — holds something the map holds, steer (``stand_steer``) at
+        STAND_STEER to the side whose arc over the roll-out keeps clearer, if it beats rolling
+        straight. Clearer: less intrusion within CONTACT summed along the roll-out (a line along
+        the map's grid is never nearer than half a cell to a cell centre: the nearest alone says
+        little), then the larger nearest clearance. Once begun, the turn goes on while its arc
+        keeps as clear as rolling straight: what is beside the bicycle leaves the camera's view
+        and the corridor (339's handlebar went straight again, and it touched the box)."""
+        self.stand_steer = 0.0
+        if v <= V_ROLL:
+            self._roll_sign = 0
+            return
+        reach, stop = self.sc.bicycle.w + self.sc.bicycle.rF, v * v / (2.0 * BRAKE)
+        cells = self._stand_cells(x, y, h, stop + reach + avoid.CLEARANCE)
+        if not self._roll_sign and self._corridor_clear(cells, x, y, h, length=stop + reach, half=avoid.CONTACT):
+            return
+        s = np.linspace(0.0, stop, max(2, int(math.ceil(stop / 0.1)) + 1))   # along the roll-out [m]
+
+        def clearance(px, py, ph):   # larger is clearer
+            g = self._footprint_gaps(cells, px, py, ph)
+            return -np.maximum(avoid.CONTACT - g, 0.0).sum(), min(g.min(), avoid.CLEARANCE)
+
+        straight = clearance(x + s * math.cos(h), y + s * math.sin(h), np.full_like(s, h))
+        arcs = {sign: clearance(*self._stand_arc(x, y, h, sign, s * self._stand_k())) for sign in (1, -1)}
+        sign = self._roll_sign or max(arcs, key=arcs.get)
+        if arcs[sign] > straight or (self._roll_sign and arcs[sign] >= straight):
+            if self._roll_sign == 0:
+                self.roll_steers.append(round(t, 3))
+            self._roll_sign = sign
+            self.stand_steer = sign * STAND_STEER
+
     def _turn_to_launch(self, x: float, y: float, h: float) -> bool:
         """When the way straight ahead is not clear (stopped in front of an obstacle): whether
         the stand can turn the bicycle — handlebar at STAND_STEER, rolling at V_CREEP, a
@@ -254,29 +315,20 @@ class Pilot(Navigator):
         kept while it stays possible. Sets ``_turn_sign``. (Before, the bicycle waited on its
         stand until the map cleared: 16-20 s twice in 100 errand rides, round 8.)"""
         b = self.sc.bicycle
-        k_turn = STAND_STEER * math.cos(b.lam) / b.w     # curvature of the arc [1/m]
         reach = b.w + b.rF
-        cells = self._stand_cells(x, y, h, LAUNCH_CLEAR + avoid.CLEARANCE + reach + 2.0 / k_turn)
+        cells = self._stand_cells(x, y, h, LAUNCH_CLEAR + avoid.CLEARANCE + reach + 2.0 / self._stand_k())
         if not len(cells):
             return False
         path_h = self.sc.path.heading(self.sc.path.project(x, y)[0])
-        along = np.array([0.0, 0.5 * reach, reach])
-
-        def gaps(px, py, ph):   # rear wheel, frame, front wheel to the nearest cell (inf beyond CLEARANCE)
-            pts = np.stack([px + along * math.cos(ph), py + along * math.sin(ph)], axis=1)
-            return avoid.nearest(cells, pts[None])[0]
-
-        floor = np.minimum(gaps(x, y, h), avoid.CONTACT)
+        floor = np.minimum(self._footprint_gaps(cells, x, y, h), avoid.CONTACT)
         best = None
         for sign in ((self._turn_sign,) if self._turn_sign else (1, -1)):
             for k in range(1, int(TURN_MAX * 2 / TURN_STEP) + 1):
                 dpsi = k * TURN_STEP
-                ph = h + sign * dpsi
+                px, py, ph = (float(a) for a in self._stand_arc(x, y, h, sign, dpsi))
                 if abs((ph - path_h + math.pi) % (2 * math.pi) - math.pi) > TURN_MAX:
                     break
-                px = x + sign * (math.sin(ph) - math.sin(h)) / k_turn
-                py = y - sign * (math.cos(ph) - math.cos(h)) / k_turn
-                if np.any(gaps(px, py, ph) < floor):
+                if np.any(self._footprint_gaps(cells, px, py, ph) < floor):
                     break
                 if self._corridor_clear(cells, px, py, ph):
                     if best is None or k < best[0] or (k == best[0] and sign * self.offset > 0):
@@ -338,7 +390,7 @@ class Pilot(Navigator):
         return min(hi, max(lo, self.sc.target_speed(t) + self.speed_offset))
 
     def _stand(self, t, down: bool) -> None:
-        self.stand = down
+        self.stand, self._roll_sign = down, 0
         self.stand_changes.append((round(t, 3), "down" if down else "up"))
         if down:
             self.offset = 0.0
@@ -412,5 +464,6 @@ class Pilot(Navigator):
         out = super().metrics()
         out["pilot"] = {"stand": self.stand_changes, "lane_m": self.lane, "speed_offset": self.speed_offset,
                         "emergency_stops": self.emergency, "emergency_swerves": self.swerves,
-                        "stand_turns": self.turns, "person_forgotten": self.forgotten}
+                        "stand_turns": self.turns, "stand_roll_steers": self.roll_steers,
+                        "person_forgotten": self.forgotten}
         return out
