@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from tianrt.train import DISTIL_TICKS, NO_TARGET, PADDING
+import tianrt as tr
 
 from . import model as M
 from .data import CLASSES
@@ -165,7 +165,7 @@ def with_noise_steps(d, front, fraction=0.5, extra=50, delay=(10, 60), seed=0, a
     pool = np.flatnonzero(y == bg)
     pre = np.zeros(N, np.int64)                                     # each clip's stretch before it
     L = hi + T + extra
-    tt = np.full((N, L), PADDING, np.int64)
+    tt = np.full((N, L), tr.train.PADDING, np.int64)
     xx = np.zeros((N, L, n), np.float32)
     if before:
         rb = np.random.default_rng([int(seed), 9])
@@ -176,17 +176,17 @@ def with_noise_steps(d, front, fraction=0.5, extra=50, delay=(10, 60), seed=0, a
                 xx[i, :p] = _tiled(own, p)[::-1]                  # ends on the frame it starts from
             else:
                 xx[i, :p] = _tiled(x[int(rb.choice(pool[pool != i]))], p)
-            tt[i, :settle], tt[i, settle:p] = NO_TARGET, bg
+            tt[i, :settle], tt[i, settle:p] = tr.train.NO_TARGET, bg
     rows = np.arange(N)[:, None]
     cols = pre[:, None] + np.arange(T + extra)[None]                # each clip and its extra ticks, in place
-    base = np.full((N, T + extra), PADDING, np.int64)                # the extra ticks of a clip without a step
+    base = np.full((N, T + extra), tr.train.PADDING, np.int64)       # the extra ticks of a clip without a step
     base[:, :T] = targets_per_tick(y, ends, T, after=after, unknown_before=unknown_before)
     xc = np.zeros((N, T + extra, n), np.float32)
     xc[:, :T] = x
     silence = ((np.log(LOG_FLOOR) - mean) / std).astype(np.float32)
     step = rng.random(N) < fraction
     for i in np.flatnonzero(step):
-        base[i, T:] = NO_TARGET                                      # audio after the step
+        base[i, T:] = tr.train.NO_TARGET                             # audio after the step
         if y[i] == bg or ends[i] < 0:
             k = int(rng.integers(T // 10, 9 * T // 10 + 1))
             base[i, k:] = bg
@@ -318,7 +318,7 @@ def main(argv=None) -> int:
     p.add_argument("--distil-t", type=float, default=2.0, help="with --distil: the temperature")
     p.add_argument("--distil-alpha", type=float, default=0.5,
                    help="with --distil: the soft targets' weight in the loss, the labels' 1 - alpha")
-    p.add_argument("--distil-ticks", default="all", choices=DISTIL_TICKS,
+    p.add_argument("--distil-ticks", default="all", choices=tr.train.DISTIL_TICKS,
                    help="with --distil: the soft targets at every tick, only at the ticks the labels teach "
                         "(taught), or at every tick but the padding after a clip (audio; round 18)")
     p.add_argument("--distil-backend", default="numba", choices=("numba", "reference"),
@@ -347,7 +347,6 @@ def main(argv=None) -> int:
         y = d[f"{split}_y"]
         rec[f"{split}_recall"] = {c: round(float((pred[y == i] == i).mean()), 3) for i, c in enumerate(CLASSES)}
     if a.save:
-        import tianrt as tr
         g = graph_of(net, front, 0.5)
         if distil:
             g.metadata["distil"] = distil
