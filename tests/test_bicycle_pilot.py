@@ -32,6 +32,20 @@ def ride():
     return r, pl, said
 
 
+@pytest.fixture(scope="module")
+def brain():
+    """One brain for the geometry tests' pilots (they never step it)."""
+    return B.Brain()
+
+
+@pytest.fixture
+def pl(brain):
+    """A fresh pilot on the errand scenario, never ridden: the geometry tests set its map,
+    scenario and state themselves, so no test sees another's."""
+    sc = _errand([[0.3, "go"]], 11.0)
+    return pilot.Pilot(sc, schedule_for(sc.bicycle, 1.0 / sc.control_hz), brain)
+
+
 def test_every_spoken_command_is_heard_and_obeyed_in_time(ride):
     r, pl, said = ride
     cmd = r.brain["commands"]
@@ -115,12 +129,11 @@ def test_chip_demo_refuses_what_cannot_run_there(tmp_path, capsys, argv, why):
     assert why in capsys.readouterr().err
 
 
-def test_the_stand_lets_go_only_with_the_way_ahead_clear(ride):
+def test_the_stand_lets_go_only_with_the_way_ahead_clear(pl):
     """Off the stand the bicycle rides straight until it can balance; it must not be launched
     at something the map holds a few metres ahead (it stays on the stand), but may be beside it."""
     from tianrt.demos.bicycle import avoid, vision
 
-    _, pl, _ = ride
     for y_cone, clear in ((0.2, False), (3.0, True)):
         sc = world.parse_scenario({"path": [[0, 0], [100, 0]], "world": {"obstacles": [{"kind": "cone", "x": 13.0, "y": y_cone}]}})
         pl.map = avoid.ObstacleMap()
@@ -162,13 +175,12 @@ def test_the_pilot_brakes_to_its_stand_before_a_wall_it_cannot_pass():
     assert r.traces["speed"][-1] < 0.1 and pl.stand
 
 
-def test_the_last_line_swerves_to_a_way_that_does_not_touch_before_it_brakes(ride):
+def test_the_last_line_swerves_to_a_way_that_does_not_touch_before_it_brakes(pl):
     """``Pilot._last_line``: the planned trajectory touches the map 2 m ahead at 3 m/s (nearer
     than the bicycle can stop). If some candidate does not touch within its stopping distance,
     the pilot takes the nearest such offset and rides on; only if none does, it brakes."""
     from tianrt.demos.bicycle import avoid
 
-    _, pl, _ = ride
     offsets = avoid.OFFSETS
     pl.stand, pl._braking, pl.emergency, pl.swerves = False, False, [], []
     pl.offset, pl.contact = 1.0, 2.0
@@ -196,13 +208,12 @@ def test_the_stand_turns_the_bicycle_to_a_clear_way_and_launches_past_a_box():
     assert r.collisions == 0 and pl.stand and pl.turns == [] and r.traces["speed"][-1] < 0.1
 
 
-def test_stand_turn_geometry_refuses_a_turn_into_what_the_map_holds(ride):
+def test_stand_turn_geometry_refuses_a_turn_into_what_the_map_holds(pl):
     """``_turn_to_launch`` on a map made from the labels while riding up to the stand's position:
     boxes ahead from the path to the right only turn left; a wall across the road leaves no
     turn (the bicycle waits)."""
     from tianrt.demos.bicycle import avoid, vision
 
-    _, pl, _ = ride
     for boxes, want in (([(6.0, 0.0), (6.0, -1.0), (6.0, -2.0), (6.0, -3.0)], 1),
                         ([(6.0, y) for y in np.arange(-8.0, 8.01, 1.0)], 0)):
         sc = world.parse_scenario({"path": [[0, 0], [100, 0]], "world": {"obstacles": [
@@ -214,14 +225,13 @@ def test_stand_turn_geometry_refuses_a_turn_into_what_the_map_holds(ride):
         assert pl._turn_to_launch(10.0, 0.0, 0.0) is bool(want) and pl._turn_sign == want
 
 
-def test_the_roll_out_onto_the_stand_steers_away_from_what_the_map_holds(ride):
+def test_the_roll_out_onto_the_stand_steers_away_from_what_the_map_holds(pl):
     """``Pilot._roll_out`` on a map made from the labels while riding up: the stand down at 2 m/s
     with a box 2.6 m ahead a little to one side steers the handlebar to the other side, and the
     arc taken keeps clearer than rolling straight, and the turn goes on once begun; with the box
     beside the way, or rolling slower than V_ROLL, the handlebar stays straight."""
     from tianrt.demos.bicycle import avoid, vision
 
-    _, pl, _ = ride
     for (bx, by), v, want in (((12.6, -0.3), 2.0, 1), ((12.6, 0.3), 2.0, -1),
                               ((12.6, 3.0), 2.0, 0), ((12.6, -0.3), 0.2, 0)):
         sc = world.parse_scenario({"path": [[0, 0], [100, 0]], "world": {"obstacles": [
@@ -242,13 +252,12 @@ def test_the_roll_out_onto_the_stand_steers_away_from_what_the_map_holds(ride):
             assert pl.stand_steer == want * pilot.STAND_STEER and len(pl.roll_steers) == 1
 
 
-def test_a_person_kept_in_mind_is_forgotten_when_their_place_is_in_plain_view(ride):
+def test_a_person_kept_in_mind_is_forgotten_when_their_place_is_in_plain_view(pl):
     """``Pilot._forget_person``: the person kept in mind (the speed limit behind them) is dropped
     once where they should be is in view and near, nothing the map holds in between, and the CNN
     has seen nobody for FORGET_S; kept while seen, while too far, or behind a box."""
     from tianrt.demos.bicycle import avoid, estimate, vision
 
-    _, pl, _ = ride
     nobody = vision.Percept(visible=0.0, bearing=None, distance=0.0, sectors=np.zeros(7), code=np.zeros(15))
     somebody = vision.Percept(visible=0.9, bearing=0.0, distance=6.0, sectors=np.zeros(7), code=np.zeros(15))
     box = world.parse_scenario({"path": [[0, 0], [100, 0]],
@@ -271,14 +280,13 @@ def test_a_person_kept_in_mind_is_forgotten_when_their_place_is_in_plain_view(ri
     assert not watch(6.0, nobody, boxes=box)    # the box 4 m ahead may hide them
 
 
-def test_following_closes_in_no_faster_than_the_person_was_recently_measured(ride):
+def test_following_closes_in_no_faster_than_the_person_was_recently_measured(pl):
     """``Pilot._follow_person``: coming up on the person, the set point is at most V_CLOSE above the
     slowest speed estimated for them over the last ``follow.CLOSE_WINDOW_S`` — a speed estimate
     that has just risen with a distance read too far (errand seed 16, round 9) does not let the
     bicycle close in at 6 m/s; with the estimate steady the usual follow law acts."""
     from tianrt.demos.bicycle import follow
 
-    _, pl, _ = ride
     pl.bearing, pl.heading_at_frame = 0.0, math.degrees(pl.est.pose[2])
     pl.distance, pl.v_person = 11.0, 5.0
     pl._v_recent.clear()
