@@ -58,6 +58,16 @@ def test_speed_eval_parallel_equals_serial():
     assert speed_eval.evaluate(workers=1, **kw) == speed_eval.evaluate(workers=2, **kw)
 
 
+def test_speed_eval_rides_the_seeds_from_first_seed():
+    """``first_seed`` picks seeds nobody tuned on: the summary of seed 7 alone is seed 7's ride."""
+    res = speed_eval.evaluate(speeds=(5.0,), n=1, first_seed=7, duration=0.5, log=_quiet)
+    one = speed_eval.ride(5.0, 7, 0.5)
+    for name in ("lqr", "mlp", "snn"):
+        assert res["5"][name]["rms_path_error_mean"] == one[name]["rms_path_error"]
+        assert res["5"][name]["chatter_Nm"] == one[name]["chatter"]
+    assert one["mlp"]["rms_path_error"] != speed_eval.ride(5.0, 0, 0.5)["mlp"]["rms_path_error"]
+
+
 def test_run_tasks_keeps_order_and_checks_workers():
     assert sweep.run_tasks(pow, [(2, k) for k in range(6)], workers=2) == [2 ** k for k in range(6)]
     assert sweep.run_tasks(pow, [], workers=3) == []

@@ -3,7 +3,7 @@ the teacher's, and the steer torque's chatter.
 
     python -m tianrt.demos.bicycle.speed_eval --speeds 3,5,7,8 --n 20 --duration 30
 
-rides seeded S-curves with gusts (the ``s_curve`` suite, seeds 0..n-1) at each constant
+rides seeded S-curves with gusts (the ``s_curve`` suite, seeds 0..n-1, or from ``--first-seed``) at each constant
 speed with the LQR teacher, the MLP and its SNN conversion (numba backend), and prints per
 speed and controller: falls, the RMS path error against the teacher's (mean / max of the
 per-seed ratio), and the chatter (RMS step-to-step change of the steer torque, N m).
@@ -51,14 +51,14 @@ def ride(speed: float, seed: int, duration: float = 30.0, T: int = 16, model=Non
 
 
 def evaluate(speeds=(3.0, 5.0, 7.0, 8.0), n: int = 20, duration: float = 30.0, T: int = 16,
-             model=None, backend: str = "numba", log=print, workers: int = 1, dask=None) -> dict:
-    """Per speed and controller: falls, path error ratio to the teacher's, chatter. The rides
-    run serially (``workers`` 1), on local processes or on a dask scheduler (``sweep.run_tasks``)."""
+             model=None, backend: str = "numba", log=print, workers: int = 1, dask=None, first_seed: int = 0) -> dict:
+    """Per speed and controller: falls, path error ratio to the teacher's, chatter, over the seeds
+    ``first_seed`` .. ``first_seed + n - 1``. The rides run serially (``workers`` 1), on local processes or on a dask scheduler (``sweep.run_tasks``)."""
     model = None if model is None else str(model)
     speeds = [float(v) for v in speeds]
     t0 = time.time()
     rides = sweep.run_tasks(ride, [(v, seed, float(duration), int(T), model, backend)
-                                   for v in speeds for seed in range(n)], workers=workers, dask=dask)
+                                   for v in speeds for seed in range(first_seed, first_seed + n)], workers=workers, dask=dask)
     out = {}
     for i, v in enumerate(speeds):
         rows = {name: [r[name] for r in rides[i * n:(i + 1) * n]] for name in ("lqr", "mlp", "snn")}
@@ -71,7 +71,7 @@ def evaluate(speeds=(3.0, 5.0, 7.0, 8.0), n: int = 20, duration: float = 30.0, T
                              "rms_path_error_mean": float(np.mean([r["rms_path_error"] for r in rs])),
                              "chatter_Nm": float(np.mean([r["chatter"] for r in rs]))}
         out[f"{v:g}"] = summary
-        log(f"{v:g} m/s: {n} seeds: " + json.dumps(summary))
+        log(f"{v:g} m/s: seeds {first_seed}-{first_seed + n - 1}: " + json.dumps(summary))
     log(f"{len(rides)} scenarios in {time.time() - t0:.0f} s")
     return out
 
@@ -91,6 +91,7 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--speeds", default="3,5,7,8")
     ap.add_argument("--n", type=int, default=20)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + n - 1")
     ap.add_argument("--duration", type=float, default=30.0)
     ap.add_argument("--T", type=int, default=16, help="SNN ticks per control step")
     ap.add_argument("--model", help="balance model file (default: the shipped one)")
@@ -102,7 +103,7 @@ def main(argv=None) -> int:
     except ValueError as exc:
         ap.error(str(exc))
     res = evaluate([float(s) for s in args.speeds.split(",")], args.n, args.duration, T=args.T, model=args.model,
-                   **par)
+                   first_seed=args.first_seed, **par)
     print(markdown(res))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
