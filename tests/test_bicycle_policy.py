@@ -3,6 +3,7 @@ through tr.stream's scheduler (the same ride as stepping the Runtime directly), 
 reference and numba backends, as an ANN and converted to an SNN; and the demo command."""
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -81,6 +82,17 @@ def test_demo_command_writes_summary_and_video(tmp_path, capsys):
     assert rides["mlp/reference/stream"]["fell"] is False
     assert summary["camera"]["frames"] == 90
     assert (tmp_path / "bicycle-straight-0-mlp.mp4").stat().st_size > 10_000
+
+
+def test_demo_command_writes_a_still_of_the_video(tmp_path, capsys):
+    code = demo_main(["--kind", "straight", "--duration", "1", "--no-teacher", "--still", "0.5", "--out", str(tmp_path)])
+    assert code == 0
+    summary = json.loads((tmp_path / "bicycle-straight-0-summary.json").read_text())
+    still = cv2.imread(summary["still"])
+    assert summary["still"] == str(tmp_path / "bicycle-straight-0-still.png") and still.shape == (380, 880, 3)
+    for argv, why in ((["--no-video"], "drop --no-video"), (["--duration", "1"], "after the ride's end")):
+        assert demo_main(["--kind", "straight", "--still", "2", *argv, "--out", str(tmp_path)]) == 2
+        assert why in capsys.readouterr().err
 
 
 def test_demo_command_names_the_bad_field(tmp_path, capsys):

@@ -92,3 +92,28 @@ def test_video_recorder_writes_a_readable_file(tmp_path):
             break
         n, shape = n + 1, f.shape
     assert n == 5 and shape == (rec.height, rec.width, 3)
+
+
+def test_video_recorder_writes_the_still_asked_for(tmp_path):
+    """``still=(t, png)``: the first frame at or after t, lossless, the same picture the video
+    holds at that frame (up to the video codec's loss); a still after the ride is not written,
+    and a still that is not a PNG is refused."""
+    sc = scenario(obstacles=[{"kind": "cone", "x": 10, "y": 0.5}])
+    rec = render.VideoRecorder(tmp_path / "ride.mp4", render.Scene(sc), fps=10, still=(0.25, tmp_path / "s.png"))
+    t = np.linspace(0, 1, 11)
+    for i in range(5):
+        rec.add(i / 10, i * 0.5, 0.0, 0.0, 0.02 * i, t[:i + 2],
+                [("lean", np.sin(t[:i + 2]), 1.0, (0, 255, 255))], [(0, 0), (i * 0.5, 0)], f"frame {i}")
+    rec.close()
+    assert rec.still_written == str(tmp_path / "s.png")
+    still = cv2.imread(rec.still_written)
+    cap = cv2.VideoCapture(str(tmp_path / "ride.mp4"))
+    frames = [cap.read()[1] for _ in range(5)]
+    err = [np.abs(f.astype(int) - still.astype(int)).mean() for f in frames]
+    assert still.shape == (rec.height, rec.width, 3) and int(np.argmin(err)) == 3   # t = 0.3 s, the first >= 0.25
+    late = render.VideoRecorder(tmp_path / "b.mp4", render.Scene(sc), fps=10, still=(5.0, tmp_path / "late.png"))
+    late.add(0.0, 0.0, 0.0, 0.0, 0.0, t[:2], [("lean", t[:2], 1.0, (0, 255, 255))], [(0, 0)])
+    late.close()
+    assert late.still_written is None and not (tmp_path / "late.png").exists()
+    with pytest.raises(ValueError, match="png"):
+        render.VideoRecorder(tmp_path / "c.mp4", render.Scene(sc), still=(1.0, tmp_path / "s.jpg"))

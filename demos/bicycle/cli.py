@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run the scheduler on the wall clock (real time) instead of as fast as possible")
     ap.add_argument("--out", default="out", help="output folder (default: ./out)")
     ap.add_argument("--no-video", action="store_true", help="do not write a video")
+    ap.add_argument("--still", metavar="SECONDS", type=_bounded(float, 0.0, world.MAX_DURATION, "seconds"),
+                    help="also write the video's frame at this simulated time as a PNG (bicycle-<scenario>-still.png)")
     ap.add_argument("--camera-hz", type=_bounded(float, 0.0, 1000.0, "a frame rate"), default=30.0,
                     help="camera frame rate (0: no rendering)")
     ap.add_argument("--no-teacher", action="store_true", help="skip the LQR comparison ride")
@@ -130,6 +132,10 @@ def _main(args) -> int:
             sc.duration = sc_dict["duration"] = float(args.duration)
     except world.ScenarioError as exc:
         return _fail(EXIT_BAD, str(exc))
+    if args.still is not None and (args.no_video or args.camera_hz <= 0):
+        return _fail(EXIT_BAD, "--still takes a frame of the video: drop --no-video (and keep --camera-hz above 0)")
+    if args.still is not None and args.still > sc.duration:
+        return _fail(EXIT_BAD, f"--still {args.still:g}: after the ride's end; give a time in [0, {sc.duration:g}] s")
     if args.write_scenario:
         try:
             Path(args.write_scenario).write_text(json.dumps(sc_dict, indent=1))
@@ -171,7 +177,9 @@ def _main(args) -> int:
 
     scene = Scene(sc)
     camera = SensorCamera(scene, CameraSpec()) if args.camera_hz > 0 else None
-    video = None if args.no_video else VideoRecorder(out / f"bicycle-{sc.name}-{args.controller}.mp4", scene)
+    still = None if args.still is None else (args.still, out / f"bicycle-{sc.name}-still.png")
+    video = None if args.no_video else VideoRecorder(out / f"bicycle-{sc.name}-{args.controller}.mp4", scene,
+                                                     still=still)
     print(f"scenario {sc.name}: {sc.duration:g} s, control {sc.control_hz:g} Hz, physics {sc.physics_hz:g} Hz, "
           f"{len(sc.obstacles)} obstacles, target {'yes' if sc.target else 'no'}")
     nav = _navigator(args, sc) if brain is None else _pilot(sc, brain)
@@ -213,9 +221,12 @@ def _main(args) -> int:
                            "port": args.chip, "networks": [r.name for r in chip["partition"].regions]}
         print(f"  {'':>24s}  on the chip: {', '.join(summary['chip']['networks'])} on "
               f"{summary['chip']['cores']} of {summary['chip']['cores_chip']} cores")
+    if video is not None and video.still_written:
+        summary["still"] = video.still_written
     path = out / f"bicycle-{sc.name}-summary.json"
     path.write_text(json.dumps(summary, indent=1))
-    print(f"wrote {path}" + (f" and {res.video} ({video.frames} frames)" if video is not None else ""))
+    print(f"wrote {path}" + (f" and {res.video} ({video.frames} frames)" if video is not None else "")
+          + (f" and {video.still_written}" if video is not None and video.still_written else ""))
     return EXIT_FELL if res.fell or res.collisions else EXIT_OK
 
 

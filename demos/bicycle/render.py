@@ -413,9 +413,16 @@ def traces_panel(width: int, height: int, t: np.ndarray, series: list[tuple[str,
 
 
 class VideoRecorder:
-    """Composes camera view, colour debug view, map and traces into frames for cv2.VideoWriter."""
+    """Composes camera view, colour debug view, map and traces into frames for cv2.VideoWriter.
+    ``still=(t, path)`` also writes the first frame at or after simulated time ``t`` as a
+    lossless PNG (``still_written`` is then its path; None if the ride ended before ``t``)."""
 
-    def __init__(self, path, scene: Scene, fps: float = 30.0, cam_spec: CameraSpec | None = None):
+    def __init__(self, path, scene: Scene, fps: float = 30.0, cam_spec: CameraSpec | None = None,
+                 still: tuple | None = None):
+        if still is not None and not (math.isfinite(float(still[0])) and float(still[0]) >= 0.0
+                                      and str(still[1]).lower().endswith(".png")):
+            raise ValueError(f"VideoRecorder: still must be (seconds >= 0, a .png path), got {still!r}")
+        self.still, self.still_written = still, None
         self.scene, self.fps = scene, fps
         spec = cam_spec or CameraSpec()
         self.sensor = SensorCamera(scene, spec)
@@ -443,8 +450,13 @@ class VideoRecorder:
             overlay(cam_big, dbg, mp, self.map, x, y, self.sensor.renderer.spec)
         top = np.hstack([cam_big, dbg, mp])
         bottom = traces_panel(self.width, 140, trace_t, series)
-        self.writer.write(np.vstack([top, bottom]))
+        frame = np.vstack([top, bottom])
+        self.writer.write(frame)
         self.frames += 1
+        if self.still is not None and self.still_written is None and t >= float(self.still[0]):
+            if not cv2.imwrite(str(self.still[1]), frame, [cv2.IMWRITE_PNG_COMPRESSION, 9]):
+                raise OSError(f"cv2.imwrite could not write the still {self.still[1]}")
+            self.still_written = str(self.still[1])
 
     def close(self) -> None:
         self.writer.release()
