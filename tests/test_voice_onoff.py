@@ -45,8 +45,13 @@ def test_onoff_spikes_by_hand_one_per_frame_and_the_level_beside():
     assert lv.n_out == 6 and F.OnOff(2, 0.5).n_out == 4
     np.testing.assert_array_equal(lv.apply(f), np.concatenate([f, on, off], 1))
     assert F.OnOff(2, 0.5).rate(f) == pytest.approx(5 / 20)
+    tall = F.OnOff(2, 0.5, level=True, amplitude=3.0)
+    np.testing.assert_array_equal(tall.apply(f), np.concatenate([f, 3 * np.array(on), 3 * np.array(off)], 1))
+    assert tall.rate(f) == pytest.approx(5 / 20)
     with pytest.raises(ValueError, match="delta"):
         F.OnOff(2, 0.0)
+    with pytest.raises(ValueError, match="amplitude"):
+        F.OnOff(2, 0.5, amplitude=-1.0)
 
 
 def test_onoff_whole_clips_equal_frame_by_frame_and_the_front_end_from_metadata():
@@ -71,6 +76,9 @@ def test_onoff_whole_clips_equal_frame_by_frame_and_the_front_end_from_metadata(
         np.testing.assert_array_equal(whole, F.OnOff(F.N_MELS, 0.3, level).apply(ref))
         fe.reset()
         assert np.array_equal(np.stack([fe.push(wav[i * F.HOP:(i + 1) * F.HOP]) for i in range(len(whole))]), whole)
+    tall = F.VoiceFrontEnd(_meta(np.random.default_rng(4), onoff_delta=0.3, onoff_amplitude=3.0))
+    assert np.array_equal(tall.features(wav), 3 * F.VoiceFrontEnd(_meta(np.random.default_rng(4), onoff_delta=0.3))
+                          .features(wav))
     with pytest.raises(ValueError, match="delta_scale and onoff_delta"):
         F.VoiceFrontEnd(_meta(rng, delta_scale=[1.0] * F.N_MELS, onoff_delta=0.3))
 
@@ -84,6 +92,10 @@ def test_recipes_onoff_augments_before_the_encoder_and_the_graph_carries_it(tmp_
     the runtime as the trainer computes it."""
     d = _tiny_set()
     out, aug, front = R.prepare(d, frontend, onoff_delta=0.4)
+    tall, _, tfront = R.prepare(d, frontend, onoff_delta=0.4, onoff_amplitude=2.0)
+    assert "onoff_amplitude" not in front and tfront["onoff_amplitude"] == 2.0
+    np.testing.assert_array_equal(tall["test_x"][..., -2 * F.N_MELS:], 2 * out["test_x"][..., -2 * F.N_MELS:])
+    assert R.spike_rates(tall, tfront) == R.spike_rates(out, front)
     n = F.N_MELS
     norm = ((d["test_x"] - front["logmel_mean"]) / front["logmel_std"]).astype(np.float32)
     np.testing.assert_array_equal(out["test_x"], F.OnOff(n, 0.4, frontend == "level-onoff").apply(norm))

@@ -91,17 +91,21 @@ class OnOff:
     frame); at frame ``f_t`` an ON spike when ``f_t - r >= delta``, an OFF spike when
     ``f_t - r <= -delta``, and after either ``r = f_t`` (at most one spike per channel per
     frame: a rise of 3 * delta in one frame is one ON spike, not three). Out: ``[ON, OFF]``
-    (2 * channels of 0/1), or ``[f_t, ON, OFF]`` (3 * channels) with ``level``: the level
+    (2 * channels of 0 or ``amplitude``, default 1), or ``[f_t, ON, OFF]`` (3 * channels)
+    with ``level``: the level
     beside the spikes (``--frontend level-onoff``: the spikes instead of ``Delta``'s
     differences). Unlike ``Delta`` the memory is unbounded — a channel that never changes by
     ``delta`` keeps its reference from power-on — so a stream and a clip agree only once each
     channel has spiked. ``push`` (one frame) and ``apply`` (whole clips, frames along axis -2,
     each from a fresh state) compute the same values; all arithmetic in float32."""
 
-    def __init__(self, channels: int, delta: float = ONOFF_DELTA, level: bool = False):
+    def __init__(self, channels: int, delta: float = ONOFF_DELTA, level: bool = False, amplitude: float = 1.0):
         if not delta > 0:
             raise ValueError(f"OnOff: delta must be > 0 (normalised log-mel units), got {delta!r}")
+        if not amplitude > 0:
+            raise ValueError(f"OnOff: amplitude must be > 0, got {amplitude!r}")
         self.channels, self.delta, self.level = int(channels), np.float32(delta), bool(level)
+        self.amplitude = np.float32(amplitude)
         self.n_out = self.channels * (3 if self.level else 2)
         self.reset()
 
@@ -112,7 +116,8 @@ class OnOff:
         """(spikes [ON, OFF] along the last axis, the new reference) of frames ``f`` after ``ref``."""
         d = f - ref
         on, off = d >= self.delta, d <= -self.delta
-        return np.concatenate([on, off], axis=-1).astype(np.float32), np.where(on | off, f, ref)
+        s = np.concatenate([on, off], axis=-1).astype(np.float32)
+        return (s if self.amplitude == 1 else s * self.amplitude), np.where(on | off, f, ref)
 
     def push(self, f) -> np.ndarray:
         f = np.asarray(f, np.float32)
@@ -131,7 +136,7 @@ class OnOff:
     def rate(self, frames) -> float:
         """The mean spike rate of ``apply(frames)``: spikes per ON/OFF channel per frame."""
         s = self.apply(frames)
-        return float(s[..., -2 * self.channels:].mean())
+        return float((s[..., -2 * self.channels:] != 0).mean())
 
 
 class RunningNorm:
@@ -233,7 +238,7 @@ class VoiceFrontEnd:
     ``logmel_mean``/``logmel_std``, then at most one stage — ``RunningNorm(cmn_tau,
     cmn_scale)`` when the metadata has ``cmn_tau`` (tried in docs/voice.md's "Recipes of round
     4", not shipped), ``Delta(delta_scale)`` when it has ``delta_scale`` (round 6), or
-    ``OnOff(onoff_delta, onoff_level)`` when it has ``onoff_delta`` (round 19). ``push``,
+    ``OnOff(onoff_delta, onoff_level, onoff_amplitude)`` when it has ``onoff_delta`` (round 19). ``push``,
     ``features`` and ``reset`` as ``LogMel``'s; ``from_logmel`` applies the rest to normalised
     log-mel frames already computed (a data set's). ``level``: whether the inputs begin with
     the normalised log-mel frames themselves (all but ON/OFF alone)."""
@@ -250,7 +255,8 @@ class VoiceFrontEnd:
         tau, dscale, oo = (metadata.get(k) for k in self.STAGES)
         self.norm = None if tau is None else RunningNorm(n, tau, metadata["cmn_scale"])
         self.delta = None if dscale is None else Delta(n, dscale)
-        self.onoff = None if oo is None else OnOff(n, oo, bool(metadata.get("onoff_level", False)))
+        self.onoff = None if oo is None else OnOff(n, oo, bool(metadata.get("onoff_level", False)),
+                                                   float(metadata.get("onoff_amplitude", 1.0)))
         self.n_out = (self.onoff.n_out if self.onoff is not None
                       else n * (1 if self.norm is None and self.delta is None else 2))
         self.level = self.onoff is None or self.onoff.level
@@ -277,7 +283,7 @@ class VoiceFrontEnd:
 
 
 FRONT_KEYS = ("logmel_mean", "logmel_std", "frontend", "cmn_tau", "cmn_scale", "delta_scale", "onoff_delta",
-              "onoff_level")
+              "onoff_level", "onoff_amplitude")
 
 
 def graph_front_end(graph) -> dict:

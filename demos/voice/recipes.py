@@ -7,7 +7,8 @@ clip decision of model.decide) and appends a JSON line to a results file.
         [--weight-decay 0.1] [--dropout 0.2] [--frontend delta] [--layers 2] [--peak 0.5] \\
         [--hetero [--adapt-spread 0.1 0.5]] [--train-tau] [--steps 0.5] [--steps-before 0.75] \\
         [--unknown-weight 0.33] [--monitor-test] [--distil ens.tnr [--distil-t 2] [--distil-alpha 0.5] [--distil-ticks taught]] \\
-        [--frontend onoff|level-onoff [--onoff-delta 0.3] [--input-gain 3]] --results runs.jsonl
+        [--frontend onoff|level-onoff [--onoff-delta 0.3] [--onoff-amplitude 3] [--input-gain 3]] \\
+        --results runs.jsonl
 
 ``--frontend cmn`` feeds the network ``frontend.RunningNorm``'s 64 channels (the normalised
 log-mel frames and the same relative to their causal running mean); the training
@@ -18,7 +19,8 @@ the microphone.
 channels (ON and OFF of each normalised log-mel band, threshold ``--onoff-delta``) instead
 of any analog value, ``level-onoff`` the 32 log-mel frames beside them (96 channels); the
 augmentation is applied to the log-mel frames before the encoder, as for delta. Its JSON
-line records the spike rate (``onoff_rate``); ``--input-gain`` scales the input currents.
+line records the spike rate (``onoff_rate``); ``--onoff-amplitude`` sets the spikes' height,
+``--input-gain`` scales every input current.
 
 ``--distil ens.tnr`` (round 17) trains the network toward an ensemble's per-tick
 probabilities beside the labels (Hinton's distillation: ``tr.train.soft_target_loss`` at
@@ -47,7 +49,7 @@ FRONT_ENDS = ("logmel", "cmn", "delta", "onoff", "level-onoff")   # --frontend (
 
 
 def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, context=0.0, prefix=0.0,
-            onoff_delta=ONOFF_DELTA):
+            onoff_delta=ONOFF_DELTA, onoff_amplitude=1.0):
     """The network's inputs from a data set's log-mel frames: normalised by the training
     set's statistics, then (``frontend="cmn"``) ``RunningNorm`` of time constant ``tau``
     with its relative channels scaled to unit deviation on the training set — or, given a
@@ -64,7 +66,7 @@ def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, 
     loss is on the clip only.
 
     ``frontend="onoff"`` (round 19): ``OnOff`` spikes of threshold ``onoff_delta`` alone (64
-    channels of 0/1); ``"level-onoff"``: the log-mel frames beside them (96 channels). The
+    channels of 0 or ``onoff_amplitude``); ``"level-onoff"``: the log-mel frames beside them (96 channels). The
     ON/OFF inputs do not contain the log-mel frames the augmentation starts from, so the
     arrays keep them as ``train_logmel`` and the trainer takes ``training_rows(arrays)``:
     ``train_x`` is what the network reads, un-augmented, for every front end."""
@@ -79,6 +81,8 @@ def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, 
             metadata["delta_scale"] = diff.std((0, 1))
         elif frontend in ("onoff", "level-onoff"):
             metadata.update({"onoff_delta": float(onoff_delta), "onoff_level": frontend == "level-onoff"})
+            if onoff_amplitude != 1.0:
+                metadata["onoff_amplitude"] = float(onoff_amplitude)
         elif frontend != "logmel":
             raise ValueError(f"recipes: unknown front end {frontend!r} (one of {', '.join(FRONT_ENDS)})")
     fe = VoiceFrontEnd(metadata)
@@ -146,7 +150,7 @@ def spike_rates(d, front) -> dict:
     if front.get("onoff_delta") is None:
         return {}
     n = 2 * len(front["logmel_mean"])
-    return {s: round(float(d[f"{s}_x"][..., -n:].mean()), 4) for s in ("train", "val", "test")}
+    return {s: round(float((d[f"{s}_x"][..., -n:] != 0).mean()), 4) for s in ("train", "val", "test")}
 
 
 def with_more_training(d, *others):
@@ -337,6 +341,9 @@ def main(argv=None) -> int:
     p.add_argument("--frontend", default="logmel", choices=FRONT_ENDS)
     p.add_argument("--onoff-delta", type=float, default=ONOFF_DELTA,
                    help="with --frontend onoff or level-onoff: the send-on-delta threshold (normalised log-mel units)")
+    p.add_argument("--onoff-amplitude", type=float, default=1.0,
+                   help="with --frontend onoff or level-onoff: the spikes' height (round 19: 3 gives the spike "
+                        "channels about unit deviation, as delta's differences have)")
     p.add_argument("--tau", type=float, default=100.0, help="running mean's time constant (frames)")
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--dropout", type=float, default=0.0, help="of the hidden spikes into the readout")
@@ -380,7 +387,8 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     M.limit_threads()
     d = with_more_training(dict(np.load(a.data)), *(dict(np.load(m)) for m in a.more))
-    d, aug, front = prepare(d, a.frontend, a.tau, context=a.context, prefix=a.prefix, onoff_delta=a.onoff_delta)
+    d, aug, front = prepare(d, a.frontend, a.tau, context=a.context, prefix=a.prefix, onoff_delta=a.onoff_delta,
+                            onoff_amplitude=a.onoff_amplitude)
     rates = spike_rates(d, front)
     if rates:
         print(f"ON/OFF spikes per channel per frame: {rates}", flush=True)
