@@ -150,3 +150,17 @@ def test_recipes_cli_trains_on_onoff_and_records_the_spike_rate(tmp_path):
     assert g["direct"].op == "bridge.DirectCurrent" and g["direct"].gain == 3.0
     with pytest.raises(SystemExit):
         R.main(["--data", str(tmp_path / "d.npz"), "--frontend", "spikes"])
+
+
+def test_compare_scores_an_onoff_model_on_clips_in_float_and_integer_mode(tmp_path):
+    """`compare --no-streams` (round 19's table): the model's own front end from its metadata,
+    float and integer-mode accuracy on the clips, no streams synthesised."""
+    from tianrt.demos.voice import compare as C
+    np.savez(tmp_path / "d.npz", **_tiny_set())
+    R.main(["--data", str(tmp_path / "d.npz"), "--epochs", "1", "--hidden", "8", "--frontend", "level-onoff",
+            "--onoff-amplitude", "3", "--save", str(tmp_path / "m.tnr"), "--results", str(tmp_path / "r.jsonl")])
+    C.main(["--data", str(tmp_path / "d.npz"), "--model", str(tmp_path / "m.tnr"), "--no-streams",
+            "--out", str(tmp_path / "c.json")])
+    res = json.loads((tmp_path / "c.json").read_text())[str(tmp_path / "m.tnr")]
+    assert {"val", "test", "accuracy_int8", "int8_changed_decisions"} <= set(res) and "rules" not in res
+    assert res["test"] == json.loads((tmp_path / "r.jsonl").read_text())["test_acc"]
