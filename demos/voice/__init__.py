@@ -117,10 +117,12 @@ def main(argv=None) -> int:
                    help="training augmentation: vocal-tract-length warp of the mel axis, up to this fraction")
     p.add_argument("--tilt", type=float, default=0.0,
                    help="training augmentation: random spectral tilt, standard deviation (normalised units)")
-    p.add_argument("--frontend", default="logmel", choices=("logmel", "cmn", "delta"),
+    p.add_argument("--frontend", default="logmel", choices=R.FRONT_ENDS,
                    help="with --train: log-mel alone (the shipped recipe), or beside it their causal first "
-                        "difference (round 6's best on clips, not shipped), or relative to a running mean "
-                        "(docs/voice.md)")
+                        "difference (round 6's best on clips, not shipped), or relative to a running mean, or "
+                        "send-on-delta ON/OFF spikes alone or beside the log-mel (round 19) (docs/voice.md)")
+    p.add_argument("--onoff-delta", type=float, default=R.ONOFF_DELTA,
+                   help="with --train --frontend onoff or level-onoff: the send-on-delta threshold")
     p.add_argument("--tau", type=float, default=100.0, help="with --frontend cmn: the running mean's time constant, ticks")
     p.add_argument("--prefix", type=float, default=0.0,
                    help="with --train --frontend cmn: this fraction of the training clips starts the running mean "
@@ -149,7 +151,7 @@ def main(argv=None) -> int:
     # the front end: the training set's statistics when training, else the model's own
     d, aug, front = R.prepare(d, a.frontend if train else None, a.tau, a.warp, a.tilt,
                               metadata=None if train else tr.load(a.model).metadata,
-                              prefix=a.prefix if train else 0.0)
+                              prefix=a.prefix if train else 0.0, onoff_delta=a.onoff_delta)
     if train:
         dt, targets = R.stepped(d, front, a)   # the training clips with noise steps, when asked for
         t0, c0 = time.time(), time.process_time()
@@ -169,7 +171,7 @@ def main(argv=None) -> int:
     res.update(integer_accuracy(g, d, a.threshold, a.seed, pred))
     res["recall_per_class"] = {c: float((pred[d["test_y"] == i] == i).mean()) for i, c in enumerate(D.CLASSES)}
     t0 = time.time()
-    ann = M.train_ann(d, seed=a.seed, augment=aug, log=_log)
+    ann = M.train_ann(R.training_rows(d), seed=a.seed, augment=aug, log=_log)
     res["accuracy_ann_baseline"] = ann.accuracy(d["test_x"], d["test_y"])
     res["train_seconds_ann"] = round(time.time() - t0, 1)
     _log(f"ANN baseline test accuracy {res['accuracy_ann_baseline']:.3f}")

@@ -7,7 +7,9 @@
 ``features(wav)`` computes the frames of a whole clip (the training data); ``push`` gives
 bit-for-bit the same values chunk by chunk (tests/test_voice.py). The frames
 feed the SNN as currents through ``bridge.DirectCurrent`` (the analog input the network
-was trained on); ``OnOff`` turns them into send-on-delta ON/OFF spikes instead.
+was trained on); ``OnOff`` turns them into send-on-delta ON/OFF spikes instead (round 19:
+``--frontend onoff`` / ``level-onoff``, tests/test_voice_onoff.py). ``VoiceFrontEnd`` builds
+a graph's front end from its metadata.
 """
 from __future__ import annotations
 
@@ -80,19 +82,61 @@ class LogMel:
         return np.stack([self._frame(x[k * HOP:k * HOP + WIN]) for k in range(n)]).reshape(n, -1)
 
 
-class OnOff:
-    """Send-on-delta: per channel, an ON spike when the feature rose by ``delta`` since the
-    last spike, an OFF spike when it fell by ``delta``; output (2 * channels,) of 0/1."""
+ONOFF_DELTA = 0.3   # normalised log-mel units: ~9 % of channel-frames spike (docs/voice.md, "Round 19")
 
-    def __init__(self, channels: int, delta: float = 0.3):
-        self.delta = float(delta)
-        self.ref = np.zeros(channels, np.float32)
+
+class OnOff:
+    """Send-on-delta ON/OFF spikes of each channel (a silicon cochlea's, on the normalised
+    log-mel bands): per channel a reference ``r`` (0 at a fresh state: the training set's mean
+    frame); at frame ``f_t`` an ON spike when ``f_t - r >= delta``, an OFF spike when
+    ``f_t - r <= -delta``, and after either ``r = f_t`` (at most one spike per channel per
+    frame: a rise of 3 * delta in one frame is one ON spike, not three). Out: ``[ON, OFF]``
+    (2 * channels of 0 or ``amplitude``, default 1), or ``[f_t, ON, OFF]`` (3 * channels)
+    with ``level``: the level
+    beside the spikes (``--frontend level-onoff``: the spikes instead of ``Delta``'s
+    differences). Unlike ``Delta`` the memory is unbounded — a channel that never changes by
+    ``delta`` keeps its reference from power-on — so a stream and a clip agree only once each
+    channel has spiked. ``push`` (one frame) and ``apply`` (whole clips, frames along axis -2,
+    each from a fresh state) compute the same values; all arithmetic in float32."""
+
+    def __init__(self, channels: int, delta: float = ONOFF_DELTA, level: bool = False, amplitude: float = 1.0):
+        if not delta > 0:
+            raise ValueError(f"OnOff: delta must be > 0 (normalised log-mel units), got {delta!r}")
+        if not amplitude > 0:
+            raise ValueError(f"OnOff: amplitude must be > 0, got {amplitude!r}")
+        self.channels, self.delta, self.level = int(channels), np.float32(delta), bool(level)
+        self.amplitude = np.float32(amplitude)
+        self.n_out = self.channels * (3 if self.level else 2)
+        self.reset()
+
+    def reset(self):
+        self.ref = np.zeros(self.channels, np.float32)
+
+    def _step(self, f, ref):
+        """(spikes [ON, OFF] along the last axis, the new reference) of frames ``f`` after ``ref``."""
+        d = f - ref
+        on, off = d >= self.delta, d <= -self.delta
+        s = np.concatenate([on, off], axis=-1).astype(np.float32)
+        return (s if self.amplitude == 1 else s * self.amplitude), np.where(on | off, f, ref)
 
     def push(self, f) -> np.ndarray:
-        d = f - self.ref
-        on, off = d >= self.delta, d <= -self.delta
-        self.ref = np.where(on | off, f, self.ref).astype(np.float32)
-        return np.concatenate([on, off]).astype(np.float32)
+        f = np.asarray(f, np.float32)
+        s, self.ref = self._step(f, self.ref)
+        return np.concatenate([f, s]) if self.level else s
+
+    def apply(self, frames) -> np.ndarray:
+        """(..., T, channels) -> (..., T, n_out), each clip from a fresh state."""
+        x = np.asarray(frames, np.float32)
+        ref = np.zeros(x.shape[:-2] + x.shape[-1:], np.float32)
+        s = np.empty(x.shape[:-1] + (2 * x.shape[-1],), np.float32)
+        for t in range(x.shape[-2]):
+            s[..., t, :], ref = self._step(x[..., t, :], ref)
+        return np.concatenate([x, s], axis=-1) if self.level else s
+
+    def rate(self, frames) -> float:
+        """The mean spike rate of ``apply(frames)``: spikes per ON/OFF channel per frame."""
+        s = self.apply(frames)
+        return float((s[..., -2 * self.channels:] != 0).mean())
 
 
 class RunningNorm:
@@ -191,26 +235,36 @@ class Delta:
 
 class VoiceFrontEnd:
     """A voice graph's front end, as its metadata describes it: ``LogMel`` normalised by
-    ``logmel_mean``/``logmel_std``, then ``RunningNorm(cmn_tau, cmn_scale)`` when the
-    metadata has ``cmn_tau`` (tried in docs/voice.md's "Recipes of round 4", not shipped),
-    or ``Delta(delta_scale)`` when it has ``delta_scale`` (round 6). ``push``, ``features``
-    and ``reset`` as ``LogMel``'s; ``from_logmel`` applies the rest to normalised log-mel
-    frames already computed (a data set's)."""
+    ``logmel_mean``/``logmel_std``, then at most one stage — ``RunningNorm(cmn_tau,
+    cmn_scale)`` when the metadata has ``cmn_tau`` (tried in docs/voice.md's "Recipes of round
+    4", not shipped), ``Delta(delta_scale)`` when it has ``delta_scale`` (round 6), or
+    ``OnOff(onoff_delta, onoff_level, onoff_amplitude)`` when it has ``onoff_delta`` (round 19). ``push``,
+    ``features`` and ``reset`` as ``LogMel``'s; ``from_logmel`` applies the rest to normalised
+    log-mel frames already computed (a data set's). ``level``: whether the inputs begin with
+    the normalised log-mel frames themselves (all but ON/OFF alone)."""
+
+    STAGES = ("cmn_tau", "delta_scale", "onoff_delta")
 
     def __init__(self, metadata):
         n = len(metadata["logmel_mean"])
         self.logmel = LogMel(n, metadata["logmel_mean"], metadata["logmel_std"])
-        tau, dscale = metadata.get("cmn_tau"), metadata.get("delta_scale")
-        if tau is not None and dscale is not None:
-            raise ValueError("VoiceFrontEnd: metadata with both cmn_tau and delta_scale (one or the other)")
+        given = [k for k in self.STAGES if metadata.get(k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"VoiceFrontEnd: metadata with both {' and '.join(given)} (one stage at most: "
+                             f"{', '.join(self.STAGES)})")
+        tau, dscale, oo = (metadata.get(k) for k in self.STAGES)
         self.norm = None if tau is None else RunningNorm(n, tau, metadata["cmn_scale"])
         self.delta = None if dscale is None else Delta(n, dscale)
-        self.n_out = n * (1 if self.norm is None and self.delta is None else 2)
+        self.onoff = None if oo is None else OnOff(n, oo, bool(metadata.get("onoff_level", False)),
+                                                   float(metadata.get("onoff_amplitude", 1.0)))
+        self.n_out = (self.onoff.n_out if self.onoff is not None
+                      else n * (1 if self.norm is None and self.delta is None else 2))
+        self.level = self.onoff is None or self.onoff.level
 
     @property
     def stage(self):
-        """The stage after the log-mel frames (RunningNorm, Delta or None)."""
-        return self.norm if self.norm is not None else self.delta
+        """The stage after the log-mel frames (RunningNorm, Delta, OnOff or None)."""
+        return next((s for s in (self.norm, self.delta, self.onoff) if s is not None), None)
 
     def reset(self):
         self.logmel.reset()
@@ -228,7 +282,8 @@ class VoiceFrontEnd:
         return self.from_logmel(self.logmel.features(wav))
 
 
-FRONT_KEYS = ("logmel_mean", "logmel_std", "frontend", "cmn_tau", "cmn_scale", "delta_scale")
+FRONT_KEYS = ("logmel_mean", "logmel_std", "frontend", "cmn_tau", "cmn_scale", "delta_scale", "onoff_delta",
+              "onoff_level", "onoff_amplitude")
 
 
 def graph_front_end(graph) -> dict:

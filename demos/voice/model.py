@@ -173,7 +173,7 @@ def train_snn(d, epochs=60, hidden=256, seed=0, lr=3e-3, batch=64, clip=1.0, unk
               augment=None, label_smoothing=0.0, warp=0.0, tilt=0.0, weight_decay=0.0, dropout=0.0,
               layers=1, peak=0.0, hetero=False, train_tau=False, adapt_spread=None, targets=None,
               class_weight=None, monitor=None, log=print, teacher=None, temperature=2.0, alpha=0.5,
-              distil_ticks="all"):
+              distil_ticks="all", gain=1.0):
     """Train the voice SNN by BPTT (tr.train.SNN.fit): per-tick targets, Adam with cosine
     decay, gradient clipping, ``augment`` (default: tr.train.SpecAugment with only a level
     shift and channel noise, plus a vocal-tract-length warp of up to ``warp`` on the mel
@@ -187,10 +187,12 @@ def train_snn(d, epochs=60, hidden=256, seed=0, lr=3e-3, batch=64, clip=1.0, unk
     ``monitor(net) -> str``: appended to each epoch's log line (for reading only: the weights
     kept are chosen on the validation clips alone); ``teacher(xb) -> readouts``: distillation
     (``tr.train.SNN.fit``'s teacher, ``temperature``, ``alpha``, ``distil_ticks``; round 17:
-    an ensemble's members, ``distil.teacher``)."""
+    an ensemble's members, ``distil.teacher``); ``gain``: the input currents' gain
+    (``bridge.DirectCurrent``, build_snn; round 19: 0/1 ON/OFF spikes at ~10 % are 3.4× weaker
+    than unit-deviation features)."""
     net = build_snn(d["train_x"].shape[2], hidden, seed, label_smoothing=label_smoothing, dropout=dropout,
                     layers=layers, peak=peak, hetero=hetero, train_tau=train_tau, adapt_spread=adapt_spread,
-                    class_weight=class_weight)
+                    class_weight=class_weight, gain=gain)
     ticks = d["train_x"].shape[1]
     tt = (targets_per_tick(d["train_y"], d["train_end"], ticks, unknown_before=unknown_before)
           if targets is None else targets)

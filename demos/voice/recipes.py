@@ -7,12 +7,20 @@ clip decision of model.decide) and appends a JSON line to a results file.
         [--weight-decay 0.1] [--dropout 0.2] [--frontend delta] [--layers 2] [--peak 0.5] \\
         [--hetero [--adapt-spread 0.1 0.5]] [--train-tau] [--steps 0.5] [--steps-before 0.75] \\
         [--unknown-weight 0.33] [--monitor-test] [--distil ens.tnr [--distil-t 2] [--distil-alpha 0.5] [--distil-ticks taught]] \\
+        [--frontend onoff|level-onoff [--onoff-delta 0.3] [--onoff-amplitude 3] [--input-gain 3]] \\
         --results runs.jsonl
 
 ``--frontend cmn`` feeds the network ``frontend.RunningNorm``'s 64 channels (the normalised
 log-mel frames and the same relative to their causal running mean); the training
 augmentation is applied to the log-mel frames before the running mean, as it would reach
 the microphone.
+
+``--frontend onoff`` (round 19) feeds it ``frontend.OnOff``'s 64 send-on-delta spike
+channels (ON and OFF of each normalised log-mel band, threshold ``--onoff-delta``) instead
+of any analog value, ``level-onoff`` the 32 log-mel frames beside them (96 channels); the
+augmentation is applied to the log-mel frames before the encoder, as for delta. Its JSON
+line records the spike rate (``onoff_rate``); ``--onoff-amplitude`` sets the spikes' height,
+``--input-gain`` scales every input current.
 
 ``--distil ens.tnr`` (round 17) trains the network toward an ensemble's per-tick
 probabilities beside the labels (Hinton's distillation: ``tr.train.soft_target_loss`` at
@@ -35,10 +43,13 @@ import tianrt as tr
 from . import model as M
 from .data import CLASSES
 from .distil import from_flags as distil_from_flags
-from .frontend import LOG_FLOOR, Delta, RunningNorm, VoiceFrontEnd
+from .frontend import FRONT_KEYS, LOG_FLOOR, ONOFF_DELTA, Delta, RunningNorm, VoiceFrontEnd
+
+FRONT_ENDS = ("logmel", "cmn", "delta", "onoff", "level-onoff")   # --frontend (one home: recipes and the demo)
 
 
-def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, context=0.0, prefix=0.0):
+def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, context=0.0, prefix=0.0,
+            onoff_delta=ONOFF_DELTA, onoff_amplitude=1.0):
     """The network's inputs from a data set's log-mel frames: normalised by the training
     set's statistics, then (``frontend="cmn"``) ``RunningNorm`` of time constant ``tau``
     with its relative channels scaled to unit deviation on the training set — or, given a
@@ -52,7 +63,13 @@ def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, 
     where ``RunningNorm.warm`` leaves it after 0.1-1 s of digital silence (a quarter of
     them) or the last 0.2-2 s of two other training clips (augmented alike: another word,
     another noise, another level); the network itself still starts the clip fresh and the
-    loss is on the clip only."""
+    loss is on the clip only.
+
+    ``frontend="onoff"`` (round 19): ``OnOff`` spikes of threshold ``onoff_delta`` alone (64
+    channels of 0 or ``onoff_amplitude``); ``"level-onoff"``: the log-mel frames beside them (96 channels). The
+    ON/OFF inputs do not contain the log-mel frames the augmentation starts from, so the
+    arrays keep them as ``train_logmel`` and the trainer takes ``training_rows(arrays)``:
+    ``train_x`` is what the network reads, un-augmented, for every front end."""
     if metadata is None:
         mean, std = d["train_x"].mean((0, 1)), d["train_x"].std((0, 1))
         metadata = {"logmel_mean": mean, "logmel_std": std, "frontend": frontend}
@@ -62,8 +79,12 @@ def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, 
         elif frontend == "delta":
             diff = Delta(len(mean)).apply((d["train_x"] - mean) / std)[..., len(mean):]
             metadata["delta_scale"] = diff.std((0, 1))
+        elif frontend in ("onoff", "level-onoff"):
+            metadata.update({"onoff_delta": float(onoff_delta), "onoff_level": frontend == "level-onoff"})
+            if onoff_amplitude != 1.0:
+                metadata["onoff_amplitude"] = float(onoff_amplitude)
         elif frontend != "logmel":
-            raise ValueError(f"recipes: unknown front end {frontend!r}")
+            raise ValueError(f"recipes: unknown front end {frontend!r} (one of {', '.join(FRONT_ENDS)})")
     fe = VoiceFrontEnd(metadata)
     if (context or prefix) and fe.norm is None:
         raise ValueError("recipes: context and prefix start a running mean: they need the cmn front end")
@@ -71,6 +92,8 @@ def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, 
     out = {k: v for k, v in d.items() if not k.endswith("_x")}
     for k in ("train_x", "val_x", "test_x"):
         out[k] = fe.from_logmel(((d[k] - mean) / std).astype(np.float32))
+    if not fe.level:
+        out["train_logmel"] = ((d["train_x"] - mean) / std).astype(np.float32)
     base = M.augmentation(len(mean), warp, tilt)
     n = len(mean)
 
@@ -87,7 +110,7 @@ def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, 
         m0[~warm] = 0.0
         return fe.norm.apply(x, m0, np.where(warm, int(fe.norm.tau), 0))
     silence = ((np.log(LOG_FLOOR) - mean) / std).astype(np.float32)   # the frame of digital zeros
-    pool = out["train_x"][..., :n]
+    pool = out["train_logmel"] if not fe.level else out["train_x"][..., :n]
 
     def preceded(x, rng):   # the running mean's state after what came before each clip
         B, T = x.shape[:2]
@@ -101,9 +124,33 @@ def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, 
         lengths = np.where(quiet, rng.integers(T // 10, T + 1, len(warm)), rng.integers(T // 5, 2 * T + 1, len(warm)))
         m0[warm], t0[warm] = fe.norm.warm(pre, lengths)
         return m0, t0
-    front = {k: metadata[k] for k in ("logmel_mean", "logmel_std", "frontend", "cmn_tau", "cmn_scale", "delta_scale")
-             if k in metadata}
+    front = {k: metadata[k] for k in FRONT_KEYS if k in metadata}
     return out, (base if fe.stage is None else through_front_end), front
+
+
+def training_rows(d):
+    """The prepared data ``d`` as the trainer takes it, the rows the augmentation of
+    ``prepare`` reads the normalised log-mel frames from (their first channels): ``d`` itself,
+    or for a front end whose inputs do not begin with those frames (ON/OFF alone: ``d`` has
+    ``train_logmel``) ``train_x`` replaced by ``train_logmel`` padded with zero channels to the
+    network's width. Such rows are only the augmentation's input (it encodes them): the
+    network never reads them as they are."""
+    if "train_logmel" not in d:
+        return d
+    x, width = d["train_logmel"], d["train_x"].shape[-1]
+    if x.shape[:-1] != d["train_x"].shape[:-1] or x.shape[-1] > width:
+        raise ValueError(f"recipes: train_logmel {x.shape} does not fit train_x {d['train_x'].shape}")
+    pad = np.zeros(x.shape[:-1] + (width - x.shape[-1],), np.float32)
+    return {**d, "train_x": np.concatenate([x, pad], axis=-1)}
+
+
+def spike_rates(d, front) -> dict:
+    """The ON/OFF front end's mean spike rate (spikes per ON/OFF channel per 10 ms frame) on
+    the prepared clips of each split, un-augmented ({} for the other front ends)."""
+    if front.get("onoff_delta") is None:
+        return {}
+    n = 2 * len(front["logmel_mean"])
+    return {s: round(float((d[f"{s}_x"][..., -n:] != 0).mean()), 4) for s in ("train", "val", "test")}
 
 
 def with_more_training(d, *others):
@@ -155,7 +202,7 @@ def with_noise_steps(d, front, fraction=0.5, extra=50, delay=(10, 60), seed=0, a
     rng = np.random.default_rng([int(seed), 8])
     mean, std = np.asarray(front["logmel_mean"]), np.asarray(front["logmel_std"])
     fe = VoiceFrontEnd(front)
-    x = d["train_x"][..., :len(mean)]
+    x = d["train_logmel"] if "train_logmel" in d else d["train_x"][..., :len(mean)]
     N, T, n = x.shape
     lo, hi = (int(v) for v in before_ticks) if before else (0, 0)
     if before and not (0 <= settle <= lo <= hi):
@@ -202,6 +249,8 @@ def with_noise_steps(d, front, fraction=0.5, extra=50, delay=(10, 60), seed=0, a
     xx[rows, cols], tt[rows, cols] = xc, base
     out = dict(d)
     out["train_x"] = fe.from_logmel(xx) if fe.stage is not None else xx
+    if "train_logmel" in d:
+        out["train_logmel"] = xx
     return out, tt
 
 
@@ -241,13 +290,15 @@ def add_time_flags(p):
 
 
 def stepped(d, front, a):
-    """(data, per-tick targets or None) of ``add_time_flags``' flags ``a`` (with ``a.seed`` and
-    ``a.unknown_before``): the training clips of ``with_noise_steps`` when a step is asked for."""
+    """(the trainer's data — ``training_rows`` —, per-tick targets or None) of
+    ``add_time_flags``' flags ``a`` (with ``a.seed`` and ``a.unknown_before``): the training
+    clips of ``with_noise_steps`` when a step is asked for."""
     if not (a.steps or a.steps_before):
-        return d, None
-    return with_noise_steps(d, front, a.steps, extra=50 if a.steps else 0, seed=a.seed, quiet=a.steps_quiet,
-                            unknown_before=a.unknown_before, before=a.steps_before,
-                            before_ticks=a.steps_before_ticks)
+        return training_rows(d), None
+    d, targets = with_noise_steps(d, front, a.steps, extra=50 if a.steps else 0, seed=a.seed, quiet=a.steps_quiet,
+                                  unknown_before=a.unknown_before, before=a.steps_before,
+                                  before_ticks=a.steps_before_ticks)
+    return training_rows(d), targets
 
 
 def class_weight(unknown_weight):
@@ -287,12 +338,20 @@ def test_monitor(d):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m tianrt.demos.voice.recipes", description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True)
-    p.add_argument("--frontend", default="logmel", choices=("logmel", "cmn", "delta"))
+    p.add_argument("--frontend", default="logmel", choices=FRONT_ENDS)
+    p.add_argument("--onoff-delta", type=float, default=ONOFF_DELTA,
+                   help="with --frontend onoff or level-onoff: the send-on-delta threshold (normalised log-mel units)")
+    p.add_argument("--onoff-amplitude", type=float, default=1.0,
+                   help="with --frontend onoff or level-onoff: the spikes' height (round 19: 3 gives the spike "
+                        "channels about unit deviation, as delta's differences have)")
     p.add_argument("--tau", type=float, default=100.0, help="running mean's time constant (frames)")
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--dropout", type=float, default=0.0, help="of the hidden spikes into the readout")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--input-gain", type=float, default=1.0,
+                   help="the input currents' gain (DirectCurrent; round 19: about 3 for ON/OFF spikes alone, "
+                        "unit deviation like the analog features)")
     p.add_argument("--layers", type=int, default=1, help="stacked recurrent ALIF layers of --hidden neurons")
     p.add_argument("--peak", type=float, default=0.0,
                    help="weight of the clip decision's loss (model.peak_hinge) beside the per-tick one")
@@ -328,7 +387,11 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     M.limit_threads()
     d = with_more_training(dict(np.load(a.data)), *(dict(np.load(m)) for m in a.more))
-    d, aug, front = prepare(d, a.frontend, a.tau, context=a.context, prefix=a.prefix)
+    d, aug, front = prepare(d, a.frontend, a.tau, context=a.context, prefix=a.prefix, onoff_delta=a.onoff_delta,
+                            onoff_amplitude=a.onoff_amplitude)
+    rates = spike_rates(d, front)
+    if rates:
+        print(f"ON/OFF spikes per channel per frame: {rates}", flush=True)
     d, targets = stepped(d, front, a)
     teacher, distil = distil_from_flags(a, front)
     c0 = time.process_time()
@@ -338,9 +401,9 @@ def main(argv=None) -> int:
                       targets=targets, class_weight=class_weight(a.unknown_weight),
                       monitor=test_monitor(d) if a.monitor_test else None, log=lambda m: print(m, flush=True),
                       teacher=teacher, temperature=a.distil_t, alpha=a.distil_alpha,
-                      distil_ticks=a.distil_ticks)
+                      distil_ticks=a.distil_ticks, gain=a.input_gain)
     cpu = time.process_time() - c0
-    rec = dict(vars(a), cpu_s=round(cpu, 1))
+    rec = dict(vars(a), cpu_s=round(cpu, 1), **({"onoff_rate": rates} if rates else {}))
     for split in ("val", "test"):
         acc, pred = M.snn_accuracy(net, d[f"{split}_x"], d[f"{split}_y"])
         rec[f"{split}_acc"] = round(acc, 4)
