@@ -3,10 +3,11 @@ the teacher's, and the steer torque's chatter.
 
     python -m tianrt.demos.bicycle.speed_eval --speeds 3,5,7,8 --n 20 --duration 30
 
-rides seeded S-curves with gusts (the ``s_curve`` suite, seeds 0..n-1, or from ``--first-seed``) at each constant
-speed with the LQR teacher, the MLP and its SNN conversion (numba backend), and prints per
-speed and controller: falls, the RMS path error against the teacher's (mean / max of the
-per-seed ratio), and the chatter (RMS step-to-step change of the steer torque, N m).
+rides seeded S-curves with gusts (the ``s_curve`` suite, seeds 0..n-1, or n seeds from
+``--first-seed``) at each constant speed with the LQR teacher, the MLP and its SNN conversion
+(numba backend), and prints per speed and controller: falls, the RMS path error against the
+teacher's (mean / max of the per-seed ratio), and the chatter (RMS step-to-step change of the
+steer torque, N m).
 The scenarios run in parallel (``--workers N``, default one process per CPU, or ``--dask
 tcp://HOST:PORT``) with results identical to ``--workers 1``.
 """
@@ -53,12 +54,14 @@ def ride(speed: float, seed: int, duration: float = 30.0, T: int = 16, model=Non
 def evaluate(speeds=(3.0, 5.0, 7.0, 8.0), n: int = 20, duration: float = 30.0, T: int = 16,
              model=None, backend: str = "numba", log=print, workers: int = 1, dask=None, first_seed: int = 0) -> dict:
     """Per speed and controller: falls, path error ratio to the teacher's, chatter, over the seeds
-    ``first_seed`` .. ``first_seed + n - 1``. The rides run serially (``workers`` 1), on local processes or on a dask scheduler (``sweep.run_tasks``)."""
+    ``first_seed`` .. ``first_seed + n - 1``. The rides run serially (``workers`` 1), on local
+    processes or on a dask scheduler (``sweep.run_tasks``)."""
     model = None if model is None else str(model)
     speeds = [float(v) for v in speeds]
     t0 = time.time()
+    seeds = range(first_seed, first_seed + n)
     rides = sweep.run_tasks(ride, [(v, seed, float(duration), int(T), model, backend)
-                                   for v in speeds for seed in range(first_seed, first_seed + n)], workers=workers, dask=dask)
+                                   for v in speeds for seed in seeds], workers=workers, dask=dask)
     out = {}
     for i, v in enumerate(speeds):
         rows = {name: [r[name] for r in rides[i * n:(i + 1) * n]] for name in ("lqr", "mlp", "snn")}
