@@ -91,9 +91,10 @@ def test_recipes_onoff_augments_before_the_encoder_and_the_graph_carries_it(tmp_
     metadata rebuild the front end (VoiceFrontEnd, prepare(metadata=)), and the graph runs in
     the runtime as the trainer computes it."""
     d = _tiny_set()
-    out, aug, front = R.prepare(d, frontend, onoff_delta=0.4)
+    out, aug, front = R.prepare(d, frontend, onoff_delta=0.4, onoff_amplitude=1.0)
     tall, _, tfront = R.prepare(d, frontend, onoff_delta=0.4, onoff_amplitude=2.0)
-    assert "onoff_amplitude" not in front and tfront["onoff_amplitude"] == 2.0
+    assert front["onoff_amplitude"] == 1.0 and tfront["onoff_amplitude"] == 2.0
+    assert R.prepare(d, frontend)[2]["onoff_amplitude"] == F.ONOFF_AMPLITUDE == 3.0   # the height that trains
     np.testing.assert_array_equal(tall["test_x"][..., -2 * F.N_MELS:], 2 * out["test_x"][..., -2 * F.N_MELS:])
     assert R.spike_rates(tall, tfront) == R.spike_rates(out, front)
     n = F.N_MELS
@@ -131,7 +132,7 @@ def test_noise_steps_keep_the_log_mel_frames_for_the_onoff_augmentation():
     st, tt = R.with_noise_steps(out, front, 0.5, extra=10, seed=1, before=0.5, before_ticks=(10, 14))
     sd, td = R.with_noise_steps(dd, dfront, 0.5, extra=10, seed=1, before=0.5, before_ticks=(10, 14))
     assert np.array_equal(tt, td) and np.array_equal(st["train_logmel"], sd["train_x"][..., :F.N_MELS])
-    assert np.array_equal(st["train_x"], F.OnOff(F.N_MELS).apply(st["train_logmel"]))
+    assert np.array_equal(st["train_x"], F.OnOff(F.N_MELS, amplitude=F.ONOFF_AMPLITUDE).apply(st["train_logmel"]))
 
 
 def test_recipes_cli_trains_on_onoff_and_records_the_spike_rate(tmp_path):

@@ -123,6 +123,8 @@ def main(argv=None) -> int:
                         "send-on-delta ON/OFF spikes alone or beside the log-mel (round 19) (docs/voice.md)")
     p.add_argument("--onoff-delta", type=float, default=R.ONOFF_DELTA,
                    help="with --train --frontend onoff or level-onoff: the send-on-delta threshold")
+    p.add_argument("--onoff-amplitude", type=float, default=R.ONOFF_AMPLITUDE,
+                   help="with --train --frontend onoff or level-onoff: the spikes' height (default %(default)g)")
     p.add_argument("--tau", type=float, default=100.0, help="with --frontend cmn: the running mean's time constant, ticks")
     p.add_argument("--prefix", type=float, default=0.0,
                    help="with --train --frontend cmn: this fraction of the training clips starts the running mean "
@@ -151,7 +153,8 @@ def main(argv=None) -> int:
     # the front end: the training set's statistics when training, else the model's own
     d, aug, front = R.prepare(d, a.frontend if train else None, a.tau, a.warp, a.tilt,
                               metadata=None if train else tr.load(a.model).metadata,
-                              prefix=a.prefix if train else 0.0, onoff_delta=a.onoff_delta)
+                              prefix=a.prefix if train else 0.0, onoff_delta=a.onoff_delta,
+                              onoff_amplitude=a.onoff_amplitude)
     if train:
         dt, targets = R.stepped(d, front, a)   # the training clips with noise steps, when asked for
         t0, c0 = time.time(), time.process_time()

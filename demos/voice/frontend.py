@@ -83,6 +83,8 @@ class LogMel:
 
 
 ONOFF_DELTA = 0.3   # normalised log-mel units: ~9 % of channel-frames spike (docs/voice.md, "Round 19")
+ONOFF_AMPLITUDE = 3.0   # the spikes' height the recipes train with: 0/1 spikes at ~9 % have a deviation of
+                        # 0.29, and at height 1 ON/OFF alone barely trains (docs/voice.md, "Round 19")
 
 
 class OnOff:

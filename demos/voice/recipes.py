@@ -7,7 +7,7 @@ clip decision of model.decide) and appends a JSON line to a results file.
         [--weight-decay 0.1] [--dropout 0.2] [--frontend delta] [--layers 2] [--peak 0.5] \\
         [--hetero [--adapt-spread 0.1 0.5]] [--train-tau] [--steps 0.5] [--steps-before 0.75] \\
         [--unknown-weight 0.33] [--monitor-test] [--distil ens.tnr [--distil-t 2] [--distil-alpha 0.5] [--distil-ticks taught]] \\
-        [--frontend onoff|level-onoff [--onoff-delta 0.3] [--onoff-amplitude 3] [--input-gain 3]] \\
+        [--frontend onoff|level-onoff [--onoff-delta 0.3] [--onoff-amplitude 3] [--input-gain 1]] \\
         --results runs.jsonl
 
 ``--frontend cmn`` feeds the network ``frontend.RunningNorm``'s 64 channels (the normalised
@@ -19,8 +19,9 @@ the microphone.
 channels (ON and OFF of each normalised log-mel band, threshold ``--onoff-delta``) instead
 of any analog value, ``level-onoff`` the 32 log-mel frames beside them (96 channels); the
 augmentation is applied to the log-mel frames before the encoder, as for delta. Its JSON
-line records the spike rate (``onoff_rate``); ``--onoff-amplitude`` sets the spikes' height,
-``--input-gain`` scales every input current.
+line records the spike rate (``onoff_rate``); ``--onoff-amplitude`` sets the spikes' height
+(default ``frontend.ONOFF_AMPLITUDE`` = 3: about unit deviation, the height that trains),
+``--input-gain`` scales every input current (default 1).
 
 ``--distil ens.tnr`` (round 17) trains the network toward an ensemble's per-tick
 probabilities beside the labels (Hinton's distillation: ``tr.train.soft_target_loss`` at
@@ -43,13 +44,13 @@ import tianrt as tr
 from . import model as M
 from .data import CLASSES
 from .distil import from_flags as distil_from_flags
-from .frontend import FRONT_KEYS, LOG_FLOOR, ONOFF_DELTA, Delta, RunningNorm, VoiceFrontEnd
+from .frontend import FRONT_KEYS, LOG_FLOOR, ONOFF_AMPLITUDE, ONOFF_DELTA, Delta, RunningNorm, VoiceFrontEnd
 
 FRONT_ENDS = ("logmel", "cmn", "delta", "onoff", "level-onoff")   # --frontend (one home: recipes and the demo)
 
 
 def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, context=0.0, prefix=0.0,
-            onoff_delta=ONOFF_DELTA, onoff_amplitude=1.0):
+            onoff_delta=ONOFF_DELTA, onoff_amplitude=ONOFF_AMPLITUDE):
     """The network's inputs from a data set's log-mel frames: normalised by the training
     set's statistics, then (``frontend="cmn"``) ``RunningNorm`` of time constant ``tau``
     with its relative channels scaled to unit deviation on the training set — or, given a
@@ -80,9 +81,8 @@ def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, 
             diff = Delta(len(mean)).apply((d["train_x"] - mean) / std)[..., len(mean):]
             metadata["delta_scale"] = diff.std((0, 1))
         elif frontend in ("onoff", "level-onoff"):
-            metadata.update({"onoff_delta": float(onoff_delta), "onoff_level": frontend == "level-onoff"})
-            if onoff_amplitude != 1.0:
-                metadata["onoff_amplitude"] = float(onoff_amplitude)
+            metadata.update({"onoff_delta": float(onoff_delta), "onoff_level": frontend == "level-onoff",
+                             "onoff_amplitude": float(onoff_amplitude)})
         elif frontend != "logmel":
             raise ValueError(f"recipes: unknown front end {frontend!r} (one of {', '.join(FRONT_ENDS)})")
     fe = VoiceFrontEnd(metadata)
@@ -341,17 +341,17 @@ def main(argv=None) -> int:
     p.add_argument("--frontend", default="logmel", choices=FRONT_ENDS)
     p.add_argument("--onoff-delta", type=float, default=ONOFF_DELTA,
                    help="with --frontend onoff or level-onoff: the send-on-delta threshold (normalised log-mel units)")
-    p.add_argument("--onoff-amplitude", type=float, default=1.0,
-                   help="with --frontend onoff or level-onoff: the spikes' height (round 19: 3 gives the spike "
-                        "channels about unit deviation, as delta's differences have)")
+    p.add_argument("--onoff-amplitude", type=float, default=ONOFF_AMPLITUDE,
+                   help="with --frontend onoff or level-onoff: the spikes' height (default %(default)g: about unit "
+                        "deviation, as delta's differences have; round 19's runs at height 1 give 1)")
     p.add_argument("--tau", type=float, default=100.0, help="running mean's time constant (frames)")
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--dropout", type=float, default=0.0, help="of the hidden spikes into the readout")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--input-gain", type=float, default=1.0,
-                   help="the input currents' gain (DirectCurrent; round 19: about 3 for ON/OFF spikes alone, "
-                        "unit deviation like the analog features)")
+                   help="the input currents' gain (DirectCurrent; round 19: 3 for ON/OFF spikes of height 1 trains as "
+                        "height 3 does at gain 1, the default)")
     p.add_argument("--layers", type=int, default=1, help="stacked recurrent ALIF layers of --hidden neurons")
     p.add_argument("--peak", type=float, default=0.0,
                    help="weight of the clip decision's loss (model.peak_hinge) beside the per-tick one")
