@@ -343,7 +343,7 @@ def main(argv=None) -> int:
                    help="with --frontend onoff or level-onoff: the send-on-delta threshold (normalised log-mel units)")
     p.add_argument("--onoff-amplitude", type=float, default=ONOFF_AMPLITUDE,
                    help="with --frontend onoff or level-onoff: the spikes' height (default %(default)g: about unit "
-                        "deviation, as delta's differences have; round 19's runs at height 1 give 1)")
+                        "deviation, as delta's differences have; to repeat round 19's runs at height 1, give 1)")
     p.add_argument("--tau", type=float, default=100.0, help="running mean's time constant (frames)")
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--dropout", type=float, default=0.0, help="of the hidden spikes into the readout")
