@@ -95,6 +95,15 @@ def test_demo_command_writes_a_still_of_the_video(tmp_path, capsys):
         assert why in capsys.readouterr().err
 
 
+def test_demo_command_says_when_the_still_cannot_be_written(tmp_path, capsys, monkeypatch):
+    """A still that cannot be written (a full disk, say) ends the ride with one line naming the
+    file, not a traceback."""
+    monkeypatch.setattr(cv2, "imwrite", lambda *a, **k: False)
+    code = demo_main(["--kind", "straight", "--duration", "1", "--no-teacher", "--still", "0.5", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 3 and "could not write the still" in err and "bicycle-straight-0-still.png" in err
+
+
 def test_demo_command_names_the_bad_field(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"path": [[0, 0], [10, 0]], "gusts": {"rate_hz": "often"}}))

@@ -185,7 +185,7 @@ def _main(args) -> int:
     nav = _navigator(args, sc) if brain is None else _pilot(sc, brain)
     try:
         res = _ride(args, sc, graph, camera, video, nav, brain, chip)
-    except (tr.TianrtError, ValueError) as exc:
+    except (tr.TianrtError, ValueError, OSError) as exc:   # OSError: the video or its still could not be written
         return _fail(EXIT_RUNTIME, f"the ride could not run: {exc}")
     finally:
         if video is not None:
