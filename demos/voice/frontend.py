@@ -119,7 +119,7 @@ class OnOff:
         d = f - ref
         on, off = d >= self.delta, d <= -self.delta
         s = np.concatenate([on, off], axis=-1).astype(np.float32)
-        return (s if self.amplitude == 1 else s * self.amplitude), np.where(on | off, f, ref)
+        return s * self.amplitude, np.where(on | off, f, ref)
 
     def push(self, f) -> np.ndarray:
         f = np.asarray(f, np.float32)

@@ -110,7 +110,7 @@ def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, 
         m0[~warm] = 0.0
         return fe.norm.apply(x, m0, np.where(warm, int(fe.norm.tau), 0))
     silence = ((np.log(LOG_FLOOR) - mean) / std).astype(np.float32)   # the frame of digital zeros
-    pool = out["train_logmel"] if not fe.level else out["train_x"][..., :n]
+    pool = logmel_rows(out, n)
 
     def preceded(x, rng):   # the running mean's state after what came before each clip
         B, T = x.shape[:2]
@@ -126,6 +126,13 @@ def prepare(d, frontend="logmel", tau=100.0, warp=0.0, tilt=0.0, metadata=None, 
         return m0, t0
     front = {k: metadata[k] for k in FRONT_KEYS if k in metadata}
     return out, (base if fe.stage is None else through_front_end), front
+
+
+def logmel_rows(d, n: int) -> np.ndarray:
+    """The prepared training clips' ``n`` normalised log-mel bands per frame (what the
+    augmentation starts from): ``train_logmel`` when the inputs do not begin with them (ON/OFF
+    alone), else the first channels of ``train_x``."""
+    return d["train_logmel"] if "train_logmel" in d else d["train_x"][..., :n]
 
 
 def training_rows(d):
@@ -202,7 +209,7 @@ def with_noise_steps(d, front, fraction=0.5, extra=50, delay=(10, 60), seed=0, a
     rng = np.random.default_rng([int(seed), 8])
     mean, std = np.asarray(front["logmel_mean"]), np.asarray(front["logmel_std"])
     fe = VoiceFrontEnd(front)
-    x = d["train_logmel"] if "train_logmel" in d else d["train_x"][..., :len(mean)]
+    x = logmel_rows(d, len(mean))
     N, T, n = x.shape
     lo, hi = (int(v) for v in before_ticks) if before else (0, 0)
     if before and not (0 <= settle <= lo <= hi):
