@@ -710,6 +710,29 @@ def test_training_split_options_change_only_the_training_split(tmp_path):
         assert d["train_x"].shape == (13, 100, 32) and (d["train_y"] == D.UNK).sum() == 3
 
 
+def test_babble_bank_size_sets_the_utterances_babble_draws_from_in_training_only(monkeypatch):
+    """make_set(bank_size=k) synthesises k utterances for the babble before the clips'
+    own words (round 20, data.py --babble-bank); generate(babble_bank=) changes the training
+    split only. The synthesiser is replaced by a counter: what is counted is the calls."""
+    said = []
+
+    def utter(word, accent, variant, rng):
+        said.append(word)
+        return (0.1 * rng.standard_normal(1600)).astype(np.float32)
+    monkeypatch.setattr(D, "utter", utter)
+    n_words = len(D.COMMANDS) + 1      # one clip per command and one unknown; background says nothing
+    for k in (1, 7, 300):
+        said.clear()
+        D.make_set(1, ["en"], [""], ["up"], seed=4, bank_size=k, babble=1.0)
+        assert len(said) == k + n_words and set(said[:k]) <= set(D.UNKNOWN_TRAIN)
+    with pytest.raises(ValueError, match="bank_size=0"):
+        D.make_set(1, ["en"], [""], ["up"], seed=4, bank_size=0)
+    m0, m1 = {}, {}
+    D.generate(1, 1, 2, seed=3, meta=m0)
+    D.generate(1, 1, 2, seed=3, meta=m1, babble_bank=200)
+    assert m0["val"] == m1["val"] and m0["test"] == m1["test"] and m0["train"] != m1["train"]
+
+
 def test_compare_streams_are_the_demos_and_its_rows_count_by_hand():
     """stream.background_audio names each 2 s piece's noise when asked, with the same draws
     (the same audio); rule_row counts false alarms, those in babble and those

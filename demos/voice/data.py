@@ -70,6 +70,7 @@ ACCENTS_FOREIGN = ["de", "fr", "pl", "cs", "da", "pt"]
 UNK = CLASSES.index("unknown")
 CLIP = SR  # 1 s clips: 100 frames of 10 ms
 NOISES = ("white", "pink", "brown", "motor", "wind", "babble")
+BABBLE_BANK = 48   # utterances a split's babble draws its words from
 
 
 def voice_name(accent, variant):
@@ -178,7 +179,7 @@ def make_clip(label, word, accent, variant, rng, babble, snr_db=None, info=None,
 
 
 def make_set(n_per_class, accents, variants, unknown_words, seed, negatives=1, meta=None,
-             unknowns=None, bank_words=None, babble=None, accent_p=None):
+             unknowns=None, bank_words=None, babble=None, accent_p=None, bank_size=BABBLE_BANK):
     """Clips, labels and speech ends (samples) of a split; ``unknown`` and ``background``
     get ``negatives`` times as many clips as a command (``unknowns``: ``unknown`` that many
     instead). ``meta`` (a list), when given, receives one dict per clip: word, accent,
@@ -187,7 +188,9 @@ def make_set(n_per_class, accents, variants, unknown_words, seed, negatives=1, m
     fraction of background clips whose noise is babble (default: one kind in six, like the
     other clips; given, the others draw from the other five kinds — one more draw per
     background clip, and background clips come last: the other classes' clips stay).
-    ``accent_p``: the probability of each accent (default: uniform; round 14)."""
+    ``accent_p``: the probability of each accent (default: uniform; round 14). ``bank_size``:
+    the utterances the babble draws its words from (round 20: a bank of 48 is heard so often
+    in training that a network learns those recordings as background, not babble as such)."""
     rng = np.random.default_rng(seed)
     words = UNKNOWN_TRAIN if bank_words is None else bank_words
 
@@ -197,7 +200,9 @@ def make_set(n_per_class, accents, variants, unknown_words, seed, negatives=1, m
         return accents[rng.choice(len(accents), p=accent_p)]
 
     bank = [utter(words[rng.integers(len(words))], pick_accent(),
-                  variants[rng.integers(len(variants))], rng) for _ in range(48)]  # for babble
+                  variants[rng.integers(len(variants))], rng) for _ in range(bank_size)]  # for babble
+    if bank_size < 1:
+        raise ValueError(f"make_set: the babble needs a bank of at least one utterance, got bank_size={bank_size!r}")
     if babble is not None and not 0.0 <= babble <= 1.0:
         raise ValueError(f"make_set: babble must be a fraction in [0, 1], got {babble!r}")
     bg = CLASSES.index("background")
@@ -241,7 +246,7 @@ def voices(holdout_val=False):
 
 def generate(n_train=400, n_val=60, n_test=150, seed=0, negatives=2, meta=None, embedded=False, unknowns=None,
              babble=None, splits=("train", "val", "test"), exclude=(), holdout_val=False, foreign=(),
-             foreign_fraction=1 / 3):
+             foreign_fraction=1 / 3, babble_bank=BABBLE_BANK):
     """The three splits as arrays (train: train voices and accents; val: the validation
     voices on the train accents; test: held-out voices on every accent, plus every voice on
     the held-out accents, with the confusable unknown words). ``meta`` (a dict), when given,
@@ -254,7 +259,8 @@ def generate(n_train=400, n_val=60, n_test=150, seed=0, negatives=2, meta=None, 
     (``voices``), which then never hears them. ``foreign`` (round 14): eSpeak languages (e.g.
     ACCENTS_FOREIGN) that join the training split's accents only, drawn for ``foreign_fraction``
     of its clips (uniformly among them; the English accents uniformly for the rest): as many
-    clips as without them. ``splits``: the
+    clips as without them. ``babble_bank`` (round 20): the training split's babble draws from
+    that many utterances (the other splits keep BABBLE_BANK). ``splits``: the
     splits to make (each draws from a generator of its own seed, so the others do not change
     it)."""
     bad = set(splits) - {"train", "val", "test"}
@@ -283,7 +289,8 @@ def generate(n_train=400, n_val=60, n_test=150, seed=0, negatives=2, meta=None, 
                  + [foreign_fraction / len(foreign)] * len(foreign))
             accents = list(accents) + foreign
         out["train"] = make_set(n_train, accents, variants, words, seed, negatives, meta=m["train"],
-                                unknowns=unknowns, bank_words=words, babble=babble, accent_p=p)
+                                unknowns=unknowns, bank_words=words, babble=babble, accent_p=p,
+                                bank_size=babble_bank)
     if "val" in splits and not holdout_val:
         out["val"] = make_set(n_val, ACCENTS_TRAIN, VARIANTS_VAL, UNKNOWN_TRAIN, seed + 1, meta=m["val"])
     elif "val" in splits:   # round 13: the test's two halves, with the validation's own voices and accent
@@ -376,6 +383,9 @@ def main(argv=None):
                    help="training clips of unknown words per command clip (default --negatives)")
     p.add_argument("--babble", type=float, help="the fraction of the training background clips that are babble "
                                                 "(default: one in six, as every noise kind)")
+    p.add_argument("--babble-bank", type=int, default=BABBLE_BANK,
+                   help="training split: the utterances its babble draws words from (default %(default)s, as the "
+                        "other splits; round 20)")
     p.add_argument("--exclude-words", nargs="+", default=[], metavar="WORD",
                    help="training split: these words taken out of its unknown words and its babble (round 12)")
     p.add_argument("--holdout-val", action="store_true",
@@ -398,7 +408,7 @@ def main(argv=None):
     d = generate(*split_sizes(a.train), a.seed, a.negatives, embedded=a.embedded, unknowns=a.unknowns,
                  babble=a.babble, splits=splits, exclude=a.exclude_words, holdout_val=a.holdout_val,
                  foreign=(a.foreign or ACCENTS_FOREIGN) if a.foreign is not None else (),
-                 foreign_fraction=a.foreign_fraction)
+                 foreign_fraction=a.foreign_fraction, babble_bank=a.babble_bank)
     fe = LogMel()
     arrays = {}
     for k, (x, y, e) in d.items():
