@@ -710,10 +710,10 @@ def test_training_split_options_change_only_the_training_split(tmp_path):
         assert d["train_x"].shape == (13, 100, 32) and (d["train_y"] == D.UNK).sum() == 3
 
 
-def test_babble_bank_size_sets_the_utterances_babble_draws_from_in_training_only(monkeypatch):
+def test_babble_bank_and_share_of_words_in_babble_act_on_the_training_split_only(monkeypatch):
     """make_set(bank_size=k) synthesises k utterances for the babble before the clips'
-    own words (round 20, data.py --babble-bank); generate(babble_bank=) changes the training
-    split only. The synthesiser is replaced by a counter: what is counted is the calls."""
+    own words (round 20, data.py --babble-bank), and babble_words is the share of the clips of
+    words heard in babble; generate(babble_bank=, babble_words=) changes the training split only. The synthesiser is replaced by a counter: what is counted is the calls."""
     said = []
 
     def utter(word, accent, variant, rng):
@@ -727,9 +727,15 @@ def test_babble_bank_size_sets_the_utterances_babble_draws_from_in_training_only
         assert len(said) == k + n_words and set(said[:k]) <= set(D.UNKNOWN_TRAIN)
     with pytest.raises(ValueError, match="bank_size=0"):
         D.make_set(1, ["en"], [""], ["up"], seed=4, bank_size=0)
+    for share in (0.0, 1.0):     # babble_words: the clips of words' noise, the background's left alone
+        meta = []
+        D.make_set(2, ["en"], [""], ["up"], seed=4, babble_words=share, meta=meta)
+        assert all((m["noise"] == "babble") == bool(share) for m in meta[:-2])
+    with pytest.raises(ValueError, match="babble_words"):
+        D.make_set(1, ["en"], [""], ["up"], seed=4, babble_words=1.5)
     m0, m1 = {}, {}
     D.generate(1, 1, 2, seed=3, meta=m0)
-    D.generate(1, 1, 2, seed=3, meta=m1, babble_bank=200)
+    D.generate(1, 1, 2, seed=3, meta=m1, babble_bank=200, babble_words=0.5)
     assert m0["val"] == m1["val"] and m0["test"] == m1["test"] and m0["train"] != m1["train"]
 
 

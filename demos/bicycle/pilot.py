@@ -463,7 +463,7 @@ class Pilot(Navigator):
     def metrics(self) -> dict:
         out = super().metrics()
         out["pilot"] = {"stand": self.stand_changes, "lane_m": self.lane, "speed_offset": self.speed_offset,
-                        "emergency_stops": self.emergency, "emergency_swerves": self.swerves,
+                        "emergency_stops": self.emergency,
                         "stand_turns": self.turns, "stand_roll_steers": self.roll_steers,
                         "person_forgotten": self.forgotten}
         return out

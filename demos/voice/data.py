@@ -179,7 +179,8 @@ def make_clip(label, word, accent, variant, rng, babble, snr_db=None, info=None,
 
 
 def make_set(n_per_class, accents, variants, unknown_words, seed, negatives=1, meta=None,
-             unknowns=None, bank_words=None, babble=None, accent_p=None, bank_size=BABBLE_BANK):
+             unknowns=None, bank_words=None, babble=None, accent_p=None, bank_size=BABBLE_BANK,
+             babble_words=None):
     """Clips, labels and speech ends (samples) of a split; ``unknown`` and ``background``
     get ``negatives`` times as many clips as a command (``unknowns``: ``unknown`` that many
     instead). ``meta`` (a list), when given, receives one dict per clip: word, accent,
@@ -190,7 +191,9 @@ def make_set(n_per_class, accents, variants, unknown_words, seed, negatives=1, m
     background clip, and background clips come last: the other classes' clips stay).
     ``accent_p``: the probability of each accent (default: uniform; round 14). ``bank_size``:
     the utterances the babble draws its words from (round 20: a bank of 48 is heard so often
-    in training that a network learns those recordings as background, not babble as such)."""
+    in training that a network learns those recordings as background, not babble as such);
+    ``babble_words``: as ``babble``, for the clips of words (commands and unknown) — one more
+    draw per such clip when given, so every clip after the first changes."""
     rng = np.random.default_rng(seed)
     words = UNKNOWN_TRAIN if bank_words is None else bank_words
 
@@ -203,8 +206,9 @@ def make_set(n_per_class, accents, variants, unknown_words, seed, negatives=1, m
                   variants[rng.integers(len(variants))], rng) for _ in range(bank_size)]  # for babble
     if bank_size < 1:
         raise ValueError(f"make_set: the babble needs a bank of at least one utterance, got bank_size={bank_size!r}")
-    if babble is not None and not 0.0 <= babble <= 1.0:
-        raise ValueError(f"make_set: babble must be a fraction in [0, 1], got {babble!r}")
+    for name, f in (("babble", babble), ("babble_words", babble_words)):
+        if f is not None and not 0.0 <= f <= 1.0:
+            raise ValueError(f"make_set: {name} must be a fraction in [0, 1], got {f!r}")
     bg = CLASSES.index("background")
     xs, ys, ends = [], [], []
     for label, name in enumerate(CLASSES):
@@ -214,8 +218,9 @@ def make_set(n_per_class, accents, variants, unknown_words, seed, negatives=1, m
             word = name if label < len(COMMANDS) else unknown_words[rng.integers(len(unknown_words))]
             info = None if meta is None else {"word": word, "accent": accent, "variant": variant}
             kind = None
-            if label == bg and babble is not None:
-                kind = "babble" if rng.random() < babble else NOISES[rng.integers(len(NOISES) - 1)]  # babble is last
+            share = babble if label == bg else babble_words
+            if share is not None:
+                kind = "babble" if rng.random() < share else NOISES[rng.integers(len(NOISES) - 1)]  # babble is last
             x, end = make_clip(label, word, accent, variant, rng, bank, info=info, kind=kind)
             if meta is not None:
                 meta.append(info)
@@ -246,7 +251,7 @@ def voices(holdout_val=False):
 
 def generate(n_train=400, n_val=60, n_test=150, seed=0, negatives=2, meta=None, embedded=False, unknowns=None,
              babble=None, splits=("train", "val", "test"), exclude=(), holdout_val=False, foreign=(),
-             foreign_fraction=1 / 3, babble_bank=BABBLE_BANK):
+             foreign_fraction=1 / 3, babble_bank=BABBLE_BANK, babble_words=None):
     """The three splits as arrays (train: train voices and accents; val: the validation
     voices on the train accents; test: held-out voices on every accent, plus every voice on
     the held-out accents, with the confusable unknown words). ``meta`` (a dict), when given,
@@ -260,7 +265,8 @@ def generate(n_train=400, n_val=60, n_test=150, seed=0, negatives=2, meta=None, 
     ACCENTS_FOREIGN) that join the training split's accents only, drawn for ``foreign_fraction``
     of its clips (uniformly among them; the English accents uniformly for the rest): as many
     clips as without them. ``babble_bank`` (round 20): the training split's babble draws from
-    that many utterances (the other splits keep BABBLE_BANK). ``splits``: the
+    that many utterances (the other splits keep BABBLE_BANK); ``babble_words`` the fraction of
+    its clips of words whose noise is babble. ``splits``: the
     splits to make (each draws from a generator of its own seed, so the others do not change
     it)."""
     bad = set(splits) - {"train", "val", "test"}
@@ -290,7 +296,7 @@ def generate(n_train=400, n_val=60, n_test=150, seed=0, negatives=2, meta=None, 
             accents = list(accents) + foreign
         out["train"] = make_set(n_train, accents, variants, words, seed, negatives, meta=m["train"],
                                 unknowns=unknowns, bank_words=words, babble=babble, accent_p=p,
-                                bank_size=babble_bank)
+                                bank_size=babble_bank, babble_words=babble_words)
     if "val" in splits and not holdout_val:
         out["val"] = make_set(n_val, ACCENTS_TRAIN, VARIANTS_VAL, UNKNOWN_TRAIN, seed + 1, meta=m["val"])
     elif "val" in splits:   # round 13: the test's two halves, with the validation's own voices and accent
@@ -386,6 +392,9 @@ def main(argv=None):
     p.add_argument("--babble-bank", type=int, default=BABBLE_BANK,
                    help="training split: the utterances its babble draws words from (default %(default)s, as the "
                         "other splits; round 20)")
+    p.add_argument("--babble-words", type=float,
+                   help="the fraction of the training clips of words (commands, unknown) whose noise is babble "
+                        "(default: one in six, as every noise kind; round 20)")
     p.add_argument("--exclude-words", nargs="+", default=[], metavar="WORD",
                    help="training split: these words taken out of its unknown words and its babble (round 12)")
     p.add_argument("--holdout-val", action="store_true",
@@ -408,7 +417,8 @@ def main(argv=None):
     d = generate(*split_sizes(a.train), a.seed, a.negatives, embedded=a.embedded, unknowns=a.unknowns,
                  babble=a.babble, splits=splits, exclude=a.exclude_words, holdout_val=a.holdout_val,
                  foreign=(a.foreign or ACCENTS_FOREIGN) if a.foreign is not None else (),
-                 foreign_fraction=a.foreign_fraction, babble_bank=a.babble_bank)
+                 foreign_fraction=a.foreign_fraction, babble_bank=a.babble_bank,
+                 babble_words=a.babble_words)
     fe = LogMel()
     arrays = {}
     for k, (x, y, e) in d.items():

@@ -32,9 +32,11 @@ def teacher(graph, front=None, backend="numba"):
                              f"than the student (differs in {', '.join(diff)}); distil from networks trained on the "
                              "same data file with the same --frontend")
     names = member_outputs(graph)
+    rt = tr.Runtime(graph, backend=backend)   # built once; reset clears the state and the batch size
 
     def f(xb):
-        out = tr.Runtime(graph, backend=backend).run({"x": np.asarray(xb, np.float32).transpose(1, 0, 2)})
+        rt.reset()
+        out = rt.run({"x": np.asarray(xb, np.float32).transpose(1, 0, 2)})
         return [out[n] for n in names]
     return f
 
