@@ -640,15 +640,17 @@ def test_narrower_adaptation_spread_draws_and_bounds_the_adaptation():
 
 
 def test_demo_trains_what_the_recipes_train(tmp_path):
-    """`tianrt demo voice --train` takes the recipes' flags of rounds 8-9 (add_time_flags):
-    with the same flags and seed it trains the same network as recipes.py, bit for bit."""
+    """`tianrt demo voice --train` takes the recipes' flags of rounds 8-9 (add_time_flags) and
+    --input-gain: with the same flags and seed it trains the same network as recipes.py, bit
+    for bit."""
     import tianrt as tr
     from tianrt.demos import voice as V
     from tianrt.demos.voice import recipes as R
     np.savez(tmp_path / "d.npz", **{k: (v[..., :20, :] if k.endswith("_x") else v) for k, v in _tiny_set(20).items()},
              val_end=np.full(10, -1), test_end=np.full(10, -1))
     flags = ["--epochs", "1", "--hidden", "8", "--frontend", "delta", "--hetero", "--train-tau",
-             "--adapt-spread", "0.1", "0.5", "--steps", "0.5", "--steps-before", "0.5", "--steps-before-ticks", "10", "14"]
+             "--adapt-spread", "0.1", "0.5", "--steps", "0.5", "--steps-before", "0.5", "--steps-before-ticks", "10", "14",
+             "--input-gain", "1.5"]
     R.main(["--data", str(tmp_path / "d.npz"), "--save", str(tmp_path / "r.tnr"),
             "--results", str(tmp_path / "r.jsonl")] + flags)
     V.main(["--data", str(tmp_path / "d.npz"), "--train", "--model", str(tmp_path / "v.tnr"),

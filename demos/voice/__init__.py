@@ -125,6 +125,8 @@ def main(argv=None) -> int:
                    help="with --train --frontend onoff or level-onoff: the send-on-delta threshold")
     p.add_argument("--onoff-amplitude", type=float, default=R.ONOFF_AMPLITUDE,
                    help="with --train --frontend onoff or level-onoff: the spikes' height (default %(default)g)")
+    p.add_argument("--input-gain", type=float, default=1.0,
+                   help="with --train: the input currents' gain (DirectCurrent; as the recipes' --input-gain)")
     p.add_argument("--tau", type=float, default=100.0, help="with --frontend cmn: the running mean's time constant, ticks")
     p.add_argument("--prefix", type=float, default=0.0,
                    help="with --train --frontend cmn: this fraction of the training clips starts the running mean "
@@ -161,7 +163,8 @@ def main(argv=None) -> int:
         net = M.train_snn(dt, epochs=a.epochs, hidden=a.hidden, seed=a.seed, lr=a.lr,
                           unknown_before=a.unknown_before, augment=aug, weight_decay=a.weight_decay,
                           dropout=a.dropout, layers=a.layers, peak=a.peak, hetero=a.hetero,
-                          train_tau=a.train_tau, adapt_spread=a.adapt_spread, targets=targets, log=_log)
+                          train_tau=a.train_tau, adapt_spread=a.adapt_spread, targets=targets, log=_log,
+                          gain=a.input_gain)
         res["train_seconds_snn"] = round(time.time() - t0, 1)          # wall clock
         res["train_cpu_seconds_snn"] = round(time.process_time() - c0, 1)  # one thread: the single-core figure
         g = R.graph_of(net, front, a.threshold)
