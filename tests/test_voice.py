@@ -713,9 +713,10 @@ def test_training_split_options_change_only_the_training_split(tmp_path):
 
 
 def test_babble_bank_and_share_of_words_in_babble_act_on_the_training_split_only(monkeypatch):
-    """make_set(bank_size=k) synthesises k utterances for the babble before the clips'
-    own words (round 20, data.py --babble-bank), and babble_words is the share of the clips of
-    words heard in babble; generate(babble_bank=, babble_words=) changes the training split only. The synthesiser is replaced by a counter: what is counted is the calls."""
+    """make_set(bank_size=k) synthesises k utterances for the babble before the clips' own
+    words (round 20, data.py --babble-bank), and babble_words is the share of the clips of
+    words heard in babble; generate(babble_bank=, babble_words=) changes the training split
+    only. The synthesiser is replaced by a counter: what is counted is the calls."""
     said = []
 
     def utter(word, accent, variant, rng):
@@ -727,8 +728,10 @@ def test_babble_bank_and_share_of_words_in_babble_act_on_the_training_split_only
         said.clear()
         D.make_set(1, ["en"], [""], ["up"], seed=4, bank_size=k, babble=1.0)
         assert len(said) == k + n_words and set(said[:k]) <= set(D.UNKNOWN_TRAIN)
+    said.clear()
     with pytest.raises(ValueError, match="bank_size=0"):
         D.make_set(1, ["en"], [""], ["up"], seed=4, bank_size=0)
+    assert said == [], "a refused set synthesises nothing"
     for share in (0.0, 1.0):     # babble_words: the clips of words' noise, the background's left alone
         meta = []
         D.make_set(2, ["en"], [""], ["up"], seed=4, babble_words=share, meta=meta)

@@ -71,7 +71,7 @@ def score(s: dict) -> dict:
             "spoken": len(s["said"]), "spoken_heard": spoken_heard, "false_commands": len(heard) - spoken_heard,
             "not_obeyed": cmd["not_obeyed"], "states": s["brain"]["nsm"]["states"],
             "emergency_stops": len(s.get("pilot", {}).get("emergency_stops", [])),
-            "emergency_swerves": len(s.get("swerves", [])),   # the plan's swerves (follow.Follower)
+            "emergency_swerves": len(s.get("swerves", [])),   # the plan's swerves (follow.Navigator)
             "closest_gap_m": (s.get("closest_obstacle") or {}).get("gap_m"), "near_miss": collide.near_miss(s),
             "duration": s["duration"], **{k: s.get("target", {}).get(k) for k in TARGET_KEYS}}
 

@@ -202,13 +202,13 @@ def make_set(n_per_class, accents, variants, unknown_words, seed, negatives=1, m
             return accents[rng.integers(len(accents))]
         return accents[rng.choice(len(accents), p=accent_p)]
 
-    bank = [utter(words[rng.integers(len(words))], pick_accent(),
-                  variants[rng.integers(len(variants))], rng) for _ in range(bank_size)]  # for babble
     if bank_size < 1:
         raise ValueError(f"make_set: the babble needs a bank of at least one utterance, got bank_size={bank_size!r}")
     for name, f in (("babble", babble), ("babble_words", babble_words)):
         if f is not None and not 0.0 <= f <= 1.0:
             raise ValueError(f"make_set: {name} must be a fraction in [0, 1], got {f!r}")
+    bank = [utter(words[rng.integers(len(words))], pick_accent(),
+                  variants[rng.integers(len(variants))], rng) for _ in range(bank_size)]  # for babble
     bg = CLASSES.index("background")
     xs, ys, ends = [], [], []
     for label, name in enumerate(CLASSES):
@@ -393,8 +393,8 @@ def main(argv=None):
                    help="training split: the utterances its babble draws words from (default %(default)s, as the "
                         "other splits; round 20)")
     p.add_argument("--babble-words", type=float,
-                   help="the fraction of the training clips of words (commands, unknown) whose noise is babble "
-                        "(default: one in six, as every noise kind; round 20)")
+                   help="training split: the fraction of its clips of words (commands, unknown) whose noise is "
+                        "babble (default: one in six, as every noise kind; round 20)")
     p.add_argument("--exclude-words", nargs="+", default=[], metavar="WORD",
                    help="training split: these words taken out of its unknown words and its babble (round 12)")
     p.add_argument("--holdout-val", action="store_true",
