@@ -44,10 +44,10 @@ def test_onoff_spikes_by_hand_one_per_frame_and_the_level_beside():
     lv = F.OnOff(2, 0.5, level=True)
     assert lv.n_out == 6 and F.OnOff(2, 0.5).n_out == 4
     np.testing.assert_array_equal(lv.apply(f), np.concatenate([f, on, off], 1))
-    assert F.OnOff(2, 0.5).rate(f) == pytest.approx(5 / 20)
+    assert F.OnOff(2, 0.5).rate(pushed) == pytest.approx(5 / 20)
     tall = F.OnOff(2, 0.5, level=True, amplitude=3.0)
     np.testing.assert_array_equal(tall.apply(f), np.concatenate([f, 3 * np.array(on), 3 * np.array(off)], 1))
-    assert tall.rate(f) == pytest.approx(5 / 20)
+    assert tall.rate(tall.apply(f)) == pytest.approx(5 / 20)
     with pytest.raises(ValueError, match="delta"):
         F.OnOff(2, 0.0)
     with pytest.raises(ValueError, match="amplitude"):

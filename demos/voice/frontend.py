@@ -135,10 +135,10 @@ class OnOff:
             s[..., t, :], ref = self._step(x[..., t, :], ref)
         return np.concatenate([x, s], axis=-1) if self.level else s
 
-    def rate(self, frames) -> float:
-        """The mean spike rate of ``apply(frames)``: spikes per ON/OFF channel per frame."""
-        s = self.apply(frames)
-        return float((s[..., -2 * self.channels:] != 0).mean())
+    def rate(self, out) -> float:
+        """The mean spike rate of this encoder's output ``out`` (``apply``'s or ``push``'s, the
+        level too if it has one): spikes per ON/OFF channel per frame."""
+        return float((np.asarray(out)[..., -2 * self.channels:] != 0).mean())
 
 
 class RunningNorm:

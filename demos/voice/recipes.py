@@ -154,10 +154,10 @@ def training_rows(d):
 def spike_rates(d, front) -> dict:
     """The ON/OFF front end's mean spike rate (spikes per ON/OFF channel per 10 ms frame) on
     the prepared clips of each split, un-augmented ({} for the other front ends)."""
-    if front.get("onoff_delta") is None:
+    onoff = VoiceFrontEnd(front).onoff
+    if onoff is None:
         return {}
-    n = 2 * len(front["logmel_mean"])
-    return {s: round(float((d[f"{s}_x"][..., -n:] != 0).mean()), 4) for s in ("train", "val", "test")}
+    return {s: round(onoff.rate(d[f"{s}_x"]), 4) for s in ("train", "val", "test")}
 
 
 def with_more_training(d, *others):
