@@ -121,12 +121,7 @@ def main(argv=None) -> int:
                    help="with --train: log-mel alone (the shipped recipe), or beside it their causal first "
                         "difference (round 6's best on clips, not shipped), or relative to a running mean, or "
                         "send-on-delta ON/OFF spikes alone or beside the log-mel (round 19) (docs/voice.md)")
-    p.add_argument("--onoff-delta", type=float, default=R.ONOFF_DELTA,
-                   help="with --train --frontend onoff or level-onoff: the send-on-delta threshold")
-    p.add_argument("--onoff-amplitude", type=float, default=R.ONOFF_AMPLITUDE,
-                   help="with --train --frontend onoff or level-onoff: the spikes' height (default %(default)g)")
-    p.add_argument("--input-gain", type=float, default=1.0,
-                   help="with --train: the input currents' gain (DirectCurrent; as the recipes' --input-gain)")
+    R.add_input_flags(p)   # with --train: --onoff-delta, --onoff-amplitude, --input-gain (round 19)
     p.add_argument("--tau", type=float, default=100.0, help="with --frontend cmn: the running mean's time constant, ticks")
     p.add_argument("--prefix", type=float, default=0.0,
                    help="with --train --frontend cmn: this fraction of the training clips starts the running mean "

@@ -275,6 +275,19 @@ def graph_of(net, front, threshold):
     return g
 
 
+def add_input_flags(p):
+    """The flags of the network's inputs (round 19: the ON/OFF threshold and height, the input
+    gain), one home for this script and ``tianrt demo voice --train``."""
+    p.add_argument("--onoff-delta", type=float, default=ONOFF_DELTA,
+                   help="with --frontend onoff or level-onoff: the send-on-delta threshold (normalised log-mel units)")
+    p.add_argument("--onoff-amplitude", type=float, default=ONOFF_AMPLITUDE,
+                   help="with --frontend onoff or level-onoff: the spikes' height (default %(default)g: about unit "
+                        "deviation, as delta's differences have; to repeat round 19's runs at height 1, give 1)")
+    p.add_argument("--input-gain", type=float, default=1.0,
+                   help="the input currents' gain (DirectCurrent; round 19: 3 for ON/OFF spikes of height 1 trains as "
+                        "height 3 does at gain 1, the default)")
+
+
 def add_time_flags(p):
     """The flags of the per-neuron time constants and of the noise steps (rounds 8 and 9),
     one home for this script and ``tianrt demo voice --train``; ``stepped`` applies them."""
@@ -346,19 +359,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m tianrt.demos.voice.recipes", description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True)
     p.add_argument("--frontend", default="logmel", choices=FRONT_ENDS)
-    p.add_argument("--onoff-delta", type=float, default=ONOFF_DELTA,
-                   help="with --frontend onoff or level-onoff: the send-on-delta threshold (normalised log-mel units)")
-    p.add_argument("--onoff-amplitude", type=float, default=ONOFF_AMPLITUDE,
-                   help="with --frontend onoff or level-onoff: the spikes' height (default %(default)g: about unit "
-                        "deviation, as delta's differences have; to repeat round 19's runs at height 1, give 1)")
+    add_input_flags(p)
     p.add_argument("--tau", type=float, default=100.0, help="running mean's time constant (frames)")
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--dropout", type=float, default=0.0, help="of the hidden spikes into the readout")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--input-gain", type=float, default=1.0,
-                   help="the input currents' gain (DirectCurrent; round 19: 3 for ON/OFF spikes of height 1 trains as "
-                        "height 3 does at gain 1, the default)")
     p.add_argument("--layers", type=int, default=1, help="stacked recurrent ALIF layers of --hidden neurons")
     p.add_argument("--peak", type=float, default=0.0,
                    help="weight of the clip decision's loss (model.peak_hinge) beside the per-tick one")
